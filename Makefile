@@ -1,0 +1,30 @@
+# StellarOps: `make run` starts the main job, `make test` runs every test. Both set up first.
+SHELL := /bin/bash
+PYTHON_PATHS := $(wildcard py_nodes orbital web tests bench)
+
+.PHONY: run test setup lint shell clean distclean
+
+run: setup
+	bash scripts/run.sh
+
+test: setup
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+lint: setup
+	.venv/bin/ruff check $(PYTHON_PATHS)
+	.venv/bin/mypy py_nodes
+	rebar3 xref
+
+shell:
+	bash scripts/remsh.sh
+
+# Build outputs and caches. Keeps .venv and the state folder (.stellarops: the cookie).
+clean:
+	rm -rf _build test-output .mypy_cache .ruff_cache .pytest_cache .hypothesis erl_crash.dump rebar3.crashdump
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .venv

@@ -1,0 +1,57 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+-module(stellar_config_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+valid_py_nodes_test() ->
+    Echo = #{role => echo, name => 'py_echo@127.0.0.1'},
+    Orb = #{name => 'orbital@host-1', role => orbital},
+    ?assertEqual({ok, []}, stellar_config:validate_py_nodes([])),
+    ?assertEqual({ok, [Echo, Orb]}, stellar_config:validate_py_nodes([Echo, Orb])).
+
+not_a_list_test() ->
+    ?assertMatch({error, {py_nodes_not_a_list, foo}}, stellar_config:validate_py_nodes(foo)).
+
+bad_entries_test_() ->
+    Bad = fun(Entry) -> stellar_config:validate_py_nodes([Entry]) end,
+    [
+        ?_assertMatch({error, {bad_py_node, {echo, x}, _}}, Bad({echo, x})),
+        ?_assertMatch({error, {bad_py_node, #{role := echo}, _}}, Bad(#{role => echo})),
+        ?_assertMatch({error, {bad_py_node_role, "echo"}}, Bad(#{role => "echo", name => 'a@b'})),
+        ?_assertMatch({error, {bad_py_node_role, undefined}}, Bad(#{role => undefined, name => 'a@b'})),
+        ?_assertMatch({error, {bad_py_node_name, 'nohost'}}, Bad(#{role => echo, name => nohost})),
+        ?_assertMatch({error, {bad_py_node_name, '@host'}}, Bad(#{role => echo, name => '@host'})),
+        ?_assertMatch({error, {bad_py_node_name, 'a@'}}, Bad(#{role => echo, name => 'a@'})),
+        ?_assertMatch({error, {bad_py_node_name, 'a@b@c'}}, Bad(#{role => echo, name => 'a@b@c'})),
+        ?_assertMatch({error, {bad_py_node_name, 'a b@c'}}, Bad(#{role => echo, name => 'a b@c'})),
+        ?_assertMatch({error, {bad_py_node_name, "a@b"}}, Bad(#{role => echo, name => "a@b"})),
+        ?_assertMatch({error, {unknown_py_node_keys, 'a@b', [cookie]}},
+                      Bad(#{role => echo, name => 'a@b', cookie => secret}))
+    ].
+
+duplicate_names_test() ->
+    E = #{role => echo, name => 'a@b'},
+    ?assertEqual({error, {duplicate_py_node_name, 'a@b'}},
+                 stellar_config:validate_py_nodes([E, E#{role => orbital}])).
+
+python_exe_test_() ->
+    R = fun stellar_config:resolve_python_exe/3,
+    [
+        ?_assertEqual("/opt/x", R({ok, "/opt/x"}, "/env/y", "/cwd")),
+        ?_assertEqual("/env/y", R(undefined, "/env/y", "/cwd")),
+        ?_assertEqual("/cwd/.venv/bin/stellarops", R(undefined, false, "/cwd")),
+        ?_assertEqual("/cwd/.venv/bin/stellarops", R(undefined, "", "/cwd"))
+    ].
+
+port_args_test() ->
+    ?assertEqual(["node", "--role", "echo", "--name", "py_echo@127.0.0.1"],
+                 stellar_py_node:port_args(#{role => echo, name => 'py_echo@127.0.0.1'})).
+
+cookie_only_in_env_test() ->
+    Args = stellar_py_node:port_args(#{role => echo, name => 'a@b'}),
+    ?assertEqual([{"STELLAROPS_COOKIE", "s3cr3t"}], stellar_py_node:port_env('s3cr3t')),
+    ?assertNot(lists:member("s3cr3t", Args)).
+
+info_without_app_test() ->
+    ?assertEqual([], stellar_py_node:info()),
+    [#{name := Self, role := beam, status := up}] = stellar:nodes(),
+    ?assertEqual(node(), Self).

@@ -1,0 +1,1 @@
+"""StellarOps Python nodes: the erldist library, node roles and the command line."""

@@ -1,0 +1,5 @@
+import sys
+
+from py_nodes.cli import main
+
+sys.exit(main())

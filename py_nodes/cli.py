@@ -1,0 +1,103 @@
+"""The ``stellarops`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from py_nodes.erldist import Node
+from py_nodes.roles import echo
+
+ROLES: dict[str, Callable[[Node], None]] = {"echo": echo.start}
+
+log = logging.getLogger("stellarops")
+
+
+class ConfigError(Exception):
+    """Bad configuration given by the user; the message says what to fix."""
+
+
+def read_cookie(cookie_file: str | None) -> bytes:
+    """The cookie from ``--cookie-file`` or ``STELLAROPS_COOKIE`` (never from argv)."""
+    if cookie_file:
+        path = Path(cookie_file)
+        try:
+            mode = path.stat().st_mode & 0o777
+            cookie = path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read cookie file {cookie_file}: {exc.strerror}") from exc
+        if mode & 0o077:
+            raise ConfigError(f"cookie file {cookie_file} is readable by others (mode {mode:o}); chmod 600 it")
+    else:
+        cookie = os.environ.get("STELLAROPS_COOKIE", "").strip().encode()
+    if not cookie:
+        raise ConfigError("no cookie: pass --cookie-file FILE or set STELLAROPS_COOKIE")
+    return cookie
+
+
+async def run_node(args: argparse.Namespace, cookie: bytes) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.stop_on_eof:
+        # Started by a BEAM port: when the BEAM side goes away our stdin closes; so do we.
+        loop.create_task(_wait_eof(stop))
+    node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime)
+    async with node:
+        ROLES[args.role](node)
+        log.info("node %s running role %s", node.name, args.role)
+        print(f"stellarops: node {node.name} up (role {args.role})", flush=True)
+        await stop.wait()
+    log.info("node %s stopped", args.name)
+
+
+async def _wait_eof(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    with contextlib.suppress(OSError):
+        while await reader.read(4096):
+            pass
+    stop.set()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stellarops", description="StellarOps mission runtime")
+    parser.add_argument("--log-level", default=os.environ.get("STELLAROPS_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    node = sub.add_parser("node", help="run a Python node of the Erlang cluster")
+    node.add_argument("--role", required=True, choices=sorted(ROLES))
+    node.add_argument("--name", required=True, help="node name, e.g. py_echo@127.0.0.1")
+    node.add_argument("--cookie-file", help="file holding the cookie (else STELLAROPS_COOKIE)")
+    node.add_argument("--published", action="store_true", help="show in nodes() (see README caveat)")
+    node.add_argument("--net-ticktime", type=float, default=60.0, help="seconds, as net_ticktime")
+    node.add_argument("--stop-on-eof", action="store_true", help="exit when stdin closes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "node":
+            if "@" not in args.name:
+                raise ConfigError(f"--name {args.name!r} must look like name@host")
+            asyncio.run(run_node(args, read_cookie(args.cookie_file)))
+    except ConfigError as exc:
+        print(f"stellarops: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

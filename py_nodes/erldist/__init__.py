@@ -1,0 +1,51 @@
+"""erldist: an asyncio Erlang distribution node for Python (imports nothing else from the project).
+
+Public surface: ``Node``, ``Process``, ``GenServer`` and the term types; errors are drawn in
+``erldist.errors``.
+"""
+
+from .errors import (
+    BackpressureError,
+    CallError,
+    CallTimeout,
+    DecodeError,
+    EncodeError,
+    ErldistError,
+    HandshakeError,
+    NodeDownError,
+    ProcessExitError,
+    TermError,
+)
+from .etf import decode, encode
+from .gen_server import NO_REPLY, Caller, GenServer
+from .node import Node
+from .process import Process
+from .terms import Atom, BitString, Export, Fun, ImproperList, Pid, Port, Reference
+
+__all__ = [
+    "NO_REPLY",
+    "Atom",
+    "BackpressureError",
+    "BitString",
+    "CallError",
+    "CallTimeout",
+    "Caller",
+    "DecodeError",
+    "EncodeError",
+    "ErldistError",
+    "Export",
+    "Fun",
+    "GenServer",
+    "HandshakeError",
+    "ImproperList",
+    "Node",
+    "NodeDownError",
+    "Pid",
+    "Port",
+    "Process",
+    "ProcessExitError",
+    "Reference",
+    "TermError",
+    "decode",
+    "encode",
+]

@@ -1,0 +1,139 @@
+"""Incoming control messages: what a peer's signal does to our processes.
+
+Shapes (ERTS "Protocol between Connected Nodes"); *_TT forms carry a trace token we ignore,
+PAYLOAD_* forms carry the reason as the frame's payload. A malformed control message is
+logged and dropped: a peer can never crash the node with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .connection import NO_PAYLOAD, Connection
+from .process import NOPROC
+from .rpc import spawn_request
+from .terms import Atom, Pid, Reference
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["dispatch"]
+
+log = logging.getLogger("erldist.control")
+
+EXIT = 3
+
+
+def dispatch(node: Node, conn: Connection, control: Any, message: Any) -> None:
+    """Apply one control message (and its payload) from ``conn``."""
+    try:
+        _dispatch(node, conn, control, message)
+    except (IndexError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        log.warning("%s: dropped malformed control message %.200r: %s", conn, control, exc)
+
+
+def _dispatch(node: Node, conn: Connection, c: Any, message: Any) -> None:
+    if type(c) is not tuple or not c or type(c[0]) is not int:
+        raise ValueError("control message is not a tuple starting with an operation")
+    op = c[0]
+    if op == 2 or op == 22:  # SEND {2, _, To} / SEND_SENDER {22, From, To}
+        _deliver(node, _pid(c[2]), message)
+    elif op == 6:  # REG_SEND {6, From, _, ToName}
+        target = node.named(_atom(c[3]))
+        if target is not None and message is not NO_PAYLOAD:
+            target.deliver(message)
+    elif op == 12 or op == 23:  # SEND_TT, SEND_SENDER_TT
+        _deliver(node, _pid(c[2]), message)
+    elif op == 16:  # REG_SEND_TT {16, From, _, ToName, Token}
+        target = node.named(_atom(c[3]))
+        if target is not None and message is not NO_PAYLOAD:
+            target.deliver(message)
+    elif op == 19:  # MONITOR_P {19, From, PidOrName, Ref}
+        _monitor(node, conn, _pid(c[1]), c[2], _ref(c[3]))
+    elif op == 20:  # DEMONITOR_P {20, From, PidOrName, Ref}
+        watched = node.local(c[2]) if type(c[2]) is Pid else node.named(_atom(c[2]))
+        if watched is not None:
+            watched.watchers.pop(_ref(c[3]), None)
+    elif op in (21, 28):  # MONITOR_P_EXIT {21, PidOrName, To, Ref, Reason}; PAYLOAD form: reason as payload
+        reason = c[4] if op == 21 else message
+        _down(node, _pid(c[2]), _ref(c[3]), reason)
+    elif op == 1:  # LINK {1, From, To}
+        _link(node, conn, _pid(c[1]), _pid(c[2]))
+    elif op in (3, 13, 24, 25):  # EXIT, EXIT_TT, PAYLOAD_EXIT, PAYLOAD_EXIT_TT
+        reason = c[3] if op == 3 else c[4] if op == 13 else message
+        _exit(node, _pid(c[1]), _pid(c[2]), reason, from_link=True)
+    elif op in (8, 18, 26, 27):  # EXIT2, EXIT2_TT, PAYLOAD_EXIT2, PAYLOAD_EXIT2_TT
+        reason = c[3] if op == 8 else c[4] if op == 18 else message
+        _exit(node, _pid(c[1]), _pid(c[2]), reason, from_link=False)
+    elif op == 29 or op == 30:  # SPAWN_REQUEST(_TT) {29, ReqId, From, GroupLeader, {M,F,A}, Opts}
+        spawn_request(node, conn, c, message)
+    elif op == 35:  # UNLINK_ID {35, Id, From, To}: drop the link, acknowledge first
+        sender, target_pid = _pid(c[2]), _pid(c[3])
+        conn.send((36, c[1], target_pid, sender))
+        target = node.local(target_pid)
+        if target is not None:
+            target.links.discard(sender)
+    elif op in (36, 7, 31, 32):  # UNLINK_ID_ACK, GROUP_LEADER, SPAWN_REPLY(_TT): nothing to do
+        pass
+    else:
+        log.warning("%s: ignored control message with unknown operation %d", conn, op)
+
+
+def _pid(value: Any) -> Pid:
+    if type(value) is not Pid:
+        raise TypeError(f"expected a pid, got {value!r}")
+    return value
+
+
+def _atom(value: Any) -> Atom:
+    if type(value) is not Atom:
+        raise TypeError(f"expected an atom, got {value!r}")
+    return value
+
+
+def _ref(value: Any) -> Reference:
+    if type(value) is not Reference:
+        raise TypeError(f"expected a reference, got {value!r}")
+    return value
+
+
+def _deliver(node: Node, to: Pid, message: Any) -> None:
+    target = node.local(to)
+    if target is not None and message is not NO_PAYLOAD:
+        target.deliver(message)
+
+
+def _monitor(node: Node, conn: Connection, watcher: Pid, what: Any, ref: Reference) -> None:
+    if type(what) is Pid:
+        watched, by_name = node.local(what), None
+    else:
+        by_name = _atom(what)
+        watched = node.named(by_name)
+    if watched is None:
+        conn.send((21, what, watcher, ref, NOPROC))
+    else:
+        watched.watchers[ref] = (watcher, by_name)
+
+
+def _down(node: Node, watcher: Pid, ref: Reference, reason: Any) -> None:
+    proc = node.local(watcher)
+    if proc is None:
+        return
+    target = proc.monitors.pop(ref, None)
+    if target is not None:
+        proc.deliver((Atom("DOWN"), ref, Atom("process"), target, reason))
+
+
+def _link(node: Node, conn: Connection, sender: Pid, to: Pid) -> None:
+    target = node.local(to)
+    if target is None:
+        conn.send((EXIT, to, sender, NOPROC))
+    else:
+        target.links.add(sender)
+
+
+def _exit(node: Node, sender: Pid, to: Pid, reason: Any, *, from_link: bool) -> None:
+    target = node.local(to)
+    if target is not None:
+        target.on_exit_signal(sender, reason, from_link=from_link)

@@ -1,0 +1,87 @@
+"""GenServer: the server side of ``gen_server:call`` / ``cast`` for Python objects.
+
+    class Echo(GenServer):
+        def handle_call(self, request, caller):
+            return request          # the reply; return NO_REPLY and call self.reply() later
+
+    node.start_server(Echo(), name="echo")
+
+``handle_call``, ``handle_cast`` and ``handle_info`` may be plain or ``async`` methods. As in
+Erlang, an exception in a handler ends the server (exit reason ``{python_exception, Class,
+Message}``) and every caller waiting on it gets a CallError through its monitor.
+The client side is ``Node.call`` / ``Node.cast``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+from .process import Process
+from .terms import Atom, Pid
+
+__all__ = ["NO_REPLY", "Caller", "GenServer", "serve"]
+
+log = logging.getLogger("erldist.gen_server")
+
+GEN_CALL = Atom("$gen_call")
+GEN_CAST = Atom("$gen_cast")
+Caller = tuple[Pid, Any]  # (caller pid, tag); the tag is [alias|Ref] or Ref
+
+
+class _NoReply:
+    def __repr__(self) -> str:
+        return "NO_REPLY"
+
+
+NO_REPLY: Any = _NoReply()
+
+
+class GenServer:
+    """Subclass and override the handlers you need."""
+
+    process: Process
+
+    async def init(self) -> None:
+        """Runs in the server's process before the first message."""
+
+    def handle_call(self, request: Any, caller: Caller) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not handle calls ({request!r})")
+
+    def handle_cast(self, request: Any) -> Any:
+        log.warning("%s: unhandled cast %.200r", type(self).__name__, request)
+
+    def handle_info(self, message: Any) -> Any:
+        log.debug("%s: unhandled message %.200r", type(self).__name__, message)
+
+    def reply(self, caller: Caller, value: Any) -> None:
+        """Answer a call later (when ``handle_call`` returned ``NO_REPLY``)."""
+        pid, tag = caller
+        self.process.send(pid, (tag, value))
+
+
+async def serve(proc: Process, server: GenServer) -> None:
+    """The body of a GenServer's process: one message at a time, in order."""
+    server.process = proc
+    await server.init()
+    while True:
+        message = await proc.receive()
+        if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
+            caller = message[1]
+            if type(caller) is not tuple or len(caller) != 2 or type(caller[0]) is not Pid:
+                log.warning("%s: dropped a $gen_call with a malformed caller %.200r", proc.pid, caller)
+                continue
+            result = server.handle_call(message[2], caller)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not NO_REPLY:
+                proc.send(caller[0], (caller[1], result))
+        elif type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
+            result = server.handle_cast(message[1])
+            if inspect.isawaitable(result):
+                await result
+        else:
+            result = server.handle_info(message)
+            if inspect.isawaitable(result):
+                await result

@@ -1,0 +1,1 @@
+"""Node roles: what a Python node started with ``stellarops node --role ROLE`` runs."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Attaches an Erlang remote shell to the running BEAM node (started by `make run`). The cookie
+# comes from $HOME/.erlang.cookie in the project's Erlang home: it is never on a command line.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+stellarops_env
+prepare_erlang_home
+
+NODE="${STELLAR_NODE_NAME:-stellar@127.0.0.1}"
+epmd -names 2>/dev/null | grep -q "^name ${NODE%@*} at" \
+    || die "$NODE is not running: start it with make run"
+
+echo "remote shell on $NODE: try stellar:nodes(). Leave with Ctrl-G q or Ctrl-C twice (the node keeps running)."
+HOME="$STELLAROPS_ERLANG_HOME" exec erl -name "shell-$$@127.0.0.1" -hidden -remsh "$NODE" \
+    -kernel inet_dist_use_interface '{127,0,0,1}'

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Sets up everything that `make run` and `make test` need, on a fresh Debian/Ubuntu machine:
+#   Erlang/OTP and rebar3 (apt), .venv with the project installed editable with dev extras,
+#   the compiled BEAM app, and the state folder with the secret cookie.
+# Idempotent; with nothing changed it takes a few seconds (each step keeps a hash stamp).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+stellarops_env
+
+PYTHON="${PYTHON:-python3}"
+APT_PACKAGES=(erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer)
+
+log() { echo "setup: $*"; }
+
+# ---- (a) system packages -------------------------------------------------------------------
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \
+            || missing+=("$pkg")
+    done
+    # Debian's python3 has no venv/ensurepip without python3-venv.
+    if command -v "$PYTHON" >/dev/null 2>&1 \
+        && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        missing+=(python3-venv)
+    fi
+else
+    for cmd in erl rebar3 dialyzer ct_run; do
+        command -v "$cmd" >/dev/null 2>&1 || die "$cmd not found; install Erlang/OTP 25+ with rebar3, common_test and dialyzer (Debian packages: ${APT_PACKAGES[*]})"
+    done
+fi
+
+if ((${#missing[@]})); then
+    if [[ "$(id -u)" == 0 ]]; then
+        sudo=()
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        die "missing packages: ${missing[*]}. Run as root, or install sudo, or run: apt-get install ${missing[*]}"
+    fi
+    log "installing ${missing[*]} (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq \
+        && "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || die "could not install: ${missing[*]} (try: sudo apt-get install ${missing[*]})"
+fi
+
+# ---- (b) Python virtualenv -----------------------------------------------------------------
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: StellarOps needs Python 3.11 or newer"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "StellarOps needs Python >= 3.11; $PYTHON is $("$PYTHON" -c 'import platform; print(platform.python_version())'). Set PYTHON=/path/to/python3.11"
+
+if [[ -d .venv ]] && ! .venv/bin/python -c '' >/dev/null 2>&1; then
+    log ".venv is broken (was its Python removed?): recreating it"
+    rm -rf .venv
+fi
+if [[ ! -d .venv ]]; then
+    log "creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+
+stamp=".venv/.stellarops-install.sha256"
+want="$(cat pyproject.toml <(.venv/bin/python -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(<"$stamp")" != "$want" ]]; then
+    log "installing the project into .venv (pip install -e '.[dev]')"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+    printf '%s\n' "$want" >"$stamp"
+fi
+
+# ---- (c) the BEAM app ----------------------------------------------------------------------
+stamp="_build/.stellarops-compile.sha256"
+want="$( (printf '%s\n' rebar.config; find beam_node rel -type f -not -path '*/_build/*' | LC_ALL=C sort) \
+    | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(<"$stamp")" != "$want" || ! -f _build/default/lib/stellar/ebin/stellar.app ]]; then
+    log "compiling the BEAM app (rebar3 compile)"
+    rebar3 compile
+    printf '%s\n' "$want" >"$stamp"
+fi
+# The dialyzer PLT is built lazily by `rebar3 dialyzer` in scripts/test.sh (cached in _build).
+
+# ---- (d) state folder and cookie -----------------------------------------------------------
+mkdir -p "$STELLAROPS_HOME"
+chmod 700 "$STELLAROPS_HOME"
+if [[ ! -f "$STELLAROPS_HOME/cookie" ]]; then
+    log "creating a secret cookie in $STELLAROPS_HOME/cookie"
+    tmp="$STELLAROPS_HOME/.cookie.$$"
+    (umask 077 && .venv/bin/python -c 'import secrets, string
+a = string.ascii_letters + string.digits
+print("".join(secrets.choice(a) for _ in range(32)))' >"$tmp")
+    mv "$tmp" "$STELLAROPS_HOME/cookie"
+fi
+chmod 600 "$STELLAROPS_HOME/cookie"
+
+log "ready"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every check (Python lint, types and tests; Erlang eunit, ct, xref and dialyzer), all of
+# them even when one fails, then reports and exits non-zero if any failed.
+# Extra pytest arguments: PYTEST_ARGS="-k handshake -x" scripts/test.sh
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+stellarops_env
+ensure_epmd
+prepare_erlang_home
+
+passed=()
+failed=()
+
+step() {
+    local name="$1"
+    shift
+    echo
+    echo "==> $name"
+    local start=$SECONDS rc=0
+    "$@" || rc=$?
+    if ((rc == 0)); then
+        passed+=("$name")
+    else
+        failed+=("$name (exit $rc)")
+    fi
+    echo "<== $name: $([[ $rc == 0 ]] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - start)) s"
+}
+
+python_paths=()
+for dir in py_nodes orbital web tests bench; do
+    [[ -d "$dir" ]] && python_paths+=("$dir")
+done
+
+run_pytest() {
+    local extra=()
+    read -r -a extra <<<"${PYTEST_ARGS:-}"
+    local rc=0
+    .venv/bin/pytest -q "${extra[@]}" || rc=$?
+    ((rc == 5)) && echo "pytest collected no tests: that counts as a failure"
+    return "$rc"
+}
+
+# Common Test runs in a distributed node (its Python-node cases need one) whose HOME holds the
+# project's .erlang.cookie: the cookie is never on a command line.
+run_ct() {
+    HOME="$STELLAROPS_ERLANG_HOME" \
+        REBAR_CACHE_DIR="$ROOT/_build/rebar3-cache" \
+        ERL_FLAGS="${ERL_FLAGS:-} -kernel inet_dist_use_interface {127,0,0,1}" \
+        rebar3 ct --name ct@127.0.0.1
+}
+
+step "ruff" .venv/bin/ruff check "${python_paths[@]}"
+step "mypy" .venv/bin/mypy py_nodes
+step "pytest" run_pytest
+step "eunit" rebar3 eunit
+step "ct" run_ct
+step "xref" rebar3 xref
+step "dialyzer" rebar3 dialyzer
+
+echo
+if ((${#failed[@]})); then
+    echo "test.sh: ${#failed[@]} of $((${#passed[@]} + ${#failed[@]})) checks FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "test.sh: all ${#passed[@]} checks passed (${passed[*]})"
