@@ -47,15 +47,18 @@ async def run_node(args: argparse.Namespace, cookie: bytes) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    eof_watch = None
     if args.stop_on_eof:
         # Started by a BEAM port: when the BEAM side goes away our stdin closes; so do we.
-        loop.create_task(_wait_eof(stop))
+        eof_watch = loop.create_task(_wait_eof(stop))
     node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime)
     async with node:
         ROLES[args.role](node)
         log.info("node %s running role %s", node.name, args.role)
         print(f"stellarops: node {node.name} up (role {args.role})", flush=True)
         await stop.wait()
+    if eof_watch is not None:
+        eof_watch.cancel()
     log.info("node %s stopped", args.name)
 
 

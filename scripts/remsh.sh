@@ -14,6 +14,6 @@ NODE="${STELLAR_NODE_NAME:-stellar@127.0.0.1}"
 epmd -names 2>/dev/null | grep -q "^name ${NODE%@*} at" \
     || die "$NODE is not running: start it with make run"
 
-echo "remote shell on $NODE: try stellar:nodes(). Leave with Ctrl-G q or Ctrl-C twice (the node keeps running)."
+echo "remote shell on $NODE: try stellar:nodes(). Leave with Ctrl-G then q (the node keeps running)."
 HOME="$STELLAROPS_ERLANG_HOME" exec erl -name "shell-$$@127.0.0.1" -hidden -remsh "$NODE" \
     -kernel inet_dist_use_interface '{127,0,0,1}'

@@ -52,15 +52,19 @@ stop_node() {
         kill "$watchdog" 2>/dev/null || true
     fi
 }
-trap 'stop_node; exit 130' INT
-trap 'stop_node; exit 143' TERM
+# A requested stop (Ctrl-C, SIGTERM) that went cleanly is a success.
+trap 'stop_node; exit 0' INT TERM
 trap 'stop_node' EXIT
 
 # Wait until every Python node is up, from a short-lived hidden node with the same cookie.
 probe='Node = list_to_atom(os:getenv("STELLAR_NODE")),
 Deadline = erlang:monotonic_time(second) + list_to_integer(os:getenv("START_TIMEOUT")),
 Loop = fun Loop(Last) ->
-    Py = case rpc:call(Node, stellar, nodes, [], 2000) of
+    Started = case rpc:call(Node, application, which_applications, [], 2000) of
+                  Apps when is_list(Apps) -> lists:keymember(stellar, 1, Apps);
+                  _ -> false
+              end,
+    Py = case Started andalso rpc:call(Node, stellar, nodes, [], 2000) of
              L when is_list(L) -> [I || I = #{role := R} <- L, R =/= beam];
              _ -> undefined
          end,

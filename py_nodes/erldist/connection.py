@@ -19,7 +19,7 @@ from .handshake import Acceptor, Initiator
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["Connection", "NO_PAYLOAD"]
+__all__ = ["NO_PAYLOAD", "Connection"]
 
 log = logging.getLogger("erldist.connection")
 

@@ -70,6 +70,7 @@ MAX_UNCOMPRESSED: Final = 64 * 1024 * 1024
 
 _ATOM_CACHE_MAX: Final = 65536  # entries; only atoms of at most _ATOM_CACHE_LEN bytes are cached
 _ATOM_CACHE_LEN: Final = 64
+_PID_CACHE_MAX: Final = 4096  # entries; cleared when full (pids come and go)
 _MAX_REF_WORDS: Final = 5
 _NEW_FUN_MIN_SIZE: Final = 29  # Size(4) Arity(1) Uniq(16) Index(4) NumFree(4), before any term
 
@@ -95,6 +96,8 @@ _TAG_NAMES: Final = {
 _atoms: dict[bytes, Any] = {b"true": True, b"false": False, b"undefined": None}
 # Atoms used where an atom is required (node names, export module/function): never bool/None.
 _plain_atoms: dict[bytes, Atom] = {}
+# Decoded NEW_PID_EXT pids by their raw bytes (tag included).
+_pids: dict[bytes, Pid] = {}
 
 
 def _truncated(pos: int, end: int, need: int, what: str) -> DecodeError:
@@ -183,6 +186,15 @@ def _dec(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         if depth <= 0:
             raise DecodeError(pos - 2, "terms nested deeper than max_depth")
         depth -= 1
+        if n == 3:  # unrolled for the common small arities (no list, no loop)
+            a, pos = _dec(data, pos, end, depth)
+            b, pos = _dec(data, pos, end, depth)
+            c, pos = _dec(data, pos, end, depth)
+            return (a, b, c), pos
+        if n == 2:
+            a, pos = _dec(data, pos, end, depth)
+            b, pos = _dec(data, pos, end, depth)
+            return (a, b), pos
         items = []
         for _ in range(n):
             item, pos = _dec(data, pos, end, depth)
@@ -215,11 +227,24 @@ def _dec(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
             raise _too_long(pos, "binary length", stop - pos - 5, end - pos - 5)
         return data[pos + 5 : stop], stop
     if tag == NEW_PID_EXT:
-        node, pos = _dec_plain_atom(data, pos + 1, end, "pid node")
-        if pos + 12 > end:
-            raise _truncated(pos, end, 12, "NEW_PID_EXT id/serial/creation")
-        pid_id, serial, creation = _u32x3(data, pos)
-        return Pid(node, pid_id, serial, creation), pos + 12
+        # Pids recur (senders, receivers): look them up by their raw bytes, guessing the node
+        # is a SMALL_ATOM_UTF8_EXT. A hit is exact whatever the guess: keys are whole pids.
+        if pos + 3 <= end:
+            stop = pos + 15 + data[pos + 2]
+            if stop <= end:
+                pid = _pids.get(data[pos:stop])
+                if pid is not None:
+                    return pid, stop
+        node, stop = _dec_plain_atom(data, pos + 1, end, "pid node")
+        if stop + 12 > end:
+            raise _truncated(stop, end, 12, "NEW_PID_EXT id/serial/creation")
+        pid_id, serial, creation = _u32x3(data, stop)
+        pid = Pid(node, pid_id, serial, creation)
+        stop += 12
+        if len(_pids) >= _PID_CACHE_MAX:
+            _pids.clear()
+        _pids[data[pos:stop]] = pid
+        return pid, stop
     if tag == NIL_EXT:
         return [], pos + 1
     if tag == LIST_EXT:

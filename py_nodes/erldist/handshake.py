@@ -27,7 +27,7 @@ from typing import Literal
 from . import flags as F
 from .errors import HandshakeError
 
-__all__ = ["Acceptor", "Initiator", "digest", "Status"]
+__all__ = ["Acceptor", "Initiator", "Status", "digest"]
 
 Status = Literal["ok", "ok_simultaneous", "nok", "not_allowed", "alive"]
 
@@ -73,18 +73,20 @@ class _Handshake:
         if self.done:
             raise HandshakeError("handshake already finished")
         self._in += data
-        while not self.done and len(self._in) >= 2:
+        while len(self._in) >= 2:
             size = int.from_bytes(self._in[:2], "big")
             if size == 0 or size > _MAX_PACKET:
                 raise HandshakeError(f"bad handshake packet length {size}")
             if len(self._in) < 2 + size:
                 return
             packet, self._in = self._in[2 : 2 + size], self._in[2 + size :]
-            self._on_packet(packet)
-        if self.done:
-            self.leftover, self._in = self._in, b""
+            if self._on_packet(packet):
+                self.done = True
+                self.leftover, self._in = self._in, b""
+                return
 
-    def _on_packet(self, packet: bytes) -> None:
+    def _on_packet(self, packet: bytes) -> bool:
+        """Handle one packet; True when the handshake is complete."""
         raise NotImplementedError
 
     def _send(self, payload: bytes) -> None:
@@ -133,7 +135,7 @@ class Initiator(_Handshake):
     def start(self) -> None:
         self._send(b"N" + _NAME.pack(self.our_flags, self.creation, len(self.our_name)) + self.our_name)
 
-    def _on_packet(self, p: bytes) -> None:
+    def _on_packet(self, p: bytes) -> bool:
         tag = p[:1]
         if self._state == "status" and tag == b"s":
             self.status = p[1:].decode(errors="replace")
@@ -158,9 +160,10 @@ class Initiator(_Handshake):
         elif self._state == "ack" and tag == b"a":
             if len(p) != 17 or not hmac.compare_digest(p[1:], digest(self._challenge, self._cookie)):
                 raise HandshakeError(f"peer {self.peer_name!r} failed the cookie check (wrong cookie)")
-            self.done = True
+            return True
         else:
             raise HandshakeError(f"unexpected handshake packet {tag!r} in state {self._state}")
+        return False
 
 
 class Acceptor(_Handshake):
@@ -182,7 +185,7 @@ class Acceptor(_Handshake):
         self._state = "name"
         self.status: Status | None = None
 
-    def _on_packet(self, p: bytes) -> None:
+    def _on_packet(self, p: bytes) -> bool:
         tag = p[:1]
         if self._state == "name" and tag == b"N":
             if len(p) < 1 + _NAME.size:
@@ -216,9 +219,10 @@ class Acceptor(_Handshake):
             if not hmac.compare_digest(p[5:21], digest(self._challenge, self._cookie)):
                 raise HandshakeError(f"peer {self.peer_name!r} failed the cookie check (wrong cookie)")
             self._send(b"a" + digest(their_challenge, self._cookie))
-            self.done = True
+            return True
         else:
             raise HandshakeError(f"unexpected handshake packet {tag!r} in state {self._state}")
+        return False
 
     def _send_challenge(self) -> None:
         self._send(

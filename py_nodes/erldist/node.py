@@ -284,11 +284,15 @@ class Node:
             raise TypeError(f"cannot send to {dest!r}: use a Pid, a name or (name, node)")
 
     async def asend(self, sender: Pid, dest: Dest, message: Any) -> None:
+        """Like ``send``, but first waits while the connection is over its high-water mark."""
+        if type(dest) is Pid or (isinstance(dest, tuple) and len(dest) == 2):
+            node_name = Atom(dest.node if isinstance(dest, Pid) else dest[1])
+            if node_name != self.name:
+                outbound = self._outbound(node_name)
+                if isinstance(outbound, _Pending):
+                    outbound = await asyncio.shield(outbound.future)
+                await outbound.drain()
         self.send(sender, dest, message)
-        node_name = dest.node if type(dest) is Pid else dest[1] if isinstance(dest, tuple) else self.name
-        conn = self._conns.get(Atom(node_name))
-        if conn is not None:
-            await conn.drain()
 
     def _outbound(self, node_name: Atom) -> Connection | _Pending:
         conn = self._conns.get(node_name)
@@ -361,12 +365,13 @@ class Node:
         target = proc.monitors.pop(ref, None)
         if target is None:
             return
-        if type(target) is Pid:
+        watched_key: Pid | Atom
+        if isinstance(target, Pid):
             node_name, watched_key = target.node, target
         else:
-            node_name, watched_key = target[1], target[0]
+            watched_key, node_name = target
         if node_name == self.name:
-            watched = self._procs.get(target) if type(target) is Pid else self._names.get(target[0])
+            watched = self._procs.get(target) if isinstance(target, Pid) else self._names.get(target[0])
             if watched is not None:
                 watched.watchers.pop(ref, None)
         elif node_name in self._conns:
@@ -569,7 +574,7 @@ class Node:
                 if watcher.node == peer:
                     del proc.watchers[ref]
             for ref, target in list(proc.monitors.items()):
-                node_name = target.node if type(target) is Pid else target[1]
+                node_name = target.node if isinstance(target, Pid) else target[1]
                 if node_name == peer:
                     del proc.monitors[ref]
                     proc.deliver((DOWN, ref, PROCESS, target, NOCONNECTION))

@@ -50,7 +50,7 @@ class ImproperList:
 class BitString:
     """A binary whose last byte uses only ``bits`` (1..8) high-order bits."""
 
-    __slots__ = ("data", "bits")
+    __slots__ = ("bits", "data")
 
     def __init__(self, data: bytes, bits: int) -> None:
         if not data or not 1 <= bits <= 8:
@@ -71,7 +71,7 @@ class BitString:
 class Pid:
     """An Erlang process identifier: node, id, serial, creation (NEW_PID_EXT)."""
 
-    __slots__ = ("node", "id", "serial", "creation", "_hash")
+    __slots__ = ("_hash", "creation", "id", "node", "serial")
 
     def __init__(self, node: Atom, id: int, serial: int, creation: int) -> None:
         self.node = node
@@ -102,7 +102,7 @@ class Pid:
 class Reference:
     """An Erlang reference: node, creation and 1..5 32-bit id words (NEWER_REFERENCE_EXT)."""
 
-    __slots__ = ("node", "creation", "ids", "_hash")
+    __slots__ = ("_hash", "creation", "ids", "node")
 
     def __init__(self, node: Atom, creation: int, ids: tuple[int, ...]) -> None:
         self.node = node
@@ -131,7 +131,7 @@ class Reference:
 class Port:
     """An Erlang port identifier (NEW_PORT_EXT, or V4_PORT_EXT for ids above 32 bits)."""
 
-    __slots__ = ("node", "id", "creation")
+    __slots__ = ("creation", "id", "node")
 
     def __init__(self, node: Atom, id: int, creation: int) -> None:
         self.node = node
@@ -177,7 +177,7 @@ class Fun:
 class Export:
     """An external fun ``fun M:F/A``; ``raw`` is the EXPORT_EXT body after the tag byte."""
 
-    __slots__ = ("module", "function", "arity", "raw")
+    __slots__ = ("arity", "function", "module", "raw")
 
     def __init__(self, module: Atom, function: Atom, arity: int, raw: bytes) -> None:
         self.module = module

@@ -85,9 +85,11 @@ info() ->
     end.
 
 %% The arguments of the CLI for a Python node (the contract with py_nodes/cli.py).
+%% --stop-on-eof: the node exits when its stdin (this port) closes, so that it does not
+%% outlive a BEAM node that was killed without running terminate/2.
 -spec port_args(stellar_config:py_node()) -> [string()].
 port_args(#{role := Role, name := Name}) ->
-    ["node", "--role", atom_to_list(Role), "--name", atom_to_list(Name)].
+    ["node", "--role", atom_to_list(Role), "--name", atom_to_list(Name), "--stop-on-eof"].
 
 %% The environment added to the Python node's own: the cookie, never on its command line.
 -spec port_env(atom()) -> [{string(), string()}].

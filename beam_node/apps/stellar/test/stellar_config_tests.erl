@@ -43,7 +43,7 @@ python_exe_test_() ->
     ].
 
 port_args_test() ->
-    ?assertEqual(["node", "--role", "echo", "--name", "py_echo@127.0.0.1"],
+    ?assertEqual(["node", "--role", "echo", "--name", "py_echo@127.0.0.1", "--stop-on-eof"],
                  stellar_py_node:port_args(#{role => echo, name => 'py_echo@127.0.0.1'})).
 
 cookie_only_in_env_test() ->
