@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in this folder: source it after `cd "$ROOT"`.
 # Nothing here prints the cookie or puts it on a command line (printf and read are builtins).
 

@@ -11,7 +11,7 @@ stellarops_env
 prepare_erlang_home
 
 NODE="${STELLAR_NODE_NAME:-stellar@127.0.0.1}"
-epmd -names 2>/dev/null | grep -q "^name ${NODE%@*} at" \
+grep -q "^name ${NODE%@*} at" <<<"$(epmd -names 2>/dev/null || true)" \
     || die "$NODE is not running: start it with make run"
 
 echo "remote shell on $NODE: try stellar:nodes(). Leave with Ctrl-G then q (the node keeps running)."

@@ -17,7 +17,7 @@ START_TIMEOUT="${STELLAROPS_START_TIMEOUT:-60}"
 
 [[ -f _build/default/lib/stellar/ebin/stellar.app ]] || die "the BEAM app is not built: run make setup"
 [[ -x "$STELLAROPS_PY" ]] || die "$STELLAROPS_PY is missing: run make setup"
-if epmd -names | grep -q "^name ${NODE%@*} at"; then
+if grep -q "^name ${NODE%@*} at" <<<"$(epmd -names 2>/dev/null || true)"; then
     die "a node named ${NODE%@*} is already running here (attach to it with: make shell)"
 fi
 

@@ -20,7 +20,7 @@ log() { echo "setup: $*"; }
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for pkg in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \
+        [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == "install ok installed" ]] \
             || missing+=("$pkg")
     done
     # Debian's python3 has no venv/ensurepip without python3-venv.
@@ -44,9 +44,9 @@ if ((${#missing[@]})); then
     fi
     log "installing ${missing[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq \
-        && "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null \
-        || die "could not install: ${missing[*]} (try: sudo apt-get install ${missing[*]})"
+    if ! { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${missing[@]}"; }; then
+        die "could not install: ${missing[*]} (try: sudo apt-get install ${missing[*]})"
+    fi
 fi
 
 # ---- (b) Python virtualenv -----------------------------------------------------------------

@@ -5,12 +5,15 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 stellarops_env
 ensure_epmd
 prepare_erlang_home
+
+# Plain output in logs (CI): no colour codes.
+[[ -t 1 ]] || export REBAR_COLOR=none
 
 passed=()
 failed=()

@@ -510,6 +510,8 @@ def decode_prefix(data: bytes, offset: int, end: int, *, max_depth: int = 256) -
 
     Never reads at or past ``end``. Returns ``(term, offset_after_term)``.
     """
+    if type(data) is not bytes:  # slices must be hashable bytes for the caches
+        data = bytes(data)
     if end > len(data):
         end = len(data)
     try:

@@ -1,0 +1,251 @@
+"""Distribution benchmark: one Erlang driver node measures an Erlang peer and the Python echo role.
+
+    .venv/bin/python bench/dist_bench.py [--messages 50000] [--calls 3000] [--rounds 3] [--strict]
+
+Starts three nodes on 127.0.0.1 with a random cookie (in a temporary HOME, never on a command
+line): `bench_peer` (Erlang twin of the echo role), `stellarops node --role echo` and the
+`dist_bench` driver. Each round, the driver measures one-way throughput to `sink` and
+gen_server:call latency to `echo` on both targets; the table shows the median over rounds.
+Results also go to bench/results/dist_bench.json. Exit code 0 unless --strict and a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results" / "dist_bench.json"
+HOST = "127.0.0.1"
+METRICS = ("msgs_per_s", "p50_us", "p99_us")
+
+
+class BenchError(Exception):
+    """The benchmark could not run; the message says why."""
+
+
+@dataclass
+class Nodes:
+    """Child processes of one run, stopped in reverse order by `stop_all`."""
+
+    log_dir: Path
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(
+        self, label: str, argv: list[str], env: dict[str, str], **kw: Any
+    ) -> subprocess.Popen[bytes]:
+        with open(self.log_dir / f"{label}.log", "wb") as log:
+            kw.setdefault("stdout", log)
+            kw.setdefault("stdin", subprocess.DEVNULL)
+            # Own session: Ctrl-C reaches only us, and we kill the node's whole process group.
+            proc = subprocess.Popen(argv, env=env, stderr=log, start_new_session=True, **kw)
+        self.procs.append((label, proc))
+        return proc
+
+    def stop_all(self) -> None:
+        for _label, proc in reversed(self.procs):
+            if proc.stdin is not None:  # Python node: EOF (--stop-on-eof), then SIGTERM
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(3)
+                if proc.poll() is None:
+                    proc.terminate()
+            elif proc.poll() is None:  # Erlang nodes: kill (with erl_child_setup and friends)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def log_tails(self, lines: int = 15) -> str:
+        out = []
+        for label, _proc in self.procs:
+            text = (self.log_dir / f"{label}.log").read_text(errors="replace").splitlines()
+            out.append(f"--- {label}.log (last {lines} lines)\n" + "\n".join(text[-lines:]))
+        return "\n".join(out)
+
+
+def run_nodes(
+    tmp: Path, nodes: Nodes, args: argparse.Namespace
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Compile, start the three nodes, return the driver's info line and its measurements."""
+    ebin = tmp / "ebin"
+    ebin.mkdir()
+    sources = sorted(str(p) for p in (BENCH_DIR / "erl").glob("*.erl"))
+    subprocess.run(["erlc", "-o", str(ebin), *sources], check=True)
+
+    cookie = secrets.token_hex(16)
+    fd = os.open(tmp / ".erlang.cookie", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    with os.fdopen(fd, "w") as f:
+        f.write(cookie)
+    erl_env = {**os.environ, "HOME": str(tmp), "ERL_EPMD_ADDRESS": HOST}
+    erl_env.pop("STELLAROPS_COOKIE", None)
+    subprocess.run(["epmd", "-daemon"], env=erl_env, check=True)
+
+    suffix = os.getpid()
+    peer, py, drv = (f"bench{role}{suffix}@{HOST}" for role in ("peer", "py", "drv"))
+    erl = ["erl", "-noshell", "-pa", str(ebin), "-kernel", "inet_dist_use_interface", "{127,0,0,1}"]
+    nodes.start("erlang_peer", [*erl, "-name", peer, "-eval", "bench_peer:start()"], erl_env)
+    stellarops = Path(sys.executable).parent / "stellarops"
+    nodes.start(
+        "python_echo",
+        [str(stellarops), "node", "--role", "echo", "--name", py, "--stop-on-eof"],
+        {**erl_env, "STELLAROPS_COOKIE": cookie},
+        stdin=subprocess.PIPE,
+    )
+    call = f"dist_bench:main([['{peer}', '{py}'], {args.messages}, {args.calls}, {args.rounds}])"
+    driver = nodes.start(
+        "driver", [*erl, "-name", drv, "-eval", call], erl_env, stdout=subprocess.PIPE
+    )
+    try:
+        stdout, _ = driver.communicate(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"driver did not finish within {args.timeout} s") from None
+
+    info: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    for line in stdout.decode(errors="replace").splitlines():
+        if line.startswith("BENCH_INFO "):
+            info = json.loads(line.removeprefix("BENCH_INFO "))
+        elif line.startswith("BENCH "):
+            rows.append(json.loads(line.removeprefix("BENCH ")))
+        elif line.startswith("BENCH_ERROR "):
+            raise BenchError(f"driver failed: {line.removeprefix('BENCH_ERROR ')}")
+    if driver.returncode != 0 or len(rows) != 2 * args.rounds:
+        raise BenchError(
+            f"driver exited {driver.returncode} with {len(rows)} results:\n{stdout.decode()}"
+        )
+    for row in rows:
+        row["target"] = "erlang" if row["node"] == peer else "python"
+    return info, rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per target: every round, and the median of each metric over rounds."""
+    out: dict[str, dict[str, Any]] = {}
+    for target in ("erlang", "python"):
+        mine = [r for r in rows if r["target"] == target]
+        out[target] = {m: statistics.median(r[m] for r in mine) for m in METRICS}
+        out[target]["node"] = mine[0]["node"]
+        out[target]["rounds"] = [{m: r[m] for m in METRICS} for r in mine]
+    return out
+
+
+def checks(erl: dict[str, Any], py: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targets of issue 2, each with its measured value, limit and verdict."""
+
+    def check(name: str, value: float, limit: float, at_least: bool) -> dict[str, Any]:
+        ok = value >= limit if at_least else value <= limit
+        return {"check": name, "value": value, "limit": limit, "ok": ok}
+
+    rate = py["msgs_per_s"]
+    return [
+        check("python one-way >= 0.25x erlang", rate / erl["msgs_per_s"], 0.25, at_least=True),
+        check("python one-way >= 100,000 msg/s", rate, 100_000, at_least=True),
+        check("python call p50 <= 1.5x erlang", py["p50_us"] / erl["p50_us"], 1.5, at_least=False),
+        check("python call p99 <= 2x erlang", py["p99_us"] / erl["p99_us"], 2.0, at_least=False),
+    ]
+
+
+def report(
+    args: argparse.Namespace,
+    info: dict[str, str],
+    targets: dict[str, dict[str, Any]],
+    results: list[dict[str, Any]],
+    load: tuple[float, float, float],
+) -> None:
+    erl, py = targets["erlang"], targets["python"]
+    print(
+        f"Erlang distribution benchmark: OTP {info.get('otp', '?')}, "
+        f"{args.messages:,} one-way msgs, {args.calls:,} calls, "
+        f"median of {args.rounds} rounds, load avg before {load[0]:.2f}"
+    )
+    print(f"{'target':<16}{'one-way msg/s':>15}{'call p50 µs':>13}{'call p99 µs':>13}")
+    for name, t in (("erlang peer", erl), ("python echo", py)):
+        print(f"{name:<16}{t['msgs_per_s']:>15,.0f}{t['p50_us']:>13.1f}{t['p99_us']:>13.1f}")
+    ratios = [py[m] / erl[m] for m in METRICS]
+    print(f"{'python/erlang':<16}{ratios[0]:>14.2f}x{ratios[1]:>12.2f}x{ratios[2]:>12.2f}x")
+    for name, t in (("erlang", erl), ("python", py)):
+        rounds = "  ".join(
+            f"{r['msgs_per_s']:,}/s {r['p50_us']}/{r['p99_us']} µs" for r in t["rounds"]
+        )
+        print(f"  rounds {name}: {rounds}")
+    for c in results:
+        value = f"{c['value']:,.0f} msg/s" if "msg/s" in c["check"] else f"{c['value']:.2f}x"
+        print(f"{'PASS' if c['ok'] else 'FAIL'}  {c['check']:<34} ({value})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=50_000, help="one-way messages per round")
+    parser.add_argument("--calls", type=int, default=3_000, help="timed gen_server calls per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per target (median reported)")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds for the whole driver run"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+    args = parser.parse_args(argv)
+
+    def on_sigterm(_sig: int, _frame: FrameType | None) -> None:
+        raise SystemExit(143)  # unwinds through the `finally` below
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="dist_bench_") as tmp:
+        nodes = Nodes(Path(tmp))
+        try:
+            info, rows = run_nodes(Path(tmp), nodes, args)
+        except (BenchError, subprocess.CalledProcessError, OSError) as exc:
+            nodes.stop_all()
+            print(f"dist_bench: {exc}\n{nodes.log_tails()}", file=sys.stderr)
+            return 2
+        finally:
+            nodes.stop_all()
+
+    targets = summarize(rows)
+    results = checks(targets["erlang"], targets["python"])
+    report(args, info, targets, results, load)
+    RESULTS.parent.mkdir(exist_ok=True)
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "params": {
+            "messages": args.messages,
+            "calls": args.calls,
+            "rounds": args.rounds,
+            "payload_bytes": 64,
+            "warmup_calls": 200,
+            "aggregate": "median over rounds",
+        },
+        "host": {
+            "cpus": os.cpu_count(),
+            "loadavg_before": load,
+            "otp": info.get("otp"),
+            "python": sys.version.split()[0],
+        },
+        "targets": targets,
+        "checks": results,
+        "pass": all(c["ok"] for c in results),
+    }
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"results: {RESULTS}")
+    return 1 if args.strict and not record["pass"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
