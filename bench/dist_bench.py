@@ -31,6 +31,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results" / "dist_bench.json"
 HOST = "127.0.0.1"
 METRICS = ("msgs_per_s", "p50_us", "p99_us")
+PAYLOAD_BYTES, WARMUP_CALLS = 64, 200  # as in erl/dist_bench.erl
 
 
 class BenchError(Exception):
@@ -56,6 +57,13 @@ class Nodes:
         return proc
 
     def stop_all(self) -> None:
+        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip this
+        try:
+            self._stop_all()
+        finally:
+            signal.signal(signal.SIGINT, sigint)
+
+    def _stop_all(self) -> None:
         for _label, proc in reversed(self.procs):
             if proc.stdin is not None:  # Python node: EOF (--stop-on-eof), then SIGTERM
                 with contextlib.suppress(OSError):
@@ -191,6 +199,39 @@ def report(
         print(f"{'PASS' if c['ok'] else 'FAIL'}  {c['check']:<34} ({value})")
 
 
+def save(
+    args: argparse.Namespace,
+    info: dict[str, str],
+    targets: dict[str, dict[str, Any]],
+    results: list[dict[str, Any]],
+    load: tuple[float, float, float],
+    passed: bool,
+) -> None:
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "params": {
+            "messages": args.messages,
+            "calls": args.calls,
+            "rounds": args.rounds,
+            "payload_bytes": PAYLOAD_BYTES,
+            "warmup_calls": WARMUP_CALLS,
+            "aggregate": "median over rounds",
+        },
+        "host": {
+            "cpus": os.cpu_count(),
+            "loadavg_before": load,
+            "otp": info.get("otp"),
+            "python": sys.version.split()[0],
+        },
+        "targets": targets,
+        "checks": results,
+        "pass": passed,
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"results: {RESULTS}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=50_000, help="one-way messages per round")
@@ -211,8 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         nodes = Nodes(Path(tmp))
         try:
             info, rows = run_nodes(Path(tmp), nodes, args)
+        except KeyboardInterrupt:
+            print("dist_bench: interrupted", file=sys.stderr)
+            return 130
         except (BenchError, subprocess.CalledProcessError, OSError) as exc:
-            nodes.stop_all()
+            nodes.stop_all()  # first, so that the logs are complete
             print(f"dist_bench: {exc}\n{nodes.log_tails()}", file=sys.stderr)
             return 2
         finally:
@@ -221,30 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     targets = summarize(rows)
     results = checks(targets["erlang"], targets["python"])
     report(args, info, targets, results, load)
-    RESULTS.parent.mkdir(exist_ok=True)
-    record = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "params": {
-            "messages": args.messages,
-            "calls": args.calls,
-            "rounds": args.rounds,
-            "payload_bytes": 64,
-            "warmup_calls": 200,
-            "aggregate": "median over rounds",
-        },
-        "host": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": load,
-            "otp": info.get("otp"),
-            "python": sys.version.split()[0],
-        },
-        "targets": targets,
-        "checks": results,
-        "pass": all(c["ok"] for c in results),
-    }
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"results: {RESULTS}")
-    return 1 if args.strict and not record["pass"] else 0
+    passed = all(c["ok"] for c in results)
+    save(args, info, targets, results, load, passed)
+    return 1 if args.strict and not passed else 0
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@
 
 -spec start() -> ok.
 start() ->
-    %% Not linked to the -eval process, which exits once this returns.
-    {ok, _} = gen_server:start({local, echo}, ?MODULE, [], []),
+    %% `sink` first: the driver takes a working `echo` as the sign that both are there.
+    %% Neither is linked to the -eval process, which exits once this returns.
     true = register(sink, spawn(fun() -> sink(0) end)),
+    {ok, _} = gen_server:start({local, echo}, ?MODULE, [], []),
     ok.
 
 init([]) -> {ok, nostate}.

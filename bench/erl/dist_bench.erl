@@ -24,14 +24,23 @@ main([Targets, Messages, Calls, Rounds]) ->
         end,
     erlang:halt(Status).
 
-%% The target nodes may still be starting: retry for up to 20 s.
+%% The target nodes may still be starting: retry for up to 20 s. A node answers pings before
+%% its `echo` and `sink` are registered (a message to a missing name vanishes), so wait until
+%% `echo` answers; `sink` is registered before it (in the Python role, in the same step).
 connect(Node) -> connect(Node, 200).
 
-connect(Node, 0) -> error({cannot_connect, Node});
+connect(Node, 0) -> error({not_ready, Node});
 connect(Node, Tries) ->
-    case net_adm:ping(Node) of
-        pong -> ok;
-        pang -> timer:sleep(100), connect(Node, Tries - 1)
+    case net_adm:ping(Node) =:= pong andalso echo_ready(Node) of
+        true -> ok;
+        false -> timer:sleep(100), connect(Node, Tries - 1)
+    end.
+
+echo_ready(Node) ->
+    try gen_server:call({echo, Node}, ready, 1000) of
+        ready -> true
+    catch
+        exit:_ -> false  % noproc until registered; a late reply is dropped (alias)
     end.
 
 measure(Round, Node, Messages, Calls) ->

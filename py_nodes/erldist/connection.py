@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import etf
 from .errors import BackpressureError, DecodeError, HandshakeError
@@ -72,12 +72,12 @@ class Connection(asyncio.Protocol):
     # -- asyncio callbacks -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=self._high_water)
+        # A cast, not an isinstance check: uvloop's transports are not asyncio subclasses.
+        self.transport = writer = cast(asyncio.Transport, transport)
+        writer.set_write_buffer_limits(high=self._high_water)
         if isinstance(self.handshake, Initiator):
             self.handshake.start()
-            transport.write(self.handshake.data_to_send())
+            writer.write(self.handshake.data_to_send())
 
     def data_received(self, data: bytes) -> None:
         self._received = True
@@ -92,6 +92,8 @@ class Connection(asyncio.Protocol):
             data = b"".join(self._chunks)
             self._chunks.clear()
         self._parse_frames(data)
+        if self._out:
+            self._flush()  # replies made while parsing leave now, not a loop turn later
 
     def connection_lost(self, exc: Exception | None) -> None:
         was_closed = self.closed
@@ -197,12 +199,17 @@ class Connection(asyncio.Protocol):
             )
         body = etf.encode(control) if message is NO_PAYLOAD else etf.encode(control) + etf.encode(message)
         frame = (len(body) + 1).to_bytes(4, "big") + b"p" + body
-        self._out.append(frame)
-        self._out_bytes += len(frame)
         self.messages_out += 1
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self._flush_scheduled:
+            self._out.append(frame)  # more frames this loop turn: batch them into one write
+            self._out_bytes += len(frame)
+            return
+        # The first frame of a loop turn goes out at once (a lone reply waits for nothing).
+        self._flush_scheduled = True
+        asyncio.get_running_loop().call_soon(self._flush)
+        if self.transport is not None:
+            self.transport.write(frame)
+            self._sent = True
 
     async def drain(self) -> None:
         """Wait until the write buffer is below the high-water mark (or the connection is gone)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from .process import Process
@@ -65,23 +66,35 @@ async def serve(proc: Process, server: GenServer) -> None:
     """The body of a GenServer's process: one message at a time, in order."""
     server.process = proc
     await server.init()
+    handlers = (server.handle_call, server.handle_cast, server.handle_info)
+    if not any(inspect.iscoroutinefunction(h) for h in handlers):
+        # All handlers are synchronous: messages may be handled as they arrive (see deliver).
+        proc.direct = lambda message: _handle(proc, server, message)
     while True:
-        message = await proc.receive()
-        if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
-            caller = message[1]
-            if type(caller) is not tuple or len(caller) != 2 or type(caller[0]) is not Pid:
-                log.warning("%s: dropped a $gen_call with a malformed caller %.200r", proc.pid, caller)
-                continue
-            result = server.handle_call(message[2], caller)
-            if inspect.isawaitable(result):
-                result = await result
-            if result is not NO_REPLY:
-                proc.send(caller[0], (caller[1], result))
-        elif type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
-            result = server.handle_cast(message[1])
-            if inspect.isawaitable(result):
-                await result
-        else:
-            result = server.handle_info(message)
-            if inspect.isawaitable(result):
-                await result
+        result = _handle(proc, server, await proc.receive())
+        if inspect.isawaitable(result):
+            await result
+
+
+def _handle(proc: Process, server: GenServer, message: Any) -> Any:
+    """Dispatch one message; returns an awaitable when the handler is async."""
+    if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
+        caller = message[1]
+        if type(caller) is not tuple or len(caller) != 2 or type(caller[0]) is not Pid:
+            log.warning("%s: dropped a $gen_call with a malformed caller %.200r", proc.pid, caller)
+            return None
+        result = server.handle_call(message[2], caller)
+        if inspect.isawaitable(result):
+            return _reply_later(proc, caller, result)
+        if result is not NO_REPLY:
+            proc.send(caller[0], (caller[1], result))
+        return None
+    if type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
+        return server.handle_cast(message[1])
+    return server.handle_info(message)
+
+
+async def _reply_later(proc: Process, caller: Caller, pending: Awaitable[Any]) -> None:
+    result = await pending
+    if result is not NO_REPLY:
+        proc.send(caller[0], (caller[1], result))

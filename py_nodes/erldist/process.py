@@ -10,6 +10,7 @@ there answers ``noproc`` at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from .node import Node
 
 __all__ = ["Dest", "Process", "python_exception_reason"]
+
+log = logging.getLogger("erldist.process")
 
 # A destination: a pid, a locally registered name, or (name, node) anywhere.
 Dest = Pid | str | tuple[str, str]
@@ -59,6 +62,9 @@ class Process:
         # Monitors on this process: ref -> (watcher pid, name it was monitored by or None).
         self.watchers: dict[Reference, tuple[Pid, Atom | None]] = {}
         self.node_monitors: set[Atom] = set()
+        # Set by a server whose handlers are all synchronous: ``deliver`` may run it directly
+        # when the process is parked in receive with an empty mailbox (order is kept).
+        self.direct: Callable[[Any], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Process {self.pid}{' ' + self.name if self.name else ''}>"
@@ -69,8 +75,15 @@ class Process:
         """Put a message in the mailbox (called by the node; never blocks)."""
         if not self.alive:
             return
-        self._mbox.append(message)
         waiter = self._waiter
+        if self.direct is not None and waiter is not None and not self._mbox and not waiter.done():
+            try:
+                self.direct(message)
+            except Exception as exc:
+                log.error("process %s crashed: %r", self.pid, exc, exc_info=True)
+                self.node.terminate(self, python_exception_reason(exc))
+            return
+        self._mbox.append(message)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -106,10 +119,13 @@ class Process:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(f"{self.pid}: no matching message within {timeout} s")
-            self._waiter = loop.create_future()
+            self._waiter = waiter = loop.create_future()
             try:
-                async with asyncio.timeout(remaining):
-                    await self._waiter
+                if remaining is None:
+                    await waiter
+                else:
+                    async with asyncio.timeout(remaining):
+                        await waiter
             except TimeoutError:
                 if not self.alive:
                     raise ProcessExitError(self.exit_reason) from None
