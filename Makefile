@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON_PATHS := $(wildcard py_nodes orbital web tests bench)
 
-.PHONY: run test setup lint shell clean distclean
+.PHONY: run test setup lint shell bench clean distclean
 
 run: setup
 	bash scripts/run.sh
@@ -15,11 +15,15 @@ setup:
 
 lint: setup
 	.venv/bin/ruff check $(PYTHON_PATHS)
-	.venv/bin/mypy py_nodes
+	.venv/bin/mypy py_nodes bench
 	rebar3 xref
 
 shell:
 	bash scripts/remsh.sh
+
+# Benchmarks print side-by-side ratios against a reference measured in the same run.
+bench: setup
+	.venv/bin/python bench/dist_bench.py
 
 # Build outputs and caches. Keeps .venv and the state folder (.stellarops: the cookie).
 clean:
