@@ -76,7 +76,12 @@ CASES: list[tuple[Any, bytes]] = [
     ((), b"\x83h\x00"),
     ((1, 2), b"\x83h\x02a\x01a\x02"),
     ((Atom("a"), (Atom("b"),)), b"\x83h\x02w\x01ah\x01w\x01b"),
-    (tuple(range(1, 257)), b"\x83i\x00\x00\x01\x00" + bytes(b for i in range(1, 256) for b in (97, i)) + b"b\x00\x00\x01\x00"),
+    (
+        tuple(range(1, 257)),
+        b"\x83i\x00\x00\x01\x00"
+        + bytes(b for i in range(1, 256) for b in (97, i))
+        + b"b\x00\x00\x01\x00",
+    ),
     ([], b"\x83j"),
     ([1, 2, 3], b"\x83k\x00\x03\x01\x02\x03"),
     ([7] * 65535, b"\x83k\xff\xff" + b"\x07" * 65535),
@@ -93,10 +98,15 @@ CASES: list[tuple[Any, bytes]] = [
     (Pid(X, 1, 2, 3), b"\x83X" + X_ATOM + b"\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x03"),
     (
         Reference(X, 9, (1, 2, 3)),
-        b"\x83Z\x00\x03" + X_ATOM + b"\x00\x00\x00\t\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x03",
+        b"\x83Z\x00\x03"
+        + X_ATOM
+        + b"\x00\x00\x00\t\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x03",
     ),
     (Port(X, 5, 6), b"\x83Y" + X_ATOM + b"\x00\x00\x00\x05\x00\x00\x00\x06"),
     (Port(X, 2**32, 6), b"\x83x" + X_ATOM + b"\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x06"),
+    # OTP 25 switches to V4_PORT_EXT above 28-bit ids, not 32-bit ones.
+    (Port(X, 2**28 - 1, 6), b"\x83Y" + X_ATOM + b"\x0f\xff\xff\xff\x00\x00\x00\x06"),
+    (Port(X, 2**28, 6), b"\x83x" + X_ATOM + b"\x00\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00\x06"),
     (Fun(FUN[2:]), FUN),
     (Fun(CLOSURE[2:]), CLOSURE),
     (
@@ -115,7 +125,9 @@ def same(a: Any, b: Any) -> bool:
     if type(a) in (tuple, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if type(a) is dict:
-        return list(a) == list(b) and all(same(x, y) for x, y in zip(a.items(), b.items(), strict=True))
+        return list(a) == list(b) and all(
+            same(x, y) for x, y in zip(a.items(), b.items(), strict=True)
+        )
     if type(a) is ImproperList:
         return same(a.items, b.items) and same(a.tail, b.tail)
     if type(a) is Export:
@@ -182,7 +194,10 @@ OLD_FORMS: list[tuple[bytes, Any]] = [
     (b"\x83d\x00\x04true", True),
     (b"\x83v\x00\x01a", Atom("a")),  # ATOM_UTF8_EXT with a short name
     (b"\x83g" + b"d\x00\x0bx@127.0.0.1" + b"\x00\x00\x00\x01\x00\x00\x00\x02\x03", Pid(X, 1, 2, 3)),
-    (b"\x83r\x00\x02d\x00\x0bx@127.0.0.1\x02\x00\x00\x00\x01\x00\x00\x00\x02", Reference(X, 2, (1, 2))),
+    (
+        b"\x83r\x00\x02d\x00\x0bx@127.0.0.1\x02\x00\x00\x00\x01\x00\x00\x00\x02",
+        Reference(X, 2, (1, 2)),
+    ),
     (b"\x83es\x0bx@127.0.0.1\x00\x00\x00\x07\x01", Reference(X, 1, (7,))),
     (b"\x83fd\x00\x0bx@127.0.0.1\x00\x00\x00\x05\x02", Port(X, 5, 2)),
     (b"\x83n\x01\x02\x05", -5),  # any non-zero sign byte is negative
@@ -420,5 +435,6 @@ def test_encode_too_deep() -> None:
 
 
 def test_tag_constants() -> None:
-    assert (etf.SMALL_TUPLE_EXT, etf.NEW_PID_EXT, etf.COMPRESSED, etf.LOCAL_EXT) == (104, 88, 80, 121)
+    assert (etf.SMALL_TUPLE_EXT, etf.NEW_PID_EXT, etf.LOCAL_EXT) == (104, 88, 121)
+    assert etf.COMPRESSED == 80
     assert etf.MAX_UNCOMPRESSED == 64 * 1024 * 1024

@@ -133,7 +133,9 @@ def same(a: Any, b: Any) -> bool:
 
 def has_multikey_map(term: Any) -> bool:
     if type(term) is dict:
-        return len(term) > 1 or any(has_multikey_map(k) or has_multikey_map(v) for k, v in term.items())
+        return len(term) > 1 or any(
+            has_multikey_map(k) or has_multikey_map(v) for k, v in term.items()
+        )
     if type(term) in (tuple, list):
         return any(has_multikey_map(x) for x in term)
     if type(term) is ImproperList:
@@ -151,7 +153,9 @@ u32 = st.integers(0, 2**32 - 1)
 ints = (
     st.integers()
     | st.integers(-(2**2100), 2**2100)
-    | st.sampled_from([0, 255, 256, -1, 2**31 - 1, -(2**31), 2**31, -(2**31) - 1, 2**2040 - 1, 2**2040])
+    | st.sampled_from(
+        [0, 255, 256, -1, 2**31 - 1, -(2**31), 2**31, -(2**31) - 1, 2**2040 - 1, 2**2040]
+    )
 )
 floats = st.floats(allow_nan=False, allow_infinity=False)
 pids = st.builds(Pid, nodes, u32, u32, u32)
@@ -171,7 +175,9 @@ hashable_leaves = st.one_of(
     ints, floats, atoms, st.binary(max_size=20), st.booleans(), st.none(), pids, refs, ports,
     bitstrings(),
 )  # fmt: skip
-hashables = st.recursive(hashable_leaves, lambda c: st.lists(c, max_size=3).map(tuple), max_leaves=6)
+hashables = st.recursive(
+    hashable_leaves, lambda c: st.lists(c, max_size=3).map(tuple), max_leaves=6
+)
 leaves = st.one_of(hashable_leaves, exports, st.binary(max_size=300))
 non_list_leaves = leaves  # an improper tail: anything but a list
 
@@ -247,6 +253,8 @@ EDGE_TERMS: list[Any] = [
     Pid(Atom("x@127.0.0.1"), 0, 0, 0),
     Reference(Atom("x@127.0.0.1"), 0, (2**32 - 1,) * 5),
     Reference(Atom("x@127.0.0.1"), 1, (1,)),
+    Port(Atom("x@127.0.0.1"), 2**28 - 1, 1),
+    Port(Atom("x@127.0.0.1"), 2**28, 1),
     Port(Atom("x@127.0.0.1"), 2**32 - 1, 1),
     Port(Atom("x@127.0.0.1"), 2**32, 1),
     Port(Atom("x@127.0.0.1"), 2**64 - 1, 2**32 - 1),

@@ -72,6 +72,8 @@ _ATOM_CACHE_MAX: Final = 65536  # entries; only atoms of at most _ATOM_CACHE_LEN
 _ATOM_CACHE_LEN: Final = 64
 _PID_CACHE_MAX: Final = 4096  # entries; cleared when full (pids come and go)
 _MAX_REF_WORDS: Final = 5
+# OTP 25 writes NEW_PORT_EXT only for port ids below 2**28 (ERTS_MAX_V3_PORT_NUMBER), else V4.
+_V4_PORT_FROM: Final = 1 << 28
 _NEW_FUN_MIN_SIZE: Final = 29  # Size(4) Arity(1) Uniq(16) Index(4) NumFree(4), before any term
 
 _u16 = struct.Struct(">H").unpack_from
@@ -96,7 +98,7 @@ _TAG_NAMES: Final = {
 _atoms: dict[bytes, Any] = {b"true": True, b"false": False, b"undefined": None}
 # Atoms used where an atom is required (node names, export module/function): never bool/None.
 _plain_atoms: dict[bytes, Atom] = {}
-# Decoded NEW_PID_EXT pids by their raw bytes (tag included).
+# Decoded NEW_PID_EXT pids by their raw bytes (tag included); Pid objects are never mutated.
 _pids: dict[bytes, Pid] = {}
 
 
@@ -123,7 +125,7 @@ def _atom_text(raw: bytes, latin1: bool, pos: int) -> str:
 
 
 def _new_atom(raw: bytes, latin1: bool, pos: int) -> Any:
-    """Slow path of atom decoding (cache miss): build, map true/false/undefined, cache."""
+    """Slow path of atom decoding (cache miss; true/false/undefined are always cached)."""
     value: Any = Atom(_atom_text(raw, latin1, pos))
     if latin1:  # non-ASCII latin-1 bytes would clash with UTF-8 keys: not cached
         return value
@@ -254,7 +256,9 @@ def _dec(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         n = _u32(data, pos + 1)[0]
         pos += 5
         if n >= end - pos:  # n elements plus a tail, at least one byte each
-            raise _too_long(start, "list length", n, end - pos)
+            raise DecodeError(
+                start, f"list length {n} (plus a tail) exceeds the {end - pos} bytes remaining"
+            )
         if depth <= 0:
             raise DecodeError(start, "terms nested deeper than max_depth")
         depth -= 1
@@ -485,8 +489,8 @@ def _dec_compressed(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, i
     try:
         # max_length bounds the output: a zlib bomb cannot produce more than `size` bytes.
         body = stream.decompress(memoryview(data)[pos + 5 : end], size)
-        tail = stream.unconsumed_tail
-        if not stream.eof and len(body) == size and tail and stream.decompress(tail, 1):
+        # Output stopped at `size`: one more byte out of the rest means the claim was a lie.
+        if not stream.eof and len(body) == size and stream.decompress(stream.unconsumed_tail, 1):
             raise DecodeError(pos, f"compressed data is longer than the claimed {size} bytes")
     except zlib.error as exc:
         raise DecodeError(pos + 5, f"bad zlib data: {exc}") from None
@@ -735,7 +739,7 @@ def _enc_other(x: Any, t: type, buf: bytearray) -> None:
             raise
     elif t is Port:
         try:
-            if 0 <= x.id <= 0xFFFFFFFF:
+            if 0 <= x.id < _V4_PORT_FROM:
                 buf.append(NEW_PORT_EXT)
                 buf += _enc_atom(x.node)
                 buf += _pack_u32x2(x.id, x.creation)
@@ -818,6 +822,8 @@ def encode(term: Any) -> bytes:
         raise EncodeError(
             "term is nested deeper than Python's recursion limit (or contains itself)"
         ) from None
+    except Exception as exc:  # backstop, e.g. a length beyond 32 bits (struct.error)
+        raise EncodeError(f"cannot encode term ({type(exc).__name__}: {exc})") from exc
     return bytes(buf)
 
 
