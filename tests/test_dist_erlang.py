@@ -19,6 +19,7 @@ from py_nodes.erldist import (
     Pid,
     Process,
     ProcessExitError,
+    RpcError,
 )
 from py_nodes.roles import echo
 
@@ -386,3 +387,23 @@ async def test_net_ticktime_drops_a_silent_peer(cookie: str, erl_factory: object
                 assert await proc.receive(timeout=6) == (A("nodedown"), A(erl.name))
             finally:
                 erl.kill(signal.SIGCONT)
+
+
+async def test_python_rpc_into_erlang(py_node: Node, shared_erl: ErlNode) -> None:
+    assert await py_node.rpc(shared_erl.name, "lists", "reverse", [[1, 2, 3]]) == [3, 2, 1]
+    assert await py_node.rpc(shared_erl.name, "erlang", "node", []) == shared_erl.name
+    with pytest.raises(RpcError) as undef:
+        await py_node.rpc(shared_erl.name, "no_such_module", "f", [])
+    assert undef.value.kind == "error" and undef.value.reason == "undef"
+    with pytest.raises(RpcError) as thrown:
+        await py_node.rpc(shared_erl.name, "erlang", "throw", [A("ball")])
+    assert (thrown.value.kind, thrown.value.reason) == ("throw", "ball")
+    with pytest.raises(RpcError) as exited:
+        await py_node.rpc(shared_erl.name, "erlang", "exit", [A("bye")])
+    assert (exited.value.kind, exited.value.reason) == ("exit", "bye")
+    with pytest.raises(RpcError) as slow:
+        await py_node.rpc(shared_erl.name, "timer", "sleep", [2000], timeout=0.2)
+    assert slow.value.kind == "timeout"
+    assert len(py_node._procs) == 1  # nothing left behind but net_kernel
+    with pytest.raises(NodeDownError):
+        await py_node.rpc("nobody_here@127.0.0.1", "lists", "reverse", [[]])

@@ -14,6 +14,7 @@ from .errors import (
     HandshakeError,
     NodeDownError,
     ProcessExitError,
+    RpcError,
     TermError,
 )
 from .etf import decode, encode
@@ -45,6 +46,7 @@ __all__ = [
     "Process",
     "ProcessExitError",
     "Reference",
+    "RpcError",
     "TermError",
     "decode",
     "encode",

@@ -23,6 +23,7 @@ __all__ = ["dispatch"]
 log = logging.getLogger("erldist.control")
 
 EXIT = 3
+SPAWN_REPLY = Atom("spawn_reply")
 
 
 def dispatch(node: Node, conn: Connection, control: Any, message: Any) -> None:
@@ -74,7 +75,9 @@ def _dispatch(node: Node, conn: Connection, c: Any, message: Any) -> None:
         target = node.local(target_pid)
         if target is not None:
             target.links.discard(sender)
-    elif op in (36, 7, 31, 32):  # UNLINK_ID_ACK, GROUP_LEADER, SPAWN_REPLY(_TT): nothing to do
+    elif op == 31 or op == 32:  # SPAWN_REPLY(_TT) {31, ReqId, To, Flags, Result}: our rpc
+        _spawn_reply(node, _ref(c[1]), _pid(c[2]), c[3], c[4])
+    elif op in (36, 7):  # UNLINK_ID_ACK, GROUP_LEADER: nothing to do
         pass
     else:
         log.warning("%s: ignored control message with unknown operation %d", conn, op)
@@ -123,6 +126,18 @@ def _down(node: Node, watcher: Pid, ref: Reference, reason: Any) -> None:
     target = proc.monitors.pop(ref, None)
     if target is not None:
         proc.deliver((Atom("DOWN"), ref, Atom("process"), target, reason))
+
+
+def _spawn_reply(node: Node, req_id: Reference, to: Pid, flags: Any, result: Any) -> None:
+    proc = node.local(to)
+    if proc is None or type(flags) is not int:
+        return
+    if type(result) is Pid:
+        if flags & 2:  # the monitor we asked for: its DOWN carries the result
+            proc.monitors[req_id] = result
+        if flags & 1:
+            proc.links.add(result)
+    proc.deliver((SPAWN_REPLY, req_id, result))
 
 
 def _link(node: Node, conn: Connection, sender: Pid, to: Pid) -> None:

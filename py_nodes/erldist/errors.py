@@ -9,6 +9,7 @@
     +-- ProcessExitError         the local process was terminated by an exit signal
     +-- CallError                gen_server call failed; ``reason`` is the Erlang exit reason
     |   +-- CallTimeout          no reply in time (also a ``TimeoutError``)
+    +-- RpcError                 rpc to an Erlang node raised; ``kind`` and ``reason`` say how
     +-- BackpressureError        a connection's write buffer is over its hard limit
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "HandshakeError",
     "NodeDownError",
     "ProcessExitError",
+    "RpcError",
     "TermError",
 ]
 
@@ -86,3 +88,16 @@ class CallTimeout(CallError, TimeoutError):
 
 class BackpressureError(ErldistError):
     """A non-blocking send found the connection's write buffer over its hard limit."""
+
+
+class RpcError(ErldistError):
+    """An rpc into another node failed.
+
+    ``kind`` is ``error``, ``exit`` or ``throw`` (how the function ended), ``spawn`` (the peer
+    refused to spawn it, e.g. ``notsup``) or ``timeout``; ``reason`` is the Erlang term.
+    """
+
+    def __init__(self, kind: str, reason: Any, mfa: str) -> None:
+        super().__init__(f"rpc {mfa} failed: {kind} {reason!r}")
+        self.kind = kind
+        self.reason = reason

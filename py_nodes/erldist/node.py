@@ -22,7 +22,14 @@ from typing import Any
 from . import epmd, flags
 from .connection import NO_PAYLOAD, Connection
 from .control import dispatch
-from .errors import CallError, CallTimeout, HandshakeError, NodeDownError, ProcessExitError
+from .errors import (
+    CallError,
+    CallTimeout,
+    HandshakeError,
+    NodeDownError,
+    ProcessExitError,
+    RpcError,
+)
 from .gen_server import GenServer, serve
 from .handshake import Acceptor, Initiator, Status
 from .process import DOWN, KILLED, NOPROC, NORMAL, PROCESS, Dest, Process, python_exception_reason
@@ -43,6 +50,9 @@ GEN_CAST = Atom("$gen_cast")
 LINK, SEND, EXIT, EXIT2, REG_SEND = 1, 2, 3, 8, 6
 MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT = 19, 20, 21
 UNLINK_ID, UNLINK_ID_ACK = 35, 36
+SPAWN_REQUEST = 29
+ERPC = Atom("erpc")
+EXECUTE_CALL = Atom("execute_call")
 
 
 class _Pending:
@@ -438,6 +448,37 @@ class Node:
                 reason = (NODEDOWN, Atom(node_name))
             raise CallError(reason, dest)
 
+    async def rpc(
+        self, node_name: str, module: str, function: str, args: list[Any], timeout: float | None = 5.0
+    ) -> Any:
+        """``erpc:call(Node, M, F, A)`` from Python: the return value, or RpcError / NodeDownError.
+
+        Sent as SPAWN_REQUEST of ``erpc:execute_call/4`` with a monitor, as OTP does; the
+        monitor's DOWN reason carries the result.
+        """
+        mfa = f"{module}:{function}/{len(args)}"
+        conn = await self.connect(node_name)
+        async with self.process() as proc:
+            req_id, res_ref = self.make_ref(), self.make_ref()
+            conn.send(
+                (SPAWN_REQUEST, req_id, proc.pid, proc.pid, (ERPC, EXECUTE_CALL, 4), [Atom("monitor")]),
+                [res_ref, Atom(module), Atom(function), list(args)],
+            )
+
+            def is_answer(m: Any) -> bool:
+                return type(m) is tuple and len(m) in (3, 5) and m[1] == req_id
+
+            try:
+                async with asyncio.timeout(timeout):
+                    spawned = await proc.receive(is_answer)
+                    if type(spawned[2]) is not Pid:
+                        raise RpcError("spawn", spawned[2], mfa)
+                    down = await proc.receive(is_answer)
+            except TimeoutError:
+                proc.demonitor(req_id)
+                raise RpcError("timeout", timeout, mfa) from None
+        return _rpc_result(down[4], res_ref, node_name, mfa)
+
     def cast(self, dest: Dest, request: Any) -> None:
         """``gen_server:cast(Dest, Request)``: fire and forget."""
         self.send(self._net_kernel_pid(), dest, (GEN_CAST, request))
@@ -588,6 +629,17 @@ class Node:
 
     def dispatch(self, conn: Connection, control: Any, message: Any) -> None:
         dispatch(self, conn, control, message)
+
+
+def _rpc_result(reason: Any, res_ref: Reference, node_name: str, mfa: str) -> Any:
+    """Turn the DOWN reason of an ``erpc:execute_call`` process into a value or an error."""
+    if reason == NOCONNECTION:
+        raise NodeDownError(f"connection to {node_name} lost during rpc {mfa}")
+    if type(reason) is tuple and len(reason) >= 3 and reason[0] == res_ref:
+        if reason[1] == "return":
+            return reason[2]
+        raise RpcError(str(reason[1]), reason[2], mfa)
+    raise RpcError("exit", reason, mfa)
 
 
 async def _net_kernel(proc: Process) -> None:
