@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from py_nodes import up
 from py_nodes.erldist import Node
 from py_nodes.roles import echo
 
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--published", action="store_true", help="show in nodes() (see README caveat)")
     node.add_argument("--net-ticktime", type=float, default=60.0, help="seconds, as net_ticktime")
     node.add_argument("--stop-on-eof", action="store_true", help="exit when stdin closes")
+    sub.add_parser("up", help="start the cluster with the demo constellation (the main job)")
+    sub.add_parser("status", help="print the nodes and satellite counts as JSON")
     return parser
 
 
@@ -96,9 +99,16 @@ def main(argv: list[str] | None = None) -> int:
             if "@" not in args.name:
                 raise ConfigError(f"--name {args.name!r} must look like name@host")
             asyncio.run(run_node(args, read_cookie(args.cookie_file)))
+        elif args.command == "up":
+            return up.up()
+        elif args.command == "status":
+            return up.status()
     except ConfigError as exc:
         print(f"stellarops: {exc}", file=sys.stderr)
         return 2
+    except up.UpError as exc:
+        print(f"stellarops: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,39 @@
+"""Erlang terms (as erldist decodes them) to JSON-ready Python values, for the CLI and HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from py_nodes.erldist import BitString, ImproperList, Pid, Port, Reference
+
+__all__ = ["to_json"]
+
+JsonValue = None | bool | int | float | str | list[Any] | dict[str, Any]
+
+
+def to_json(term: Any) -> JsonValue:
+    """Atoms and UTF-8 binaries become strings, tuples become lists, pids their text form."""
+    if term is None or isinstance(term, bool | int | float):
+        return term
+    if isinstance(term, str):  # Atom included
+        return str(term)
+    if isinstance(term, bytes):
+        return term.decode("utf-8", errors="replace")
+    if isinstance(term, dict):
+        return {_key(k): to_json(v) for k, v in term.items()}
+    if isinstance(term, list | tuple):
+        return [to_json(item) for item in term]
+    if isinstance(term, ImproperList):
+        return [*(to_json(item) for item in term.items), to_json(term.tail)]
+    if isinstance(term, Pid | Reference | Port):
+        return str(term)
+    if isinstance(term, BitString):
+        return term.data.hex()
+    return repr(term)
+
+
+def _key(key: Any) -> str:
+    value = to_json(key)
+    return value if isinstance(value, str) else str(value)
+
+
