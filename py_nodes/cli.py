@@ -14,9 +14,9 @@ from pathlib import Path
 
 from py_nodes import up
 from py_nodes.erldist import Node
-from py_nodes.roles import echo
+from py_nodes.roles import echo, sats
 
-ROLES: dict[str, Callable[[Node], None]] = {"echo": echo.start}
+ROLES: dict[str, Callable[[Node], None]] = {"echo": echo.start, "sats": sats.start}
 
 log = logging.getLogger("stellarops")
 

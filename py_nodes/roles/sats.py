@@ -1,0 +1,168 @@
+"""The ``sats`` role: hosts satellite actors for the BEAM shadows (docs/protocol-v1.md).
+
+Registers ``sats``, a GenServer answering ``{start_actor, 1, SatState, ShadowPid}`` and ``load``.
+It supervises its actors the Erlang way: it traps exits and links to each actor, so it learns of
+every actor's end, and if the server itself dies every actor dies with it (and each shadow
+re-places its satellite). One ticker process, linked to the server, advances every actor once per
+``tick_s`` in a single pass: no timer or wake-up per actor (an actor's own task stays parked, see
+``satellite.actor``), so the per-actor cost of a tick is one model step and one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any, Final
+
+from py_nodes import proto_v1
+from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid, Process
+from py_nodes.erldist.process import python_exception_reason
+from py_nodes.satellite.actor import Actor, start_actor
+from py_nodes.satellite.sunlight import SunlightFn, in_sunlight
+
+__all__ = ["DEFAULT_TICK_S", "SatsServer", "serve_sats", "start", "tick_s_from_env"]
+
+log = logging.getLogger("stellarops.sats")
+
+DEFAULT_TICK_S: Final = 1.0
+# Actors advanced between two yields to the event loop: keeps commands and distribution ticks
+# flowing during a long pass, and lets the write buffers drain.
+CHUNK_ACTORS: Final = 500
+# A pass never simulates more than this many tick periods (after a stall, time is not replayed).
+MAX_DT_TICKS: Final = 5.0
+
+EXIT = Atom("EXIT")
+UNKNOWN_CALL = Atom("unknown_call")
+
+
+class SatsServer(GenServer):
+    """The ``sats`` server: places actors, counts them, owns the ticker."""
+
+    def __init__(self, *, tick_s: float = DEFAULT_TICK_S, sunlight: SunlightFn = in_sunlight) -> None:
+        if not tick_s > 0:
+            raise ValueError(f"tick_s must be > 0 seconds, got {tick_s!r}")
+        self.tick_s = tick_s
+        self.sunlight = sunlight
+        self.actors: dict[bytes, Actor] = {}
+        self._sat_by_pid: dict[Pid, bytes] = {}
+        self.ticker: Process | None = None
+
+    async def init(self) -> None:
+        self.process.trap_exit = True
+        self.ticker = self.process.node.spawn(_ticker, self, link=self.process.pid, name="sats_ticker")
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def handle_call(self, request: Any, caller: Caller) -> Any:
+        if type(request) is Atom and request == proto_v1.LOAD:
+            return proto_v1.load_ok(len(self.actors))
+        if proto_v1.is_start_actor(request):
+            return self._start_actor(request)
+        log.warning("sats: unknown call %.200r from %s", request, caller[0])
+        return (proto_v1.ERROR, UNKNOWN_CALL)
+
+    def _start_actor(self, request: Any) -> Any:
+        try:
+            state, shadow = proto_v1.parse_start_actor(request)
+        except proto_v1.ProtocolError as exc:
+            log.warning("sats: refused start_actor: %s", exc)
+            return proto_v1.bad_state(exc.field)
+        running = self.actors.get(state.id)
+        if running is not None and running.alive:
+            return proto_v1.already_running(running.proc.pid)
+        actor = start_actor(self.process.node, state, shadow, link=self.process.pid)
+        self.actors[state.id] = actor
+        self._sat_by_pid[actor.proc.pid] = state.id
+        return proto_v1.start_actor_ok(actor.proc.pid)
+
+    # -- exits of linked processes (we trap them) ------------------------------------------
+
+    def handle_info(self, message: Any) -> Any:
+        if type(message) is tuple and len(message) == 3 and message[0] == EXIT:
+            _, pid, reason = message
+            sat_id = self._sat_by_pid.pop(pid, None)
+            if sat_id is not None:
+                actor = self.actors.get(sat_id)
+                if actor is not None and actor.proc.pid == pid:  # not already replaced
+                    del self.actors[sat_id]
+            elif self.ticker is not None and pid == self.ticker.pid:
+                log.error("sats: ticker exited (%r); stopping the role and its actors", reason)
+                self.process.node.terminate(self.process, reason)
+            else:
+                log.warning("sats: ignored exit signal from %s (%.200r)", pid, reason)
+            return None
+        log.debug("sats: unexpected message %.200r", message)
+        return None
+
+    # -- the tick --------------------------------------------------------------------------
+
+    async def tick_all(self, dt_s: float, now_s: float) -> None:
+        """Advance every live actor by ``dt_s`` and report it, in chunks (see CHUNK_ACTORS)."""
+        now_ms = int(now_s * 1000)
+        sunlight = self.sunlight
+        actors = list(self.actors.values())  # actors may come and go at each yield
+        for start in range(0, len(actors), CHUNK_ACTORS):
+            for actor in actors[start : start + CHUNK_ACTORS]:
+                if not actor.proc.alive:
+                    continue
+                try:
+                    actor.advance(dt_s, sunlight(actor.state.id, now_s), now_ms)
+                except Exception as exc:
+                    # One broken actor must not stop the others: it crashes alone, and its
+                    # shadow (linked) re-places it.
+                    log.error("%s: tick failed: %r", actor, exc, exc_info=True, extra=actor.log_extra)
+                    actor.proc.node.terminate(actor.proc, python_exception_reason(exc))
+            await self._breathe()
+
+    async def _breathe(self) -> None:
+        await asyncio.sleep(0)  # let messages in, and let this chunk's frames be written
+        node = self.process.node
+        for name in node.connected_nodes():
+            conn = node.connection(name)
+            if conn is not None:
+                await conn.drain()  # waits only while a peer is over its high-water mark
+
+
+async def _ticker(proc: Process, server: SatsServer) -> None:
+    """One pass over all actors every ``tick_s``; late passes are skipped, not bunched."""
+    loop = asyncio.get_running_loop()
+    tick_s = server.tick_s
+    next_at = loop.time() + tick_s
+    last_s = time.time()
+    while True:
+        await asyncio.sleep(next_at - loop.time())
+        now_s = time.time()
+        dt_s = min(max(now_s - last_s, 0.0), MAX_DT_TICKS * tick_s)
+        last_s = now_s
+        await server.tick_all(dt_s, now_s)
+        next_at += tick_s
+        if next_at < loop.time():
+            next_at = loop.time() + tick_s
+
+
+def tick_s_from_env() -> float:
+    """``STELLAROPS_TICK_S`` (seconds, > 0), else 1.0; ValueError says what is wrong."""
+    raw = os.environ.get("STELLAROPS_TICK_S", "").strip()
+    if not raw:
+        return DEFAULT_TICK_S
+    try:
+        tick_s = float(raw)
+    except ValueError:
+        raise ValueError(f"STELLAROPS_TICK_S={raw!r} is not a number of seconds") from None
+    if not 0 < tick_s < float("inf"):
+        raise ValueError(f"STELLAROPS_TICK_S={raw!r} must be a positive number of seconds")
+    return tick_s
+
+
+def serve_sats(node: Node, *, tick_s: float = DEFAULT_TICK_S, sunlight: SunlightFn = in_sunlight) -> SatsServer:
+    """Start the ``sats`` server (and its ticker) on ``node``."""
+    server = SatsServer(tick_s=tick_s, sunlight=sunlight)
+    node.start_server(server, name="sats")
+    return server
+
+
+def start(node: Node) -> None:
+    """The role's entry point for ``stellarops node --role sats``."""
+    serve_sats(node, tick_s=tick_s_from_env())

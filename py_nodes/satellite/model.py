@@ -1,0 +1,185 @@
+"""The satellite model: pure functions over an immutable state (no I/O, no asyncio, no clock).
+
+``tick`` advances a state by ``dt_s`` seconds; ``apply_command`` applies one command. Both take
+the time (``now_ms``) as an argument and return the new state plus the events it caused, which
+the actor turns into messages (``proto_v1``). Rules (docs/protocol-v1.md):
+
+- energy drains at a per-mode rate and charges in sunlight, clamped to [0, 100] %;
+- memory fills in ``science`` (``memory_full`` alarm once, when it reaches capacity) and drains
+  in ``downlink`` down to 0;
+- energy below 10 % forces ``safe`` (reason ``low_energy``); the critical ``low_energy`` alarm is
+  raised once per entry into low energy, i.e. when a tick takes energy from >= 10 % to < 10 %
+  (a state placed already below 10 % is forced to safe without a second alarm);
+- ``applied`` keeps the newest 256 applied command ids; a command whose id is there is answered
+  ``done`` and not applied again. Failed commands are not recorded: a retry is evaluated anew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal
+
+from .modes import Mode, check_transition
+
+__all__ = [
+    "CHARGE_PCT_PER_S",
+    "DONE",
+    "DOWNLINK_DRAIN_MB_PER_S",
+    "DRAIN_PCT_PER_S",
+    "LOW_ENERGY_PCT",
+    "MAX_APPLIED",
+    "SCIENCE_FILL_MB_PER_S",
+    "Alarm",
+    "Event",
+    "Failed",
+    "ModeChanged",
+    "Outcome",
+    "SatState",
+    "apply_command",
+    "tick",
+]
+
+DRAIN_PCT_PER_S: Final[Mapping[Mode, float]] = {
+    Mode.SAFE: 0.01,
+    Mode.STANDBY: 0.02,
+    Mode.NOMINAL: 0.05,
+    Mode.SCIENCE: 0.12,
+    Mode.DOWNLINK: 0.10,
+    Mode.MAINTENANCE: 0.04,
+}
+CHARGE_PCT_PER_S: Final = 0.15
+SCIENCE_FILL_MB_PER_S: Final = 0.5
+DOWNLINK_DRAIN_MB_PER_S: Final = 2.0
+LOW_ENERGY_PCT: Final = 10.0
+MAX_APPLIED: Final = 256
+
+# Bound once: the tick runs for every satellite every second.
+_SAFE: Final = Mode.SAFE
+_SCIENCE: Final = Mode.SCIENCE
+_DOWNLINK: Final = Mode.DOWNLINK
+
+
+@dataclass(frozen=True, slots=True)
+class SatState:
+    """One satellite's state: the contract's ``SatState`` map, field for field.
+
+    Not validated here (that costs on every tick): ``proto_v1.state_from_term`` checks what
+    arrives from the wire, and the functions below keep the invariants.
+    """
+
+    id: bytes
+    name: bytes
+    mode: Mode
+    energy_pct: float
+    memory_used_mb: float
+    memory_capacity_mb: float
+    tle: tuple[bytes, bytes] | None
+    applied: tuple[bytes, ...]  # newest first, at most MAX_APPLIED
+    updated_at: int  # ms since the Unix epoch (the contract's name for it)
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChanged:
+    from_mode: Mode
+    to_mode: Mode
+    reason: str  # the command kind, or "low_energy"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    alarm: Literal["low_energy", "memory_full"]
+    severity: Literal["warning", "critical"]
+    message: str
+
+
+Event = ModeChanged | Alarm
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    reason: tuple[Any, ...]  # e.g. ("invalid_transition", Mode.SAFE, Mode.SCIENCE)
+
+
+DONE: Final = "done"
+Outcome = Literal["done"] | Failed
+
+_NO_EVENTS: Final[tuple[Event, ...]] = ()
+
+
+def tick(state: SatState, dt_s: float, in_sunlight: bool, now_ms: int) -> tuple[SatState, tuple[Event, ...]]:
+    """Advance ``state`` by ``dt_s`` (>= 0) seconds spent in the mode it has now."""
+    mode = state.mode
+    rate_pct_per_s = (CHARGE_PCT_PER_S if in_sunlight else 0.0) - DRAIN_PCT_PER_S[mode]
+    energy_pct = state.energy_pct + rate_pct_per_s * dt_s
+    if energy_pct > 100.0:
+        energy_pct = 100.0
+    elif energy_pct < 0.0:
+        energy_pct = 0.0
+    memory_mb = state.memory_used_mb
+    capacity_mb = state.memory_capacity_mb
+    events = _NO_EVENTS
+    if mode is _SCIENCE:
+        memory_mb = min(capacity_mb, memory_mb + SCIENCE_FILL_MB_PER_S * dt_s)
+        if memory_mb >= capacity_mb > state.memory_used_mb:
+            events = (Alarm("memory_full", "warning", f"memory full ({capacity_mb:g} MB)"),)
+    elif mode is _DOWNLINK:
+        memory_mb = max(0.0, memory_mb - DOWNLINK_DRAIN_MB_PER_S * dt_s)
+    if energy_pct < LOW_ENERGY_PCT:
+        if mode is not _SAFE:
+            events += (ModeChanged(mode, _SAFE, "low_energy"),)
+            mode = _SAFE
+        if state.energy_pct >= LOW_ENERGY_PCT:
+            message = f"energy {energy_pct:.1f} % is below {LOW_ENERGY_PCT:g} %"
+            events += (Alarm("low_energy", "critical", message),)
+    new_state = SatState(
+        state.id,
+        state.name,
+        mode,
+        energy_pct,
+        memory_mb,
+        capacity_mb,
+        state.tle,
+        state.applied,
+        now_ms,
+    )
+    return new_state, events
+
+
+def apply_command(
+    state: SatState, command_id: bytes, kind: str, args: Mapping[Any, Any], now_ms: int
+) -> tuple[SatState, Outcome, tuple[Event, ...]]:
+    """Apply one command: the new state, its outcome (``DONE`` or ``Failed``) and its events."""
+    if command_id in state.applied:
+        return state, DONE, _NO_EVENTS  # exactly-once: already applied, report success again
+    if kind == "set_mode":
+        target = _mode_arg(args)
+        if target is None:
+            return state, Failed(("bad_args", "mode")), _NO_EVENTS
+    elif kind == "collect":
+        target = Mode.SCIENCE
+    elif kind == "downlink":
+        target = Mode.DOWNLINK
+    elif kind == "reboot":
+        target = Mode.SAFE  # energy and memory are kept
+    elif kind == "noop":
+        target = state.mode
+    else:
+        return state, Failed(("unknown_command", kind)), _NO_EVENTS
+    refusal = check_transition(state.mode, target)
+    if refusal is not None:
+        return state, Failed(refusal), _NO_EVENTS
+    events = _NO_EVENTS if target is state.mode else (ModeChanged(state.mode, target, kind),)
+    applied = (command_id, *state.applied[: MAX_APPLIED - 1])
+    return replace(state, mode=target, applied=applied, updated_at=now_ms), DONE, events
+
+
+def _mode_arg(args: Mapping[Any, Any]) -> Mode | None:
+    value = args.get("mode")
+    # A str here is an atom (binaries arrive as bytes); anything else is not a mode.
+    if isinstance(value, str) and value in _MODE_NAMES:
+        return Mode(value)
+    return None
+
+
+_MODE_NAMES: Final = frozenset(m.value for m in Mode)
