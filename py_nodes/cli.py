@@ -54,7 +54,10 @@ async def run_node(args: argparse.Namespace, cookie: bytes) -> None:
         eof_watch = loop.create_task(_wait_eof(stop))
     node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime)
     async with node:
-        ROLES[args.role](node)
+        try:
+            ROLES[args.role](node)
+        except ValueError as exc:  # the role's configuration (e.g. STELLAROPS_TICK_S) is bad
+            raise ConfigError(str(exc)) from None
         log.info("node %s running role %s", node.name, args.role)
         print(f"stellarops: node {node.name} up (role {args.role})", flush=True)
         await stop.wait()
