@@ -7,8 +7,8 @@
 
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
-    case stellar_config:check() of
-        ok -> stellar_sup:start_link();
+    case stellar_config:py_nodes() of
+        {ok, _} -> stellar_sup:start_link();
         {error, Reason} -> {error, {bad_config, Reason}}
     end.
 
