@@ -1,22 +1,165 @@
 %% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
-%% The API for the Erlang remote shell (`make shell').
+%% The API for the Erlang remote shell (`make shell'). Ids may be given as binaries or
+%% strings; bad input gets an error tuple and changes nothing.
 -module(stellar).
 
+-export([sats/0]).
+-export([sat/1]).
+-export([create/1]).
+-export([stop/1]).
+-export([set_mode/2]).
+-export([command/3]).
+-export([crash/1]).
 -export([nodes/0]).
 -export([ping/1]).
 
--type node_info() :: #{name := node(), role := atom(), status := stellar_py_node:status(),
-                       restarts := non_neg_integer(), os_pid := non_neg_integer() | undefined}.
--export_type([node_info/0]).
+-define(SYNC_TIMEOUT, 5000).
 
-%% This BEAM node, then each Python node that it supervises.
+-type sat() :: #{id := binary(), name := binary(), mode := stellar_proto_v1:mode(),
+                 energy_pct := float(), memory_used_mb := float(),
+                 memory_capacity_mb := float(), tle := undefined | {binary(), binary()},
+                 node := node() | undefined, beam := node(), status := placing | running,
+                 updated_at := integer()}.
+-type id() :: binary() | string().
+-type node_info() :: #{name := node(), role := atom(), status := stellar_py_node:status(),
+                       restarts := non_neg_integer(), os_pid := non_neg_integer() | undefined,
+                       satellites := non_neg_integer(), beam => node()}.
+-export_type([sat/0, id/0, node_info/0]).
+
+%% Every satellite of the cluster, sorted by id.
+-spec sats() -> [sat()].
+sats() ->
+    [sat_map(E) || E <- stellar_catalog:entries()].
+
+-spec sat(id()) -> {ok, sat()} | {error, not_found | {bad_field, id}}.
+sat(Id) ->
+    with_id(Id, fun(B) ->
+        case stellar_catalog:lookup(B) of
+            {ok, E} -> {ok, sat_map(E)};
+            error -> {error, not_found}
+        end
+    end).
+
+%% Creates a satellite from #{id, name, tle => {L1, L2}, mode, energy_pct,
+%% memory_capacity_mb, memory_used_mb} (only id and name are required) and starts its shadow
+%% on this BEAM node, which places its actor.
+-spec create(map()) -> {ok, binary()} | {error, term()}.
+create(Spec) ->
+    case stellar_spec:sat_state(Spec, erlang:system_time(millisecond)) of
+        {ok, SatState} ->
+            try
+                start(SatState)
+            catch
+                exit:{noproc, _} -> {error, not_running}
+            end;
+        Error ->
+            Error
+    end.
+
+%% Stops the satellite's actor and shadow and removes it from the catalog.
+-spec stop(id()) -> ok | {error, not_found | {bad_field, id}}.
+stop(Id) ->
+    with_id(Id, fun(B) ->
+        case call_shadow(B, fun stellar_sat:stop/1) of
+            ok -> ok;
+            {error, _} -> catalog_delete(B)
+        end
+    end).
+
+%% Asks the actor to change mode and waits for the outcome.
+-spec set_mode(id(), stellar_proto_v1:mode() | binary() | string()) ->
+    ok | {error, {invalid_transition, atom(), atom()} | not_found | {bad_mode, term()}
+                 | {bad_field, id} | timeout | term()}.
+set_mode(Id, Mode) ->
+    with_id(Id, fun(B) ->
+        case stellar_spec:mode(Mode) of
+            {ok, M} ->
+                Sync = {sync, ?SYNC_TIMEOUT},
+                case call_shadow(B, fun(P) -> stellar_sat:command(P, set_mode, #{mode => M}, Sync) end) of
+                    {done, _CmdId} -> ok;
+                    {failed, _CmdId, {bad_args, mode}} -> {error, {bad_mode, Mode}};
+                    {failed, _CmdId, Reason} -> {error, Reason};
+                    {error, Reason} -> {error, Reason}
+                end;
+            Error ->
+                Error
+        end
+    end).
+
+%% Sends a command (set_mode, collect, downlink, reboot, noop) without waiting for it; its
+%% outcome is published as a `command' event with this id.
+-spec command(id(), atom(), map()) -> {ok, binary()} | {error, term()}.
+command(Id, Kind, Args) ->
+    with_id(Id, fun(B) ->
+        case stellar_spec:command(Kind, Args) of
+            {ok, K, A} -> call_shadow(B, fun(P) -> stellar_sat:command(P, K, A, async) end);
+            Error -> Error
+        end
+    end).
+
+%% Kills the satellite's Python actor (a drill): its shadow restarts and re-places it.
+-spec crash(id()) -> ok | {error, not_found | not_running | {bad_field, id}}.
+crash(Id) ->
+    with_id(Id, fun(B) ->
+        case call_shadow(B, fun stellar_sat:actor/1) of
+            {ok, Actor} -> exit(Actor, kill), ok;
+            {error, Reason} -> {error, Reason}
+        end
+    end).
+
+%% Every BEAM node of the cluster, then every Python node (with its BEAM node in `beam').
 -spec nodes() -> [node_info()].
 nodes() ->
-    Self = #{name => node(), role => beam, status => up, restarts => 0,
-             os_pid => list_to_integer(os:getpid())},
-    [Self | stellar_py_node:info()].
+    stellar_catalog:beam_nodes() ++ stellar_catalog:py_nodes().
 
 %% Whether Node answers: `pong' or `pang' (as net_adm:ping/1).
 -spec ping(node()) -> pong | pang.
 ping(Node) when is_atom(Node) ->
     net_adm:ping(Node).
+
+%% Internal.
+
+start(SatState = #{id := Id}) ->
+    case stellar_catalog:create(SatState) of
+        ok ->
+            case stellar_sat_sup:start_shadow(Id) of
+                {ok, _} ->
+                    {ok, Id};
+                {error, Reason} ->
+                    _ = stellar_catalog:delete(Id),
+                    {error, Reason}
+            end;
+        {error, already_exists} ->
+            {error, already_exists}
+    end.
+
+with_id(Id, Fun) ->
+    case stellar_spec:id(Id) of
+        {ok, B} -> Fun(B);
+        Error -> Error
+    end.
+
+call_shadow(Id, Fun) ->
+    case stellar_sat:whereis(Id) of
+        undefined ->
+            {error, not_found};
+        Pid ->
+            try
+                Fun(Pid)
+            catch
+                exit:{noproc, _} -> {error, not_found};
+                exit:{normal, _} -> {error, not_found};
+                exit:{timeout, _} -> {error, timeout};
+                exit:{{nodedown, _}, _} -> {error, not_found};
+                exit:{{actor_down, Reason}, _} -> {error, {actor_down, Reason}}
+            end
+    end.
+
+catalog_delete(Id) ->
+    try stellar_catalog:delete(Id)
+    catch exit:{noproc, _} -> {error, not_found}
+    end.
+
+sat_map(#{id := Id, state := S, node := Node, owner := Owner, status := Status}) ->
+    Keys = [name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle, updated_at],
+    (maps:with(Keys, S))#{id => Id, node => Node, beam => Owner, status => Status}.

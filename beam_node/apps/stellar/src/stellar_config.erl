@@ -1,24 +1,51 @@
 %% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
 %% Reads and checks the `stellar' application environment. The checks are pure functions
-%% (validate_py_nodes/1, resolve_python_exe/3) so that they can be unit tested.
+%% (validate_py_nodes/2, resolve_python_exe/3, validate_tick_s/1) so that they can be unit
+%% tested.
 -module(stellar_config).
 
+-export([check/0]).
 -export([py_nodes/0]).
 -export([python_exe/0]).
 -export([restart_intensity/0]).
+-export([sat_restart_intensity/0]).
+-export([tick_s/0]).
 -export([timeout/2]).
--export([validate_py_nodes/1]).
+-export([validate_py_nodes/2]).
+-export([validate_tick_s/1]).
 -export([resolve_python_exe/3]).
 
 -type py_node() :: #{role := atom(), name := node()}.
 -export_type([py_node/0]).
 
 -define(PY_NODE_KEYS, [name, role]).
+-define(PY_COUNT_KEYS, [count, prefix, role]).
+-define(MAX_COUNT, 64).
 
-%% The configured Python nodes, checked.
+%% Checks the whole environment; the application does not start when this fails.
+-spec check() -> ok | {error, term()}.
+check() ->
+    case py_nodes() of
+        {ok, _} -> validate_tick_s(application:get_env(stellar, tick_s, 1.0));
+        Error -> Error
+    end.
+
+%% The configured Python nodes, checked, `count' entries expanded with this node's host.
 -spec py_nodes() -> {ok, [py_node()]} | {error, term()}.
 py_nodes() ->
-    validate_py_nodes(application:get_env(stellar, py_nodes, [])).
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    validate_py_nodes(application:get_env(stellar, py_nodes, []), Host).
+
+%% The tick period of the satellite actors, in seconds (STELLAROPS_TICK_S for Python).
+-spec tick_s() -> number().
+tick_s() ->
+    application:get_env(stellar, tick_s, 1.0).
+
+-spec validate_tick_s(term()) -> ok | {error, {bad_tick_s, term()}}.
+validate_tick_s(T) when is_number(T), T > 0, T =< 3600 ->
+    ok;
+validate_tick_s(T) ->
+    {error, {bad_tick_s, T}}.
 
 %% The executable that starts a Python node (the `stellarops' console script).
 -spec python_exe() -> file:filename().
@@ -26,34 +53,90 @@ python_exe() ->
     {ok, Cwd} = file:get_cwd(),
     resolve_python_exe(application:get_env(stellar, python_exe), os:getenv("STELLAROPS_PY"), Cwd).
 
-%% {Intensity, Period} for stellar_sup.
+%% {Intensity, Period} for stellar_sup and stellar_py_sup.
 -spec restart_intensity() -> {non_neg_integer(), pos_integer()}.
 restart_intensity() ->
     {application:get_env(stellar, sup_intensity, 5), application:get_env(stellar, sup_period, 10)}.
+
+%% {Intensity, Period} for stellar_sat_sup: every satellite of a Python node that dies
+%% restarts at once, so this is sized by the number of satellites, not by 5.
+-spec sat_restart_intensity() -> {non_neg_integer(), pos_integer()}.
+sat_restart_intensity() ->
+    {application:get_env(stellar, sat_sup_intensity, 20000),
+     application:get_env(stellar, sat_sup_period, 10)}.
 
 %% A timeout in milliseconds from the application environment.
 -spec timeout(atom(), timeout()) -> timeout().
 timeout(Key, Default) ->
     application:get_env(stellar, Key, Default).
 
-%% Checks a `py_nodes' value: a list of #{role => atom(), name => 'alive@host'} with unique
-%% names. Returns the first problem found, naming the entry.
--spec validate_py_nodes(term()) -> {ok, [py_node()]} | {error, term()}.
-validate_py_nodes(PyNodes) when is_list(PyNodes) ->
-    validate_py_nodes(PyNodes, [], #{});
-validate_py_nodes(Other) ->
+%% Checks a `py_nodes' value: a list of #{role => atom(), name => 'alive@host'} or
+%% #{role => atom(), count => N} (optional prefix => "alive", default the role), which means
+%% the N nodes Prefix1@Host .. PrefixN@Host. Names must be unique. Returns the first problem
+%% found, naming the entry.
+-spec validate_py_nodes(term(), string()) -> {ok, [py_node()]} | {error, term()}.
+validate_py_nodes(PyNodes, Host) when is_list(PyNodes) ->
+    validate_py_nodes(PyNodes, Host, [], #{});
+validate_py_nodes(Other, _Host) ->
     {error, {py_nodes_not_a_list, Other}}.
 
-validate_py_nodes([], Acc, _Seen) ->
+validate_py_nodes([], _Host, Acc, _Seen) ->
     {ok, lists:reverse(Acc)};
-validate_py_nodes([Entry | Rest], Acc, Seen) ->
-    case validate_py_node(Entry) of
-        {ok, #{name := Name}} when is_map_key(Name, Seen) ->
-            {error, {duplicate_py_node_name, Name}};
-        {ok, PyNode = #{name := Name}} ->
-            validate_py_nodes(Rest, [PyNode | Acc], Seen#{Name => true});
+validate_py_nodes([Entry | Rest], Host, Acc, Seen) ->
+    case expand(Entry, Host) of
+        {ok, Expanded} ->
+            case add_unique(Expanded, Acc, Seen) of
+                {ok, Acc1, Seen1} -> validate_py_nodes(Rest, Host, Acc1, Seen1);
+                Error -> Error
+            end;
         Error = {error, _} ->
             Error
+    end.
+
+add_unique([], Acc, Seen) ->
+    {ok, Acc, Seen};
+add_unique([#{name := Name} | _], _Acc, Seen) when is_map_key(Name, Seen) ->
+    {error, {duplicate_py_node_name, Name}};
+add_unique([PyNode = #{name := Name} | Rest], Acc, Seen) ->
+    add_unique(Rest, [PyNode | Acc], Seen#{Name => true}).
+
+expand(Entry = #{role := Role, count := Count}, Host) when not is_map_key(name, Entry) ->
+    Prefix = maps:get(prefix, Entry, Role),
+    case maps:keys(maps:without(?PY_COUNT_KEYS, Entry)) of
+        [] when not is_integer(Count); Count < 1; Count > ?MAX_COUNT ->
+            {error, {bad_py_node_count, Count}};
+        [] when not (is_atom(Prefix) orelse is_list(Prefix)) ->
+            {error, {bad_py_node_prefix, Prefix}};
+        [] ->
+            Names = [node_name(Prefix, N, Host) || N <- lists:seq(1, Count)],
+            expand_all([Entry#{name => Name} || Name <- Names], [], Role);
+        Unknown ->
+            {error, {unknown_py_node_keys, Role, Unknown}}
+    end;
+expand(Entry, _Host) ->
+    case validate_py_node(Entry) of
+        {ok, PyNode} -> {ok, [PyNode]};
+        Error -> Error
+    end.
+
+expand_all([], Acc, _Role) ->
+    {ok, lists:reverse(Acc)};
+expand_all([Entry | Rest], Acc, Role) ->
+    case validate_py_node(maps:without([count, prefix], Entry)) of
+        {ok, PyNode} -> expand_all(Rest, [PyNode | Acc], Role);
+        {error, {bad_py_node_name, _}} -> {error, {bad_py_node_prefix, maps:get(prefix, Entry, Role)}};
+        Error -> Error
+    end.
+
+node_name(Prefix, N, Host) ->
+    Alive = case is_atom(Prefix) of
+        true -> atom_to_list(Prefix);
+        false -> Prefix
+    end,
+    try
+        list_to_atom(Alive ++ integer_to_list(N) ++ "@" ++ Host)
+    catch
+        error:badarg -> 'bad@bad@name'
     end.
 
 validate_py_node(Entry = #{role := Role, name := Name}) ->
@@ -69,7 +152,8 @@ validate_py_node(Entry = #{role := Role, name := Name}) ->
             {error, {unknown_py_node_keys, Name, Unknown}}
     end;
 validate_py_node(Entry) ->
-    {error, {bad_py_node, Entry, "expected #{role => Role, name => 'name@host'}"}}.
+    {error, {bad_py_node, Entry,
+             "expected #{role => Role, name => 'name@host'} or #{role => Role, count => N}"}}.
 
 is_node_name(Name) when is_atom(Name) ->
     case string:split(atom_to_list(Name), "@") of

@@ -1,8 +1,10 @@
 %% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
 %% One Python node: starts it as an OS process (a port running the `stellarops' CLI), waits
 %% until it answers net_adm:ping, monitors it, and stops when the process exits or the node
-%% goes down, so that stellar_sup starts it again. On terminate it stops the OS process
-%% (SIGTERM, then SIGKILL) so that no Python node outlives the gen_server that started it.
+%% goes down, so that stellar_py_sup starts it again (after py_restart_delay ms). On terminate
+%% it stops the OS process (SIGTERM, then SIGKILL) so that no Python node outlives the
+%% gen_server that started it. Each change of status goes to the catalog (which tells the
+%% other BEAM nodes) and to the event bus as a `node' event.
 %%
 %% The cookie reaches the Python node through its environment (STELLAROPS_COOKIE), never
 %% through its arguments: arguments are visible to every user in `ps'.
@@ -15,7 +17,7 @@
 -export([new_table/0]).
 -export([info/0]).
 -export([port_args/1]).
--export([port_env/1]).
+-export([port_env/2]).
 
 %% gen_server.
 -export([init/1]).
@@ -91,20 +93,33 @@ info() ->
 port_args(#{role := Role, name := Name}) ->
     ["node", "--role", atom_to_list(Role), "--name", atom_to_list(Name), "--stop-on-eof"].
 
-%% The environment added to the Python node's own: the cookie, never on its command line.
--spec port_env(atom()) -> [{string(), string()}].
-port_env(Cookie) ->
-    [{"STELLAROPS_COOKIE", atom_to_list(Cookie)}].
+%% The environment added to the Python node's own: the cookie (never on its command line)
+%% and the tick period of the satellite actors in seconds.
+-spec port_env(atom(), number()) -> [{string(), string()}].
+port_env(Cookie, TickS) ->
+    Tick = case is_integer(TickS) of
+        true -> integer_to_list(TickS);
+        false -> float_to_list(float(TickS), [short])
+    end,
+    [{"STELLAROPS_COOKIE", atom_to_list(Cookie)}, {"STELLAROPS_TICK_S", Tick}].
 
 %% gen_server.
 
--spec init(stellar_config:py_node()) -> {ok, #state{}, {continue, start}}.
+-spec init(stellar_config:py_node()) -> {ok, #state{}} | {ok, #state{}, {continue, start}}.
 init(#{name := Name, role := Role}) ->
     process_flag(trap_exit, true),
     %% The first start inserts the row with restarts = -1 + 1 = 0; every later one adds 1.
-    _ = ets:update_counter(?TAB, Name, {?POS_RESTARTS, 1}, {Name, Role, starting, -1, undefined}),
+    Restarts = ets:update_counter(?TAB, Name, {?POS_RESTARTS, 1},
+                                  {Name, Role, starting, -1, undefined}),
     set_row(Name, starting, undefined),
-    {ok, #state{name = Name, role = Role}, {continue, start}}.
+    State = #state{name = Name, role = Role},
+    case stellar_config:timeout(py_restart_delay, 200) of
+        Delay when Restarts > 0, Delay > 0 ->
+            _ = erlang:send_after(Delay, self(), start),
+            {ok, State};
+        _ ->
+            {ok, State, {continue, start}}
+    end.
 
 -spec handle_continue(start, #state{}) -> {noreply, #state{}} | {stop, term(), #state{}}.
 handle_continue(start, State = #state{name = Name, role = Role}) ->
@@ -120,7 +135,7 @@ handle_continue(start, State = #state{name = Name, role = Role}) ->
         {true, true} ->
             Port = open_port({spawn_executable, Exe}, [
                 {args, port_args(#{role => Role, name => Name})},
-                {env, port_env(erlang:get_cookie())},
+                {env, port_env(erlang:get_cookie(), stellar_config:tick_s())},
                 exit_status, use_stdio, stderr_to_stdout, binary, hide, {line, ?MAX_LINE}
             ]),
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
@@ -141,6 +156,8 @@ handle_cast(_Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}} | {stop, term(), #state{}}.
+handle_info(start, State = #state{port = undefined}) ->
+    handle_continue(start, State);
 handle_info(ping, State = #state{status = starting, name = Name, deadline = Deadline}) ->
     case net_adm:ping(Name) of
         pong ->
@@ -178,7 +195,9 @@ handle_info(_Info, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, State = #state{name = Name}) ->
+terminate(_Reason, State = #state{name = Name, os_pid = OsPid}) ->
+    %% Down before the process stops: no shadow places an actor here meanwhile.
+    set_row(Name, down, OsPid),
     stop_os_process(State),
     %% A connection that outlived the process would make the next instance's ping succeed
     %% against the old node.
@@ -190,7 +209,10 @@ terminate(_Reason, State = #state{name = Name}) ->
 
 set_row(Name, Status, OsPid) ->
     true = ets:update_element(?TAB, Name, [{?POS_STATUS, Status}, {?POS_OS_PID, OsPid}]),
-    ok.
+    [{Name, Role, Status, Restarts, OsPid}] = ets:lookup(?TAB, Name),
+    stellar_catalog:py_node_changed(),
+    stellar_events:publish(node, undefined, #{name => Name, role => Role, status => Status,
+                                              restarts => Restarts, beam => node()}).
 
 log_output(noeol, Chunk, State = #state{partial = Partial}) when byte_size(Partial) < ?MAX_LINE ->
     State#state{partial = <<Partial/binary, Chunk/binary>>};

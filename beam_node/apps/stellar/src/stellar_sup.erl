@@ -1,5 +1,6 @@
 %% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
-%% Top supervisor: one stellar_py_node child per configured Python node.
+%% Top supervisor: the event bus, the satellite catalog, the Python nodes (stellar_py_sup)
+%% and the satellite shadows (stellar_sat_sup), started in that order.
 -module(stellar_sup).
 -behaviour(supervisor).
 
@@ -12,10 +13,16 @@ start_link() ->
 
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
-    %% The supervisor owns the table of Python node states, as ranch_sup does: it outlives
-    %% the children, so restart counts survive their restarts.
+    %% The supervisor owns the tables, as ranch_sup does: they outlive the children, so that
+    %% restart counts, the catalog and event ids survive the restart of any child.
     ok = stellar_py_node:new_table(),
-    {ok, PyNodes} = stellar_config:py_nodes(),
+    ok = stellar_events:new_table(),
+    ok = stellar_catalog:new_tables(),
     {Intensity, Period} = stellar_config:restart_intensity(),
-    Procs = [stellar_py_node:child_spec(PyNode) || PyNode <- PyNodes],
+    Procs = [
+        stellar_events:child_spec(),
+        stellar_catalog:child_spec(),
+        stellar_py_sup:child_spec(),
+        stellar_sat_sup:child_spec()
+    ],
     {ok, {#{strategy => one_for_one, intensity => Intensity, period => Period}, Procs}}.

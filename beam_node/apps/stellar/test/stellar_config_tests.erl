@@ -5,14 +5,14 @@
 valid_py_nodes_test() ->
     Echo = #{role => echo, name => 'py_echo@127.0.0.1'},
     Orb = #{name => 'orbital@host-1', role => orbital},
-    ?assertEqual({ok, []}, stellar_config:validate_py_nodes([])),
-    ?assertEqual({ok, [Echo, Orb]}, stellar_config:validate_py_nodes([Echo, Orb])).
+    ?assertEqual({ok, []}, stellar_config:validate_py_nodes([], "h")),
+    ?assertEqual({ok, [Echo, Orb]}, stellar_config:validate_py_nodes([Echo, Orb], "h")).
 
 not_a_list_test() ->
-    ?assertMatch({error, {py_nodes_not_a_list, foo}}, stellar_config:validate_py_nodes(foo)).
+    ?assertMatch({error, {py_nodes_not_a_list, foo}}, stellar_config:validate_py_nodes(foo, "h")).
 
 bad_entries_test_() ->
-    Bad = fun(Entry) -> stellar_config:validate_py_nodes([Entry]) end,
+    Bad = fun(Entry) -> stellar_config:validate_py_nodes([Entry], "h") end,
     [
         ?_assertMatch({error, {bad_py_node, {echo, x}, _}}, Bad({echo, x})),
         ?_assertMatch({error, {bad_py_node, #{role := echo}, _}}, Bad(#{role => echo})),
@@ -31,7 +31,34 @@ bad_entries_test_() ->
 duplicate_names_test() ->
     E = #{role => echo, name => 'a@b'},
     ?assertEqual({error, {duplicate_py_node_name, 'a@b'}},
-                 stellar_config:validate_py_nodes([E, E#{role => orbital}])).
+                 stellar_config:validate_py_nodes([E, E#{role => orbital}], "h")),
+    ?assertEqual({error, {duplicate_py_node_name, 'sats2@h'}},
+                 stellar_config:validate_py_nodes([#{role => sats, count => 2},
+                                                   #{role => echo, name => 'sats2@h'}], "h")).
+
+count_expands_test() ->
+    V = fun(Entries) -> stellar_config:validate_py_nodes(Entries, "127.0.0.1") end,
+    ?assertEqual({ok, [#{role => sats, name => 'sats1@127.0.0.1'},
+                       #{role => sats, name => 'sats2@127.0.0.1'},
+                       #{role => echo, name => 'py_echo@127.0.0.1'}]},
+                 V([#{role => sats, count => 2}, #{role => echo, name => 'py_echo@127.0.0.1'}])),
+    ?assertEqual({ok, [#{role => sats, name => 'b_sats1@127.0.0.1'}]},
+                 V([#{role => sats, count => 1, prefix => "b_sats"}])),
+    ?assertEqual({error, {bad_py_node_count, 0}}, V([#{role => sats, count => 0}])),
+    ?assertEqual({error, {bad_py_node_count, two}}, V([#{role => sats, count => two}])),
+    ?assertEqual({error, {bad_py_node_prefix, "a b"}}, V([#{role => sats, count => 1, prefix => "a b"}])),
+    ?assertEqual({error, {bad_py_node_prefix, 7}}, V([#{role => sats, count => 1, prefix => 7}])),
+    ?assertEqual({error, {unknown_py_node_keys, sats, [size]}},
+                 V([#{role => sats, count => 1, size => 3}])),
+    ?assertEqual({error, {bad_py_node_role, "sats"}}, V([#{role => "sats", count => 1}])).
+
+tick_s_test_() ->
+    [
+        ?_assertEqual(ok, stellar_config:validate_tick_s(1.0)),
+        ?_assertEqual(ok, stellar_config:validate_tick_s(2)),
+        ?_assertEqual({error, {bad_tick_s, 0}}, stellar_config:validate_tick_s(0)),
+        ?_assertEqual({error, {bad_tick_s, "1"}}, stellar_config:validate_tick_s("1"))
+    ].
 
 python_exe_test_() ->
     R = fun stellar_config:resolve_python_exe/3,
@@ -48,7 +75,12 @@ port_args_test() ->
 
 cookie_only_in_env_test() ->
     Args = stellar_py_node:port_args(#{role => echo, name => 'a@b'}),
-    ?assertEqual([{"STELLAROPS_COOKIE", "s3cr3t"}], stellar_py_node:port_env('s3cr3t')),
+    ?assertEqual([{"STELLAROPS_COOKIE", "s3cr3t"}, {"STELLAROPS_TICK_S", "1.0"}],
+                 stellar_py_node:port_env('s3cr3t', 1.0)),
+    ?assertEqual([{"STELLAROPS_COOKIE", "c"}, {"STELLAROPS_TICK_S", "0.25"}],
+                 stellar_py_node:port_env(c, 0.25)),
+    ?assertEqual([{"STELLAROPS_COOKIE", "c"}, {"STELLAROPS_TICK_S", "2"}],
+                 stellar_py_node:port_env(c, 2)),
     ?assertNot(lists:member("s3cr3t", Args)).
 
 info_without_app_test() ->

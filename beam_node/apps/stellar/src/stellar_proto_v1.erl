@@ -1,0 +1,314 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+%% The BEAM <-> Python satellite protocol, version 1 (docs/protocol-v1.md): builders and
+%% checks for every message, and shapes/0 (with map_shapes/0, enums/0, unions/0), the same
+%% shape tables as py_nodes/proto_v1.py's SHAPES, MAP_SHAPES, ENUMS and UNIONS, so that an
+%% interop test fails when the two sides drift.
+-module(stellar_proto_v1).
+
+-export([version/0]).
+-export([modes/0]).
+-export([command_kinds/0]).
+-export([shapes/0]).
+-export([map_shapes/0]).
+-export([enums/0]).
+-export([unions/0]).
+-export([conforms/2]).
+-export([is_command_id/1]).
+-export([is_sat_state/1]).
+-export([is_mode/1]).
+-export([is_outcome/1]).
+-export([is_id/1]).
+-export([start_actor/2]).
+-export([load/0]).
+-export([command/4]).
+-export([command_result/4]).
+-export([stop/0]).
+-export([sat_tick/2]).
+-export([sat_event_state/4]).
+-export([sat_event_alarm/4]).
+-export([classify/1]).
+
+-define(V, 1).
+-define(MAX_ID, 64).
+-define(MAX_APPLIED, 256).
+-define(MAX_COMMAND_ID, 128).
+-define(STATE_KEYS, [id, name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle, applied,
+                     updated_at]).
+
+-type mode() :: safe | standby | nominal | science | downlink | maintenance.
+-type command_kind() :: set_mode | collect | downlink | reboot | noop.
+-type sat_state() :: #{id := binary(), name := binary(), mode := mode(),
+                       energy_pct := float(), memory_used_mb := float(),
+                       memory_capacity_mb := float(),
+                       tle := undefined | {binary(), binary()},
+                       applied := [binary()], updated_at := integer()}.
+-type outcome() :: done | {failed, term()}.
+-type shape() :: binary() | tuple().
+-export_type([mode/0, command_kind/0, sat_state/0, outcome/0, shape/0]).
+
+%% The protocol version carried by every tuple message.
+-spec version() -> 1.
+version() ->
+    ?V.
+
+%% The satellite modes, in the table's order.
+-spec modes() -> [mode(), ...].
+modes() ->
+    [safe, standby, nominal, science, downlink, maintenance].
+
+%% The command kinds an actor knows (anything else fails with {unknown_command, Kind}).
+-spec command_kinds() -> [command_kind(), ...].
+command_kinds() ->
+    [set_mode, collect, downlink, reboot, noop].
+
+%% Every message as data, exactly as py_nodes/proto_v1.py's SHAPES (an interop test compares
+%% shapes/0, map_shapes/0, enums/0 and unions/0 with SHAPES, MAP_SHAPES, ENUMS and UNIONS).
+%% A shape is a kind (a binary) or a tuple of shapes (an Erlang tuple):
+%%   <<"atom:NAME">> that atom           <<"atom">> any atom
+%%   <<"int:N">> / <<"int">>             that integer / any integer
+%%   <<"float">>, <<"binary">>, <<"pid">>, <<"map">> (any map)
+%%   <<"map:NAME">>    a map with exactly the keys of map_shapes() NAME
+%%   <<"list:KIND">>   a proper list of KIND
+%%   <<"enum:NAME">>   one of the atoms enums() NAME
+%%   <<"union:NAME">>  one of the shapes unions() NAME
+%% conforms/2 checks a term against a shape (structure only; is_sat_state/1 also checks
+%% ranges).
+-spec shapes() -> #{atom() => shape()}.
+shapes() ->
+    #{
+        %% BEAM -> Python: gen_server calls to {sats, PyNode} and their replies.
+        start_actor => {<<"atom:start_actor">>, <<"int:1">>, <<"map:SatState">>, <<"pid">>},
+        start_actor_ok => {<<"atom:ok">>, <<"pid">>},
+        start_actor_bad_state => {<<"atom:error">>, {<<"atom:bad_state">>, <<"atom">>}},
+        start_actor_already_running => {<<"atom:error">>, {<<"atom:already_running">>, <<"pid">>}},
+        load => <<"atom:load">>,
+        load_ok => {<<"atom:ok">>, <<"map:Load">>},
+        %% BEAM -> Python: plain messages to an actor, and the actor's answer.
+        command => {<<"atom:command">>, <<"int:1">>, <<"binary">>, <<"atom">>, <<"map">>, <<"pid">>},
+        stop => <<"atom:stop">>,
+        command_result => {<<"atom:command_result">>, <<"int:1">>, <<"binary">>, <<"binary">>,
+                           <<"union:outcome">>, <<"map:SatState">>},
+        %% Python -> BEAM: what an actor reports to its shadow.
+        sat_tick => {<<"atom:sat_tick">>, <<"int:1">>, <<"binary">>, <<"map:SatState">>},
+        sat_event_state => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:state">>,
+                            <<"map:StateChange">>},
+        sat_event_alarm => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:alarm">>,
+                            <<"map:Alarm">>}
+    }.
+
+%% The maps of shapes/0 (MAP_SHAPES): SatState everywhere, what sat_event_state and
+%% sat_event_alarm carry, and the reply to load.
+-spec map_shapes() -> #{atom() => #{atom() => shape()}}.
+map_shapes() ->
+    #{
+        'SatState' => #{id => <<"binary">>, name => <<"binary">>, mode => <<"enum:mode">>,
+                        energy_pct => <<"float">>, memory_used_mb => <<"float">>,
+                        memory_capacity_mb => <<"float">>, tle => <<"union:tle">>,
+                        applied => <<"list:binary">>, updated_at => <<"int">>},
+        'StateChange' => #{from => <<"enum:mode">>, to => <<"enum:mode">>, reason => <<"atom">>},
+        'Alarm' => #{alarm => <<"enum:alarm">>, severity => <<"enum:severity">>,
+                     message => <<"binary">>},
+        'Load' => #{actors => <<"int">>}
+    }.
+
+%% The atom sets of the kinds <<"enum:NAME">> (ENUMS).
+-spec enums() -> #{atom() => tuple()}.
+enums() ->
+    #{
+        mode => list_to_tuple([atom_to_binary(M) || M <- modes()]),
+        alarm => {<<"low_energy">>, <<"memory_full">>},
+        severity => {<<"warning">>, <<"critical">>}
+    }.
+
+%% The alternatives of the kinds <<"union:NAME">> (UNIONS).
+-spec unions() -> #{atom() => tuple()}.
+unions() ->
+    #{
+        tle => {<<"atom:undefined">>, {<<"binary">>, <<"binary">>}},
+        outcome => {<<"atom:done">>, {<<"atom:failed">>, <<"union:reason">>}},
+        reason => {
+            {<<"atom:invalid_transition">>, <<"enum:mode">>, <<"enum:mode">>},
+            {<<"atom:bad_args">>, <<"atom:mode">>},
+            {<<"atom:unknown_command">>, <<"atom">>}
+        }
+    }.
+
+%% Whether Term has Shape (see shapes/0 for the kinds).
+-spec conforms(term(), shape()) -> boolean().
+conforms(Term, Shape) when is_tuple(Shape) ->
+    is_tuple(Term) andalso tuple_size(Term) =:= tuple_size(Shape) andalso
+        lists:all(fun({T, S}) -> conforms(T, S) end,
+                  lists:zip(tuple_to_list(Term), tuple_to_list(Shape)));
+conforms(Term, Kind) when is_binary(Kind) ->
+    case binary:split(Kind, <<":">>) of
+        [<<"atom">>] -> is_atom(Term);
+        [<<"atom">>, Name] -> is_atom(Term) andalso atom_to_binary(Term) =:= Name;
+        [<<"int">>] -> is_integer(Term);
+        [<<"int">>, N] -> Term =:= binary_to_integer(N);
+        [<<"float">>] -> is_float(Term);
+        [<<"binary">>] -> is_binary(Term);
+        [<<"pid">>] -> is_pid(Term);
+        [<<"map">>] -> is_map(Term);
+        [<<"map">>, Name] -> conforms_map(Term, maps:get(binary_to_atom(Name), map_shapes()));
+        [<<"list">>, Sub] -> is_list(Term) andalso lists:all(fun(T) -> conforms(T, Sub) end, Term);
+        [<<"enum">>, Name] ->
+            is_atom(Term) andalso
+                lists:member(atom_to_binary(Term),
+                             tuple_to_list(maps:get(binary_to_atom(Name), enums())));
+        [<<"union">>, Name] ->
+            lists:any(fun(S) -> conforms(Term, S) end,
+                      tuple_to_list(maps:get(binary_to_atom(Name), unions())))
+    end.
+
+conforms_map(Term, Fields) when is_map(Term), map_size(Term) =:= map_size(Fields) ->
+    lists:all(fun({K, S}) -> is_map_key(K, Term) andalso conforms(maps:get(K, Term), S) end,
+              maps:to_list(Fields));
+conforms_map(_Term, _Fields) ->
+    false.
+
+%% Checks a SatState map as strictly as py_nodes/proto_v1.py's state_from_term: `true', or
+%% `{false, Field}' naming the first problem in the same order (missing keys in the
+%% contract's order, then an unknown key, then each value). Not a map: `{false, state}'.
+-spec is_sat_state(term()) -> true | {false, atom()}.
+is_sat_state(S) when is_map(S) ->
+    case [K || K <- ?STATE_KEYS, not is_map_key(K, S)] of
+        [Missing | _] ->
+            {false, Missing};
+        [] when map_size(S) =/= length(?STATE_KEYS) ->
+            case [K || K <- maps:keys(S), not lists:member(K, ?STATE_KEYS)] of
+                [Extra | _] when is_atom(Extra) -> {false, Extra};
+                _ -> {false, state}
+            end;
+        [] ->
+            #{id := Id, name := Name, mode := Mode, energy_pct := E, memory_used_mb := U,
+              memory_capacity_mb := C, tle := Tle, applied := Applied, updated_at := At} = S,
+            Checks = [
+                {id, is_id(Id)},
+                {name, is_binary(Name)},
+                {mode, is_mode(Mode)},
+                {energy_pct, is_float(E) andalso E >= 0.0 andalso E =< 100.0},
+                {memory_used_mb, is_float(U) andalso U >= 0.0},
+                {memory_capacity_mb, is_float(C) andalso C > 0.0},
+                {memory_used_mb, U =< C},
+                {tle, is_tle(Tle)},
+                {applied, is_applied(Applied)},
+                {updated_at, is_integer(At) andalso At >= 0}
+            ],
+            case [Field || {Field, false} <- Checks] of
+                [] -> true;
+                [Field | _] -> {false, Field}
+            end
+    end;
+is_sat_state(_) ->
+    {false, state}.
+
+-spec is_mode(term()) -> boolean().
+is_mode(M) ->
+    lists:member(M, modes()).
+
+%% A satellite id: 1..64 bytes of [A-Za-z0-9_.-].
+-spec is_id(term()) -> boolean().
+is_id(Id) when is_binary(Id), byte_size(Id) >= 1, byte_size(Id) =< ?MAX_ID ->
+    lists:all(fun is_id_char/1, binary_to_list(Id));
+is_id(_) ->
+    false.
+
+is_id_char(C) ->
+    (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z) orelse (C >= $0 andalso C =< $9)
+        orelse C =:= $_ orelse C =:= $. orelse C =:= $-.
+
+is_tle(undefined) -> true;
+is_tle({L1, L2}) -> is_binary(L1) andalso is_binary(L2);
+is_tle(_) -> false.
+
+is_applied(L) when is_list(L) ->
+    length(L) =< ?MAX_APPLIED andalso lists:all(fun is_command_id/1, L);
+is_applied(_) ->
+    false.
+
+%% A command id: 1..128 bytes (the bound py_nodes/proto_v1.py puts on the contract's binary()).
+-spec is_command_id(term()) -> boolean().
+is_command_id(Id) ->
+    is_binary(Id) andalso byte_size(Id) >= 1 andalso byte_size(Id) =< ?MAX_COMMAND_ID.
+
+-spec is_outcome(term()) -> boolean().
+is_outcome(Outcome) ->
+    conforms(Outcome, <<"union:outcome">>).
+
+%% Builders (BEAM -> Python).
+
+%% The call to `{sats, PyNode}' that places an actor.
+-spec start_actor(sat_state(), pid()) -> {start_actor, 1, sat_state(), pid()}.
+start_actor(SatState, ShadowPid) when is_map(SatState), is_pid(ShadowPid) ->
+    {start_actor, ?V, SatState, ShadowPid}.
+
+%% The call to `{sats, PyNode}' that asks for its number of actors.
+-spec load() -> load.
+load() ->
+    load.
+
+-spec command(binary(), atom(), map(), pid()) -> {command, 1, binary(), atom(), map(), pid()}.
+command(CommandId, Kind, Args, ReplyTo)
+        when is_binary(CommandId), is_atom(Kind), is_map(Args), is_pid(ReplyTo) ->
+    {command, ?V, CommandId, Kind, Args, ReplyTo}.
+
+%% The message that ends an actor normally.
+-spec stop() -> stop.
+stop() ->
+    stop.
+
+%% Builders (Python -> BEAM), for tests and fakes.
+
+-spec command_result(binary(), binary(), outcome(), sat_state())
+    -> {command_result, 1, binary(), binary(), outcome(), sat_state()}.
+command_result(SatId, CommandId, Outcome, SatState) ->
+    {command_result, ?V, SatId, CommandId, Outcome, SatState}.
+
+-spec sat_tick(binary(), sat_state()) -> {sat_tick, 1, binary(), sat_state()}.
+sat_tick(SatId, SatState) ->
+    {sat_tick, ?V, SatId, SatState}.
+
+-spec sat_event_state(binary(), mode(), mode(), atom())
+    -> {sat_event, 1, binary(), state, #{from := mode(), to := mode(), reason := atom()}}.
+sat_event_state(SatId, From, To, Reason) ->
+    {sat_event, ?V, SatId, state, #{from => From, to => To, reason => Reason}}.
+
+-spec sat_event_alarm(binary(), low_energy | memory_full, warning | critical, binary())
+    -> {sat_event, 1, binary(), alarm, #{alarm := atom(), severity := atom(),
+                                          message := binary()}}.
+sat_event_alarm(SatId, Alarm, Severity, Message) ->
+    {sat_event, ?V, SatId, alarm, #{alarm => Alarm, severity => Severity, message => Message}}.
+
+%% Classifies a message that a shadow received from its actor; anything off-contract is
+%% `{bad_message, Why}' (the shadow logs and drops it).
+-spec classify(term()) ->
+    {sat_tick, binary(), sat_state()}
+    | {sat_event, binary(), state | alarm, map()}
+    | {command_result, binary(), binary(), outcome(), sat_state()}
+    | {bad_message, term()}.
+classify({sat_tick, ?V, SatId, SatState}) when is_binary(SatId) ->
+    case is_sat_state(SatState) of
+        true -> {sat_tick, SatId, SatState};
+        {false, Field} -> {bad_message, {bad_state, Field}}
+    end;
+classify({sat_event, ?V, SatId, state, Data = #{from := From, to := To}}) when is_binary(SatId) ->
+    case is_mode(From) andalso is_mode(To) of
+        true -> {sat_event, SatId, state, Data};
+        false -> {bad_message, {bad_event, state}}
+    end;
+classify({sat_event, ?V, SatId, alarm, Data = #{alarm := A, severity := S}})
+        when is_binary(SatId), is_atom(A), is_atom(S) ->
+    {sat_event, SatId, alarm, Data};
+classify({sat_event, ?V, _SatId, Type, _Data}) ->
+    {bad_message, {bad_event, Type}};
+classify({command_result, ?V, SatId, CommandId, Outcome, SatState})
+        when is_binary(SatId), is_binary(CommandId) ->
+    case {is_outcome(Outcome), is_sat_state(SatState)} of
+        {true, true} -> {command_result, SatId, CommandId, Outcome, SatState};
+        {false, _} -> {bad_message, {bad_outcome, Outcome}};
+        {true, {false, Field}} -> {bad_message, {bad_state, Field}}
+    end;
+classify(Other) when is_tuple(Other), tuple_size(Other) > 1 ->
+    {bad_message, {unknown, element(1, Other)}};
+classify(_Other) ->
+    {bad_message, unknown}.

@@ -1,0 +1,330 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+%% The shadow of one satellite: registered cluster-wide as {stellar_sat, Id}, it places the
+%% satellite's Python actor on the least-loaded `sats' node (the catalog picks it) from the
+%% last known state, links to it and relays: ticks and events to the catalog and the event
+%% bus, commands to the actor, results back to their callers.
+%%
+%% Failures, in OTP's way: when the actor exits for any reason (`noconnection' included: its
+%% Python node died), the shadow stops with {actor_down, Reason} and stellar_sat_sup starts a
+%% new one, which re-places the actor from the catalog's last known state. When no `sats'
+%% node is up, or placing fails, the shadow stays alive in the `placing' phase and retries
+%% every sat_place_retry ms (it does not crash-loop its supervisor). A shadow that finds the
+%% name taken by a live shadow ends `normal', quietly: exactly one shadow per id.
+-module(stellar_sat).
+-behaviour(gen_server).
+
+%% API.
+-export([start_link/1]).
+-export([whereis/1]).
+-export([stop/1]).
+-export([actor/1]).
+-export([command/4]).
+-export([info/1]).
+-export([new_command_id/0]).
+-export([log_filter/2]).
+
+%% gen_server.
+-export([init/1]).
+-export([handle_continue/2]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+-export([format_status/1]).
+
+-define(REGISTER_WAIT_MS, 3000).
+-define(MAX_QUEUE, 1000).
+
+-type phase() :: placing | running.
+
+-record(state, {
+    id :: binary(),
+    phase = placing :: phase(),
+    py :: node() | undefined,
+    actor :: pid() | undefined,
+    last :: stellar_proto_v1:sat_state() | undefined,
+    queue = [] :: [{binary(), atom(), map()}],
+    waiting = #{} :: #{binary() => gen_server:from()},
+    attempts = 0 :: non_neg_integer(),
+    timer :: reference() | undefined
+}).
+
+%% API.
+
+-spec start_link(binary()) -> {ok, pid()} | ignore | {error, term()}.
+start_link(Id) ->
+    gen_server:start_link(?MODULE, Id, []).
+
+%% The shadow of Id, wherever it runs in the cluster.
+-spec whereis(binary()) -> pid() | undefined.
+whereis(Id) ->
+    global:whereis_name({stellar_sat, Id}).
+
+%% Stops the actor and the shadow, and removes the satellite from the catalog.
+-spec stop(pid()) -> ok.
+stop(Pid) ->
+    gen_server:call(Pid, stop).
+
+-spec actor(pid()) -> {ok, pid()} | {error, not_running}.
+actor(Pid) ->
+    gen_server:call(Pid, actor).
+
+%% Sends a command to the actor (queued while the shadow is placing it). `async' returns its
+%% id at once; `{sync, Ms}' waits up to Ms for the outcome.
+-spec command(pid(), atom(), map(), async | {sync, timeout()})
+    -> {ok, binary()} | {done, binary()} | {failed, binary(), term()} | {error, term()}.
+command(Pid, Kind, Args, async) ->
+    gen_server:call(Pid, {command, Kind, Args, async});
+command(Pid, Kind, Args, {sync, Timeout}) ->
+    gen_server:call(Pid, {command, Kind, Args, {sync, Timeout}}, Timeout + 1000).
+
+-spec info(pid()) -> #{phase := phase(), py := node() | undefined, actor := pid() | undefined}.
+info(Pid) ->
+    gen_server:call(Pid, info).
+
+%% A command id unique in the cluster and across restarts: the node's hash, the time in
+%% microseconds and a per-node unique integer.
+-spec new_command_id() -> binary().
+new_command_id() ->
+    Bin = <<(erlang:phash2(node())):32, (erlang:system_time(microsecond)):64,
+            (erlang:unique_integer([positive]) band 16#ffffffff):32>>,
+    <<"cmd-", (binary:encode_hex(Bin))/binary>>.
+
+%% A logger filter (stellar_app installs it as a primary filter unless the app env
+%% quiet_actor_down is false): drops the gen_server, proc_lib and supervisor reports of a
+%% shadow that stopped because its actor died, a normal event of the design. The shadow's
+%% own warning (one line, with sat_id) stays. Without it, a Python node hosting 5,000
+%% satellites that dies writes 10,000+ multi-line reports.
+-spec log_filter(logger:log_event(), term()) -> logger:filter_return().
+log_filter(#{msg := {report, #{label := {gen_server, terminate}, reason := Reason}}}, _) ->
+    quiet(Reason);
+log_filter(#{msg := {report, #{label := {supervisor, child_terminated}, report := Report}}}, _)
+        when is_list(Report) ->
+    quiet(proplists:get_value(reason, Report));
+log_filter(#{msg := {report, #{label := {proc_lib, crash}, report := [Info | _]}}}, _)
+        when is_list(Info) ->
+    case proplists:get_value(error_info, Info) of
+        {exit, Reason, _} -> quiet(Reason);
+        _ -> ignore
+    end;
+log_filter(_Event, _) ->
+    ignore.
+
+quiet({actor_down, _}) -> stop;
+quiet({{actor_down, _}, _Stacktrace}) -> stop;
+quiet(_) -> ignore.
+
+%% gen_server.
+
+-spec init(binary()) -> {ok, #state{}, {continue, place | quit}}.
+init(Id) ->
+    process_flag(trap_exit, true),
+    logger:set_process_metadata(#{sat_id => binary_to_list(Id)}),
+    State = #state{id = Id},
+    case stellar_catalog:lookup(Id) =/= error andalso
+         register_global(Id, erlang:monotonic_time(millisecond) + ?REGISTER_WAIT_MS) of
+        false ->
+            {ok, State, {continue, quit}};
+        yes ->
+            {ok, State, {continue, place}};
+        {no, Holder} ->
+            logger:debug("satellite ~s already has its shadow ~p", [Id, Holder]),
+            {ok, State, {continue, quit}}
+    end.
+
+-spec handle_continue(place | quit, #state{}) -> {noreply, #state{}} | {stop, normal, #state{}}.
+handle_continue(place, State) ->
+    place(State);
+handle_continue(quit, State) ->
+    {stop, normal, State}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) ->
+    {reply, term(), #state{}} | {noreply, #state{}} | {stop, normal, ok, #state{}}.
+handle_call(stop, _From, State = #state{id = Id, actor = Actor}) ->
+    case Actor of
+        undefined -> ok;
+        _ -> unlink(Actor), Actor ! stellar_proto_v1:stop()
+    end,
+    _ = stellar_catalog:delete(Id),
+    %% Unregister before replying: the caller sees the name gone (global would only
+    %% notice the exit a little later).
+    _ = global:unregister_name({stellar_sat, Id}),
+    logger:info("satellite ~s stopped", [Id]),
+    {stop, normal, ok, State#state{actor = undefined}};
+handle_call(actor, _From, State = #state{actor = undefined}) ->
+    {reply, {error, not_running}, State};
+handle_call(actor, _From, State = #state{actor = Actor}) ->
+    {reply, {ok, Actor}, State};
+handle_call(info, _From, State = #state{phase = Phase, py = Py, actor = Actor}) ->
+    {reply, #{phase => Phase, py => Py, actor => Actor}, State};
+handle_call({command, _, _, _}, _From, State = #state{phase = placing, queue = Q})
+        when length(Q) >= ?MAX_QUEUE ->
+    {reply, {error, queue_full}, State};
+handle_call({command, Kind, Args, Mode}, From, State) ->
+    CmdId = new_command_id(),
+    State1 = send_command(CmdId, Kind, Args, State),
+    case Mode of
+        async ->
+            {reply, {ok, CmdId}, State1};
+        {sync, Timeout} ->
+            _ = erlang:send_after(Timeout, self(), {command_timeout, CmdId}),
+            {noreply, State1#state{waiting = (State1#state.waiting)#{CmdId => From}}}
+    end;
+handle_call(_Request, _From, State) ->
+    {reply, {error, bad_call}, State}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}} | {stop, term(), #state{}}.
+handle_info({'EXIT', Actor, Reason}, State = #state{actor = Actor, id = Id, py = Py})
+        when Actor =/= undefined ->
+    logger:warning("satellite ~s: its actor ~p on ~s exited (~p); restarting the shadow",
+                   [Id, Actor, Py, Reason]),
+    maps:foreach(fun(_, From) -> gen_server:reply(From, {error, {actor_down, Reason}}) end,
+                 State#state.waiting),
+    stellar_catalog:actor_down(Id),
+    {stop, {actor_down, Reason}, State#state{actor = undefined, waiting = #{}}};
+handle_info({'EXIT', _Pid, _Reason}, State) ->
+    %% A link to an earlier actor that we gave up on (see place/1).
+    {noreply, State};
+handle_info(place, State = #state{phase = placing}) ->
+    place(State#state{timer = undefined});
+handle_info({command_timeout, CmdId}, State = #state{waiting = W}) ->
+    case maps:take(CmdId, W) of
+        {From, W1} -> gen_server:reply(From, {error, timeout}), {noreply, State#state{waiting = W1}};
+        error -> {noreply, State}
+    end;
+handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:= 1 ->
+    case stellar_proto_v1:classify(Msg) of
+        {sat_tick, Id, SatState} ->
+            stellar_catalog:put_state(Id, SatState),
+            stellar_events:publish(telemetry, Id, SatState),
+            {noreply, State#state{last = SatState}};
+        {sat_event, Id, state, Data = #{to := To}} ->
+            State1 = case State#state.last of
+                undefined -> State;
+                Last -> stellar_catalog:put_state(Id, Last#{mode => To}),
+                        State#state{last = Last#{mode => To}}
+            end,
+            stellar_events:publish(state, Id, Data),
+            {noreply, State1};
+        {sat_event, Id, alarm, Data} ->
+            logger:warning("satellite ~s alarm: ~p", [Id, Data]),
+            stellar_events:publish(alarm, Id, Data),
+            {noreply, State};
+        {command_result, Id, CmdId, Outcome, SatState} ->
+            stellar_catalog:put_state(Id, SatState),
+            stellar_events:publish(command, Id, #{command_id => CmdId, outcome => Outcome}),
+            {noreply, reply_result(CmdId, Outcome, State#state{last = SatState})};
+        {bad_message, Why} ->
+            logger:warning("satellite ~s: dropped an off-contract message (~p): ~0P",
+                           [Id, Why, Msg, 20]),
+            {noreply, State};
+        Other ->
+            logger:warning("satellite ~s: dropped a message for another satellite: ~0P",
+                           [Id, Other, 20]),
+            {noreply, State}
+    end;
+handle_info(Msg, State = #state{id = Id}) ->
+    logger:warning("satellite ~s: dropped an unexpected message: ~0P", [Id, Msg, 20]),
+    {noreply, State}.
+
+%% Crash reports show the shadow's identity, not its queue and waiting callers.
+-spec format_status(gen_server:format_status()) -> gen_server:format_status().
+format_status(Status = #{state := #state{id = Id, phase = Phase, py = Py, actor = Actor}}) ->
+    Status#{state => #{id => Id, phase => Phase, py => Py, actor => Actor}};
+format_status(Status) ->
+    Status.
+
+%% Internal.
+
+%% Registers {stellar_sat, Id}; while the name is held by a shadow that is dead (global has
+%% not cleaned it up yet: a shadow of this node that just exited, or one of a BEAM node that
+%% has gone down), waits for it, at most REGISTER_WAIT_MS.
+register_global(Id, Deadline) ->
+    Name = {stellar_sat, Id},
+    case global:register_name(Name, self()) of
+        yes ->
+            yes;
+        no ->
+            case global:whereis_name(Name) of
+                undefined ->
+                    register_global(Id, Deadline);
+                Holder ->
+                    Alive = case node(Holder) =:= node() of
+                        true -> is_process_alive(Holder);
+                        false -> lists:member(node(Holder), nodes())
+                    end,
+                    case Alive orelse erlang:monotonic_time(millisecond) > Deadline of
+                        true -> {no, Holder};
+                        false -> timer:sleep(2), register_global(Id, Deadline)
+                    end
+            end
+    end.
+
+place(State = #state{id = Id}) ->
+    case stellar_catalog:place(Id) of
+        {ok, Py, SatState} ->
+            start_actor(Py, SatState, State);
+        {error, not_found} ->
+            logger:info("satellite ~s is no longer in the catalog: its shadow ends", [Id]),
+            {stop, normal, State};
+        {error, no_sats_node} ->
+            retry(no_sats_node, State)
+    end.
+
+start_actor(Py, SatState, State = #state{id = Id}) ->
+    Timeout = stellar_config:timeout(sat_start_timeout, 5000),
+    try gen_server:call({sats, Py}, stellar_proto_v1:start_actor(SatState, self()), Timeout) of
+        {ok, Actor} when is_pid(Actor) ->
+            true = link(Actor),
+            stellar_catalog:running(Id, Py),
+            logger:debug("satellite ~s placed on ~s (actor ~p)", [Id, Py, Actor]),
+            State1 = State#state{phase = running, py = Py, actor = Actor, last = SatState,
+                                 attempts = 0},
+            {noreply, flush_queue(State1)};
+        {error, {already_running, Old}} when is_pid(Old) ->
+            %% An actor that no shadow links to (its shadow died, or our call timed out
+            %% after it started): it would report to a dead pid. End it, place again.
+            exit(Old, kill),
+            retry({already_running, Py, Old}, State);
+        {error, {bad_state, Field}} ->
+            logger:error("satellite ~s: ~s refused its state (bad field ~s)", [Id, Py, Field]),
+            retry({bad_state, Field}, State);
+        Other ->
+            retry({unexpected_reply, Py, Other}, State)
+    catch
+        exit:Reason ->
+            retry({start_actor_failed, Py, Reason}, State)
+    end.
+
+retry(Why, State = #state{id = Id, attempts = N}) ->
+    %% One line when placing starts failing, then one every 50 attempts (10 s at 200 ms).
+    _ = N rem 50 =:= 0 andalso
+        logger:warning("satellite ~s not placed yet (~0P); retrying", [Id, Why, 12]),
+    Timer = erlang:send_after(stellar_config:timeout(sat_place_retry, 200), self(), place),
+    {noreply, State#state{phase = placing, actor = undefined, attempts = N + 1, timer = Timer}}.
+
+send_command(CmdId, Kind, Args, State = #state{phase = running, actor = Actor}) ->
+    Actor ! stellar_proto_v1:command(CmdId, Kind, Args, self()),
+    State;
+send_command(CmdId, Kind, Args, State = #state{queue = Q}) ->
+    State#state{queue = [{CmdId, Kind, Args} | Q]}.
+
+flush_queue(State = #state{queue = Q}) ->
+    lists:foldl(fun({CmdId, Kind, Args}, S) -> send_command(CmdId, Kind, Args, S) end,
+                State#state{queue = []}, lists:reverse(Q)).
+
+reply_result(CmdId, Outcome, State = #state{waiting = W}) ->
+    case maps:take(CmdId, W) of
+        {From, W1} ->
+            Reply = case Outcome of
+                done -> {done, CmdId};
+                {failed, Reason} -> {failed, CmdId, Reason}
+            end,
+            gen_server:reply(From, Reply),
+            State#state{waiting = W1};
+        error ->
+            State
+    end.

@@ -1,0 +1,154 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+%% Two BEAM nodes on loopback: this ct node (A, two `sats' Python nodes) and a peer started
+%% with OTP's `peer' module (B, one `sats' Python node), both running the app. Satellites are
+%% created on both; when B goes away (its node halts, or its app stops), A takes over B's
+%% satellites and every id keeps exactly one shadow in the cluster. Run through
+%% scripts/test.sh; STELLAR_FAKE_SATS=1 replaces the Python nodes by stellar_fake_sats.
+-module(stellar_cluster_SUITE).
+-compile([export_all, nowarn_export_all]).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-define(A1, 'cta_sats1@127.0.0.1').
+-define(A2, 'cta_sats2@127.0.0.1').
+-define(B1, 'ctb_sats1@127.0.0.1').
+-define(TICK_S, 0.2).
+
+all() ->
+    [both_nodes_listed, satellites_spread_and_replicated, takeover_when_node_halts,
+     takeover_when_app_stops].
+
+init_per_suite(Config) ->
+    ok = stellar_ct:require_distribution(),
+    [{exe, stellar_ct:sats_exe(Config)} | Config].
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    Exe = ?config(exe, Config),
+    ok = stellar_ct:start_app(Exe, [{py_nodes, [#{role => sats, count => 2, prefix => "cta_sats"}]},
+                                    {tick_s, ?TICK_S}]),
+    {ok, Peer, B} = peer:start(#{name => "ct_b", host => "127.0.0.1", longnames => true,
+                                 args => ["-pa" | stellar_ct:own_code_path()]}),
+    %% The peer is controlled over the distribution: erpc, not peer:call (which needs
+    %% peer's alternative connection). A failed start stops it: end_per_testcase won't.
+    try
+        ok = erpc:call(B, stellar_ct, start_app,
+                       [Exe, [{py_nodes, [#{role => sats, count => 1, prefix => "ctb_sats"}]},
+                              {tick_s, ?TICK_S}]], 30000),
+        _ = stellar_ct:wait_py_nodes_up([?A1, ?A2], 30000),
+        _ = erpc:call(B, stellar_ct, wait_py_nodes_up, [[?B1], 30000], 35000)
+    catch
+        C:R:St ->
+            catch peer:stop(Peer),
+            stellar_ct:stop_app(),
+            erlang:raise(C, R, St)
+    end,
+    [{peer, Peer}, {b, B} | Config].
+
+end_per_testcase(_Case, Config) ->
+    Peer = ?config(peer, Config),
+    _ = is_process_alive(Peer) andalso catch peer:stop(Peer),
+    stellar_ct:stop_app().
+
+%% Cases.
+
+both_nodes_listed() ->
+    [{doc, "stellar:nodes() on either BEAM node lists both BEAM nodes and all three sats nodes."}].
+both_nodes_listed(Config) ->
+    B = ?config(b, Config),
+    A = node(),
+    Expected = lists:sort([{A, beam}, {B, beam}, {?A1, sats}, {?A2, sats}, {?B1, sats}]),
+    Listed = fun(Nodes) -> lists:sort([{N, R} || #{name := N, role := R, status := up} <- Nodes]) end,
+    stellar_ct:wait_until("nodes on A", fun() -> Listed(stellar:nodes()) =:= Expected end, 5000),
+    stellar_ct:wait_until("nodes on B", fun() ->
+        Listed(erpc:call(B, stellar, nodes, [])) =:= Expected
+    end, 5000),
+    ?assertMatch([#{beam := B}], [I || I = #{name := ?B1} <- stellar:nodes()]).
+
+satellites_spread_and_replicated() ->
+    [{doc, "Satellites created on both BEAM nodes spread over the three sats nodes; both catalogs list them all."}].
+satellites_spread_and_replicated(Config) ->
+    B = ?config(b, Config),
+    {OnA, OnB} = create_on_both(B, 6),
+    All = lists:sort(OnA ++ OnB),
+    Running = wait_running(All, 5000),
+    Hosts = lists:usort([Py || {_, Py, _} <- Running]),
+    ?assertEqual([?A1, ?A2, ?B1], Hosts),
+    ?assertEqual(All, stellar_ct:shadow_names()),
+    ?assertEqual(All, erpc:call(B, stellar_ct, shadow_names, [])),
+    Owners = fun(Sats) -> lists:sort([{Id, Beam} || #{id := Id, beam := Beam} <- Sats]) end,
+    Expected = lists:sort([{Id, node()} || Id <- OnA] ++ [{Id, B} || Id <- OnB]),
+    ?assertEqual(Expected, Owners(stellar:sats())),
+    stellar_ct:wait_until("B's catalog", fun() ->
+        Owners(erpc:call(B, stellar, sats, [])) =:= Expected
+    end, 2000),
+    ?assertEqual({error, already_exists},
+                 erpc:call(B, stellar, create, [#{id => hd(OnA), name => <<"dup">>}])).
+
+takeover_when_node_halts() ->
+    [{doc, "B halts: A takes over B's satellites; each id has exactly one shadow, on A."}].
+takeover_when_node_halts(Config) ->
+    {Peer, B} = {?config(peer, Config), ?config(b, Config)},
+    {OnA, OnB} = create_on_both(B, 6),
+    All = lists:sort(OnA ++ OnB),
+    _ = wait_running(All, 5000),
+    T0 = erlang:monotonic_time(millisecond),
+    ok = peer:stop(Peer),
+    assert_all_on_this_node(All, 5000),
+    ct:log("taken over after ~b ms", [erlang:monotonic_time(millisecond) - T0]).
+
+takeover_when_app_stops() ->
+    [{doc, "B's app stops (B stays up): A takes over; B's app starts again and steals nothing."}].
+takeover_when_app_stops(Config) ->
+    B = ?config(b, Config),
+    {OnA, OnB} = create_on_both(B, 6),
+    All = lists:sort(OnA ++ OnB),
+    _ = wait_running(All, 5000),
+    ok = erpc:call(B, application, stop, [stellar], 30000),
+    assert_all_on_this_node(All, 5000),
+    %% The peer is controlled over the distribution: erpc, not peer:call (which needs
+    %% peer's alternative connection).
+    ok = erpc:call(B, stellar_ct, start_app, [?config(exe, Config), []], 30000),
+    %% A few reconcile periods of B: nothing moves, nothing doubles.
+    timer:sleep(3000),
+    ?assertEqual(All, stellar_ct:shadow_names()),
+    ?assertEqual(length(All), length(stellar_sat_sup:shadows())),
+    ?assertEqual([], erpc:call(B, stellar_sat_sup, shadows, [])),
+    ?assertEqual(All, lists:sort([Id || {Id, _, _} <- stellar_ct:running_sats()])).
+
+%% Helpers.
+
+create_on_both(B, N) ->
+    Ids = fun(P) -> [iolist_to_binary(io_lib:format("~s-~2..0b", [P, I])) || I <- lists:seq(1, N)] end,
+    OnA = Ids("a"),
+    OnB = Ids("b"),
+    [{ok, Id} = stellar:create(#{id => Id, name => Id}) || Id <- OnA],
+    [{ok, Id} = erpc:call(B, stellar, create, [#{id => Id, name => Id}]) || Id <- OnB],
+    {OnA, OnB}.
+
+wait_running(Ids, Ms) ->
+    stellar_ct:wait_until("satellites running", fun() ->
+        Running = stellar_ct:running_sats(),
+        lists:all(fun(Id) -> lists:keymember(Id, 1, Running) end, Ids) andalso {true, Running}
+    end, Ms).
+
+%% Every id runs, with its one shadow on this node and its actor on this node's sats nodes.
+assert_all_on_this_node(All, Ms) ->
+    Self = node(),
+    stellar_ct:wait_until("all satellites running under this node", fun() ->
+        Running = stellar_ct:running_sats(),
+        Here = lists:sort([Id || {Id, Py, _} <- Running, lists:member(Py, [?A1, ?A2])]),
+        Owned = lists:sort([Id || #{id := Id, beam := Beam} <- stellar:sats(), Beam =:= Self]),
+        (Here =:= All andalso Owned =:= All) orelse {Here, Owned}
+    end, Ms),
+    ?assertEqual(All, stellar_ct:shadow_names()),
+    ?assertEqual(All, [Id || #{id := Id} <- stellar:sats()]),
+    ?assertEqual(length(All), length(stellar_sat_sup:shadows())),
+    [?assertEqual(Self, node(stellar_sat:whereis(Id))) || Id <- All],
+    stellar_ct:wait_until("one actor per satellite", fun() ->
+        lists:sum([begin {ok, #{actors := K}} = gen_server:call({sats, P}, load), K end
+                   || P <- [?A1, ?A2]]) =:= length(All)
+    end, 3000).

@@ -1,0 +1,76 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+-module(stellar_events_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+filter_test_() ->
+    M = fun stellar_events:matches/4,
+    [
+        ?_assert(M(all, telemetry, <<"a">>, #{})),
+        ?_assert(M(#{}, alarm, <<"a">>, #{})),
+        ?_assert(M(#{types => [alarm, state]}, alarm, <<"a">>, #{})),
+        ?_assertNot(M(#{types => [alarm]}, telemetry, <<"a">>, #{})),
+        ?_assert(M(#{sat_ids => [<<"a">>]}, telemetry, <<"a">>, #{})),
+        ?_assertNot(M(#{sat_ids => [<<"a">>]}, node, undefined, #{})),
+        ?_assertNot(M(#{types => [telemetry], sat_ids => [<<"b">>]}, telemetry, <<"a">>, #{}))
+    ].
+
+bus_test_() ->
+    {setup,
+     fun() ->
+         Owner = spawn(fun() -> ok = stellar_events:new_table(), receive stop -> ok end end),
+         timer:sleep(50),
+         ok = application:set_env(stellar, event_buffer, 5),
+         {ok, Pid} = stellar_events:start_link(),
+         unlink(Pid),
+         {Owner, Pid}
+     end,
+     fun({Owner, Pid}) ->
+         exit(Pid, shutdown),
+         Owner ! stop,
+         application:unset_env(stellar, event_buffer)
+     end,
+     fun(_) -> [fun publish_subscribe_replay/0, fun bad_filter/0, fun dead_subscriber_dropped/0] end}.
+
+publish_subscribe_replay() ->
+    Self = self(),
+    ok = stellar_events:subscribe(Self, #{types => [alarm]}),
+    Last = stellar_events:last_id(),
+    ok = stellar_events:publish(telemetry, <<"a">>, #{n => 1}),
+    ok = stellar_events:publish(alarm, <<"a">>, #{n => 2}),
+    Id2 = Last + 2,
+    receive
+        {stellar_event, Id, Type, SatId, Data, At} ->
+            ?assertEqual({Id2, alarm, <<"a">>, #{n => 2}}, {Id, Type, SatId, Data}),
+            ?assert(is_integer(At))
+    after 1000 -> error(no_event)
+    end,
+    ?assertMatch({ok, [{stellar_event, Id2, alarm, _, _, _}]}, stellar_events:since(Last + 1)),
+    ?assertEqual({ok, []}, stellar_events:since(Id2)),
+    %% The buffer keeps the last 5 events.
+    [ok = stellar_events:publish(node, undefined, #{n => N}) || N <- lists:seq(1, 10)],
+    Last2 = Id2 + 10,
+    wait(fun() -> stellar_events:last_id() =:= Last2 end),
+    {truncated, Events} = stellar_events:since(Last),
+    ?assertEqual(lists:seq(Last2 - 4, Last2), [element(2, E) || E <- Events]),
+    ?assertEqual({ok, []}, stellar_events:since(Last2)),
+    ok = stellar_events:unsubscribe(Self).
+
+bad_filter() ->
+    ?assertEqual({error, {bad_filter, #{kinds => []}}}, stellar_events:subscribe(self(), #{kinds => []})),
+    ?assertEqual({error, {bad_filter, some}}, stellar_events:subscribe(self(), some)),
+    ?assertEqual({error, {bad_pid, x}}, stellar_events:subscribe(x, all)).
+
+dead_subscriber_dropped() ->
+    Sub = spawn(fun() -> receive _ -> ok end end),
+    ok = stellar_events:subscribe(Sub, all),
+    exit(Sub, kill),
+    timer:sleep(20),
+    ok = stellar_events:publish(alarm, <<"x">>, #{}),
+    {state, _, _, Subs} = sys:get_state(stellar_events),
+    ?assertNot(maps:is_key(Sub, Subs)).
+
+wait(Fun) ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(5), wait(Fun)
+    end.

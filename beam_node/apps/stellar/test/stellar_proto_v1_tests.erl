@@ -1,0 +1,121 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+-module(stellar_proto_v1_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+state() ->
+    #{id => <<"sat-1">>, name => <<"Sat 1">>, mode => nominal, energy_pct => 80.0,
+      memory_used_mb => 10.0, memory_capacity_mb => 100.0, tle => undefined, applied => [],
+      updated_at => 1700000000000}.
+
+valid_state_test() ->
+    ?assert(stellar_proto_v1:is_sat_state(state())),
+    ?assert(stellar_proto_v1:is_sat_state((state())#{tle => {<<"1 ...">>, <<"2 ...">>},
+                                                     applied => [<<"cmd-1">>]})),
+    %% As strict as the Python side: no key beyond the contract's.
+    ?assertEqual({false, extra}, stellar_proto_v1:is_sat_state((state())#{extra => 1})),
+    ?assertEqual({false, state}, stellar_proto_v1:is_sat_state((state())#{<<"extra">> => 1})).
+
+bad_state_names_the_field_test_() ->
+    Bad = fun(Patch) -> stellar_proto_v1:is_sat_state(maps:merge(state(), Patch)) end,
+    [
+        ?_assertEqual({false, state}, stellar_proto_v1:is_sat_state([])),
+        ?_assertEqual({false, name}, stellar_proto_v1:is_sat_state(maps:without([name, mode], state()))),
+        ?_assertEqual({false, id}, stellar_proto_v1:is_sat_state(maps:remove(id, state()))),
+        ?_assertEqual({false, id}, Bad(#{id => <<>>})),
+        ?_assertEqual({false, id}, Bad(#{id => <<"a b">>})),
+        ?_assertEqual({false, id}, Bad(#{id => binary:copy(<<"a">>, 65)})),
+        ?_assertEqual({false, id}, Bad(#{id => "sat-1"})),
+        ?_assertEqual({false, name}, Bad(#{name => 'Sat'})),
+        ?_assertEqual({false, mode}, Bad(#{mode => warp})),
+        ?_assertEqual({false, energy_pct}, Bad(#{energy_pct => 80})),
+        ?_assertEqual({false, energy_pct}, Bad(#{energy_pct => 100.5})),
+        ?_assertEqual({false, energy_pct}, Bad(#{energy_pct => -0.1})),
+        ?_assertEqual({false, memory_capacity_mb}, Bad(#{memory_capacity_mb => 0.0})),
+        ?_assertEqual({false, memory_used_mb}, Bad(#{memory_used_mb => 100.5})),
+        ?_assertEqual({false, memory_used_mb}, Bad(#{memory_used_mb => -1.0})),
+        ?_assertEqual({false, tle}, Bad(#{tle => {<<"1">>}})),
+        ?_assertEqual({false, tle}, Bad(#{tle => {"1", "2"}})),
+        ?_assertEqual({false, applied}, Bad(#{applied => [x]})),
+        ?_assertEqual({false, applied}, Bad(#{applied => lists:duplicate(257, <<"c">>)})),
+        ?_assertEqual({false, applied}, Bad(#{applied => [<<>>]})),
+        ?_assertEqual({false, applied}, Bad(#{applied => [binary:copy(<<"c">>, 129)]})),
+        ?_assertEqual({false, updated_at}, Bad(#{updated_at => -1})),
+        ?_assertEqual({false, updated_at}, Bad(#{updated_at => 1.5}))
+    ].
+
+builders_match_shapes_test() ->
+    Pid = self(),
+    S = state(),
+    Messages = #{
+        start_actor => stellar_proto_v1:start_actor(S, Pid),
+        start_actor_ok => {ok, Pid},
+        start_actor_bad_state => {error, {bad_state, energy_pct}},
+        start_actor_already_running => {error, {already_running, Pid}},
+        load => stellar_proto_v1:load(),
+        load_ok => {ok, #{actors => 3}},
+        command => stellar_proto_v1:command(<<"cmd-1">>, noop, #{}, Pid),
+        command_result => stellar_proto_v1:command_result(<<"sat-1">>, <<"cmd-1">>, done, S),
+        stop => stellar_proto_v1:stop(),
+        sat_tick => stellar_proto_v1:sat_tick(<<"sat-1">>, S),
+        sat_event_state => stellar_proto_v1:sat_event_state(<<"sat-1">>, nominal, safe, low_energy),
+        sat_event_alarm => stellar_proto_v1:sat_event_alarm(<<"sat-1">>, low_energy, critical,
+                                                            <<"energy below 10 %">>)
+    },
+    Shapes = stellar_proto_v1:shapes(),
+    ?assertEqual(lists:sort(maps:keys(Shapes)), lists:sort(maps:keys(Messages))),
+    maps:foreach(fun(Name, Msg) ->
+        ?assertEqual({Name, true}, {Name, stellar_proto_v1:conforms(Msg, maps:get(Name, Shapes))})
+    end, Messages).
+
+conforms_test_() ->
+    C = fun stellar_proto_v1:conforms/2,
+    S = state(),
+    [
+        ?_assert(C({failed, {invalid_transition, safe, science}}, <<"union:outcome">>)),
+        ?_assert(C({failed, {unknown_command, fly}}, <<"union:outcome">>)),
+        ?_assertNot(C({failed, oops}, <<"union:outcome">>)),
+        ?_assertNot(C({failed, {invalid_transition, safe, warp}}, <<"union:outcome">>)),
+        ?_assert(C(S#{tle => {<<"a">>, <<"b">>}}, <<"map:SatState">>)),
+        ?_assertNot(C(S#{extra => 1}, <<"map:SatState">>)),
+        ?_assertNot(C(maps:remove(tle, S), <<"map:SatState">>)),
+        ?_assertNot(C(S#{energy_pct => 1}, <<"map:SatState">>)),
+        ?_assertNot(C({sat_tick, 2, <<"a">>, S}, maps:get(sat_tick, stellar_proto_v1:shapes()))),
+        ?_assertNot(C({sat_tick, 1, <<"a">>}, maps:get(sat_tick, stellar_proto_v1:shapes()))),
+        ?_assert(C({failed, {bad_args, mode}}, <<"union:outcome">>)),
+        ?_assert(C(stop, <<"atom:stop">>)),
+        ?_assertNot(C({stop}, <<"atom:stop">>)),
+        ?_assert(C(#{from => safe, to => standby, reason => command}, <<"map:StateChange">>)),
+        ?_assert(C([<<"a">>], <<"list:binary">>)),
+        ?_assertNot(C([a], <<"list:binary">>)),
+        ?_assert(C(critical, <<"enum:severity">>)),
+        ?_assertNot(C(fatal, <<"enum:severity">>))
+    ].
+
+classify_test_() ->
+    S = state(),
+    C = fun stellar_proto_v1:classify/1,
+    [
+        ?_assertEqual({sat_tick, <<"sat-1">>, S}, C({sat_tick, 1, <<"sat-1">>, S})),
+        ?_assertEqual({bad_message, {bad_state, energy_pct}},
+                      C({sat_tick, 1, <<"sat-1">>, S#{energy_pct => 1}})),
+        ?_assertEqual({bad_message, {bad_outcome, {failed, x}}},
+                      C({command_result, 1, <<"s">>, <<"c">>, {failed, x}, S})),
+        ?_assertMatch({sat_event, <<"sat-1">>, state, #{to := safe}},
+                      C(stellar_proto_v1:sat_event_state(<<"sat-1">>, nominal, safe, low_energy))),
+        ?_assertEqual({bad_message, {bad_event, state}},
+                      C({sat_event, 1, <<"sat-1">>, state, #{from => x, to => safe}})),
+        ?_assertMatch({sat_event, <<"sat-1">>, alarm, _},
+                      C(stellar_proto_v1:sat_event_alarm(<<"sat-1">>, memory_full, warning, <<>>))),
+        ?_assertEqual({bad_message, {bad_event, other}}, C({sat_event, 1, <<"s">>, other, #{}})),
+        ?_assertEqual({command_result, <<"s">>, <<"c">>, {failed, {bad_args, mode}}, S},
+                      C({command_result, 1, <<"s">>, <<"c">>, {failed, {bad_args, mode}}, S})),
+        ?_assertEqual({bad_message, {bad_outcome, maybe}},
+                      C({command_result, 1, <<"s">>, <<"c">>, maybe, S})),
+        ?_assertEqual({bad_message, {unknown, sat_tick}}, C({sat_tick, 2, <<"s">>, S})),
+        ?_assertEqual({bad_message, unknown}, C(hello))
+    ].
+
+modes_test() ->
+    ?assertEqual([safe, standby, nominal, science, downlink, maintenance], stellar_proto_v1:modes()),
+    ?assert(stellar_proto_v1:is_mode(science)),
+    ?assertNot(stellar_proto_v1:is_mode(<<"science">>)).
