@@ -147,7 +147,7 @@ SHAPES: Final[Mapping[str, Shape]] = {
     "stop": "atom:stop",
     "command_result": ("atom:command_result", "int:1", "binary", "binary", "union:outcome", "map:SatState"),
     # Python -> BEAM: what an actor reports to its shadow
-    "sat_tick": ("atom:sat_tick", "int:1", "binary", "map:SatState"),
+    "sat_tick": ("atom:sat_tick", "int:1", "binary", "map:Telemetry"),
     "sat_event_state": ("atom:sat_event", "int:1", "binary", "atom:state", "map:StateChange"),
     "sat_event_alarm": ("atom:sat_event", "int:1", "binary", "atom:alarm", "map:Alarm"),
 }
@@ -164,6 +164,8 @@ MAP_SHAPES: Final[Mapping[str, Mapping[str, Shape]]] = {
         "applied": "list:binary",
         "updated_at": "int",
     },
+    # What changes every tick; the rest of SatState changes only through commands.
+    "Telemetry": {"mode": "enum:mode", "energy_pct": "float", "memory_used_mb": "float", "updated_at": "int"},
     "StateChange": {"from": "enum:mode", "to": "enum:mode", "reason": "atom"},
     "Alarm": {"alarm": "enum:alarm", "severity": "enum:severity", "message": "binary"},
     "Load": {"actors": "int"},
@@ -420,8 +422,14 @@ def command_result(sat_id: bytes, command_id: bytes, outcome: Outcome, state: Sa
 
 
 def sat_tick(sat_id: bytes, state: SatState) -> tuple[Any, ...]:
-    """``{sat_tick, 1, SatId, SatState}``."""
-    return (SAT_TICK, VERSION, sat_id, state_to_term(state))
+    """``{sat_tick, 1, SatId, Telemetry}``: only what a tick changes (small on the wire)."""
+    telemetry = {
+        K_MODE: MODE_ATOMS[state.mode],
+        K_ENERGY: state.energy_pct,
+        K_MEMORY_USED: state.memory_used_mb,
+        K_UPDATED_AT: state.updated_at,
+    }
+    return (SAT_TICK, VERSION, sat_id, telemetry)
 
 
 def sat_event(sat_id: bytes, event: Event) -> tuple[Any, ...]:

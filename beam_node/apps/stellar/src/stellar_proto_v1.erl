@@ -24,6 +24,7 @@
 -export([command_result/4]).
 -export([stop/0]).
 -export([sat_tick/2]).
+-export([is_telemetry/1]).
 -export([sat_event_state/4]).
 -export([sat_event_alarm/4]).
 -export([classify/1]).
@@ -44,7 +45,9 @@
                        applied := [binary()], updated_at := integer()}.
 -type outcome() :: done | {failed, term()}.
 -type shape() :: binary() | tuple().
--export_type([mode/0, command_kind/0, sat_state/0, outcome/0, shape/0]).
+-type telemetry() :: #{mode := mode(), energy_pct := float(), memory_used_mb := float(),
+                       updated_at := integer()}.
+-export_type([mode/0, command_kind/0, sat_state/0, telemetry/0, outcome/0, shape/0]).
 
 %% The protocol version carried by every tuple message.
 -spec version() -> 1.
@@ -89,7 +92,7 @@ shapes() ->
         command_result => {<<"atom:command_result">>, <<"int:1">>, <<"binary">>, <<"binary">>,
                            <<"union:outcome">>, <<"map:SatState">>},
         %% Python -> BEAM: what an actor reports to its shadow.
-        sat_tick => {<<"atom:sat_tick">>, <<"int:1">>, <<"binary">>, <<"map:SatState">>},
+        sat_tick => {<<"atom:sat_tick">>, <<"int:1">>, <<"binary">>, <<"map:Telemetry">>},
         sat_event_state => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:state">>,
                             <<"map:StateChange">>},
         sat_event_alarm => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:alarm">>,
@@ -105,6 +108,9 @@ map_shapes() ->
                         energy_pct => <<"float">>, memory_used_mb => <<"float">>,
                         memory_capacity_mb => <<"float">>, tle => <<"union:tle">>,
                         applied => <<"list:binary">>, updated_at => <<"int">>},
+        %% What changes every tick; the rest of SatState changes only through commands.
+        'Telemetry' => #{mode => <<"enum:mode">>, energy_pct => <<"float">>,
+                         memory_used_mb => <<"float">>, updated_at => <<"int">>},
         'StateChange' => #{from => <<"enum:mode">>, to => <<"enum:mode">>, reason => <<"atom">>},
         'Alarm' => #{alarm => <<"enum:alarm">>, severity => <<"enum:severity">>,
                      message => <<"binary">>},
@@ -264,9 +270,18 @@ stop() ->
 command_result(SatId, CommandId, Outcome, SatState) ->
     {command_result, ?V, SatId, CommandId, Outcome, SatState}.
 
--spec sat_tick(binary(), sat_state()) -> {sat_tick, 1, binary(), sat_state()}.
+%% Only what a tick changes, taken from a full state.
+-spec sat_tick(binary(), sat_state()) -> {sat_tick, 1, binary(), telemetry()}.
 sat_tick(SatId, SatState) ->
-    {sat_tick, ?V, SatId, SatState}.
+    {sat_tick, ?V, SatId, maps:with([mode, energy_pct, memory_used_mb, updated_at], SatState)}.
+
+%% A tick's telemetry map: exactly its four keys, each of its kind.
+-spec is_telemetry(term()) -> boolean().
+is_telemetry(#{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T} = Tel)
+        when map_size(Tel) =:= 4, is_float(E), is_float(U), is_integer(T) ->
+    is_mode(M) andalso E >= 0.0 andalso E =< 100.0 andalso U >= 0.0;
+is_telemetry(_) ->
+    false.
 
 -spec sat_event_state(binary(), mode(), mode(), atom())
     -> {sat_event, 1, binary(), state, #{from := mode(), to := mode(), reason := atom()}}.
@@ -282,14 +297,14 @@ sat_event_alarm(SatId, Alarm, Severity, Message) ->
 %% Classifies a message that a shadow received from its actor; anything off-contract is
 %% `{bad_message, Why}' (the shadow logs and drops it).
 -spec classify(term()) ->
-    {sat_tick, binary(), sat_state()}
+    {sat_tick, binary(), telemetry()}
     | {sat_event, binary(), state | alarm, map()}
     | {command_result, binary(), binary(), outcome(), sat_state()}
     | {bad_message, term()}.
-classify({sat_tick, ?V, SatId, SatState}) when is_binary(SatId) ->
-    case is_sat_state(SatState) of
-        true -> {sat_tick, SatId, SatState};
-        {false, Field} -> {bad_message, {bad_state, Field}}
+classify({sat_tick, ?V, SatId, Telemetry}) when is_binary(SatId) ->
+    case is_telemetry(Telemetry) of
+        true -> {sat_tick, SatId, Telemetry};
+        false -> {bad_message, bad_telemetry}
     end;
 classify({sat_event, ?V, SatId, state, Data = #{from := From, to := To}}) when is_binary(SatId) ->
     case is_mode(From) andalso is_mode(To) of

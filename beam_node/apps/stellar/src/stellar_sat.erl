@@ -197,10 +197,11 @@ handle_info({command_timeout, CmdId}, State = #state{waiting = W}) ->
     end;
 handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:= 1 ->
     case stellar_proto_v1:classify(Msg) of
-        {sat_tick, Id, SatState} ->
-            stellar_catalog:put_state(Id, SatState),
-            stellar_events:publish(telemetry, Id, SatState),
-            {noreply, State#state{last = SatState}};
+        {sat_tick, Id, Telemetry} when State#state.last =/= undefined ->
+            Last = maps:merge(State#state.last, Telemetry),
+            stellar_catalog:put_state(Id, Last),
+            stellar_events:publish(telemetry, Id, Telemetry),
+            {noreply, State#state{last = Last}};
         {sat_event, Id, state, Data = #{to := To}} ->
             State1 = case State#state.last of
                 undefined -> State;
