@@ -5,7 +5,7 @@ PYTHON_PATHS := $(wildcard py_nodes orbital web tests bench)
 .PHONY: run test setup lint shell bench clean distclean
 
 run: setup
-	bash scripts/run.sh
+	.venv/bin/stellarops up
 
 test: setup
 	bash scripts/test.sh
