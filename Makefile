@@ -24,6 +24,7 @@ shell:
 # Benchmarks print side-by-side ratios against a reference measured in the same run.
 bench: setup
 	.venv/bin/python bench/dist_bench.py
+	.venv/bin/python bench/sats_bench.py
 
 # Build outputs and caches. Keeps .venv and the state folder (.stellarops: the cookie).
 clean:

@@ -1,0 +1,500 @@
+"""Satellite benchmark (issue 3): create, tick and re-place N satellites on the real control plane.
+
+    .venv/bin/python bench/sats_bench.py [--satellites 10000] [--steady-s 60] [--strict]
+
+Starts the `stellar` BEAM node (as `stellarops up` does) with its two Python `sats` nodes (tick
+1 s) on 127.0.0.1 with a random cookie (in a temporary HOME, never on a command line), and a
+hidden Python control node. The work is done inside the BEAM node by a helper module compiled at
+run time (`bench_sats`, below), so that the client is not measured:
+
+1. reference: `global:register_name/2` for N dummy processes (registration dominates creation);
+2. create N satellites with `stellar:create/1` in a loop: satellites/s, and the time until all run;
+3. steady state: CPU (utime + stime from /proc, % of one core) and RSS of each OS process;
+4. kill -9 the `sats` node hosting the most satellites: time until all of them run again.
+
+Prints a table and PASS/FAIL per target of the issue; results also go to
+bench/results/sats_bench.json. Exit code 0 unless --strict and a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from py_nodes.erldist import Atom, Node
+from py_nodes.jsonterms import to_json
+from py_nodes.up import _beam_command, _wait_until_ready
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results" / "sats_bench.json"
+HOST = "127.0.0.1"
+TICK_S = 1.0
+SETTLE_S = 5.0  # after all satellites run, before the steady-state window
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TARGET_CREATE_PER_S, TARGET_CPU_PCT, TARGET_REPLACE_S = 2_000.0, 50.0, 5.0
+
+HELPER = r"""
+-module(bench_sats).
+-export([global_ref/1, create/1, wait_running/3, fresh/1, counts/0, memory/0, kill_and_wait/4]).
+
+now_us() -> erlang:monotonic_time(microsecond).
+
+running() -> ets:select_count(stellar_catalog, [{{'_', #{status => running}}, [], [true]}]).
+
+%% Reference: registers N dummy processes with global (as each shadow registers its id), in µs.
+global_ref(N) ->
+    Pids = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, N)],
+    Names = [{bench_global, I} || I <- lists:seq(1, N)],
+    T0 = now_us(),
+    lists:foreach(fun({Name, Pid}) -> yes = global:register_name(Name, Pid) end,
+                  lists:zip(Names, Pids)),
+    Us = now_us() - T0,
+    lists:foreach(fun global:unregister_name/1, Names),
+    lists:foreach(fun(Pid) -> Pid ! stop end, Pids),
+    Us.
+
+%% Creates bench-00001 .. bench-N, one stellar:create/1 after the other.
+create(N) ->
+    T0 = now_us(),
+    Errors = lists:foldl(
+        fun(I, Acc) ->
+            Id = iolist_to_binary(io_lib:format("bench-~5..0b", [I])),
+            case stellar:create(#{id => Id, name => Id}) of
+                {ok, _} -> Acc;
+                Error -> [Error | Acc]
+            end
+        end, [], lists:seq(1, N)),
+    #{us => now_us() - T0, t0 => T0, errors => length(Errors),
+      first_errors => lists:sublist(lists:reverse(Errors), 3)}.
+
+%% Waits until N satellites have status running; µs since T0 (monotonic, this node).
+wait_running(N, T0, TimeoutMs) ->
+    wait_running_loop(N, T0, now_us() + TimeoutMs * 1000).
+
+wait_running_loop(N, T0, Deadline) ->
+    Running = running(),
+    Now = now_us(),
+    if
+        Running >= N -> #{result => ok, us => Now - T0, running => Running};
+        Now > Deadline -> #{result => timeout, us => Now - T0, running => Running};
+        true -> timer:sleep(10), wait_running_loop(N, T0, Deadline)
+    end.
+
+%% Running satellites whose catalog entry was updated (by a tick) in the last AgeMs.
+fresh(AgeMs) ->
+    Min = erlang:system_time(millisecond) - AgeMs,
+    ets:select_count(stellar_catalog, [{{'_', #{status => running, updated_at => '$1'}},
+                                        [{'>=', '$1', Min}], [true]}]).
+
+%% Live satellites in the catalog, and how many of them run.
+counts() ->
+    #{total => length(stellar_catalog:entries()), running => running()}.
+
+%% erlang:memory/0 (bytes), the messages queued in all processes, the 3 largest processes.
+memory() ->
+    Procs = lists:sort([{Mem, Q, P} || P <- processes(),
+                        [{memory, Mem}, {message_queue_len, Q}]
+                            <- [erlang:process_info(P, [memory, message_queue_len])]]),
+    Top = [#{name => name(P), memory => M, queue => Q}
+           || {M, Q, P} <- lists:sublist(lists:reverse(Procs), 3)],
+    #{erlang => maps:from_list(erlang:memory()), top => Top,
+      queued => lists:sum([Q || {_, Q, _} <- Procs])}.
+
+name(P) ->
+    case erlang:process_info(P, registered_name) of
+        {registered_name, Name} -> Name;
+        _ -> list_to_binary(pid_to_list(P))
+    end.
+
+%% kill -9 of the sats node PyNode (OS pid OsPid), then waits until every satellite it hosted
+%% has a new shadow whose actor runs on a connected sats node, and all N run.
+kill_and_wait(OsPid, PyNode, N, TimeoutMs) ->
+    Moved = [{Id, stellar_sat:whereis(Id)}
+             || #{id := Id, node := P} <- stellar_catalog:entries(), P =:= PyNode],
+    T0 = now_us(),
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    replaced_loop(Moved, length(Moved), N, T0, T0 + TimeoutMs * 1000).
+
+%% Cheap polls (one select_count) until all N run; then the moved ids are checked one by one.
+replaced_loop(Left, Moved, N, T0, Deadline) ->
+    Running = running(),
+    Left1 = case Running >= N of
+        true -> Connected = nodes(connected), [M || M <- Left, not replaced(M, Connected)];
+        false -> Left
+    end,
+    Now = now_us(),
+    Done = Left1 =:= [] andalso Running >= N,
+    if
+        Done -> #{result => ok, moved => Moved, us => Now - T0, left => 0, running => Running};
+        Now > Deadline ->
+            Connected1 = nodes(connected),
+            #{result => timeout, moved => Moved, us => Now - T0, running => Running,
+              left => length([M || M <- Left1, not replaced(M, Connected1)])};
+        true -> timer:sleep(20), replaced_loop(Left1, Moved, N, T0, Deadline)
+    end.
+
+replaced({Id, Old}, Connected) ->
+    case stellar_sat:whereis(Id) of
+        New when is_pid(New), New =/= Old ->
+            case stellar_catalog:lookup(Id) of
+                {ok, #{status := running, node := Py}} -> lists:member(Py, Connected);
+                _ -> false
+            end;
+        _ ->
+            false
+    end.
+"""
+
+
+class BenchError(Exception):
+    """The benchmark could not run; the message says why."""
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (all its threads), in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Run:
+    """The BEAM node of one run and the Python nodes it started, all stopped by `stop_all`."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        suffix = os.getpid()
+        self.beam_name = f"sats_bench{suffix}@{HOST}"
+        self.ctl_name = f"sats_bench{suffix}_ctl@{HOST}"
+        self.py_prefix = f"sats_bench{suffix}_sats"
+        self.cookie = secrets.token_hex(16)
+        self.beam: subprocess.Popen[bytes] | None = None
+        self.py_pids: set[int] = set()  # every Python node's OS pid seen, for the cleanup
+
+    def start(self) -> subprocess.Popen[bytes]:
+        ebin = self.tmp / "ebin"
+        ebin.mkdir()
+        (self.tmp / "bench_sats.erl").write_text(HELPER)
+        subprocess.run(["erlc", "-o", str(ebin), str(self.tmp / "bench_sats.erl")], check=True)
+        fd = os.open(self.tmp / ".erlang.cookie", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.cookie)
+        env = {
+            **os.environ,
+            "HOME": str(self.tmp),
+            "ERL_EPMD_ADDRESS": HOST,
+            "STELLAROPS_PY": str(Path(sys.executable).parent / "stellarops"),
+        }
+        env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
+        subprocess.run(["epmd", "-daemon"], env=env, check=True)
+        py_nodes = f'[#{{role => sats, count => 2, prefix => "{self.py_prefix}"}}]'
+        argv = [
+            *_beam_command(self.beam_name),
+            "-pa",
+            str(ebin),
+            "-stellar",
+            "py_nodes",
+            py_nodes,
+            "-stellar",
+            "tick_s",
+            repr(TICK_S),
+        ]
+        with open(self.tmp / "beam.log", "wb") as log:
+            # Own session: Ctrl-C reaches only us, and we can kill the node's process group.
+            self.beam = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        return self.beam
+
+    def note_nodes(self, nodes: list[Any]) -> None:
+        self.py_pids.update(
+            n["os_pid"] for n in nodes if n["role"] != "beam" and isinstance(n["os_pid"], int)
+        )
+
+    def stop_all(self) -> None:
+        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip this
+        try:
+            self._stop_all()
+        finally:
+            signal.signal(signal.SIGINT, sigint)
+
+    def _stop_all(self) -> None:
+        beam = self.beam
+        if beam is not None and beam.poll() is None:
+            beam.terminate()  # init:stop(): the supervisors stop the Python nodes they started
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                beam.wait(30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(beam.pid, signal.SIGKILL)  # erl_child_setup and friends
+            beam.wait()
+        for pid in self.py_pids:  # normally gone already (stdin EOF, --stop-on-eof)
+            with contextlib.suppress(OSError):
+                if self.py_prefix.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 25) -> str:
+        path = self.tmp / "beam.log"
+        text = path.read_text(errors="replace").splitlines() if path.exists() else []
+        return f"--- beam.log (last {lines} lines)\n" + "\n".join(text[-lines:])
+
+
+async def measure(
+    run: Run, beam: subprocess.Popen[bytes], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every phase of the benchmark; returns the figures."""
+    n, name = args.satellites, run.beam_name
+    async with Node(run.ctl_name, cookie=run.cookie) as ctl:
+
+        async def rpc(module: str, function: str, a: list[Any], timeout: float = 10.0) -> Any:
+            return await ctl.rpc(name, module, function, a, timeout=timeout)
+
+        async def nodes() -> list[Any]:
+            result: list[Any] = await rpc("stellar", "nodes", [])
+            run.note_nodes(result)
+            return result
+
+        run.note_nodes(await _wait_until_ready(ctl, beam, name, 60.0))
+        otp = bytes(await rpc("erlang", "system_info", [Atom("otp_release")])).decode()
+        procs = {str(x["name"]): (str(x["role"]), int(x["os_pid"])) for x in await nodes()}
+        idle_rss = {node: rss_kib(pid) for node, (_role, pid) in procs.items()}
+
+        slow = max(120.0, n / 50)  # rpc timeout of the long phases (s)
+        global_us = await rpc("bench_sats", "global_ref", [n], slow)
+        created = await rpc("bench_sats", "create", [n], slow)
+        if created["errors"]:
+            raise BenchError(f"{created['errors']} creations failed: {to_json(created)}")
+        running = await rpc("bench_sats", "wait_running", [n, created["t0"], 120_000], slow)
+        if running["result"] != "ok":
+            raise BenchError(f"only {running['running']} of {n} satellites running after 120 s")
+
+        await asyncio.sleep(SETTLE_S)
+        t0, before = time.monotonic(), {node: cpu_ticks(pid) for node, (_r, pid) in procs.items()}
+        start_rss = {node: rss_kib(pid) for node, (_role, pid) in procs.items()}
+        await asyncio.sleep(args.steady_s)
+        t1, after = time.monotonic(), {node: cpu_ticks(pid) for node, (_r, pid) in procs.items()}
+        fresh = await rpc("bench_sats", "fresh", [int(2000 * TICK_S)])
+        beam_memory = to_json(await rpc("bench_sats", "memory", []))
+        steady = {
+            node: {
+                "role": role,
+                "cpu_pct": 100 * (after[node] - before[node]) / CLK_TCK / (t1 - t0),
+                "rss_kib": rss_kib(pid),
+                "start_rss_kib": start_rss[node],
+                "idle_rss_kib": idle_rss[node],
+            }
+            for node, (role, pid) in procs.items()
+        }
+
+        placed = {str(x["name"]): x for x in await nodes() if x["role"] == "sats"}
+        victim = max(placed.values(), key=lambda x: int(x["satellites"]))
+        replace = await rpc(
+            "bench_sats", "kill_and_wait", [victim["os_pid"], victim["name"], n, 60_000], 90.0
+        )
+        placement_before = {node: int(x["satellites"]) for node, x in placed.items()}
+        back: dict[str, Any] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the killed node comes back (its supervisor)
+            back = {str(x["name"]): x for x in await nodes() if x["role"] == "sats"}
+            if back[str(victim["name"])]["status"] == "up":
+                break
+            await asyncio.sleep(0.2)
+        counts = await rpc("bench_sats", "counts", [])
+
+    return {
+        "otp": otp,
+        "global_ref_s": global_us / 1e6,
+        "create_s": created["us"] / 1e6,
+        "all_running_s": running["us"] / 1e6,
+        "steady": steady,
+        "steady_window_s": t1 - t0,
+        "ticked_recently": fresh,
+        "beam_memory_end": beam_memory,
+        "placement_before_kill": placement_before,
+        "killed": {"node": str(victim["name"]), "os_pid": victim["os_pid"]},
+        "replace": {k: to_json(v) for k, v in replace.items()},
+        "replace_s": replace["us"] / 1e6,
+        "after_kill": {
+            "nodes": {n_: to_json(x) for n_, x in back.items()},
+            "catalog": to_json(counts),
+        },
+    }
+
+
+def checks(n: int, fig: dict[str, Any]) -> list[dict[str, Any]]:
+    rep = fig["replace"]
+    total_cpu = sum(p["cpu_pct"] for p in fig["steady"].values())
+    return [
+        {
+            "check": f"creation >= {TARGET_CREATE_PER_S:,.0f} satellites/s",
+            "value": n / fig["create_s"],
+            "limit": TARGET_CREATE_PER_S,
+            "ok": n / fig["create_s"] >= TARGET_CREATE_PER_S,
+        },
+        {
+            "check": f"steady 1 Hz ticking < {TARGET_CPU_PCT:.0f}% of one core",
+            "value": total_cpu,
+            "limit": TARGET_CPU_PCT,
+            "ok": total_cpu < TARGET_CPU_PCT,
+        },
+        {
+            "check": f"re-placement of {rep['moved']:,} within {TARGET_REPLACE_S:.0f} s",
+            "value": fig["replace_s"],
+            "limit": TARGET_REPLACE_S,
+            "ok": rep["result"] == "ok" and fig["replace_s"] <= TARGET_REPLACE_S,
+        },
+    ]
+
+
+def report(
+    n: int,
+    args: argparse.Namespace,
+    fig: dict[str, Any],
+    results: list[dict[str, Any]],
+    load: tuple[float, float, float],
+) -> None:
+    print(
+        f"Satellite benchmark: {n:,} satellites, 2 sats nodes, tick {TICK_S:g} s, OTP {fig['otp']},"
+        f" {os.cpu_count()} CPUs, load avg before {load[0]:.2f}"
+    )
+    g, c = fig["global_ref_s"], fig["create_s"]
+    print(f"{'phase':<46}{'seconds':>9}{'per second':>13}")
+    print(f"{'reference: global:register_name x N':<46}{g:>9.2f}{n / g:>13,.0f}")
+    print(f"{'create (stellar:create/1 loop in BEAM)':<46}{c:>9.2f}{n / c:>13,.0f}")
+    print(f"  (global registration alone would be {100 * g / c:.0f}% of the creation time)")
+    print(
+        f"{'  ... until all running':<46}{fig['all_running_s']:>9.2f}{n / fig['all_running_s']:>13,.0f}"
+    )
+    print(
+        f"steady state over {fig['steady_window_s']:.1f} s "
+        f"(ticked in the last 2 s: {fig['ticked_recently']:,}/{n:,}):"
+    )
+    print(f"  {'node':<34}{'role':<6}{'CPU % core':>11}{'RSS MiB: idle':>15}{'start':>7}{'end':>7}")
+    for node, p in fig["steady"].items():
+        rss_cols = (p["idle_rss_kib"], p["start_rss_kib"], p["rss_kib"])
+        print(
+            f"  {node:<34}{p['role']:<6}{p['cpu_pct']:>11.1f}"
+            f"{rss_cols[0] / 1024:>15.1f}{rss_cols[1] / 1024:>7.1f}{rss_cols[2] / 1024:>7.1f}"
+        )
+    cpu = sum(p["cpu_pct"] for p in fig["steady"].values())
+    rss = sum(p["rss_kib"] for p in fig["steady"].values())
+    start = sum(p["start_rss_kib"] for p in fig["steady"].values())
+    idle = sum(p["idle_rss_kib"] for p in fig["steady"].values())
+    print(f"  {'total':<40}{cpu:>11.1f}{idle / 1024:>15.1f}{start / 1024:>7.1f}{rss / 1024:>7.1f}")
+    bm = fig["beam_memory_end"]
+    mem = {k: v / 2**20 for k, v in bm["erlang"].items()}
+    top = ", ".join(
+        f"{t['name']} {t['memory'] / 2**20:.1f} MiB q {t['queue']:,}" for t in bm["top"]
+    )
+    print(
+        f"  BEAM erlang:memory() at the end, MiB: total {mem['total']:.1f}, processes "
+        f"{mem['processes']:.1f}, binary {mem['binary']:.1f}, ets {mem['ets']:.1f}; "
+        f"{bm['queued']:,} messages queued; largest: {top}"
+    )
+    print(
+        f"  memory per satellite (BEAM + Python): {rss / n:.1f} KiB total RSS / N, "
+        f"{(rss - idle) / n:.1f} KiB above idle"
+    )
+    rep, after = fig["replace"], fig["after_kill"]
+    print(f"kill -9 {fig['killed']['node']} (placement before: {fig['placement_before_kill']}):")
+    print(
+        f"  {rep['moved']:,} satellites running again after {fig['replace_s']:.2f} s "
+        f"({rep['result']}, {rep['left']} left); catalog after: {after['catalog']}"
+    )
+    for node, x in after["nodes"].items():
+        print(f"  {node}: {x['status']}, restarts {x['restarts']}, {x['satellites']:,} satellites")
+    for r in results:
+        unit = "/s" if "/s" in r["check"] else "%" if "%" in r["check"] else " s"
+        print(f"{'PASS' if r['ok'] else 'FAIL'}  {r['check']:<40} ({r['value']:,.2f}{unit})")
+
+
+def save(
+    n: int,
+    args: argparse.Namespace,
+    fig: dict[str, Any],
+    results: list[dict[str, Any]],
+    load: tuple[float, float, float],
+    passed: bool,
+) -> None:
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "params": {
+            "satellites": n,
+            "steady_s": args.steady_s,
+            "settle_s": SETTLE_S,
+            "tick_s": TICK_S,
+            "sats_nodes": 2,
+        },
+        "host": {
+            "cpus": os.cpu_count(),
+            "loadavg_before": load,
+            "otp": fig["otp"],
+            "python": sys.version.split()[0],
+        },
+        "figures": fig,
+        "checks": results,
+        "pass": passed,
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"results: {RESULTS}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--satellites", type=int, default=10_000, help="satellites to create")
+    parser.add_argument("--steady-s", type=float, default=60.0, help="steady-state window (s)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+    args = parser.parse_args(argv)
+    if not 1 <= args.satellites <= 99_999:
+        parser.error("--satellites must be in 1..99999 (ids are bench-00001 ..)")
+
+    def on_sigterm(_sig: int, _frame: FrameType | None) -> None:
+        raise SystemExit(143)  # unwinds through the `finally` below
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="sats_bench_") as tmp:
+        run = Run(Path(tmp))
+        try:
+            fig = asyncio.run(measure(run, run.start(), args))
+        except KeyboardInterrupt:
+            print("sats_bench: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # report any failure with the node's log, after the cleanup
+            run.stop_all()
+            print(f"sats_bench: {type(exc).__name__}: {exc}\n{run.log_tail()}", file=sys.stderr)
+            return 2
+        finally:
+            run.stop_all()
+
+    results = checks(args.satellites, fig)
+    report(args.satellites, args, fig, results, load)
+    passed = all(r["ok"] for r in results)
+    save(args.satellites, args, fig, results, load, passed)
+    return 1 if args.strict and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
