@@ -15,21 +15,19 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from benchlib import HOST, erlang_env, save_results
+
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS = BENCH_DIR / "results" / "dist_bench.json"
-HOST = "127.0.0.1"
 METRICS = ("msgs_per_s", "p50_us", "p99_us")
 PAYLOAD_BYTES, WARMUP_CALLS = 64, 200  # as in erl/dist_bench.erl
 
@@ -98,13 +96,7 @@ def run_nodes(
     sources = sorted(str(p) for p in (BENCH_DIR / "erl").glob("*.erl"))
     subprocess.run(["erlc", "-o", str(ebin), *sources], check=True)
 
-    cookie = secrets.token_hex(16)
-    fd = os.open(tmp / ".erlang.cookie", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-    with os.fdopen(fd, "w") as f:
-        f.write(cookie)
-    erl_env = {**os.environ, "HOME": str(tmp), "ERL_EPMD_ADDRESS": HOST}
-    erl_env.pop("STELLAROPS_COOKIE", None)
-    subprocess.run(["epmd", "-daemon"], env=erl_env, check=True)
+    erl_env, cookie = erlang_env(tmp)
 
     suffix = os.getpid()
     peer, py, drv = (f"bench{role}{suffix}@{HOST}" for role in ("peer", "py", "drv"))
@@ -207,29 +199,15 @@ def save(
     load: tuple[float, float, float],
     passed: bool,
 ) -> None:
-    record = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "params": {
-            "messages": args.messages,
-            "calls": args.calls,
-            "rounds": args.rounds,
-            "payload_bytes": PAYLOAD_BYTES,
-            "warmup_calls": WARMUP_CALLS,
-            "aggregate": "median over rounds",
-        },
-        "host": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": load,
-            "otp": info.get("otp"),
-            "python": sys.version.split()[0],
-        },
-        "targets": targets,
-        "checks": results,
-        "pass": passed,
+    params = {
+        "messages": args.messages,
+        "calls": args.calls,
+        "rounds": args.rounds,
+        "payload_bytes": PAYLOAD_BYTES,
+        "warmup_calls": WARMUP_CALLS,
+        "aggregate": "median over rounds",
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"results: {RESULTS}")
+    save_results("dist_bench", params, info.get("otp"), load, {"targets": targets}, results, passed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -33,13 +31,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from benchlib import HOST, erlang_env, save_results
+
 from py_nodes.erldist import Atom, Node
 from py_nodes.jsonterms import to_json
 from py_nodes.up import _beam_command, _wait_until_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS = BENCH_DIR / "results" / "sats_bench.json"
-HOST = "127.0.0.1"
 TICK_S = 1.0
 SETTLE_S = 5.0  # after all satellites run, before the steady-state window
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -184,7 +182,7 @@ class Run:
         self.beam_name = f"sats_bench{suffix}@{HOST}"
         self.ctl_name = f"sats_bench{suffix}_ctl@{HOST}"
         self.py_prefix = f"sats_bench{suffix}_sats"
-        self.cookie = secrets.token_hex(16)
+        self.cookie = ""
         self.beam: subprocess.Popen[bytes] | None = None
         self.py_pids: set[int] = set()  # every Python node's OS pid seen, for the cleanup
 
@@ -193,17 +191,8 @@ class Run:
         ebin.mkdir()
         (self.tmp / "bench_sats.erl").write_text(HELPER)
         subprocess.run(["erlc", "-o", str(ebin), str(self.tmp / "bench_sats.erl")], check=True)
-        fd = os.open(self.tmp / ".erlang.cookie", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.cookie)
-        env = {
-            **os.environ,
-            "HOME": str(self.tmp),
-            "ERL_EPMD_ADDRESS": HOST,
-            "STELLAROPS_PY": str(Path(sys.executable).parent / "stellarops"),
-        }
-        env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
-        subprocess.run(["epmd", "-daemon"], env=env, check=True)
+        stellarops = str(Path(sys.executable).parent / "stellarops")
+        env, self.cookie = erlang_env(self.tmp, {"STELLAROPS_PY": stellarops})
         py_nodes = f'[#{{role => sats, count => 2, prefix => "{self.py_prefix}"}}]'
         argv = [
             *_beam_command(self.beam_name),
@@ -437,28 +426,14 @@ def save(
     load: tuple[float, float, float],
     passed: bool,
 ) -> None:
-    record = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "params": {
-            "satellites": n,
-            "steady_s": args.steady_s,
-            "settle_s": SETTLE_S,
-            "tick_s": TICK_S,
-            "sats_nodes": 2,
-        },
-        "host": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": load,
-            "otp": fig["otp"],
-            "python": sys.version.split()[0],
-        },
-        "figures": fig,
-        "checks": results,
-        "pass": passed,
+    params = {
+        "satellites": n,
+        "steady_s": args.steady_s,
+        "settle_s": SETTLE_S,
+        "tick_s": TICK_S,
+        "sats_nodes": 2,
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"results: {RESULTS}")
+    save_results("sats_bench", params, fig["otp"], load, {"figures": fig}, results, passed)
 
 
 def main(argv: list[str] | None = None) -> int:
