@@ -10,8 +10,10 @@
 %% is started here if this node is the entry's assignee among the survivors (phash2 of the id
 %% over the sorted live BEAM nodes). A periodic reconcile (catalog_reconcile ms) repeats the
 %% check, and also restarts entries owned by this node that have no shadow anywhere (after a
-%% restart of this app). The shadow's global name makes the result exactly one shadow per id
-%% even when two survivors disagree.
+%% restart of this app). Each entry names its shadow's pid, so any node finds any shadow. When
+%% two BEAM nodes claim one id at once (survivors that disagree on who is alive), the claim of
+%% the node with the smaller name wins on both sides and the other shadow yields: exactly one
+%% shadow per id, without a cluster-wide lock on the creation and re-placement paths.
 -module(stellar_catalog).
 -behaviour(gen_server).
 
@@ -21,6 +23,7 @@
 -export([new_tables/0]).
 -export([create/1]).
 -export([lookup/1]).
+-export([shadow/1]).
 -export([entries/0]).
 -export([place/1]).
 -export([running/2]).
@@ -50,7 +53,7 @@
 -type status() :: placing | running | deleted.
 -type entry() :: #{id := binary(), state := stellar_proto_v1:sat_state(),
                    node := node() | undefined, owner := node(), status := status(),
-                   updated_at := integer()}.
+                   shadow => pid() | undefined, updated_at := integer()}.
 -type py_info() :: #{name := node(), role := atom(), status := stellar_py_node:status(),
                      restarts := non_neg_integer(), os_pid := non_neg_integer() | undefined,
                      beam := node(), satellites := non_neg_integer()}.
@@ -83,7 +86,7 @@ new_tables() ->
     ?TAB = ets:new(?TAB, [set, public, named_table, {read_concurrency, true}]),
     ?COUNTS = ets:new(?COUNTS, [set, public, named_table, {write_concurrency, true}]),
     ?PY = ets:new(?PY, [set, public, named_table]),
-    ok.
+    stellar_registry:new_table().
 
 %% Adds a satellite from its initial state; its shadow is started by the caller.
 -spec create(stellar_proto_v1:sat_state()) -> ok | {error, already_exists}.
@@ -98,6 +101,14 @@ lookup(Id) ->
         _ -> error
     end.
 
+%% The shadow of Id as the catalog knows it (it may have died since).
+-spec shadow(binary()) -> pid() | undefined.
+shadow(Id) ->
+    case lookup(Id) of
+        {ok, #{shadow := Pid}} when is_pid(Pid) -> Pid;
+        _ -> undefined
+    end.
+
 %% Every live entry, sorted by id.
 -spec entries() -> [entry()].
 entries() ->
@@ -106,7 +117,8 @@ entries() ->
         _ -> lists:sort([E || {_, E = #{status := S}} <- ets:tab2list(?TAB), S =/= deleted])
     end.
 
-%% Called by the shadow of Id before it starts an actor: makes this node Id's owner, picks
+%% Called by the shadow of Id before it starts an actor: makes this node Id's owner and the
+%% caller its shadow, picks
 %% the least-loaded connected `sats' node (counting this placement at once, so concurrent
 %% placements spread) and returns it with the last known state.
 -spec place(binary()) -> {ok, node(), stellar_proto_v1:sat_state()}
@@ -205,10 +217,10 @@ handle_call({create, SatState = #{id := Id}}, _From, State) ->
                       status => placing, updated_at => now_ms()},
             {reply, ok, replicate_now(write(Entry), State)}
     end;
-handle_call({place, Id}, _From, State) ->
+handle_call({place, Id}, {Shadow, _}, State) ->
     case lookup(Id) of
         {ok, Entry = #{owner := Owner, state := SatState}} ->
-            Claimed = Entry#{owner => node(), updated_at => now_ms()},
+            Claimed = Entry#{owner => node(), shadow => Shadow, updated_at => now_ms()},
             case choose(candidates()) of
                 {ok, Py} ->
                     Placed = write(Claimed#{node => Py, status => placing}),
@@ -268,11 +280,10 @@ handle_cast({hello, From, OsPid}, State = #state{peers = Peers, left = Left}) wh
     gen_server:cast({?MODULE, From}, {py_nodes, node(), local_py_rows()}),
     {noreply, State#state{peers = Peers#{From => OsPid}, left = Left -- [From]}};
 handle_cast({merge, From, OsPid, Entries}, State = #state{peers = Peers}) when is_list(Entries) ->
-    lists:foreach(fun merge/1, Entries),
-    {noreply, State#state{peers = Peers#{From => OsPid}}};
+    State1 = lists:foldl(fun merge/2, State, Entries),
+    {noreply, State1#state{peers = Peers#{From => OsPid}}};
 handle_cast({merge, _From, Entries}, State) when is_list(Entries) ->
-    lists:foreach(fun merge/1, Entries),
-    {noreply, State};
+    {noreply, lists:foldl(fun merge/2, State, Entries)};
 handle_cast({py_nodes, From, Rows}, State) when is_list(Rows), From =/= node() ->
     delete_py_rows(From),
     true = ets:insert(?PY, [{N, Row#{beam => From}} || Row = #{name := N} <- Rows]),
@@ -281,6 +292,7 @@ handle_cast({leaving, From}, State = #state{peers = Peers, left = Left}) ->
     logger:info("BEAM node ~s stopped its stellar application: taking over its satellites",
                 [From]),
     delete_py_rows(From),
+    forget_shadows(From),
     {noreply, takeover(State#state{peers = maps:remove(From, Peers), left = [From | Left]}, false)};
 handle_cast(_Msg, State) ->
     {noreply, State}.
@@ -295,6 +307,7 @@ handle_info({nodedown, Node}, State = #state{peers = Peers}) ->
         false -> ok
     end,
     delete_py_rows(Node),
+    forget_shadows(Node),
     {noreply, takeover(State#state{peers = maps:remove(Node, Peers)}, false)};
 handle_info(flush, State = #state{pending = Pending}) ->
     _ = maps:size(Pending) > 0 andalso
@@ -346,13 +359,44 @@ count(#{node := Py, owner := Owner}, D) ->
     _ = ets:update_counter(?COUNTS, {beam, Owner}, D, {{beam, Owner}, 0}),
     ok.
 
-merge(Entry = #{id := Id, updated_at := At}) when is_binary(Id), is_integer(At) ->
+%% Keeps the newer of an entry from another node and ours. When it says that another node owns
+%% an id whose shadow runs here, both nodes claimed it: the smaller node name wins, on both
+%% sides alike. Winning, we send our entry again, newer; losing, our shadow yields.
+merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
+        when is_binary(Id), is_atom(Owner), is_integer(At) ->
     case ets:lookup(?TAB, Id) of
-        [{_, #{updated_at := Mine}}] when Mine >= At -> ok;
-        _ -> _ = write(Entry), ok
+        [{_, #{updated_at := Mine}}] when Mine >= At ->
+            State;
+        Ours ->
+            Local = case Owner =/= node() of
+                true -> stellar_registry:whereis_local(Id);
+                false -> undefined
+            end,
+            case {Local, Ours} of
+                {undefined, _} ->
+                    _ = write(Entry),
+                    State;
+                {_, [{_, Mine}]} when node() < Owner ->
+                    logger:warning("satellite ~s: claimed by ~s too; keeping it here", [Id, Owner]),
+                    replicate_now(write(Mine#{updated_at => max(now_ms(), At + 1)}), State);
+                {Shadow, _} ->
+                    logger:warning("satellite ~s: claimed by ~s too; handing it over", [Id, Owner]),
+                    _ = write(Entry),
+                    stellar_sat:yield(Shadow),
+                    State
+            end
     end;
-merge(_Bad) ->
-    ok.
+merge(_Bad, State) ->
+    State.
+
+%% A BEAM node went down or left: its shadows are gone.
+forget_shadows(Beam) ->
+    ets:foldl(fun({_, E = #{owner := Owner, shadow := Pid}}, ok) when Owner =:= Beam, is_pid(Pid) ->
+                      _ = write(E#{shadow => undefined}),
+                      ok;
+                 (_, ok) ->
+                      ok
+              end, ok, ?TAB).
 
 all_entries() ->
     [E || {_, E} <- ets:tab2list(?TAB)].

@@ -17,7 +17,7 @@
 
 all() ->
     [both_nodes_listed, satellites_spread_and_replicated, takeover_when_node_halts,
-     takeover_when_app_stops].
+     takeover_when_app_stops, same_ids_claimed_on_both].
 
 init_per_suite(Config) ->
     ok = stellar_ct:require_distribution(),
@@ -118,6 +118,34 @@ takeover_when_app_stops(Config) ->
     ?assertEqual(length(All), length(stellar_sat_sup:shadows())),
     ?assertEqual([], erpc:call(B, stellar_sat_sup, shadows, [])),
     ?assertEqual(All, lists:sort([Id || {Id, _, _} <- stellar_ct:running_sats()])).
+
+same_ids_claimed_on_both() ->
+    [{doc, "Both BEAM nodes create the same 20 ids at once and then try to start second "
+           "shadows: each id ends with exactly one shadow and one actor in the cluster."}].
+same_ids_claimed_on_both(Config) ->
+    B = ?config(b, Config),
+    Ids = [iolist_to_binary(io_lib:format("race-~2..0b", [I])) || I <- lists:seq(1, 20)],
+    Create = fun(Node) -> [erpc:call(Node, stellar, create, [#{id => Id, name => Id}]) || Id <- Ids] end,
+    Racer = erpc:send_request(B, erlang, apply, [Create, [B]]),
+    Here = Create(node()),
+    There = erpc:receive_response(Racer, 30000),
+    %% Per id, at least one side succeeded; any refusal says already_exists.
+    [?assert(lists:member({ok, Id}, [H, T])) || {Id, H, T} <- lists:zip3(Ids, Here, There)],
+    [?assert(R =:= {ok, Id} orelse R =:= {error, already_exists})
+     || {Id, R} <- lists:zip(Ids, Here) ++ lists:zip(Ids, There)],
+    %% A shadow started by hand next to a live one ends at once, on either node.
+    [{ok, _} = erpc:call(N, stellar_sat_sup, start_shadow, [Id]) || N <- [node(), B], Id <- Ids],
+    _ = wait_running(Ids, 10000),
+    Everywhere = fun() -> [Id || Id <- stellar_ct:shadow_names(), lists:member(Id, Ids)] end,
+    stellar_ct:wait_until("one shadow per id", fun() -> Everywhere() =:= Ids end, 5000),
+    Actors = fun() ->
+        lists:sum([begin {ok, #{actors := K}} = gen_server:call({sats, P}, load), K end
+                   || P <- [?A1, ?A2, ?B1]])
+    end,
+    stellar_ct:wait_until("one actor per id", fun() -> Actors() =:= length(Ids) end, 5000),
+    %% Both catalogs agree on where each shadow runs.
+    Where = fun(Node) -> [node(erpc:call(Node, stellar_sat, whereis, [Id])) || Id <- Ids] end,
+    stellar_ct:wait_until("catalogs agree", fun() -> Where(node()) =:= Where(B) end, 3000).
 
 %% Helpers.
 

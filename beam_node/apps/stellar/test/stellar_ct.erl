@@ -110,9 +110,12 @@ running_sats() ->
         end
     end, stellar:sats()).
 
-%% The satellite ids registered in global, one per registered shadow name.
+%% The ids of every shadow registered on a connected BEAM node (an id twice if two nodes
+%% both run a shadow of it).
 shadow_names() ->
-    lists:sort([Id || {stellar_sat, Id} <- global:registered_names()]).
+    lists:sort(lists:append(
+        [try erpc:call(N, stellar_registry, ids, [], 5000) catch _:_ -> [] end
+         || N <- [node() | nodes()]])).
 
 os_process_alive(OsPid) ->
     case string:trim(os:cmd("ps -o stat= -p " ++ integer_to_list(OsPid))) of

@@ -39,7 +39,7 @@ end_per_testcase(_Case, _Config) ->
 %% Cases.
 
 create_spreads_over_sats_nodes() ->
-    [{doc, "10 new satellites run, 5 on each sats node, each with one global shadow name."}].
+    [{doc, "10 new satellites run, 5 on each sats node, each with exactly one registered shadow."}].
 create_spreads_over_sats_nodes(_Config) ->
     Ids = create_n(10),
     Running = wait_running(Ids, 5000),
