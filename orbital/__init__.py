@@ -40,7 +40,14 @@ from .sun import (
     sun_position_km,
     sunlit_fraction,
 )
-from .timescale import as_utc, gmst_rad, jd_fr_from_utc, jd_fr_offsets, utc_from_jd_fr
+from .timescale import (
+    as_utc,
+    gmst_rad,
+    jd_fr_from_unix_s,
+    jd_fr_from_utc,
+    jd_fr_offsets,
+    utc_from_jd_fr,
+)
 
 __all__ = [
     "AU_KM",
@@ -67,6 +74,7 @@ __all__ = [
     "ground_track",
     "in_sunlight",
     "in_sunlight_jd",
+    "jd_fr_from_unix_s",
     "jd_fr_from_utc",
     "jd_fr_offsets",
     "look_angles",

@@ -60,6 +60,15 @@ def jd_fr_from_utc(times_utc: datetime | Iterable[datetime]) -> tuple[FloatArray
     return jd, fr
 
 
+def jd_fr_from_unix_s(t_unix_s: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Split Julian dates of UTC seconds since 1970 (POSIX time: leap seconds not counted, as
+    in UTC datetimes); always 1-D. Whole days go to ``jd`` so ``fr`` keeps µs resolution."""
+    t = np.atleast_1d(np.asarray(t_unix_s, dtype=np.float64))
+    days = t / _SECONDS_PER_DAY
+    whole = np.floor(days)
+    return _UNIX_EPOCH_JD + whole, days - whole
+
+
 def jd_fr_offsets(start_utc: datetime, offsets_s: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Split Julian dates of ``start_utc + offsets_s`` seconds, without building datetimes.
 

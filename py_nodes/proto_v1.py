@@ -125,6 +125,7 @@ STATE_KEYS: Final = (K_ID, K_NAME, K_MODE, K_ENERGY, K_MEMORY_USED, K_MEMORY_CAP
 _STATE_KEY_SET: Final = frozenset(STATE_KEYS)
 K_FROM, K_TO, K_REASON = Atom("from"), Atom("to"), Atom("reason")
 K_ALARM, K_SEVERITY, K_MESSAGE = Atom("alarm"), Atom("severity"), Atom("message")
+K_LAT, K_LON, K_ALT, K_SUNLIT = Atom("lat_deg"), Atom("lon_deg"), Atom("alt_km"), Atom("in_sunlight")
 
 MODE_ATOMS: Final[Mapping[Mode, Atom]] = {mode: Atom(mode.value) for mode in Mode}
 _MODES_BY_ATOM: Final[Mapping[str, Mode]] = {mode.value: mode for mode in Mode}
@@ -164,8 +165,18 @@ MAP_SHAPES: Final[Mapping[str, Mapping[str, Shape]]] = {
         "applied": "list:binary",
         "updated_at": "int",
     },
-    # What changes every tick; the rest of SatState changes only through commands.
-    "Telemetry": {"mode": "enum:mode", "energy_pct": "float", "memory_used_mb": "float", "updated_at": "int"},
+    # What changes every tick; the rest of SatState changes only through commands. The position
+    # (WGS84) is undefined for a satellite without a TLE or whose propagation failed.
+    "Telemetry": {
+        "mode": "enum:mode",
+        "energy_pct": "float",
+        "memory_used_mb": "float",
+        "updated_at": "int",
+        "lat_deg": "union:opt_float",
+        "lon_deg": "union:opt_float",
+        "alt_km": "union:opt_float",
+        "in_sunlight": "enum:bool",
+    },
     "StateChange": {"from": "enum:mode", "to": "enum:mode", "reason": "atom"},
     "Alarm": {"alarm": "enum:alarm", "severity": "enum:severity", "message": "binary"},
     "Load": {"actors": "int"},
@@ -175,10 +186,12 @@ ENUMS: Final[Mapping[str, tuple[str, ...]]] = {
     "mode": tuple(mode.value for mode in Mode),
     "alarm": ("low_energy", "memory_full"),
     "severity": ("warning", "critical"),
+    "bool": ("false", "true"),
 }
 
 UNIONS: Final[Mapping[str, tuple[Shape, ...]]] = {
     "tle": ("atom:undefined", ("binary", "binary")),
+    "opt_float": ("atom:undefined", "float"),
     "outcome": ("atom:done", ("atom:failed", "union:reason")),
     "reason": (
         ("atom:invalid_transition", "enum:mode", "enum:mode"),
@@ -421,13 +434,23 @@ def command_result(sat_id: bytes, command_id: bytes, outcome: Outcome, state: Sa
 # -- reports (actor -> shadow) ----------------------------------------------------------------
 
 
-def sat_tick(sat_id: bytes, state: SatState) -> tuple[Any, ...]:
-    """``{sat_tick, 1, SatId, Telemetry}``: only what a tick changes (small on the wire)."""
+def sat_tick(
+    sat_id: bytes, state: SatState, *, in_sunlight: bool, position: tuple[float, float, float] | None
+) -> tuple[Any, ...]:
+    """``{sat_tick, 1, SatId, Telemetry}``: only what a tick changes (small on the wire).
+
+    ``position`` is (lat_deg, lon_deg, alt_km) on WGS84, or None when unknown.
+    """
+    lat_deg, lon_deg, alt_km = position if position is not None else (None, None, None)
     telemetry = {
         K_MODE: MODE_ATOMS[state.mode],
         K_ENERGY: state.energy_pct,
         K_MEMORY_USED: state.memory_used_mb,
         K_UPDATED_AT: state.updated_at,
+        K_LAT: lat_deg,
+        K_LON: lon_deg,
+        K_ALT: alt_km,
+        K_SUNLIT: in_sunlight,
     }
     return (SAT_TICK, VERSION, sat_id, telemetry)
 

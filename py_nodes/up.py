@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from py_nodes.demo import demo_constellation
 from py_nodes.erldist import Atom, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
 from py_nodes.state_dir import StateDir
@@ -84,11 +85,15 @@ async def _create_demo(ctl: Node, node: str, count: int) -> int:
     """Create ``demo-01`` .. ``demo-NN`` when the cluster has no satellites yet."""
     if count <= 0 or await ctl.rpc(node, "stellar", "sats", []):
         return 0
-    for i in range(1, count + 1):
-        spec = {Atom("id"): f"demo-{i:02d}".encode(), Atom("name"): f"Demo {i:02d}".encode()}
+    for sat in demo_constellation(count):
+        spec = {
+            Atom("id"): sat.sat_id.encode(),
+            Atom("name"): sat.name.encode(),
+            Atom("tle"): (sat.tle_line1.encode(), sat.tle_line2.encode()),
+        }
         result = await ctl.rpc(node, "stellar", "create", [spec])
         if not (type(result) is tuple and result[0] == "ok"):
-            raise UpError(f"creating demo satellite {i} failed: {to_json(result)}")
+            raise UpError(f"creating demo satellite {sat.sat_id} failed: {to_json(result)}")
     return count
 
 

@@ -70,13 +70,16 @@ def test_every_builder_conforms_to_its_shape() -> None:
         "command": proto_v1.command(b"c1", "set_mode", {A("mode"): A("science")}, PID),
         "stop": proto_v1.STOP,
         "command_result": proto_v1.command_result(b"sat-1", b"c1", "done", state),
-        "sat_tick": proto_v1.sat_tick(b"sat-1", state),
+        "sat_tick": proto_v1.sat_tick(b"sat-1", state, in_sunlight=True, position=(51.5, -0.1, 412.0)),
         "sat_event_state": proto_v1.sat_event(b"sat-1", ModeChanged(Mode.NOMINAL, Mode.SAFE, "low_energy")),
         "sat_event_alarm": proto_v1.sat_event(b"sat-1", Alarm("memory_full", "warning", "full")),
     }
     assert set(examples) == set(proto_v1.SHAPES)
     for name, term in examples.items():
         assert [other for other, shape in proto_v1.SHAPES.items() if proto_v1.conforms(term, shape)] == [name]
+    unknown_position = proto_v1.sat_tick(b"sat-1", state, in_sunlight=False, position=None)
+    assert proto_v1.conforms(unknown_position, proto_v1.SHAPES["sat_tick"])
+    assert unknown_position[3][A("lat_deg")] is None and unknown_position[3][A("in_sunlight")] is False
     for reason in [("invalid_transition", Mode.SCIENCE, Mode.MAINTENANCE), ("bad_args", "mode"), ("unknown_command", A("warp"))]:
         result = proto_v1.command_result(b"sat-1", b"c1", Failed(reason), state)
         assert proto_v1.conforms(result, proto_v1.SHAPES["command_result"]), reason

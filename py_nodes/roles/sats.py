@@ -5,7 +5,9 @@ It supervises its actors the Erlang way: it traps exits and links to each actor,
 every actor's end, and if the server itself dies every actor dies with it (and each shadow
 re-places its satellite). One ticker process, linked to the server, advances every actor once per
 ``tick_s`` in a single pass: no timer or wake-up per actor (an actor's own task stays parked, see
-``satellite.actor``), so the per-actor cost of a tick is one model step and one message.
+``satellite.actor``), so the per-actor cost of a tick is one model step and one message. The
+positions and sunlight of all actors with a TLE come from one vectorised SGP4 call per pass
+(``satellite.orbit``); the others use the ``sunlight`` placeholder cycle and have no position.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from py_nodes import proto_v1
 from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid, Process
 from py_nodes.erldist.process import python_exception_reason
 from py_nodes.satellite.actor import Actor, start_actor
+from py_nodes.satellite.orbit import OrbitTracker
 from py_nodes.satellite.sunlight import SunlightFn, in_sunlight
 
 __all__ = ["DEFAULT_TICK_S", "SatsServer", "serve_sats", "start", "tick_s_from_env"]
@@ -47,6 +50,7 @@ class SatsServer(GenServer):
         self.sunlight = sunlight
         self.actors: dict[bytes, Actor] = {}
         self._sat_by_pid: dict[Pid, bytes] = {}
+        self.orbit = OrbitTracker()
         self.ticker: Process | None = None
 
     async def init(self) -> None:
@@ -75,6 +79,7 @@ class SatsServer(GenServer):
         actor = start_actor(self.process.node, state, shadow, link=self.process.pid)
         self.actors[state.id] = actor
         self._sat_by_pid[actor.proc.pid] = state.id
+        self.orbit.track(state.id, state.tle)
         return proto_v1.start_actor_ok(actor.proc.pid)
 
     # -- exits of linked processes (we trap them) ------------------------------------------
@@ -87,6 +92,7 @@ class SatsServer(GenServer):
                 actor = self.actors.get(sat_id)
                 if actor is not None and actor.proc.pid == pid:  # not already replaced
                     del self.actors[sat_id]
+                    self.orbit.forget(sat_id)
             elif self.ticker is not None and pid == self.ticker.pid:
                 log.error("sats: ticker exited (%r); stopping the role and its actors", reason)
                 self.process.node.terminate(self.process, reason)
@@ -102,13 +108,19 @@ class SatsServer(GenServer):
         """Advance every live actor by ``dt_s`` and report it, in chunks (see CHUNK_ACTORS)."""
         now_ms = int(now_s * 1000)
         sunlight = self.sunlight
+        fixes = self.orbit.fixes(now_s) if len(self.orbit) else {}
         actors = list(self.actors.values())  # actors may come and go at each yield
         for start in range(0, len(actors), CHUNK_ACTORS):
             for actor in actors[start : start + CHUNK_ACTORS]:
                 if not actor.proc.alive:
                     continue
                 try:
-                    actor.advance(dt_s, sunlight(actor.state.id, now_s), now_ms)
+                    fix = fixes.get(actor.state.id)
+                    if fix is None:
+                        actor.advance(dt_s, sunlight(actor.state.id, now_s), now_ms)
+                    else:
+                        position = (fix.lat_deg, fix.lon_deg, fix.alt_km)
+                        actor.advance(dt_s, fix.in_sunlight, now_ms, position)
                 except Exception as exc:
                     # One broken actor must not stop the others: it crashes alone, and its
                     # shadow (linked) re-places it.

@@ -101,13 +101,16 @@ class Actor:
 
     # -- the tick (called by the node's ticker, never concurrently with handle) -------------
 
-    def advance(self, dt_s: float, in_sunlight: bool, now_ms: int) -> None:
-        """Advance the state by ``dt_s`` and report it (and any events) to the shadow."""
+    def advance(
+        self, dt_s: float, in_sunlight: bool, now_ms: int, position: tuple[float, float, float] | None = None
+    ) -> None:
+        """Advance the state by ``dt_s`` and report it, its position (lat_deg, lon_deg, alt_km,
+        if known) and any events to the shadow."""
         state, events = tick(self.state, dt_s, in_sunlight, now_ms)
         self.state = state
         if events:
             self._publish(events)
-        self._send(self.shadow, proto_v1.sat_tick(state.id, state))
+        self._send(self.shadow, proto_v1.sat_tick(state.id, state, in_sunlight=in_sunlight, position=position))
 
     def _publish(self, events: tuple[Event, ...]) -> None:
         sat_id = self.state.id

@@ -12,12 +12,18 @@
 -export([crash/1]).
 -export([nodes/0]).
 -export([ping/1]).
+-export([tles/1]).
+-export([propagate/2]).
+-export([passes/5]).
+-export([visible/2]).
 
 -define(SYNC_TIMEOUT, 5000).
 
 -type sat() :: #{id := binary(), name := binary(), mode := stellar_proto_v1:mode(),
                  energy_pct := float(), memory_used_mb := float(),
                  memory_capacity_mb := float(), tle := undefined | {binary(), binary()},
+                 lat_deg := float() | undefined, lon_deg := float() | undefined,
+                 alt_km := float() | undefined, in_sunlight := boolean() | undefined,
                  node := node() | undefined, beam := node(), status := placing | running,
                  updated_at := integer()}.
 -type id() :: binary() | string().
@@ -117,7 +123,59 @@ nodes() ->
 ping(Node) when is_atom(Node) ->
     net_adm:ping(Node).
 
+%% The TLE of each given satellite (undefined without one; unknown ids are left out), or with
+%% `all' of every satellite that has one. The orbital node resolves satellite ids with it.
+-spec tles([id()] | all) -> #{binary() => {binary(), binary()} | undefined}.
+tles(all) ->
+    maps:from_list([{Id, Tle} || #{id := Id, state := #{tle := Tle}} <- stellar_catalog:entries(),
+                                 Tle =/= undefined]);
+tles(Ids) when is_list(Ids) ->
+    maps:from_list([{B, Tle} || Id <- Ids, {ok, B} <- [stellar_spec:id(Id)],
+                                {ok, #{state := #{tle := Tle}}} <- [stellar_catalog:lookup(B)]]).
+
+%% Positions (WGS84 and TEME) and sunlight of satellites, given by id or as
+%% {Name, Line1, Line2}, at times in ms since the epoch (UTC); computed by the orbital node.
+-spec propagate([id() | {binary(), binary(), binary()}], [integer()]) -> {ok, [map()]} | {error, term()}.
+propagate(Sats, TimesMs) when is_list(Sats), is_list(TimesMs) ->
+    orbital_call({propagate, [to_binary(S) || S <- Sats], TimesMs}).
+
+%% Passes of satellites over ground stations (ids, or station maps) between two times (ms
+%% since the epoch, UTC), above MinElDeg (undefined: each station's own mask).
+-spec passes([id() | {binary(), binary(), binary()}], [binary() | string() | map()], integer(),
+             integer(), number() | undefined) -> {ok, [map()]} | {error, term()}.
+passes(Sats, Stations, FromMs, ToMs, MinElDeg) when is_list(Sats), is_list(Stations) ->
+    orbital_call({passes, [to_binary(S) || S <- Sats], [to_binary(S) || S <- Stations], FromMs,
+                  ToMs, MinElDeg}).
+
+%% The satellites above a ground station's elevation mask at TimeMs (ms since the epoch, UTC).
+-spec visible(binary() | string(), integer()) -> {ok, [map()]} | {error, term()}.
+visible(Station, TimeMs) ->
+    orbital_call({visible, to_binary(Station), TimeMs}).
+
 %% Internal.
+
+to_binary(S) when is_list(S) ->
+    case unicode:characters_to_binary(S) of
+        B when is_binary(B) -> B;
+        _ -> S
+    end;
+to_binary(S) ->
+    S.
+
+%% A call to the `orbital' server of an orbital Python node that is up.
+orbital_call(Request) ->
+    case [N || #{role := orbital, status := up, name := N} <- stellar_catalog:py_nodes()] of
+        [] ->
+            {error, no_orbital_node};
+        [Node | _] ->
+            try
+                gen_server:call({orbital, Node}, Request, 60000)
+            catch
+                exit:{timeout, _} -> {error, timeout};
+                exit:{noproc, _} -> {error, no_orbital_node};
+                exit:{{nodedown, _}, _} -> {error, no_orbital_node}
+            end
+    end.
 
 start(SatState = #{id := Id}) ->
     case stellar_catalog:create(SatState) of
@@ -160,6 +218,12 @@ catalog_delete(Id) ->
     catch exit:{noproc, _} -> {error, not_found}
     end.
 
+%% The position and sunlight come from the last tick (undefined before the first one, and
+%% without a TLE).
 sat_map(#{id := Id, state := S, node := Node, owner := Owner, status := Status}) ->
-    Keys = [name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle, updated_at],
-    (maps:with(Keys, S))#{id => Id, node => Node, beam => Owner, status => Status}.
+    Keys = [name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle, updated_at,
+            lat_deg, lon_deg, alt_km, in_sunlight],
+    Unknown = #{lat_deg => undefined, lon_deg => undefined, alt_km => undefined,
+                in_sunlight => undefined},
+    (maps:merge(Unknown, maps:with(Keys, S)))#{id => Id, node => Node, beam => Owner,
+                                               status => Status}.

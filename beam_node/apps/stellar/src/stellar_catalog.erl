@@ -51,7 +51,7 @@
 -define(SELF_ORPHAN_MS, 10000).
 
 -type status() :: placing | running | deleted.
--type entry() :: #{id := binary(), state := stellar_proto_v1:sat_state(),
+-type entry() :: #{id := binary(), state := stellar_proto_v1:known_state(),
                    node := node() | undefined, owner := node(), status := status(),
                    shadow => pid() | undefined, updated_at := integer()}.
 -type py_info() :: #{name := node(), role := atom(), status := stellar_py_node:status(),
@@ -121,7 +121,7 @@ entries() ->
 %% caller its shadow, picks
 %% the least-loaded connected `sats' node (counting this placement at once, so concurrent
 %% placements spread) and returns it with the last known state.
--spec place(binary()) -> {ok, node(), stellar_proto_v1:sat_state()}
+-spec place(binary()) -> {ok, node(), stellar_proto_v1:known_state()}
                          | {error, no_sats_node | not_found}.
 place(Id) ->
     gen_server:call(?MODULE, {place, Id}, infinity).
@@ -137,7 +137,7 @@ actor_down(Id) ->
     gen_server:cast(?MODULE, {actor_down, Id}).
 
 %% The last known state of Id (from a tick, an event or a command result).
--spec put_state(binary(), stellar_proto_v1:sat_state()) -> ok.
+-spec put_state(binary(), stellar_proto_v1:known_state()) -> ok.
 put_state(Id, SatState) ->
     gen_server:cast(?MODULE, {put_state, Id, SatState}).
 

@@ -24,6 +24,8 @@
 -export([command_result/4]).
 -export([stop/0]).
 -export([sat_tick/2]).
+-export([sat_tick/3]).
+-export([state_keys/0]).
 -export([is_telemetry/1]).
 -export([sat_event_state/4]).
 -export([sat_event_alarm/4]).
@@ -43,11 +45,23 @@
                        memory_capacity_mb := float(),
                        tle := undefined | {binary(), binary()},
                        applied := [binary()], updated_at := integer()}.
+%% What a shadow knows of its satellite: the SatState and, after a tick, its orbit keys.
+-type known_state() :: #{id := binary(), name := binary(), mode := mode(),
+                         energy_pct := float(), memory_used_mb := float(),
+                         memory_capacity_mb := float(),
+                         tle := undefined | {binary(), binary()},
+                         applied := [binary()], updated_at := integer(),
+                         lat_deg => float() | undefined, lon_deg => float() | undefined,
+                         alt_km => float() | undefined, in_sunlight => boolean()}.
 -type outcome() :: done | {failed, term()}.
 -type shape() :: binary() | tuple().
+-type orbit() :: #{lat_deg := float() | undefined, lon_deg := float() | undefined,
+                   alt_km := float() | undefined, in_sunlight := boolean()}.
 -type telemetry() :: #{mode := mode(), energy_pct := float(), memory_used_mb := float(),
-                       updated_at := integer()}.
--export_type([mode/0, command_kind/0, sat_state/0, telemetry/0, outcome/0, shape/0]).
+                       updated_at := integer(), lat_deg := float() | undefined,
+                       lon_deg := float() | undefined, alt_km := float() | undefined,
+                       in_sunlight := boolean()}.
+-export_type([mode/0, command_kind/0, sat_state/0, known_state/0, orbit/0, telemetry/0, outcome/0, shape/0]).
 
 %% The protocol version carried by every tuple message.
 -spec version() -> 1.
@@ -108,9 +122,12 @@ map_shapes() ->
                         energy_pct => <<"float">>, memory_used_mb => <<"float">>,
                         memory_capacity_mb => <<"float">>, tle => <<"union:tle">>,
                         applied => <<"list:binary">>, updated_at => <<"int">>},
-        %% What changes every tick; the rest of SatState changes only through commands.
+        %% What changes every tick; the rest of SatState changes only through commands. The
+        %% position (WGS84) is undefined without a TLE or when propagation failed.
         'Telemetry' => #{mode => <<"enum:mode">>, energy_pct => <<"float">>,
-                         memory_used_mb => <<"float">>, updated_at => <<"int">>},
+                         memory_used_mb => <<"float">>, updated_at => <<"int">>,
+                         lat_deg => <<"union:opt_float">>, lon_deg => <<"union:opt_float">>,
+                         alt_km => <<"union:opt_float">>, in_sunlight => <<"enum:bool">>},
         'StateChange' => #{from => <<"enum:mode">>, to => <<"enum:mode">>, reason => <<"atom">>},
         'Alarm' => #{alarm => <<"enum:alarm">>, severity => <<"enum:severity">>,
                      message => <<"binary">>},
@@ -123,7 +140,8 @@ enums() ->
     #{
         mode => list_to_tuple([atom_to_binary(M) || M <- modes()]),
         alarm => {<<"low_energy">>, <<"memory_full">>},
-        severity => {<<"warning">>, <<"critical">>}
+        severity => {<<"warning">>, <<"critical">>},
+        bool => {<<"false">>, <<"true">>}
     }.
 
 %% The alternatives of the kinds <<"union:NAME">> (UNIONS).
@@ -131,6 +149,7 @@ enums() ->
 unions() ->
     #{
         tle => {<<"atom:undefined">>, {<<"binary">>, <<"binary">>}},
+        opt_float => {<<"atom:undefined">>, <<"float">>},
         outcome => {<<"atom:done">>, {<<"atom:failed">>, <<"union:reason">>}},
         reason => {
             {<<"atom:invalid_transition">>, <<"enum:mode">>, <<"enum:mode">>},
@@ -243,10 +262,16 @@ is_outcome(Outcome) ->
 
 %% Builders (BEAM -> Python).
 
-%% The call to `{sats, PyNode}' that places an actor.
--spec start_actor(sat_state(), pid()) -> {start_actor, 1, sat_state(), pid()}.
+%% The call to `{sats, PyNode}' that places an actor. A shadow's last known state also
+%% carries the last tick's position: only the SatState keys go.
+-spec start_actor(map(), pid()) -> {start_actor, 1, sat_state(), pid()}.
 start_actor(SatState, ShadowPid) when is_map(SatState), is_pid(ShadowPid) ->
-    {start_actor, ?V, SatState, ShadowPid}.
+    {start_actor, ?V, maps:with(?STATE_KEYS, SatState), ShadowPid}.
+
+%% The keys of a SatState map, in the contract's order.
+-spec state_keys() -> [atom(), ...].
+state_keys() ->
+    ?STATE_KEYS.
 
 %% The call to `{sats, PyNode}' that asks for its number of actors.
 -spec load() -> load.
@@ -270,18 +295,31 @@ stop() ->
 command_result(SatId, CommandId, Outcome, SatState) ->
     {command_result, ?V, SatId, CommandId, Outcome, SatState}.
 
-%% Only what a tick changes, taken from a full state.
+%% Only what a tick changes, taken from a full state; position unknown, in sunlight.
 -spec sat_tick(binary(), sat_state()) -> {sat_tick, 1, binary(), telemetry()}.
 sat_tick(SatId, SatState) ->
-    {sat_tick, ?V, SatId, maps:with([mode, energy_pct, memory_used_mb, updated_at], SatState)}.
+    sat_tick(SatId, SatState, #{lat_deg => undefined, lon_deg => undefined, alt_km => undefined,
+                                in_sunlight => true}).
 
-%% A tick's telemetry map: exactly its four keys, each of its kind.
+-spec sat_tick(binary(), sat_state(), orbit()) -> {sat_tick, 1, binary(), telemetry()}.
+sat_tick(SatId, SatState, Orbit) ->
+    Telemetry = maps:with([mode, energy_pct, memory_used_mb, updated_at], SatState),
+    {sat_tick, ?V, SatId, maps:merge(Telemetry, maps:with([lat_deg, lon_deg, alt_km, in_sunlight], Orbit))}.
+
+%% A tick's telemetry map: exactly its keys, each of its kind and range.
 -spec is_telemetry(term()) -> boolean().
-is_telemetry(#{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T} = Tel)
-        when map_size(Tel) =:= 4, is_float(E), is_float(U), is_integer(T) ->
-    is_mode(M) andalso E >= 0.0 andalso E =< 100.0 andalso U >= 0.0;
+is_telemetry(#{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T,
+               lat_deg := Lat, lon_deg := Lon, alt_km := Alt, in_sunlight := Sun} = Tel)
+        when map_size(Tel) =:= 8, is_float(E), is_float(U), is_integer(T), is_boolean(Sun) ->
+    is_mode(M) andalso E >= 0.0 andalso E =< 100.0 andalso U >= 0.0 andalso
+        opt_float(Lat, -90.0, 90.0) andalso opt_float(Lon, -180.0, 180.0) andalso
+        opt_float(Alt, -1.0e4, 1.0e7);
 is_telemetry(_) ->
     false.
+
+opt_float(undefined, _Min, _Max) -> true;
+opt_float(X, Min, Max) when is_float(X) -> X >= Min andalso X =< Max;
+opt_float(_, _, _) -> false.
 
 -spec sat_event_state(binary(), mode(), mode(), atom())
     -> {sat_event, 1, binary(), state, #{from := mode(), to := mode(), reason := atom()}}.

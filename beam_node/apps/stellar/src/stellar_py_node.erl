@@ -93,15 +93,16 @@ info() ->
 port_args(#{role := Role, name := Name}) ->
     ["node", "--role", atom_to_list(Role), "--name", atom_to_list(Name), "--stop-on-eof"].
 
-%% The environment added to the Python node's own: the cookie (never on its command line)
-%% and the tick period of the satellite actors in seconds.
+%% The environment added to the Python node's own: the cookie (never on its command line),
+%% the tick period of the satellite actors in seconds and this BEAM node's name.
 -spec port_env(atom(), number()) -> [{string(), string()}].
 port_env(Cookie, TickS) ->
     Tick = case is_integer(TickS) of
         true -> integer_to_list(TickS);
         false -> float_to_list(float(TickS), [short])
     end,
-    [{"STELLAROPS_COOKIE", atom_to_list(Cookie)}, {"STELLAROPS_TICK_S", Tick}].
+    [{"STELLAROPS_COOKIE", atom_to_list(Cookie)}, {"STELLAROPS_TICK_S", Tick},
+     {"STELLAROPS_BEAM_NODE", atom_to_list(node())}].
 
 %% gen_server.
 

@@ -43,7 +43,7 @@
     phase = placing :: phase(),
     py :: node() | undefined,
     actor :: pid() | undefined,
-    last :: stellar_proto_v1:sat_state() | undefined,
+    last :: stellar_proto_v1:known_state() | undefined,
     queue = [] :: [{binary(), atom(), map()}],
     waiting = #{} :: #{binary() => gen_server:from()},
     attempts = 0 :: non_neg_integer(),
@@ -236,9 +236,11 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
             stellar_events:publish(alarm, Id, Data),
             {noreply, State};
         {command_result, Id, CmdId, Outcome, SatState} ->
-            stellar_catalog:put_state(Id, SatState),
+            %% Keeps the last tick's position, which a command result does not carry.
+            Last = maps:merge(last_or_empty(State), SatState),
+            stellar_catalog:put_state(Id, Last),
             stellar_events:publish(command, Id, #{command_id => CmdId, outcome => Outcome}),
-            {noreply, reply_result(CmdId, Outcome, State#state{last = SatState})};
+            {noreply, reply_result(CmdId, Outcome, State#state{last = Last})};
         {bad_message, Why} ->
             logger:warning("satellite ~s: dropped an off-contract message (~p): ~0P",
                            [Id, Why, Msg, 20]),
@@ -260,6 +262,9 @@ format_status(Status) ->
     Status.
 
 %% Internal.
+
+last_or_empty(#state{last = undefined}) -> #{};
+last_or_empty(#state{last = Last}) -> Last.
 
 %% Registers this shadow on its node, unless a live shadow of Id runs here or (as the catalog
 %% says) on another connected BEAM node.

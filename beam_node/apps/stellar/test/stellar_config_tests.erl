@@ -75,11 +75,12 @@ port_args_test() ->
 
 cookie_only_in_env_test() ->
     Args = stellar_py_node:port_args(#{role => echo, name => 'a@b'}),
-    ?assertEqual([{"STELLAROPS_COOKIE", "s3cr3t"}, {"STELLAROPS_TICK_S", "1.0"}],
+    Beam = {"STELLAROPS_BEAM_NODE", atom_to_list(node())},
+    ?assertEqual([{"STELLAROPS_COOKIE", "s3cr3t"}, {"STELLAROPS_TICK_S", "1.0"}, Beam],
                  stellar_py_node:port_env('s3cr3t', 1.0)),
-    ?assertEqual([{"STELLAROPS_COOKIE", "c"}, {"STELLAROPS_TICK_S", "0.25"}],
+    ?assertEqual([{"STELLAROPS_COOKIE", "c"}, {"STELLAROPS_TICK_S", "0.25"}, Beam],
                  stellar_py_node:port_env(c, 0.25)),
-    ?assertEqual([{"STELLAROPS_COOKIE", "c"}, {"STELLAROPS_TICK_S", "2"}],
+    ?assertEqual([{"STELLAROPS_COOKIE", "c"}, {"STELLAROPS_TICK_S", "2"}, Beam],
                  stellar_py_node:port_env(c, 2)),
     ?assertNot(lists:member("s3cr3t", Args)).
 

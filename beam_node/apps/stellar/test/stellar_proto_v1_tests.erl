@@ -93,10 +93,23 @@ conforms_test_() ->
 
 classify_test_() ->
     S = state(),
+    Orbit = #{lat_deg => 51.5, lon_deg => -0.1, alt_km => 412.0, in_sunlight => false},
     C = fun stellar_proto_v1:classify/1,
     [
-        ?_assertEqual({sat_tick, <<"sat-1">>, maps:with([mode, energy_pct, memory_used_mb, updated_at], S)},
+        ?_assertEqual({sat_tick, <<"sat-1">>,
+                       (maps:with([mode, energy_pct, memory_used_mb, updated_at], S))#{
+                           lat_deg => undefined, lon_deg => undefined, alt_km => undefined,
+                           in_sunlight => true}},
                       C(stellar_proto_v1:sat_tick(<<"sat-1">>, S))),
+        ?_assertMatch({sat_tick, <<"sat-1">>, #{lat_deg := 51.5, lon_deg := -0.1, alt_km := 412.0,
+                                                in_sunlight := false}},
+                      C(stellar_proto_v1:sat_tick(<<"sat-1">>, S, Orbit))),
+        ?_assertEqual({bad_message, bad_telemetry},
+                      C(stellar_proto_v1:sat_tick(<<"sat-1">>, S, Orbit#{lat_deg => 91.0}))),
+        ?_assertEqual({bad_message, bad_telemetry},
+                      C(stellar_proto_v1:sat_tick(<<"sat-1">>, S, Orbit#{in_sunlight => maybe}))),
+        ?_assertEqual({bad_message, bad_telemetry},
+                      C(stellar_proto_v1:sat_tick(<<"sat-1">>, S, Orbit#{alt_km => 400}))),
         ?_assertEqual({bad_message, bad_telemetry}, C({sat_tick, 1, <<"sat-1">>, S})),
         ?_assertEqual({bad_message, bad_telemetry},
                       C(stellar_proto_v1:sat_tick(<<"sat-1">>, S#{energy_pct => 1}))),

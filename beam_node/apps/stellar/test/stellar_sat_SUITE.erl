@@ -16,7 +16,7 @@
 all() ->
     [create_spreads_over_sats_nodes, crash_restarts_actor_with_state,
      kill_sats_node_replaces_its_satellites, commands_and_events, stop_removes_satellite,
-     bad_input_returns_errors].
+     bad_input_returns_errors, tle_gives_position].
 
 init_per_suite(Config) ->
     ok = stellar_ct:require_distribution(),
@@ -36,7 +36,52 @@ init_per_testcase(_Case, Config) ->
 end_per_testcase(_Case, _Config) ->
     stellar_ct:stop_app().
 
+%% Demo satellite 1 (py_nodes/demo.py): Walker 53 deg, 550 km.
+-define(TLE1, <<"1 90001U          26001.00000000  .00000000  00000-0  00000+0 0  9998">>).
+-define(TLE2, <<"2 90001  53.0000   0.0000 0000000   0.0000   0.0000 15.05581646    01">>).
+
 %% Cases.
+
+tle_gives_position() ->
+    [{doc, "A satellite created with a TLE has lat_deg/lon_deg/alt_km from SGP4, also after a "
+           "crash; one without has them undefined; both say whether they are in sunlight."}].
+tle_gives_position(_Config) ->
+    case os:getenv("STELLAR_FAKE_SATS") of
+        "1" -> {skip, "the Erlang stand-in for sats nodes does not propagate orbits"};
+        _ -> tle_gives_position_real()
+    end.
+
+tle_gives_position_real() ->
+    {ok, <<"orb">>} = stellar:create(#{id => <<"orb">>, name => <<"Orb">>, tle => {?TLE1, ?TLE2}}),
+    {ok, <<"flat">>} = stellar:create(#{id => <<"flat">>, name => <<"Flat">>}),
+    Positioned = fun() ->
+        case stellar:sat(<<"orb">>) of
+            {ok, #{lat_deg := Lat, lon_deg := Lon, alt_km := Alt, in_sunlight := Sun}}
+                    when is_float(Lat), is_float(Lon), is_float(Alt), is_boolean(Sun) ->
+                ?assert(Lat >= -53.5 andalso Lat =< 53.5),
+                ?assert(Lon >= -180.0 andalso Lon < 180.0),
+                ?assert(Alt > 520.0 andalso Alt < 590.0),
+                {true, Lat};
+            Other ->
+                Other
+        end
+    end,
+    Lat0 = stellar_ct:wait_until("a position from the first ticks", Positioned, 3000),
+    {ok, #{lat_deg := undefined, lon_deg := undefined, alt_km := undefined, in_sunlight := Sun}} =
+        stellar_ct:wait_until("a tick of the satellite without TLE", fun() ->
+            case stellar:sat(<<"flat">>) of
+                {ok, #{in_sunlight := S}} = R when is_boolean(S) -> {true, R};
+                Other -> Other
+            end
+        end, 3000),
+    ?assert(is_boolean(Sun)),
+    ok = stellar:crash(<<"orb">>),
+    timer:sleep(round(4 * ?TICK_S * 1000)),
+    %% Re-placed from its last known state (which carries the position keys), it moves on.
+    stellar_ct:wait_until("moving after the crash", fun() ->
+        {true, Lat1} = Positioned(),
+        Lat1 =/= Lat0
+    end, 3000).
 
 create_spreads_over_sats_nodes() ->
     [{doc, "10 new satellites run, 5 on each sats node, each with exactly one registered shadow."}].

@@ -1,0 +1,81 @@
+"""The BEAM <-> Python contract is one contract: stellar_proto_v1's shape tables, read from a real
+erl node running the compiled `stellar` app, equal py_nodes/proto_v1.py's, table for table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, erl_eval
+
+from py_nodes import proto_v1
+from py_nodes.erldist import Node
+from py_nodes.satellite.modes import Mode
+
+pytestmark = pytest.mark.erlang
+
+STELLAR_EBIN = ROOT / "_build" / "default" / "lib" / "stellar" / "ebin"
+
+
+def as_python(term: Any) -> Any:
+    """Erlang shape terms in proto_v1's Python spelling: binaries and atoms as str."""
+    if isinstance(term, bytes):
+        return term.decode()
+    if isinstance(term, tuple):
+        return tuple(as_python(item) for item in term)
+    if isinstance(term, dict):
+        return {str(key): as_python(value) for key, value in term.items()}
+    return term
+
+
+@pytest.fixture
+def stellar_erl(erl_factory: Any) -> Any:
+    if not (STELLAR_EBIN / "stellar_proto_v1.beam").exists():
+        pytest.fail(f"{STELLAR_EBIN} has no stellar_proto_v1.beam: run `rebar3 compile` (make setup does)")
+    return erl_factory("contract", extra=["-pa", str(Path(STELLAR_EBIN))])
+
+
+@pytest.mark.parametrize(
+    ("function", "python_table"),
+    [
+        ("shapes", proto_v1.SHAPES),
+        ("map_shapes", proto_v1.MAP_SHAPES),
+        ("enums", proto_v1.ENUMS),
+        ("unions", proto_v1.UNIONS),
+    ],
+)
+async def test_erlang_and_python_tables_are_equal(
+    py_node: Node, stellar_erl: Any, function: str, python_table: Any
+) -> None:
+    erlang_table = await erl_eval(py_node, stellar_erl, f"stellar_proto_v1:{function}().")
+    assert as_python(erlang_table) == {key: value for key, value in python_table.items()}
+    assert len(python_table) > 0
+
+
+async def test_telemetry_from_either_side_conforms_on_the_other(py_node: Node, stellar_erl: Any) -> None:
+    state = proto_v1.state_from_term(
+        {
+            proto_v1.K_ID: b"sat-1",
+            proto_v1.K_NAME: b"Sat 1",
+            proto_v1.K_MODE: proto_v1.MODE_ATOMS[Mode.NOMINAL],
+            proto_v1.K_ENERGY: 80.0,
+            proto_v1.K_MEMORY_USED: 1.0,
+            proto_v1.K_MEMORY_CAPACITY: 100.0,
+            proto_v1.K_TLE: None,
+            proto_v1.K_APPLIED: [],
+            proto_v1.K_UPDATED_AT: 1,
+        }
+    )
+    for position in [(51.5, -0.1, 412.0), None]:
+        tick = proto_v1.sat_tick(b"sat-1", state, in_sunlight=position is None, position=position)
+        classified = await erl_eval(py_node, stellar_erl, "stellar_proto_v1:classify(Tick).", Tick=tick)
+        assert classified[0] == "sat_tick" and classified[2] == tick[3]
+    from_erlang = await erl_eval(
+        py_node,
+        stellar_erl,
+        "stellar_proto_v1:sat_tick(<<\"sat-1\">>, S, #{lat_deg => -33.9, lon_deg => 151.2, alt_km => 550.0,"
+        " in_sunlight => false}).",
+        S=proto_v1.state_to_term(state),
+    )
+    assert proto_v1.conforms(from_erlang, proto_v1.SHAPES["sat_tick"])
