@@ -6,6 +6,7 @@
 
 -export([check/0]).
 -export([py_nodes/0]).
+-export([default_prefixes/2]).
 -export([python_exe/0]).
 -export([restart_intensity/0]).
 -export([sat_restart_intensity/0]).
@@ -32,9 +33,24 @@ check() ->
 
 %% The configured Python nodes, checked, `count' entries expanded with this node's host.
 -spec py_nodes() -> {ok, [py_node()]} | {error, term()}.
+%% Without a prefix, the nodes of a BEAM node named other than stellar@ are named after it
+%% (e.g. demo@h starts demo_sats1@h), so that two clusters can run on one host.
 py_nodes() ->
-    [_, Host] = string:split(atom_to_list(node()), "@"),
-    validate_py_nodes(application:get_env(stellar, py_nodes, []), Host).
+    [Alive, Host] = string:split(atom_to_list(node()), "@"),
+    validate_py_nodes(default_prefixes(application:get_env(stellar, py_nodes, []), Alive), Host).
+
+%% Gives each `count' entry without a prefix the default prefix for the BEAM node Alive.
+-spec default_prefixes(term(), string()) -> term().
+default_prefixes(PyNodes, Alive) when is_list(PyNodes) ->
+    [case Entry of
+         #{role := Role, count := _} when is_atom(Role), not is_map_key(prefix, Entry),
+                                          Alive =/= "stellar" ->
+             Entry#{prefix => Alive ++ "_" ++ atom_to_list(Role)};
+         _ ->
+             Entry
+     end || Entry <- PyNodes];
+default_prefixes(Other, _Alive) ->
+    Other.
 
 %% The tick period of the satellite actors, in seconds (STELLAROPS_TICK_S for Python).
 -spec tick_s() -> number().

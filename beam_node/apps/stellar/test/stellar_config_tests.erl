@@ -2,6 +2,21 @@
 -module(stellar_config_tests).
 -include_lib("eunit/include/eunit.hrl").
 
+default_prefixes_test() ->
+    Sats = #{role => sats, count => 2},
+    ?assertEqual([Sats], stellar_config:default_prefixes([Sats], "stellar")),
+    ?assertEqual([Sats#{prefix => "demo_sats"}], stellar_config:default_prefixes([Sats], "demo")),
+    ?assertEqual([Sats#{prefix => "x"}], stellar_config:default_prefixes([Sats#{prefix => "x"}], "demo")),
+    Named = #{role => echo, name => 'e@h'},
+    ?assertEqual([Named], stellar_config:default_prefixes([Named], "demo")),
+    ?assertEqual({ok, ['demo_sats1@h', 'demo_sats2@h']},
+                 begin
+                     {ok, Nodes} = stellar_config:validate_py_nodes(
+                                     stellar_config:default_prefixes([Sats], "demo"), "h"),
+                     {ok, [N || #{name := N} <- Nodes]}
+                 end),
+    ?assertEqual(foo, stellar_config:default_prefixes(foo, "demo")).
+
 valid_py_nodes_test() ->
     Echo = #{role => echo, name => 'py_echo@127.0.0.1'},
     Orb = #{name => 'orbital@host-1', role => orbital},
