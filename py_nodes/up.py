@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -181,6 +182,9 @@ async def _run_status(config: UpConfig) -> dict[str, Any]:
 
 
 def up() -> int:
+    # The control node's own connects and disconnects are not news to the operator (the BEAM
+    # node and the Python nodes log theirs); its warnings and errors still show.
+    logging.getLogger("erldist").setLevel(max(logging.WARNING, logging.getLogger().level))
     return asyncio.run(_run_up(UpConfig()))
 
 
