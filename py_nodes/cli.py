@@ -12,11 +12,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from py_nodes import up
+from py_nodes import orbital_cli, up
 from py_nodes.erldist import Node
-from py_nodes.roles import echo, sats
+from py_nodes.roles import echo, orbital, sats
 
-ROLES: dict[str, Callable[[Node], None]] = {"echo": echo.start, "sats": sats.start}
+ROLES: dict[str, Callable[[Node], None]] = {"echo": echo.start, "orbital": orbital.start, "sats": sats.start}
 
 log = logging.getLogger("stellarops")
 
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--stop-on-eof", action="store_true", help="exit when stdin closes")
     sub.add_parser("up", help="start the cluster with the demo constellation (the main job)")
     sub.add_parser("status", help="print the nodes and satellite counts as JSON")
+    orbital_cli.add_orbital_commands(sub)
     return parser
 
 
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             return up.up()
         elif args.command == "status":
             return up.status()
+        elif args.command in orbital_cli.COMMANDS:
+            return orbital_cli.run(args)
     except ConfigError as exc:
         print(f"stellarops: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,8 +10,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from py_nodes.erldist import Atom, Node
 
 CLI = [sys.executable, "-m", "py_nodes"]
+BEAM = "stellar_uptest@127.0.0.1"
 
 
 def _alive(pid: int) -> bool:
@@ -44,8 +49,9 @@ def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> Non
         # Python nodes named after the BEAM node: this test can run beside `make run`.
         assert sorted(report["satellites"]["by_node"]) == ["stellar_uptest_sats1@127.0.0.1", "stellar_uptest_sats2@127.0.0.1"]
         roles = sorted((n["role"], n["status"]) for n in report["nodes"])
-        assert roles == [("beam", "up"), ("sats", "up"), ("sats", "up")]
-        py_pids = [n["os_pid"] for n in report["nodes"] if n["role"] == "sats"]
+        assert roles == [("beam", "up"), ("orbital", "up"), ("sats", "up"), ("sats", "up")]
+        py_pids = [n["os_pid"] for n in report["nodes"] if n["role"] in ("sats", "orbital")]
+        asyncio.run(_check_orbits(cookie_file.read_bytes().strip()))
     finally:
         up.send_signal(signal.SIGTERM)
         rc = up.wait(60)
@@ -53,3 +59,35 @@ def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> Non
     assert not any(_alive(pid) for pid in py_pids)  # no orphans
     after = subprocess.run([*CLI, "status"], env=env, capture_output=True, text=True, timeout=30)
     assert after.returncode == 1 and "is not running" in after.stderr
+
+
+async def _check_orbits(cookie: bytes) -> None:
+    """The demo satellites fly their TLEs: positions in the shell API's maps, and the orbital
+    node answers BEAM's propagate and passes for them (ids resolved through stellar:tles/1)."""
+    A = Atom
+    async with Node(f"uptest_ctl{os.getpid()}@127.0.0.1", cookie=cookie) as ctl:
+        deadline = time.monotonic() + 10
+        while True:
+            sats: list[Any] = await ctl.rpc(BEAM, "stellar", "sats", [])
+            if all(isinstance(s[A("lat_deg")], float) for s in sats) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert len(sats) == 24
+        for sat in sats:
+            assert -53.5 < sat[A("lat_deg")] < 53.5 and 520 < sat[A("alt_km")] < 590
+            assert type(sat[A("in_sunlight")]) is bool
+        now_ms = int(time.time() * 1000)
+        ok, [result] = await ctl.rpc(BEAM, "stellar", "propagate", [[b"demo-01"], [now_ms]], timeout=30)
+        assert ok == "ok" and result[A("id")] == b"demo-01" and result[A("error")] == 0
+        assert 520 < result[A("positions")][0][A("alt_km")] < 590
+        day_ms = 86_400_000
+        ok, passes = await ctl.rpc(
+            BEAM, "stellar", "passes", [[b"demo-01", b"demo-13"], [b"wallops", b"svalbard"], now_ms, now_ms + day_ms, None], timeout=60
+        )
+        assert ok == "ok" and len(passes) >= 4
+        # Wallops (38° N) is under a 53° shell several times a day; Svalbard (78° N) never is:
+        # 550 km and a 5° mask reach 18° of arc beyond the ground track, up to 71° N.
+        assert {p[A("station")] for p in passes} == {b"wallops"}
+        assert all(p[A("aos")] <= p[A("tca")] <= p[A("los")] for p in passes)
+        unknown = await ctl.rpc(BEAM, "stellar", "propagate", [[b"no-such-sat"], [now_ms]], timeout=30)
+        assert unknown[0] == "ok" and unknown[1][0][A("error")][0] == "unknown_satellite"
