@@ -9,6 +9,7 @@
 -export([stop/1]).
 -export([set_mode/2]).
 -export([command/3]).
+-export([command/4]).
 -export([crash/1]).
 -export([nodes/0]).
 -export([ping/1]).
@@ -81,7 +82,7 @@ set_mode(Id, Mode) ->
         case stellar_spec:mode(Mode) of
             {ok, M} ->
                 Sync = {sync, ?SYNC_TIMEOUT},
-                case call_shadow(B, fun(P) -> stellar_sat:command(P, set_mode, #{mode => M}, Sync) end) of
+                case submit_and_send(B, set_mode, #{mode => M}, undefined, Sync) of
                     {done, _CmdId} -> ok;
                     {failed, _CmdId, {bad_args, mode}} -> {error, {bad_mode, Mode}};
                     {failed, _CmdId, Reason} -> {error, Reason};
@@ -93,15 +94,28 @@ set_mode(Id, Mode) ->
     end).
 
 %% Sends a command (set_mode, collect, downlink, reboot, noop) without waiting for it; its
-%% outcome is published as a `command' event with this id.
+%% outcome is published as a `command' event with this id. With persistence on, the command
+%% is in the ledger before this returns ({error, store_unavailable} otherwise: not accepted).
 -spec command(id(), atom(), map()) -> {ok, binary()} | {error, term()}.
 command(Id, Kind, Args) ->
+    command(Id, Kind, Args, #{}).
+
+%% As command/3; `idempotency_key' (a binary, unique per satellite) makes a retry return the
+%% first command's id instead of creating a second command.
+-spec command(id(), atom(), map(), #{idempotency_key => binary()}) -> {ok, binary()} | {error, term()}.
+command(Id, Kind, Args, Opts) when is_map(Opts) ->
     with_id(Id, fun(B) ->
-        case stellar_spec:command(Kind, Args) of
-            {ok, K, A} -> call_shadow(B, fun(P) -> stellar_sat:command(P, K, A, async) end);
-            Error -> Error
+        case {stellar_spec:command(Kind, Args), maps:get(idempotency_key, Opts, undefined)} of
+            {{ok, _, _}, Key} when Key =/= undefined, not is_binary(Key) ->
+                {error, {bad_field, idempotency_key}};
+            {{ok, K, A}, Key} ->
+                submit_and_send(B, K, A, Key, async);
+            {Error, _} ->
+                Error
         end
-    end).
+    end);
+command(_Id, _Kind, _Args, _Opts) ->
+    {error, {bad_field, opts}}.
 
 %% Kills the satellite's Python actor (a drill): its shadow restarts and re-places it.
 -spec crash(id()) -> ok | {error, not_found | not_running | {bad_field, id}}.
@@ -153,6 +167,27 @@ visible(Station, TimeMs) ->
     orbital_call({visible, to_binary(Station), TimeMs}).
 
 %% Internal.
+
+%% The ledger first (when on), then the shadow. A command found in the ledger by its
+%% idempotency key is not sent again (its first submission was).
+submit_and_send(Id, Kind, Args, Key, Mode) ->
+    case stellar_catalog:lookup(Id) of
+        error ->
+            {error, not_found};
+        {ok, _} ->
+            case stellar_store:submit(Id, Kind, Args, Key) of
+                {ok, CmdId, new} ->
+                    call_shadow(Id, fun(P) -> stellar_sat:command(P, CmdId, Kind, Args, Mode) end);
+                {ok, CmdId, {existing, _Status}} when Mode =:= async ->
+                    {ok, CmdId};
+                {ok, CmdId, {existing, done}} ->
+                    {done, CmdId};
+                {ok, CmdId, {existing, Status}} ->
+                    {error, {duplicate, CmdId, Status}};
+                {error, Reason} ->
+                    {error, Reason}
+            end
+    end.
 
 to_binary(S) when is_list(S) ->
     case unicode:characters_to_binary(S) of

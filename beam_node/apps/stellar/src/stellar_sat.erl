@@ -21,7 +21,8 @@
 -export([stop/1]).
 -export([yield/1]).
 -export([actor/1]).
--export([command/4]).
+-export([command/5]).
+-export([deliver/4]).
 -export([info/1]).
 -export([new_command_id/0]).
 -export([log_filter/2]).
@@ -34,7 +35,7 @@
 -export([handle_info/2]).
 -export([format_status/1]).
 
--define(MAX_QUEUE, 1000).
+-define(MAX_INFLIGHT, 10000).
 
 -type phase() :: placing | running.
 
@@ -44,7 +45,6 @@
     py :: node() | undefined,
     actor :: pid() | undefined,
     last :: stellar_proto_v1:known_state() | undefined,
-    queue = [] :: [{binary(), atom(), map()}],
     waiting = #{} :: #{binary() => gen_server:from()},
     attempts = 0 :: non_neg_integer(),
     timer :: reference() | undefined
@@ -83,14 +83,19 @@ yield(Pid) ->
 actor(Pid) ->
     gen_server:call(Pid, actor).
 
-%% Sends a command to the actor (queued while the shadow is placing it). `async' returns its
-%% id at once; `{sync, Ms}' waits up to Ms for the outcome.
--spec command(pid(), atom(), map(), async | {sync, timeout()})
+%% Sends command CmdId to the actor (kept in stellar_inflight until its outcome, and sent again
+%% to a re-placed actor). `async' returns at once; `{sync, Ms}' waits up to Ms for the outcome.
+-spec command(pid(), binary(), atom(), map(), async | {sync, timeout()})
     -> {ok, binary()} | {done, binary()} | {failed, binary(), term()} | {error, term()}.
-command(Pid, Kind, Args, async) ->
-    gen_server:call(Pid, {command, Kind, Args, async});
-command(Pid, Kind, Args, {sync, Timeout}) ->
-    gen_server:call(Pid, {command, Kind, Args, {sync, Timeout}}, Timeout + 1000).
+command(Pid, CmdId, Kind, Args, async) ->
+    gen_server:call(Pid, {command, CmdId, Kind, Args, async});
+command(Pid, CmdId, Kind, Args, {sync, Timeout}) ->
+    gen_server:call(Pid, {command, CmdId, Kind, Args, {sync, Timeout}}, Timeout + 1000).
+
+%% Delivers a command from the ledger again (after a restart); asynchronous, no reply.
+-spec deliver(pid(), binary(), atom(), map()) -> ok.
+deliver(Pid, CmdId, Kind, Args) ->
+    gen_server:cast(Pid, {deliver, CmdId, Kind, Args}).
 
 -spec info(pid()) -> #{phase := phase(), py := node() | undefined, actor := pid() | undefined}.
 info(Pid) ->
@@ -159,6 +164,7 @@ handle_call(stop, _From, State = #state{id = Id, actor = Actor}) ->
         _ -> unlink(Actor), Actor ! stellar_proto_v1:stop()
     end,
     _ = stellar_catalog:delete(Id),
+    ok = stellar_inflight:clear(Id),
     ok = stellar_registry:release(Id),
     logger:info("satellite ~s stopped", [Id]),
     {stop, normal, ok, State#state{actor = undefined}};
@@ -168,11 +174,15 @@ handle_call(actor, _From, State = #state{actor = Actor}) ->
     {reply, {ok, Actor}, State};
 handle_call(info, _From, State = #state{phase = Phase, py = Py, actor = Actor}) ->
     {reply, #{phase => Phase, py => Py, actor => Actor}, State};
-handle_call({command, _, _, _}, _From, State = #state{phase = placing, queue = Q})
-        when length(Q) >= ?MAX_QUEUE ->
-    {reply, {error, queue_full}, State};
-handle_call({command, Kind, Args, Mode}, From, State) ->
-    CmdId = new_command_id(),
+handle_call({command, CmdId, Kind, Args, Mode}, From, State = #state{id = Id}) ->
+    case stellar_inflight:count(Id) >= ?MAX_INFLIGHT of
+        true -> {reply, {error, queue_full}, State};
+        false -> accept_command(CmdId, Kind, Args, Mode, From, State)
+    end;
+handle_call(_Request, _From, State) ->
+    {reply, {error, bad_call}, State}.
+
+accept_command(CmdId, Kind, Args, Mode, From, State) ->
     State1 = send_command(CmdId, Kind, Args, State),
     case Mode of
         async ->
@@ -180,9 +190,7 @@ handle_call({command, Kind, Args, Mode}, From, State) ->
         {sync, Timeout} ->
             _ = erlang:send_after(Timeout, self(), {command_timeout, CmdId}),
             {noreply, State1#state{waiting = (State1#state.waiting)#{CmdId => From}}}
-    end;
-handle_call(_Request, _From, State) ->
-    {reply, {error, bad_call}, State}.
+    end.
 
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}} | {stop, normal, #state{}}.
 handle_cast(yield, State = #state{id = Id, actor = Actor}) ->
@@ -194,6 +202,8 @@ handle_cast(yield, State = #state{id = Id, actor = Actor}) ->
     maps:foreach(fun(_, From) -> gen_server:reply(From, {error, moved}) end, State#state.waiting),
     ok = stellar_registry:release(Id),
     {stop, normal, State#state{actor = undefined, waiting = #{}}};
+handle_cast({deliver, CmdId, Kind, Args}, State) when is_binary(CmdId), is_atom(Kind), is_map(Args) ->
+    {noreply, send_command(CmdId, Kind, Args, State)};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
@@ -222,6 +232,7 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
             Last = maps:merge(State#state.last, Telemetry),
             stellar_catalog:put_state(Id, Last),
             stellar_events:publish(telemetry, Id, Telemetry),
+            stellar_store:telemetry(Id, Telemetry),
             {noreply, State#state{last = Last}};
         {sat_event, Id, state, Data = #{to := To}} ->
             State1 = case State#state.last of
@@ -239,6 +250,8 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
             %% Keeps the last tick's position, which a command result does not carry.
             Last = maps:merge(last_or_empty(State), SatState),
             stellar_catalog:put_state(Id, Last),
+            ok = stellar_inflight:remove(Id, CmdId),
+            stellar_store:result(Id, CmdId, Outcome, Last),
             stellar_events:publish(command, Id, #{command_id => CmdId, outcome => Outcome}),
             {noreply, reply_result(CmdId, Outcome, State#state{last = Last})};
         {bad_message, Why} ->
@@ -305,7 +318,7 @@ start_actor(Py, SatState, State = #state{id = Id}) ->
             logger:debug("satellite ~s placed on ~s (actor ~p)", [Id, Py, Actor]),
             State1 = State#state{phase = running, py = Py, actor = Actor, last = SatState,
                                  attempts = 0},
-            {noreply, flush_queue(State1)};
+            {noreply, resend_inflight(State1)};
         {error, {already_running, Old}} when is_pid(Old) ->
             %% An actor that no shadow links to (its shadow died, or our call timed out
             %% after it started): it would report to a dead pid. End it, place again.
@@ -328,15 +341,29 @@ retry(Why, State = #state{id = Id, attempts = N}) ->
     Timer = erlang:send_after(stellar_config:timeout(sat_place_retry, 200), self(), place),
     {noreply, State#state{phase = placing, actor = undefined, attempts = N + 1, timer = Timer}}.
 
-send_command(CmdId, Kind, Args, State = #state{phase = running, actor = Actor}) ->
-    Actor ! stellar_proto_v1:command(CmdId, Kind, Args, self()),
-    State;
-send_command(CmdId, Kind, Args, State = #state{queue = Q}) ->
-    State#state{queue = [{CmdId, Kind, Args} | Q]}.
+%% Records the command as in flight (once per id) and sends it if the actor runs; a shadow
+%% that is still placing sends it with the others once placed (resend_inflight/1).
+send_command(CmdId, Kind, Args, State = #state{id = Id, phase = Phase, actor = Actor}) ->
+    _ = case stellar_inflight:add(Id, CmdId, Kind, Args) of
+        true when Phase =:= running ->
+            Actor ! stellar_proto_v1:command(CmdId, Kind, Args, self()),
+            stellar_store:sent(CmdId);
+        true ->
+            ok;
+        false when Phase =:= running ->
+            %% Delivered again (from the ledger): the actor answers `done' if it applied it.
+            Actor ! stellar_proto_v1:command(CmdId, Kind, Args, self());
+        false ->
+            ok
+    end,
+    State.
 
-flush_queue(State = #state{queue = Q}) ->
-    lists:foldl(fun({CmdId, Kind, Args}, S) -> send_command(CmdId, Kind, Args, S) end,
-                State#state{queue = []}, lists:reverse(Q)).
+resend_inflight(State = #state{id = Id, actor = Actor}) ->
+    lists:foreach(fun({CmdId, Kind, Args}) ->
+                      Actor ! stellar_proto_v1:command(CmdId, Kind, Args, self()),
+                      stellar_store:sent(CmdId)
+                  end, stellar_inflight:list(Id)),
+    State.
 
 reply_result(CmdId, Outcome, State = #state{waiting = W}) ->
     case maps:take(CmdId, W) of

@@ -18,11 +18,16 @@ init([]) ->
     ok = stellar_py_node:new_table(),
     ok = stellar_events:new_table(),
     ok = stellar_catalog:new_tables(),
+    ok = stellar_inflight:new_table(),
+    ok = stellar_store:new_table(),
     {Intensity, Period} = stellar_config:restart_intensity(),
     Procs = [
         stellar_events:child_spec(),
         stellar_catalog:child_spec(),
         stellar_py_sup:child_spec(),
-        stellar_sat_sup:child_spec()
+        stellar_sat_sup:child_spec(),
+        %% Last: it stops first, and writes the final checkpoint while shadows and the store
+        %% node still run.
+        stellar_store:child_spec()
     ],
     {ok, {#{strategy => one_for_one, intensity => Intensity, period => Period}, Procs}}.
