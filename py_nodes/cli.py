@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--stop-on-eof", action="store_true", help="exit when stdin closes")
     sub.add_parser("up", help="start the cluster with the demo constellation (the main job)")
     sub.add_parser("status", help="print the nodes and satellite counts as JSON")
+    sub.add_parser("migrate", help="apply the database migrations (DATABASE_URL, else the embedded server)")
+    sub.add_parser("seed", help="migrate, then add the demo constellation and ground stations to an empty database")
     orbital_cli.add_orbital_commands(sub)
     return parser
 
@@ -107,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             return up.up()
         elif args.command == "status":
             return up.status()
+        elif args.command in ("migrate", "seed"):
+            from py_nodes.db.cli import run_db_command  # psycopg only for the commands that use it
+
+            return run_db_command(args.command)
         elif args.command in orbital_cli.COMMANDS:
             return orbital_cli.run(args)
     except ConfigError as exc:

@@ -16,6 +16,8 @@ import pytest
 
 from py_nodes.erldist import Atom, Node
 
+pytest_plugins = ["db_fixtures"]  # PostgreSQL: one server per session, a database per test
+
 ROOT = Path(__file__).resolve().parent.parent
 ERLANG_SRC = Path(__file__).resolve().parent / "erlang"
 HOST = "127.0.0.1"

@@ -1,0 +1,73 @@
+"""Persistence: PostgreSQL through psycopg 3, one connection pool, versioned migrations.
+
+``Database`` (pool.py) owns every connection; the repositories borrow them per unit of work.
+With DATABASE_URL unset, ``EmbeddedServer`` runs PostgreSQL under ``$STELLAROPS_HOME/pg``.
+
+Errors::
+
+    DbError
+     ├── DatabaseUnavailable   the server cannot be reached: retry later; nothing was acknowledged
+     ├── ValidationError       bad input (``.field`` names it); the transaction changed nothing
+     │    └── NotFound         the thing named by ``.field`` does not exist
+     ├── MigrationError        a migration failed (rolled back) or an applied file changed
+     └── EmbeddedServerError   the embedded PostgreSQL could not be set up, started or stopped
+"""
+
+from .alarms import AlarmRecord, Alarms, Severity
+from .audit import AuditEntry, AuditLog, append_audit
+from .commands import COMMAND_KINDS, Command, CommandLedger, CommandStatus
+from .errors import (
+    DatabaseUnavailable,
+    DbError,
+    EmbeddedServerError,
+    MigrationError,
+    NotFound,
+    ValidationError,
+    describe_target,
+)
+from .migrate import Migration, applied_versions, load_migrations, migrate
+from .pool import Connection, Database
+from .satellites import SatelliteRecord, Satellites
+from .seed import SeedReport, seed
+from .server import EmbeddedServer, database_url, running_database
+from .stations import Station, Stations, StationSpec
+from .telemetry import TelemetryRow, TelemetryStats, TelemetryWriter
+
+__all__ = [
+    "COMMAND_KINDS",
+    "AlarmRecord",
+    "Alarms",
+    "AuditEntry",
+    "AuditLog",
+    "Command",
+    "CommandLedger",
+    "CommandStatus",
+    "Connection",
+    "Database",
+    "DatabaseUnavailable",
+    "DbError",
+    "EmbeddedServer",
+    "EmbeddedServerError",
+    "Migration",
+    "MigrationError",
+    "NotFound",
+    "SatelliteRecord",
+    "Satellites",
+    "SeedReport",
+    "Severity",
+    "Station",
+    "StationSpec",
+    "Stations",
+    "TelemetryRow",
+    "TelemetryStats",
+    "TelemetryWriter",
+    "ValidationError",
+    "append_audit",
+    "applied_versions",
+    "database_url",
+    "describe_target",
+    "load_migrations",
+    "migrate",
+    "running_database",
+    "seed",
+]

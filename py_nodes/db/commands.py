@@ -1,0 +1,191 @@
+"""The command ledger: a command is written here before it is acknowledged.
+
+Life of a command: ``queued`` (written, acknowledged) -> ``sent`` (handed to the satellite;
+again on each redelivery) -> ``done`` | ``failed`` (final). Submitting again with the same
+idempotency key for the same satellite returns the original command, whatever its payload.
+Marking a final command again changes nothing and returns the existing outcome, so results that
+arrive twice (redelivery, retries) are recorded exactly once. ``pending()`` lists what to
+(re)deliver after a restart: everything queued or sent.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import psycopg
+from psycopg.rows import class_row
+
+from py_nodes.satellite.modes import Mode
+
+from .audit import append_audit
+from .errors import NotFound, ValidationError
+from .pool import Connection, Database
+from .values import check_actor, check_text, json_object, json_value, refused
+
+__all__ = ["COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus"]
+
+CommandStatus = Literal["queued", "sent", "done", "failed"]
+# The kinds an actor knows (docs/protocol-v1.md, "Talking to an actor").
+COMMAND_KINDS: Final = frozenset({"set_mode", "collect", "downlink", "reboot", "noop"})
+MAX_IDEMPOTENCY_KEY_CHARS: Final = 128
+_SAT_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_COLUMNS: Final = (
+    "id, satellite_id, kind, args, idempotency_key, status, attempts, result, submitted_by,"
+    " created_at, sent_at, finished_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: uuid.UUID
+    satellite_id: str
+    kind: str
+    args: dict[str, Any]
+    idempotency_key: str
+    status: CommandStatus
+    attempts: int  # times sent
+    result: Any  # JSON; set when done or failed
+    submitted_by: str
+    created_at: datetime
+    sent_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+class CommandLedger:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def submit(
+        self,
+        satellite_id: str,
+        kind: str,
+        args: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        *,
+        actor: str = "system",
+    ) -> tuple[Command, bool]:
+        """Record a command: ``(command, True)``, or ``(original, False)`` for a known key.
+
+        Without a key every call is a new command. Bad input raises ValidationError (NotFound
+        for an unknown satellite) and writes nothing.
+        """
+        check_text(satellite_id, "satellite_id", max_chars=64, pattern=_SAT_ID)
+        payload = json_object({} if args is None else args, "args")
+        _check_kind(kind, args)
+        key = str(uuid.uuid4()) if idempotency_key is None else idempotency_key
+        check_text(key, "idempotency_key", max_chars=MAX_IDEMPOTENCY_KEY_CHARS)
+        check_actor(actor)
+        async with self._db.transaction() as conn:
+            cur = conn.cursor(row_factory=class_row(Command))
+            try:
+                await cur.execute(
+                    "INSERT INTO commands (satellite_id, kind, args, idempotency_key, submitted_by)"
+                    f" VALUES (%s, %s, %s, %s, %s) ON CONFLICT (satellite_id, idempotency_key) DO NOTHING RETURNING {_COLUMNS}",
+                    (satellite_id, kind, payload, key, actor),
+                )
+            except psycopg.errors.ForeignKeyViolation:
+                raise NotFound("satellite_id", f"no satellite {satellite_id!r}") from None
+            except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+                raise refused(exc) from None
+            created = await cur.fetchone()
+            if created is None:  # the key is known: the original wins
+                await cur.execute(
+                    f"SELECT {_COLUMNS} FROM commands WHERE satellite_id = %s AND idempotency_key = %s",
+                    (satellite_id, key),
+                )
+                original = await cur.fetchone()
+                assert original is not None
+                return original, False
+            details = {"satellite_id": satellite_id, "kind": kind, "args": created.args}
+            await append_audit(conn, actor, "command.submit", "command", str(created.id), details)
+        return created, True
+
+    async def get(self, command_id: uuid.UUID | str) -> Command | None:
+        async with self._db.connection() as conn:
+            return await _get(conn, _uuid(command_id))
+
+    async def mark_sent(self, command_id: uuid.UUID | str) -> tuple[Command, bool]:
+        """Queued or sent -> sent (one more attempt); a final command is returned unchanged."""
+        return await self._transition(
+            command_id, "status = 'sent', attempts = attempts + 1, sent_at = now()", ()
+        )
+
+    async def mark_done(self, command_id: uuid.UUID | str, result: Any = None) -> tuple[Command, bool]:
+        """-> done with ``result`` (JSON, default {}); ``(existing, False)`` if already final."""
+        outcome = json_value({} if result is None else result, "result")
+        return await self._transition(command_id, "status = 'done', result = %s, finished_at = now()", (outcome,))
+
+    async def mark_failed(self, command_id: uuid.UUID | str, reason: Any) -> tuple[Command, bool]:
+        """-> failed with ``reason`` (JSON); ``(existing, False)`` if already final."""
+        outcome = json_value({"reason": reason}, "reason")
+        return await self._transition(command_id, "status = 'failed', result = %s, finished_at = now()", (outcome,))
+
+    async def pending(self, *, satellite_id: str | None = None, limit: int = 1000) -> list[Command]:
+        """Queued and sent commands, oldest first: what to deliver (again) after a restart."""
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=class_row(Command))
+            await cur.execute(
+                f"SELECT {_COLUMNS} FROM commands WHERE status IN ('queued', 'sent')"
+                " AND (%(sat)s::text IS NULL OR satellite_id = %(sat)s) ORDER BY created_at, id LIMIT %(limit)s",
+                {"sat": satellite_id, "limit": limit},
+            )
+            return await cur.fetchall()
+
+    async def history(self, satellite_id: str, *, limit: int = 100) -> list[Command]:
+        """A satellite's newest ``limit`` commands, newest first."""
+        async with self._db.connection() as conn:
+            cur = conn.cursor(row_factory=class_row(Command))
+            await cur.execute(
+                f"SELECT {_COLUMNS} FROM commands WHERE satellite_id = %s ORDER BY created_at DESC, id LIMIT %s",
+                (satellite_id, limit),
+            )
+            return await cur.fetchall()
+
+    async def _transition(
+        self, command_id: uuid.UUID | str, assignments: str, params: tuple[Any, ...]
+    ) -> tuple[Command, bool]:
+        # The WHERE on status makes the transition happen once: a second writer finds it final.
+        ident = _uuid(command_id)
+        query = f"UPDATE commands SET {assignments} WHERE id = %s AND status IN ('queued', 'sent') RETURNING {_COLUMNS}"
+        async with self._db.transaction() as conn:
+            cur = conn.cursor(row_factory=class_row(Command))
+            await cur.execute(query, (*params, ident))
+            changed = await cur.fetchone()
+            if changed is not None:
+                return changed, True
+            existing = await _get(conn, ident)
+        if existing is None:
+            raise NotFound("command_id", f"no command {ident}")
+        return existing, False
+
+
+async def _get(conn: Connection, command_id: uuid.UUID) -> Command | None:
+    cur = conn.cursor(row_factory=class_row(Command))
+    await cur.execute(f"SELECT {_COLUMNS} FROM commands WHERE id = %s", (command_id,))
+    return await cur.fetchone()
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError("command_id", f"{value!r:.60} is not a command id (a UUID)") from None
+
+
+def _check_kind(kind: object, args: object) -> None:
+    if not isinstance(kind, str) or kind not in COMMAND_KINDS:
+        raise ValidationError("kind", f"unknown command kind {kind!r:.40}; known: {', '.join(sorted(COMMAND_KINDS))}")
+    if kind == "set_mode":
+        mode = args.get("mode") if isinstance(args, dict) else None
+        if mode not in set(Mode):
+            raise ValidationError("args.mode", f"set_mode needs args.mode, one of {', '.join(Mode)}; got {mode!r:.40}")

@@ -1,0 +1,144 @@
+"""Satellites: the latest checkpoint of each satellite's state (what a restarted actor resumes from).
+
+Checkpoints are optimistic: one is written only when its ``updated_at`` is newer than the stored
+one, so a late or replayed checkpoint never overwrites a newer state; ``version`` counts the
+checkpoints accepted. States are the model's ``SatState`` (bytes, ms), mapped here to SQL
+(text, timestamptz, bytea[]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import psycopg
+
+from py_nodes.satellite.model import SatState
+from py_nodes.satellite.modes import Mode
+
+from .audit import append_audit
+from .errors import ValidationError
+from .pool import Connection, Database
+from .values import datetime_from_ms, ms_from_datetime, refused
+
+__all__ = ["SatelliteRecord", "Satellites", "insert_satellite"]
+
+_COLUMNS: Final = (
+    "id, name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle_line1, tle_line2, applied, updated_at"
+)
+_SELECT: Final = f"SELECT {_COLUMNS}, version, created_at FROM satellites"
+_INSERT: Final = f"INSERT INTO satellites ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CHECKPOINT: Final = (
+    _INSERT
+    + " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, mode = EXCLUDED.mode,"
+    " energy_pct = EXCLUDED.energy_pct, memory_used_mb = EXCLUDED.memory_used_mb,"
+    " memory_capacity_mb = EXCLUDED.memory_capacity_mb, tle_line1 = EXCLUDED.tle_line1,"
+    " tle_line2 = EXCLUDED.tle_line2, applied = EXCLUDED.applied, updated_at = EXCLUDED.updated_at,"
+    " version = satellites.version + 1"
+    " WHERE satellites.updated_at < EXCLUDED.updated_at"
+    " RETURNING version"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SatelliteRecord:
+    state: SatState
+    version: int  # checkpoints accepted, 1 for the first
+    created_at: datetime
+
+
+class Satellites:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, state: SatState, *, actor: str) -> SatelliteRecord:
+        """Insert a new satellite; ValidationError on ``id`` when it exists."""
+        async with self._db.transaction() as conn:
+            return await insert_satellite(conn, state, actor=actor)
+
+    async def checkpoint(self, state: SatState) -> int | None:
+        """Store ``state`` if newer than the stored one (or new): the version now, None when stale."""
+        params = _params(state)
+        async with self._db.transaction() as conn:
+            try:
+                row = await (await conn.execute(_CHECKPOINT, params)).fetchone()
+            except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+                raise refused(exc) from None
+        return None if row is None else int(row[0])
+
+    async def get(self, satellite_id: str) -> SatelliteRecord | None:
+        async with self._db.connection() as conn:
+            return await _get(conn, satellite_id)
+
+    async def list_all(self) -> list[SatelliteRecord]:
+        """Every satellite, by id."""
+        async with self._db.connection() as conn:
+            rows = await (await conn.execute(_SELECT + " ORDER BY id")).fetchall()
+        return [_record(row) for row in rows]
+
+    async def count(self) -> int:
+        async with self._db.connection() as conn:
+            row = await (await conn.execute("SELECT count(*) FROM satellites")).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def insert_satellite(conn: Connection, state: SatState, *, actor: str) -> SatelliteRecord:
+    """``Satellites.create`` on the caller's transaction (for seeding in one transaction)."""
+    params = _params(state)
+    try:
+        cur = await conn.execute(_INSERT + " ON CONFLICT (id) DO NOTHING RETURNING id", params)
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+        raise refused(exc) from None
+    if await cur.fetchone() is None:
+        raise ValidationError("id", f"satellite {params[0]!r} already exists")
+    record = await _get(conn, params[0])
+    assert record is not None
+    await append_audit(conn, actor, "satellite.create", "satellite", params[0], {"name": params[1]})
+    return record
+
+
+async def _get(conn: Connection, satellite_id: str) -> SatelliteRecord | None:
+    row = await (await conn.execute(_SELECT + " WHERE id = %s", (satellite_id,))).fetchone()
+    return None if row is None else _record(row)
+
+
+def _params(state: SatState) -> tuple[Any, ...]:
+    """SatState -> the column values of _COLUMNS; ValidationError names a field SQL cannot hold."""
+
+    def text(value: bytes, field: str) -> str:
+        try:
+            return value.decode()
+        except (UnicodeDecodeError, AttributeError):
+            raise ValidationError(field, f"expected UTF-8 bytes, got {value!r:.60}") from None
+
+    tle1, tle2 = (text(state.tle[0], "tle"), text(state.tle[1], "tle")) if state.tle else (None, None)
+    return (
+        text(state.id, "id"),
+        text(state.name, "name"),
+        _mode(state.mode),
+        state.energy_pct,
+        state.memory_used_mb,
+        state.memory_capacity_mb,
+        tle1,
+        tle2,
+        list(state.applied),
+        datetime_from_ms(state.updated_at),
+    )
+
+
+def _mode(value: str) -> str:
+    try:
+        return Mode(value).value
+    except ValueError:
+        raise ValidationError("mode", f"{value!r} is not one of {', '.join(Mode)}") from None
+
+
+def _record(row: tuple[Any, ...]) -> SatelliteRecord:
+    sat_id, name, mode, energy, used, capacity, tle1, tle2, applied, updated_at, version, created_at = row
+    tle = (tle1.encode(), tle2.encode()) if tle1 is not None else None
+    state = SatState(
+        sat_id.encode(), name.encode(), Mode(mode), energy, used, capacity, tle,
+        tuple(bytes(a) for a in applied), ms_from_datetime(updated_at),
+    )  # fmt: skip
+    return SatelliteRecord(state, int(version), created_at)

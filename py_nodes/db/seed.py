@@ -1,0 +1,80 @@
+"""Development seed data: the demo constellation and a handful of real ground stations.
+
+Seeding happens only on an empty database (no satellites and no ground stations), in one
+transaction under an advisory lock, so running it again, or twice at once, adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from orbital import walker_delta
+from py_nodes.satellite.model import SatState
+from py_nodes.satellite.modes import Mode
+
+from .pool import Database
+from .satellites import insert_satellite
+from .stations import StationSpec, insert_station
+from .values import ms_from_datetime
+
+__all__ = ["DEMO_SATELLITES", "GROUND_STATIONS", "SeedReport", "demo_satellites", "seed"]
+
+DEMO_SATELLITES: Final = 24
+_SEED_LOCK: Final = 0x5354_454C_5345_4544  # advisory lock key ("STELSEED")
+ACTOR: Final = "seed"
+
+# Real antenna sites (geodetic WGS84; altitude above the ellipsoid, rounded).
+GROUND_STATIONS: Final = (
+    StationSpec("svalbard", "Svalbard (SvalSat)", 78.2297, 15.4077, 500.0),
+    StationSpec("kiruna", "Kiruna (Esrange)", 67.8833, 21.0667, 400.0),
+    StationSpec("fairbanks", "Fairbanks", 64.8587, -147.8576, 200.0),
+    StationSpec("hartebeesthoek", "Hartebeesthoek", -25.8872, 27.7073, 1540.0),
+    StationSpec("singapore", "Singapore", 1.3521, 103.8198, 20.0),
+    StationSpec("mcmurdo", "McMurdo", -77.8419, 166.6863, 10.0),
+    StationSpec("wallops", "Wallops Island", 37.9402, -75.4664, 10.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    satellites: int  # inserted
+    ground_stations: int  # inserted
+    skipped: str | None  # why nothing was inserted, or None
+
+
+def demo_satellites(epoch_utc: datetime, count: int = DEMO_SATELLITES) -> list[SatState]:
+    """``demo-01``.. named ``Demo 01``.. (as ``stellarops up`` names them), on a 53° Walker-delta
+    at 550 km (6 planes, phasing 1), with the defaults the BEAM side gives a new satellite."""
+    now_ms = ms_from_datetime(epoch_utc)
+    states = []
+    for i, elements in enumerate(walker_delta(count, 6, 1, 550.0, 53.0, epoch_utc), start=1):
+        tle = (elements.line1.encode(), elements.line2.encode())
+        name = f"Demo {i:02d}".encode()
+        state = SatState(f"demo-{i:02d}".encode(), name, Mode.NOMINAL, 100.0, 0.0, 1024.0, tle, (), now_ms)
+        states.append(state)
+    return states
+
+
+async def seed(db: Database, *, epoch_utc: datetime | None = None) -> SeedReport:
+    """Insert the demo constellation and the stations if the database has neither; else nothing.
+
+    The TLE epoch defaults to the start of the current UTC day (SGP4 is best near its epoch).
+    """
+    now = datetime.now(UTC)
+    epoch = epoch_utc or now.replace(hour=0, minute=0, second=0, microsecond=0)
+    async with db.transaction() as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SEED_LOCK,))
+        row = await (
+            await conn.execute("SELECT (SELECT count(*) FROM satellites), (SELECT count(*) FROM ground_stations)")
+        ).fetchone()
+        assert row is not None
+        satellites, stations = int(row[0]), int(row[1])
+        if satellites or stations:
+            return SeedReport(0, 0, f"the database is not empty ({satellites} satellites, {stations} ground stations)")
+        for state in demo_satellites(epoch):
+            await insert_satellite(conn, state, actor=ACTOR)
+        for spec in GROUND_STATIONS:
+            await insert_station(conn, spec, actor=ACTOR)
+    return SeedReport(DEMO_SATELLITES, len(GROUND_STATIONS), None)

@@ -1,0 +1,282 @@
+"""``TelemetryWriter``: telemetry into PostgreSQL in COPY batches, off the satellites' tick path.
+
+``offer(rows)`` only appends to a bounded in-memory buffer: it never waits for the database and
+never raises. A background task takes batches of up to ``batch_rows`` rows (when a batch is full,
+or ``flush_interval_s`` after rows arrive) and writes each with one binary ``COPY`` in its own
+transaction. Where a row can end up, each with its counter in ``stats()``:
+
+- ``written``: committed.
+- ``overflow``: refused by ``offer`` because the buffer held ``max_rows`` rows (the database was
+  down or slow too long); logged as warnings at most every ``overflow_log_interval_s``.
+- ``rejected``: refused by the database itself (a value out of range...): the batch is split in
+  halves until the bad rows are alone; those are logged and counted, the rest written.
+- ``lost_on_close``: still unwritten when ``close()`` gave up waiting for the database; logged.
+
+While the database is unavailable the current batch is kept and retried with exponential backoff
+(``backoff_initial_s`` doubling up to ``backoff_max_s``), and new rows wait in the buffer.
+Use from one event loop thread (as the actors do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Final, NamedTuple
+
+import psycopg
+
+from .pool import Database, is_unavailable
+
+__all__ = ["COPY_TELEMETRY", "TELEMETRY_COLUMNS", "TelemetryRow", "TelemetryStats", "TelemetryWriter"]
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_COLUMNS: Final = (
+    "satellite_id", "time", "energy_pct", "memory_used_mb", "mode", "lat_deg", "lon_deg", "alt_km", "in_sunlight",
+)  # fmt: skip
+COPY_TELEMETRY: Final = f"COPY telemetry ({', '.join(TELEMETRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+COPY_TYPES: Final = ("text", "timestamptz", "float8", "float8", "text", "float8", "float8", "float8", "bool")
+# Errors that mean "these rows are bad", not "the database is away": isolate the bad rows.
+_ROW_ERRORS: Final = (psycopg.DataError, psycopg.IntegrityError, TypeError, ValueError, OverflowError)
+
+
+class TelemetryRow(NamedTuple):
+    """One telemetry sample, fields in COPY order. ``time`` must be timezone-aware."""
+
+    satellite_id: str
+    time: datetime
+    energy_pct: float
+    memory_used_mb: float
+    mode: str
+    lat_deg: float | None  # WGS84; the three are None together when the position is unknown
+    lon_deg: float | None
+    alt_km: float | None
+    in_sunlight: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryStats:
+    written: int
+    overflow: int
+    rejected: int
+    lost_on_close: int
+    pending: int  # buffered plus being written
+    retries: int  # write attempts that failed and were retried
+    batches: int  # COPY statements committed
+
+
+class TelemetryWriter:
+    """Buffered COPY writer; ``async with TelemetryWriter(db) as writer: writer.offer(rows)``."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_rows: int = 100_000,
+        batch_rows: int = 5_000,
+        flush_interval_s: float = 1.0,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 10.0,
+        overflow_log_interval_s: float = 10.0,
+    ) -> None:
+        if not 1 <= batch_rows <= max_rows:
+            raise ValueError(f"need 1 <= batch_rows ({batch_rows}) <= max_rows ({max_rows})")
+        if not (flush_interval_s > 0 and 0 < backoff_initial_s <= backoff_max_s):
+            raise ValueError("flush_interval_s, backoff_initial_s must be > 0 and backoff_initial_s <= backoff_max_s")
+        self._db = db
+        self.max_rows = max_rows
+        self.batch_rows = batch_rows
+        self.flush_interval_s = flush_interval_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.overflow_log_interval_s = overflow_log_interval_s
+        self._buffer: deque[TelemetryRow] = deque()
+        self._inflight = 0  # rows taken from the buffer and not yet written or rejected
+        self._has_rows = asyncio.Event()
+        self._batch_ready = asyncio.Event()  # a full batch is waiting, or a flush was asked for
+        self._idle = asyncio.Event()  # nothing buffered or in flight
+        self._idle.set()
+        self._urgent = 0  # flush() callers waiting: do not wait for batches to fill
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+        self._written = self._overflow = self._rejected = self._lost = self._retries = self._batches = 0
+        self._overflow_logged = 0
+        self._overflow_logged_at = -math.inf
+        self._rejects_logged_at = -math.inf
+
+    # -- the tick path: never blocks, never raises ------------------------------------------
+
+    def offer(self, rows: Iterable[TelemetryRow]) -> int:
+        """Queue ``rows`` for writing; how many were taken (the rest are counted as overflow)."""
+        try:
+            batch = rows if isinstance(rows, Sequence) else list(rows)
+            if self._closed:
+                self._count_overflow(len(batch), "the writer is closed")
+                return 0
+            room = self.max_rows - len(self._buffer) - self._inflight
+            taken = len(batch) if len(batch) <= room else max(room, 0)
+            if taken:
+                self._buffer.extend(batch if taken == len(batch) else batch[:taken])
+                self._idle.clear()
+                self._has_rows.set()
+                if len(self._buffer) >= self.batch_rows:
+                    self._batch_ready.set()
+            if taken < len(batch):
+                self._count_overflow(len(batch) - taken, f"the buffer holds {self.max_rows} rows")
+            return taken
+        except Exception:  # a bug must not reach the satellites' tick loop
+            log.exception("telemetry: offer failed; the rows were not queued")
+            return 0
+
+    def stats(self) -> TelemetryStats:
+        return TelemetryStats(
+            written=self._written, overflow=self._overflow, rejected=self._rejected, lost_on_close=self._lost,
+            pending=len(self._buffer) + self._inflight, retries=self._retries, batches=self._batches,
+        )  # fmt: skip
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background writer (a constructor starts nothing)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="telemetry-writer")
+
+    async def flush(self) -> None:
+        """Write everything offered so far now (returns when written, rejected or given up on)."""
+        if self._task is None:
+            raise RuntimeError("TelemetryWriter.flush() before start()")
+        self._urgent += 1
+        self._batch_ready.set()
+        try:
+            await self._idle.wait()
+        finally:
+            self._urgent -= 1
+
+    async def close(self, timeout_s: float = 10.0) -> TelemetryStats:
+        """Stop taking rows, write what is buffered within ``timeout_s``, count the rest as lost."""
+        self._closed = True
+        if self._task is not None:
+            self._urgent += 1
+            self._batch_ready.set()
+            self._has_rows.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._idle.wait()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        unwritten = len(self._buffer) + self._inflight
+        if unwritten:
+            self._lost += unwritten
+            self._buffer.clear()
+            self._inflight = 0
+            log.error("telemetry: %d rows could not be written before close (database unavailable)", unwritten)
+        if self._overflow > self._overflow_logged:
+            log.warning("telemetry: %d rows overflowed in total", self._overflow)
+        return self.stats()
+
+    async def __aenter__(self) -> TelemetryWriter:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- the background task -----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._buffer:
+                self._idle.set()
+                self._has_rows.clear()
+                await self._has_rows.wait()
+                continue
+            if len(self._buffer) < self.batch_rows and not self._urgent:
+                self._batch_ready.clear()  # let the batch fill, for flush_interval_s at most
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._batch_ready.wait(), self.flush_interval_s)
+            n = min(len(self._buffer), self.batch_rows)
+            batch = [self._buffer.popleft() for _ in range(n)]
+            self._inflight += n
+            await self._write_batch(batch)
+
+    async def _write_batch(self, rows: list[TelemetryRow]) -> None:
+        """Write ``rows``, retrying while the database is away; isolate and reject bad rows."""
+        delay_s = self.backoff_initial_s
+        failures = 0
+        while True:
+            try:
+                await self._copy(rows)
+            except _ROW_ERRORS as exc:
+                if len(rows) == 1:
+                    self._reject(rows[0], exc)
+                    return
+                mid = len(rows) // 2
+                await self._write_batch(rows[:mid])
+                await self._write_batch(rows[mid:])
+                return
+            except Exception as exc:
+                failures += 1
+                self._retries += 1
+                if failures == 1:
+                    how = "database unavailable" if is_unavailable(exc) else "unexpected error"
+                    log.warning(
+                        "telemetry: %s (%s); %d rows wait and are retried with backoff",
+                        how, _first_line(exc), len(self._buffer) + self._inflight,
+                        exc_info=not is_unavailable(exc),
+                    )  # fmt: skip
+                await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
+                delay_s = min(delay_s * 2, self.backoff_max_s)
+                continue
+            self._written += len(rows)
+            self._inflight -= len(rows)
+            self._batches += 1
+            if failures:
+                log.info("telemetry: database back; wrote %d rows after %d retries", len(rows), failures)
+            return
+
+    async def _copy(self, rows: list[TelemetryRow]) -> None:
+        async with self._db.transaction() as conn:
+            async with conn.cursor().copy(COPY_TELEMETRY) as copy:
+                copy.set_types(COPY_TYPES)
+                for row in rows:
+                    await copy.write_row(row)
+
+    def _reject(self, row: TelemetryRow, exc: BaseException) -> None:
+        self._rejected += 1
+        self._inflight -= 1
+        now = time.monotonic()
+        if now - self._rejects_logged_at >= self.overflow_log_interval_s:
+            self._rejects_logged_at = now
+            log.warning(
+                "telemetry: the database refused a row (%s): %r; %d rows refused so far",
+                _first_line(exc), row, self._rejected,
+            )  # fmt: skip
+
+    def _count_overflow(self, n: int, why: str) -> None:
+        self._overflow += n
+        now = time.monotonic()
+        if now - self._overflow_logged_at >= self.overflow_log_interval_s:
+            log.warning(
+                "telemetry: %d rows not queued (%s); %d since the last warning, %d in total",
+                n, why, self._overflow - self._overflow_logged, self._overflow,
+            )  # fmt: skip
+            self._overflow_logged_at = now
+            self._overflow_logged = self._overflow
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
