@@ -9,14 +9,20 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from py_nodes import orbital_cli, up
 from py_nodes.erldist import Node
-from py_nodes.roles import echo, orbital, sats
+from py_nodes.roles import echo, orbital, sats, store
 
-ROLES: dict[str, Callable[[Node], None]] = {"echo": echo.start, "orbital": orbital.start, "sats": sats.start}
+# A role's start may return a coroutine function to await on a clean stop (e.g. to flush).
+ROLES: dict[str, Callable[[Node], Callable[[], Awaitable[None]] | None]] = {
+    "echo": echo.start,
+    "orbital": orbital.start,
+    "sats": sats.start,
+    "store": store.start,
+}
 
 log = logging.getLogger("stellarops")
 
@@ -55,12 +61,14 @@ async def run_node(args: argparse.Namespace, cookie: bytes) -> None:
     node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime)
     async with node:
         try:
-            ROLES[args.role](node)
+            close = ROLES[args.role](node)
         except ValueError as exc:  # the role's configuration (e.g. STELLAROPS_TICK_S) is bad
             raise ConfigError(str(exc)) from None
         log.info("node %s running role %s", node.name, args.role)
         print(f"stellarops: node {node.name} up (role {args.role})", flush=True)
         await stop.wait()
+        if close is not None:
+            await close()
     if eof_watch is not None:
         eof_watch.cancel()
     log.info("node %s stopped", args.name)

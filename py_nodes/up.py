@@ -1,9 +1,12 @@
 """``stellarops up`` (the main job) and ``stellarops status``.
 
-``up`` starts the BEAM node (whose ``stellar`` app starts and supervises the Python nodes), waits
-until every Python node is up, creates the demo constellation when the cluster has no satellites,
-prints how to reach it, and runs until SIGINT/SIGTERM, which stop the BEAM node and with it every
-Python node. A hidden control node talks to BEAM through ``rpc`` into the ``stellar`` facade.
+``up`` runs the database (``DATABASE_URL``, else the embedded PostgreSQL under the state folder),
+migrates it and seeds the demo constellation when it is empty; then starts the BEAM node (whose
+``stellar`` app starts and supervises the Python nodes, the ``store`` node among them), waits until
+every Python node is up and the satellites are restored from the database, prints how to reach
+the cluster, and runs until SIGINT/SIGTERM. Those stop the BEAM node (its last checkpoint is
+written first), with it every Python node, and then the embedded database. A hidden control node
+talks to BEAM through ``rpc`` into the ``stellar`` facade.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from py_nodes.demo import demo_constellation
+from py_nodes.db import Database, SeedReport, describe_target, migrate, running_database, seed
 from py_nodes.erldist import Atom, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
 from py_nodes.state_dir import StateDir
@@ -82,20 +85,26 @@ async def _wait_until_ready(ctl: Node, beam: subprocess.Popen[bytes], node: str,
     raise UpError(f"the Python nodes did not come up within {timeout_s:.0f} s: {to_json(last)}")
 
 
-async def _create_demo(ctl: Node, node: str, count: int) -> int:
-    """Create ``demo-01`` .. ``demo-NN`` when the cluster has no satellites yet."""
-    if count <= 0 or await ctl.rpc(node, "stellar", "sats", []):
-        return 0
-    for sat in demo_constellation(count):
-        spec = {
-            Atom("id"): sat.sat_id.encode(),
-            Atom("name"): sat.name.encode(),
-            Atom("tle"): (sat.tle_line1.encode(), sat.tle_line2.encode()),
-        }
-        result = await ctl.rpc(node, "stellar", "create", [spec])
-        if not (type(result) is tuple and result[0] == "ok"):
-            raise UpError(f"creating demo satellite {sat.sat_id} failed: {to_json(result)}")
-    return count
+async def _prepare_database(conninfo: str, demo_satellites: int) -> SeedReport:
+    """Migrate, and seed the demo constellation and ground stations when the database is empty."""
+    async with Database(conninfo) as db:
+        await migrate(db)
+        return await seed(db, count=demo_satellites)
+
+
+async def _wait_until_restored(ctl: Node, beam: subprocess.Popen[bytes], node: str, timeout_s: float) -> int:
+    """Wait for the BEAM node's first restore from the store; the number of satellites then."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if beam.poll() is not None:
+            raise UpError(f"{node} stopped during start-up (exit status {beam.returncode}); see its output above")
+        with contextlib.suppress(RpcError, NodeDownError, TimeoutError):
+            status = await ctl.rpc(node, "stellar_store", "status", [], timeout=2)
+            if status[Atom("restores")] >= 1:
+                return len(await ctl.rpc(node, "stellar", "sats", [], timeout=10))
+        await asyncio.sleep(0.2)
+    raise UpError(f"{node} did not restore the satellites from the database within {timeout_s:.0f} s")
 
 
 def _stop(beam: subprocess.Popen[bytes]) -> int:
@@ -120,39 +129,48 @@ async def _run_up(config: UpConfig) -> int:
         pass
     else:
         raise UpError(f"a node named {alive} is already running here (attach with: make shell)")
-    env = dict(os.environ, HOME=str(state.erlang_home), ERL_EPMD_ADDRESS=os.environ.get("ERL_EPMD_ADDRESS", "127.0.0.1"))
-    env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
-    # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
-    beam = subprocess.Popen(_beam_command(config.beam_node), env=env, start_new_session=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie) as ctl:
-            nodes = await _wait_until_ready(ctl, beam, config.beam_node, config.start_timeout_s)
-            try:
-                created = await _create_demo(ctl, config.beam_node, config.demo_satellites)
-            except RpcError as exc:
-                raise UpError(f"cannot create the demo constellation: {exc}") from None
-            _print_banner(config.beam_node, state, nodes, created)
-            while not stop.is_set() and beam.poll() is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.5)
-    finally:
-        rc = _stop(beam)
+    with running_database() as conninfo:
+        seeded = await _prepare_database(conninfo, config.demo_satellites)
+        env = dict(
+            os.environ,
+            HOME=str(state.erlang_home),
+            ERL_EPMD_ADDRESS=os.environ.get("ERL_EPMD_ADDRESS", "127.0.0.1"),
+            DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)
+        )
+        env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
+        # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
+        beam = subprocess.Popen(_beam_command(config.beam_node), env=env, start_new_session=True)
+        try:
+            async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie) as ctl:
+                nodes = await _wait_until_ready(ctl, beam, config.beam_node, config.start_timeout_s)
+                count = await _wait_until_restored(ctl, beam, config.beam_node, config.start_timeout_s)
+                _print_banner(config.beam_node, state, nodes, count, seeded, describe_target(conninfo))
+                while not stop.is_set() and beam.poll() is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
+        finally:
+            rc = _stop(beam)
     print(f"stellarops: {config.beam_node} stopped (exit status {rc})", flush=True)
     return 0 if stop.is_set() else rc or 1
 
 
-def _print_banner(node: str, state: StateDir, nodes: list[Any], created: int) -> None:
+def _print_banner(
+    node: str, state: StateDir, nodes: list[Any], count: int, seeded: SeedReport, database: str
+) -> None:
     lines = [f"  {to_json(n.get(Atom('name')))!s:<30} {to_json(n.get(Atom('role')))!s:<8} "
              f"{to_json(n.get(Atom('status')))}" for n in nodes]  # fmt: skip
     print(
         "\nStellarOps is running.\n"
         f"  BEAM node:    {node}\n"
         f"  cookie file:  {state.cookie_file} (or $STELLAROPS_COOKIE)\n"
-        f"  demo:         {created} satellites created\n"
+        f"  database:     {database}\n"
+        f"  satellites:   {count}"
+        + (f" (demo constellation of {seeded.satellites} seeded now)" if seeded.satellites else " (restored)")
+        + "\n"
         "Nodes:\n" + "\n".join(lines) + "\n"
         "Remote shell (another terminal):  make shell\n"
         f"  or: HOME={state.erlang_home} erl -name shell-$$@127.0.0.1 -hidden -remsh {node}\n"
@@ -184,7 +202,8 @@ async def _run_status(config: UpConfig) -> dict[str, Any]:
 def up() -> int:
     # The control node's own connects and disconnects are not news to the operator (the BEAM
     # node and the Python nodes log theirs); its warnings and errors still show.
-    logging.getLogger("erldist").setLevel(max(logging.WARNING, logging.getLogger().level))
+    for quiet in ("erldist", "psycopg.pool"):
+        logging.getLogger(quiet).setLevel(max(logging.WARNING, logging.getLogger().level))
     return asyncio.run(_run_up(UpConfig()))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 
@@ -11,13 +10,12 @@ from orbital import Elements
 from py_nodes import cli
 from py_nodes.db import AuditLog, Database, Satellites, Stations, StationSpec, seed
 from py_nodes.db.seed import GROUND_STATIONS
+from py_nodes.demo import DEMO_EPOCH_UTC
 from py_nodes.satellite.modes import Mode
-
-EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 async def test_seed_on_an_empty_database(db: Database) -> None:
-    report = await seed(db, epoch_utc=EPOCH)
+    report = await seed(db)
     assert (report.satellites, report.ground_stations, report.skipped) == (24, 7, None)
     records = await Satellites(db).list_all()
     assert [r.state.id for r in records] == [f"demo-{i:02d}".encode() for i in range(1, 25)]
@@ -29,7 +27,7 @@ async def test_seed_on_an_empty_database(db: Database) -> None:
     assert len(elements) == 24
     assert {round(e.inclination_deg, 4) for e in elements} == {53.0}
     assert len({round(e.raan_deg, 1) for e in elements}) == 6  # six planes
-    assert all(e.epoch_utc == EPOCH for e in elements)
+    assert all(e.epoch_utc == DEMO_EPOCH_UTC for e in elements)  # fixed: the same orbits on every run
     stations = {s.id: s for s in await Stations(db).list_all()}
     assert set(stations) == {"svalbard", "kiruna", "fairbanks", "hartebeesthoek", "singapore", "mcmurdo", "wallops"}
     svalbard = stations["svalbard"]
@@ -40,7 +38,7 @@ async def test_seed_on_an_empty_database(db: Database) -> None:
 
 
 async def test_seed_again_does_nothing(db: Database) -> None:
-    await seed(db, epoch_utc=EPOCH)
+    await seed(db)
     before = [r.state for r in await Satellites(db).list_all()]
     report = await seed(db)
     assert (report.satellites, report.ground_stations) == (0, 0)

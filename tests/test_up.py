@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from stack import CLI, UpStack
+
 from py_nodes.erldist import Atom, Node
 
-CLI = [sys.executable, "-m", "py_nodes"]
 BEAM = "stellar_uptest@127.0.0.1"
 
 
@@ -27,18 +26,13 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "STELLAROPS_COOKIE"}
-    env.update(STELLAROPS_HOME=str(tmp_path / "home"), STELLAR_NODE_NAME="stellar_uptest@127.0.0.1")
-    up = subprocess.Popen([*CLI, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    stack = UpStack(tmp_path / "home", "stellar_uptest")
+    env = stack.env
+    stack.start(timeout_s=60)
     try:
-        assert up.stdout is not None
-        banner = ""
-        deadline = time.monotonic() + 60
-        while "Stop with Ctrl-C" not in banner and time.monotonic() < deadline:
-            line = up.stdout.readline()
-            assert line, f"stellarops up ended early: {banner}"
-            banner += line
-        assert "24 satellites created" in banner and "stellar_uptest@127.0.0.1" in banner
+        banner = stack.banner
+        assert "satellites:   24 (demo constellation of 24 seeded now)" in banner and "stellar_uptest@127.0.0.1" in banner
+        assert "passfile" not in banner and "password" not in banner.lower()
         cookie_file = tmp_path / "home" / "cookie"
         assert oct(cookie_file.stat().st_mode & 0o777) == "0o600"
         assert cookie_file.read_text() not in banner
@@ -49,12 +43,11 @@ def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> Non
         # Python nodes named after the BEAM node: this test can run beside `make run`.
         assert sorted(report["satellites"]["by_node"]) == ["stellar_uptest_sats1@127.0.0.1", "stellar_uptest_sats2@127.0.0.1"]
         roles = sorted((n["role"], n["status"]) for n in report["nodes"])
-        assert roles == [("beam", "up"), ("orbital", "up"), ("sats", "up"), ("sats", "up")]
-        py_pids = [n["os_pid"] for n in report["nodes"] if n["role"] in ("sats", "orbital")]
+        assert roles == [("beam", "up"), ("orbital", "up"), ("sats", "up"), ("sats", "up"), ("store", "up")]
+        py_pids = [n["os_pid"] for n in report["nodes"] if n["role"] != "beam"]
         asyncio.run(_check_orbits(cookie_file.read_bytes().strip()))
     finally:
-        up.send_signal(signal.SIGTERM)
-        rc = up.wait(60)
+        rc = stack.stop()
     assert rc == 0
     assert not any(_alive(pid) for pid in py_pids)  # no orphans
     after = subprocess.run([*CLI, "status"], env=env, capture_output=True, text=True, timeout=30)

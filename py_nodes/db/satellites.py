@@ -36,8 +36,19 @@ _CHECKPOINT: Final = (
     " memory_capacity_mb = EXCLUDED.memory_capacity_mb, tle_line1 = EXCLUDED.tle_line1,"
     " tle_line2 = EXCLUDED.tle_line2, applied = EXCLUDED.applied, updated_at = EXCLUDED.updated_at,"
     " version = satellites.version + 1"
-    " WHERE satellites.updated_at < EXCLUDED.updated_at"
+    " WHERE satellites.updated_at < EXCLUDED.updated_at AND satellites.deleted_at IS NULL"
     " RETURNING version"
+)
+# A new satellite, or one created again after its deletion (the ledger keeps its history).
+_CREATE: Final = (
+    _INSERT
+    + " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, mode = EXCLUDED.mode,"
+    " energy_pct = EXCLUDED.energy_pct, memory_used_mb = EXCLUDED.memory_used_mb,"
+    " memory_capacity_mb = EXCLUDED.memory_capacity_mb, tle_line1 = EXCLUDED.tle_line1,"
+    " tle_line2 = EXCLUDED.tle_line2, applied = EXCLUDED.applied, updated_at = EXCLUDED.updated_at,"
+    " version = satellites.version + 1, deleted_at = NULL"
+    " WHERE satellites.deleted_at IS NOT NULL"
+    " RETURNING id"
 )
 
 
@@ -57,6 +68,33 @@ class Satellites:
         async with self._db.transaction() as conn:
             return await insert_satellite(conn, state, actor=actor)
 
+    async def checkpoint_many(self, states: list[SatState]) -> int:
+        """``checkpoint`` for many states in one transaction; how many were newer (written).
+        A state SQL cannot hold raises ValidationError and writes none of them."""
+        params = [_params(state) for state in states]
+        written = 0
+        async with self._db.transaction() as conn:
+            cur = conn.cursor()
+            try:
+                for row in params:
+                    await cur.execute(_CHECKPOINT, row)
+                    written += cur.rowcount
+            except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+                raise refused(exc) from None
+        return written
+
+    async def delete(self, satellite_ids: list[str], *, actor: str) -> int:
+        """Mark satellites deleted (their ledger and telemetry stay); how many were live."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE satellites SET deleted_at = now() WHERE id = ANY(%s) AND deleted_at IS NULL RETURNING id",
+                (satellite_ids,),
+            )
+            deleted = [row[0] for row in await cur.fetchall()]
+            for sat_id in deleted:
+                await append_audit(conn, actor, "satellite.delete", "satellite", sat_id, {})
+        return len(deleted)
+
     async def checkpoint(self, state: SatState) -> int | None:
         """Store ``state`` if newer than the stored one (or new): the version now, None when stale."""
         params = _params(state)
@@ -74,12 +112,12 @@ class Satellites:
     async def list_all(self) -> list[SatelliteRecord]:
         """Every satellite, by id."""
         async with self._db.connection() as conn:
-            rows = await (await conn.execute(_SELECT + " ORDER BY id")).fetchall()
+            rows = await (await conn.execute(_SELECT + " WHERE deleted_at IS NULL ORDER BY id")).fetchall()
         return [_record(row) for row in rows]
 
     async def count(self) -> int:
         async with self._db.connection() as conn:
-            row = await (await conn.execute("SELECT count(*) FROM satellites")).fetchone()
+            row = await (await conn.execute("SELECT count(*) FROM satellites WHERE deleted_at IS NULL")).fetchone()
         return int(row[0]) if row else 0
 
 
@@ -87,7 +125,7 @@ async def insert_satellite(conn: Connection, state: SatState, *, actor: str) -> 
     """``Satellites.create`` on the caller's transaction (for seeding in one transaction)."""
     params = _params(state)
     try:
-        cur = await conn.execute(_INSERT + " ON CONFLICT (id) DO NOTHING RETURNING id", params)
+        cur = await conn.execute(_CREATE, params)
     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
         raise refused(exc) from None
     if await cur.fetchone() is None:

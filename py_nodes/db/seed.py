@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from orbital import walker_delta
+from py_nodes.demo import demo_constellation
 from py_nodes.satellite.model import SatState
 from py_nodes.satellite.modes import Mode
 
@@ -44,26 +44,21 @@ class SeedReport:
     skipped: str | None  # why nothing was inserted, or None
 
 
-def demo_satellites(epoch_utc: datetime, count: int = DEMO_SATELLITES) -> list[SatState]:
-    """``demo-01``.. named ``Demo 01``.. (as ``stellarops up`` names them), on a 53° Walker-delta
-    at 550 km (6 planes, phasing 1), with the defaults the BEAM side gives a new satellite."""
-    now_ms = ms_from_datetime(epoch_utc)
-    states = []
-    for i, elements in enumerate(walker_delta(count, 6, 1, 550.0, 53.0, epoch_utc), start=1):
-        tle = (elements.line1.encode(), elements.line2.encode())
-        name = f"Demo {i:02d}".encode()
-        state = SatState(f"demo-{i:02d}".encode(), name, Mode.NOMINAL, 100.0, 0.0, 1024.0, tle, (), now_ms)
-        states.append(state)
-    return states
+def demo_satellites(now_ms: int, count: int = DEMO_SATELLITES) -> list[SatState]:
+    """The demo constellation of ``py_nodes.demo`` (ids ``demo-01``.., names ``Demo 01``..)
+    as new satellites: nominal, full battery, empty 1 GiB memory."""
+    return [
+        SatState(
+            sat.sat_id.encode(), sat.name.encode(), Mode.NOMINAL, 100.0, 0.0, 1024.0,
+            (sat.tle_line1.encode(), sat.tle_line2.encode()), (), now_ms,
+        )
+        for sat in demo_constellation(count)
+    ]
 
 
-async def seed(db: Database, *, epoch_utc: datetime | None = None) -> SeedReport:
-    """Insert the demo constellation and the stations if the database has neither; else nothing.
-
-    The TLE epoch defaults to the start of the current UTC day (SGP4 is best near its epoch).
-    """
-    now = datetime.now(UTC)
-    epoch = epoch_utc or now.replace(hour=0, minute=0, second=0, microsecond=0)
+async def seed(db: Database, *, count: int = DEMO_SATELLITES) -> SeedReport:
+    """Insert ``count`` demo satellites and the stations if the database has neither; else nothing."""
+    now_ms = ms_from_datetime(datetime.now(UTC))
     async with db.transaction() as conn:
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SEED_LOCK,))
         row = await (
@@ -73,8 +68,8 @@ async def seed(db: Database, *, epoch_utc: datetime | None = None) -> SeedReport
         satellites, stations = int(row[0]), int(row[1])
         if satellites or stations:
             return SeedReport(0, 0, f"the database is not empty ({satellites} satellites, {stations} ground stations)")
-        for state in demo_satellites(epoch):
+        for state in demo_satellites(now_ms, count):
             await insert_satellite(conn, state, actor=ACTOR)
         for spec in GROUND_STATIONS:
             await insert_station(conn, spec, actor=ACTOR)
-    return SeedReport(DEMO_SATELLITES, len(GROUND_STATIONS), None)
+    return SeedReport(count, len(GROUND_STATIONS), None)

@@ -177,7 +177,9 @@ submit_and_send(Id, Kind, Args, Key, Mode) ->
         {ok, _} ->
             case stellar_store:submit(Id, Kind, Args, Key) of
                 {ok, CmdId, new} ->
-                    call_shadow(Id, fun(P) -> stellar_sat:command(P, CmdId, Kind, Args, Mode) end);
+                    Deadline = erlang:monotonic_time(millisecond) + ?SYNC_TIMEOUT,
+                    send_to_shadow(Id, fun(P) -> stellar_sat:command(P, CmdId, Kind, Args, Mode) end,
+                                   Deadline);
                 {ok, CmdId, {existing, _Status}} when Mode =:= async ->
                     {ok, CmdId};
                 {ok, CmdId, {existing, done}} ->
@@ -212,7 +214,16 @@ orbital_call(Request) ->
             end
     end.
 
+%% With persistence on, a satellite is in the database before it exists here; a restore
+%% (stellar_store) re-creates it after a restart.
 start(SatState = #{id := Id}) ->
+    case stellar_catalog:lookup(Id) =:= error andalso stellar_store:create(SatState) of
+        false -> {error, already_exists};
+        ok -> start_shadow(SatState);
+        {error, Reason} -> {error, Reason}
+    end.
+
+start_shadow(SatState = #{id := Id}) ->
     case stellar_catalog:create(SatState) of
         ok ->
             case stellar_sat_sup:start_shadow(Id) of
@@ -224,6 +235,21 @@ start(SatState = #{id := Id}) ->
             end;
         {error, already_exists} ->
             {error, already_exists}
+    end.
+
+%% The command is in the ledger: it must reach the shadow, also when the shadow is being
+%% restarted (its actor just died) as we call it. A shadow records a command id once, so
+%% calling again is safe.
+send_to_shadow(Id, Fun, Deadline) ->
+    case call_shadow(Id, Fun) of
+        {error, Reason} when Reason =:= not_found; element(1, Reason) =:= actor_down ->
+            case erlang:monotonic_time(millisecond) < Deadline andalso
+                 stellar_catalog:lookup(Id) =/= error of
+                true -> timer:sleep(20), send_to_shadow(Id, Fun, Deadline);
+                false -> {error, Reason}
+            end;
+        Other ->
+            Other
     end.
 
 with_id(Id, Fun) ->

@@ -24,6 +24,7 @@
 -export([child_spec/0]).
 -export([new_table/0]).
 -export([enabled/0]).
+-export([create/1]).
 -export([submit/4]).
 -export([sent/1]).
 -export([result/4]).
@@ -74,6 +75,15 @@ new_table() ->
 -spec enabled() -> boolean().
 enabled() ->
     persistent_term:get(?ENABLED, false).
+
+%% Writes a new satellite (its row exists before commands can refer to it). A satellite the
+%% store knows, but deleted, is created again from this state.
+-spec create(stellar_proto_v1:sat_state()) -> ok | {error, already_exists | store_unavailable | term()}.
+create(SatState) ->
+    case enabled() of
+        false -> ok;
+        true -> store_call({create_satellite, SatState})
+    end.
 
 %% Commits a command to the ledger. Returns its id (the original one when IdemKey was used
 %% before for this satellite) and whether it is new; without persistence, a fresh id.
@@ -146,10 +156,15 @@ handle_call(_Request, _From, State) ->
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
 handle_cast({sent, CmdId}, State = #state{sent = Sent}) ->
     {noreply, State#state{sent = [CmdId | Sent]}};
-handle_cast({result, SatId, CmdId, Outcome, SatState}, State = #state{store = Store}) ->
-    _ = Store =/= undefined andalso
-        store_cast(Store, {command_result, CmdId, SatId, Outcome, SatState}),
+handle_cast({result, SatId, CmdId, _Outcome, _SatState}, State = #state{store = undefined}) ->
+    logger:warning("satellite ~s: outcome of ~s not stored (no store node); it is delivered "
+                   "again when the store is back", [SatId, CmdId]),
     {noreply, State};
+handle_cast({result, SatId, CmdId, Outcome, SatState}, State = #state{store = Store, sent = Sent}) ->
+    %% The ledger sees `sent' before the outcome.
+    _ = Sent =/= [] andalso store_cast(Store, {commands_sent, lists:reverse(Sent)}),
+    store_cast(Store, {command_result, CmdId, SatId, Outcome, SatState}),
+    {noreply, State#state{sent = []}};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
@@ -224,7 +239,8 @@ restore(Node, State = #state{restores = R}) ->
         Redelivered = lists:foldl(fun(Cmd, N) -> N + redeliver(Cmd) end, 0, Pending),
         logger:info("store ~s: ~b satellite(s) restored, ~b command(s) delivered again",
                     [Node, Restored, Redelivered]),
-        State#state{restores = R + 1}
+        %% A new store process: every satellite is checkpointed again at the next tick.
+        State#state{restores = R + 1, checkpoint_at = 0}
     catch
         Class:Reason ->
             logger:error("store ~s: restore failed (~p:~0P); retrying", [Node, Class, Reason, 20]),

@@ -1,0 +1,298 @@
+"""The ``store`` role: the cluster's PostgreSQL, for the BEAM node's ``stellar_store``.
+
+Registers ``store``, a GenServer. It owns the database through ``py_nodes.db`` (one pool): the
+BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
+
+    call {create_satellite, SatState}                  -> ok | {error, already_exists | ...}
+    call {submit_command, _Proposed, SatId, Kind, Args, IdemKey | undefined}
+                                                       -> {ok, CommandId, new | {existing, Status}}
+    call satellites                                    -> {ok, [SatState]}   (live ones, by id)
+    call pending_commands                              -> {ok, [{CommandId, SatId, Kind, Args}]}
+    call/cast {checkpoint, [#{id, state, deleted}]}    -> ok
+    cast {commands_sent, [CommandId]}
+    cast {command_result, CommandId, SatId, Outcome, KnownState}
+    cast {telemetry, [{SatId, Telemetry}]}
+
+Calls that must be durable before BEAM acknowledges anything (a new satellite, a command) go to
+the database at once and answer ``{error, store_unavailable}`` when it is down. Casts are work
+BEAM will not repeat, so they are never dropped: command outcomes and checkpoints wait in order
+in a queue, retried with backoff while the database is down (checkpoints coalesced per
+satellite); telemetry goes to the bounded ``TelemetryWriter``. A command's outcome is written
+after the state it produced: if we stop between the two, the command stays ``sent``, is delivered
+again, and the actor, which has its id in ``applied``, answers ``done`` without applying it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from py_nodes import proto_v1
+from py_nodes.db import (
+    CommandLedger,
+    Database,
+    DatabaseUnavailable,
+    NotFound,
+    Satellites,
+    TelemetryRow,
+    TelemetryWriter,
+    ValidationError,
+    migrate,
+)
+from py_nodes.db.values import datetime_from_ms
+from py_nodes.erldist import Atom, Caller, GenServer, Node
+from py_nodes.jsonterms import to_json
+
+__all__ = ["StoreServer", "serve_store", "start"]
+
+log = logging.getLogger("stellarops.store")
+
+ACTOR: Final = "beam"
+OK: Final = Atom("ok")
+ERROR: Final = Atom("error")
+UNAVAILABLE: Final = (ERROR, Atom("store_unavailable"))
+RETRY_INITIAL_S: Final = 0.2
+RETRY_MAX_S: Final = 5.0
+CONNECT_TIMEOUT_S: Final = 2.0  # under the BEAM side's 5 s call timeout
+
+
+class StoreServer(GenServer):
+    def __init__(self, conninfo: str) -> None:
+        self.db = Database(conninfo, max_size=8, timeout_s=CONNECT_TIMEOUT_S, name="store")
+        self.satellites = Satellites(self.db)
+        self.ledger = CommandLedger(self.db)
+        self.telemetry = TelemetryWriter(self.db)
+        # Durable work in arrival order; checkpoints coalesced by satellite id (latest wins).
+        self._jobs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._checkpoints: OrderedDict[str, dict[Atom, Any]] = OrderedDict()
+        self._worker: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def init(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._run_jobs())
+        await self._connect()
+
+    async def _connect(self) -> None:
+        delay_s = RETRY_INITIAL_S
+        while True:
+            try:
+                await self.db.connect()
+                applied = await migrate(self.db)
+                break
+            except DatabaseUnavailable as exc:
+                log.warning("store: %s; retrying in %.1f s", exc, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+        if applied:
+            log.info("store: applied %s", ", ".join(m.filename for m in applied))
+        await self.telemetry.start()
+        self._ready.set()
+        log.info("store: connected to %s", self.db.target)
+
+    async def close(self, timeout_s: float = 1.5) -> None:
+        """A clean stop: finish the durable work and flush telemetry (each within ``timeout_s``:
+        BEAM kills a Python node 2 s after asking it to stop)."""
+        if self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._jobs.join(), timeout_s)
+            except TimeoutError:
+                log.error("store: stopping with %d durable job(s) not written", self._jobs.qsize())
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        stats = await self.telemetry.close(timeout_s)
+        if stats.lost_on_close:
+            log.error("store: %d telemetry row(s) not written at stop", stats.lost_on_close)
+        await self.db.close()
+
+    # -- calls: durable before BEAM acknowledges --------------------------------------------
+
+    async def handle_call(self, request: Any, caller: Caller) -> Any:
+        try:
+            return await self._call(request)
+        except DatabaseUnavailable as exc:
+            log.warning("store: %s", exc)
+            return UNAVAILABLE
+        except NotFound as exc:
+            return (ERROR, Atom("not_found")) if exc.field == "satellite_id" else (ERROR, (Atom("bad_field"), Atom(exc.field)))
+        except ValidationError as exc:
+            return (ERROR, (Atom("bad_field"), Atom(exc.field)))
+        except proto_v1.ProtocolError as exc:
+            return (ERROR, (Atom("bad_field"), Atom(str(exc.field))))
+        except Exception as exc:  # a bug: answer, log, keep serving
+            log.exception("store: %.200r failed", request)
+            return (ERROR, (Atom("internal"), f"{type(exc).__name__}: {exc}".encode()))
+
+    async def _call(self, request: Any) -> Any:
+        if request == "satellites":
+            return (OK, [proto_v1.state_to_term(r.state) for r in await self.satellites.list_all()])
+        if request == "pending_commands":
+            pending = await self.ledger.pending(limit=100_000)
+            return (OK, [(str(c.id).encode(), c.satellite_id.encode(), Atom(c.kind), _args_term(c.args)) for c in pending])
+        if type(request) is not tuple or not request:
+            return (ERROR, Atom("unknown_call"))
+        tag = request[0]
+        if tag == "create_satellite" and len(request) == 2:
+            state = proto_v1.state_from_term(request[1])
+            try:
+                await self.satellites.create(state, actor=ACTOR)
+            except ValidationError as exc:
+                if exc.field == "id":
+                    return (ERROR, Atom("already_exists"))
+                raise
+            return OK
+        if tag == "submit_command" and len(request) == 6:
+            _, _proposed, sat_id, kind, args, key = request
+            if not (type(sat_id) is bytes and type(kind) is Atom and type(args) is dict):
+                return (ERROR, (Atom("bad_field"), Atom("command")))
+            if key is not None and type(key) is not bytes:
+                return (ERROR, (Atom("bad_field"), Atom("idempotency_key")))
+            command, created = await self.ledger.submit(
+                sat_id.decode(), str(kind), _args_json(args), None if key is None else key.decode(), actor=ACTOR
+            )
+            status = Atom("new") if created else (Atom("existing"), Atom(command.status))
+            return (OK, str(command.id).encode(), status)
+        if tag == "checkpoint" and len(request) == 2 and type(request[1]) is list:
+            self._queue_checkpoints(request[1])
+            await self._jobs.join()  # a call (the final checkpoint at stop) waits for the write
+            return OK
+        return (ERROR, Atom("unknown_call"))
+
+    # -- casts: never dropped ---------------------------------------------------------------
+
+    def handle_cast(self, request: Any) -> None:
+        if type(request) is not tuple or len(request) < 2:
+            log.warning("store: dropped a malformed cast %.200r", request)
+            return
+        tag = request[0]
+        if tag == "telemetry" and type(request[1]) is list:
+            self.telemetry.offer(_telemetry_rows(request[1]))
+        elif tag == "checkpoint" and type(request[1]) is list:
+            self._queue_checkpoints(request[1])
+        elif tag == "commands_sent" and type(request[1]) is list:
+            self._jobs.put_nowait(("sent", [c for c in request[1] if type(c) is bytes]))
+        elif tag == "command_result" and len(request) == 5:
+            self._jobs.put_nowait(("result", request[1:]))
+        else:
+            log.warning("store: dropped an unknown cast %.200r", request)
+
+    def _queue_checkpoints(self, items: list[Any]) -> None:
+        fresh = not self._checkpoints
+        for item in items:
+            if type(item) is dict and type(item.get(Atom("id"))) is bytes:
+                sat_id = item[Atom("id")].decode()
+                self._checkpoints.pop(sat_id, None)
+                self._checkpoints[sat_id] = item
+        if fresh and self._checkpoints:
+            self._jobs.put_nowait(("checkpoints", None))
+
+    async def _run_jobs(self) -> None:
+        """The durable work, one job at a time, each retried until the database takes it."""
+        await self._ready.wait()
+        while True:
+            job = await self._jobs.get()
+            delay_s = RETRY_INITIAL_S
+            while True:
+                try:
+                    await self._do(*job)
+                    break
+                except DatabaseUnavailable as exc:
+                    log.warning("store: %s; retrying %s in %.1f s", exc, job[0], delay_s)
+                    await asyncio.sleep(delay_s)
+                    delay_s = min(delay_s * 2, RETRY_MAX_S)
+                except Exception:  # bad data: it will not get better by retrying
+                    log.exception("store: %s job dropped", job[0])
+                    break
+            self._jobs.task_done()
+
+    async def _do(self, kind: str, payload: Any) -> None:
+        if kind == "checkpoints":
+            items = list(self._checkpoints.values())
+            live = [proto_v1.state_from_term(_sat_state(i[Atom("state")])) for i in items if not i.get(Atom("deleted"))]
+            gone = [i[Atom("id")].decode() for i in items if i.get(Atom("deleted"))]
+            await self.satellites.checkpoint_many(live)
+            if gone:
+                await self.satellites.delete(gone, actor=ACTOR)
+            for item in items:  # newer ones that came in meanwhile stay for the next job
+                sat_id = item[Atom("id")].decode()
+                if self._checkpoints.get(sat_id) is item:
+                    del self._checkpoints[sat_id]
+            if self._checkpoints:
+                self._jobs.put_nowait(("checkpoints", None))
+        elif kind == "sent":
+            for command_id in payload:
+                with contextlib.suppress(ValidationError):  # not a ledger id: nothing to mark
+                    await self.ledger.mark_sent(command_id.decode())
+        elif kind == "result":
+            command_id, _sat_id, outcome, state = payload
+            await self.satellites.checkpoint(proto_v1.state_from_term(_sat_state(state)))
+            with contextlib.suppress(ValidationError):
+                if outcome == "done":
+                    await self.ledger.mark_done(command_id.decode(), {"outcome": "done"})
+                else:
+                    await self.ledger.mark_failed(command_id.decode(), to_json(outcome[1] if type(outcome) is tuple else outcome))
+
+
+def _sat_state(known: Any) -> Any:
+    """The SatState keys of a shadow's known state (which also carries the last position)."""
+    if type(known) is not dict:
+        return known
+    return {k: v for k, v in known.items() if k in proto_v1.STATE_KEYS}
+
+
+def _args_json(args: dict[Any, Any]) -> dict[str, Any]:
+    value = to_json(args)
+    assert isinstance(value, dict)
+    return value
+
+
+def _args_term(args: dict[str, Any]) -> dict[Atom, Any]:
+    """Ledger args (JSON) as BEAM takes them: atom keys, strings as binaries (BEAM's
+    stellar_spec turns a mode given as a binary into its atom)."""
+    return {Atom(k): v.encode() if isinstance(v, str) else v for k, v in args.items()}
+
+
+def _telemetry_rows(items: list[Any]) -> list[TelemetryRow]:
+    rows = []
+    for item in items:
+        try:
+            sat_id, tel = item
+            rows.append(
+                TelemetryRow(
+                    sat_id.decode(),
+                    datetime_from_ms(tel[proto_v1.K_UPDATED_AT]),
+                    float(tel[proto_v1.K_ENERGY]),
+                    float(tel[proto_v1.K_MEMORY_USED]),
+                    str(tel[proto_v1.K_MODE]),
+                    tel[proto_v1.K_LAT],
+                    tel[proto_v1.K_LON],
+                    tel[proto_v1.K_ALT],
+                    bool(tel[proto_v1.K_SUNLIT]),
+                )
+            )
+        except (TypeError, ValueError, KeyError, AttributeError):
+            log.warning("store: dropped a malformed telemetry item %.200r", item)
+    return rows
+
+
+def serve_store(node: Node, conninfo: str) -> StoreServer:
+    """Start the ``store`` server on ``node`` (it connects, migrates, then serves)."""
+    server = StoreServer(conninfo)
+    node.start_server(server, name="store")
+    return server
+
+
+def start(node: Node) -> Callable[[], Awaitable[None]]:
+    """The role's entry point for ``stellarops node --role store`` (needs DATABASE_URL); returns
+    what to await on a clean stop."""
+    conninfo = os.environ.get("DATABASE_URL", "").strip()
+    if not conninfo:
+        raise ValueError("the store role needs DATABASE_URL (stellarops up sets it)")
+    return serve_store(node, conninfo).close
+
