@@ -1,7 +1,8 @@
 """orbital: pure orbital mechanics for StellarOps (no I/O; imports nothing else from the project).
 
-Element sets (TLE/OMM) -> SGP4 states in TEME (vectorised over satellites × times) -> Earth-fixed
-frames, geodetic coordinates, look angles, passes over ground stations, and sunlight/eclipse.
+Element sets (TLE/OMM) -> SGP4 states in TEME (vectorised over satellites × times; a ``SatBatch``
+prepares satellites once for repeated propagation) -> Earth-fixed frames, geodetic coordinates,
+look angles, passes over ground stations, and sunlight/eclipse.
 Times are timezone-aware UTC datetimes at this API and split Julian dates ``(jd, fr)`` inside.
 Each module's docstring states its accuracy and what it neglects.
 
@@ -29,7 +30,7 @@ from .frames import (
     teme_to_ecef_position,
 )
 from .passes import Pass, find_passes
-from .propagate import SGP4_ERRORS, Propagation, propagate, propagate_jd
+from .propagate import SGP4_ERRORS, Propagation, SatBatch, propagate, propagate_jd
 from .stations import GroundStation, LookAngles, elevations_deg, look_angles
 from .sun import (
     AU_KM,
@@ -63,6 +64,7 @@ __all__ = [
     "LookAngles",
     "Pass",
     "Propagation",
+    "SatBatch",
     "as_utc",
     "ecef_to_geodetic",
     "elevations_deg",

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .elements import Elements
-from .propagate import propagate
+from .propagate import SatBatch, propagate
 from .timescale import gmst_rad
 
 __all__ = [
@@ -52,6 +52,7 @@ _B_KM = WGS84_A_KM * (1.0 - WGS84_F)
 _E2 = WGS84_F * (2.0 - WGS84_F)  # first eccentricity squared
 _EP2 = _E2 / (1.0 - _E2)  # second eccentricity squared
 EARTH_ROTATION_RAD_S = 7.292115146706979e-5  # IAU 1982 sidereal rate, nominal length of day
+_TINY = 1e-300  # keeps 0/0 out of the geodetic iteration at the geocentre
 
 
 class Geodetic(NamedTuple):
@@ -92,22 +93,34 @@ def teme_to_ecef(
 def ecef_to_geodetic(r_ecef_km: ArrayLike) -> Geodetic:
     """ECEF [..., 3] -> WGS84 latitude, longitude and height above the ellipsoid.
 
-    Bowring's iteration on the reduced latitude; each step cubes the error, so three steps from
-    Bowring's starting value are below 1e-12 rad (6 µm) from the surface out to the Moon.
+    Bowring's iteration on the reduced latitude β, from his starting value tan β = z / ((1-f) p).
+    Each step takes tan φ = (z + e'² b sin³β) / (p - e² a cos³β) and then tan β = (1-f) tan φ,
+    with sin β and cos β from normalising that ratio, so no trigonometric function is evaluated
+    inside the loop. The error cubes with each step: one leaves up to ~1e-8 rad (0.35 m) between
+    LEO and lunar distance, two leave ~1e-19 rad (checked in extended precision), far below
+    float64 rounding, so the result is exact to rounding: ~4e-16 rad of latitude and < 1 µm of
+    height and position from the surface out to 400,000 km. The geocentre gives latitude 0 and
+    height -a.
     """
     r = np.asarray(r_ecef_km, dtype=np.float64)
     x, y, z = r[..., 0], r[..., 1], r[..., 2]
     p = np.hypot(x, y)
-    beta = np.arctan2(z, (1.0 - WGS84_F) * p)
-    lat = beta
-    for _ in range(3):
-        sin_b, cos_b = np.sin(beta), np.cos(beta)
-        lat = np.arctan2(z + _EP2 * _B_KM * sin_b**3, p - _E2 * WGS84_A_KM * cos_b**3)
-        beta = np.arctan2((1.0 - WGS84_F) * np.sin(lat), np.cos(lat))
-    sin_lat = np.sin(lat)
-    alt_km = p * np.cos(lat) + z * sin_lat - WGS84_A_KM * np.sqrt(1.0 - _E2 * sin_lat**2)
-    lon_deg = np.mod(np.degrees(np.arctan2(y, x)) + 180.0, 360.0) - 180.0
-    return Geodetic(np.degrees(lat), lon_deg, alt_km)
+    sin_b, cos_b = z, (1.0 - WGS84_F) * p  # ∝ sin β, cos β (normalised below)
+    num = den = p  # replaced in the loop
+    for _ in range(2):
+        scale = 1.0 / np.sqrt(np.maximum(sin_b * sin_b + cos_b * cos_b, _TINY))
+        sin_b = sin_b * scale
+        cos_b = cos_b * scale
+        num = z + (_EP2 * _B_KM) * (sin_b * sin_b * sin_b)  # ∝ sin φ
+        den = p - (_E2 * WGS84_A_KM) * (cos_b * cos_b * cos_b)  # ∝ cos φ
+        sin_b, cos_b = (1.0 - WGS84_F) * num, den  # tan β = (1 - f) tan φ
+    norm = 1.0 / np.sqrt(np.maximum(num * num + den * den, _TINY))
+    sin_lat = num * norm
+    alt_km = p * (den * norm) + z * sin_lat - WGS84_A_KM * np.sqrt(1.0 - _E2 * sin_lat * sin_lat)
+    lat_deg = np.degrees(np.arctan2(num, den))
+    lon_deg = np.degrees(np.arctan2(y, x))  # [-180, 180]; +180 becomes -180
+    lon_deg = lon_deg - 360.0 * (lon_deg >= 180.0)
+    return Geodetic(lat_deg, lon_deg, alt_km)
 
 
 def geodetic_to_ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_km: ArrayLike) -> FloatArray:
@@ -130,7 +143,7 @@ def subsatellite_point(r_teme_km: ArrayLike, jd: ArrayLike, fr: ArrayLike) -> Ge
 
 
 def ground_track(
-    elements: Elements | Sequence[Elements], times_utc: datetime | Sequence[datetime]
+    elements: Elements | Sequence[Elements] | SatBatch, times_utc: datetime | Sequence[datetime]
 ) -> Geodetic:
     """Sub-satellite latitude/longitude/altitude, arrays [n_sats, n_times] (NaN where SGP4 fails)."""
     states = propagate(elements, times_utc)

@@ -5,11 +5,15 @@ own: about 1 km at epoch growing by 1-3 km per day for LEO element sets, dominat
 set, not by this code (which reproduces Vallado's reference output to 1e-8 km). A satellite that
 SGP4 cannot propagate (decayed, eccentricity out of range) is reported as data: its error code is
 non-zero and its rows are NaN; nothing raises.
+
+For repeated propagation of one set of satellites (a tick loop, a benchmark), build a
+``SatBatch`` once: it holds the ``sgp4.api.SatrecArray`` (whose construction copies every
+satellite's state, ~0.1 µs each) so each call pays only for the propagation itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +26,7 @@ from sgp4.api import SatrecArray
 from .elements import Elements
 from .timescale import jd_fr_from_utc, utc_from_jd_fr
 
-__all__ = ["SGP4_ERRORS", "Propagation", "propagate", "propagate_jd"]
+__all__ = ["SGP4_ERRORS", "Propagation", "SatBatch", "propagate", "propagate_jd"]
 
 FloatArray = NDArray[np.float64]
 
@@ -51,36 +55,87 @@ class Propagation:
         return [utc_from_jd_fr(float(j), float(f)) for j, f in zip(self.jd, self.fr, strict=True)]
 
 
+class SatBatch:
+    """Satellites prepared once for repeated propagation: their ``sgp4.api.Satrec`` objects and
+    the ``SatrecArray`` built from them.
+
+    ``SatBatch(satellites)`` takes ``Elements`` or ``Satrec`` objects (Elements are converted
+    once, here). The array holds copies, so later changes to the Satrec objects do not reach it.
+    Index i of every result is ``satellites[i]``.
+    """
+
+    __slots__ = ("_array", "_satrecs")
+
+    def __init__(self, satellites: Iterable[Elements | Any]) -> None:
+        self._satrecs: tuple[Any, ...] = tuple(
+            sat.satrec() if isinstance(sat, Elements) else sat for sat in satellites
+        )
+        self._array: Any = SatrecArray(list(self._satrecs)) if self._satrecs else None
+
+    def __len__(self) -> int:
+        return len(self._satrecs)
+
+    def __repr__(self) -> str:
+        return f"SatBatch({len(self._satrecs)} satellites)"
+
+    @property
+    def satrecs(self) -> tuple[Any, ...]:
+        """The ``sgp4.api.Satrec`` objects, in input order."""
+        return self._satrecs
+
+    def propagate(self, times_utc: datetime | Sequence[datetime]) -> Propagation:
+        """Propagate to timezone-aware UTC times (naive datetimes raise ValueError)."""
+        jd, fr = jd_fr_from_utc(times_utc)
+        return self.propagate_jd(jd, fr)
+
+    def propagate_jd(self, jd: ArrayLike, fr: ArrayLike) -> Propagation:
+        """Propagate to split Julian dates (1-D arrays): one ``SatrecArray.sgp4`` call covers
+        every satellite × time pair, so the loop runs in C++."""
+        jd_a = np.ascontiguousarray(np.atleast_1d(np.asarray(jd, dtype=np.float64)))
+        fr_a = np.ascontiguousarray(np.atleast_1d(np.asarray(fr, dtype=np.float64)))
+        if jd_a.ndim != 1 or jd_a.shape != fr_a.shape:
+            raise ValueError(
+                f"jd and fr must be 1-D arrays of one length, got shapes {jd_a.shape} and "
+                f"{fr_a.shape}"
+            )
+        n_times = jd_a.shape[0]
+        if self._array is None:
+            empty = np.empty((0, n_times, 3), dtype=np.float64)
+            return Propagation(
+                jd_a, fr_a, empty, empty.copy(), np.empty((0, n_times), dtype=np.uint8)
+            )
+        error, r, v = self._array.sgp4(jd_a, fr_a)
+        error = np.asarray(error, dtype=np.uint8)
+        r = np.asarray(r, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64)
+        failed = error != 0
+        if failed.any():
+            r[failed] = np.nan
+            v[failed] = np.nan
+        return Propagation(jd_a, fr_a, r, v, error)
+
+
 def propagate(
-    elements: Elements | Sequence[Elements], times_utc: datetime | Sequence[datetime]
+    elements: Elements | Sequence[Elements] | SatBatch, times_utc: datetime | Sequence[datetime]
 ) -> Propagation:
-    """Propagate element sets to timezone-aware UTC times (naive datetimes raise ValueError)."""
-    items = [elements] if isinstance(elements, Elements) else list(elements)
+    """Propagate element sets (or a prepared ``SatBatch``) to timezone-aware UTC times (naive
+    datetimes raise ValueError)."""
     jd, fr = jd_fr_from_utc(times_utc)
+    if isinstance(elements, SatBatch):
+        return elements.propagate_jd(jd, fr)
+    items = [elements] if isinstance(elements, Elements) else list(elements)
     return propagate_jd(items, jd, fr)
 
 
-def propagate_jd(satellites: Sequence[Elements | Any], jd: ArrayLike, fr: ArrayLike) -> Propagation:
-    """Propagate ``Elements`` or ``sgp4.api.Satrec`` objects to split Julian dates (1-D arrays).
+def propagate_jd(
+    satellites: SatBatch | Sequence[Elements | Any], jd: ArrayLike, fr: ArrayLike
+) -> Propagation:
+    """Propagate a ``SatBatch``, or ``Elements`` / ``sgp4.api.Satrec`` objects, to split Julian
+    dates (1-D arrays).
 
     One ``SatrecArray.sgp4`` call covers every satellite × time pair, so the loop runs in C++.
+    Given a sequence, the ``SatrecArray`` is built on every call; build a ``SatBatch`` once to
+    propagate the same satellites repeatedly.
     """
-    jd_a = np.ascontiguousarray(np.atleast_1d(np.asarray(jd, dtype=np.float64)))
-    fr_a = np.ascontiguousarray(np.atleast_1d(np.asarray(fr, dtype=np.float64)))
-    if jd_a.ndim != 1 or jd_a.shape != fr_a.shape:
-        raise ValueError(
-            f"jd and fr must be 1-D arrays of one length, got shapes {jd_a.shape} and {fr_a.shape}"
-        )
-    satrecs = [sat.satrec() if isinstance(sat, Elements) else sat for sat in satellites]
-    n_sats, n_times = len(satrecs), jd_a.shape[0]
-    if n_sats == 0:
-        empty = np.empty((0, n_times, 3), dtype=np.float64)
-        return Propagation(jd_a, fr_a, empty, empty.copy(), np.empty((0, n_times), dtype=np.uint8))
-    error, r, v = SatrecArray(satrecs).sgp4(jd_a, fr_a)
-    error = np.asarray(error, dtype=np.uint8)
-    r = np.asarray(r, dtype=np.float64)
-    v = np.asarray(v, dtype=np.float64)
-    failed = error != 0
-    r[failed] = np.nan
-    v[failed] = np.nan
-    return Propagation(jd_a, fr_a, r, v, error)
+    batch = satellites if isinstance(satellites, SatBatch) else SatBatch(satellites)
+    return batch.propagate_jd(jd, fr)

@@ -3,6 +3,8 @@
 24 h × 20 satellites (three Walker shells at different heights and inclinations) × 5 stations
 including polar Svalbard and equatorial Kourou and Singapore. The brute force computes look
 angles with ``look_angles`` (a different code path from the search) at each whole second.
+Passes that fit between two coarse-grid samples (the search's step-2 margin logic) are checked
+separately: grazing passes placed inside one cell, and a short ``min_pass_s``.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import numpy as np
 import pytest
 
 from orbital import (
+    Elements,
     GroundStation,
     Pass,
     find_passes,
     jd_fr_offsets,
     look_angles,
+    make_elements,
     propagate_jd,
     teme_to_ecef,
     walker_delta,
 )
+from orbital.passes import _COARSE_STEP_S, _SPEED_MARGIN, _speed_bounds
 
 START = datetime(2024, 9, 1, tzinfo=UTC)
 DAY_S = 86400
@@ -128,9 +133,9 @@ def test_coarse_step_guarantee_holds_for_longer_steps_and_small_chunks(
     brute_force: list[BrutePass],
 ) -> None:
     """With min_pass_s = 300 every pass of at least 300 s is still found, and splitting the scan
-    into tiny time chunks changes nothing."""
+    into tiny blocks (one satellite, ~40 time samples) changes nothing."""
     end = START + timedelta(seconds=DAY_S)
-    passes = find_passes(SATS, STATIONS, START, end, min_pass_s=300.0, max_chunk_bytes=200_000)
+    passes = find_passes(SATS, STATIONS, START, end, min_pass_s=300.0, max_chunk_bytes=20_000)
     matched = match(passes, brute_force)
     long_enough = {i for i, b in enumerate(brute_force) if b.los_s - b.aos_s >= 300}
     assert long_enough <= set(matched)
@@ -178,9 +183,123 @@ def test_mask_override_and_argument_checks() -> None:
             for q in low
         )
     assert find_passes([], STATIONS, START, end) == []
+    assert find_passes(sso, STATIONS, START, end, min_el_deg=89.99) == []  # nothing that high
     with pytest.raises(ValueError, match="after from_utc"):
         find_passes(SATS, STATIONS, end, START)
     with pytest.raises(ValueError, match="naive"):
         find_passes(SATS, STATIONS, datetime(2024, 9, 1), end)
     with pytest.raises(ValueError, match="min_pass_s"):
         find_passes(SATS, STATIONS, START, end, min_pass_s=0.0)
+
+
+@pytest.mark.slow
+def test_short_min_pass_s_finds_every_pass_that_long(brute_force: list[BrutePass]) -> None:
+    """min_pass_s = 5 s, far below the coarse step: passes that fit between two grid samples are
+    left to the cell test and its halvings (five rounds here); each of at least 5 s is found."""
+    end = START + timedelta(seconds=DAY_S)
+    # A pass of >= 1 s contains a whole second, so the brute force has it too.
+    passes = [
+        p for p in find_passes(SATS, STATIONS, START, end, min_pass_s=5.0) if p.duration_s >= 1
+    ]
+    matched = match(passes, brute_force)
+    long_enough = {i for i, b in enumerate(brute_force) if b.los_s - b.aos_s >= 5}
+    assert long_enough <= set(matched), "a pass of at least 5 s was missed"
+    assert sum(5 <= b.los_s - b.aos_s < _COARSE_STEP_S for b in brute_force) >= 5
+    for i, p in matched.items():
+        b = brute_force[i]
+        assert b.aos_s - 1.01 <= offset_s(p.aos_utc) <= b.aos_s + 0.01
+        assert b.los_s - 0.01 <= offset_s(p.los_utc) <= b.los_s + 1.01
+        assert b.max_el_deg - 1e-9 <= p.max_el_deg <= b.max_el_deg + 0.5
+
+
+def _elevations(
+    sat: Elements, station: GroundStation, t0: datetime, offsets: np.ndarray
+) -> np.ndarray:
+    jd, fr = jd_fr_offsets(t0, offsets)
+    states = propagate_jd([sat], jd, fr)
+    r, v = teme_to_ecef(states.r_teme_km, states.v_teme_km_s, jd, fr)
+    el: np.ndarray = look_angles(station, r, v).el_deg[0]
+    return el
+
+
+@pytest.mark.parametrize("above_s", [30.5, 45.0])
+@pytest.mark.parametrize("where_in_cell", [0.2, 0.5, 0.8])
+def test_a_grazing_pass_inside_one_coarse_cell_is_found(
+    above_s: float, where_in_cell: float
+) -> None:
+    """The top of a real pass, with the mask raised until it is above the mask for only
+    ``above_s`` >= min_pass_s, placed strictly inside one coarse cell (both grid samples around
+    it below the mask): only the cell test can find it, and it must."""
+    sat, station = SATS[0], STATIONS[2]  # a 62° pass over Singapore in the first 12 h
+    top = max(
+        find_passes([sat], [station], START, START + timedelta(hours=12)),
+        key=lambda p: p.max_el_deg,
+    )
+    fine = np.arange(-40.0, 40.0, 0.01)  # around its TCA
+    el = _elevations(sat, station, top.tca_utc, fine)
+    mask = float(min(np.interp(-above_s / 2, fine, el), np.interp(above_s / 2, fine, el)))
+    up = np.flatnonzero(el >= mask)  # the crossings lie within 0.01 s outside these samples
+    assert len(up) == up[-1] - up[0] + 1  # one interval
+    assert above_s - 0.02 <= fine[up[-1]] - fine[up[0]] <= above_s + 0.5
+
+    start = top.tca_utc - timedelta(seconds=(5 + where_in_cell) * _COARSE_STEP_S)
+    end = start + timedelta(seconds=11 * _COARSE_STEP_S)  # a grid of 11 cells of _COARSE_STEP_S
+    grid_el = _elevations(sat, station, start, np.arange(12) * _COARSE_STEP_S)
+    assert (grid_el < mask).all()  # the coarse scan alone sees nothing
+
+    (found,) = find_passes([sat], [station], start, end, mask, min_pass_s=30.0)
+    since_tca = (found.aos_utc - top.tca_utc).total_seconds()
+    assert fine[up[0]] - 0.011 <= since_tca <= fine[up[0]]
+    since_tca = (found.los_utc - top.tca_utc).total_seconds()
+    assert fine[up[-1]] <= since_tca <= fine[up[-1]] + 0.011
+    assert abs((found.tca_utc - top.tca_utc).total_seconds()) < 0.01
+    assert found.max_el_deg == pytest.approx(top.max_el_deg, abs=1e-6)
+    assert not found.aos_cut and not found.los_cut
+
+
+def test_scan_blocks_change_nothing() -> None:
+    """The coarse scan's blocks (satellites × times, sized by max_chunk_bytes) down to one
+    satellite and two time samples give the same passes."""
+    end = START + timedelta(hours=6)
+    reference = find_passes(SATS, STATIONS, START, end)
+    for budget in (1, 5_000):
+        got = find_passes(SATS, STATIONS, START, end, max_chunk_bytes=budget)
+        assert [(p.sat_index, p.station_id, p.aos_cut, p.los_cut) for p in got] == [
+            (p.sat_index, p.station_id, p.aos_cut, p.los_cut) for p in reference
+        ]
+        for p, q in zip(got, reference, strict=True):
+            for a, b in ((p.aos_utc, q.aos_utc), (p.tca_utc, q.tca_utc), (p.los_utc, q.los_utc)):
+                assert abs((a - b).total_seconds()) <= 1e-6
+
+
+def test_speed_bound_holds_for_leo_heo_and_geo() -> None:
+    """The cell test rests on V bounding the Earth-fixed speed. Sampled every 10 s for two days,
+    the speed stays below the bound without its margin plus 1% (J2 and drag make the osculating
+    orbit faster than the mean one by ~0.1%), for circular LEO, Molniya, GTO and GEO orbits."""
+    odd = [
+        make_elements(
+            norad_id=94000 + i,
+            epoch_utc=EPOCH,
+            inclination_deg=inc,
+            raan_deg=40.0 * i,
+            eccentricity=ecc,
+            arg_perigee_deg=270.0,
+            mean_anomaly_deg=10.0,
+            mean_motion_rev_day=n,
+            bstar_per_earth_radius=bstar,
+        )
+        for i, (inc, ecc, n, bstar) in enumerate(
+            [(63.4, 0.74, 2.006, 0.0), (27.0, 0.73, 2.26, 1e-4), (0.05, 0.0002, 1.0027, 0.0)]
+        )
+    ]
+    sats = [*SATS, *odd]
+    bound = _speed_bounds([e.satrec() for e in sats])
+    offsets = np.arange(0.0, 2 * DAY_S, 10.0)
+    jd, fr = jd_fr_offsets(START, offsets)
+    states = propagate_jd(sats, jd, fr)
+    _, v = teme_to_ecef(states.r_teme_km, states.v_teme_km_s, jd, fr)
+    fastest = np.linalg.norm(v, axis=-1).max(axis=1)
+    assert (fastest < bound / _SPEED_MARGIN * 1.01).all()
+    # Not loose either: within 15% for LEO (|v| + ω|r| counts Earth rotation in full, where a
+    # prograde orbit's Earth-fixed speed is lower by up to ω|r| cos(inclination)).
+    assert (fastest[: len(SATS)] > bound[: len(SATS)] / _SPEED_MARGIN / 1.15).all()

@@ -18,6 +18,8 @@ import pytest
 from orbital import (
     Elements,
     ElementsError,
+    SatBatch,
+    jd_fr_from_utc,
     make_elements,
     parse_tle,
     propagate,
@@ -189,3 +191,37 @@ def test_empty_inputs_have_consistent_shapes() -> None:
     assert states.r_teme_km.shape == (0, 1, 3) and states.error.shape == (0, 1)
     with pytest.raises(ValueError, match="1-D"):
         propagate_jd([], np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_a_prepared_batch_gives_the_same_states_as_building_one_per_call() -> None:
+    """SatBatch holds the SatrecArray: built once from Elements or Satrecs (mixed), reused for
+    any times, bit for bit what propagate_jd builds per call, NaN rows and codes included."""
+    elements = [case.elements for case in CASES]
+    mixed = [e.satrec() if i % 2 else e for i, e in enumerate(elements)]
+    batch = SatBatch(mixed)
+    assert len(batch) == 33 and len(batch.satrecs) == 33 and "33 satellites" in repr(batch)
+    t0 = datetime(2006, 6, 25, tzinfo=UTC)
+    for minutes in (range(0, 1440, 90), [0], [700]):
+        times = [t0 + timedelta(minutes=m) for m in minutes]
+        jd, fr = jd_fr_from_utc(times)
+        expected = propagate_jd(elements, jd, fr)
+        for got in (
+            batch.propagate_jd(jd, fr),
+            propagate_jd(batch, jd, fr),
+            batch.propagate(times),
+        ):
+            assert np.array_equal(got.error, expected.error)
+            assert np.array_equal(got.r_teme_km, expected.r_teme_km, equal_nan=True)
+            assert np.array_equal(got.v_teme_km_s, expected.v_teme_km_s, equal_nan=True)
+        assert np.array_equal(propagate(batch, times).r_teme_km, expected.r_teme_km, equal_nan=True)
+    assert (batch.propagate(times).error != 0).any()  # the decayed ones are still reported
+
+
+def test_an_empty_batch_and_bad_times() -> None:
+    empty = SatBatch([])
+    states = empty.propagate_jd([2451545.0, 2451546.0], [0.0, 0.5])
+    assert len(empty) == 0 and states.r_teme_km.shape == (0, 2, 3) and states.error.shape == (0, 2)
+    with pytest.raises(ValueError, match="1-D"):
+        SatBatch([CASES[0].elements]).propagate_jd(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="naive datetime"):
+        SatBatch([CASES[0].elements]).propagate([datetime(2000, 6, 28)])

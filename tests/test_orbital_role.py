@@ -509,8 +509,10 @@ async def test_node_answers_while_computing(
     py_node: Node, fake_beam: ErlNode, role: OrbitalServer
 ) -> None:
     """The computation runs in a thread: the node's net_kernel answers a ping meanwhile."""
-    many = walker_delta(600, 20, 1, 700.0, 60.0, T0)
-    stations = [s.station_id.encode() for s in DEFAULT_STATIONS]
+    # Well over a second of work within the role's size limit (satellites x stations x 30 s
+    # samples): many satellites over one station, as propagation dominates.
+    many = walker_delta(6000, 40, 1, 700.0, 60.0, T0)
+    stations = [DEFAULT_STATIONS[0].station_id.encode()]
     request = (A("passes"), [tle_term(e) for e in many], stations, T0_MS, T0_MS + DAY_MS, None)
     ping_us, call_us, n_passes = await erl_eval(
         py_node,

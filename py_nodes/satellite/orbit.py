@@ -1,12 +1,12 @@
 """Where a sats node's satellites are, and whether they are sunlit, at each tick.
 
-One vectorised SGP4 call (``sgp4.api.SatrecArray``) per tick covers every satellite of the node
+One vectorised SGP4 call (``orbital.SatBatch``) per tick covers every satellite of the node
 that has a valid TLE; frames and the conical Earth shadow come from ``orbital``. A satellite
 without a TLE (or with one that SGP4 cannot propagate at that time) has no position and keeps
 the placeholder day/night cycle of ``satellite.sunlight``, so its energy model still runs.
 
-The ``SatrecArray`` is rebuilt only when the set of tracked satellites changes (it copies every
-Satrec), not at every tick.
+The batch is rebuilt only when the set of tracked satellites changes (it copies every Satrec),
+not at every tick.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-import numpy as np
-from sgp4.api import SatrecArray  # type: ignore[import-untyped]
-
-from orbital import Elements, ElementsError, in_sunlight_jd, jd_fr_from_unix_s, subsatellite_point
+from orbital import (
+    Elements,
+    ElementsError,
+    SatBatch,
+    in_sunlight_jd,
+    jd_fr_from_unix_s,
+    subsatellite_point,
+)
 
 __all__ = ["OrbitFix", "OrbitTracker"]
 
@@ -39,7 +43,7 @@ class OrbitTracker:
 
     def __init__(self) -> None:
         self._satrecs: dict[bytes, Any] = {}
-        self._array: tuple[tuple[bytes, ...], Any] | None = None
+        self._batch: tuple[tuple[bytes, ...], SatBatch] | None = None
 
     def __len__(self) -> int:
         return len(self._satrecs)
@@ -56,24 +60,24 @@ class OrbitTracker:
             log.warning("%s: TLE not usable, no position: %s", sat_id.decode(errors="replace"), exc)
             return False
         self._satrecs[sat_id] = elements.satrec()
-        self._array = None
+        self._batch = None
         return True
 
     def forget(self, sat_id: bytes) -> None:
         if self._satrecs.pop(sat_id, None) is not None:
-            self._array = None
+            self._batch = None
 
     def fixes(self, t_unix_s: float, sat_ids: Iterable[bytes] | None = None) -> dict[bytes, OrbitFix]:
         """The fix of every tracked satellite (or of ``sat_ids``) at ``t_unix_s`` (UTC seconds
         since the epoch); satellites that SGP4 fails on are left out."""
-        ids, array = self._satrec_array()
+        ids, batch = self._prepared()
         if not ids:
             return {}
         jd, fr = jd_fr_from_unix_s(t_unix_s)
-        error, r_teme_km, _v = array.sgp4(jd, fr)
-        ok = np.asarray(error)[:, 0] == 0
-        point = subsatellite_point(r_teme_km, jd, fr)
-        sunlit = in_sunlight_jd(r_teme_km, jd, fr)[:, 0]
+        states = batch.propagate_jd(jd, fr)
+        ok = states.ok[:, 0]
+        point = subsatellite_point(states.r_teme_km, jd, fr)
+        sunlit = in_sunlight_jd(states.r_teme_km, jd, fr)[:, 0]
         lat, lon, alt = point.lat_deg[:, 0], point.lon_deg[:, 0], point.alt_km[:, 0]
         wanted = None if sat_ids is None else set(sat_ids)
         return {
@@ -82,8 +86,8 @@ class OrbitTracker:
             if ok[i] and (wanted is None or sat_id in wanted)
         }
 
-    def _satrec_array(self) -> tuple[tuple[bytes, ...], Any]:
-        if self._array is None:
+    def _prepared(self) -> tuple[tuple[bytes, ...], SatBatch]:
+        if self._batch is None:
             ids = tuple(self._satrecs)
-            self._array = (ids, SatrecArray([self._satrecs[i] for i in ids]) if ids else None)
-        return self._array
+            self._batch = (ids, SatBatch([self._satrecs[i] for i in ids]))
+        return self._batch
