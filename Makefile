@@ -25,6 +25,8 @@ shell:
 bench: setup
 	.venv/bin/python bench/dist_bench.py
 	.venv/bin/python bench/sats_bench.py
+	.venv/bin/python bench/orbital_bench.py
+	.venv/bin/python bench/persistence_bench.py
 
 # Build outputs and caches. Keeps .venv and the state folder (.stellarops: the cookie).
 clean:

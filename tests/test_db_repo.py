@@ -87,6 +87,35 @@ async def test_checkpoints_are_optimistic_newer_wins(db: Database) -> None:
     assert (record.state, record.version) == (newer, 2)
 
 
+async def test_checkpoint_many_writes_the_newer_ones_in_one_go(db: Database) -> None:
+    sats = Satellites(db)
+    base = sat().updated_at
+    await sats.checkpoint(sat("a", updated_at=base + 1000))
+    batch = [sat("a", updated_at=base + 500), sat("b", updated_at=base), sat("c", mode=Mode.SCIENCE, updated_at=base)]
+    assert await sats.checkpoint_many(batch) == 2  # "a" is older than the stored one
+    assert await sats.checkpoint_many([]) == 0
+    records = {r.state.id: r for r in await sats.list_all()}
+    assert records[b"a"].state.updated_at == base + 1000 and records[b"c"].state.mode == Mode.SCIENCE
+    with pytest.raises(ValidationError):
+        await sats.checkpoint_many([sat("d"), sat("e", energy_pct=101.0)])
+    assert {r.state.id for r in await sats.list_all()} == {b"a", b"b", b"c"}  # none of the batch
+
+
+async def test_deleted_satellites_keep_their_history_and_can_come_back(db: Database) -> None:
+    sats, ledger = Satellites(db), CommandLedger(db)
+    await sats.create(sat("gone"), actor="t")
+    command, _ = await ledger.submit("gone", "noop", {}, "k1")
+    assert await sats.delete(["gone", "never"], actor="t") == 1
+    assert await sats.delete(["gone"], actor="t") == 0
+    assert await sats.list_all() == [] and await sats.count() == 0
+    assert await sats.checkpoint(sat("gone", updated_at=sat().updated_at + 1)) is None  # stays deleted
+    assert [c.id for c in await ledger.history("gone")] == [command.id]  # the ledger keeps it
+    again = await sats.create(sat("gone", name=b"Again"), actor="t")  # the id can be created again
+    assert again.state.name == b"Again" and [r.state.id for r in await sats.list_all()] == [b"gone"]
+    with pytest.raises(ValidationError):
+        await sats.create(sat("gone"), actor="t")  # a live one still cannot
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

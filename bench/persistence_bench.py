@@ -1,0 +1,966 @@
+"""Persistence benchmark: telemetry ingest, a 1 Hz constellation into PostgreSQL, command latency.
+
+    .venv/bin/python bench/persistence_bench.py [--satellites 10000] [--steady-s 60]
+        [--cmd-rate 200] [--cmd-s 10] [--copy-rows 200000] [--copy-rounds 3] [--strict]
+
+Starts an embedded PostgreSQL (durable: fsync on, as in production) in a temporary folder and
+migrates it (no seed). Then, in one run:
+
+1. ingest: raw psycopg COPY of --copy-rows telemetry rows against our ``TelemetryWriter`` for
+   the same rows (``db_bench.bench``, same server, median of --copy-rounds; the table is emptied
+   afterwards). Target: ours >= 0.7x the raw rate.
+2. The `stellar` BEAM node (as `stellarops up` starts it: DATABASE_URL in its environment, never
+   on a command line) with 2 `sats` nodes and 1 `store` node, tick 1 s, on 127.0.0.1 with a
+   random cookie in a temporary HOME, driven by a hidden Python control node through rpc and a
+   helper module compiled at run time (`bench_persist`, below). Once the store has restored
+   (stellar_store:status() restores >= 1), N satellites are created with `stellar:create/1` in a
+   loop inside BEAM (each a synchronous insert through the store): satellites/s and per-create
+   latency.
+3. steady state (--steady-s at 1 Hz, after --settle-s): every second the bench reads the
+   newest telemetry time in PostgreSQL (lag = now - max(time)), stellar_store:status()
+   (ETS buffer) and, every 5 s, the telemetry row count and the age of the satellites'
+   checkpoints. Rows whose time falls in the window are counted once the pipeline has passed its
+   end, against N x window expected. Overflow is read from the logs of the BEAM node and the
+   store node (status() resets its overflow counter at each flush). CPU (% of one core) and RSS
+   of each OS process: BEAM, sats nodes, store node, PostgreSQL (postmaster and backends summed;
+   PSS as well, since backends share memory). Target: no overflow, lag p99 < 5 s and >= 99% of
+   the window's rows written. Then, for 5 s, a read-only call of the store's own API
+   (pending_commands) every 20 ms from BEAM: how long the store node's mailbox holds a call.
+4. commands: --cmd-rate commands/s for --cmd-s seconds (noop and set_mode standby/nominal
+   alternating, one satellite each), each `stellar:command/3` in its own process (open loop, as
+   concurrent API clients would), from inside BEAM. A collector subscribed to stellar_events
+   (type command) times submit (ledger commit) and submit-to-done (the outcome event); then
+   the bench polls the ledger until all are final. No target in the issue: reported.
+
+Prints a table and PASS/FAIL per target; results also go to
+bench/results/persistence_bench.json. Exit code 0 unless --strict and a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import db_bench
+from benchlib import HOST, erlang_env, save_results
+from sats_bench import cpu_ticks, rss_kib
+
+from py_nodes.db import Database, EmbeddedServer, migrate
+from py_nodes.erldist import Atom, Node
+from py_nodes.jsonterms import to_json
+from py_nodes.up import _beam_command, _wait_until_ready, _wait_until_restored
+
+TICK_S = 1.0
+SAMPLE_S = 1.0  # lag / buffer sampling period
+COUNT_EVERY = 5  # samples between row counts (and checkpoint ages)
+PROBE_MS = 5_000  # store round-trip probe, between the steady window and the commands
+SLOW_MS = 100.0  # a submission slower than this is listed in the bursts
+TARGET_RATIO, TARGET_LAG_P99_S, TARGET_WRITTEN = 0.7, 5.0, 0.99
+RPC = Callable[..., Awaitable[Any]]
+
+HELPER = r"""
+-module(bench_persist).
+-export([create/1, wait_running/3, fresh/1, queues/0, probe_store/2, commands/4]).
+
+now_us() -> erlang:monotonic_time(microsecond).
+
+running() -> ets:select_count(stellar_catalog, [{{'_', #{status => running}}, [], [true]}]).
+
+sat_id(I) -> iolist_to_binary(io_lib:format("pbench-~5..0b", [I])).
+
+%% Creates pbench-00001 .. pbench-N one after the other; total and per-create µs.
+create(N) ->
+    T0 = now_us(),
+    {Errors, Lat} = lists:foldl(
+        fun(I, {Errs, Ls}) ->
+            Id = sat_id(I),
+            S = now_us(),
+            R = stellar:create(#{id => Id, name => Id}),
+            L = now_us() - S,
+            case R of
+                {ok, _} -> {Errs, [L | Ls]};
+                Error -> {[Error | Errs], [L | Ls]}
+            end
+        end, {[], []}, lists:seq(1, N)),
+    #{us => now_us() - T0, t0 => T0, errors => length(Errors), latency_us => Lat,
+      first_errors => lists:sublist(lists:reverse(Errors), 3)}.
+
+wait_running(N, T0, TimeoutMs) ->
+    wait_running_loop(N, T0, now_us() + TimeoutMs * 1000).
+
+wait_running_loop(N, T0, Deadline) ->
+    Running = running(),
+    Now = now_us(),
+    if
+        Running >= N -> #{result => ok, us => Now - T0, running => Running};
+        Now > Deadline -> #{result => timeout, us => Now - T0, running => Running};
+        true -> timer:sleep(10), wait_running_loop(N, T0, Deadline)
+    end.
+
+fresh(AgeMs) ->
+    Min = erlang:system_time(millisecond) - AgeMs,
+    ets:select_count(stellar_catalog, [{{'_', #{status => running, updated_at => '$1'}},
+                                        [{'>=', '$1', Min}], [true]}]).
+
+%% Messages queued in stellar_store and stellar_events, and the 3 longest queues.
+queues() ->
+    Procs = lists:sort([{Q, P} || P <- processes(),
+                        {message_queue_len, Q} <- [erlang:process_info(P, message_queue_len)]]),
+    Top = [#{name => name(P), queue => Q} || {Q, P} <- lists:sublist(lists:reverse(Procs), 3)],
+    #{store => qlen(stellar_store), events => qlen(stellar_events), top => Top}.
+
+qlen(Name) ->
+    case whereis(Name) of
+        undefined -> -1;
+        P -> element(2, erlang:process_info(P, message_queue_len))
+    end.
+
+name(P) ->
+    case erlang:process_info(P, registered_name) of
+        {registered_name, Name} -> Name;
+        _ -> list_to_binary(pid_to_list(P))
+    end.
+
+%% Round trips (µs) of gen_server:call({store, StoreNode}, pending_commands), a read-only call of
+%% the store's own API (one small SELECT), every EveryMs for DurationMs: how long the store's
+%% mailbox makes a call wait while telemetry flows.
+probe_store(DurationMs, EveryMs) ->
+    [Node | _] = [N || #{role := store, status := up, name := N} <- stellar_py_node:info()],
+    probe_loop(Node, now_us() + DurationMs * 1000, EveryMs, []).
+
+probe_loop(Node, End, EveryMs, Acc) ->
+    case now_us() >= End of
+        true ->
+            lists:reverse(Acc);
+        false ->
+            S = now_us(),
+            {ok, _} = gen_server:call({store, Node}, pending_commands, 10000),
+            L = now_us() - S,
+            timer:sleep(EveryMs),
+            probe_loop(Node, End, EveryMs, [L | Acc])
+    end.
+
+%% Rate commands/s for DurationMs, command I to satellite I rem N + 1, each stellar:command/3
+%% in a process of its own at its due time (open loop). A collector subscribed to the command
+%% events pairs each id with its outcome; waits WaitMs at most after the last submission.
+commands(Rate, DurationMs, N, WaitMs) ->
+    Parent = self(),
+    Collector = spawn_link(fun() -> collector_init(Parent) end),
+    receive {Collector, subscribed} -> ok after 5000 -> exit(collector_not_subscribed) end,
+    Total = Rate * DurationMs div 1000,
+    StartMs = erlang:system_time(millisecond),
+    T0 = now_us(),
+    ok = submit_loop(0, Total, Rate, N, T0, Collector),
+    LoopUs = now_us() - T0,
+    LastMs = erlang:system_time(millisecond),
+    Collector ! {finish, Total, now_us() + WaitMs * 1000},
+    receive
+        {Collector, Result} ->
+            Result#{total => Total, loop_us => LoopUs, start_ms => StartMs, last_submit_ms => LastMs,
+                    t0 => T0}
+    after WaitMs + 30000 ->
+        exit(collector_timeout)
+    end.
+
+submit_loop(I, Total, _Rate, _N, _T0, _C) when I >= Total ->
+    ok;
+submit_loop(I, Total, Rate, N, T0, C) ->
+    wait_until(T0 + I * 1000000 div Rate),
+    {Kind, Args} = case I rem 2 of
+        0 -> {noop, #{}};
+        1 -> {set_mode, #{mode => element((I div 2) rem 2 + 1, {standby, nominal})}}
+    end,
+    SatId = sat_id(I rem N + 1),
+    _ = spawn(fun() ->
+        S = now_us(),
+        R = stellar:command(SatId, Kind, Args),
+        C ! {submitted, R, S, now_us()}
+    end),
+    submit_loop(I + 1, Total, Rate, N, T0, C).
+
+wait_until(Due) ->
+    case Due - now_us() of
+        D when D >= 1000 -> timer:sleep(D div 1000), wait_until(Due);
+        _ -> ok
+    end.
+
+collector_init(Parent) ->
+    ok = stellar_events:subscribe(self(), #{types => [command]}),
+    Parent ! {self(), subscribed},
+    collect(Parent, #{pending => #{}, early => #{}, submit => [], done => [], ids => [],
+                      errors => [], outcomes => #{}, failures => [], reports => 0,
+                      total => infinity, deadline => infinity}).
+
+collect(Parent, S = #{pending := P, reports := R, total := Total, deadline := Deadline}) ->
+    case R >= Total andalso map_size(P) =:= 0 of
+        true ->
+            finish(Parent, S);
+        false ->
+            Timeout = case Deadline of
+                infinity -> infinity;
+                _ -> max(0, (Deadline - now_us()) div 1000)
+            end,
+            receive
+                Msg -> collect(Parent, handle(Msg, S))
+            after Timeout ->
+                finish(Parent, S)
+            end
+    end.
+
+handle({submitted, {ok, CmdId}, Start, End},
+       S = #{pending := P, early := E, submit := Sub, ids := Ids, reports := R}) ->
+    S1 = S#{submit := [{Start, End - Start} | Sub], ids := [CmdId | Ids], reports := R + 1},
+    case maps:take(CmdId, E) of
+        {{DoneUs, Outcome}, E1} -> outcome(Outcome, Start, DoneUs - Start, S1#{early := E1});
+        error -> S1#{pending := P#{CmdId => Start}}
+    end;
+handle({submitted, Error, Start, End}, S = #{errors := Errs, submit := Sub, reports := R}) ->
+    S#{errors := [Error | Errs], submit := [{Start, End - Start} | Sub], reports := R + 1};
+handle({stellar_event, _, command, _, #{command_id := CmdId, outcome := Outcome}, _},
+       S = #{pending := P, early := E}) ->
+    Now = now_us(),
+    case maps:take(CmdId, P) of
+        {Start, P1} -> outcome(Outcome, Start, Now - Start, S#{pending := P1});
+        error -> S#{early := E#{CmdId => {Now, Outcome}}}
+    end;
+handle({finish, Total, Deadline}, S) ->
+    S#{total := Total, deadline := Deadline};
+handle(_, S) ->
+    S.
+
+outcome(Outcome, Start, Us, S = #{done := D, outcomes := O, failures := F}) ->
+    Key = case Outcome of done -> done; _ -> failed end,
+    F1 = case Key of failed when length(F) < 3 -> [Outcome | F]; _ -> F end,
+    S#{done := [{Start, Us} | D], outcomes := O#{Key => maps:get(Key, O, 0) + 1}, failures := F1}.
+
+finish(Parent, #{pending := P, submit := Sub, done := D, ids := Ids, errors := Errs,
+                 outcomes := O, failures := F, reports := R}) ->
+    Parent ! {self(), #{submit_us => Sub, done_us => D, ids => Ids, errors => length(Errs),
+                        first_errors => lists:sublist(Errs, 3), outcomes => O, failures => F,
+                        reports => R, no_outcome => map_size(P)}}.
+"""
+
+
+class BenchError(Exception):
+    """The benchmark could not run; the message says why."""
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "p50": pct(values, 0.5), "p99": pct(values, 0.99), "max": max(values)}
+
+
+# -- PostgreSQL's processes ---------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def pg_pids(postmaster: int) -> list[int]:
+    """The postmaster and its children (backends, checkpointer, WAL writer...)."""
+    pids = [postmaster]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int(_stat_fields(int(entry.name))[1]) == postmaster:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def pg_ticks(postmaster: int) -> int:
+    """CPU ticks of PostgreSQL: the postmaster's own and reaped children's, plus live children's."""
+    f = _stat_fields(postmaster)
+    total = sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+    for pid in pg_pids(postmaster)[1:]:
+        with contextlib.suppress(OSError):
+            total += cpu_ticks(pid)
+    return total
+
+
+def pss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Proc:
+    """One measured OS process (or PostgreSQL as a whole, ``pg`` set)."""
+
+    role: str
+    pid: int
+    pg: bool = False
+
+    def ticks(self) -> int:
+        return pg_ticks(self.pid) if self.pg else cpu_ticks(self.pid)
+
+    def memory(self) -> tuple[int, int]:
+        """(RSS, PSS) in KiB, summed over PostgreSQL's processes."""
+        pids = pg_pids(self.pid) if self.pg else [self.pid]
+        rss = pss = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                rss += rss_kib(pid)
+                pss += pss_kib(pid)
+        return rss, pss
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+class Run:
+    """The BEAM node of one run and the Python nodes it started, all stopped by `stop_all`."""
+
+    def __init__(self, tmp: Path, checkpoint_ms: int) -> None:
+        self.tmp = tmp
+        self.checkpoint_ms = checkpoint_ms
+        suffix = os.getpid()
+        self.beam_name = f"persist_bench{suffix}@{HOST}"
+        self.ctl_name = f"persist_bench{suffix}_ctl@{HOST}"
+        self.prefix = f"persist_bench{suffix}"
+        self.cookie = ""
+        self.beam: subprocess.Popen[bytes] | None = None
+        self.py_pids: set[int] = set()
+
+    def start(self, conninfo: str) -> subprocess.Popen[bytes]:
+        ebin = self.tmp / "ebin"
+        ebin.mkdir()
+        (self.tmp / "bench_persist.erl").write_text(HELPER)
+        subprocess.run(["erlc", "-o", str(ebin), str(self.tmp / "bench_persist.erl")], check=True)
+        stellarops = str(Path(sys.executable).parent / "stellarops")
+        home = self.tmp / "home"
+        home.mkdir(mode=0o700)
+        extra = {
+            "STELLAROPS_PY": stellarops,
+            "STELLAROPS_HOME": str(self.tmp / "state"),
+            "DATABASE_URL": conninfo,  # for the store node: env only, never argv, never printed
+        }
+        env, self.cookie = erlang_env(home, extra)
+        py_nodes = (
+            f'[#{{role => sats, count => 2, prefix => "{self.prefix}_sats"}},'
+            f' #{{role => store, count => 1, prefix => "{self.prefix}_store"}}]'
+        )
+        argv = [
+            *_beam_command(self.beam_name),
+            "-pa", str(ebin),
+            "-stellar", "py_nodes", py_nodes,
+            "-stellar", "tick_s", repr(TICK_S),
+            "-stellar", "checkpoint_ms", str(self.checkpoint_ms),
+        ]  # fmt: skip
+        with open(self.tmp / "beam.log", "wb") as log:
+            self.beam = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        return self.beam
+
+    def note_nodes(self, nodes: list[Any]) -> None:
+        self.py_pids.update(
+            n["os_pid"] for n in nodes if n["role"] != "beam" and isinstance(n["os_pid"], int)
+        )
+
+    def stop_all(self) -> None:
+        beam = self.beam
+        if beam is not None and beam.poll() is None:
+            beam.terminate()  # init:stop(): final checkpoint, then the Python nodes stop
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                beam.wait(60)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(beam.pid, signal.SIGKILL)
+            beam.wait()
+        for pid in self.py_pids:  # normally gone already (stdin EOF)
+            with contextlib.suppress(OSError):
+                if self.prefix.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+
+    def log_text(self) -> str:
+        path = self.tmp / "beam.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def log_tail(self, lines: int = 25) -> str:
+        text = self.log_text().splitlines()
+        return f"--- beam.log (last {lines} lines)\n" + "\n".join(text[-lines:])
+
+
+def overflow_in_log(text: str) -> dict[str, int]:
+    """Telemetry not kept, as the BEAM node and the store node log it."""
+    beam = sum(int(m) for m in re.findall(r"telemetry buffer full: (\d+) sample", text))
+    # TelemetryWriter: "telemetry: N rows not queued (...); M since the last warning, T in total"
+    store = [int(m) for m in re.findall(r"rows not queued .*?, (\d+) in total", text)]
+    lost = sum(int(m) for m in re.findall(r"(\d+) telemetry row\(s\) not written", text))
+    return {"beam_buffer_full": beam, "store_writer_overflow": max(store, default=0),
+            "store_lost_at_stop": lost}  # fmt: skip
+
+
+@dataclass
+class Sampler:
+    """Samples the pipeline every SAMPLE_S seconds until stopped."""
+
+    db: Database
+    rpc: RPC
+    origin: float
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    phase: str = "create"
+
+    async def run(self) -> None:
+        i = 0
+        while True:
+            t = time.monotonic()
+            s: dict[str, Any] = {"t": round(t - self.origin, 3), "phase": self.phase}
+            status = await self.rpc("stellar_store", "status", [])
+            s["buffered"], s["overflow"] = int(status["buffered"]), int(status["overflow"])
+            async with self.db.connection() as conn:
+                row = await (
+                    await conn.execute(
+                        "SELECT max(time) FROM telemetry WHERE time > now() - interval '10 minutes'"
+                    )
+                ).fetchone()
+                now = time.time()
+                s["wall"] = now
+                s["lag_s"] = None if row is None or row[0] is None else now - row[0].timestamp()
+                row = await (
+                    await conn.execute(
+                        "SELECT count(*) FILTER (WHERE status IN ('done', 'failed')), count(*)"
+                        " FROM commands"
+                    )
+                ).fetchone()
+                s["cmd_final"], s["cmd_total"] = (int(row[0]), int(row[1])) if row else (0, 0)
+                if i % COUNT_EVERY == 0:
+                    row = await (await conn.execute("SELECT count(*) FROM telemetry")).fetchone()
+                    s["rows"], s["rows_wall"] = (int(row[0]) if row else 0), time.time()
+                    row = await (
+                        await conn.execute(
+                            "SELECT extract(epoch FROM now() - min(updated_at)),"
+                            " extract(epoch FROM now() - max(updated_at))"
+                            " FROM satellites WHERE deleted_at IS NULL"
+                        )
+                    ).fetchone()
+                    if row and row[0] is not None:
+                        s["ckpt_oldest_s"], s["ckpt_newest_s"] = float(row[0]), float(row[1])
+            self.samples.append(s)
+            i += 1
+            await asyncio.sleep(max(0.0, SAMPLE_S - (time.monotonic() - t)))
+
+
+async def scalar(db: Database, query: str, params: tuple[Any, ...] = ()) -> Any:
+    async with db.connection() as conn:
+        row = await (await conn.execute(query, params)).fetchone()
+    return None if row is None else row[0]
+
+
+def bursts(pairs: list[Any], t0: int, slow_ms: float = SLOW_MS) -> dict[str, Any]:
+    """Submissions slower than ``slow_ms``: how many, and the bursts they form (gap > 1 s), as
+    (first start, last start, count, worst ms) in seconds since the first command."""
+    slow = sorted(((start - t0) / 1e6, lat / 1e3) for start, lat in pairs if lat / 1e3 > slow_ms)
+    groups: list[list[float]] = []
+    for t, ms in slow:
+        if groups and t - groups[-1][1] <= 1.0:
+            g = groups[-1]
+            groups[-1] = [g[0], t, g[2] + 1, max(g[3], ms)]
+        else:
+            groups.append([t, t, 1, ms])
+    return {
+        "slow_ms": slow_ms,
+        "count": len(slow),
+        "bursts": [[round(x, 3) for x in g] for g in groups],
+    }
+
+
+def timeline(submits: list[Any], dones: list[Any], t0: int) -> list[list[float]]:
+    """[start s since the first command, submit ms, submit-to-done ms or -1] per command."""
+    done = {start: lat for start, lat in dones}
+    return [
+        [round((start - t0) / 1e6, 4), round(lat / 1e3, 2), round(done.get(start, -1000) / 1e3, 2)]
+        for start, lat in sorted(submits)
+    ]
+
+
+def window_stats(samples: list[dict[str, Any]], phase: str) -> dict[str, Any]:
+    ss = [s for s in samples if s["phase"] == phase]
+    lags = [s["lag_s"] for s in ss]
+    counted = [s for s in ss if "rows" in s]
+    rate = None
+    if len(counted) >= 2:
+        a, b = counted[0], counted[-1]
+        rate = (b["rows"] - a["rows"]) / (b["rows_wall"] - a["rows_wall"])
+    ckpt = [s["ckpt_oldest_s"] for s in counted if "ckpt_oldest_s" in s]
+    return {
+        "samples": len(ss),
+        "lag_s": summary([x for x in lags if x is not None]),
+        "lag_missing": sum(1 for x in lags if x is None),
+        "buffered": summary([s["buffered"] for s in ss]),
+        "overflow_samples": sum(s["overflow"] for s in ss),
+        "rows_per_s": rate,
+        "ckpt_oldest_s": summary(ckpt),
+    }
+
+
+async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) -> dict[str, Any]:
+    n = args.satellites
+    conninfo = server.conninfo
+    fig: dict[str, Any] = {}
+
+    # 1. Raw COPY against the TelemetryWriter (the table is emptied afterwards).
+    copy_args = argparse.Namespace(
+        rows=args.copy_rows,
+        satellites=1_000,
+        chunk=1_000,
+        batch_rows=5_000,
+        rounds=args.copy_rounds,
+    )
+    fig["copy"] = await db_bench.bench(conninfo, copy_args)
+    async with Database(conninfo, max_size=2) as db:
+        await migrate(db)  # (db_bench migrated already: a no-op)
+
+    beam = run.start(conninfo)
+    name = run.beam_name
+    async with Node(run.ctl_name, cookie=run.cookie) as ctl, Database(conninfo, max_size=3) as db:
+
+        async def rpc(module: str, function: str, a: list[Any], timeout: float = 10.0) -> Any:
+            return await ctl.rpc(name, module, function, a, timeout=timeout)
+
+        async def nodes() -> list[Any]:
+            result: list[Any] = await rpc("stellar", "nodes", [])
+            run.note_nodes(result)
+            return result
+
+        t_start = time.monotonic()
+        run.note_nodes(await _wait_until_ready(ctl, beam, name, 60.0))
+        restored = await _wait_until_restored(ctl, beam, name, 60.0)
+        fig["start_s"] = time.monotonic() - t_start
+        fig["restored"] = restored
+        fig["otp"] = bytes(await rpc("erlang", "system_info", [Atom("otp_release")])).decode()
+        procs = {str(x["name"]): Proc(str(x["role"]), int(x["os_pid"])) for x in await nodes()}
+        postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+        procs["postgres (all processes)"] = Proc("pg", postmaster, pg=True)
+        idle_mem = {k: p.memory() for k, p in procs.items()}
+
+        sampler = Sampler(db, rpc, time.monotonic())
+        task = asyncio.get_running_loop().create_task(sampler.run())
+        try:
+            # 2. Creation.
+            slow = max(300.0, n / 20)
+            created = await rpc("bench_persist", "create", [n], slow)
+            if created["errors"]:
+                raise BenchError(
+                    f"{created['errors']} creations failed: {to_json(created['first_errors'])}"
+                )
+            running = await rpc("bench_persist", "wait_running", [n, created["t0"], 120_000], 150.0)
+            if running["result"] != "ok":
+                raise BenchError(f"only {running['running']} of {n} satellites running after 120 s")
+            fig["create"] = {
+                "s": created["us"] / 1e6,
+                "per_s": n / (created["us"] / 1e6),
+                "latency_ms": summary([x / 1e3 for x in created["latency_us"]]),
+                "all_running_s": running["us"] / 1e6,
+                "db_rows": await scalar(db, "SELECT count(*) FROM satellites"),
+            }
+
+            # 3. Steady state at 1 Hz.
+            sampler.phase = "settle"
+            await asyncio.sleep(args.settle_s)
+            sampler.phase = "steady"
+            w0 = time.time()
+            t0 = time.monotonic()
+            before = {k: p.ticks() for k, p in procs.items()}
+            start_mem = {k: p.memory() for k, p in procs.items()}
+            await asyncio.sleep(args.steady_s)
+            t1 = time.monotonic()
+            after = {k: p.ticks() for k, p in procs.items()}
+            w1 = w0 + args.steady_s
+            sampler.phase = "drain"
+            end_mem = {k: p.memory() for k, p in procs.items()}
+            fresh = await rpc("bench_persist", "fresh", [int(2000 * TICK_S)])
+            queues = to_json(await rpc("bench_persist", "queues", []))
+            # All rows of the window are in once the pipeline has passed its end.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                newest = await scalar(db, "SELECT extract(epoch FROM max(time)) FROM telemetry")
+                if newest is not None and float(newest) >= w1 + 2 * TICK_S:
+                    break
+                await asyncio.sleep(0.5)
+            drained_after_s = time.monotonic() - t1
+            in_window = await scalar(
+                db,
+                "SELECT count(*) FROM telemetry WHERE time >= to_timestamp(%s) AND time < to_timestamp(%s)",
+                (w0, w1),
+            )
+            fig["steady"] = {
+                "window_s": t1 - t0,
+                "ticked_recently": fresh,
+                "rows_in_window": int(in_window or 0),
+                "rows_expected": round(n * args.steady_s / TICK_S),
+                "drained_after_s": drained_after_s,
+                "beam_queues_end": queues,
+                "procs": {
+                    k: {
+                        "role": p.role,
+                        "cpu_pct": 100
+                        * (after[k] - before[k])
+                        / os.sysconf("SC_CLK_TCK")
+                        / (t1 - t0),
+                        "rss_kib": end_mem[k][0],
+                        "pss_kib": end_mem[k][1],
+                        "start_rss_kib": start_mem[k][0],
+                        "idle_rss_kib": idle_mem[k][0],
+                    }
+                    for k, p in procs.items()
+                },
+            }
+
+            # Store responsiveness, no commands in flight.
+            sampler.phase = "probe"
+            probe = await rpc("bench_persist", "probe_store", [PROBE_MS, 20], PROBE_MS / 1000 + 30)
+            lat = [x / 1e3 for x in probe]
+            fig["store_probe_ms"] = {
+                **summary(lat),
+                "over_50ms": sum(1 for x in lat if x > 50) / len(lat) if lat else None,
+            }
+
+            # 4. Commands.
+            sampler.phase = "commands"
+            wait_ms = 60_000
+            cmd = await rpc(
+                "bench_persist",
+                "commands",
+                [args.cmd_rate, int(args.cmd_s * 1000), n, wait_ms],
+                args.cmd_s + wait_ms / 1000 + 60,
+            )
+            ids = [uuid.UUID(bytes(i).decode()) for i in cmd["ids"]]
+            sampler.phase = "ledger"
+            ledger_deadline = time.monotonic() + 120
+            final = 0
+            while time.monotonic() < ledger_deadline:
+                final = int(await scalar(
+                    db, "SELECT count(*) FROM commands WHERE id = ANY(%s) AND status IN ('done', 'failed')", (ids,)
+                ) or 0)  # fmt: skip
+                if final >= len(ids):
+                    break
+                await asyncio.sleep(0.05)
+            all_final_wall = time.time()
+            async with db.connection() as conn:
+                rows = await (
+                    await conn.execute(
+                        "SELECT status, count(*),"
+                        " percentile_disc(0.5) WITHIN GROUP (ORDER BY finished_at - created_at),"
+                        " percentile_disc(0.99) WITHIN GROUP (ORDER BY finished_at - created_at),"
+                        " max(finished_at - created_at)"
+                        " FROM commands WHERE id = ANY(%s) GROUP BY status",
+                        (ids,),
+                    )
+                ).fetchall()
+            ledger = {
+                str(r[0]): {
+                    "count": int(r[1]),
+                    **(
+                        {"p50_ms": r[2].total_seconds() * 1e3, "p99_ms": r[3].total_seconds() * 1e3,
+                         "max_ms": r[4].total_seconds() * 1e3}
+                        if r[2] is not None else {}
+                    ),
+                }
+                for r in rows
+            }  # fmt: skip
+            async with db.connection() as conn:
+                every = await (
+                    await conn.execute("SELECT status, count(*) FROM commands GROUP BY status")
+                ).fetchall()
+            fig["commands"] = {
+                "rate": args.cmd_rate,
+                "seconds": args.cmd_s,
+                "total": int(cmd["total"]),
+                "submitted_per_s": int(cmd["total"]) / (cmd["loop_us"] / 1e6)
+                if cmd["loop_us"]
+                else None,
+                "errors": int(cmd["errors"]),
+                "first_errors": to_json(cmd["first_errors"]),
+                "outcomes": to_json(cmd["outcomes"]),
+                "failures": to_json(cmd["failures"]),
+                "no_outcome": int(cmd["no_outcome"]),
+                "submit_ms": summary([lat / 1e3 for _, lat in cmd["submit_us"]]),
+                "done_ms": summary([lat / 1e3 for _, lat in cmd["done_us"]]),
+                "slow_submits": bursts(cmd["submit_us"], cmd["t0"]),
+                "timeline": timeline(cmd["submit_us"], cmd["done_us"], cmd["t0"]),
+                "ledger": ledger,
+                "ledger_final": final,
+                # Every ledger row, acknowledged or not: a submit that timed out in BEAM may
+                # still have been committed by the store (it then waits, queued, for a restore).
+                "ledger_all": {str(r[0]): int(r[1]) for r in every},
+                "ledger_all_final_after_last_submit_s": (
+                    all_final_wall - cmd["last_submit_ms"] / 1e3 if final >= len(ids) else None
+                ),
+            }
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        fig["samples"] = sampler.samples
+        fig["windows"] = {
+            ph: window_stats(sampler.samples, ph) for ph in ("settle", "steady", "commands")
+        }
+        fig["nodes_end"] = to_json(await nodes())
+    return fig
+
+
+def checks(n: int, fig: dict[str, Any], log_overflow: dict[str, int]) -> list[dict[str, Any]]:
+    st, w = fig["steady"], fig["windows"]["steady"]
+    overflow = (
+        log_overflow["beam_buffer_full"]
+        + log_overflow["store_writer_overflow"]
+        + w["overflow_samples"]
+    )
+    written = st["rows_in_window"] / st["rows_expected"] if st["rows_expected"] else 0.0
+    lag_p99 = w["lag_s"].get("p99", math.inf) if not w["lag_missing"] else math.inf
+    return [
+        {"check": f"TelemetryWriter / raw COPY >= {TARGET_RATIO}x", "value": fig["copy"]["ratio"],
+         "limit": TARGET_RATIO, "ok": fig["copy"]["ratio"] >= TARGET_RATIO, "unit": "x"},
+        {"check": "no telemetry overflow (BEAM buffer, store writer)", "value": overflow,
+         "limit": 0, "ok": overflow == 0, "unit": " rows"},
+        {"check": f"lag p99 < {TARGET_LAG_P99_S:g} s at {n:,} sats x 1 Hz", "value": lag_p99,
+         "limit": TARGET_LAG_P99_S, "ok": lag_p99 < TARGET_LAG_P99_S, "unit": " s"},
+        {"check": f"window's rows written >= {TARGET_WRITTEN:.0%}", "value": 100 * written,
+         "limit": 100 * TARGET_WRITTEN, "ok": written >= TARGET_WRITTEN, "unit": "%"},
+    ]  # fmt: skip
+
+
+def fmt_ms(s: dict[str, float]) -> str:
+    if not s.get("n"):
+        return "(none)"
+    return f"p50 {s['p50']:,.1f}  p99 {s['p99']:,.1f}  max {s['max']:,.1f} ms (n={s['n']:,})"
+
+
+def report(
+    n: int,
+    args: argparse.Namespace,
+    fig: dict[str, Any],
+    results: list[dict[str, Any]],
+    log_overflow: dict[str, int],
+    load: tuple[float, float, float],
+) -> None:
+    cp = fig["copy"]
+    print(
+        f"Persistence benchmark: {n:,} satellites, 2 sats nodes + 1 store node, tick {TICK_S:g} s, "
+        f"PostgreSQL {cp['postgres']} (fsync {cp['fsync']}), OTP {fig['otp']}, {os.cpu_count()} CPUs, "
+        f"load avg before {load[0]:.2f}"
+    )
+    print(
+        f"1. ingest, {args.copy_rows:,} rows, median of {args.copy_rounds}: raw COPY "
+        f"{cp['raw']['rows_per_s']:,} rows/s, TelemetryWriter {cp['ours']['rows_per_s']:,} rows/s "
+        f"-> {cp['ratio']:.2f}x"
+    )
+    c = fig["create"]
+    print(
+        f"2. create {n:,} (stellar:create/1 + store insert, sequential): {c['s']:.2f} s = "
+        f"{c['per_s']:,.0f}/s; per create {fmt_ms(c['latency_ms'])}; all running after "
+        f"{c['all_running_s']:.2f} s; {c['db_rows']:,} rows in satellites"
+    )
+    st, w = fig["steady"], fig["windows"]["steady"]
+    lag = w["lag_s"]
+    print(
+        f"3. steady {st['window_s']:.1f} s at 1 Hz (after {args.settle_s:g} s settle; ticked in the "
+        f"last 2 s: {st['ticked_recently']:,}/{n:,}):"
+    )
+    print(
+        f"   lag now - newest row: p50 {lag.get('p50', math.nan):.2f} s, p99 "
+        f"{lag.get('p99', math.nan):.2f} s, max {lag.get('max', math.nan):.2f} s "
+        f"({w['samples']} samples, {w['lag_missing']} without rows)"
+    )
+    rate = w["rows_per_s"]
+    print(
+        f"   rows written {rate:,.0f}/s (count every {COUNT_EVERY} s; produced nominally "
+        f"{n / TICK_S:,.0f}/s); rows timed in the window: {st['rows_in_window']:,} of "
+        f"{st['rows_expected']:,} ({100 * st['rows_in_window'] / st['rows_expected']:.2f}%), "
+        f"counted {st['drained_after_s']:.1f} s after its end"
+        if rate is not None
+        else "   rows written: not enough samples"
+    )
+    b = w["buffered"]
+    print(
+        f"   BEAM telemetry buffer (ETS): p50 {b.get('p50', 0):,.0f}, max {b.get('max', 0):,.0f} rows; "
+        f"overflow: status samples {w['overflow_samples']}, logs {log_overflow}"
+    )
+    ck = w["ckpt_oldest_s"]
+    if ck.get("n"):
+        print(
+            f"   oldest satellite checkpoint age: p50 {ck['p50']:.1f} s, max {ck['max']:.1f} s "
+            f"(checkpoint_ms {args.checkpoint_ms})"
+        )
+    q = st["beam_queues_end"]
+    print(
+        f"   BEAM queues at the end: stellar_store {q['store']}, stellar_events {q['events']}; "
+        "longest: " + ", ".join(f"{t['name']} {t['queue']}" for t in q["top"])
+    )
+    print(
+        f"   {'process':<38}{'role':<6}{'CPU % core':>11}{'RSS MiB: idle':>15}{'start':>8}{'end':>8}{'PSS':>8}"
+    )
+    tot = [0.0, 0, 0, 0, 0]
+    for node, p in st["procs"].items():
+        print(
+            f"   {node:<38}{p['role']:<6}{p['cpu_pct']:>11.1f}{p['idle_rss_kib'] / 1024:>15.1f}"
+            f"{p['start_rss_kib'] / 1024:>8.1f}{p['rss_kib'] / 1024:>8.1f}{p['pss_kib'] / 1024:>8.1f}"
+        )
+        tot = [tot[0] + p["cpu_pct"], tot[1] + p["idle_rss_kib"], tot[2] + p["start_rss_kib"],
+               tot[3] + p["rss_kib"], tot[4] + p["pss_kib"]]  # fmt: skip
+    print(
+        f"   {'total':<44}{tot[0]:>11.1f}{tot[1] / 1024:>15.1f}{tot[2] / 1024:>8.1f}"
+        f"{tot[3] / 1024:>8.1f}{tot[4] / 1024:>8.1f}"
+    )
+    pr = fig["store_probe_ms"]
+    print(
+        f"   store node call round trip (pending_commands every 20 ms for {PROBE_MS / 1000:g} s): "
+        f"{fmt_ms(pr)}; {100 * (pr['over_50ms'] or 0):.0f}% > 50 ms"
+    )
+    cm = fig["commands"]
+    wc = fig["windows"]["commands"]
+    print(
+        f"4. commands: {cm['total']:,} at {cm['rate']}/s over {cm['seconds']:g} s (submitted at "
+        f"{cm['submitted_per_s']:,.0f}/s; errors {cm['errors']}; outcomes {cm['outcomes']}; "
+        f"no outcome {cm['no_outcome']})"
+    )
+    print(f"   submit (ledger commit, stellar:command/3): {fmt_ms(cm['submit_ms'])}")
+    print(f"   submit-to-done (outcome event):           {fmt_ms(cm['done_ms'])}")
+    sl = cm["slow_submits"]
+    print(
+        f"   submits > {sl['slow_ms']:g} ms: {sl['count']:,}, in bursts (from s, to s, count, worst ms): "
+        + ", ".join(f"({g[0]:.1f}, {g[1]:.1f}, {g[2]:.0f}, {g[3]:.0f})" for g in sl["bursts"][:8])
+    )
+    led = cm["ledger"]
+    after = cm["ledger_all_final_after_last_submit_s"]
+    print(
+        f"   ledger: {cm['ledger_final']:,}/{cm['total'] - cm['errors']:,} final "
+        + (f"{after:.2f} s after the last submit; " if after is not None else "(timed out); ")
+        + "; ".join(
+            f"{k} {v['count']:,}"
+            + (f" (created->finished p50 {v['p50_ms']:,.0f}, p99 {v['p99_ms']:,.0f}, max {v['max_ms']:,.0f} ms)" if "p50_ms" in v else "")
+            for k, v in led.items()
+        )
+    )  # fmt: skip
+    extra = sum(cm["ledger_all"].values()) - (cm["total"] - cm["errors"])
+    print(
+        f"   ledger rows in all: {cm['ledger_all']}; {extra:,} more than acknowledged"
+        + (" (refused by BEAM, committed by the store anyway)" if extra > 0 else "")
+    )
+    lagc = wc["lag_s"]
+    if lagc.get("n"):
+        print(
+            f"   telemetry lag meanwhile: p50 {lagc['p50']:.2f} s, max {lagc['max']:.2f} s; "
+            f"buffered max {wc['buffered'].get('max', 0):,.0f}"
+        )
+    for r in results:
+        print(f"{'PASS' if r['ok'] else 'FAIL'}  {r['check']:<52} ({r['value']:,.2f}{r['unit']})")
+    print(
+        f"info  command submit-to-done p50 {cm['done_ms'].get('p50', math.nan):,.1f} ms, "
+        f"p99 {cm['done_ms'].get('p99', math.nan):,.1f} ms at {cm['rate']}/s (no target)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--satellites", type=int, default=10_000, help="satellites to create")
+    parser.add_argument("--steady-s", type=int, default=60, help="steady-state window (s)")
+    parser.add_argument(
+        "--settle-s", type=float, default=10.0, help="after creation, before the window"
+    )
+    parser.add_argument("--cmd-rate", type=int, default=200, help="commands per second")
+    parser.add_argument("--cmd-s", type=float, default=10.0, help="seconds of commands")
+    parser.add_argument(
+        "--copy-rows", type=int, default=200_000, help="rows of the COPY comparison"
+    )
+    parser.add_argument("--copy-rounds", type=int, default=3, help="rounds of the COPY comparison")
+    parser.add_argument(
+        "--checkpoint-ms",
+        type=int,
+        default=5000,
+        help="stellar checkpoint_ms (5000 as in production)",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+    args = parser.parse_args(argv)
+    if not 1 <= args.satellites <= 99_999:
+        parser.error("--satellites must be in 1..99999 (ids are pbench-00001 ..)")
+    if min(args.steady_s, args.cmd_rate, args.cmd_s, args.copy_rows, args.copy_rounds) <= 0:
+        parser.error(
+            "--steady-s, --cmd-rate, --cmd-s, --copy-rows and --copy-rounds must be positive"
+        )
+
+    def on_sigterm(_sig: int, _frame: FrameType | None) -> None:
+        raise SystemExit(143)  # unwinds through the `finally` below
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="persist_bench_") as tmp:
+        run = Run(Path(tmp), args.checkpoint_ms)
+        server = EmbeddedServer(Path(tmp) / "pg", durable=True)
+        try:
+            server.start()
+            fig = asyncio.run(measure(run, server, args))
+        except KeyboardInterrupt:
+            print("persistence_bench: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # report any failure with the node's log, after the cleanup
+            run.stop_all()
+            print(
+                f"persistence_bench: {type(exc).__name__}: {exc}\n{run.log_tail()}", file=sys.stderr
+            )
+            return 2
+        finally:
+            sigint = signal.signal(
+                signal.SIGINT, signal.SIG_IGN
+            )  # a second Ctrl-C must not skip this
+            try:
+                run.stop_all()
+                server.stop()
+            finally:
+                signal.signal(signal.SIGINT, sigint)
+        log_overflow = overflow_in_log(run.log_text())
+        log_warnings = [
+            line
+            for line in run.log_text().splitlines()
+            if " warning: " in line or " error: " in line
+        ]
+
+    results = checks(args.satellites, fig, log_overflow)
+    report(args.satellites, args, fig, results, log_overflow, load)
+    fig["log_overflow"] = log_overflow
+    fig["log_warnings"] = {"count": len(log_warnings), "first": log_warnings[:10]}
+    if log_warnings:
+        print(
+            f"({len(log_warnings)} warning/error lines in the node logs; first: {log_warnings[0][:160]})"
+        )
+    passed = all(r["ok"] for r in results)
+    params = {k: v for k, v in vars(args).items() if k != "strict"}
+    params.update(tick_s=TICK_S, sats_nodes=2, store_nodes=1, durable=True,
+                  telemetry_flush_ms=500)  # fmt: skip
+    save_results("persistence_bench", params, fig["otp"], load, {"figures": fig}, results, passed)
+    return 1 if args.strict and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
