@@ -16,9 +16,17 @@ from py_nodes import orbital_cli, up
 from py_nodes.erldist import Node
 from py_nodes.roles import echo, orbital, sats, store
 
+
+def _gateway(node: Node) -> Callable[[], Awaitable[None]]:
+    from web.role import start  # aiohttp is imported by the node that serves HTTP only
+
+    return start(node)
+
+
 # A role's start may return a coroutine function to await on a clean stop (e.g. to flush).
 ROLES: dict[str, Callable[[Node], Callable[[], Awaitable[None]] | None]] = {
     "echo": echo.start,
+    "gateway": _gateway,
     "orbital": orbital.start,
     "sats": sats.start,
     "store": store.start,
@@ -99,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="print the nodes and satellite counts as JSON")
     sub.add_parser("migrate", help="apply the database migrations (DATABASE_URL, else the embedded server)")
     sub.add_parser("seed", help="migrate, then add the demo constellation and ground stations to an empty database")
+    token = sub.add_parser("token", help="API tokens for the HTTP gateway").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="make a token; its secret is printed once on stdout")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    create.add_argument("--name", help="a label for the token (default: '<role> token')")
     orbital_cli.add_orbital_commands(sub)
     return parser
 
@@ -121,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             from py_nodes.db.cli import run_db_command  # psycopg only for the commands that use it
 
             return run_db_command(args.command)
+        elif args.command == "token":
+            from web.token_cli import run_token_create
+
+            return run_token_create(args.role, args.name)
         elif args.command in orbital_cli.COMMANDS:
             return orbital_cli.run(args)
     except ConfigError as exc:

@@ -4,9 +4,10 @@
 migrates it and seeds the demo constellation when it is empty; then starts the BEAM node (whose
 ``stellar`` app starts and supervises the Python nodes, the ``store`` node among them), waits until
 every Python node is up and the satellites are restored from the database, prints how to reach
-the cluster, and runs until SIGINT/SIGTERM. Those stop the BEAM node (its last checkpoint is
-written first), with it every Python node, and then the embedded database. A hidden control node
-talks to BEAM through ``rpc`` into the ``stellar`` facade.
+the cluster (the gateway's URL too, and the admin token the first time: it is generated into
+``$STELLAROPS_HOME/admin-token``, mode 0600), and runs until SIGINT/SIGTERM. Those stop the BEAM
+node (its last checkpoint is written first), with it every Python node, and then the embedded
+database. A hidden control node talks to BEAM through ``rpc`` into the ``stellar`` facade.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from py_nodes.db import Database, SeedReport, describe_target, migrate, running_database, seed
+from py_nodes.db import (
+    ApiTokens,
+    Database,
+    SeedReport,
+    ValidationError,
+    describe_target,
+    ensure_admin_token,
+    migrate,
+    running_database,
+    seed,
+)
 from py_nodes.erldist import Atom, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
 from py_nodes.state_dir import StateDir
@@ -85,11 +96,32 @@ async def _wait_until_ready(ctl: Node, beam: subprocess.Popen[bytes], node: str,
     raise UpError(f"the Python nodes did not come up within {timeout_s:.0f} s: {to_json(last)}")
 
 
-async def _prepare_database(conninfo: str, demo_satellites: int) -> SeedReport:
-    """Migrate, and seed the demo constellation and ground stations when the database is empty."""
+async def _prepare_database(conninfo: str, demo_satellites: int, admin_token: Path) -> tuple[SeedReport, str | None]:
+    """Migrate, seed the demo constellation and ground stations when the database is empty, and
+    make sure the admin token file exists and is known; its secret when it was made now."""
     async with Database(conninfo) as db:
         await migrate(db)
-        return await seed(db, count=demo_satellites)
+        seeded = await seed(db, count=demo_satellites)
+        try:
+            return seeded, await ensure_admin_token(ApiTokens(db), admin_token, actor="stellarops-up")
+        except ValidationError as exc:
+            raise UpError(exc.problem) from None
+
+
+async def _gateway_url(ctl: Node, nodes: list[Any], timeout_s: float = 10.0) -> str | None:
+    """The gateway's URL (``gateway:info()`` of the gateway node), None without one."""
+    names = [str(n[Atom("name")]) for n in nodes if n.get(Atom("role")) == "gateway"]
+    if not names:
+        return None
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        with contextlib.suppress(RpcError, NodeDownError):
+            info = await ctl.rpc(names[0], "gateway", "info", [], timeout=2)
+            if type(info) is dict:
+                return bytes(info[Atom("url")]).decode()
+        if asyncio.get_running_loop().time() > deadline:
+            return None
+        await asyncio.sleep(0.2)
 
 
 async def _wait_until_restored(ctl: Node, beam: subprocess.Popen[bytes], node: str, timeout_s: float) -> int:
@@ -134,7 +166,8 @@ async def _run_up(config: UpConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     with running_database() as conninfo:
-        seeded = await _prepare_database(conninfo, config.demo_satellites)
+        admin_token = state.root / "admin-token"
+        seeded, new_token = await _prepare_database(conninfo, config.demo_satellites, admin_token)
         env = dict(
             os.environ,
             HOME=str(state.erlang_home),
@@ -148,7 +181,9 @@ async def _run_up(config: UpConfig) -> int:
             async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie) as ctl:
                 nodes = await _wait_until_ready(ctl, beam, config.beam_node, config.start_timeout_s)
                 count = await _wait_until_restored(ctl, beam, config.beam_node, config.start_timeout_s)
-                _print_banner(config.beam_node, state, nodes, count, seeded, describe_target(conninfo))
+                url = await _gateway_url(ctl, nodes)
+                gateway = _gateway_text(url, admin_token, new_token)
+                _print_banner(config.beam_node, state, nodes, count, seeded, describe_target(conninfo), gateway)
                 while not stop.is_set() and beam.poll() is None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 0.5)
@@ -159,7 +194,7 @@ async def _run_up(config: UpConfig) -> int:
 
 
 def _print_banner(
-    node: str, state: StateDir, nodes: list[Any], count: int, seeded: SeedReport, database: str
+    node: str, state: StateDir, nodes: list[Any], count: int, seeded: SeedReport, database: str, gateway: str = ""
 ) -> None:
     lines = [f"  {to_json(n.get(Atom('name')))!s:<30} {to_json(n.get(Atom('role')))!s:<8} "
              f"{to_json(n.get(Atom('status')))}" for n in nodes]  # fmt: skip
@@ -171,13 +206,30 @@ def _print_banner(
         f"  satellites:   {count}"
         + (f" (demo constellation of {seeded.satellites} seeded now)" if seeded.satellites else " (restored)")
         + "\n"
-        "Nodes:\n" + "\n".join(lines) + "\n"
+        "Nodes:\n" + "\n".join(lines) + "\n" + gateway +
         "Remote shell (another terminal):  make shell\n"
         f"  or: HOME={state.erlang_home} erl -name shell-$$@127.0.0.1 -hidden -remsh {node}\n"
         "  then try:  stellar:sats().  stellar:nodes().\n"
         "Status as JSON:  .venv/bin/stellarops status\n"
         "Stop with Ctrl-C.\n",
         flush=True,
+    )
+
+
+def _gateway_text(url: str | None, token_file: Path, new_token: str | None) -> str:
+    if url is None:
+        return ""
+    if new_token is not None:
+        token = f"  admin token:  {new_token}\n                (shown once; kept in {token_file}, mode 0600)\n"
+    else:
+        token = f"  admin token:  in {token_file}\n"
+    return (
+        "HTTP API (gateway):\n"
+        f"  API:          {url}/api/satellites  (docs {url}/api/docs, events {url}/api/events)\n"
+        f"  health:       {url}/readyz   metrics: {url}/metrics\n"
+        f"{token}"
+        "  more tokens:  .venv/bin/stellarops token create --role viewer|operator|admin\n"
+        f"  try:          curl -H \"Authorization: Bearer $(cat {token_file})\" {url}/api/satellites\n"
     )
 
 

@@ -57,7 +57,7 @@ run_ct() {
 }
 
 step "ruff" .venv/bin/ruff check "${python_paths[@]}"
-step "mypy" .venv/bin/mypy py_nodes orbital bench
+step "mypy" .venv/bin/mypy py_nodes orbital web bench
 step "pytest" run_pytest
 step "eunit" rebar3 eunit
 step "ct" run_ct

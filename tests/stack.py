@@ -26,7 +26,9 @@ class UpStack:
         self.home = home
         self.beam = f"{beam_name}@127.0.0.1"
         self.env = {k: v for k, v in os.environ.items() if k not in ("STELLAROPS_COOKIE", "DATABASE_URL")}
-        self.env.update(STELLAROPS_HOME=str(home), STELLAR_NODE_NAME=self.beam, **env)
+        # The gateway on any free port (the banner says which): stacks can run side by side.
+        self.env.update(STELLAROPS_HOME=str(home), STELLAR_NODE_NAME=self.beam, STELLAROPS_HTTP_PORT="0")
+        self.env.update(env)
         self.proc: subprocess.Popen[str] | None = None
         self.banner = ""
 
@@ -54,6 +56,16 @@ class UpStack:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout_s)
+
+    def gateway_url(self) -> str:
+        """The gateway's base URL, from the banner."""
+        for line in self.banner.splitlines():
+            if line.strip().startswith("API:"):
+                return line.split()[1].removesuffix("/api/satellites")
+        raise AssertionError(f"no gateway URL in the banner: {self.banner}")
+
+    def admin_token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
 
     def cookie(self) -> bytes:
         return (self.home / "cookie").read_bytes().strip()

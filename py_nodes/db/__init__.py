@@ -32,11 +32,15 @@ from .seed import SeedReport, seed
 from .server import EmbeddedServer, database_url, running_database
 from .stations import Station, Stations, StationSpec
 from .telemetry import TelemetryRow, TelemetryStats, TelemetryWriter
+from .tokens import ROLES, ApiToken, ApiTokens, Role, ensure_admin_token, hash_token, role_rank
 
 __all__ = [
     "COMMAND_KINDS",
+    "ROLES",
     "AlarmRecord",
     "Alarms",
+    "ApiToken",
+    "ApiTokens",
     "AuditEntry",
     "AuditLog",
     "Command",
@@ -51,6 +55,7 @@ __all__ = [
     "Migration",
     "MigrationError",
     "NotFound",
+    "Role",
     "SatelliteRecord",
     "Satellites",
     "SeedReport",
@@ -66,8 +71,11 @@ __all__ = [
     "applied_versions",
     "database_url",
     "describe_target",
+    "ensure_admin_token",
+    "hash_token",
     "load_migrations",
     "migrate",
+    "role_rank",
     "running_database",
     "seed",
 ]

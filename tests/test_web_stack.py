@@ -1,0 +1,159 @@
+"""The gateway in the real stack (``stellarops up``: BEAM, sats, orbital, store and gateway nodes,
+embedded PostgreSQL): create a satellite over HTTP, watch it over SSE, change its mode and see
+the event; reconnect with Last-Event-ID and get what was missed; the auth matrix."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from stack import CLI, UpStack
+from web_support import DEMO_TLE, read_sse
+
+pytestmark = [pytest.mark.erlang, pytest.mark.slow]
+
+SAT = "web-1"
+
+
+def _token(stack: UpStack, role: str) -> str:
+    run = subprocess.run([*CLI, "token", "create", "--role", role], env=stack.env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+async def _wait_for(check: Any, timeout_s: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def _state_events(response: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    async with asyncio.timeout(15):
+        while len(found) < count:
+            for frame in await read_sse(response, 1, timeout=15):
+                if frame.get("event") == "state":
+                    found.append({"id": int(frame["id"]), **json.loads(frame["data"])})
+    return found
+
+
+def test_gateway_end_to_end(tmp_path: Path) -> None:
+    stack = UpStack(tmp_path / "home", "stellar_webtest", STELLAROPS_DEMO_SATELLITES="2")
+    stack.start()
+    try:
+        url, admin = stack.gateway_url(), stack.admin_token()
+        assert admin in stack.banner  # first run: shown once
+        operator, viewer = _token(stack, "operator"), _token(stack, "viewer")
+        asyncio.run(_scenario(url, {"admin": admin, "operator": operator, "viewer": viewer}))
+    finally:
+        rc = stack.stop()
+    assert rc == 0
+    stack.start()  # a second run does not show the admin token again
+    try:
+        assert stack.admin_token() not in stack.banner and "admin token:  in " in stack.banner
+    finally:
+        assert stack.stop() == 0
+
+
+async def _scenario(url: str, tokens: dict[str, str]) -> None:
+    def auth(role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[role]}"}
+
+    async with aiohttp.ClientSession(url) as http:
+
+        async def ready() -> bool:
+            async with http.get("/readyz") as r:
+                return r.status == 200
+
+        assert await _wait_for(ready), "the gateway did not become ready"
+
+        # The auth matrix against the real token store.
+        assert (await http.get("/api/satellites")).status == 401
+        assert (await http.get("/api/satellites", headers={"Authorization": "Bearer sto_wrong"})).status == 401
+        assert (await http.get("/api/events")).status == 401
+        assert (await http.post("/api/satellites", json={"id": SAT, "name": "W"}, headers=auth("operator"))).status == 403
+        assert (await http.patch("/api/satellites/demo-01", json={"mode": "safe"}, headers=auth("viewer"))).status == 403
+        assert (await http.post("/api/satellites/demo-01/commands", json={"kind": "noop"}, headers=auth("viewer"))).status == 403
+        listing = await (await http.get("/api/satellites", headers=auth("viewer"))).json()
+        assert [s["id"] for s in listing["items"]] == ["demo-01", "demo-02"]
+
+        # Watch the new satellite's state changes while creating it and changing its mode.
+        async with http.get(f"/api/events?sat={SAT}&types=state", headers=auth("viewer")) as stream:
+            assert stream.status == 200 and stream.headers["Content-Type"] == "text/event-stream"
+            await read_sse(stream, 1)
+            spec = {"id": SAT, "name": "Web One", "tle": {"line1": DEMO_TLE[0], "line2": DEMO_TLE[1]}}
+            created = await http.post("/api/satellites", json=spec, headers=auth("admin"))
+            assert created.status == 201, await created.text()
+            again = await http.post("/api/satellites", json=spec, headers=auth("admin"))
+            assert again.status == 409
+
+            async def running() -> bool:
+                async with http.get(f"/api/satellites/{SAT}", headers=auth("viewer")) as r:
+                    return r.status == 200 and (await r.json())["status"] == "running"
+
+            assert await _wait_for(running)
+            changed = await http.patch(f"/api/satellites/{SAT}", json={"mode": "science"}, headers=auth("operator"))
+            assert changed.status == 200 and (await changed.json())["mode"] == "science"
+            [event] = await _state_events(stream, 1)
+            assert event["sat_id"] == SAT and event["data"]["from"] == "nominal" and event["data"]["to"] == "science"
+            seen = event["id"]
+            refused = await http.patch(f"/api/satellites/{SAT}", json={"mode": "maintenance"}, headers=auth("operator"))
+            assert refused.status == 409 and (await refused.json())["error"]["details"]["reason"] == "invalid_transition"
+
+        # While nobody listens: a mode change and a command (202, in the ledger first).
+        assert (await http.patch(f"/api/satellites/{SAT}", json={"mode": "nominal"}, headers=auth("operator"))).status == 200
+        headers = {**auth("operator"), "Idempotency-Key": "web-pass-1"}
+        body = {"kind": "set_mode", "args": {"mode": "downlink"}}
+        first = await http.post(f"/api/satellites/{SAT}/commands", json=body, headers=headers)
+        assert first.status == 202
+        command_id = (await first.json())["id"]
+        second = await (await http.post(f"/api/satellites/{SAT}/commands", json=body, headers=headers)).json()
+        assert second["id"] == command_id
+
+        # Reconnect with Last-Event-ID: the missed events, in order, then live ones.
+        resume = {**auth("viewer"), "Last-Event-ID": str(seen)}
+        async with http.get(f"/api/events?sat={SAT}&types=state", headers=resume) as stream:
+            missed = await _state_events(stream, 2)
+            assert [e["data"]["to"] for e in missed] == ["nominal", "downlink"]
+            assert seen < missed[0]["id"] < missed[1]["id"]
+        async with http.get("/api/events", headers={**auth("viewer"), "Last-Event-ID": "999999999"}) as stream:
+            frames = await read_sse(stream, 2)
+            assert frames[1]["event"] == "reset"
+
+        # History from PostgreSQL: the command's outcome, telemetry.
+        async def command_done() -> bool:
+            async with http.get(f"/api/satellites/{SAT}/commands", headers=auth("viewer")) as r:
+                items = (await r.json())["items"]
+                return any(c["id"] == command_id and c["status"] == "done" for c in items)
+
+        assert await _wait_for(command_done)
+
+        async def telemetry() -> list[Any]:
+            async with http.get(f"/api/satellites/{SAT}/telemetry?step=60", headers=auth("viewer")) as r:
+                return list((await r.json())["items"])
+
+        rows = await _wait_for(telemetry)
+        assert rows and rows[-1]["samples"] >= 1
+        position = await (await http.get(f"/api/satellites/{SAT}/position", headers=auth("viewer"))).json()
+        assert -90 <= position["lat_deg"] <= 90 and position["sgp4_error"] == 0
+        passes = await http.get(f"/api/passes?sat={SAT}&station=svalbard,wallops", headers=auth("viewer"))
+        assert passes.status == 200 and isinstance((await passes.json())["items"], list)
+        stations = await (await http.get("/api/ground-stations", headers=auth("viewer"))).json()
+        assert len(stations["items"]) == 7
+        nodes = await (await http.get("/api/nodes", headers=auth("viewer"))).json()
+        assert "gateway" in {n["role"] for n in nodes["items"]}
+        metrics = await (await http.get("/metrics")).text()
+        assert "stellar_satellites_active 3.0" in metrics and "stellar_dist_messages_received_total{peer=" in metrics
+
+        deleted = await http.delete(f"/api/satellites/{SAT}", headers=auth("admin"))
+        assert deleted.status == 204
+        assert (await http.get(f"/api/satellites/{SAT}", headers=auth("viewer"))).status == 404

@@ -1,0 +1,205 @@
+"""Test support for the gateway: a fake cluster (same answers and refusals as BEAM's ``stellar``
+facade) and helpers to read server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from py_nodes.db import ROLES, ApiTokens, Database
+from py_nodes.satellite.modes import Mode, check_transition
+from web import GatewayConfig, create_app
+from web.cluster import ClusterRefusal, ClusterUnavailable, Event, EventReceiver
+
+DEMO_TLE = (
+    "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927",
+    "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537",
+)
+
+
+class FakeCluster:
+    """An in-memory cluster: satellites, modes (the real transition table), commands with
+    idempotency keys, and an event bus with a bounded replay buffer like stellar_events."""
+
+    def __init__(self, *, buffer: int = 50) -> None:
+        self.sats_by_id: dict[str, dict[str, Any]] = {}
+        self.keys: dict[tuple[str, str], str] = {}
+        self.commands: list[tuple[str, str, dict[str, Any]]] = []
+        self.joined_flag = True
+        self.down = False
+        self.next_id = 1
+        self.buffer: deque[Event] = deque(maxlen=buffer)
+        self.live: asyncio.Queue[Event] = asyncio.Queue()
+        self.receiver: EventReceiver | None = None
+        self.passes_result: list[dict[str, Any]] = []
+        self.passes_calls: list[tuple[Any, ...]] = []
+
+    # -- helpers for tests ---------------------------------------------------------------------
+
+    def add(self, sat_id: str, *, mode: str = "nominal", tle: tuple[str, str] | None = None, node: str = "sats1@127.0.0.1") -> None:
+        self.sats_by_id[sat_id] = {
+            "id": sat_id, "name": f"Sat {sat_id}", "mode": mode, "energy_pct": 90.0, "memory_used_mb": 10.0,
+            "memory_capacity_mb": 1024.0, "tle": {"line1": tle[0], "line2": tle[1]} if tle else None,
+            "lat_deg": 10.0 if tle else None, "lon_deg": 20.0 if tle else None, "alt_km": 550.0 if tle else None,
+            "in_sunlight": True if tle else None, "node": node, "beam": "stellar@127.0.0.1", "status": "running",
+            "updated_at": int(time.time() * 1000),
+        }  # fmt: skip
+
+    def emit(self, kind: str, sat_id: str | None, data: dict[str, Any]) -> Event:
+        event = Event(self.next_id, kind, sat_id, data, int(time.time() * 1000))
+        self.next_id += 1
+        self.buffer.append(event)
+        self.live.put_nowait(event)
+        return event
+
+    def _check(self) -> None:
+        if self.down:
+            raise ClusterUnavailable("the control node stellar@127.0.0.1 is not reachable")
+
+    def _get(self, sat_id: str) -> dict[str, Any]:
+        self._check()
+        if sat_id not in self.sats_by_id:
+            raise ClusterRefusal("not_found")
+        return self.sats_by_id[sat_id]
+
+    # -- Cluster -------------------------------------------------------------------------------
+
+    @property
+    def joined(self) -> bool:
+        return self.joined_flag and not self.down
+
+    async def sats(self) -> list[dict[str, Any]]:
+        self._check()
+        return [dict(self.sats_by_id[k]) for k in sorted(self.sats_by_id)]
+
+    async def sat(self, sat_id: str) -> dict[str, Any]:
+        return dict(self._get(sat_id))
+
+    async def create(self, spec: dict[str, Any]) -> str:
+        self._check()
+        if spec["id"] in self.sats_by_id:
+            raise ClusterRefusal("already_exists")
+        if spec.get("memory_used_mb", 0) > spec.get("memory_capacity_mb", 1024.0):
+            raise ClusterRefusal(["bad_field", "memory_used_mb"])
+        tle = spec.get("tle")
+        if tle is not None and tle["line1"][2:7] != tle["line2"][2:7]:
+            raise ClusterRefusal(["bad_tle", "catalog_number_mismatch"])
+        self.add(spec["id"], mode=spec.get("mode", "nominal"), tle=(tle["line1"], tle["line2"]) if tle else None)
+        self.sats_by_id[spec["id"]].update(name=spec["name"], status="placing")
+        return str(spec["id"])
+
+    async def stop(self, sat_id: str) -> None:
+        self._get(sat_id)
+        del self.sats_by_id[sat_id]
+
+    async def set_mode(self, sat_id: str, mode: str) -> None:
+        sat = self._get(sat_id)
+        refused = check_transition(Mode(sat["mode"]), Mode(mode))
+        if refused is not None:
+            raise ClusterRefusal(["invalid_transition", sat["mode"], mode])
+        self.emit("state", sat_id, {"from": sat["mode"], "to": mode, "reason": "command"})
+        sat["mode"] = mode
+
+    async def command(self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None) -> str:
+        self._get(sat_id)
+        if idempotency_key is not None and (sat_id, idempotency_key) in self.keys:
+            return self.keys[(sat_id, idempotency_key)]
+        command_id = str(uuid.uuid4())
+        if idempotency_key is not None:
+            self.keys[(sat_id, idempotency_key)] = command_id
+        self.commands.append((sat_id, kind, args))
+        return command_id
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        self._check()
+        return [
+            {"name": "stellar@127.0.0.1", "role": "beam", "status": "up", "restarts": 0, "os_pid": 1, "satellites": len(self.sats_by_id)},
+            {"name": "sats1@127.0.0.1", "role": "sats", "status": "up", "restarts": 0, "os_pid": 2, "satellites": 0, "beam": "stellar@127.0.0.1"},
+        ]  # fmt: skip
+
+    async def propagate(self, sat_id: str, times_ms: list[int]) -> dict[str, Any]:
+        self._check()
+        if sat_id not in self.sats_by_id:
+            return {"id": sat_id, "error": ["unknown_satellite", "no such satellite"]}
+        if self.sats_by_id[sat_id]["tle"] is None:
+            return {"id": sat_id, "error": ["no_tle", "no TLE"]}
+        point = {"t": times_ms[0], "lat_deg": 1.5, "lon_deg": -2.5, "alt_km": 550.0, "r_teme_km": [1.0, 2.0, 3.0],
+                 "v_teme_km_s": [4.0, 5.0, 6.0], "in_sunlight": True, "error": 0}  # fmt: skip
+        return {"id": sat_id, "norad_id": 25544, "error": 0, "positions": [point]}
+
+    async def passes(
+        self, sat_ids: list[str], stations: list[dict[str, Any]], from_ms: int, to_ms: int, min_el_deg: float | None
+    ) -> list[dict[str, Any]]:
+        self._check()
+        self.passes_calls.append((sat_ids, stations, from_ms, to_ms, min_el_deg))
+        return self.passes_result
+
+    async def since(self, last_id: int) -> tuple[bool, list[Event]]:
+        self._check()
+        events = [e for e in self.buffer if e.id > last_id]
+        complete = not self.buffer or self.buffer[0].id <= last_id + 1
+        return complete, events
+
+    async def run_events(self, receiver: EventReceiver) -> None:
+        self.receiver = receiver
+        receiver.set_head(self.next_id - 1)
+        while True:
+            receiver.publish(await self.live.get())
+
+
+async def read_sse(response: ClientResponse, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
+    """The next ``count`` SSE frames (comments included as {"comment": text})."""
+    frames: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    async with asyncio.timeout(timeout):
+        while len(frames) < count:
+            raw = await response.content.readline()
+            if not raw:
+                break
+            line = raw.decode().rstrip("\n")
+            if line == "":
+                if current:
+                    frames.append(current)
+                    current = {}
+            elif line.startswith(":"):
+                current.setdefault("comment", line[1:].strip())
+            else:
+                key, _, value = line.partition(":")
+                current[key] = value[1:] if value.startswith(" ") else value
+    return frames
+
+
+@dataclass
+class Harness:
+    """A gateway app over a FakeCluster and a real (fresh) database, with a token per role."""
+
+    client: TestClient[Any, Any]
+    cluster: FakeCluster
+    db: Database
+    tokens: dict[str, str]
+    app: web.Application
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@asynccontextmanager
+async def gateway(conninfo: str, config: GatewayConfig | None = None, cluster: FakeCluster | None = None) -> AsyncIterator[Harness]:
+    db = Database(conninfo, max_size=4, timeout_s=5.0)
+    cluster = cluster or FakeCluster()
+    app = create_app(cluster, db, config or GatewayConfig(port=0))
+    async with TestServer(app) as server, TestClient(server) as client:
+        tokens = {}
+        for role in ROLES:
+            _, secret = await ApiTokens(db).create(role, f"test {role}", actor="test")
+            tokens[role] = secret
+        yield Harness(client, cluster, db, tokens, app)

@@ -1,0 +1,143 @@
+"""The app factory: routes, middlewares and the resources they share.
+
+``create_app(cluster, db, config)`` builds the aiohttp application. Its cleanup contexts keep
+the database connected (retrying in the background while PostgreSQL is away: requests that
+need it answer 503 meanwhile) and run the cluster's event stream into the SSE hub.
+
+Middlewares, outermost first: ``observe`` (request id, every failure as the JSON error shape,
+metrics, access log), CORS (when configured), ``guard`` (auth, then validation from the route's
+spec; cluster and database refusals as HTTP errors). Events from the cluster go to the SSE hub
+and to the satellites' read model (``mirror``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Final
+
+from aiohttp import web
+
+from py_nodes.db import ApiTokens, Database, DatabaseUnavailable
+
+from . import observe, openapi
+from .accesslog import AccessLog
+from .auth import Authenticator
+from .cluster import Cluster, Event
+from .config import GatewayConfig
+from .cors import Cors
+from .keys import ACCESS_LOG, CLUSTER, CONFIG, DATABASE, HUB, METRICS, MIRROR
+from .metrics import DistCollector, GatewayMetrics
+from .mirror import SatMirror
+from .routes import ROUTES
+from .spec import AUTHENTICATOR, add_routes, guard
+from .sse import EventHub
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("stellarops.web")
+
+DB_RETRY_INITIAL_S: Final = 0.5
+DB_RETRY_MAX_S: Final = 10.0
+
+
+def create_app(
+    cluster: Cluster,
+    db: Database,
+    config: GatewayConfig | None = None,
+    *,
+    manage_db: bool = True,
+    dist_connections: Callable[[], Iterable[tuple[str, int, int]]] | None = None,
+) -> web.Application:
+    """The gateway app. With ``manage_db`` the app connects ``db`` and closes it at cleanup;
+    ``dist_connections`` (peer, messages in, messages out) feeds the distribution metrics."""
+    config = config or GatewayConfig()
+    metrics = GatewayMetrics()
+    if dist_connections is not None:
+        metrics.add_collector(DistCollector(dist_connections))
+    middlewares: list[Any] = [observe.middleware]
+    cors = Cors(config.cors_origins) if config.cors_origins else None
+    if cors is not None:
+        middlewares.append(cors.middleware)
+    middlewares.append(guard)
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[CLUSTER] = cluster
+    app[DATABASE] = db
+    app[METRICS] = metrics
+    app[HUB] = EventHub(metrics, queue_size=config.sse_queue_events)
+    app[MIRROR] = SatMirror(snapshot_max_s=config.sat_cache_s)
+    app[ACCESS_LOG] = AccessLog(config.access_log)
+    app[AUTHENTICATOR] = Authenticator(ApiTokens(db), cache_s=config.token_cache_s)
+    add_routes(app, ROUTES)
+    openapi.install(app)
+    app.on_response_prepare.append(observe.on_prepare)
+    if cors is not None:
+        app.on_response_prepare.append(cors.on_prepare)
+    if manage_db:
+        app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_event_stream)
+    app.cleanup_ctx.append(_access_log)
+    return app
+
+
+class _Receiver:
+    """Where the cluster's events go: the read model first, then the SSE clients."""
+
+    def __init__(self, hub: EventHub, mirror: SatMirror) -> None:
+        self._hub = hub
+        self._mirror = mirror
+
+    def set_head(self, head_id: int) -> None:
+        self._hub.set_head(head_id)
+
+    def publish(self, event: Event) -> None:
+        self._mirror.apply(event)
+        self._hub.publish(event)
+
+    def reset(self, reason: str, head_id: int) -> None:
+        self._hub.reset(reason, head_id)
+
+
+async def _connect(db: Database) -> None:
+    delay_s = DB_RETRY_INITIAL_S
+    while True:
+        try:
+            await db.connect()
+            return
+        except DatabaseUnavailable as exc:
+            log.warning("gateway: %s; retrying in %.1f s", exc, delay_s)
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, DB_RETRY_MAX_S)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    db = app[DATABASE]
+    task = asyncio.get_running_loop().create_task(_connect(db))
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), 5.0)  # usually connected before serving
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await db.close()
+
+
+async def _event_stream(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.get_running_loop().create_task(app[CLUSTER].run_events(_Receiver(app[HUB], app[MIRROR])))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _access_log(app: web.Application) -> AsyncIterator[None]:
+    access_log = app[ACCESS_LOG]
+    task = asyncio.get_running_loop().create_task(access_log.run()) if access_log.enabled else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

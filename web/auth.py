@@ -1,0 +1,91 @@
+"""Bearer tokens and roles: ``viewer`` (read) < ``operator`` (commands, modes) < ``admin``.
+
+``Authenticator.principal(secret)`` finds the token in the database (``py_nodes.db.ApiTokens``,
+by SHA-256 hash) and caches the answer for ``cache_s`` seconds, so a busy client costs one query
+per ``cache_s`` (a revoked token stops working within that time). Unknown secrets are cached
+too (shorter, bounded) so that a client retrying a bad token does not load the database.
+``require(request, role)`` raises 401 without a valid token and 403 when its role is too weak.
+The token comes from ``Authorization: Bearer <token>``; for the event stream only (browsers'
+EventSource cannot set headers) also from the ``access_token`` query parameter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from py_nodes.db import ApiTokens, Role, role_rank
+
+from .errors import Forbidden, Unauthorized
+
+__all__ = ["Authenticator", "Principal", "bearer_secret"]
+
+MAX_CACHED: Final = 10_000
+_RANK: Final = {role: role_rank(role) for role in ("viewer", "operator", "admin")}
+NEGATIVE_CACHE_S: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    token_id: int
+    name: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """Who made a change, for the audit log."""
+        return f"token:{self.token_id}:{self.name}"[:128]
+
+
+def bearer_secret(request: web.Request, *, allow_query: bool = False) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, secret = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        return secret.strip()
+    if allow_query:
+        return request.query.get("access_token") or None
+    return None
+
+
+class Authenticator:
+    def __init__(self, tokens: ApiTokens, *, cache_s: float = 10.0) -> None:
+        self._tokens = tokens
+        self._cache_s = cache_s
+        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
+
+    async def principal(self, secret: str) -> Principal | None:
+        now = time.monotonic()
+        hit = self._cache.get(secret)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        token = await self._tokens.lookup(secret)
+        found = None if token is None else Principal(token.id, token.name, token.role)
+        self._cache[secret] = (now + (self._cache_s if found else NEGATIVE_CACHE_S), found)
+        self._cache.move_to_end(secret)
+        while len(self._cache) > MAX_CACHED:
+            self._cache.popitem(last=False)
+        return found
+
+    def forget(self) -> None:
+        """Drop every cached answer (after a revocation)."""
+        self._cache.clear()
+
+    async def require(self, request: web.Request, role: Role, *, allow_query: bool = False) -> Principal:
+        secret = bearer_secret(request, allow_query=allow_query)
+        if secret is None:
+            raise Unauthorized("this endpoint needs a token: send 'Authorization: Bearer <token>'")
+        principal = await self.principal(secret)
+        if principal is None:
+            raise Unauthorized("unknown or revoked token")
+        if _RANK[principal.role] < _RANK[role]:
+            raise Forbidden(
+                f"this needs the {role} role; the token has {principal.role}",
+                details={"required_role": role, "role": principal.role},
+            )
+        return principal

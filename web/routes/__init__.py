@@ -1,0 +1,21 @@
+"""The routes of the gateway, one module per resource; ``ROUTES`` lists every one."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .. import openapi
+from ..spec import RouteSpec
+from . import commands, events, satellites, stations, system, telemetry
+
+__all__ = ["ROUTES"]
+
+ROUTES: Final[list[RouteSpec]] = [
+    *satellites.ROUTES,
+    *commands.ROUTES,
+    *telemetry.ROUTES,
+    *stations.ROUTES,
+    *system.ROUTES,
+    *events.ROUTES,
+    *openapi.ROUTES,
+]

@@ -1,0 +1,93 @@
+"""GET /api/events: the event stream (server-sent events), filtered, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Final
+
+from aiohttp import web
+
+from ..cluster import EVENT_TYPES
+from ..errors import ValidationFailed
+from ..keys import CLUSTER, CONFIG, HUB
+from ..models import SAT_ID, error_replies
+from ..spec import RouteSpec, params
+from ..sse import EventFilter
+
+__all__ = ["ROUTES"]
+
+RETRY_MS: Final = 2000
+HEARTBEAT: Final = b": ping\n\n"
+HEADERS: Final = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    "Connection": "keep-alive",
+}
+QUERY: Final = {
+    "sat": {"type": "array", "items": SAT_ID, "minItems": 1, "maxItems": 1000, "description": "satellite ids, comma-separated; default: all"},
+    "types": {
+        "type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}, "minItems": 1, "maxItems": 5,
+        "description": "event types, comma-separated; default: all",
+    },
+}  # fmt: skip
+LAST_EVENT_ID: Final = {
+    "Last-Event-ID": {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "resume after this event id"}
+}
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    text = request.headers.get("Last-Event-ID")
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise ValidationFailed("Last-Event-ID", "expected an event id (a non-negative integer)")
+    return int(text)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    query = params(request).query
+    event_filter = EventFilter(
+        frozenset(query["types"]) if "types" in query else None, frozenset(query["sat"]) if "sat" in query else None
+    )
+    last_event_id = _last_event_id(request)
+    hub, heartbeat_s = request.app[HUB], request.app[CONFIG].sse_heartbeat_s
+    response = web.StreamResponse(headers=HEADERS)
+    await response.prepare(request)
+    client = hub.connect(event_filter, request.transport)
+    try:
+        await response.write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
+        if last_event_id is not None:
+            replay = await hub.replay(request.app[CLUSTER], client, last_event_id)
+            if replay:
+                await response.write(replay)
+        while True:
+            try:
+                chunk = await asyncio.wait_for(client.next_chunk(), heartbeat_s)
+            except TimeoutError:
+                chunk = HEARTBEAT
+            if chunk is None:  # dropped: could not keep up
+                break
+            if chunk:
+                await response.write(chunk)
+    except ConnectionError:  # the client went away (or was dropped mid-write)
+        return response
+    finally:
+        hub.disconnect(client)
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+ROUTES: Final = [
+    RouteSpec(
+        "GET", "/api/events", events, "streamEvents", "Server-sent events: state, telemetry, alarm, node, command", "events",
+        "viewer", {200: ("an event stream (text/event-stream)", {"type": "string"}), **error_replies(401, 403, 422)},
+        query=QUERY, headers=LAST_EVENT_ID, media_type="text/event-stream", query_token=True,
+        description="Each event has an `id:`; reconnect with `Last-Event-ID` to get what was missed, or a `reset` "
+        "event when it is no longer buffered (reload over REST then). Comment lines are heartbeats. The token may "
+        "also be given as `access_token` (EventSource cannot set headers).",
+    ),
+]  # fmt: skip

@@ -1,0 +1,157 @@
+"""/api/ground-stations (PostgreSQL) and /api/passes (computed by the orbital node for the
+database's stations, passed inline so that both always agree)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from aiohttp import web
+
+from py_nodes.db import Station, Stations, StationSpec
+from py_nodes.db import ValidationError as DbValidationError
+
+from ..errors import Conflict, ValidationFailed
+from ..keys import CLUSTER, DATABASE
+from ..models import SAT_ID, STATION_ID, TIME, error_replies, iso, items_of
+from ..respond import json_response
+from ..spec import RouteSpec, params
+from ..sse import iso_ms
+from .telemetry import time_param
+
+__all__ = ["ROUTES"]
+
+MAX_WINDOW: Final = timedelta(days=7)
+
+STATION: Final = {
+    "type": "object",
+    "required": ["id", "name", "lat_deg", "lon_deg", "alt_m", "min_el_deg", "downlink_mbps", "active"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "lat_deg": {"type": "number"},
+        "lon_deg": {"type": "number"},
+        "alt_m": {"type": "number"},
+        "min_el_deg": {"type": "number", "description": "elevation mask"},
+        "downlink_mbps": {"type": "number"},
+        "active": {"type": "boolean"},
+        "created_at": TIME,
+        "updated_at": TIME,
+    },
+}
+STATION_BODY: Final = {
+    "type": "object",
+    "required": ["id", "name", "lat_deg", "lon_deg"],
+    "additionalProperties": False,
+    "properties": {
+        "id": STATION_ID,
+        "name": {"type": "string", "minLength": 1, "maxLength": 128},
+        "lat_deg": {"type": "number", "minimum": -90, "maximum": 90},
+        "lon_deg": {"type": "number", "minimum": -180, "maximum": 180},
+        "alt_m": {"type": "number", "minimum": -500, "maximum": 9000},
+        "min_el_deg": {"type": "number", "minimum": 0, "exclusiveMaximum": 90},
+        "downlink_mbps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9},
+        "active": {"type": "boolean"},
+    },
+}
+PASS: Final = {
+    "type": "object",
+    "required": ["satellite_id", "station_id", "aos", "tca", "los", "max_el_deg"],
+    "properties": {
+        "satellite_id": {"type": "string"},
+        "station_id": {"type": "string"},
+        "aos": TIME,
+        "tca": TIME,
+        "los": TIME,
+        "max_el_deg": {"type": "number"},
+        "aos_cut": {"type": "boolean", "description": "the pass was already under way at `from`"},
+        "los_cut": {"type": "boolean", "description": "the pass was still under way at `to`"},
+    },
+}
+PASSES_QUERY: Final = {
+    "sat": {"type": "array", "items": SAT_ID, "minItems": 1, "maxItems": 1000, "description": "ids, comma-separated; default: every satellite with a TLE"},
+    "station": {"type": "array", "items": STATION_ID, "minItems": 1, "maxItems": 100, "description": "ids, comma-separated; default: every active station"},
+    "from": {**TIME, "description": "default: now"},
+    "to": {**TIME, "description": "default: 24 h after from; at most 7 days after it"},
+    "min_el": {"type": "number", "minimum": 0, "maximum": 89.9, "description": "degrees; default: each station's mask"},
+}  # fmt: skip
+
+
+def _station_json(s: Station) -> dict[str, Any]:
+    return {
+        "id": s.id, "name": s.name, "lat_deg": s.lat_deg, "lon_deg": s.lon_deg, "alt_m": s.alt_m,
+        "min_el_deg": s.min_el_deg, "downlink_mbps": s.downlink_mbps, "active": s.active,
+        "created_at": iso(s.created_at), "updated_at": iso(s.updated_at),
+    }  # fmt: skip
+
+
+async def list_stations(request: web.Request) -> web.StreamResponse:
+    stations = await Stations(request.app[DATABASE]).list_all()
+    return json_response({"items": [_station_json(s) for s in stations]})
+
+
+async def create_station(request: web.Request) -> web.StreamResponse:
+    p = params(request)
+    assert p.principal is not None
+    spec = StationSpec(**p.body)
+    try:
+        station = await Stations(request.app[DATABASE]).create(spec, actor=p.principal.actor)
+    except DbValidationError as exc:
+        if exc.field == "id" and "already exists" in exc.problem:
+            raise Conflict(f"ground station {spec.id!r} already exists", details={"field": "id"}) from None
+        raise
+    return json_response(_station_json(station), status=201, headers={"Location": "/api/ground-stations"})
+
+
+async def list_passes(request: web.Request) -> web.StreamResponse:
+    query = params(request).query
+    start = time_param(query, "from", datetime.now(UTC))
+    end = time_param(query, "to", start + timedelta(days=1))
+    if start >= end:
+        raise ValidationFailed("to", "must be after from")
+    if end - start > MAX_WINDOW:
+        raise ValidationFailed("to", "the window is longer than 7 days")
+    stations = await Stations(request.app[DATABASE]).list_all(active_only="station" not in query)
+    if "station" in query:
+        by_id = {s.id: s for s in stations}
+        missing = [s for s in query["station"] if s not in by_id]
+        if missing:
+            raise ValidationFailed("station", f"no ground station {missing[0]!r}")
+        stations = [by_id[s] for s in dict.fromkeys(query["station"])]
+    cluster = request.app[CLUSTER]
+    sat_ids: list[str] = list(dict.fromkeys(query["sat"])) if "sat" in query else [
+        s["id"] for s in await cluster.sats() if s.get("tle")
+    ]  # fmt: skip
+    if not sat_ids or not stations:
+        return json_response({"items": []})
+    inline = [
+        {"id": s.id, "name": s.name, "lat_deg": s.lat_deg, "lon_deg": s.lon_deg, "alt_m": s.alt_m, "min_el_deg": s.min_el_deg}
+        for s in stations
+    ]
+    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    found = await cluster.passes(sat_ids, inline, start_ms, end_ms, query.get("min_el"))
+    items = [
+        {
+            "satellite_id": p["sat"], "station_id": p["station"], "aos": iso_ms(p["aos"]), "tca": iso_ms(p["tca"]),
+            "los": iso_ms(p["los"]), "max_el_deg": p["max_el_deg"], "aos_cut": p.get("aos_cut"), "los_cut": p.get("los_cut"),
+        }
+        for p in found
+    ]
+    return json_response({"items": items})
+
+
+ROUTES: Final = [
+    RouteSpec(
+        "GET", "/api/ground-stations", list_stations, "listGroundStations", "Ground stations", "ground stations", "viewer",
+        {200: ("every station, by id", items_of(STATION)), **error_replies(401, 403, 422, 503)},
+    ),
+    RouteSpec(
+        "POST", "/api/ground-stations", create_station, "createGroundStation", "Add a ground station", "ground stations", "admin",
+        {201: ("created", STATION), **error_replies(400, 401, 403, 409, 413, 415, 422, 503)}, body=STATION_BODY,
+    ),
+    RouteSpec(
+        "GET", "/api/passes", list_passes, "listPasses", "Passes of satellites over ground stations", "ground stations", "viewer",
+        {200: ("passes sorted by AOS", items_of(PASS)), **error_replies(401, 403, 422, 503)}, query=PASSES_QUERY,
+        description="Computed by the orbital node (SGP4) for the stations in the database.",
+    ),
+]  # fmt: skip

@@ -1,0 +1,131 @@
+"""Nodes, alarms, health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from aiohttp import web
+
+from py_nodes.db import Alarms, DbError
+
+from ..cluster import ClusterError
+from ..errors import error_response
+from ..keys import CLUSTER, DATABASE, METRICS
+from ..metrics import CONTENT_TYPE
+from ..models import SAT_ID, TIME, error_replies, iso, items_of
+from ..respond import json_response
+from ..spec import RouteSpec, params
+
+__all__ = ["ROUTES"]
+
+log = logging.getLogger("stellarops.web")
+
+READY_TIMEOUT_S: Final = 2.0
+
+NODE: Final = {
+    "type": "object",
+    "required": ["name", "role", "status"],
+    "properties": {
+        "name": {"type": "string"},
+        "role": {"type": "string", "description": "beam, sats, orbital, store, gateway..."},
+        "status": {"type": "string"},
+        "restarts": {"type": "integer"},
+        "os_pid": {"type": ["integer", "null"]},
+        "satellites": {"type": "integer"},
+        "beam": {"type": "string", "description": "the BEAM node supervising a Python node"},
+    },
+}
+ALARM: Final = {
+    "type": "object",
+    "required": ["id", "satellite_id", "kind", "severity", "message", "raised_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "satellite_id": {"type": "string"},
+        "kind": {"type": "string"},
+        "severity": {"type": "string", "enum": ["info", "warning", "critical"]},
+        "message": {"type": "string"},
+        "raised_at": TIME,
+    },
+}
+STATUS: Final = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}, "cluster": {"type": "boolean"}, "database": {"type": "boolean"}},
+}
+
+
+async def nodes(request: web.Request) -> web.StreamResponse:
+    return json_response({"items": await request.app[CLUSTER].nodes()})
+
+
+async def alarms(request: web.Request) -> web.StreamResponse:
+    sat_id = params(request).query.get("sat")
+    active = await Alarms(request.app[DATABASE]).active(sat_id)
+    items = [
+        {"id": a.id, "satellite_id": a.satellite_id, "kind": a.kind, "severity": a.severity, "message": a.message,
+         "raised_at": iso(a.raised_at)}
+        for a in active
+    ]  # fmt: skip
+    return json_response({"items": items})
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    cluster_ok = request.app[CLUSTER].joined
+    try:
+        await asyncio.wait_for(request.app[DATABASE].ping(), READY_TIMEOUT_S)
+        database_ok = True
+    except (DbError, TimeoutError):
+        database_ok = False
+    if cluster_ok and database_ok:
+        return json_response({"status": "ready", "cluster": True, "database": True})
+    details = {"cluster": cluster_ok, "database": database_ok}
+    return error_response(503, "not_ready", "not ready: " + ", ".join(k for k, ok in details.items() if not ok), details)
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    gauges = request.app[METRICS]
+    if gauges.fleet_stale():
+        try:
+            gauges.set_fleet(await request.app[CLUSTER].sats())
+        except ClusterError as exc:
+            log.warning("metrics: no fleet figures: %s", exc)
+        try:
+            async with request.app[DATABASE].connection() as conn:
+                row = await (
+                    await conn.execute(
+                        "SELECT count(*) FILTER (WHERE status IN ('pending', 'scheduled')),"
+                        " count(*) FILTER (WHERE status = 'failed') FROM tasks"
+                    )
+                ).fetchone()
+            if row is not None:
+                gauges.set_tasks(int(row[0]), int(row[1]))
+        except DbError as exc:
+            log.warning("metrics: no task figures: %s", exc)
+    return web.Response(body=gauges.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+ROUTES: Final = [
+    RouteSpec(
+        "GET", "/api/nodes", nodes, "listNodes", "BEAM and Python nodes of the cluster", "cluster", "viewer",
+        {200: ("nodes", items_of(NODE)), **error_replies(401, 403, 422, 503)},
+    ),
+    RouteSpec(
+        "GET", "/api/alarms", alarms, "listAlarms", "Active alarms, most severe first", "cluster", "viewer",
+        {200: ("alarms", items_of(ALARM)), **error_replies(401, 403, 422, 503)}, query={"sat": SAT_ID},
+    ),
+    RouteSpec("GET", "/healthz", healthz, "healthz", "The process is up", "health", None, {200: ("up", STATUS)}),
+    RouteSpec(
+        "GET", "/readyz", readyz, "readyz", "Joined to the cluster and the database reachable", "health", None,
+        {200: ("ready", STATUS), 503: ("not ready: details say what is missing", error_replies(503)[503][1])},
+    ),
+    RouteSpec(
+        "GET", "/metrics", metrics, "metrics", "Prometheus metrics", "health", None,
+        {200: ("text exposition format 0.0.4", {"type": "string"})}, media_type="text/plain",
+    ),
+]  # fmt: skip

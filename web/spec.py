@@ -1,0 +1,100 @@
+"""Routes as data: each ``RouteSpec`` is both an aiohttp route and an OpenAPI operation.
+
+A spec names its handler, the role it needs (None: public), its path and query parameters and
+body as JSON Schemas, and its responses. ``add_routes`` registers specs on an app; the
+``guard`` middleware then authenticates (401/403) and validates (422) every request against
+its route's spec before the handler runs, leaves the checked values in ``params(request)``,
+and turns the cluster's and the database's refusals into HTTP errors (``refusals``).
+The OpenAPI document (``web.openapi``) is built from the same specs, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiohttp import web
+
+from py_nodes.db import DbError, Role
+
+from .auth import Authenticator, Principal
+from .cluster import ClusterError
+from .logs import sat_id_var
+from .refusals import translate
+from .schema import Schema, parse_query, read_json, validate
+
+__all__ = ["AUTHENTICATOR", "SPECS", "Params", "Reply", "RouteSpec", "add_routes", "guard", "params"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# status -> (description, JSON schema of the body or None for no body)
+Reply = Mapping[int, tuple[str, Schema | None]]
+
+SPECS: Final = web.AppKey("specs", dict)
+AUTHENTICATOR: Final = web.AppKey("authenticator", Authenticator)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str  # aiohttp form: /api/satellites/{sat_id}
+    handler: Handler
+    operation_id: str
+    summary: str
+    tag: str
+    role: Role | None  # None: public
+    responses: Reply
+    path_params: Mapping[str, Schema] = field(default_factory=dict)
+    query: Mapping[str, Schema] = field(default_factory=dict)
+    required_query: frozenset[str] = frozenset()
+    body: Schema | None = None
+    description: str = ""
+    media_type: str = "application/json"  # of the success responses
+    query_token: bool = False  # also accept ?access_token= (the event stream)
+    headers: Mapping[str, Schema] = field(default_factory=dict)  # request headers documented
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    path: dict[str, Any]
+    query: dict[str, Any]
+    body: Any
+    principal: Principal | None
+
+
+_PARAMS: Final = web.RequestKey("params", Params)
+
+
+def params(request: web.Request) -> Params:
+    """The checked parameters of a request whose route has a spec."""
+    return request[_PARAMS]
+
+
+def add_routes(app: web.Application, specs: list[RouteSpec]) -> None:
+    table: dict[Any, RouteSpec] = app.setdefault(SPECS, {})
+    for spec in specs:
+        route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)
+        table[route] = spec
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    spec: RouteSpec | None = request.app[SPECS].get(request.match_info.route)
+    if spec is None:  # not found, method not allowed: the handler raises it
+        return await handler(request)
+    principal = None
+    if spec.role is not None:
+        principal = await request.app[AUTHENTICATOR].require(request, spec.role, allow_query=spec.query_token)
+    path = {name: validate(request.match_info[name], schema, name) for name, schema in spec.path_params.items()}
+    if "sat_id" in path:
+        sat_id_var.set(path["sat_id"])  # for the logs of this request
+    query_schema = dict(spec.query)
+    if spec.query_token:
+        query_schema["access_token"] = {"type": "string", "maxLength": 256}
+    query = parse_query(request.query, query_schema, spec.required_query)
+    body = await read_json(request, spec.body) if spec.body is not None else None
+    request[_PARAMS] = Params(path, query, body, principal)
+    try:
+        return await handler(request)
+    except (ClusterError, DbError) as exc:
+        raise translate(exc, path.get("sat_id")) from None
