@@ -15,7 +15,7 @@ setup:
 
 lint: setup
 	.venv/bin/ruff check $(PYTHON_PATHS)
-	.venv/bin/mypy py_nodes bench
+	.venv/bin/mypy py_nodes orbital web bench
 	rebar3 xref
 
 shell:
@@ -27,6 +27,7 @@ bench: setup
 	.venv/bin/python bench/sats_bench.py
 	.venv/bin/python bench/orbital_bench.py
 	.venv/bin/python bench/persistence_bench.py
+	.venv/bin/python bench/gateway_bench.py
 
 # Build outputs and caches. Keeps .venv and the state folder (.stellarops: the cookie).
 clean:
