@@ -12,6 +12,7 @@ BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
     cast {commands_sent, [CommandId]}
     cast {command_result, CommandId, SatId, Outcome, KnownState}
     cast {telemetry, [{SatId, Telemetry}]}
+    cast {alarm, SatId, #{alarm, severity, message}}   (to the alarms table; one active per kind)
 
 Calls that must be durable before BEAM acknowledges anything (a new satellite, a command) go to
 the database at once and answer ``{error, store_unavailable}`` when it is down. Casts are work
@@ -34,6 +35,7 @@ from typing import Any, Final
 
 from py_nodes import proto_v1
 from py_nodes.db import (
+    Alarms,
     CommandLedger,
     Database,
     DatabaseUnavailable,
@@ -66,6 +68,7 @@ class StoreServer(GenServer):
         self.db = Database(conninfo, max_size=8, timeout_s=CONNECT_TIMEOUT_S, name="store")
         self.satellites = Satellites(self.db)
         self.ledger = CommandLedger(self.db)
+        self.alarms = Alarms(self.db)
         self.telemetry = TelemetryWriter(self.db)
         # Durable work in arrival order; checkpoints coalesced by satellite id (latest wins).
         self._jobs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -179,6 +182,8 @@ class StoreServer(GenServer):
             self._jobs.put_nowait(("sent", [c for c in request[1] if type(c) is bytes]))
         elif tag == "command_result" and len(request) == 5:
             self._jobs.put_nowait(("result", request[1:]))
+        elif tag == "alarm" and len(request) == 3 and type(request[1]) is bytes and type(request[2]) is dict:
+            self._jobs.put_nowait(("alarm", request[1:]))
         else:
             log.warning("store: dropped an unknown cast %.200r", request)
 
@@ -229,6 +234,13 @@ class StoreServer(GenServer):
             for command_id in payload:
                 with contextlib.suppress(ValidationError):  # not a ledger id: nothing to mark
                     await self.ledger.mark_sent(command_id.decode())
+        elif kind == "alarm":
+            sat_id, data = payload
+            message = data.get(Atom("message"), b"")
+            await self.alarms.raise_alarm(
+                sat_id.decode(), str(data.get(Atom("alarm"))), str(data.get(Atom("severity"))),  # type: ignore[arg-type]
+                message.decode(errors="replace") if type(message) is bytes else "",
+            )  # fmt: skip
         elif kind == "result":
             command_id, _sat_id, outcome, state = payload
             await self.satellites.checkpoint(proto_v1.state_from_term(_sat_state(state)))

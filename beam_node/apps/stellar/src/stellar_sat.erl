@@ -245,6 +245,7 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
         {sat_event, Id, alarm, Data} ->
             logger:warning("satellite ~s alarm: ~p", [Id, Data]),
             stellar_events:publish(alarm, Id, Data),
+            stellar_store:alarm(Id, Data),
             {noreply, State};
         {command_result, Id, CmdId, Outcome, SatState} ->
             %% Keeps the last tick's position, which a command result does not carry.

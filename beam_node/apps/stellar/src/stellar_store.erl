@@ -29,6 +29,7 @@
 -export([sent/1]).
 -export([result/4]).
 -export([telemetry/2]).
+-export([alarm/2]).
 -export([status/0]).
 
 %% gen_server.
@@ -128,6 +129,14 @@ telemetry(SatId, Telemetry) ->
             ok
     end.
 
+%% An alarm raised by a satellite, for the alarms table.
+-spec alarm(binary(), map()) -> ok.
+alarm(SatId, Data) ->
+    case enabled() of
+        true -> gen_server:cast(?MODULE, {alarm, SatId, Data});
+        false -> ok
+    end.
+
 %% For operators and tests.
 -spec status() -> #{enabled := boolean(), store := node() | undefined,
                     restores := non_neg_integer(), buffered := non_neg_integer(),
@@ -165,6 +174,12 @@ handle_cast({result, SatId, CmdId, Outcome, SatState}, State = #state{store = St
     _ = Sent =/= [] andalso store_cast(Store, {commands_sent, lists:reverse(Sent)}),
     store_cast(Store, {command_result, CmdId, SatId, Outcome, SatState}),
     {noreply, State#state{sent = []}};
+handle_cast({alarm, SatId, Data}, State = #state{store = undefined}) ->
+    logger:warning("satellite ~s: alarm ~0P not stored (no store node)", [SatId, Data, 10]),
+    {noreply, State};
+handle_cast({alarm, SatId, Data}, State = #state{store = Store}) ->
+    store_cast(Store, {alarm, SatId, Data}),
+    {noreply, State};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
