@@ -57,13 +57,12 @@ from types import FrameType
 from typing import Any
 
 import db_bench
-from benchlib import HOST, erlang_env, save_results
-from sats_bench import cpu_ticks, rss_kib
+from benchlib import BenchCluster, cpu_ticks, rss_kib, save_results
 
 from py_nodes.db import Database, EmbeddedServer, migrate
 from py_nodes.erldist import Atom, Node
 from py_nodes.jsonterms import to_json
-from py_nodes.up import _beam_command, _wait_until_ready, _wait_until_restored
+from py_nodes.up import _wait_until_ready, _wait_until_restored
 
 TICK_S = 1.0
 SAMPLE_S = 1.0  # lag / buffer sampling period
@@ -333,82 +332,22 @@ class Proc:
 # -- the run ------------------------------------------------------------------------------------
 
 
-class Run:
-    """The BEAM node of one run and the Python nodes it started, all stopped by `stop_all`."""
+class Run(BenchCluster):
+    """This benchmark's cluster: two `sats` nodes and a `store` node, tick TICK_S."""
 
     def __init__(self, tmp: Path, checkpoint_ms: int) -> None:
-        self.tmp = tmp
+        super().__init__(tmp, "persist_bench", "bench_persist", HELPER)
         self.checkpoint_ms = checkpoint_ms
-        suffix = os.getpid()
-        self.beam_name = f"persist_bench{suffix}@{HOST}"
-        self.ctl_name = f"persist_bench{suffix}_ctl@{HOST}"
-        self.prefix = f"persist_bench{suffix}"
-        self.cookie = ""
-        self.beam: subprocess.Popen[bytes] | None = None
-        self.py_pids: set[int] = set()
 
-    def start(self, conninfo: str) -> subprocess.Popen[bytes]:
-        ebin = self.tmp / "ebin"
-        ebin.mkdir()
-        (self.tmp / "bench_persist.erl").write_text(HELPER)
-        subprocess.run(["erlc", "-o", str(ebin), str(self.tmp / "bench_persist.erl")], check=True)
-        stellarops = str(Path(sys.executable).parent / "stellarops")
+    def start(self, conninfo: str) -> subprocess.Popen[bytes]:  # type: ignore[override]
         home = self.tmp / "home"
         home.mkdir(mode=0o700)
         extra = {
-            "STELLAROPS_PY": stellarops,
             "STELLAROPS_HOME": str(self.tmp / "state"),
             "DATABASE_URL": conninfo,  # for the store node: env only, never argv, never printed
         }
-        env, self.cookie = erlang_env(home, extra)
-        py_nodes = (
-            f'[#{{role => sats, count => 2, prefix => "{self.prefix}_sats"}},'
-            f' #{{role => store, count => 1, prefix => "{self.prefix}_store"}}]'
-        )
-        argv = [
-            *_beam_command(self.beam_name),
-            "-pa", str(ebin),
-            "-stellar", "py_nodes", py_nodes,
-            "-stellar", "tick_s", repr(TICK_S),
-            "-stellar", "checkpoint_ms", str(self.checkpoint_ms),
-        ]  # fmt: skip
-        with open(self.tmp / "beam.log", "wb") as log:
-            self.beam = subprocess.Popen(
-                argv,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        return self.beam
-
-    def note_nodes(self, nodes: list[Any]) -> None:
-        self.py_pids.update(
-            n["os_pid"] for n in nodes if n["role"] != "beam" and isinstance(n["os_pid"], int)
-        )
-
-    def stop_all(self) -> None:
-        beam = self.beam
-        if beam is not None and beam.poll() is None:
-            beam.terminate()  # init:stop(): final checkpoint, then the Python nodes stop
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                beam.wait(60)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(beam.pid, signal.SIGKILL)
-            beam.wait()
-        for pid in self.py_pids:  # normally gone already (stdin EOF)
-            with contextlib.suppress(OSError):
-                if self.prefix.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    os.kill(pid, signal.SIGKILL)
-
-    def log_text(self) -> str:
-        path = self.tmp / "beam.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def log_tail(self, lines: int = 25) -> str:
-        text = self.log_text().splitlines()
-        return f"--- beam.log (last {lines} lines)\n" + "\n".join(text[-lines:])
+        app_env = {"tick_s": repr(TICK_S), "checkpoint_ms": str(self.checkpoint_ms)}
+        return super().start({"sats": 2, "store": 1}, app_env, extra, home=home)
 
 
 def overflow_in_log(text: str) -> dict[str, int]:

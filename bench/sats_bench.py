@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -32,11 +31,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchlib import HOST, erlang_env, save_results
+from benchlib import BenchCluster, cpu_ticks, rss_kib, save_results
 
 from py_nodes.erldist import Atom, Node
 from py_nodes.jsonterms import to_json
-from py_nodes.up import _beam_command, _wait_until_ready
+from py_nodes.up import _wait_until_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
 TICK_S = 1.0
@@ -174,93 +173,14 @@ class BenchError(Exception):
     """The benchmark could not run; the message says why."""
 
 
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-class Run:
-    """The BEAM node of one run and the Python nodes it started, all stopped by `stop_all`."""
+class Run(BenchCluster):
+    """This benchmark's cluster: two `sats` nodes, tick TICK_S."""
 
     def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        suffix = os.getpid()
-        self.beam_name = f"sats_bench{suffix}@{HOST}"
-        self.ctl_name = f"sats_bench{suffix}_ctl@{HOST}"
-        self.py_prefix = f"sats_bench{suffix}_sats"
-        self.cookie = ""
-        self.beam: subprocess.Popen[bytes] | None = None
-        self.py_pids: set[int] = set()  # every Python node's OS pid seen, for the cleanup
+        super().__init__(tmp, "sats_bench", "bench_sats", HELPER)
 
-    def start(self) -> subprocess.Popen[bytes]:
-        ebin = self.tmp / "ebin"
-        ebin.mkdir()
-        (self.tmp / "bench_sats.erl").write_text(HELPER)
-        subprocess.run(["erlc", "-o", str(ebin), str(self.tmp / "bench_sats.erl")], check=True)
-        stellarops = str(Path(sys.executable).parent / "stellarops")
-        env, self.cookie = erlang_env(self.tmp, {"STELLAROPS_PY": stellarops})
-        py_nodes = f'[#{{role => sats, count => 2, prefix => "{self.py_prefix}"}}]'
-        argv = [
-            *_beam_command(self.beam_name),
-            "-pa",
-            str(ebin),
-            "-stellar",
-            "py_nodes",
-            py_nodes,
-            "-stellar",
-            "tick_s",
-            repr(TICK_S),
-        ]
-        with open(self.tmp / "beam.log", "wb") as log:
-            # Own session: Ctrl-C reaches only us, and we can kill the node's process group.
-            self.beam = subprocess.Popen(
-                argv,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        return self.beam
-
-    def note_nodes(self, nodes: list[Any]) -> None:
-        self.py_pids.update(
-            n["os_pid"] for n in nodes if n["role"] != "beam" and isinstance(n["os_pid"], int)
-        )
-
-    def stop_all(self) -> None:
-        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip this
-        try:
-            self._stop_all()
-        finally:
-            signal.signal(signal.SIGINT, sigint)
-
-    def _stop_all(self) -> None:
-        beam = self.beam
-        if beam is not None and beam.poll() is None:
-            beam.terminate()  # init:stop(): the supervisors stop the Python nodes they started
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                beam.wait(30)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(beam.pid, signal.SIGKILL)  # erl_child_setup and friends
-            beam.wait()
-        for pid in self.py_pids:  # normally gone already (stdin EOF, --stop-on-eof)
-            with contextlib.suppress(OSError):
-                if self.py_prefix.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    os.kill(pid, signal.SIGKILL)
-
-    def log_tail(self, lines: int = 25) -> str:
-        path = self.tmp / "beam.log"
-        text = path.read_text(errors="replace").splitlines() if path.exists() else []
-        return f"--- beam.log (last {lines} lines)\n" + "\n".join(text[-lines:])
+    def start(self) -> subprocess.Popen[bytes]:  # type: ignore[override]
+        return super().start({"sats": 2}, {"tick_s": repr(TICK_S)})
 
 
 async def measure(
