@@ -1,0 +1,182 @@
+// The typed HTTP client: one place that knows the gateway's routes, auth and error shape.
+
+import type {
+  Alarm,
+  ClusterNode,
+  Command,
+  CommandAccepted,
+  CommandKind,
+  ErrorBody,
+  GroundStation,
+  Items,
+  Mode,
+  Page,
+  Pass,
+  Satellite,
+  Session,
+  TelemetryHistory,
+  Track,
+} from "./types";
+
+export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** An HTTP error from the gateway, with its JSON error code when it sent one. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown> | null;
+
+  constructor(status: number, code: string, message: string, details: Record<string, unknown> | null = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+type Query = Record<string, string | number | string[] | undefined>;
+
+function queryString(query: Query | undefined): string {
+  if (!query) return "";
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined) continue;
+    params.set(key, Array.isArray(value) ? value.join(",") : String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+function isErrorBody(body: unknown): body is ErrorBody {
+  if (typeof body !== "object" || body === null || !("error" in body)) return false;
+  const error = (body as { error: unknown }).error;
+  return typeof error === "object" && error !== null && "code" in error && "message" in error;
+}
+
+export class ApiClient {
+  private readonly baseUrl: string;
+  private readonly fetchFn: Fetch;
+  private token: string | null;
+
+  constructor(baseUrl = "", token: string | null = null, fetchFn: Fetch = (input, init) => fetch(input, init)) {
+    this.baseUrl = baseUrl.replace(/\/$/, "");
+    this.token = token;
+    this.fetchFn = fetchFn;
+  }
+
+  setToken(token: string | null): void {
+    this.token = token;
+  }
+
+  getToken(): string | null {
+    return this.token;
+  }
+
+  url(path: string, query?: Query): string {
+    return `${this.baseUrl}${path}${queryString(query)}`;
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    const headers: Record<string, string> = { Accept: "application/json", ...extra };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    return headers;
+  }
+
+  async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+    const init: RequestInit = { method, headers: this.headers(options.headers) };
+    if (options.body !== undefined) {
+      init.body = JSON.stringify(options.body);
+      (init.headers as Record<string, string>)["Content-Type"] = "application/json";
+    }
+    let response: Response;
+    try {
+      response = await this.fetchFn(this.url(path, options.query), init);
+    } catch (cause) {
+      throw new ApiError(0, "network", `cannot reach the gateway: ${String(cause)}`);
+    }
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    let body: unknown = null;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = null;
+      }
+    }
+    if (!response.ok) {
+      if (isErrorBody(body)) {
+        throw new ApiError(response.status, body.error.code, body.error.message, body.error.details ?? null);
+      }
+      throw new ApiError(response.status, "http_error", `HTTP ${response.status} ${response.statusText}`.trim());
+    }
+    if (body === null) throw new ApiError(response.status, "bad_response", "the gateway sent no JSON body");
+    return body as T;
+  }
+
+  session(): Promise<Session> {
+    return this.request("GET", "/api/session");
+  }
+
+  async satellites(): Promise<Satellite[]> {
+    const limit = 1000;
+    const items: Satellite[] = [];
+    for (let offset = 0; ; offset += limit) {
+      const page = await this.request<Page<Satellite>>("GET", "/api/satellites", { query: { limit, offset } });
+      items.push(...page.items);
+      if (page.items.length < limit || items.length >= page.total) return items;
+    }
+  }
+
+  satellite(id: string): Promise<Satellite> {
+    return this.request("GET", `/api/satellites/${encodeURIComponent(id)}`);
+  }
+
+  setMode(id: string, mode: Mode): Promise<Satellite> {
+    return this.request("PATCH", `/api/satellites/${encodeURIComponent(id)}`, { body: { mode } });
+  }
+
+  sendCommand(id: string, kind: CommandKind, args: Record<string, unknown> = {}, idempotencyKey?: string): Promise<CommandAccepted> {
+    const headers: Record<string, string> = idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {};
+    return this.request("POST", `/api/satellites/${encodeURIComponent(id)}/commands`, { body: { kind, args }, headers });
+  }
+
+  async commands(id: string, limit = 50): Promise<Command[]> {
+    const body = await this.request<Items<Command>>("GET", `/api/satellites/${encodeURIComponent(id)}/commands`, { query: { limit } });
+    return body.items;
+  }
+
+  telemetry(id: string, from: Date, to: Date, stepS?: number): Promise<TelemetryHistory> {
+    return this.request("GET", `/api/satellites/${encodeURIComponent(id)}/telemetry`, {
+      query: { from: from.toISOString(), to: to.toISOString(), step: stepS },
+    });
+  }
+
+  track(id: string): Promise<Track> {
+    return this.request("GET", `/api/satellites/${encodeURIComponent(id)}/track`);
+  }
+
+  async nodes(): Promise<ClusterNode[]> {
+    return (await this.request<Items<ClusterNode>>("GET", "/api/nodes")).items;
+  }
+
+  async alarms(): Promise<Alarm[]> {
+    return (await this.request<Items<Alarm>>("GET", "/api/alarms")).items;
+  }
+
+  clearAlarm(id: number): Promise<Alarm> {
+    return this.request("POST", `/api/alarms/${id}/clear`);
+  }
+
+  async stations(): Promise<GroundStation[]> {
+    return (await this.request<Items<GroundStation>>("GET", "/api/ground-stations")).items;
+  }
+
+  async passes(options: { from?: Date; to?: Date; sats?: string[]; stations?: string[] } = {}): Promise<Pass[]> {
+    const body = await this.request<Items<Pass>>("GET", "/api/passes", {
+      query: { from: options.from?.toISOString(), to: options.to?.toISOString(), sat: options.sats, station: options.stations },
+    });
+    return body.items;
+  }
+}

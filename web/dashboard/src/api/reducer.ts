@@ -1,0 +1,197 @@
+// The live state the dashboard shows, and how events from /api/events change it. Pure functions:
+// the store calls them with batches; the unit tests call them directly.
+
+import type { ClusterEvent, ClusterNode, Satellite } from "./types";
+import type { StreamMessage } from "./sse";
+
+export interface LiveSat extends Satellite {
+  /** When the values were measured (ms since the epoch): newer data wins, whatever its source. */
+  updated_ms: number;
+}
+
+export interface TailPoint {
+  t_ms: number;
+  energy_pct: number;
+  memory_used_mb: number;
+  alt_km: number | null;
+}
+
+export interface LiveState {
+  /** The id of the last event applied: sent as Last-Event-ID on reconnect. */
+  lastEventId: number | null;
+  sats: Record<string, LiveSat>;
+  nodes: Record<string, ClusterNode>;
+  /** command id -> outcome ("done" or a failure reason), for commands seen finishing. */
+  commandOutcomes: Record<string, unknown>;
+  /** The satellite whose telemetry tail is kept (the one on the detail page). */
+  watched: string | null;
+  tail: TailPoint[];
+  /** Bumped when REST data must be fetched again: */
+  alarmsRevision: number; // an alarm was raised or cleared
+  nodesRevision: number; // a node changed
+  satsRevision: number; // an event named a satellite we do not have
+  /** Bumped by a reset event: everything must be reloaded over REST. */
+  resets: number;
+}
+
+export const MAX_TAIL_POINTS = 3600;
+export const MAX_COMMAND_OUTCOMES = 1000;
+
+export function initialState(): LiveState {
+  return {
+    lastEventId: null,
+    sats: {},
+    nodes: {},
+    commandOutcomes: {},
+    watched: null,
+    tail: [],
+    alarmsRevision: 0,
+    nodesRevision: 0,
+    satsRevision: 0,
+    resets: 0,
+  };
+}
+
+function parseMs(time: string | null | undefined): number {
+  if (!time) return 0;
+  const ms = Date.parse(time);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+/** Replace the satellites with a REST snapshot, keeping live values that are newer than it. */
+export function applySnapshot(state: LiveState, snapshot: Satellite[]): LiveState {
+  const sats: Record<string, LiveSat> = {};
+  for (const sat of snapshot) {
+    const snapMs = parseMs(sat.updated_at);
+    const live = state.sats[sat.id];
+    if (live && live.updated_ms > snapMs) {
+      sats[sat.id] = {
+        ...sat,
+        mode: live.mode,
+        energy_pct: live.energy_pct,
+        memory_used_mb: live.memory_used_mb,
+        lat_deg: live.lat_deg,
+        lon_deg: live.lon_deg,
+        alt_km: live.alt_km,
+        in_sunlight: live.in_sunlight,
+        updated_at: live.updated_at,
+        updated_ms: live.updated_ms,
+      };
+    } else {
+      sats[sat.id] = { ...sat, updated_ms: snapMs };
+    }
+  }
+  return { ...state, sats };
+}
+
+export function applyNodes(state: LiveState, nodes: ClusterNode[]): LiveState {
+  const byName: Record<string, ClusterNode> = {};
+  for (const node of nodes) byName[node.name] = node;
+  return { ...state, nodes: byName };
+}
+
+/** Keep the telemetry tail of this satellite (null: none), starting from its history. */
+export function watch(state: LiveState, satId: string | null, history: TailPoint[] = []): LiveState {
+  return { ...state, watched: satId, tail: history.slice(-MAX_TAIL_POINTS) };
+}
+
+/** Apply a batch of stream messages, in order. Events at or before lastEventId are skipped
+ * (a resume can repeat the edge of what we have); a reset moves lastEventId to the server's
+ * head and asks for a reload. */
+export function applyMessages(state: LiveState, messages: StreamMessage[]): LiveState {
+  let sats: Record<string, LiveSat> | null = null;
+  let nodes: Record<string, ClusterNode> | null = null;
+  let outcomes: Record<string, unknown> | null = null;
+  let tail: TailPoint[] | null = null;
+  let { lastEventId, alarmsRevision, nodesRevision, satsRevision, resets } = state;
+
+  const satsMut = (): Record<string, LiveSat> => (sats ??= { ...state.sats });
+
+  for (const message of messages) {
+    if (message.kind === "reset") {
+      lastEventId = message.reset.head_id;
+      resets += 1;
+      continue;
+    }
+    const event: ClusterEvent = message.event;
+    if (lastEventId !== null && event.id <= lastEventId) continue;
+    lastEventId = event.id;
+    switch (event.type) {
+      case "telemetry": {
+        const id = event.sat_id;
+        if (id === null) break;
+        const current = (sats ?? state.sats)[id];
+        if (!current) {
+          satsRevision += 1;
+          break;
+        }
+        const d = event.data;
+        if (d.updated_at < current.updated_ms) break;
+        satsMut()[id] = {
+          ...current,
+          mode: d.mode,
+          energy_pct: d.energy_pct,
+          memory_used_mb: d.memory_used_mb,
+          lat_deg: d.lat_deg ?? null,
+          lon_deg: d.lon_deg ?? null,
+          alt_km: d.alt_km ?? null,
+          in_sunlight: d.in_sunlight ?? null,
+          updated_at: new Date(d.updated_at).toISOString(),
+          updated_ms: d.updated_at,
+        };
+        if (id === state.watched) {
+          tail ??= state.tail.slice();
+          const last = tail[tail.length - 1];
+          if (!last || d.updated_at > last.t_ms) {
+            tail.push({ t_ms: d.updated_at, energy_pct: d.energy_pct, memory_used_mb: d.memory_used_mb, alt_km: d.alt_km ?? null });
+          }
+        }
+        break;
+      }
+      case "state": {
+        const id = event.sat_id;
+        const current = id === null ? undefined : (sats ?? state.sats)[id];
+        if (id === null || !current) {
+          satsRevision += 1;
+          break;
+        }
+        satsMut()[id] = { ...current, mode: event.data.to };
+        break;
+      }
+      case "command": {
+        outcomes ??= { ...state.commandOutcomes };
+        outcomes[event.data.command_id] = event.data.outcome;
+        break;
+      }
+      case "alarm":
+        alarmsRevision += 1;
+        break;
+      case "node": {
+        nodes ??= { ...state.nodes };
+        const name = event.data.name;
+        nodes[name] = { ...nodes[name], ...event.data };
+        nodesRevision += 1;
+        break;
+      }
+    }
+  }
+
+  if (outcomes !== null) {
+    const entries = Object.entries(outcomes);
+    // Insertion order is arrival order: keep the newest.
+    if (entries.length > MAX_COMMAND_OUTCOMES) outcomes = Object.fromEntries(entries.slice(-MAX_COMMAND_OUTCOMES));
+  }
+  if (tail !== null && tail.length > MAX_TAIL_POINTS) tail = tail.slice(-MAX_TAIL_POINTS);
+  return {
+    ...state,
+    lastEventId,
+    sats: sats ?? state.sats,
+    nodes: nodes ?? state.nodes,
+    commandOutcomes: outcomes ?? state.commandOutcomes,
+    tail: tail ?? state.tail,
+    alarmsRevision,
+    nodesRevision,
+    satsRevision,
+    resets,
+  };
+}

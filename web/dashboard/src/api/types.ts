@@ -1,0 +1,208 @@
+// Shapes of the gateway's JSON (see GET /api/openapi.json). Times are RFC 3339 UTC strings.
+
+export const MODES = ["safe", "standby", "nominal", "science", "downlink", "maintenance"] as const;
+export type Mode = (typeof MODES)[number];
+
+export const COMMAND_KINDS = ["set_mode", "collect", "downlink", "reboot", "noop"] as const;
+export type CommandKind = (typeof COMMAND_KINDS)[number];
+
+export type Role = "viewer" | "operator" | "admin";
+
+export interface Tle {
+  line1: string;
+  line2: string;
+}
+
+export interface Satellite {
+  id: string;
+  name: string;
+  mode: Mode;
+  status: string;
+  energy_pct: number;
+  memory_used_mb: number;
+  memory_capacity_mb: number;
+  tle?: Tle | null;
+  lat_deg?: number | null;
+  lon_deg?: number | null;
+  alt_km?: number | null;
+  in_sunlight?: boolean | null;
+  node?: string | null;
+  beam?: string | null;
+  updated_at?: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface Items<T> {
+  items: T[];
+}
+
+export interface ClusterNode {
+  name: string;
+  role: string;
+  status: string;
+  restarts?: number;
+  os_pid?: number | null;
+  satellites?: number;
+  beam?: string;
+}
+
+export interface Alarm {
+  id: number;
+  satellite_id: string;
+  kind: string;
+  severity: "info" | "warning" | "critical";
+  message: string;
+  raised_at: string;
+  cleared_at?: string | null;
+  cleared_by?: string | null;
+}
+
+export interface GroundStation {
+  id: string;
+  name: string;
+  lat_deg: number;
+  lon_deg: number;
+  alt_m: number;
+  min_el_deg: number;
+  downlink_mbps: number;
+  active: boolean;
+}
+
+export interface Pass {
+  satellite_id: string;
+  station_id: string;
+  aos: string;
+  tca: string;
+  los: string;
+  max_el_deg: number;
+  aos_cut: boolean;
+  los_cut: boolean;
+}
+
+export type CommandStatus = "queued" | "sent" | "done" | "failed";
+
+export interface Command {
+  id: string;
+  satellite_id: string;
+  kind: string;
+  args: Record<string, unknown>;
+  status: CommandStatus;
+  attempts: number;
+  created_at: string;
+  result?: unknown;
+  idempotency_key?: string | null;
+}
+
+export interface CommandAccepted {
+  id: string;
+  satellite_id: string;
+  kind: string;
+  status: "accepted";
+}
+
+export interface TelemetrySample {
+  time: string;
+  energy_pct: number;
+  memory_used_mb: number;
+  mode?: string;
+  lat_deg?: number | null;
+  lon_deg?: number | null;
+  alt_km?: number | null;
+  in_sunlight?: boolean | null;
+  samples?: number;
+}
+
+export interface TelemetryHistory {
+  satellite_id: string;
+  start: string;
+  end: string;
+  step_s: number | null;
+  items: TelemetrySample[];
+}
+
+export interface TrackPoint {
+  time: string;
+  lat_deg: number;
+  lon_deg: number;
+  alt_km: number;
+  in_sunlight?: boolean;
+}
+
+export interface Track {
+  satellite_id: string;
+  period_s: number;
+  from: string;
+  to: string;
+  step_s: number;
+  items: TrackPoint[];
+}
+
+export interface Session {
+  role: Role;
+  name: string;
+  anonymous: boolean;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> | null };
+}
+
+// One event of GET /api/events (the JSON in its `data:` line).
+export interface TelemetryData {
+  energy_pct: number;
+  memory_used_mb: number;
+  mode: Mode;
+  lat_deg?: number | null;
+  lon_deg?: number | null;
+  alt_km?: number | null;
+  in_sunlight?: boolean | null;
+  updated_at: number; // ms since the epoch
+}
+
+export interface StateData {
+  from: Mode;
+  to: Mode;
+  reason: string;
+}
+
+export interface CommandData {
+  command_id: string;
+  outcome: unknown; // "done" or a failure reason
+}
+
+export interface NodeData {
+  name: string;
+  role: string;
+  status: string;
+  restarts?: number;
+  beam?: string;
+}
+
+export interface ResetData {
+  reason: string;
+  last_event_id: number | null;
+  head_id: number;
+}
+
+interface EventBase<T extends string, D> {
+  id: number;
+  type: T;
+  sat_id: string | null;
+  at: string;
+  data: D;
+}
+
+export type ClusterEvent =
+  | EventBase<"telemetry", TelemetryData>
+  | EventBase<"state", StateData>
+  | EventBase<"command", CommandData>
+  | EventBase<"alarm", Record<string, unknown>>
+  | EventBase<"node", NodeData>;
+
+export const EVENT_TYPES = ["telemetry", "state", "command", "alarm", "node"] as const;

@@ -1,0 +1,47 @@
+// Server data that is not part of the live stream, through TanStack Query (cached, refetched).
+
+import { useQuery } from "@tanstack/react-query";
+import { useEffect } from "react";
+import type { Pass } from "./api/types";
+import { api, queryClient } from "./services";
+import { useDashboard } from "./store";
+
+export const PASS_HORIZON_H = 12;
+
+/** Passes of every satellite over every station, now to PASS_HORIZON_H ahead (refreshed every
+ * 5 minutes; the orbital node computes them). */
+export function useUpcomingPasses() {
+  return useQuery({
+    queryKey: ["passes", "all"],
+    queryFn: () => {
+      const from = new Date();
+      return api.passes({ from, to: new Date(from.getTime() + PASS_HORIZON_H * 3_600_000) });
+    },
+    staleTime: 300_000,
+    refetchInterval: 300_000,
+  });
+}
+
+/** satellite id -> its next pass (the one in progress, or the first after now). */
+export function nextPassBySat(passes: Pass[] | undefined, nowMs: number): Map<string, Pass> {
+  const next = new Map<string, Pass>();
+  for (const pass of passes ?? []) {
+    if (Date.parse(pass.los) < nowMs) continue;
+    const known = next.get(pass.satellite_id);
+    if (!known || pass.aos < known.aos) next.set(pass.satellite_id, pass);
+  }
+  return next;
+}
+
+export function useStations() {
+  return useQuery({ queryKey: ["stations"], queryFn: () => api.stations(), staleTime: 300_000 });
+}
+
+/** Active alarms, fetched again whenever an alarm event arrives. */
+export function useAlarms() {
+  const revision = useDashboard((s) => s.live.alarmsRevision);
+  useEffect(() => {
+    void queryClient.invalidateQueries({ queryKey: ["alarms"] });
+  }, [revision]);
+  return useQuery({ queryKey: ["alarms"], queryFn: () => api.alarms(), refetchInterval: 60_000 });
+}

@@ -1,0 +1,32 @@
+import { defineConfig } from "vitest/config";
+
+// No @vitejs/plugin-react: esbuild's automatic JSX runtime is all the build needs (no fast
+// refresh in dev, which this project does not rely on), and it installs with older npm too.
+export default defineConfig({
+  base: "/",
+  esbuild: { jsx: "automatic" },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    sourcemap: true,
+    chunkSizeWarningLimit: 800,
+    rollupOptions: {
+      onwarn(warning, warn) {
+        // React Server Components markers in libraries: meaningless in a client bundle.
+        if (warning.code === "MODULE_LEVEL_DIRECTIVE") return;
+        warn(warning);
+      },
+    },
+  },
+  server: {
+    // `npm run dev` proxies the API to a running `make run` gateway.
+    proxy: { "/api": "http://127.0.0.1:8080" },
+  },
+  preview: {
+    proxy: { "/api": "http://127.0.0.1:8080" },
+  },
+  test: {
+    environment: "node",
+    include: ["src/**/*.test.ts"],
+  },
+});
