@@ -4,10 +4,11 @@
 migrates it and seeds the demo constellation when it is empty; then starts the BEAM node (whose
 ``stellar`` app starts and supervises the Python nodes, the ``store`` node among them), waits until
 every Python node is up and the satellites are restored from the database, prints how to reach
-the cluster (the gateway's URL too, and the admin token the first time: it is generated into
-``$STELLAROPS_HOME/admin-token``, mode 0600), and runs until SIGINT/SIGTERM. Those stop the BEAM
-node (its last checkpoint is written first), with it every Python node, and then the embedded
-database. A hidden control node talks to BEAM through ``rpc`` into the ``stellar`` facade.
+the cluster (the gateway's and the dashboard's URLs too, and the first time the admin token with a
+dashboard sign-in link: it is generated into ``$STELLAROPS_HOME/admin-token``, mode 0600), and
+runs until SIGINT/SIGTERM. Those stop the BEAM node (its last checkpoint is written first), with
+it every Python node, and then the embedded database. A hidden control node talks to BEAM
+through ``rpc`` into the ``stellar`` facade.
 """
 
 from __future__ import annotations
@@ -220,11 +221,17 @@ def _gateway_text(url: str | None, token_file: Path, new_token: str | None) -> s
     if url is None:
         return ""
     if new_token is not None:
-        token = f"  admin token:  {new_token}\n                (shown once; kept in {token_file}, mode 0600)\n"
+        # The fragment is never sent to the server (not in access logs); the dashboard reads it
+        # once into sessionStorage and removes it from the address bar.
+        token = (
+            f"  admin token:  {new_token}\n                (shown once; kept in {token_file}, mode 0600)\n"
+            f"  sign in:      {url}/#token={new_token}\n"
+        )
     else:
         token = f"  admin token:  in {token_file}\n"
     return (
         "HTTP API (gateway):\n"
+        f"  dashboard:    {url}/\n"
         f"  API:          {url}/api/satellites  (docs {url}/api/docs, events {url}/api/events)\n"
         f"  health:       {url}/readyz   metrics: {url}/metrics\n"
         f"{token}"

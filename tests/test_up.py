@@ -48,6 +48,9 @@ def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> Non
         token_file = tmp_path / "home" / "admin-token"
         assert oct(token_file.stat().st_mode & 0o777) == "0o600"
         assert f"admin token:  {token_file.read_text().strip()}" in banner and stack.gateway_url().startswith("http://127.0.0.1:")
+        # The dashboard, and a sign-in link carrying the token in the fragment (never sent to the server).
+        url = stack.gateway_url()
+        assert f"  dashboard:    {url}/\n" in banner and f"  sign in:      {url}/#token={token_file.read_text().strip()}\n" in banner
         py_pids = [n["os_pid"] for n in report["nodes"] if n["role"] != "beam"]
         asyncio.run(_check_orbits(cookie_file.read_bytes().strip()))
     finally:
@@ -88,3 +91,19 @@ async def _check_orbits(cookie: bytes) -> None:
         assert all(p[A("aos")] <= p[A("tca")] <= p[A("los")] for p in passes)
         unknown = await ctl.rpc(BEAM, "stellar", "propagate", [[b"no-such-sat"], [now_ms]], timeout=30)
         assert unknown[0] == "ok" and unknown[1][0][A("error")][0] == "unknown_satellite"
+
+
+def test_banner_gateway_lines() -> None:
+    """The dashboard line always; the sign-in link only with a token shown now, right after it."""
+    from py_nodes.up import _gateway_text
+
+    token_file = Path("/home/ops/.stellarops/admin-token")
+    lines = _gateway_text("http://127.0.0.1:8080", token_file, "sto_abc-DEF_123").splitlines()
+    assert "  dashboard:    http://127.0.0.1:8080/" in lines
+    at = lines.index("  admin token:  sto_abc-DEF_123")
+    assert lines[at + 1].strip() == f"(shown once; kept in {token_file}, mode 0600)"
+    assert lines[at + 2] == "  sign in:      http://127.0.0.1:8080/#token=sto_abc-DEF_123"
+    assert any(line.startswith("  API:          http://127.0.0.1:8080/api/satellites") for line in lines)
+    later = _gateway_text("http://127.0.0.1:8080", token_file, None)
+    assert "  dashboard:    http://127.0.0.1:8080/\n" in later and "sign in" not in later and "#token=" not in later
+    assert _gateway_text(None, token_file, "sto_x") == ""

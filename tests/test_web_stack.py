@@ -47,11 +47,16 @@ async def _state_events(response: aiohttp.ClientResponse, count: int) -> list[di
 
 
 def test_gateway_end_to_end(tmp_path: Path) -> None:
-    stack = UpStack(tmp_path / "home", "stellar_webtest", STELLAROPS_DEMO_SATELLITES="2")
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>StellarOps</title>")
+    (dist / "assets" / "index-1a2b.js").write_text("export {}")
+    stack = UpStack(tmp_path / "home", "stellar_webtest", STELLAROPS_DEMO_SATELLITES="2", STELLAROPS_DASHBOARD_DIR=str(dist))
     stack.start()
     try:
         url, admin = stack.gateway_url(), stack.admin_token()
         assert admin in stack.banner  # first run: shown once
+        assert f"  dashboard:    {url}/\n" in stack.banner and f"  sign in:      {url}/#token={admin}\n" in stack.banner
         operator, viewer = _token(stack, "operator"), _token(stack, "viewer")
         asyncio.run(_scenario(url, {"admin": admin, "operator": operator, "viewer": viewer}))
     finally:
@@ -60,6 +65,7 @@ def test_gateway_end_to_end(tmp_path: Path) -> None:
     stack.start()  # a second run does not show the admin token again
     try:
         assert stack.admin_token() not in stack.banner and "admin token:  in " in stack.banner
+        assert "  dashboard:    http://" in stack.banner and "sign in:" not in stack.banner
     finally:
         assert stack.stop() == 0
 
@@ -157,3 +163,45 @@ async def _scenario(url: str, tokens: dict[str, str]) -> None:
         deleted = await http.delete(f"/api/satellites/{SAT}", headers=auth("admin"))
         assert deleted.status == 204
         assert (await http.get(f"/api/satellites/{SAT}", headers=auth("viewer"))).status == 404
+        await _dashboard(http, auth)
+
+
+async def _dashboard(http: aiohttp.ClientSession, auth: Any) -> None:
+    """What the dashboard uses: its files (from STELLAROPS_DASHBOARD_DIR, passed down by BEAM),
+    the session, a real SGP4 ground track, and an alarm raised by a satellite, then cleared over
+    HTTP and seen clearing on the event stream (stellar_events:publish/3 over rpc)."""
+    async with http.get("/") as page:
+        assert page.status == 200 and page.headers["Cache-Control"] == "no-cache" and "StellarOps" in await page.text()
+    async with http.get("/assets/index-1a2b.js") as script:
+        assert script.status == 200 and script.content_type == "text/javascript" and "immutable" in script.headers["Cache-Control"]
+    session = await (await http.get("/api/session", headers=auth("operator"))).json()
+    assert session["role"] == "operator" and session["anonymous"] is False
+    track = await (await http.get("/api/satellites/demo-01/track", headers=auth("viewer"))).json()
+    assert 5000 < track["period_s"] < 6000 and 300 < len(track["items"]) <= 400
+    assert all(-60 < p["lat_deg"] < 60 and 400 < p["alt_km"] < 700 and type(p["in_sunlight"]) is bool for p in track["items"])
+
+    full = "web-full"
+    async with http.get(f"/api/events?sat={full}&types=alarm", headers=auth("viewer")) as stream:
+        await read_sse(stream, 1)
+        spec = {"id": full, "name": "Full", "mode": "science", "memory_capacity_mb": 10, "memory_used_mb": 9.9}
+        assert (await http.post("/api/satellites", json=spec, headers=auth("admin"))).status == 201
+
+        async def raised() -> list[Any]:
+            async with http.get(f"/api/alarms?sat={full}", headers=auth("viewer")) as r:
+                return list((await r.json())["items"])
+
+        [alarm] = await _wait_for(raised)
+        assert alarm["kind"] == "memory_full" and alarm["cleared_at"] is None
+        cleared = await http.post(f"/api/alarms/{alarm['id']}/clear", headers=auth("operator"))
+        assert cleared.status == 200 and (await cleared.json())["cleared_by"].endswith(":operator token")
+        events: list[dict[str, Any]] = []
+        async with asyncio.timeout(15):
+            while not any(e["data"].get("cleared") for e in events):
+                events += [json.loads(f["data"]) for f in await read_sse(stream, 1, timeout=15) if f.get("event") == "alarm"]
+    assert events[0]["data"]["alarm"] == "memory_full"  # raised by the satellite
+    assert events[-1]["data"] == {
+        "alarm_id": alarm["id"], "kind": "memory_full", "severity": "warning", "cleared": True,
+        "cleared_by": (await cleared.json())["cleared_by"], "message": alarm["message"],
+    }  # fmt: skip
+    assert await raised() == []
+    assert (await http.delete(f"/api/satellites/{full}", headers=auth("admin"))).status == 204

@@ -42,6 +42,10 @@ class FakeCluster:
         self.receiver: EventReceiver | None = None
         self.passes_result: list[dict[str, Any]] = []
         self.passes_calls: list[tuple[Any, ...]] = []
+        self.propagate_calls: list[tuple[str, list[int]]] = []
+        self.decays_at_ms: int | None = None  # propagate fails (SGP4 error 6) from then on
+        self.published: list[tuple[str, str | None, dict[str, Any]]] = []
+        self.publish_fails = False
 
     # -- helpers for tests ---------------------------------------------------------------------
 
@@ -132,9 +136,24 @@ class FakeCluster:
             return {"id": sat_id, "error": ["unknown_satellite", "no such satellite"]}
         if self.sats_by_id[sat_id]["tle"] is None:
             return {"id": sat_id, "error": ["no_tle", "no TLE"]}
-        point = {"t": times_ms[0], "lat_deg": 1.5, "lon_deg": -2.5, "alt_km": 550.0, "r_teme_km": [1.0, 2.0, 3.0],
-                 "v_teme_km_s": [4.0, 5.0, 6.0], "in_sunlight": True, "error": 0}  # fmt: skip
-        return {"id": sat_id, "norad_id": 25544, "error": 0, "positions": [point]}
+        self.propagate_calls.append((sat_id, list(times_ms)))
+        points: list[dict[str, Any]] = []
+        for t in times_ms:
+            if self.decays_at_ms is not None and t >= self.decays_at_ms:  # SGP4 error 6: decayed
+                points.append({"t": t, "lat_deg": None, "lon_deg": None, "alt_km": None, "r_teme_km": None,
+                               "v_teme_km_s": None, "in_sunlight": None, "error": 6})  # fmt: skip
+                continue
+            points.append({"t": t, "lat_deg": 1.5, "lon_deg": -2.5, "alt_km": 550.0, "r_teme_km": [1.0, 2.0, 3.0],
+                           "v_teme_km_s": [4.0, 5.0, 6.0], "in_sunlight": True, "error": 0})  # fmt: skip
+        first_error = next((p["error"] for p in points if p["error"]), 0)
+        return {"id": sat_id, "norad_id": 25544, "error": first_error, "positions": points}
+
+    async def publish(self, event_type: str, sat_id: str | None, data: dict[str, Any]) -> None:
+        self._check()
+        if self.publish_fails:
+            raise ClusterUnavailable("the control node stellar@127.0.0.1 did not answer in time")
+        self.published.append((event_type, sat_id, data))
+        self.emit(event_type, sat_id, data)  # on the bus, as stellar_events:publish/3 does
 
     async def passes(
         self, sat_ids: list[str], stations: list[dict[str, Any]], from_ms: int, to_ms: int, min_el_deg: float | None

@@ -7,7 +7,8 @@ need it answer 503 meanwhile) and run the cluster's event stream into the SSE hu
 Middlewares, outermost first: ``observe`` (request id, every failure as the JSON error shape,
 metrics, access log), CORS (when configured), ``guard`` (auth, then validation from the route's
 spec; cluster and database refusals as HTTP errors). Events from the cluster go to the SSE hub
-and to the satellites' read model (``mirror``).
+and to the satellites' read model (``mirror``). The built dashboard is served at ``/``
+(``static``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from py_nodes.db import ApiTokens, Database, DatabaseUnavailable
 
-from . import observe, openapi
+from . import observe, openapi, static
 from .accesslog import AccessLog
 from .auth import Authenticator
 from .cluster import Cluster, Event
@@ -70,9 +71,10 @@ def create_app(
     app[HUB] = EventHub(metrics, queue_size=config.sse_queue_events)
     app[MIRROR] = SatMirror(snapshot_max_s=config.sat_cache_s)
     app[ACCESS_LOG] = AccessLog(config.access_log)
-    app[AUTHENTICATOR] = Authenticator(ApiTokens(db), cache_s=config.token_cache_s)
+    app[AUTHENTICATOR] = Authenticator(ApiTokens(db), cache_s=config.token_cache_s, anonymous_role=config.anonymous_role)
     add_routes(app, ROUTES)
     openapi.install(app)
+    static.install(app)  # the dashboard's files: routes without a spec, not in the document
     app.on_response_prepare.append(observe.on_prepare)
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)

@@ -7,6 +7,10 @@ too (shorter, bounded) so that a client retrying a bad token does not load the d
 ``require(request, role)`` raises 401 without a valid token and 403 when its role is too weak.
 The token comes from ``Authorization: Bearer <token>``; for the event stream only (browsers'
 EventSource cannot set headers) also from the ``access_token`` query parameter.
+
+With ``anonymous_role="viewer"`` (opt-in, ``STELLAROPS_HTTP_ANONYMOUS_ROLE``) a request that sends
+no token at all is the principal ``anonymous`` on viewer routes; a token that is sent must still be
+valid (a typo is an error, not a silent downgrade), and stronger roles always need a token.
 """
 
 from __future__ import annotations
@@ -31,14 +35,18 @@ NEGATIVE_CACHE_S: Final = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    token_id: int
+    token_id: int | None  # None: anonymous
     name: str
     role: Role
 
     @property
+    def anonymous(self) -> bool:
+        return self.token_id is None
+
+    @property
     def actor(self) -> str:
         """Who made a change, for the audit log."""
-        return f"token:{self.token_id}:{self.name}"[:128]
+        return "anonymous" if self.token_id is None else f"token:{self.token_id}:{self.name}"[:128]
 
 
 def bearer_secret(request: web.Request, *, allow_query: bool = False) -> str | None:
@@ -54,9 +62,10 @@ def bearer_secret(request: web.Request, *, allow_query: bool = False) -> str | N
 
 
 class Authenticator:
-    def __init__(self, tokens: ApiTokens, *, cache_s: float = 10.0) -> None:
+    def __init__(self, tokens: ApiTokens, *, cache_s: float = 10.0, anonymous_role: Role | None = None) -> None:
         self._tokens = tokens
         self._cache_s = cache_s
+        self._anonymous = None if anonymous_role is None else Principal(None, "anonymous", anonymous_role)
         self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
 
     async def principal(self, secret: str) -> Principal | None:
@@ -79,6 +88,8 @@ class Authenticator:
     async def require(self, request: web.Request, role: Role, *, allow_query: bool = False) -> Principal:
         secret = bearer_secret(request, allow_query=allow_query)
         if secret is None:
+            if self._anonymous is not None and _RANK[self._anonymous.role] >= _RANK[role]:
+                return self._anonymous
             raise Unauthorized("this endpoint needs a token: send 'Authorization: Bearer <token>'")
         principal = await self.principal(secret)
         if principal is None:

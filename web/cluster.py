@@ -110,6 +110,11 @@ class Cluster(Protocol):
     async def passes(
         self, sat_ids: list[str], stations: list[dict[str, Any]], from_ms: int, to_ms: int, min_el_deg: float | None
     ) -> list[dict[str, Any]]: ...
+    async def publish(self, event_type: str, sat_id: str | None, data: dict[str, Any]) -> None:
+        """Put an event of the gateway's own (an alarm cleared over HTTP) on BEAM's event bus, so
+        that every gateway's SSE clients see it, in order with the others and replayable."""
+        ...
+
     async def since(self, last_id: int) -> tuple[bool, list[Event]]:
         """Buffered events after ``last_id``: ``(complete, events)``; not complete when some
         have already left BEAM's bounded buffer."""
@@ -241,6 +246,14 @@ class ErldistCluster:
         value = to_json(found)
         assert isinstance(value, list)
         return value
+
+    async def publish(self, event_type: str, sat_id: str | None, data: dict[str, Any]) -> None:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"not an event type: {event_type!r}")
+        # A flat map; its keys come from the gateway's code, never from a client (atoms).
+        term = {Atom(k): _arg_term(v) for k, v in data.items()}
+        subject = None if sat_id is None else sat_id.encode()
+        self._result(await self._rpc("stellar_events", "publish", [Atom(event_type), subject, term]))
 
     async def since(self, last_id: int) -> tuple[bool, list[Event]]:
         status, terms = await self._rpc("stellar_events", "since", [last_id])

@@ -10,6 +10,8 @@
 | ``STELLAROPS_SSE_HEARTBEAT_S`` | idle seconds between SSE heartbeat comments | ``15`` |
 | ``STELLAROPS_SAT_CACHE_S`` | oldest snapshot GET /api/satellites/{id} may answer from (0: ask BEAM every time) | ``5`` |
 | ``STELLAROPS_ACCESS_LOG`` | access log: a file, ``-`` for stdout, ``off`` | ``$STELLAROPS_HOME/log/gateway-access.jsonl``, else stdout |
+| ``STELLAROPS_DASHBOARD_DIR`` | the built dashboard (relative: to the repository) | ``web/dashboard/dist`` |
+| ``STELLAROPS_HTTP_ANONYMOUS_ROLE`` | ``viewer``: requests without a token may read (viewer routes) | ``none`` |
 """
 
 from __future__ import annotations
@@ -17,8 +19,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
 
-__all__ = ["GatewayConfig"]
+__all__ = ["DEFAULT_DASHBOARD_DIR", "REPO_ROOT", "GatewayConfig"]
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent  # the web package's parent
+DEFAULT_DASHBOARD_DIR: Final = REPO_ROOT / "web" / "dashboard" / "dist"
+AnonymousRole = Literal["viewer"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class GatewayConfig:
     rpc_timeout_s: float = 5.0
     sat_cache_s: float = 5.0
     access_log: str | None = None  # None: no access log (tests); "-": stdout; else a file
+    dashboard_dir: Path = DEFAULT_DASHBOARD_DIR
+    anonymous_role: AnonymousRole | None = None  # None: every API request needs a token
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -54,7 +64,26 @@ class GatewayConfig:
             sse_heartbeat_s=_float(env, "STELLAROPS_SSE_HEARTBEAT_S", cls.sse_heartbeat_s, 0.05, 3600.0),
             sat_cache_s=_float(env, "STELLAROPS_SAT_CACHE_S", cls.sat_cache_s, 0.0, 3600.0),
             access_log=access_log,
+            dashboard_dir=_dashboard_dir(env),
+            anonymous_role=_anonymous_role(env),
         )
+
+
+def _dashboard_dir(env: Mapping[str, str]) -> Path:
+    """A relative path is taken from the repository, not the working directory: BEAM starts the
+    gateway node, so its working directory is not the operator's."""
+    text = env.get("STELLAROPS_DASHBOARD_DIR", "").strip()
+    return REPO_ROOT / Path(text).expanduser() if text else DEFAULT_DASHBOARD_DIR
+
+
+def _anonymous_role(env: Mapping[str, str]) -> AnonymousRole | None:
+    """Opt-in only, and never above viewer: anonymous writes would bypass the audit trail."""
+    text = env.get("STELLAROPS_HTTP_ANONYMOUS_ROLE", "").strip()
+    if text.lower() in ("", "none"):
+        return None
+    if text.lower() == "viewer":
+        return "viewer"
+    raise ValueError(f"STELLAROPS_HTTP_ANONYMOUS_ROLE={text!r:.40} must be none or viewer")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

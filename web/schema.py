@@ -23,7 +23,7 @@ from multidict import MultiMapping
 
 from .errors import BadRequest, UnsupportedMediaType, ValidationFailed
 
-__all__ = ["Schema", "parse_datetime", "parse_query", "read_json", "validate"]
+__all__ = ["Schema", "parse_datetime", "parse_param", "parse_query", "read_json", "validate"]
 
 Schema = Mapping[str, Any]
 
@@ -169,6 +169,11 @@ def _from_text(text: str, schema: Schema, field: str) -> Any:
     return text
 
 
+def parse_param(text: str, schema: Schema, field: str) -> Any:
+    """One parameter from the URL (a path segment), converted by its schema and validated."""
+    return validate(_from_text(text, schema, field), schema, field)
+
+
 def parse_query(
     query: MultiMapping[str], params: Mapping[str, Schema], required: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
@@ -186,7 +191,7 @@ def parse_query(
             continue
         if len(all_values) > 1:
             raise ValidationFailed(name, "given more than once")
-        values[name] = validate(_from_text(all_values[0], schema, name), schema, name)
+        values[name] = parse_param(all_values[0], schema, name)
     return values
 
 

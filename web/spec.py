@@ -22,7 +22,7 @@ from .auth import Authenticator, Principal
 from .cluster import ClusterError
 from .logs import sat_id_var
 from .refusals import translate
-from .schema import Schema, parse_query, read_json, validate
+from .schema import Schema, parse_param, parse_query, read_json
 
 __all__ = ["AUTHENTICATOR", "SPECS", "Params", "Reply", "RouteSpec", "add_routes", "guard", "params"]
 
@@ -85,7 +85,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     principal = None
     if spec.role is not None:
         principal = await request.app[AUTHENTICATOR].require(request, spec.role, allow_query=spec.query_token)
-    path = {name: validate(request.match_info[name], schema, name) for name, schema in spec.path_params.items()}
+    path = {name: parse_param(request.match_info[name], schema, name) for name, schema in spec.path_params.items()}
     if "sat_id" in path:
         sat_id_var.set(path["sat_id"])  # for the logs of this request
     query_schema = dict(spec.query)

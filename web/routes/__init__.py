@@ -6,7 +6,7 @@ from typing import Final
 
 from .. import openapi
 from ..spec import RouteSpec
-from . import commands, events, satellites, stations, system, telemetry
+from . import commands, events, satellites, session, stations, system, telemetry
 
 __all__ = ["ROUTES"]
 
@@ -17,5 +17,6 @@ ROUTES: Final[list[RouteSpec]] = [
     *stations.ROUTES,
     *system.ROUTES,
     *events.ROUTES,
+    *session.ROUTES,
     *openapi.ROUTES,
 ]

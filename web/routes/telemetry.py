@@ -1,7 +1,9 @@
-"""/api/satellites/{id}/telemetry (history from PostgreSQL) and /position (SGP4, orbital node)."""
+"""/api/satellites/{id}/telemetry (history from PostgreSQL), /position and /track (SGP4 on the
+orbital node)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -15,12 +17,16 @@ from ..models import MODE, NUMBER_OR_NULL, TIME, error_replies, iso, items_of
 from ..respond import json_response
 from ..schema import parse_datetime
 from ..spec import RouteSpec, params
+from ..sse import iso_ms
 from .satellites import SAT_PATH
 
-__all__ = ["ROUTES", "time_param"]
+__all__ = ["ROUTES", "orbital_period_s", "time_param"]
 
 MAX_BUCKETS: Final = 10_000
 MAX_RAW: Final = 10_000
+MAX_TRACK_POINTS: Final = 2000
+TRACK_STEPS_PER_PERIOD: Final = 180  # the default step: a smooth line, a few hundred points
+MIN_MEAN_MOTION: Final = 0.01  # rev/day (a 100-day period): slower is no orbit to draw
 EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -58,6 +64,26 @@ POSITION: Final = {
         "sgp4_error": {"type": "integer", "description": "SGP4's error code; the numbers are null when not 0"},
     },
 }
+TRACK_POINT: Final = {
+    "type": "object",
+    "required": ["time", "lat_deg", "lon_deg", "alt_km"],
+    "properties": {
+        "time": TIME,
+        "lat_deg": {"type": "number"},
+        "lon_deg": {"type": "number"},
+        "alt_km": {"type": "number"},
+        "in_sunlight": {"type": "boolean"},
+    },
+}
+TRACK: Final = items_of(
+    TRACK_POINT, satellite_id={"type": "string"}, period_s={"type": "number", "description": "from the TLE's mean motion"},
+    **{"from": TIME, "to": TIME}, step_s={"type": "number"},
+)  # fmt: skip
+TRACK_QUERY: Final = {
+    "from": {**TIME, "description": "default: one orbital period before now (two before `to` when only `to` is given)"},
+    "to": {**TIME, "description": "default: one period after now (two after `from` when only `from` is given)"},
+    "step_s": {"type": "number", "minimum": 1, "maximum": 3600, "description": "seconds between points; default: the period / 180, whole seconds"},
+}  # fmt: skip
 HISTORY_QUERY: Final = {
     "from": {**TIME, "description": "default: an hour before `to`"},
     "to": {**TIME, "description": "default: now"},
@@ -90,17 +116,38 @@ async def telemetry(request: web.Request) -> web.StreamResponse:
     return json_response({"satellite_id": sat_id, "start": iso(start), "end": iso(end), "step_s": step, "items": rows})
 
 
+def _no_orbit(sat_id: str, reason: str) -> Conflict:
+    return Conflict(f"satellite {sat_id!r} has no usable orbit ({reason})", details={"reason": reason})
+
+
+async def _propagate(request: web.Request, sat_id: str, times_ms: list[int]) -> dict[str, Any]:
+    """The orbital node's result for one satellite; its refusals as 404 or 409."""
+    item = await request.app[CLUSTER].propagate(sat_id, times_ms)
+    error = item.get("error")
+    if isinstance(error, list) and error:
+        if error[0] == "unknown_satellite":
+            raise NotFound(f"no satellite {sat_id!r}")
+        raise _no_orbit(sat_id, str(error[0]))
+    return item
+
+
+def orbital_period_s(line2: str) -> float | None:
+    """The period from a TLE's mean motion (line 2, columns 53-63, rev/day); None if unusable."""
+    try:
+        mean_motion = float(line2[52:63])
+    except ValueError:
+        return None
+    if not (math.isfinite(mean_motion) and mean_motion >= MIN_MEAN_MOTION):
+        return None
+    return 86_400.0 / mean_motion
+
+
 async def position(request: web.Request) -> web.StreamResponse:
     p = params(request)
     sat_id = p.path["sat_id"]
     sat_id_var.set(sat_id)
     at = time_param(p.query, "at", datetime.now(UTC))
-    item = await request.app[CLUSTER].propagate(sat_id, [int(at.timestamp() * 1000)])
-    error = item.get("error")
-    if isinstance(error, list) and error:
-        if error[0] == "unknown_satellite":
-            raise NotFound(f"no satellite {sat_id!r}")
-        raise Conflict(f"satellite {sat_id!r} has no usable orbit ({error[0]})", details={"reason": error[0]})
+    item = await _propagate(request, sat_id, [int(at.timestamp() * 1000)])
     positions = item.get("positions") or [{}]
     point: dict[str, Any] = positions[0]
     body = {
@@ -110,6 +157,54 @@ async def position(request: web.Request) -> web.StreamResponse:
         **{k: point.get(k) for k in ("lat_deg", "lon_deg", "alt_km", "r_teme_km", "v_teme_km_s", "in_sunlight")},
         "sgp4_error": point.get("error", 0) if isinstance(point.get("error", 0), int) else -1,
     }
+    return json_response(body)
+
+
+async def track(request: web.Request) -> web.StreamResponse:
+    """The ground track around now (or a given window): what a map draws under the satellite.
+    The default window and step follow the satellite's own period, so one request draws one
+    orbit either side of it, whatever its altitude."""
+    p = params(request)
+    sat_id = p.path["sat_id"]
+    sat_id_var.set(sat_id)
+    tle = (await request.app[CLUSTER].sat(sat_id)).get("tle")  # unknown: 404
+    if not isinstance(tle, dict) or not isinstance(tle.get("line2"), str):
+        raise _no_orbit(sat_id, "no_tle")
+    period = orbital_period_s(tle["line2"])
+    if period is None:
+        raise _no_orbit(sat_id, "bad_mean_motion")
+    window, query, now = timedelta(seconds=period), p.query, datetime.now(UTC)
+    if "to" in query and "from" not in query:
+        end = time_param(query, "to", now)
+        start = time_param({}, "from", end - 2 * window)
+    else:
+        start = time_param(query, "from", now - window)
+        end = time_param(query, "to", start + 2 * window)
+    if start >= end:
+        raise ValidationFailed("to", "must be after from")
+    step_s: float = query.get("step_s", max(1, round(period / TRACK_STEPS_PER_PERIOD)))
+    step_ms = round(step_s * 1000)
+    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    count = (end_ms - start_ms) // step_ms + 1
+    if count > MAX_TRACK_POINTS:
+        raise ValidationFailed(
+            "step_s" if "step_s" in query else "to",
+            f"{count} points, more than {MAX_TRACK_POINTS}: use a larger step_s or a shorter window",
+        )
+    times_ms = [start_ms + k * step_ms for k in range(count)]
+    item = await _propagate(request, sat_id, times_ms)
+    items: list[dict[str, Any]] = []
+    for t, point in zip(times_ms, item.get("positions") or [], strict=False):
+        if point.get("error", 0) != 0 or point.get("lat_deg") is None:
+            continue  # SGP4 failed there (a decayed orbit): no point to draw
+        row = {"time": iso_ms(point.get("t", t)), "lat_deg": point["lat_deg"], "lon_deg": point["lon_deg"], "alt_km": point["alt_km"]}
+        if isinstance(point.get("in_sunlight"), bool):
+            row["in_sunlight"] = point["in_sunlight"]
+        items.append(row)
+    body = {
+        "satellite_id": sat_id, "period_s": period, "from": iso(start), "to": iso(end),
+        "step_s": int(step_s) if float(step_s).is_integer() else step_s, "items": items,
+    }  # fmt: skip
     return json_response(body)
 
 
@@ -126,5 +221,14 @@ ROUTES: Final = [
         "telemetry", "viewer", {200: ("the position", POSITION), **error_replies(401, 403, 404, 409, 422, 503)},
         path_params=SAT_PATH, query={"at": {**TIME, "description": "default: now"}},
         description="409 when the satellite has no TLE.",
+    ),
+    RouteSpec(
+        "GET", "/api/satellites/{sat_id}/track", track, "getGroundTrack",
+        "Ground track: sub-satellite points over a window (SGP4 on the orbital node)", "telemetry", "viewer",
+        {200: ("points, oldest first", TRACK), **error_replies(401, 403, 404, 409, 422, 503)},
+        path_params=SAT_PATH, query=TRACK_QUERY,
+        description=f"At most {MAX_TRACK_POINTS} points per request ((to - from) / step_s + 1). The default window is "
+        "one orbital period either side of now. Points where SGP4 fails (a decayed orbit) are left out. "
+        "409 when the satellite has no TLE.",
     ),
 ]  # fmt: skip
