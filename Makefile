@@ -7,7 +7,8 @@ PYTHON_PATHS := $(wildcard py_nodes orbital web tests bench)
 run: setup
 	.venv/bin/stellarops up
 
-test: setup
+test:
+	bash scripts/setup.sh --tests
 	bash scripts/test.sh
 
 setup:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything that `make run` and `make test` need, on a fresh Debian/Ubuntu machine:
 #   Erlang/OTP and rebar3 (apt), .venv with the project installed editable with dev extras,
-#   the compiled BEAM app, and the state folder with the secret cookie.
+#   the compiled BEAM app, the dashboard build, and the state folder with the secret cookie.
+#   With --tests also Chromium (apt), for the dashboard's browser tests.
 # Idempotent; with nothing changed it takes a few seconds (each step keeps a hash stamp).
 set -euo pipefail
 
@@ -13,6 +14,10 @@ stellarops_env
 
 PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer)
+# --tests: also what only the tests need (Chromium for the dashboard's end-to-end tests).
+FOR_TESTS=0
+[[ "${1:-}" == "--tests" ]] && FOR_TESTS=1
+((FOR_TESTS)) && APT_PACKAGES+=(chromium)
 
 log() { echo "setup: $*"; }
 
@@ -82,7 +87,18 @@ if [[ ! -f "$stamp" || "$(<"$stamp")" != "$want" || ! -f _build/default/lib/stel
 fi
 # The dialyzer PLT is built lazily by `rebar3 dialyzer` in scripts/test.sh (cached in _build).
 
-# ---- (d) state folder and cookie -----------------------------------------------------------
+# ---- (d) the dashboard ---------------------------------------------------------------------
+# The tests need it (and Chromium to drive it); `make run` serves it when Node.js is there and
+# otherwise runs without it (the gateway answers / with 503 dashboard_not_built).
+dashboard_rc=0
+bash scripts/dashboard.sh || dashboard_rc=$?
+if ((dashboard_rc != 0)); then
+    ((FOR_TESTS)) && die "the dashboard did not build (exit $dashboard_rc); the tests need it"
+    ((dashboard_rc == 3)) || die "the dashboard did not build (exit $dashboard_rc)"
+    log "running without the dashboard (the HTTP API works as usual)"
+fi
+
+# ---- (e) state folder and cookie -----------------------------------------------------------
 mkdir -p "$STELLAROPS_HOME"
 chmod 700 "$STELLAROPS_HOME"
 if [[ ! -f "$STELLAROPS_HOME/cookie" ]]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check (Python lint, types and tests; Erlang eunit, ct, xref and dialyzer), all of
+# Runs every check (Python lint, types and tests; the dashboard's lint, types and unit tests;
+# Erlang eunit, ct, xref and dialyzer), all of
 # them even when one fails, then reports and exits non-zero if any failed.
 # Extra pytest arguments: PYTEST_ARGS="-k handshake -x" scripts/test.sh
 set -uo pipefail
@@ -56,8 +57,14 @@ run_ct() {
         rebar3 ct --name ct@127.0.0.1
 }
 
+# The dashboard's own checks (its browser tests run in pytest, against the real stack).
+run_npm() { (cd web/dashboard && npm run --silent "$@"); }
+
 step "ruff" .venv/bin/ruff check "${python_paths[@]}"
 step "mypy" .venv/bin/mypy py_nodes orbital web bench
+step "eslint" run_npm lint
+step "tsc" run_npm typecheck
+step "vitest" run_npm test -- --reporter=dot
 step "pytest" run_pytest
 step "eunit" rebar3 eunit
 step "ct" run_ct

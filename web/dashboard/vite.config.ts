@@ -13,7 +13,7 @@ export default defineConfig({
     rollupOptions: {
       onwarn(warning, warn) {
         // React Server Components markers in libraries: meaningless in a client bundle.
-        if (warning.code === "MODULE_LEVEL_DIRECTIVE") return;
+        if (warning.code === "MODULE_LEVEL_DIRECTIVE" || warning.code === "SOURCEMAP_ERROR") return;
         warn(warning);
       },
     },

@@ -10,6 +10,7 @@ import { EventStream } from "./api/sse";
 import { useDashboard } from "./store";
 
 export const FLUSH_MS = 250;
+export const URGENT_FLUSH_MS = 50;
 const SATS_RELOAD_MIN_MS = 5000;
 const NODES_RELOAD_DELAY_MS = 500;
 
@@ -20,6 +21,7 @@ export class LiveController {
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private nodesTimer: ReturnType<typeof setTimeout> | null = null;
   private lastSatsReloadMs = 0;
+  private lastFlushMs = 0;
   private unsubscribe: (() => void) | null = null;
 
   constructor(api: ApiClient) {
@@ -68,12 +70,24 @@ export class LiveController {
   }
 
   private enqueue(messages: StreamMessage[]): void {
-    for (const message of messages) this.buffer.push(message);
+    let urgent = false;
+    for (const message of messages) {
+      this.buffer.push(message);
+      urgent ||= message.kind === "reset" || message.event.type !== "telemetry";
+    }
+    // Telemetry waits for the next batch; anything else (a mode change, a node going down, a
+    // command's outcome) is shown at once, at most every URGENT_FLUSH_MS.
+    if (urgent) {
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      const waitMs = Math.max(0, this.lastFlushMs + URGENT_FLUSH_MS - Date.now());
+      this.flushTimer = setTimeout(() => this.flush(), waitMs);
+    }
     this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 
   flush(): void {
     this.flushTimer = null;
+    this.lastFlushMs = Date.now();
     if (!this.buffer.length) return;
     const batch = this.buffer;
     this.buffer = [];

@@ -9,7 +9,23 @@ export interface Series {
 
 /** A uPlot time series (canvas: thousands of points redraw in a millisecond or two). The plot
  * is created once; new data goes through setData. */
-export function Chart({ title, unit, series, color, testId }: { title: string; unit: string; series: Series; color: string; testId?: string }) {
+export function Chart({
+  title,
+  unit,
+  series,
+  color,
+  testId,
+  yRange,
+}: {
+  title: string;
+  unit: string;
+  series: Series;
+  color: string;
+  testId?: string;
+  /** fixed y range (energy: 0-100 %); by default the data's */
+  yRange?: [number, number];
+}) {
+  const [yMin, yMax] = yRange ?? [null, null];
   const hostRef = useRef<HTMLDivElement>(null);
   const plotRef = useRef<uPlot | null>(null);
 
@@ -21,7 +37,7 @@ export function Chart({ title, unit, series, color, testId }: { title: string; u
       height: 160,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, y: yMin !== null && yMax !== null ? { range: [yMin, yMax] } : {} },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"), // operators work in UTC
       axes: [
         { stroke: "#9fb3c8", grid: { stroke: "rgba(255,255,255,0.06)" }, ticks: { stroke: "rgba(255,255,255,0.1)" } },
@@ -38,7 +54,7 @@ export function Chart({ title, unit, series, color, testId }: { title: string; u
       plot.destroy();
       plotRef.current = null;
     };
-  }, [title, unit, color]);
+  }, [title, unit, color, yMin, yMax]);
 
   useEffect(() => {
     plotRef.current?.setData([series.t_s, series.values]);

@@ -147,7 +147,7 @@ export function SatDetail({ satId }: { satId: string }) {
         </dl>
       </div>
       <div className="charts">
-        <Chart title="energy" unit="%" color="#66bb6a" series={series(points, (p) => p.energy_pct)} testId="chart-energy" />
+        <Chart title="energy" unit="%" color="#66bb6a" series={series(points, (p) => p.energy_pct)} testId="chart-energy" yRange={[0, 100]} />
         <Chart title="memory" unit="MB" color="#42a5f5" series={series(points, (p) => p.memory_used_mb)} testId="chart-memory" />
         <Chart title="altitude" unit="km" color="#ffca28" series={series(points, (p) => p.alt_km)} testId="chart-altitude" />
       </div>

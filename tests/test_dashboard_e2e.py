@@ -1,0 +1,55 @@
+"""The dashboard in real Chromium against the real stack (``stellarops up``).
+
+The scenarios live in ``web/dashboard/e2e/run.mjs`` (playwright-core driving /usr/bin/chromium):
+sign-in, the map with every satellite, a mode change over HTTP seen in the list within 2 s, a
+command sent from the detail page reaching ``done``, a killed Python node shown down and back up,
+the passes and alarms views. Screenshots of every view go to ``test-output/dashboard/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from stack import UpStack
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = ROOT / "web" / "dashboard"
+OUT = ROOT / "test-output" / "dashboard"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ("signin", "map", "satellites", "satellite-detail", "cluster-node-down", "cluster", "passes", "alarms")
+
+
+def test_dashboard_end_to_end_in_chromium(tmp_path: Path) -> None:
+    assert (DASHBOARD / "dist" / "index.html").is_file(), "the dashboard is not built: run scripts/setup.sh --tests"
+    assert CHROMIUM.is_file(), "Chromium is missing: scripts/setup.sh --tests installs it (apt package chromium)"
+    assert shutil.which("node"), "Node.js is missing"
+    shutil.rmtree(OUT, ignore_errors=True)
+    stack = UpStack(tmp_path / "home", "stellar_e2e", STELLAROPS_DEMO_SATELLITES="8").start()
+    try:
+        env = {
+            **os.environ,
+            "DASHBOARD_URL": stack.gateway_url(),
+            "STELLAROPS_TOKEN": stack.admin_token(),
+            "E2E_OUT": str(OUT),
+            "CHROMIUM": str(CHROMIUM),
+        }
+        proc = subprocess.run(
+            ["node", "e2e/run.mjs"], cwd=DASHBOARD, env=env, capture_output=True, text=True, timeout=400, check=False
+        )
+    finally:
+        assert stack.stop() == 0
+    report = proc.stdout + proc.stderr
+    assert proc.returncode == 0, report
+    results = json.loads((OUT / "results.json").read_text())
+    assert [r["ok"] for r in results] == [True] * 7, report
+    by_name = {r["name"].split(":")[0]: r for r in results}
+    assert by_name["satellites"]["latency_ms"] < 2000
+    assert "down" in by_name["cluster"]["statuses"] and by_name["cluster"]["statuses"][-1] == "up"
+    assert by_name["passes and alarms views render from the API"]["passes"] > 0
+    for name in SCREENSHOTS:
+        shot = OUT / f"{name}.png"
+        assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot {shot}"

@@ -1,0 +1,338 @@
+// Browser benchmark of the dashboard with a live constellation: first render of the map, main-thread
+// long tasks and CPU on the map and the satellites list, JS heap over time; beside it, in the same
+// run, a bare reference page doing the minimum of the same job (read /api/events, draw the dots).
+// Started by bench/dashboard_bench.py, which runs the stack. Env: DASHBOARD_URL, STELLAROPS_TOKEN,
+// BENCH_LONGTASK_S (60), BENCH_MEMORY_S (300), BENCH_OUT (the results as JSON).
+
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const BASE = (process.env.DASHBOARD_URL ?? "").replace(/\/$/, "");
+const TOKEN = process.env.STELLAROPS_TOKEN ?? "";
+const LONGTASK_S = Number(process.env.BENCH_LONGTASK_S ?? 60);
+const MEMORY_S = Number(process.env.BENCH_MEMORY_S ?? 300);
+const OUT = process.env.BENCH_OUT;
+const FIRST_RENDER_RUNS = 3;
+const WARMUP_S = 5; // after the map is drawn: the first snapshot and queries settle
+const MEMORY_EVERY_S = 10;
+const MEMORY_WARMUP_S = 30;
+const FLAT_TOLERANCE = 0.1;
+const MAP = "canvas[data-testid=map]";
+const REFERENCE_PATH = "/__bench_reference.html";
+
+if (!BASE || !TOKEN) throw new Error("DASHBOARD_URL and STELLAROPS_TOKEN are required");
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const round = (x, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+
+// Every page records its long tasks from the start (buffered: those before the observer too).
+function recordLongTasks() {
+  window.__longtasks = [];
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longtasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: "longtask", buffered: true });
+  } catch {
+    // not supported: stays empty, reported as such
+  }
+}
+
+// The reference: what the map needs at the least. A fetch stream of /api/events parsed by hand,
+// the latest position per satellite, 1,000 dots on a 1400x700 canvas at each 250 ms batch.
+function referenceHtml(token) {
+  return `<!doctype html><meta charset="utf-8"><title>reference</title>
+<canvas id="c" width="1400" height="700"></canvas>
+<script>
+const canvas = document.getElementById("c");
+const ctx = canvas.getContext("2d");
+const positions = new Map();
+let dirty = false;
+window.__events = 0;
+setInterval(() => {
+  if (!dirty) return;
+  dirty = false;
+  ctx.fillStyle = "#0d2236";
+  ctx.fillRect(0, 0, 1400, 700);
+  ctx.fillStyle = "#4fc3f7";
+  for (const [lon, lat] of positions.values()) ctx.fillRect(((lon + 180) / 360) * 1400 - 2.5, ((90 - lat) / 180) * 700 - 2.5, 5, 5);
+  canvas.dataset.drawnSats = String(positions.size);
+  canvas.dataset.draws = String(Number(canvas.dataset.draws ?? 0) + 1);
+}, 250);
+(async () => {
+  const response = await fetch("/api/events", { headers: { Accept: "text/event-stream", Authorization: "Bearer ${token}" } });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\\n\\n")) >= 0) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const at = frame.indexOf("\\ndata: ");
+      if (at < 0) continue;
+      const event = JSON.parse(frame.slice(at + 7));
+      if (event.type !== "telemetry" || event.data.lat_deg == null) continue;
+      positions.set(event.sat_id, [event.data.lon_deg, event.data.lat_deg]);
+      window.__events += 1;
+      dirty = true;
+    }
+  }
+})();
+</script>`;
+}
+
+async function satelliteCount() {
+  const response = await fetch(`${BASE}/api/satellites?limit=1`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  if (!response.ok) throw new Error(`GET /api/satellites: HTTP ${response.status}`);
+  return (await response.json()).total;
+}
+
+// CPU seconds of Chromium (the browser process and all its descendants), from /proc.
+function chromiumCpuS(rootPid) {
+  const parent = new Map();
+  const ticks = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const fields = readFileSync(`/proc/${name}/stat`, "utf8").split(") ")[1].split(" ");
+      parent.set(Number(name), Number(fields[1]));
+      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const inTree = (pid) => {
+    for (let p = pid; p > 1; p = parent.get(p) ?? 0) if (p === rootPid) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, t] of ticks) if (inTree(pid)) total += t;
+  return total / 100; // USER_HZ: 100 on Linux
+}
+
+async function openPage(browser) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await context.addInitScript(recordLongTasks);
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  return { context, page, cdp };
+}
+
+async function metrics(cdp) {
+  const { metrics: list } = await cdp.send("Performance.getMetrics");
+  return Object.fromEntries(list.map((m) => [m.name, m.value]));
+}
+
+/** Resolves with performance.now() (ms since navigation start) at the first frame where the map
+ * shows at least `count` satellites. */
+async function mapDrawn(page, count, timeoutMs = 60_000) {
+  const handle = await page.waitForFunction(
+    ({ selector, n }) => {
+      const canvas = document.querySelector(selector);
+      return canvas && Number(canvas.dataset.drawnSats ?? 0) >= n ? performance.now() : false;
+    },
+    { selector: MAP, n: count },
+    { polling: "raf", timeout: timeoutMs },
+  );
+  return handle.jsonValue();
+}
+
+async function openDashboard(browser, count) {
+  const session = await openPage(browser);
+  await session.page.goto(`${BASE}/#token=${encodeURIComponent(TOKEN)}`);
+  session.firstRenderMs = await mapDrawn(session.page, count);
+  return session;
+}
+
+async function firstRender(browser, count) {
+  const { context, page, firstRenderMs } = await openDashboard(browser, count);
+  // Where the time went: the page itself, and the satellites snapshot over REST.
+  const detail = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    const sats = performance.getEntriesByType("resource").filter((e) => e.name.includes("/api/satellites"));
+    return {
+      dom_content_loaded_ms: nav?.domContentLoadedEventEnd ?? null,
+      load_ms: nav?.loadEventEnd ?? null,
+      satellites_request_start_ms: sats[0]?.startTime ?? null,
+      satellites_response_end_ms: sats[0]?.responseEnd ?? null,
+    };
+  });
+  await context.close();
+  return { ms: round(firstRenderMs), ...Object.fromEntries(Object.entries(detail).map(([k, v]) => [k, round(v)])) };
+}
+
+async function heapAfterGc({ page, cdp }) {
+  await cdp.send("HeapProfiler.collectGarbage");
+  const m = await metrics(cdp);
+  return {
+    used_js_heap: await page.evaluate(() => performance.memory?.usedJSHeapSize ?? null),
+    cdp_js_heap_used: m.JSHeapUsedSize,
+    dom_nodes: m.Nodes,
+    js_event_listeners: m.JSEventListeners,
+  };
+}
+
+/** Long tasks, main-thread time (CDP TaskDuration etc.: renderer main thread, seconds) and
+ * redraws over `seconds`; then the heap after a GC (outside the window: a forced GC is a long task). */
+async function observe(session, seconds, rootPid) {
+  const { page, cdp } = session;
+  const draws = () => page.evaluate(() => ({ draws: Number(document.querySelector("canvas")?.dataset.draws ?? 0), events: window.__events ?? null }));
+  const [m0, t0, c0, d0, cpu0] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS(rootPid)];
+  await sleep(seconds * 1000);
+  const [m1, t1, c1, d1, cpu1] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS(rootPid)];
+  await sleep(200); // let the observer deliver tasks that ended at the edge
+  const tasks = await page.evaluate(([from, to]) => window.__longtasks.filter((e) => e.start >= from && e.start < to).map((e) => e.duration), [t0, t1]);
+  const wall = (c1 - c0) / 1000;
+  const perS = (name) => round(((m1[name] - m0[name]) * 1000) / wall, 2);
+  return {
+    seconds: round(wall),
+    long_tasks: tasks.length,
+    long_tasks_per_min: round((tasks.length * 60) / wall, 2),
+    long_task_max_ms: tasks.length ? round(Math.max(...tasks)) : 0,
+    long_task_total_ms: round(tasks.reduce((a, b) => a + b, 0)),
+    long_task_durations_ms: tasks.map((d) => round(d)),
+    main_thread_busy_ms_per_s: perS("TaskDuration"),
+    script_ms_per_s: perS("ScriptDuration"),
+    layout_style_ms_per_s: round(perS("LayoutDuration") + perS("RecalcStyleDuration"), 2),
+    draws: d1.draws - d0.draws,
+    draws_per_s: round((d1.draws - d0.draws) / wall, 2),
+    events_per_s: d0.events === null ? null : round((d1.events - d0.events) / wall),
+    chromium_cpu_pct: round((100 * (cpu1 - cpu0)) / wall),
+    heap_after: await heapAfterGc(session),
+  };
+}
+
+/** JS heap after a forced GC every MEMORY_EVERY_S on a fresh map page; flat = the last minute's
+ * average within FLAT_TOLERANCE of the first minute after the warm-up. */
+async function memory(browser, count, seconds) {
+  const session = await openDashboard(browser, count);
+  const samples = [];
+  const start = Date.now();
+  for (let k = 0; k * MEMORY_EVERY_S <= seconds; k += 1) {
+    await sleep(Math.max(0, start + k * MEMORY_EVERY_S * 1000 - Date.now()));
+    samples.push({ t_s: round((Date.now() - start) / 1000), ...(await heapAfterGc(session)) });
+    process.stdout.write(`  memory t=${samples.at(-1).t_s}s heap ${(samples.at(-1).used_js_heap / 1e6).toFixed(2)} MB\r`);
+  }
+  process.stdout.write("\n");
+  await session.context.close();
+  const warm = samples.filter((s) => s.t_s >= MEMORY_WARMUP_S);
+  const first = warm.filter((s) => s.t_s < MEMORY_WARMUP_S + 60).map((s) => s.used_js_heap);
+  const last = warm.filter((s) => s.t_s >= seconds - 60).map((s) => s.used_js_heap);
+  // Least squares slope of heap against time, bytes per minute.
+  const xs = warm.map((s) => s.t_s / 60);
+  const ys = warm.map((s) => s.used_js_heap);
+  const [mx, my] = [mean(xs), mean(ys)];
+  const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  const change = mean(last) / mean(first) - 1;
+  return {
+    seconds,
+    samples,
+    first_minute_avg: round(mean(first), 0),
+    last_minute_avg: round(mean(last), 0),
+    change_pct: round(100 * change, 2),
+    slope_bytes_per_min: round(slope, 0),
+    windows_overlap: seconds < MEMORY_WARMUP_S + 120,
+    flat: Math.abs(change) <= FLAT_TOLERANCE,
+  };
+}
+
+async function reference(browser, count, seconds, rootPid) {
+  const session = await openPage(browser);
+  const { page } = session;
+  // Served on the gateway's origin (same-origin fetch, no CORS), then the route is removed so
+  // no request of the page goes through Playwright.
+  await page.route(`${BASE}${REFERENCE_PATH}`, (route) => route.fulfill({ contentType: "text/html", body: referenceHtml(TOKEN) }));
+  await page.goto(`${BASE}${REFERENCE_PATH}`);
+  await page.unrouteAll();
+  await page.waitForFunction((n) => Number(document.querySelector("canvas").dataset.drawnSats ?? 0) >= n, count, { polling: "raf", timeout: 60_000 });
+  await sleep(WARMUP_S * 1000);
+  const result = await observe(session, seconds, rootPid);
+  await session.context.close();
+  return result;
+}
+
+function table(rows, columns) {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => String(r[i] ?? "—").length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c ?? "—").padEnd(widths[i]) : String(c ?? "—").padStart(widths[i]))).join("  ");
+  console.log(line(columns));
+  for (const r of rows) console.log(line(r));
+}
+
+async function main() {
+  const count = await satelliteCount();
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-precise-memory-info"],
+  });
+  const rootPid = browser.process()?.pid ?? -1;
+  const results = { url: BASE, satellites: count, chromium: browser.version(), longtask_s: LONGTASK_S, memory_s: MEMORY_S };
+  try {
+    console.log(`${count} satellites, Chromium ${browser.version()}, ${BASE}`);
+    const runs = [];
+    for (let i = 0; i < FIRST_RENDER_RUNS; i += 1) runs.push(await firstRender(browser, count));
+    results.first_render = { runs, median_ms: median(runs.map((r) => r.ms)) };
+    console.log(`first render of the map (ms since navigation start): ${runs.map((r) => r.ms).join(", ")}; median ${results.first_render.median_ms}`);
+
+    console.log(`map view for ${LONGTASK_S} s, then the satellites list for ${round(LONGTASK_S / 3)} s...`);
+    const dashboard = await openDashboard(browser, count);
+    await sleep(WARMUP_S * 1000);
+    results.map = await observe(dashboard, LONGTASK_S, rootPid);
+    await dashboard.page.evaluate(() => (window.location.hash = "#/satellites"));
+    await dashboard.page.waitForSelector("tr[data-sat]");
+    await sleep(WARMUP_S * 1000);
+    results.list = await observe(dashboard, LONGTASK_S / 3, rootPid);
+    await dashboard.context.close();
+
+    console.log(`reference page for ${round(LONGTASK_S / 3)} s...`);
+    results.reference = await reference(browser, count, LONGTASK_S / 3, rootPid);
+
+    console.log(`memory on the map view for ${MEMORY_S} s (GC forced before each sample)...`);
+    results.memory = await memory(browser, count, MEMORY_S);
+  } finally {
+    await browser.close();
+  }
+
+  const { map, list, reference: ref, memory: mem } = results;
+  const ratio = (a, b) => (b ? round(a / b, 2) : null);
+  results.ratios = {
+    main_thread_busy: ratio(map.main_thread_busy_ms_per_s, ref.main_thread_busy_ms_per_s),
+    script: ratio(map.script_ms_per_s, ref.script_ms_per_s),
+    chromium_cpu: ratio(map.chromium_cpu_pct, ref.chromium_cpu_pct),
+    heap_after_gc: ratio(map.heap_after.used_js_heap, ref.heap_after.used_js_heap),
+  };
+  console.log("");
+  const mb = (b) => round(b / 1e6, 2);
+  table(
+    [
+      ["main-thread busy ms/s (CDP TaskDuration)", map.main_thread_busy_ms_per_s, list.main_thread_busy_ms_per_s, ref.main_thread_busy_ms_per_s, results.ratios.main_thread_busy],
+      ["script ms/s (CDP ScriptDuration)", map.script_ms_per_s, list.script_ms_per_s, ref.script_ms_per_s, results.ratios.script],
+      ["layout + style ms/s", map.layout_style_ms_per_s, list.layout_style_ms_per_s, ref.layout_style_ms_per_s, null],
+      ["long tasks (> 50 ms)", map.long_tasks, list.long_tasks, ref.long_tasks, null],
+      ["longest task ms", map.long_task_max_ms, list.long_task_max_ms, ref.long_task_max_ms, null],
+      ["long tasks total ms", map.long_task_total_ms, list.long_task_total_ms, ref.long_task_total_ms, null],
+      ["redraws /s", map.draws_per_s, null, ref.draws_per_s, null],
+      ["Chromium CPU % (all processes)", map.chromium_cpu_pct, list.chromium_cpu_pct, ref.chromium_cpu_pct, results.ratios.chromium_cpu],
+      ["JS heap after GC MB", mb(map.heap_after.used_js_heap), mb(list.heap_after.used_js_heap), mb(ref.heap_after.used_js_heap), results.ratios.heap_after_gc],
+      ["window s", map.seconds, list.seconds, ref.seconds, null],
+    ],
+    ["", "ours: map", "ours: list", "reference", "map/ref"],
+  );
+  console.log(`reference received ${ref.events_per_s} telemetry events/s`);
+  console.log(
+    `memory: first minute after warm-up ${mb(mem.first_minute_avg)} MB, last minute ${mb(mem.last_minute_avg)} MB ` +
+      `(${mem.change_pct >= 0 ? "+" : ""}${mem.change_pct}%), slope ${round(mem.slope_bytes_per_min / 1e3)} kB/min: ` +
+      `${mem.flat ? "PASS" : "FAIL"} (flat = within ${FLAT_TOLERANCE * 100}%)${mem.windows_overlap ? "; run is short: the two minutes overlap" : ""}`,
+  );
+  if (OUT) writeFileSync(OUT, JSON.stringify(results, null, 2) + "\n");
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,190 @@
+// End-to-end tests of the dashboard in real Chromium against a running stack.
+// Env: DASHBOARD_URL (the gateway), STELLAROPS_TOKEN (an admin token), E2E_OUT (screenshots and
+// results.json; default test-output/dashboard). Every scenario runs even when one fails; the exit
+// status is 1 if any failed. tests/test_dashboard_e2e.py starts the stack and runs this.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = (process.env.DASHBOARD_URL ?? "").replace(/\/$/, "");
+const TOKEN = process.env.STELLAROPS_TOKEN ?? "";
+const OUT = process.env.E2E_OUT ?? "test-output/dashboard";
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+if (!BASE || !TOKEN) {
+  console.error("set DASHBOARD_URL and STELLAROPS_TOKEN");
+  process.exit(2);
+}
+fs.mkdirSync(OUT, { recursive: true });
+
+async function api(method, route, body) {
+  const response = await fetch(`${BASE}${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${route}: HTTP ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+const page = await context.newPage();
+const pageErrors = [];
+page.on("pageerror", (error) => pageErrors.push(error.message));
+page.on("console", (message) => {
+  if (message.type() === "error" && !/status of 40[13]/.test(message.text())) pageErrors.push(`console: ${message.text()}`);
+});
+
+const results = [];
+async function shot(name) {
+  await page.screenshot({ path: path.join(OUT, `${name}.png`) });
+}
+async function scenario(name, body) {
+  const started = Date.now();
+  try {
+    const details = (await body()) ?? {};
+    results.push({ name, ok: true, ms: Date.now() - started, ...details });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    results.push({ name, ok: false, ms: Date.now() - started, error: String(error?.stack ?? error) });
+    console.log(`FAIL ${name}: ${error?.stack ?? error}`);
+    await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, "-")}`).catch(() => {});
+  }
+}
+
+// Where a satellite is drawn on the map canvas, in page coordinates.
+async function mapPoint(satId) {
+  const sat = await api("GET", `/api/satellites/${satId}`);
+  const box = await page.locator("canvas[data-testid=map]").boundingBox();
+  return { x: box.x + ((sat.lon_deg + 180) / 360) * box.width, y: box.y + ((90 - sat.lat_deg) / 180) * box.height };
+}
+
+const total = (await api("GET", "/api/satellites?limit=1")).total;
+
+await scenario("sign-in: without a token the dashboard asks for one, refuses a bad one, accepts the admin token", async () => {
+  await page.goto(`${BASE}/`);
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await page.getByLabel("API token").fill("sto_not-a-real-token");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").filter({ hasText: "unknown or revoked token" }).waitFor();
+  await shot("signin");
+  await page.getByLabel("API token").fill(TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("[data-testid=session] .role", { hasText: "admin" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("stellarops.token")), TOKEN);
+});
+
+await scenario("map: shows every demo satellite live, selection draws track and footprint", async () => {
+  await page.goto(`${BASE}/#/map`);
+  await page.waitForFunction((n) => Number(document.querySelector("canvas[data-testid=map]")?.dataset.drawnSats) === n, total, { timeout: 15_000 });
+  await page.locator("[data-testid=connection][data-state=live]").waitFor({ timeout: 10_000 });
+  // Redrawn as telemetry arrives (1 Hz).
+  const draws = Number(await page.locator("canvas[data-testid=map]").getAttribute("data-draws"));
+  await page.waitForFunction((d) => Number(document.querySelector("canvas[data-testid=map]")?.dataset.draws) >= d + 2, draws, { timeout: 10_000 });
+  const target = "demo-02";
+  const point = await mapPoint(target);
+  await page.mouse.click(point.x, point.y);
+  await page.locator("[data-testid=map-selected]", { hasText: target }).waitFor({ timeout: 5_000 });
+  await page.locator("[data-testid=map-selected]", { hasText: "period" }).waitFor({ timeout: 10_000 });
+  assert.match(page.url(), /#\/map\/demo-02$/);
+  await shot("map");
+  return { satellites: total };
+});
+
+await scenario("satellites: a mode change made over HTTP shows in the list within 2 s", async () => {
+  await page.goto(`${BASE}/#/satellites`);
+  const target = "demo-04";
+  const badge = page.locator(`tr[data-sat=${target}] [data-testid=mode]`);
+  await badge.waitFor();
+  const before = (await badge.textContent())?.trim();
+  const next = before === "safe" ? "nominal" : "safe";
+  const started = Date.now();
+  const shown = page.waitForFunction(
+    ([id, mode]) => document.querySelector(`tr[data-sat="${id}"] [data-testid=mode]`)?.textContent?.trim() === mode,
+    [target, next],
+    { timeout: 2_000, polling: 20 },
+  );
+  await api("PATCH", `/api/satellites/${target}`, { mode: next });
+  await shown;
+  const latencyMs = Date.now() - started;
+  assert.ok(latencyMs < 2_000, `shown after ${latencyMs} ms`);
+  const filter = page.getByLabel("filter", { exact: true });
+  await filter.fill("demo-03");
+  await page.locator("[data-testid=sat-count]", { hasText: `1 of ${total}` }).waitFor();
+  assert.equal(await page.locator("tr[data-sat]").count(), 1);
+  await filter.fill("");
+  await page.locator("[data-testid=sat-count]", { hasText: `${total} of ${total}` }).waitFor();
+  await shot("satellites");
+  return { latency_ms: latencyMs };
+});
+
+await scenario("satellite detail: charts fill, a command sent from the page reaches done", async () => {
+  const target = "demo-05";
+  await page.goto(`${BASE}/#/sat/${target}`);
+  await page.locator("[data-testid=sat-detail]").waitFor();
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart-energy]")?.dataset.points) >= 3, null, { timeout: 15_000 });
+  await page.getByLabel("command kind").selectOption("noop");
+  await page.getByRole("button", { name: "Send" }).click();
+  const message = page.locator("[data-testid=control-message]");
+  await message.filter({ hasText: "accepted" }).waitFor({ timeout: 10_000 });
+  const commandId = (await message.textContent()).split(": ").pop().trim();
+  const status = page.locator(`tr[data-command="${commandId}"] [data-testid=command-status]`);
+  await status.filter({ hasText: /^done$/ }).waitFor({ timeout: 20_000 });
+  const ledger = await api("GET", `/api/satellites/${target}/commands?limit=10`);
+  assert.equal(ledger.items.find((c) => c.id === commandId)?.status, "done");
+  await shot("satellite-detail");
+  return { command_id: commandId };
+});
+
+await scenario("cluster: a killed Python node shows down, then up again with one more restart", async () => {
+  await page.goto(`${BASE}/#/cluster`);
+  const nodes = (await api("GET", "/api/nodes")).items;
+  const victim = nodes.filter((n) => n.role === "sats" && n.status === "up" && n.os_pid).at(-1);
+  assert.ok(victim, `no running sats node in ${JSON.stringify(nodes)}`);
+  const cell = `tr[data-node="${victim.name}"] [data-testid=node-status]`;
+  await page.locator(cell, { hasText: "up" }).waitFor();
+  // Record every status the page shows for the node, however briefly.
+  await page.evaluate((selector) => {
+    window.__statuses = [];
+    const record = () => {
+      const text = document.querySelector(selector)?.textContent?.trim();
+      if (text && window.__statuses.at(-1) !== text) window.__statuses.push(text);
+    };
+    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, cell);
+  process.kill(victim.os_pid, "SIGKILL");
+  await page.waitForFunction(() => window.__statuses.includes("down"), null, { timeout: 15_000 });
+  await shot("cluster-node-down");
+  await page.waitForFunction((selector) => document.querySelector(selector)?.textContent?.trim() === "up", cell, { timeout: 60_000 });
+  const restarts = Number(await page.locator(`tr[data-node="${victim.name}"] td`).nth(3).textContent());
+  assert.equal(restarts, (victim.restarts ?? 0) + 1);
+  await shot("cluster");
+  return { node: victim.name, statuses: await page.evaluate(() => window.__statuses) };
+});
+
+await scenario("passes and alarms views render from the API", async () => {
+  await page.goto(`${BASE}/#/passes`);
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=passes-timeline]")?.dataset.passes) > 0, null, { timeout: 30_000 });
+  const passes = Number(await page.locator("[data-testid=passes-timeline]").getAttribute("data-passes"));
+  await shot("passes");
+  await page.goto(`${BASE}/#/alarms`);
+  const active = (await api("GET", "/api/alarms")).items.length;
+  await page.locator("[data-testid=alarm-count]", { hasText: `${active} active` }).waitFor();
+  await shot("alarms");
+  return { passes, alarms: active };
+});
+
+await scenario("connection: the page never threw", async () => {
+  assert.deepEqual(pageErrors, []);
+});
+
+await browser.close();
+fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify(results, null, 2));
+const failed = results.filter((r) => !r.ok);
+console.log(`${results.length - failed.length} of ${results.length} scenarios passed; screenshots in ${OUT}`);
+process.exit(failed.length ? 1 : 0);
