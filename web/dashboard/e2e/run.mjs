@@ -167,16 +167,30 @@ await scenario("cluster: a killed Python node shows down, then up again with one
   return { node: victim.name, statuses: await page.evaluate(() => window.__statuses) };
 });
 
-await scenario("passes and alarms views render from the API", async () => {
+await scenario("passes: the timeline shows the orbital node's passes", async () => {
   await page.goto(`${BASE}/#/passes`);
   await page.waitForFunction(() => Number(document.querySelector("[data-testid=passes-timeline]")?.dataset.passes) > 0, null, { timeout: 30_000 });
   const passes = Number(await page.locator("[data-testid=passes-timeline]").getAttribute("data-passes"));
   await shot("passes");
+  return { passes };
+});
+
+await scenario("alarms: a raised alarm appears live, Clear removes it", async () => {
   await page.goto(`${BASE}/#/alarms`);
-  const active = (await api("GET", "/api/alarms")).items.length;
-  await page.locator("[data-testid=alarm-count]", { hasText: `${active} active` }).waitFor();
+  const before = (await api("GET", "/api/alarms")).items.length;
+  await page.locator("[data-testid=alarm-count]", { hasText: `${before} active` }).waitFor();
+  // A satellite in science mode with its memory all but full raises memory_full at its first tick.
+  const satId = `e2e-alarm-${Date.now()}`;
+  await api("POST", "/api/satellites", { id: satId, name: "E2E alarm", mode: "science", memory_capacity_mb: 100, memory_used_mb: 99.99 });
+  const row = page.locator("tr[data-alarm]", { hasText: satId });
+  await row.filter({ hasText: "memory_full" }).waitFor({ timeout: 15_000 });
   await shot("alarms");
-  return { passes, alarms: active };
+  await row.getByRole("button", { name: "Clear" }).click();
+  await row.waitFor({ state: "detached", timeout: 10_000 });
+  const left = (await api("GET", "/api/alarms")).items.filter((a) => a.satellite_id === satId);
+  assert.deepEqual(left, []);
+  await api("DELETE", `/api/satellites/${satId}`);
+  return { alarms_before: before };
 });
 
 await scenario("connection: the page never threw", async () => {
