@@ -3,7 +3,8 @@
 The scenarios live in ``web/dashboard/e2e/run.mjs`` (playwright-core driving /usr/bin/chromium):
 sign-in, the map with every satellite, a mode change over HTTP seen in the list within 2 s, a
 command sent from the detail page reaching ``done``, a killed Python node shown down and back up,
-the passes timeline, an alarm raised live and cleared from the page. Screenshots of every view go to ``test-output/dashboard/``.
+the passes timeline, an alarm raised live and cleared from the page, the gateway killed and
+restarted under the page (reconnecting, then live, resumed with Last-Event-ID, no reset). Screenshots of every view go to ``test-output/dashboard/``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -23,12 +25,20 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ("signin", "map", "satellites", "satellite-detail", "cluster-node-down", "cluster", "passes", "alarms")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_dashboard_end_to_end_in_chromium(tmp_path: Path) -> None:
     assert (DASHBOARD / "dist" / "index.html").is_file(), "the dashboard is not built: run scripts/setup.sh --tests"
     assert CHROMIUM.is_file(), "Chromium is missing: scripts/setup.sh --tests installs it (apt package chromium)"
     assert shutil.which("node"), "Node.js is missing"
     shutil.rmtree(OUT, ignore_errors=True)
-    stack = UpStack(tmp_path / "home", "stellar_e2e", STELLAROPS_DEMO_SATELLITES="8").start()
+    # A fixed port: the gateway restarted by a scenario must come back where the page is.
+    port = str(free_port())
+    stack = UpStack(tmp_path / "home", "stellar_e2e", STELLAROPS_DEMO_SATELLITES="8", STELLAROPS_HTTP_PORT=port).start()
     try:
         env = {
             **os.environ,
@@ -45,11 +55,13 @@ def test_dashboard_end_to_end_in_chromium(tmp_path: Path) -> None:
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, report
     results = json.loads((OUT / "results.json").read_text())
-    assert [r["ok"] for r in results] == [True] * 8, report
+    assert [r["ok"] for r in results] == [True] * 9, report
     by_name = {r["name"].split(":")[0]: r for r in results}
     assert by_name["satellites"]["latency_ms"] < 2000
     assert "down" in by_name["cluster"]["statuses"] and by_name["cluster"]["statuses"][-1] == "up"
     assert by_name["passes"]["passes"] > 0
+    connection = next(r for r in results if r["name"].startswith("connection: a restarted gateway"))
+    assert connection["states"][0] == "live" and "reconnecting" in connection["states"] and connection["states"][-1] == "live"
     for name in SCREENSHOTS:
         shot = OUT / f"{name}.png"
         assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot {shot}"

@@ -91,8 +91,8 @@ async function satelliteCount() {
   return (await response.json()).total;
 }
 
-// CPU seconds of Chromium (the browser process and all its descendants), from /proc.
-function chromiumCpuS(rootPid) {
+// CPU seconds of Chromium (every process under this one: Playwright spawns the browser), from /proc.
+function chromiumCpuS(rootPid = process.pid) {
   const parent = new Map();
   const ticks = new Map();
   for (const name of readdirSync("/proc")) {
@@ -106,7 +106,7 @@ function chromiumCpuS(rootPid) {
     }
   }
   const inTree = (pid) => {
-    for (let p = pid; p > 1; p = parent.get(p) ?? 0) if (p === rootPid) return true;
+    for (let p = parent.get(pid) ?? 0; p > 1; p = parent.get(p) ?? 0) if (p === rootPid) return true;
     return false;
   };
   let total = 0;
@@ -179,12 +179,12 @@ async function heapAfterGc({ page, cdp }) {
 
 /** Long tasks, main-thread time (CDP TaskDuration etc.: renderer main thread, seconds) and
  * redraws over `seconds`; then the heap after a GC (outside the window: a forced GC is a long task). */
-async function observe(session, seconds, rootPid) {
+async function observe(session, seconds) {
   const { page, cdp } = session;
   const draws = () => page.evaluate(() => ({ draws: Number(document.querySelector("canvas")?.dataset.draws ?? 0), events: window.__events ?? null }));
-  const [m0, t0, c0, d0, cpu0] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS(rootPid)];
+  const [m0, t0, c0, d0, cpu0] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS()];
   await sleep(seconds * 1000);
-  const [m1, t1, c1, d1, cpu1] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS(rootPid)];
+  const [m1, t1, c1, d1, cpu1] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS()];
   await sleep(200); // let the observer deliver tasks that ended at the edge
   const tasks = await page.evaluate(([from, to]) => window.__longtasks.filter((e) => e.start >= from && e.start < to).map((e) => e.duration), [t0, t1]);
   const wall = (c1 - c0) / 1000;
@@ -216,9 +216,9 @@ async function memory(browser, count, seconds) {
   for (let k = 0; k * MEMORY_EVERY_S <= seconds; k += 1) {
     await sleep(Math.max(0, start + k * MEMORY_EVERY_S * 1000 - Date.now()));
     samples.push({ t_s: round((Date.now() - start) / 1000), ...(await heapAfterGc(session)) });
-    process.stdout.write(`  memory t=${samples.at(-1).t_s}s heap ${(samples.at(-1).used_js_heap / 1e6).toFixed(2)} MB\r`);
+    process.stdout.write(`  memory t=${samples.at(-1).t_s}s heap ${(samples.at(-1).used_js_heap / 1e6).toFixed(2)} MB${process.stdout.isTTY ? "\r" : "\n"}`);
   }
-  process.stdout.write("\n");
+  if (process.stdout.isTTY) process.stdout.write("\n");
   await session.context.close();
   const warm = samples.filter((s) => s.t_s >= MEMORY_WARMUP_S);
   const first = warm.filter((s) => s.t_s < MEMORY_WARMUP_S + 60).map((s) => s.used_js_heap);
@@ -241,7 +241,7 @@ async function memory(browser, count, seconds) {
   };
 }
 
-async function reference(browser, count, seconds, rootPid) {
+async function reference(browser, count, seconds) {
   const session = await openPage(browser);
   const { page } = session;
   // Served on the gateway's origin (same-origin fetch, no CORS), then the route is removed so
@@ -251,7 +251,7 @@ async function reference(browser, count, seconds, rootPid) {
   await page.unrouteAll();
   await page.waitForFunction((n) => Number(document.querySelector("canvas").dataset.drawnSats ?? 0) >= n, count, { polling: "raf", timeout: 60_000 });
   await sleep(WARMUP_S * 1000);
-  const result = await observe(session, seconds, rootPid);
+  const result = await observe(session, seconds);
   await session.context.close();
   return result;
 }
@@ -270,7 +270,6 @@ async function main() {
     headless: true,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-precise-memory-info"],
   });
-  const rootPid = browser.process()?.pid ?? -1;
   const results = { url: BASE, satellites: count, chromium: browser.version(), longtask_s: LONGTASK_S, memory_s: MEMORY_S };
   try {
     console.log(`${count} satellites, Chromium ${browser.version()}, ${BASE}`);
@@ -282,15 +281,15 @@ async function main() {
     console.log(`map view for ${LONGTASK_S} s, then the satellites list for ${round(LONGTASK_S / 3)} s...`);
     const dashboard = await openDashboard(browser, count);
     await sleep(WARMUP_S * 1000);
-    results.map = await observe(dashboard, LONGTASK_S, rootPid);
+    results.map = await observe(dashboard, LONGTASK_S);
     await dashboard.page.evaluate(() => (window.location.hash = "#/satellites"));
     await dashboard.page.waitForSelector("tr[data-sat]");
     await sleep(WARMUP_S * 1000);
-    results.list = await observe(dashboard, LONGTASK_S / 3, rootPid);
+    results.list = await observe(dashboard, LONGTASK_S / 3);
     await dashboard.context.close();
 
     console.log(`reference page for ${round(LONGTASK_S / 3)} s...`);
-    results.reference = await reference(browser, count, LONGTASK_S / 3, rootPid);
+    results.reference = await reference(browser, count, LONGTASK_S / 3);
 
     console.log(`memory on the map view for ${MEMORY_S} s (GC forced before each sample)...`);
     results.memory = await memory(browser, count, MEMORY_S);

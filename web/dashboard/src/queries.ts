@@ -37,11 +37,18 @@ export function useStations() {
   return useQuery({ queryKey: ["stations"], queryFn: () => api.stations(), staleTime: 300_000 });
 }
 
-/** Active alarms, fetched again whenever an alarm event arrives. */
+/** The store node writes a raised alarm shortly after its event: look again after this long. */
+export const ALARM_RECHECK_MS = 1500;
+
+/** Active alarms, fetched again whenever an alarm event arrives (and once more a moment later,
+ * for a raise whose row was not written yet). */
 export function useAlarms() {
   const revision = useDashboard((s) => s.live.alarmsRevision);
   useEffect(() => {
+    if (revision === 0) return;
     void queryClient.invalidateQueries({ queryKey: ["alarms"] });
+    const timer = setTimeout(() => void queryClient.invalidateQueries({ queryKey: ["alarms"] }), ALARM_RECHECK_MS);
+    return () => clearTimeout(timer);
   }, [revision]);
   return useQuery({ queryKey: ["alarms"], queryFn: () => api.alarms(), refetchInterval: 60_000 });
 }

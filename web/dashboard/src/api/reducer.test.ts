@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_COMMAND_OUTCOMES, applyMessages, applyNodes, applySnapshot, initialState, watch } from "./reducer";
+import { MAX_COMMAND_OUTCOMES, MAX_NODE_LOG, applyMessages, applyNodes, applySnapshot, initialState, watch } from "./reducer";
 import type { LiveState } from "./reducer";
 import type { StreamMessage } from "./sse";
 import type { Satellite, TelemetryData } from "./types";
@@ -93,6 +93,7 @@ describe("applyMessages", () => {
       { kind: "event", event: { id: 2, type: "alarm", sat_id: "a", at: "", data: { alarm: "low_energy" } } },
     ]);
     expect(state.nodes["sats1@h"]).toMatchObject({ status: "down", restarts: 1, os_pid: 42, satellites: 12 });
+    expect(state.nodeLog).toEqual([{ event_id: 1, at: "", name: "sats1@h", role: "sats", status: "down", restarts: 1 }]);
     expect(state.nodesRevision).toBe(1);
     expect(state.alarmsRevision).toBe(1);
   });
@@ -110,6 +111,25 @@ describe("applyMessages", () => {
     const next = applyMessages(state, [{ kind: "event", event: { id: 1, type: "alarm", sat_id: "a", at: "", data: {} } }]);
     expect(next.sats).toBe(state.sats);
     expect(next.nodes).toBe(state.nodes);
+  });
+});
+
+describe("node log", () => {
+  it("keeps every change newest first, bounded, even when they come in one batch", () => {
+    const messages: StreamMessage[] = ["down", "down", "starting", "up"].map((status, i) => ({
+      kind: "event",
+      event: { id: i + 1, type: "node", sat_id: null, at: `t${i}`, data: { name: "n@h", role: "sats", status, restarts: 1 } },
+    }));
+    let state = applyMessages(initialState(), messages);
+    expect(state.nodeLog.map((c) => c.status)).toEqual(["up", "starting", "down"]); // the repeat is not a change
+    expect(state.nodes["n@h"]?.status).toBe("up");
+    const many: StreamMessage[] = Array.from({ length: MAX_NODE_LOG + 10 }, (_, i) => ({
+      kind: "event",
+      event: { id: 100 + i, type: "node", sat_id: null, at: "", data: { name: "n@h", role: "sats", status: i % 2 ? "up" : "down" } },
+    }));
+    state = applyMessages(state, many);
+    expect(state.nodeLog).toHaveLength(MAX_NODE_LOG);
+    expect(state.nodeLog[0]?.event_id).toBe(100 + MAX_NODE_LOG + 9);
   });
 });
 

@@ -16,11 +16,23 @@ export interface TailPoint {
   alt_km: number | null;
 }
 
+/** A node's change of status, as the cluster panel lists them. */
+export interface NodeChange {
+  event_id: number;
+  at: string;
+  name: string;
+  role: string;
+  status: string;
+  restarts: number | null;
+}
+
 export interface LiveState {
   /** The id of the last event applied: sent as Last-Event-ID on reconnect. */
   lastEventId: number | null;
   sats: Record<string, LiveSat>;
   nodes: Record<string, ClusterNode>;
+  /** The latest node changes, newest first (a restart is over in a second: the log keeps it). */
+  nodeLog: NodeChange[];
   /** command id -> outcome ("done" or a failure reason), for commands seen finishing. */
   commandOutcomes: Record<string, unknown>;
   /** The satellite whose telemetry tail is kept (the one on the detail page). */
@@ -36,12 +48,14 @@ export interface LiveState {
 
 export const MAX_TAIL_POINTS = 3600;
 export const MAX_COMMAND_OUTCOMES = 1000;
+export const MAX_NODE_LOG = 100;
 
 export function initialState(): LiveState {
   return {
     lastEventId: null,
     sats: {},
     nodes: {},
+    nodeLog: [],
     commandOutcomes: {},
     watched: null,
     tail: [],
@@ -103,6 +117,7 @@ export function applyMessages(state: LiveState, messages: StreamMessage[]): Live
   let nodes: Record<string, ClusterNode> | null = null;
   let outcomes: Record<string, unknown> | null = null;
   let tail: TailPoint[] | null = null;
+  let nodeLog: NodeChange[] | null = null;
   let { lastEventId, alarmsRevision, nodesRevision, satsRevision, resets } = state;
 
   const satsMut = (): Record<string, LiveSat> => (sats ??= { ...state.sats });
@@ -169,8 +184,12 @@ export function applyMessages(state: LiveState, messages: StreamMessage[]): Live
       case "node": {
         nodes ??= { ...state.nodes };
         const name = event.data.name;
+        const previous = nodes[name]?.status;
         nodes[name] = { ...nodes[name], ...event.data };
         nodesRevision += 1;
+        if (previous === event.data.status) break; // BEAM repeats a status as a stop proceeds
+        nodeLog ??= state.nodeLog.slice();
+        nodeLog.unshift({ event_id: event.id, at: event.at, name, role: event.data.role, status: event.data.status, restarts: event.data.restarts ?? null });
         break;
       }
     }
@@ -182,11 +201,13 @@ export function applyMessages(state: LiveState, messages: StreamMessage[]): Live
     if (entries.length > MAX_COMMAND_OUTCOMES) outcomes = Object.fromEntries(entries.slice(-MAX_COMMAND_OUTCOMES));
   }
   if (tail !== null && tail.length > MAX_TAIL_POINTS) tail = tail.slice(-MAX_TAIL_POINTS);
+  if (nodeLog !== null && nodeLog.length > MAX_NODE_LOG) nodeLog = nodeLog.slice(0, MAX_NODE_LOG);
   return {
     ...state,
     lastEventId,
     sats: sats ?? state.sats,
     nodes: nodes ?? state.nodes,
+    nodeLog: nodeLog ?? state.nodeLog,
     commandOutcomes: outcomes ?? state.commandOutcomes,
     tail: tail ?? state.tail,
     alarmsRevision,

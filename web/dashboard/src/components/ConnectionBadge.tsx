@@ -10,6 +10,7 @@ export function ConnectionBadge() {
   const detail = useDashboard((s) => s.connectionDetail);
   const lastDataMs = useDashboard((s) => s.lastDataMs);
   const lastEventId = useDashboard((s) => s.live.lastEventId);
+  const resets = useDashboard((s) => s.live.resets);
   const [nowMs, setNowMs] = useState(() => Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNowMs(Date.now()), 1000);
@@ -35,7 +36,14 @@ export function ConnectionBadge() {
     .filter(Boolean)
     .join(" · ");
   return (
-    <span className={`conn conn-${state}`} data-testid="connection" data-state={state} title={title}>
+    <span
+      className={`conn conn-${state}`}
+      data-testid="connection"
+      data-state={state}
+      data-last-event-id={lastEventId ?? ""}
+      data-resets={resets}
+      title={title}
+    >
       <span className="dot" />
       {text}
       {connection !== "live" && lastDataMs !== null ? <span className="stale-note"> · data from {ageS} s ago</span> : null}

@@ -1,9 +1,11 @@
+import { utcDateTime } from "../format";
 import { useDashboard } from "../store";
 
 const ROLE_ORDER = ["beam", "gateway", "store", "orbital", "sats"];
 
 export function ClusterPanel() {
   const nodes = useDashboard((s) => s.live.nodes);
+  const log = useDashboard((s) => s.live.nodeLog);
   const list = Object.values(nodes).sort(
     (a, b) => (ROLE_ORDER.indexOf(a.role) + 1 || 99) - (ROLE_ORDER.indexOf(b.role) + 1 || 99) || a.name.localeCompare(b.name),
   );
@@ -46,6 +48,32 @@ export function ClusterPanel() {
           ))}
         </tbody>
       </table>
+      <h3 className="spaced">Node events</h3>
+      <table className="grid compact" data-testid="node-log">
+        <thead>
+          <tr>
+            <th>time (UTC)</th>
+            <th>node</th>
+            <th>role</th>
+            <th>status</th>
+            <th>restarts</th>
+          </tr>
+        </thead>
+        <tbody>
+          {log.map((c) => (
+            <tr key={c.event_id} data-node={c.name} data-status={c.status}>
+              <td>{utcDateTime(Date.parse(c.at))}</td>
+              <td className="mono">{c.name}</td>
+              <td>{c.role}</td>
+              <td>
+                <span className={`node-status node-${c.status}`}>{c.status}</span>
+              </td>
+              <td className="num">{c.restarts ?? "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {!log.length ? <p className="muted">No node has changed since this page opened.</p> : null}
     </section>
   );
 }
