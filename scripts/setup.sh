@@ -100,7 +100,9 @@ fi
 
 # ---- (e) state folder and cookie -----------------------------------------------------------
 mkdir -p "$STELLAROPS_HOME"
-chmod 700 "$STELLAROPS_HOME"
+# No reading or writing by others. Keep a traverse bit the embedded PostgreSQL added (it runs as
+# its own user when we are root): taking it away under a running `make run` kills its database.
+chmod u+rwx,go-rw "$STELLAROPS_HOME"
 if [[ ! -f "$STELLAROPS_HOME/cookie" ]]; then
     log "creating a secret cookie in $STELLAROPS_HOME/cookie"
     tmp="$STELLAROPS_HOME/.cookie.$$"
