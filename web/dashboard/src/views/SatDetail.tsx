@@ -3,7 +3,7 @@ import { useEffect, useMemo, useState } from "react";
 import { ApiError } from "../api/client";
 import { watch } from "../api/reducer";
 import type { TailPoint } from "../api/reducer";
-import type { Command, CommandKind, Mode } from "../api/types";
+import type { Command, CommandKind, Mode, Pass } from "../api/types";
 import { COMMAND_KINDS, MODES } from "../api/types";
 import { modeColor } from "../colors";
 import { Chart } from "../components/Chart";
@@ -111,7 +111,7 @@ export function SatDetail({ satId }: { satId: string }) {
   }
   const points = tail ?? [];
   const canOperate = allows(role, "operator");
-  const nextByStation = new Map<string, (typeof passes.data & object)[number]>();
+  const nextByStation = new Map<string, Pass>();
   for (const p of passes.data ?? []) if (Date.parse(p.los) >= nowMs && !nextByStation.has(p.station_id)) nextByStation.set(p.station_id, p);
   const stationName = new Map((stations.data ?? []).map((s) => [s.id, s.name]));
 
