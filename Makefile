@@ -29,6 +29,7 @@ bench: setup
 	.venv/bin/python bench/orbital_bench.py
 	.venv/bin/python bench/persistence_bench.py
 	.venv/bin/python bench/gateway_bench.py
+	.venv/bin/python bench/dashboard_bench.py
 
 # Build outputs and caches. Keeps .venv and the state folder (.stellarops: the cookie).
 clean:

@@ -25,17 +25,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import save_results
+from benchlib import UpStack, save_results
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -167,40 +165,6 @@ def sse_clients(url: str, token: str, clients: int, seconds: float) -> None:
 # -- the driver ----------------------------------------------------------------------------------
 
 
-class Stack:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.env = {k: v for k, v in os.environ.items() if k not in ("STELLAROPS_COOKIE", "DATABASE_URL")}
-        self.env.update(STELLAROPS_HOME=str(home), STELLAR_NODE_NAME="stellar_gwbench@127.0.0.1",
-                        STELLAROPS_HTTP_PORT="0", STELLAROPS_DEMO_SATELLITES="24")  # fmt: skip
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([PY, "-m", "py_nodes", "up"], env=self.env, cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)  # fmt: skip
-        assert self.proc.stdout is not None
-        banner = ""
-        while "Stop with Ctrl-C" not in banner:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise SystemExit(f"stellarops up ended early:\n{banner}")
-            banner += line
-        match = re.search(r"API:\s+(http://\S+)/api/satellites", banner)
-        if match is None:
-            raise SystemExit(f"no gateway in the banner:\n{banner}")
-        self.url = match[1]
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()  # type: ignore[union-attr]
-
-    def token(self) -> str:
-        return (self.home / "admin-token").read_text().strip()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)
-
-
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -252,7 +216,7 @@ def metric(url: str, name: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     home = Path(tempfile.mkdtemp(prefix="stellarops-gwbench-"))
-    stack = Stack(home / "home")
+    stack = UpStack(home / "home", "stellar_gwbench", 24)
     bare = subprocess.Popen([PY, __file__, "--bare-server"], stdout=subprocess.PIPE, text=True)
     load_before = os.getloadavg()
     checks: list[dict[str, Any]] = []

@@ -2,7 +2,6 @@
 
 import { useQuery } from "@tanstack/react-query";
 import { useEffect } from "react";
-import type { Pass } from "./api/types";
 import { api, queryClient } from "./services";
 import { useDashboard } from "./store";
 
@@ -20,17 +19,6 @@ export function useUpcomingPasses() {
     staleTime: 300_000,
     refetchInterval: 300_000,
   });
-}
-
-/** satellite id -> its next pass (the one in progress, or the first after now). */
-export function nextPassBySat(passes: Pass[] | undefined, nowMs: number): Map<string, Pass> {
-  const next = new Map<string, Pass>();
-  for (const pass of passes ?? []) {
-    if (Date.parse(pass.los) < nowMs) continue;
-    const known = next.get(pass.satellite_id);
-    if (!known || pass.aos < known.aos) next.set(pass.satellite_id, pass);
-  }
-  return next;
 }
 
 export function useStations() {

@@ -43,7 +43,8 @@ export const useDashboard = create<DashboardState>()((set) => ({
   anonymous: false,
   setLive: (update) => set((state) => ({ live: update(state.live) })),
   setConnection: (connection, connectionDetail) => set({ connection, connectionDetail }),
-  touch: (nowMs) => set({ lastDataMs: nowMs }),
+  // Once a second is enough for "data from N s ago"; the stream delivers chunks ~20 times a second.
+  touch: (nowMs) => set((state) => (state.lastDataMs !== null && nowMs - state.lastDataMs < 1000 ? state : { lastDataMs: nowMs })),
   setToken: (token) => {
     try {
       if (token) sessionStorage.setItem(TOKEN_KEY, token);

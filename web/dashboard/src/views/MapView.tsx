@@ -34,7 +34,8 @@ function meanAltKm(sats: LiveSat[]): number {
 /** Draws everything but the base; returns how many satellites it drew. */
 function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: LiveSat[], layers: Layers, nowMs: number): number {
   drawNight(ctx, w, h, nowMs);
-  const stationRadius = (st: GroundStation) => coverageRadiusDeg(meanAltKm(sats), st.min_el_deg);
+  const altKm = meanAltKm(sats);
+  const stationRadius = (st: GroundStation) => coverageRadiusDeg(altKm, st.min_el_deg);
   ctx.lineWidth = 1;
   for (const st of layers.stations) {
     if (!st.active) continue;

@@ -1,10 +1,11 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { LiveSat } from "../api/reducer";
-import type { Pass } from "../api/types";
 import { MODES } from "../api/types";
 import { modeColor } from "../colors";
 import { megabytes, pct, relative } from "../format";
-import { nextPassBySat, useUpcomingPasses } from "../queries";
+import { indexPasses, nextPass } from "../passes";
+import type { TimedPass } from "../passes";
+import { useUpcomingPasses } from "../queries";
 import { href } from "../route";
 import { useDashboard } from "../store";
 
@@ -22,9 +23,8 @@ const COLUMNS: { key: SortKey; label: string }[] = [
 
 const ROW_PX = 30;
 
-function passText(pass: Pass, nowMs: number): string {
-  const aosMs = Date.parse(pass.aos);
-  if (aosMs <= nowMs) return `over ${pass.station_id} now (LOS ${relative(Date.parse(pass.los), nowMs)})`;
+function passText({ pass, aosMs, losMs }: TimedPass, nowMs: number): string {
+  if (aosMs <= nowMs) return `over ${pass.station_id} now (LOS ${relative(losMs, nowMs)})`;
   return `${pass.station_id} ${relative(aosMs, nowMs)}`;
 }
 const OVERSCAN_ROWS = 8;
@@ -54,7 +54,9 @@ export function SatList() {
     return () => observer.disconnect();
   }, []);
 
-  const nextPass = useMemo(() => nextPassBySat(passes.data, nowMs), [passes.data, nowMs]);
+  const passIndex = useMemo(() => indexPasses(passes.data), [passes.data]);
+  // Sorting by next pass follows the clock; other orders do not need it.
+  const sortClockMs = sort.key === "next_pass" ? Math.floor(nowMs / 10_000) * 10_000 : 0;
 
   const rows = useMemo(() => {
     const needle = filter.trim().toLowerCase();
@@ -64,7 +66,7 @@ export function SatList() {
         (!needle || s.id.toLowerCase().includes(needle) || s.name.toLowerCase().includes(needle) || (s.node ?? "").toLowerCase().includes(needle)),
     );
     const value = (s: LiveSat): string | number => {
-      if (sort.key === "next_pass") return nextPass.get(s.id)?.aos ?? "~";
+      if (sort.key === "next_pass") return nextPass(passIndex, s.id, sortClockMs)?.aosMs ?? Number.MAX_VALUE;
       if (sort.key === "node") return s.node ?? "";
       return s[sort.key];
     };
@@ -75,7 +77,7 @@ export function SatList() {
       return sort.desc ? -order : order;
     });
     return list;
-  }, [sats, filter, mode, sort, nextPass]);
+  }, [sats, filter, mode, sort, passIndex, sortClockMs]);
 
   const first = Math.max(0, Math.floor(scrollTop / ROW_PX) - OVERSCAN_ROWS);
   const last = Math.min(rows.length, Math.ceil((scrollTop + viewportPx) / ROW_PX) + OVERSCAN_ROWS);
@@ -113,7 +115,7 @@ export function SatList() {
           <tbody>
             {first > 0 ? <tr style={{ height: first * ROW_PX }} aria-hidden /> : null}
             {visible.map((s) => {
-              const pass = nextPass.get(s.id);
+              const pass = nextPass(passIndex, s.id, nowMs);
               return (
                 <tr key={s.id} data-sat={s.id} style={{ height: ROW_PX }}>
                   <td>
