@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import DEMO_TLE, Harness, gateway
+from web_support import DEMO_TLE, Harness, expect_error, expect_invalid_field, gateway
 
 from py_nodes.db import Alarms, CommandLedger, Satellites, TelemetryRow, TelemetryWriter
 from py_nodes.db.seed import demo_satellites
@@ -30,20 +30,6 @@ async def gw(db_conninfo: str) -> AsyncIterator[Harness]:
         yield harness
 
 
-async def _error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code, body
-    return dict(body["error"])
-
-
-async def _field(response: Any, field: str) -> None:
-    error = await _error(response, 422, "validation_failed")
-    assert error["details"]["field"] == field, error
-
-
 # -- health, errors, headers ----------------------------------------------------------------------
 
 
@@ -53,14 +39,14 @@ async def test_health_and_readiness(gw: Harness) -> None:
     response = await gw.client.get("/readyz")
     assert response.status == 200 and (await response.json())["status"] == "ready"
     gw.cluster.joined_flag = False
-    error = await _error(await gw.client.get("/readyz"), 503, "not_ready")
+    error = await expect_error(await gw.client.get("/readyz"), 503, "not_ready")
     assert error["details"] == {"cluster": False, "database": True}
 
 
 async def test_unknown_path_and_method_are_json_errors(gw: Harness) -> None:
-    await _error(await gw.client.get("/api/nothing", headers=gw.auth("admin")), 404, "not_found")
+    await expect_error(await gw.client.get("/api/nothing", headers=gw.auth("admin")), 404, "not_found")
     response = await gw.client.put("/api/satellites", headers=gw.auth("admin"))
-    await _error(response, 405, "method_not_allowed")
+    await expect_error(response, 405, "method_not_allowed")
     assert "POST" in response.headers["Allow"]
 
 
@@ -97,14 +83,14 @@ RANK = {"viewer": 0, "operator": 1, "admin": 2}
 async def test_auth_matrix(gw: Harness, method: str, path: str, body: Any, needs: str) -> None:
     kwargs = {} if body is None else {"json": body}
     response = await gw.client.request(method, path, **kwargs)
-    await _error(response, 401, "unauthorized")
+    await expect_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    await _error(await gw.client.request(method, path, headers={"Authorization": "Bearer sto_nope"}, **kwargs), 401, "unauthorized")
-    await _error(await gw.client.request(method, path, headers={"Authorization": "Basic abc"}, **kwargs), 401, "unauthorized")
+    await expect_error(await gw.client.request(method, path, headers={"Authorization": "Bearer sto_nope"}, **kwargs), 401, "unauthorized")
+    await expect_error(await gw.client.request(method, path, headers={"Authorization": "Basic abc"}, **kwargs), 401, "unauthorized")
     for role, rank in RANK.items():
         response = await gw.client.request(method, path, headers=gw.auth(role), **kwargs)
         if rank < RANK[needs]:
-            error = await _error(response, 403, "forbidden")
+            error = await expect_error(response, 403, "forbidden")
             assert error["details"] == {"required_role": needs, "role": role}
         else:
             assert response.status < 300, (role, response.status, await response.text())
@@ -125,19 +111,19 @@ async def test_list_filter_and_page(gw: Harness) -> None:
     assert [s["id"] for s in body["items"]] == ["sat-1"] and body["limit"] == 1
     body = await (await gw.client.get("/api/satellites?limit=1&offset=1", headers=gw.auth("viewer"))).json()
     assert [s["id"] for s in body["items"]] == ["sat-2"] and body["total"] == 2
-    await _field(await gw.client.get("/api/satellites?limit=0", headers=gw.auth("viewer")), "limit")
-    await _field(await gw.client.get("/api/satellites?limit=abc", headers=gw.auth("viewer")), "limit")
-    await _field(await gw.client.get("/api/satellites?mode=flying", headers=gw.auth("viewer")), "mode")
-    await _field(await gw.client.get("/api/satellites?colour=red", headers=gw.auth("viewer")), "colour")
-    await _field(await gw.client.get("/api/satellites?limit=1&limit=2", headers=gw.auth("viewer")), "limit")
+    await expect_invalid_field(await gw.client.get("/api/satellites?limit=0", headers=gw.auth("viewer")), "limit")
+    await expect_invalid_field(await gw.client.get("/api/satellites?limit=abc", headers=gw.auth("viewer")), "limit")
+    await expect_invalid_field(await gw.client.get("/api/satellites?mode=flying", headers=gw.auth("viewer")), "mode")
+    await expect_invalid_field(await gw.client.get("/api/satellites?colour=red", headers=gw.auth("viewer")), "colour")
+    await expect_invalid_field(await gw.client.get("/api/satellites?limit=1&limit=2", headers=gw.auth("viewer")), "limit")
 
 
 async def test_get_one(gw: Harness) -> None:
     response = await gw.client.get("/api/satellites/sat-1", headers=gw.auth("viewer"))
     assert response.status == 200 and (await response.json())["mode"] == "nominal"
-    await _error(await gw.client.get("/api/satellites/nope", headers=gw.auth("viewer")), 404, "not_found")
-    await _field(await gw.client.get("/api/satellites/bad%20id", headers=gw.auth("viewer")), "sat_id")
-    await _field(await gw.client.get("/api/satellites/" + "x" * 65, headers=gw.auth("viewer")), "sat_id")
+    await expect_error(await gw.client.get("/api/satellites/nope", headers=gw.auth("viewer")), 404, "not_found")
+    await expect_invalid_field(await gw.client.get("/api/satellites/bad%20id", headers=gw.auth("viewer")), "sat_id")
+    await expect_invalid_field(await gw.client.get("/api/satellites/" + "x" * 65, headers=gw.auth("viewer")), "sat_id")
 
 
 async def test_create(gw: Harness) -> None:
@@ -146,7 +132,7 @@ async def test_create(gw: Harness) -> None:
     assert response.status == 201 and response.headers["Location"] == "/api/satellites/new-1"
     body = await response.json()
     assert body["id"] == "new-1" and body["mode"] == "standby" and body["status"] == "placing"
-    await _error(await gw.client.post("/api/satellites", json=spec, headers=gw.auth("admin")), 409, "conflict")
+    await expect_error(await gw.client.post("/api/satellites", json=spec, headers=gw.auth("admin")), 409, "conflict")
     admin = gw.auth("admin")
     for bad, field in [
         ({"id": "x"}, "name"),
@@ -163,14 +149,14 @@ async def test_create(gw: Harness) -> None:
         ({"id": "x", "name": "x", "memory_used_mb": 2000}, "memory_used_mb"),  # refused by the cluster
         ([1, 2], "body"),
     ]:
-        await _field(await gw.client.post("/api/satellites", json=bad, headers=admin), field)
-    await _error(await gw.client.post("/api/satellites", data="{", headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
-    await _error(await gw.client.post("/api/satellites", data='{"id": NaN}', headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
-    await _error(await gw.client.post("/api/satellites", data='{"id":"a","id":"b","name":"n"}', headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
-    await _error(await gw.client.post("/api/satellites", data=b"\xff\xfe", headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
-    await _error(await gw.client.post("/api/satellites", data="id=x", headers=admin), 415, "unsupported_media_type")
+        await expect_invalid_field(await gw.client.post("/api/satellites", json=bad, headers=admin), field)
+    await expect_error(await gw.client.post("/api/satellites", data="{", headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
+    await expect_error(await gw.client.post("/api/satellites", data='{"id": NaN}', headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
+    await expect_error(await gw.client.post("/api/satellites", data='{"id":"a","id":"b","name":"n"}', headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
+    await expect_error(await gw.client.post("/api/satellites", data=b"\xff\xfe", headers={**admin, "Content-Type": "application/json"}), 400, "bad_request")
+    await expect_error(await gw.client.post("/api/satellites", data="id=x", headers=admin), 415, "unsupported_media_type")
     big = json.dumps({"id": "x", "name": "n" * 100_000})
-    await _error(await gw.client.post("/api/satellites", data=big, headers={**admin, "Content-Type": "application/json"}), 413, "payload_too_large")
+    await expect_error(await gw.client.post("/api/satellites", data=big, headers={**admin, "Content-Type": "application/json"}), 413, "payload_too_large")
     nested = "[" * 100_000 + "]" * 100_000
     response = await gw.client.post("/api/satellites", data=nested[:60_000], headers={**admin, "Content-Type": "application/json"})
     assert response.status == 400
@@ -179,22 +165,22 @@ async def test_create(gw: Harness) -> None:
 async def test_patch_mode(gw: Harness) -> None:
     response = await gw.client.patch("/api/satellites/sat-1", json={"mode": "science"}, headers=gw.auth("operator"))
     assert response.status == 200 and (await response.json())["mode"] == "science"
-    error = await _error(await gw.client.patch("/api/satellites/sat-1", json={"mode": "maintenance"}, headers=gw.auth("operator")), 409, "conflict")
+    error = await expect_error(await gw.client.patch("/api/satellites/sat-1", json={"mode": "maintenance"}, headers=gw.auth("operator")), 409, "conflict")
     assert error["details"] == {"reason": "invalid_transition", "from": "science", "to": "maintenance"}
-    await _field(await gw.client.patch("/api/satellites/sat-1", json={}, headers=gw.auth("operator")), "mode")
-    await _field(await gw.client.patch("/api/satellites/sat-1", json={"mode": "x"}, headers=gw.auth("operator")), "mode")
-    await _error(await gw.client.patch("/api/satellites/none", json={"mode": "safe"}, headers=gw.auth("operator")), 404, "not_found")
+    await expect_invalid_field(await gw.client.patch("/api/satellites/sat-1", json={}, headers=gw.auth("operator")), "mode")
+    await expect_invalid_field(await gw.client.patch("/api/satellites/sat-1", json={"mode": "x"}, headers=gw.auth("operator")), "mode")
+    await expect_error(await gw.client.patch("/api/satellites/none", json={"mode": "safe"}, headers=gw.auth("operator")), 404, "not_found")
 
 
 async def test_delete(gw: Harness) -> None:
     response = await gw.client.delete("/api/satellites/sat-1", headers=gw.auth("admin"))
     assert response.status == 204 and await response.read() == b""
-    await _error(await gw.client.delete("/api/satellites/sat-1", headers=gw.auth("admin")), 404, "not_found")
+    await expect_error(await gw.client.delete("/api/satellites/sat-1", headers=gw.auth("admin")), 404, "not_found")
 
 
 async def test_cluster_unavailable_is_503(gw: Harness) -> None:
     gw.cluster.down = True
-    error = await _error(await gw.client.get("/api/satellites", headers=gw.auth("viewer")), 503, "unavailable")
+    error = await expect_error(await gw.client.get("/api/satellites", headers=gw.auth("viewer")), 503, "unavailable")
     assert error["details"]["reason"] == "cluster_unavailable"
 
 
@@ -212,12 +198,12 @@ async def test_commands(gw: Harness) -> None:
     b = await (await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "downlink"}, headers=keyed)).json()
     assert a["id"] == b["id"] != first["id"]
     assert gw.cluster.commands == [("sat-1", "set_mode", {"mode": "safe"}), ("sat-1", "downlink", {})]
-    await _field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "set_mode"}, headers=op), "args.mode")
-    await _field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop", "args": {"mode": "safe"}}, headers=op), "args.mode")
-    await _field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "fly"}, headers=op), "kind")
-    await _field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop"}, headers={**op, "Idempotency-Key": "a b"}), "Idempotency-Key")
-    await _field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop"}, headers={**op, "Idempotency-Key": "k" * 129}), "Idempotency-Key")
-    await _error(await gw.client.post("/api/satellites/none/commands", json={"kind": "noop"}, headers=op), 404, "not_found")
+    await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "set_mode"}, headers=op), "args.mode")
+    await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop", "args": {"mode": "safe"}}, headers=op), "args.mode")
+    await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "fly"}, headers=op), "kind")
+    await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop"}, headers={**op, "Idempotency-Key": "a b"}), "Idempotency-Key")
+    await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop"}, headers={**op, "Idempotency-Key": "k" * 129}), "Idempotency-Key")
+    await expect_error(await gw.client.post("/api/satellites/none/commands", json={"kind": "noop"}, headers=op), 404, "not_found")
 
 
 async def test_command_history_from_the_ledger(gw: Harness) -> None:
@@ -262,12 +248,12 @@ async def test_telemetry_history_raw_and_downsampled(gw: Harness) -> None:
     assert body["items"][2]["lon_deg"] == 179 - 180
     body = await (await gw.client.get(base.replace("12:00:00Z", "13:00:00%2B01:00", 1) + "&limit=5", headers=viewer)).json()
     assert len(body["items"]) == 5  # 13:00+01:00 is 12:00Z
-    await _field(await gw.client.get(base + "&step=0", headers=viewer), "step")
-    await _field(await gw.client.get("/api/satellites/sat-1/telemetry?from=2024-01-01T00:00:00Z&to=2024-03-01T00:00:00Z&step=1", headers=viewer), "step")
-    await _field(await gw.client.get("/api/satellites/sat-1/telemetry?from=2024-03-01T12:00:00", headers=viewer), "from")
-    await _field(await gw.client.get("/api/satellites/sat-1/telemetry?from=yesterday", headers=viewer), "from")
-    await _field(await gw.client.get("/api/satellites/sat-1/telemetry?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", headers=viewer), "from")
-    await _field(await gw.client.get("/api/satellites/sat-1/telemetry?to=2200-01-01T00:00:00Z", headers=viewer), "to")
+    await expect_invalid_field(await gw.client.get(base + "&step=0", headers=viewer), "step")
+    await expect_invalid_field(await gw.client.get("/api/satellites/sat-1/telemetry?from=2024-01-01T00:00:00Z&to=2024-03-01T00:00:00Z&step=1", headers=viewer), "step")
+    await expect_invalid_field(await gw.client.get("/api/satellites/sat-1/telemetry?from=2024-03-01T12:00:00", headers=viewer), "from")
+    await expect_invalid_field(await gw.client.get("/api/satellites/sat-1/telemetry?from=yesterday", headers=viewer), "from")
+    await expect_invalid_field(await gw.client.get("/api/satellites/sat-1/telemetry?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", headers=viewer), "from")
+    await expect_invalid_field(await gw.client.get("/api/satellites/sat-1/telemetry?to=2200-01-01T00:00:00Z", headers=viewer), "to")
 
 
 async def test_position(gw: Harness) -> None:
@@ -275,10 +261,10 @@ async def test_position(gw: Harness) -> None:
     body = await (await gw.client.get("/api/satellites/sat-2/position?at=2024-03-01T12:00:00Z", headers=viewer)).json()
     assert body["at"] == "2024-03-01T12:00:00.000Z" and body["lat_deg"] == 1.5 and body["sgp4_error"] == 0
     assert body["r_teme_km"] == [1.0, 2.0, 3.0] and body["norad_id"] == 25544
-    error = await _error(await gw.client.get("/api/satellites/sat-1/position", headers=viewer), 409, "conflict")
+    error = await expect_error(await gw.client.get("/api/satellites/sat-1/position", headers=viewer), 409, "conflict")
     assert error["details"]["reason"] == "no_tle"
-    await _error(await gw.client.get("/api/satellites/none/position", headers=viewer), 404, "not_found")
-    await _field(await gw.client.get("/api/satellites/sat-2/position?at=1800-01-01T00:00:00Z", headers=viewer), "at")
+    await expect_error(await gw.client.get("/api/satellites/none/position", headers=viewer), 404, "not_found")
+    await expect_invalid_field(await gw.client.get("/api/satellites/sat-2/position?at=1800-01-01T00:00:00Z", headers=viewer), "at")
 
 
 # -- stations, passes, nodes, alarms --------------------------------------------------------------
@@ -291,10 +277,10 @@ async def test_ground_stations(gw: Harness) -> None:
     assert response.status == 201
     body = await response.json()
     assert body["id"] == "turin" and body["min_el_deg"] == 10 and body["active"] is True
-    await _error(await gw.client.post("/api/ground-stations", json=spec, headers=admin), 409, "conflict")
-    await _field(await gw.client.post("/api/ground-stations", json={**spec, "id": "x2", "lat_deg": 91}, headers=admin), "lat_deg")
-    await _field(await gw.client.post("/api/ground-stations", json={**spec, "id": "Upper"}, headers=admin), "id")
-    await _field(await gw.client.post("/api/ground-stations", json={**spec, "id": "x3", "min_el_deg": 90}, headers=admin), "min_el_deg")
+    await expect_error(await gw.client.post("/api/ground-stations", json=spec, headers=admin), 409, "conflict")
+    await expect_invalid_field(await gw.client.post("/api/ground-stations", json={**spec, "id": "x2", "lat_deg": 91}, headers=admin), "lat_deg")
+    await expect_invalid_field(await gw.client.post("/api/ground-stations", json={**spec, "id": "Upper"}, headers=admin), "id")
+    await expect_invalid_field(await gw.client.post("/api/ground-stations", json={**spec, "id": "x3", "min_el_deg": 90}, headers=admin), "min_el_deg")
     body = await (await gw.client.get("/api/ground-stations", headers=gw.auth("viewer"))).json()
     assert [s["id"] for s in body["items"]] == ["turin"]
 
@@ -318,10 +304,10 @@ async def test_passes(gw: Harness) -> None:
     await gw.client.get(url + "&sat=sat-1,sat-2&station=south&min_el=15", headers=viewer)
     sats, stations, _, _, min_el = gw.cluster.passes_calls[-1]
     assert sats == ["sat-1", "sat-2"] and [s["id"] for s in stations] == ["south"] and min_el == 15
-    await _field(await gw.client.get(url + "&station=nowhere", headers=viewer), "station")
-    await _field(await gw.client.get(url + "&sat=a%20b", headers=viewer), "sat[0]")
-    await _field(await gw.client.get("/api/passes?from=2024-03-01T00:00:00Z&to=2024-03-09T00:00:00Z", headers=viewer), "to")
-    await _field(await gw.client.get(url + "&min_el=-1", headers=viewer), "min_el")
+    await expect_invalid_field(await gw.client.get(url + "&station=nowhere", headers=viewer), "station")
+    await expect_invalid_field(await gw.client.get(url + "&sat=a%20b", headers=viewer), "sat[0]")
+    await expect_invalid_field(await gw.client.get("/api/passes?from=2024-03-01T00:00:00Z&to=2024-03-09T00:00:00Z", headers=viewer), "to")
+    await expect_invalid_field(await gw.client.get(url + "&min_el=-1", headers=viewer), "min_el")
 
 
 async def test_nodes_and_alarms(gw: Harness) -> None:

@@ -10,10 +10,9 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from web_support import DEMO_TLE, Harness, gateway, read_sse
+from web_support import DEMO_TLE, Harness, expect_error, expect_invalid_field, gateway, read_sse
 
 from py_nodes.db import Alarms, AuditLog, Satellites
 from py_nodes.db.seed import demo_satellites
@@ -22,20 +21,6 @@ from web.keys import HUB
 from web.static import IMMUTABLE, NON_API_ROUTES
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-async def _error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code, body
-    return dict(body["error"])
-
-
-async def _field(response: Any, field: str) -> None:
-    error = await _error(response, 422, "validation_failed")
-    assert error["details"]["field"] == field, error
 
 
 def _ms(text: str) -> int:
@@ -110,9 +95,9 @@ async def test_dashboard_files_with_types_and_cache_headers(db_conninfo: str, di
         assert head.status == 200 and head.headers["Cache-Control"] == "no-cache"
         # The API is unchanged around them.
         assert (await gw.client.get("/healthz")).status == 200
-        await _error(await gw.client.get("/api/satellites"), 401, "unauthorized")
-        await _error(await gw.client.get("/nothing"), 404, "not_found")
-        await _error(await gw.client.get("/assets/missing-0000.js"), 404, "not_found")
+        await expect_error(await gw.client.get("/api/satellites"), 401, "unauthorized")
+        await expect_error(await gw.client.get("/nothing"), 404, "not_found")
+        await expect_error(await gw.client.get("/assets/missing-0000.js"), 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -135,11 +120,11 @@ async def test_no_file_outside_the_dashboard_is_served(db_conninfo: str, dist: P
 
 
 async def test_dashboard_not_built(gw: Harness) -> None:
-    error = await _error(await gw.client.get("/"), 503, "dashboard_not_built")
+    error = await expect_error(await gw.client.get("/"), 503, "dashboard_not_built")
     assert "make run" in error["message"] and "npm ci && npm run build" in error["message"]
     assert "no-dist" not in error["message"]  # no server paths in a public answer
-    await _error(await gw.client.get("/assets/index-3f2a.js"), 404, "not_found")
-    await _error(await gw.client.get("/favicon.svg"), 404, "not_found")
+    await expect_error(await gw.client.get("/assets/index-3f2a.js"), 404, "not_found")
+    await expect_error(await gw.client.get("/favicon.svg"), 404, "not_found")
 
 
 async def test_the_dashboard_routes_are_not_api_operations(db_conninfo: str, dist: Path) -> None:
@@ -217,22 +202,22 @@ async def test_track_leaves_out_points_where_sgp4_fails(gw: Harness) -> None:
 async def test_track_refusals(gw: Harness) -> None:
     viewer = gw.auth("viewer")
     base = "/api/satellites/sat-2/track"
-    error = await _error(await gw.client.get("/api/satellites/sat-1/track", headers=viewer), 409, "conflict")
+    error = await expect_error(await gw.client.get("/api/satellites/sat-1/track", headers=viewer), 409, "conflict")
     assert error["details"]["reason"] == "no_tle"
-    await _error(await gw.client.get("/api/satellites/none/track", headers=viewer), 404, "not_found")
-    await _field(await gw.client.get(f"{base}?step_s=0.5", headers=viewer), "step_s")
-    await _field(await gw.client.get(f"{base}?step_s=3601", headers=viewer), "step_s")
-    await _field(await gw.client.get(f"{base}?step_s=abc", headers=viewer), "step_s")
-    await _field(await gw.client.get(f"{base}?from=2024-03-01T12:00:00Z&to=2024-03-01T12:00:00Z", headers=viewer), "to")
-    await _field(await gw.client.get(f"{base}?from=2024-03-02T12:00:00Z&to=2024-03-01T12:00:00Z", headers=viewer), "to")
-    await _field(await gw.client.get(f"{base}?from=2024-03-01T12:00:00", headers=viewer), "from")  # no zone
-    await _field(await gw.client.get(f"{base}?to=2200-01-01T00:00:00Z", headers=viewer), "to")
-    await _field(await gw.client.get(f"{base}?height=1", headers=viewer), "height")
+    await expect_error(await gw.client.get("/api/satellites/none/track", headers=viewer), 404, "not_found")
+    await expect_invalid_field(await gw.client.get(f"{base}?step_s=0.5", headers=viewer), "step_s")
+    await expect_invalid_field(await gw.client.get(f"{base}?step_s=3601", headers=viewer), "step_s")
+    await expect_invalid_field(await gw.client.get(f"{base}?step_s=abc", headers=viewer), "step_s")
+    await expect_invalid_field(await gw.client.get(f"{base}?from=2024-03-01T12:00:00Z&to=2024-03-01T12:00:00Z", headers=viewer), "to")
+    await expect_invalid_field(await gw.client.get(f"{base}?from=2024-03-02T12:00:00Z&to=2024-03-01T12:00:00Z", headers=viewer), "to")
+    await expect_invalid_field(await gw.client.get(f"{base}?from=2024-03-01T12:00:00", headers=viewer), "from")  # no zone
+    await expect_invalid_field(await gw.client.get(f"{base}?to=2200-01-01T00:00:00Z", headers=viewer), "to")
+    await expect_invalid_field(await gw.client.get(f"{base}?height=1", headers=viewer), "height")
     # At most 2,000 points: the field to change is named.
     day = "from=2024-03-01T00:00:00Z&to=2024-03-02T00:00:00Z"
-    error = await _error(await gw.client.get(f"{base}?{day}&step_s=30", headers=viewer), 422, "validation_failed")
+    error = await expect_error(await gw.client.get(f"{base}?{day}&step_s=30", headers=viewer), 422, "validation_failed")
     assert error["details"]["field"] == "step_s" and "2881 points" in error["message"]
-    await _field(await gw.client.get(f"{base}?{day}", headers=viewer), "to")  # the default step: 2788 points
+    await expect_invalid_field(await gw.client.get(f"{base}?{day}", headers=viewer), "to")  # the default step: 2788 points
     ok = await gw.client.get(f"{base}?from=2024-03-01T00:00:00Z&to=2024-03-01T00:33:19Z&step_s=1", headers=viewer)
     assert ok.status == 200 and len((await ok.json())["items"]) == 2000
     assert not [c for c in gw.cluster.propagate_calls if len(c[1]) > 2000]
@@ -278,14 +263,14 @@ async def test_clear_an_alarm(gw: Harness) -> None:
 
 async def test_clear_alarm_refusals(gw: Harness) -> None:
     full, _ = await _raise_alarms(gw)
-    error = await _error(await gw.client.post("/api/alarms/999999/clear", headers=gw.auth("operator")), 404, "not_found")
+    error = await expect_error(await gw.client.post("/api/alarms/999999/clear", headers=gw.auth("operator")), 404, "not_found")
     assert error["details"]["field"] == "alarm_id"
     for bad in ("abc", "0", "-1", "1.5", "99999999999999999999"):
-        await _field(await gw.client.post(f"/api/alarms/{bad}/clear", headers=gw.auth("operator")), "alarm_id")
-    await _error(await gw.client.post(f"/api/alarms/{full}/clear"), 401, "unauthorized")
-    error = await _error(await gw.client.post(f"/api/alarms/{full}/clear", headers=gw.auth("viewer")), 403, "forbidden")
+        await expect_invalid_field(await gw.client.post(f"/api/alarms/{bad}/clear", headers=gw.auth("operator")), "alarm_id")
+    await expect_error(await gw.client.post(f"/api/alarms/{full}/clear"), 401, "unauthorized")
+    error = await expect_error(await gw.client.post(f"/api/alarms/{full}/clear", headers=gw.auth("viewer")), 403, "forbidden")
     assert error["details"] == {"required_role": "operator", "role": "viewer"}
-    await _error(await gw.client.get(f"/api/alarms/{full}/clear", headers=gw.auth("operator")), 405, "method_not_allowed")
+    await expect_error(await gw.client.get(f"/api/alarms/{full}/clear", headers=gw.auth("operator")), 405, "method_not_allowed")
     assert len((await (await gw.client.get("/api/alarms", headers=gw.auth("viewer"))).json())["items"]) == 2
 
 
@@ -321,9 +306,9 @@ async def test_session_tells_the_role_of_a_token(gw: Harness) -> None:
         response = await gw.client.get("/api/session", headers=gw.auth(role))
         assert response.status == 200
         assert await response.json() == {"role": role, "name": f"test {role}", "anonymous": False}
-    await _error(await gw.client.get("/api/session"), 401, "unauthorized")
-    await _error(await gw.client.get("/api/session", headers={"Authorization": "Bearer sto_nope"}), 401, "unauthorized")
-    await _field(await gw.client.get("/api/session?x=1", headers=gw.auth("viewer")), "x")
+    await expect_error(await gw.client.get("/api/session"), 401, "unauthorized")
+    await expect_error(await gw.client.get("/api/session", headers={"Authorization": "Bearer sto_nope"}), 401, "unauthorized")
+    await expect_invalid_field(await gw.client.get("/api/session?x=1", headers=gw.auth("viewer")), "x")
 
 
 async def test_anonymous_viewer_when_enabled(db_conninfo: str, tmp_path: Path) -> None:
@@ -339,14 +324,14 @@ async def test_anonymous_viewer_when_enabled(db_conninfo: str, tmp_path: Path) -
         async with gw.client.get("/api/events") as stream:  # EventSource without access_token
             assert stream.status == 200 and (await read_sse(stream, 1))[0]["comment"] == "connected"
         # Stronger roles still need a token; a token sent must be valid (no silent downgrade).
-        await _error(await gw.client.patch("/api/satellites/sat-1", json={"mode": "safe"}), 401, "unauthorized")
-        await _error(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop"}), 401, "unauthorized")
-        await _error(await gw.client.post("/api/alarms/1/clear"), 401, "unauthorized")
-        await _error(await gw.client.post("/api/satellites", json={"id": "x", "name": "X"}), 401, "unauthorized")
+        await expect_error(await gw.client.patch("/api/satellites/sat-1", json={"mode": "safe"}), 401, "unauthorized")
+        await expect_error(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop"}), 401, "unauthorized")
+        await expect_error(await gw.client.post("/api/alarms/1/clear"), 401, "unauthorized")
+        await expect_error(await gw.client.post("/api/satellites", json={"id": "x", "name": "X"}), 401, "unauthorized")
         bad = {"Authorization": "Bearer sto_nope"}
-        await _error(await gw.client.get("/api/satellites", headers=bad), 401, "unauthorized")
-        await _error(await gw.client.get("/api/events?access_token=sto_nope"), 401, "unauthorized")
-        await _error(await gw.client.get("/api/session", headers={"Authorization": "Basic abc"}), 401, "unauthorized")
+        await expect_error(await gw.client.get("/api/satellites", headers=bad), 401, "unauthorized")
+        await expect_error(await gw.client.get("/api/events?access_token=sto_nope"), 401, "unauthorized")
+        await expect_error(await gw.client.get("/api/session", headers={"Authorization": "Basic abc"}), 401, "unauthorized")
         session = await (await gw.client.get("/api/session", headers=gw.auth("operator"))).json()
         assert session == {"role": "operator", "name": "test operator", "anonymous": False}
         patched = await gw.client.patch("/api/satellites/sat-1", json={"mode": "safe"}, headers=gw.auth("operator"))
@@ -355,7 +340,7 @@ async def test_anonymous_viewer_when_enabled(db_conninfo: str, tmp_path: Path) -
 
 async def test_no_anonymous_access_by_default(gw: Harness) -> None:
     for path in ("/api/satellites", "/api/session", "/api/events", "/api/satellites/sat-2/track"):
-        await _error(await gw.client.get(path), 401, "unauthorized")
+        await expect_error(await gw.client.get(path), 401, "unauthorized")
 
 
 def test_track_period_from_the_tle() -> None:

@@ -175,6 +175,22 @@ class FakeCluster:
             receiver.publish(await self.live.get())
 
 
+async def expect_error(response: ClientResponse, status: int, code: str) -> dict[str, Any]:
+    """The response is the gateway's JSON error with this status and code; returns the error."""
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code, body
+    return dict(body["error"])
+
+
+async def expect_invalid_field(response: ClientResponse, field: str) -> None:
+    """A 422 validation_failed naming ``field``."""
+    error = await expect_error(response, 422, "validation_failed")
+    assert error["details"]["field"] == field, error
+
+
 async def read_sse(response: ClientResponse, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
     """The next ``count`` SSE frames (comments included as {"comment": text})."""
     frames: list[dict[str, str]] = []
