@@ -17,8 +17,7 @@ filter_test_() ->
 bus_test_() ->
     {setup,
      fun() ->
-         Owner = spawn(fun() -> ok = stellar_events:new_table(), receive stop -> ok end end),
-         timer:sleep(50),
+         Owner = table_owner(),
          ok = application:set_env(stellar, event_buffer, 5),
          {ok, Pid} = stellar_events:start_link(),
          unlink(Pid),
@@ -63,14 +62,30 @@ bad_filter() ->
 dead_subscriber_dropped() ->
     Sub = spawn(fun() -> receive _ -> ok end end),
     ok = stellar_events:subscribe(Sub, all),
+    ?assert(maps:is_key(Sub, subscribers())),
     exit(Sub, kill),
-    timer:sleep(20),
+    %% The bus learns of the death through its monitor, asynchronously: wait for that.
+    wait(fun() -> not maps:is_key(Sub, subscribers()) end),
     ok = stellar_events:publish(alarm, <<"x">>, #{}),
-    {state, _, _, Subs} = sys:get_state(stellar_events),
-    ?assertNot(maps:is_key(Sub, Subs)).
+    ?assertNot(maps:is_key(Sub, subscribers())).
 
-wait(Fun) ->
+subscribers() ->
+    {state, _, _, Subs} = sys:get_state(stellar_events),
+    Subs.
+
+%% A process that creates the table and says so (the table lives as long as it does).
+table_owner() ->
+    Self = self(),
+    Owner = spawn(fun() -> ok = stellar_events:new_table(), Self ! {table, self()},
+                           receive stop -> ok end end),
+    receive {table, Owner} -> Owner after 10000 -> error(no_table) end.
+
+%% Polls Fun until it holds; fails after a long bound (a loaded machine is slow, not broken).
+wait(Fun) -> wait(Fun, 1000).
+
+wait(_Fun, 0) -> error(condition_never_held);
+wait(Fun, N) ->
     case Fun() of
         true -> ok;
-        false -> timer:sleep(5), wait(Fun)
+        false -> timer:sleep(10), wait(Fun, N - 1)
     end.

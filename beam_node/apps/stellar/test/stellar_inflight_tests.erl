@@ -5,8 +5,13 @@
 
 inflight_test_() ->
     {setup,
-     fun() -> Owner = spawn(fun() -> ok = stellar_inflight:new_table(), receive stop -> ok end end),
-              timer:sleep(20), Owner end,
+     fun() ->
+         %% The table lives as long as its owner: wait until the owner says it exists.
+         Self = self(),
+         Owner = spawn(fun() -> ok = stellar_inflight:new_table(), Self ! {table, self()},
+                                receive stop -> ok end end),
+         receive {table, Owner} -> Owner after 10000 -> error(no_table) end
+     end,
      fun(Owner) -> Owner ! stop end,
      fun(_) ->
          [?_test(begin
