@@ -12,6 +12,9 @@
 -define(SATS1, 'ct_sats1@127.0.0.1').
 -define(SATS2, 'ct_sats2@127.0.0.1').
 -define(TICK_S, 0.2).
+%% Bound on every wait: the behaviour is asserted, not its speed (bench/sats_bench.py measures
+%% that); a loaded 2-core CI machine is slow, not broken.
+-define(WAIT_MS, 60000).
 
 all() ->
     [create_spreads_over_sats_nodes, crash_restarts_actor_with_state,
@@ -30,7 +33,7 @@ init_per_testcase(_Case, Config) ->
         {py_nodes, [#{role => sats, count => 2, prefix => "ct_sats"}]},
         {tick_s, ?TICK_S}
     ]),
-    _ = stellar_ct:wait_py_nodes_up([?SATS1, ?SATS2], 30000),
+    _ = stellar_ct:wait_py_nodes_up([?SATS1, ?SATS2], ?WAIT_MS),
     Config.
 
 end_per_testcase(_Case, _Config) ->
@@ -66,28 +69,32 @@ tle_gives_position_real() ->
                 Other
         end
     end,
-    Lat0 = stellar_ct:wait_until("a position from the first ticks", Positioned, 3000),
+    _ = stellar_ct:wait_until("a position from the first ticks", Positioned, ?WAIT_MS),
     {ok, #{lat_deg := undefined, lon_deg := undefined, alt_km := undefined, in_sunlight := Sun}} =
         stellar_ct:wait_until("a tick of the satellite without TLE", fun() ->
             case stellar:sat(<<"flat">>) of
                 {ok, #{in_sunlight := S}} = R when is_boolean(S) -> {true, R};
                 Other -> Other
             end
-        end, 3000),
+        end, ?WAIT_MS),
     ?assert(is_boolean(Sun)),
+    {ok, Old} = stellar_sat:actor(stellar_sat:whereis(<<"orb">>)),
     ok = stellar:crash(<<"orb">>),
-    timer:sleep(round(4 * ?TICK_S * 1000)),
+    _ = wait_new_actor(<<"orb">>, Old),
     %% Re-placed from its last known state (which carries the position keys), it moves on.
+    {true, Lat1} = Positioned(),
     stellar_ct:wait_until("moving after the crash", fun() ->
-        {true, Lat1} = Positioned(),
-        Lat1 =/= Lat0
-    end, 3000).
+        case Positioned() of
+            {true, Lat2} -> Lat2 =/= Lat1;
+            Other -> Other
+        end
+    end, ?WAIT_MS).
 
 create_spreads_over_sats_nodes() ->
     [{doc, "10 new satellites run, 5 on each sats node, each with exactly one registered shadow."}].
 create_spreads_over_sats_nodes(_Config) ->
     Ids = create_n(10),
-    Running = wait_running(Ids, 5000),
+    Running = wait_running(Ids, ?WAIT_MS),
     ?assertEqual(5, length([x || {_, ?SATS1, _} <- Running])),
     ?assertEqual(5, length([x || {_, ?SATS2, _} <- Running])),
     ?assertEqual(Ids, stellar_ct:shadow_names()),
@@ -100,36 +107,35 @@ create_spreads_over_sats_nodes(_Config) ->
     ?assert(is_integer(At)).
 
 crash_restarts_actor_with_state() ->
-    [{doc, "stellar:crash/1 kills an actor: within 1 s it runs again with its mode and energy."}].
+    [{doc, "stellar:crash/1 kills an actor: it runs again (a new actor) with its mode and energy."}].
 crash_restarts_actor_with_state(_Config) ->
     Ids = create_n(10),
-    _ = wait_running(Ids, 5000),
+    _ = wait_running(Ids, ?WAIT_MS),
     Id = lists:nth(4, Ids),
     ok = stellar:set_mode(Id, science),
-    timer:sleep(round(3 * ?TICK_S * 1000)),
-    {ok, #{mode := science, energy_pct := E0}} = stellar:sat(Id),
+    E0 = stellar_ct:wait_until("the new mode in the shadow's state", fun() ->
+        case stellar:sat(Id) of
+            {ok, #{mode := science, energy_pct := E}} -> {true, E};
+            Other -> Other
+        end
+    end, ?WAIT_MS),
     {ok, Old} = stellar_sat:actor(stellar_sat:whereis(Id)),
     T0 = erlang:monotonic_time(millisecond),
     ok = stellar:crash(Id),
-    stellar_ct:wait_until("the crashed satellite running again", fun() ->
-        case lists:keyfind(Id, 1, stellar_ct:running_sats()) of
-            {Id, _, New} when New =/= Old -> true;
-            Other -> Other
-        end
-    end, 1000),
+    _ = wait_new_actor(Id, Old),
     ct:log("running again after ~b ms", [erlang:monotonic_time(millisecond) - T0]),
-    ?assertNot(is_process_alive_remote(Old)),
+    stellar_ct:wait_until("the old actor gone", fun() -> not is_process_alive_remote(Old) end, ?WAIT_MS),
     {ok, #{mode := Mode, energy_pct := E1}} = stellar:sat(Id),
     ?assertEqual(science, Mode),
     ?assert(abs(E1 - E0) =< 5.0),
     ?assertEqual(Ids, stellar_ct:shadow_names()),
-    stellar_ct:wait_until("10 actors", fun() -> actors_on([?SATS1, ?SATS2]) =:= 10 end, 2000).
+    stellar_ct:wait_until("10 actors", fun() -> actors_on([?SATS1, ?SATS2]) =:= 10 end, ?WAIT_MS).
 
 kill_sats_node_replaces_its_satellites() ->
-    [{doc, "kill -9 of a sats node: its satellites run on the other within 2 s; it restarts; none lost or doubled."}].
+    [{doc, "kill -9 of a sats node: its satellites run on the other; it restarts; none lost or doubled."}].
 kill_sats_node_replaces_its_satellites(_Config) ->
     Ids = create_n(10),
-    Running = wait_running(Ids, 5000),
+    Running = wait_running(Ids, ?WAIT_MS),
     Hosted = lists:sort([Id || {Id, ?SATS1, _} <- Running]),
     ?assertEqual(5, length(Hosted)),
     [#{os_pid := OsPid, restarts := 0}] = [I || I = #{name := ?SATS1} <- stellar:nodes()],
@@ -140,13 +146,13 @@ kill_sats_node_replaces_its_satellites(_Config) ->
         Moved = lists:sort([Id || {Id, ?SATS2, A} <- Now, lists:member(Id, Hosted),
                                   node(A) =:= ?SATS2]),
         Moved =:= Hosted orelse {moved, Moved}
-    end, 2000),
+    end, ?WAIT_MS),
     ct:log("re-placed after ~b ms", [erlang:monotonic_time(millisecond) - T0]),
     ?assertEqual(10, length(stellar_ct:running_sats())),
     ?assertEqual(Ids, [Id || #{id := Id} <- stellar:sats()]),
     ?assertEqual(Ids, stellar_ct:shadow_names()),
     ?assertEqual(10, length(stellar_sat_sup:shadows())),
-    [#{os_pid := NewOsPid}] = stellar_ct:wait_py_nodes_up([?SATS1], 30000),
+    [#{os_pid := NewOsPid}] = stellar_ct:wait_py_nodes_up([?SATS1], ?WAIT_MS),
     ?assertNotEqual(OsPid, NewOsPid),
     ?assertMatch([#{restarts := 1}], [I || I = #{name := ?SATS1} <- stellar:nodes()]),
     ?assertNot(stellar_ct:os_process_alive(OsPid)),
@@ -157,31 +163,31 @@ commands_and_events() ->
     [{doc, "Commands reach the actor and their outcomes, state changes and ticks are published."}].
 commands_and_events(_Config) ->
     [Id] = create_n(1),
-    _ = wait_running([Id], 5000),
+    _ = wait_running([Id], ?WAIT_MS),
     ok = stellar_events:subscribe(self(), #{sat_ids => [Id]}),
     {ok, CmdId} = stellar:command(Id, noop, #{}),
     ?assertMatch(<<"cmd-", _/binary>>, CmdId),
     receive
         {stellar_event, _, command, Id, #{command_id := CmdId, outcome := done}, _} -> ok
-    after 5000 -> ct:fail("no command event for ~s", [CmdId])
+    after ?WAIT_MS -> ct:fail("no command event for ~s", [CmdId])
     end,
     ok = stellar:set_mode(Id, <<"downlink">>),
     receive
         {stellar_event, _, state, Id, #{from := nominal, to := downlink}, _} -> ok
-    after 5000 -> ct:fail("no state event")
+    after ?WAIT_MS -> ct:fail("no state event")
     end,
     receive
         {stellar_event, EvId, telemetry, Id, #{mode := downlink}, _} ->
             {_, Replayed} = stellar_events:since(EvId - 1),
             ?assertMatch([{stellar_event, EvId, telemetry, Id, _, _} | _], Replayed)
-    after 5000 -> ct:fail("no telemetry event")
+    after ?WAIT_MS -> ct:fail("no telemetry event")
     end,
     {ok, #{mode := downlink}} = stellar:sat(Id),
     {ok, Cmd2} = stellar:command(Id, set_mode, #{mode => maintenance}),
     receive
         {stellar_event, _, command, Id, #{command_id := Cmd2,
                                           outcome := {failed, {invalid_transition, downlink, maintenance}}}, _} -> ok
-    after 5000 -> ct:fail("no failed command event")
+    after ?WAIT_MS -> ct:fail("no failed command event")
     end,
     ok = stellar_events:unsubscribe(self()).
 
@@ -189,17 +195,17 @@ stop_removes_satellite() ->
     [{doc, "stellar:stop/1 ends the actor and the shadow and removes the satellite."}].
 stop_removes_satellite(_Config) ->
     Ids = [A, B] = create_n(2),
-    _ = wait_running(Ids, 5000),
+    _ = wait_running(Ids, ?WAIT_MS),
     {ok, Actor} = stellar_sat:actor(stellar_sat:whereis(A)),
     ok = stellar:stop(binary_to_list(A)),
     ?assertEqual({error, not_found}, stellar:sat(A)),
     ?assertEqual({error, not_found}, stellar:stop(A)),
     ?assertEqual([B], stellar_ct:shadow_names()),
-    stellar_ct:wait_until("the actor gone", fun() -> not is_process_alive_remote(Actor) end, 2000),
-    stellar_ct:wait_until("1 actor", fun() -> actors_on([?SATS1, ?SATS2]) =:= 1 end, 2000),
+    stellar_ct:wait_until("the actor gone", fun() -> not is_process_alive_remote(Actor) end, ?WAIT_MS),
+    stellar_ct:wait_until("1 actor", fun() -> actors_on([?SATS1, ?SATS2]) =:= 1 end, ?WAIT_MS),
     %% The id can be used again.
     {ok, A} = stellar:create(#{id => A, name => <<"again">>}),
-    _ = wait_running(Ids, 5000).
+    _ = wait_running(Ids, ?WAIT_MS).
 
 bad_input_returns_errors() ->
     [{doc, "Unknown ids, bad fields, bad modes, bad commands and wrong types give error tuples; nothing crashes."}].
@@ -208,7 +214,7 @@ bad_input_returns_errors(_Config) ->
     Tle2 = <<"2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537">>,
     {ok, <<"iss">>} = stellar:create(#{id => "iss", name => "ISS", tle => {Tle1, Tle2},
                                        mode => safe, energy_pct => 80}),
-    Running = wait_running([<<"iss">>], 5000),
+    Running = wait_running([<<"iss">>], ?WAIT_MS),
     Shadows = stellar_sat_sup:shadows(),
     Sup = whereis(stellar_sup),
     Errors = [
@@ -260,6 +266,15 @@ wait_running(Ids, Ms) ->
         Running = stellar_ct:running_sats(),
         lists:all(fun(Id) -> lists:keymember(Id, 1, Running) end, Ids) andalso {true, Running}
     end, Ms).
+
+%% Waits until Id runs on an actor other than Old; returns the new one.
+wait_new_actor(Id, Old) ->
+    stellar_ct:wait_until("the crashed satellite running again", fun() ->
+        case lists:keyfind(Id, 1, stellar_ct:running_sats()) of
+            {Id, _, New} when New =/= Old -> {true, New};
+            Other -> Other
+        end
+    end, ?WAIT_MS).
 
 %% The number of actors on these sats nodes, as they report it.
 actors_on(Nodes) ->
