@@ -7,6 +7,7 @@ import asyncio
 import logging
 import math
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -51,14 +52,19 @@ async def test_copy_batches_land_with_exact_values(db: Database) -> None:
 
 
 async def test_a_partial_batch_goes_after_the_flush_interval(db: Database) -> None:
-    async with TelemetryWriter(db, batch_rows=1000, flush_interval_s=0.1) as writer:
+    # Timing-safe both ways: a slow machine only delays what we observe, so "not before the
+    # interval" is checked on observations made before it ends, and "after it" with a long bound.
+    interval_s = 1.0
+    async with TelemetryWriter(db, batch_rows=1000, flush_interval_s=interval_s) as writer:
+        t0 = time.monotonic()
         writer.offer(rows(3))
-        await asyncio.sleep(0.05)
-        assert len(await stored(db)) == 0  # still gathering a batch
-        for _ in range(50):
-            await asyncio.sleep(0.05)
-            if writer.stats().written == 3:
-                break
+        n_early = len(await stored(db))
+        if time.monotonic() - t0 < interval_s:
+            assert n_early == 0  # still gathering a batch
+        while writer.stats().written < 3:
+            assert time.monotonic() - t0 < 60, "the partial batch was never written"
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - t0 >= interval_s  # it waited for the interval
         assert writer.stats().written == 3
     assert len(await stored(db)) == 3
 
