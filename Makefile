@@ -23,13 +23,18 @@ shell:
 	bash scripts/remsh.sh
 
 # Benchmarks print side-by-side ratios against a reference measured in the same run.
-bench: setup
+bench: setup .venv/.bench-extra
 	.venv/bin/python bench/dist_bench.py
 	.venv/bin/python bench/sats_bench.py
 	.venv/bin/python bench/orbital_bench.py
 	.venv/bin/python bench/persistence_bench.py
 	.venv/bin/python bench/gateway_bench.py
 	.venv/bin/python bench/dashboard_bench.py
+
+# The `bench` extra (skyfield, for orbital_bench's comparison), again when pyproject.toml changes.
+.venv/.bench-extra: pyproject.toml
+	.venv/bin/pip install --quiet -e '.[bench]'
+	touch $@
 
 # Build outputs and caches. Keeps .venv and the state folder (.stellarops: the cookie).
 clean:

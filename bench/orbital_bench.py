@@ -33,7 +33,8 @@ No network and no data files: satellites are Walker-delta shells made by `orbita
    --min-pass-s, which find_passes does not promise to find, are reported separately. Speed-up =
    skyfield's time per (satellite x station x day) on the sample / ours per pair in the full
    run of step 2 (the batched use find_passes is for); target >= 10x. Without skyfield the
-   comparison is skipped (not failed).
+   comparison is skipped, and a skipped check is not a pass: the result says pass: false
+   (`make bench` installs the `bench` extra, skyfield).
 
 Prints the environment, a table and PASS/FAIL per target of the issue; results also go to
 bench/results/orbital_bench.json. Exit code 0 unless --strict and a check fails.
@@ -567,7 +568,7 @@ def report(fig: dict[str, Any], results: list[dict[str, Any]]) -> None:
     print()
     for r in results:
         if r["ok"] is None:
-            print(f"SKIP  {r['check']} (skyfield not installed)")
+            print(f"SKIP  {r['check']} (skyfield not installed: not passed)")
         else:
             print(
                 f"{'PASS' if r['ok'] else 'FAIL'}  {r['check']:<58} ({r['value']:,.2f}{r['unit']})"
@@ -618,8 +619,12 @@ def main(argv: list[str] | None = None) -> int:
     results = checks(fig)
     report(fig, results)
     print(f"total {fig['wall_s']:.1f} s")
-    passed = all(r["ok"] for r in results if r["ok"] is not None)
-    body = {k: v for k, v in fig.items() if k != "params"}
+    # A check that did not run (ok None: skyfield missing) is not a pass.
+    passed = all(r["ok"] is True for r in results)
+    skipped = [r["check"] for r in results if r["ok"] is None]
+    if skipped:
+        print(f"NOT PASSED: {len(skipped)} checks did not run (pip install -e '.[bench]', or make bench)")
+    body = {**{k: v for k, v in fig.items() if k != "params"}, "skipped_checks": skipped}
     save_results("orbital_bench", params, None, env["loadavg_before"], body, results, passed)
     return 1 if args.strict and not passed else 0
 
