@@ -15,6 +15,7 @@ from pathlib import Path
 from py_nodes import orbital_cli, up
 from py_nodes.erldist import Node
 from py_nodes.roles import echo, orbital, sats, store
+from py_nodes.state_dir import AlreadyRunning, StateDirError
 
 
 def _gateway(node: Node) -> Callable[[], Awaitable[None]]:
@@ -142,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stellarops: {exc}", file=sys.stderr)
         return 2
-    except up.UpError as exc:
+    except AlreadyRunning as exc:  # another `up` owns the state folder: nothing was changed
+        print(f"stellarops: {exc}", file=sys.stderr)
+        return 2
+    except (up.UpError, StateDirError) as exc:
         print(f"stellarops: {exc}", file=sys.stderr)
         return 1
     return 0

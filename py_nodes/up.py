@@ -6,9 +6,17 @@ migrates it and seeds the demo constellation when it is empty; then starts the B
 every Python node is up and the satellites are restored from the database, prints how to reach
 the cluster (the gateway's and the dashboard's URLs too, and the first time the admin token with a
 dashboard sign-in link: it is generated into ``$STELLAROPS_HOME/admin-token``, mode 0600), and
-runs until SIGINT/SIGTERM. Those stop the BEAM node (its last checkpoint is written first), with
-it every Python node, and then the embedded database. A hidden control node talks to BEAM
-through ``rpc`` into the ``stellar`` facade.
+runs until SIGINT/SIGTERM. A hidden control node talks to BEAM through ``rpc`` into the
+``stellar`` facade.
+
+- One owner per state folder: ``up`` holds ``$STELLAROPS_HOME/up.lock`` from before it touches
+  anything until it has stopped everything; a second ``up`` exits 2 ("already running").
+- The database is watched (``py_nodes/db/watch.py``): the embedded server is started again when
+  it dies; an external one (``DATABASE_URL``) is only reported. ``$STELLAROPS_HOME/up-status.json``
+  holds what ``stellarops status`` shows under ``database``.
+- Stop (SIGINT or SIGTERM): the BEAM node stops gracefully (its last checkpoint goes through the
+  store node, so we first give a restarting database a few seconds), with it every Python node;
+  then the embedded database. We say whether the final checkpoint was written, and exit 0.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,14 +38,17 @@ from typing import Any
 from py_nodes.db import (
     ApiTokens,
     Database,
+    DbError,
+    EmbeddedServer,
+    EmbeddedServerError,
     SeedReport,
     ValidationError,
     describe_target,
     ensure_admin_token,
     migrate,
-    running_database,
     seed,
 )
+from py_nodes.db.watch import DatabaseHealth, EmbeddedWatch, ExternalWatch
 from py_nodes.erldist import Atom, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
 from py_nodes.state_dir import StateDir
@@ -44,6 +57,11 @@ __all__ = ["UpError", "status", "up"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SATELLITES = 24
+DB_GRACE_AT_STOP_S = 10.0  # a restarting database gets this long to come back for the last checkpoint
+BEAM_STOP_TIMEOUT_S = 60.0
+# What stellar_store:terminate/2 logs about the final checkpoint (tests/test_up_faults.py checks them).
+_CHECKPOINT_OK = b" at stop"
+_CHECKPOINT_FAILED = b"final checkpoint failed"
 _LOGGER = (
     "[{filters, log, [{no_progress, {fun logger_filters:progress/2, stop}}]},"
     " {handler, default, logger_std_h, #{formatter => {logger_formatter,"
@@ -100,13 +118,15 @@ async def _wait_until_ready(ctl: Node, beam: subprocess.Popen[bytes], node: str,
 async def _prepare_database(conninfo: str, demo_satellites: int, admin_token: Path) -> tuple[SeedReport, str | None]:
     """Migrate, seed the demo constellation and ground stations when the database is empty, and
     make sure the admin token file exists and is known; its secret when it was made now."""
-    async with Database(conninfo) as db:
-        await migrate(db)
-        seeded = await seed(db, count=demo_satellites)
-        try:
+    try:
+        async with Database(conninfo) as db:
+            await migrate(db)
+            seeded = await seed(db, count=demo_satellites)
             return seeded, await ensure_admin_token(ApiTokens(db), admin_token, actor="stellarops-up")
-        except ValidationError as exc:
-            raise UpError(exc.problem) from None
+    except ValidationError as exc:
+        raise UpError(exc.problem) from None
+    except DbError as exc:
+        raise UpError(f"the database could not be prepared: {exc}") from None
 
 
 async def _gateway_url(ctl: Node, nodes: list[Any], timeout_s: float = 10.0) -> str | None:
@@ -140,19 +160,93 @@ async def _wait_until_restored(ctl: Node, beam: subprocess.Popen[bytes], node: s
     raise UpError(f"{node} did not restore the satellites from the database within {timeout_s:.0f} s")
 
 
-def _stop(beam: subprocess.Popen[bytes]) -> int:
+class _BeamOutput:
+    """Copies the BEAM node's output to ours, noting what it says about the final checkpoint."""
+
+    def __init__(self, beam: subprocess.Popen[bytes]) -> None:
+        assert beam.stdout is not None
+        self.checkpoint: str | None = None  # the line about the final checkpoint
+        self.checkpoint_ok = False
+        self._thread = threading.Thread(target=self._copy, args=(beam.stdout,), daemon=True)
+        self._thread.start()
+
+    def _copy(self, stream: Any) -> None:
+        for line in stream:
+            if _CHECKPOINT_FAILED in line or (b"checkpointed" in line and _CHECKPOINT_OK in line):
+                self.checkpoint_ok = _CHECKPOINT_FAILED not in line
+                # "2026-...Z info: checkpointed 24 satellite(s) at stop": the message only.
+                self.checkpoint = line.decode(errors="replace").strip().split(": ", 1)[-1]
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.write(line.decode(errors="replace"))
+                sys.stdout.flush()
+
+    def wait(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+
+
+async def _stop_beam(beam: subprocess.Popen[bytes], output: _BeamOutput, watch: EmbeddedWatch | ExternalWatch) -> int:
+    """Stop the BEAM node gracefully and say whether its final checkpoint was written."""
     if beam.poll() is None:
-        beam.send_signal(signal.SIGTERM)  # init:stop(): supervisors stop the Python nodes
+        if isinstance(watch, EmbeddedWatch):
+            db_up = await watch.wait_up(DB_GRACE_AT_STOP_S)
+        else:
+            db_up = await watch.probe() is None
+        if not db_up:
+            _say(f"the database is down ({watch.health.last_error}): the final checkpoint cannot be written;"
+                 " satellites will resume from their last periodic checkpoint", problem=True)  # fmt: skip
+        beam.send_signal(signal.SIGTERM)  # init:stop(): the store writes the checkpoint, supervisors stop the Python nodes
         try:
-            beam.wait(30)
+            await asyncio.to_thread(beam.wait, BEAM_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            _say(f"the BEAM node did not stop within {BEAM_STOP_TIMEOUT_S:.0f} s: killed", problem=True)
             beam.kill()
-            beam.wait()
+            await asyncio.to_thread(beam.wait)
+        await asyncio.to_thread(output.wait, 5.0)
+        if output.checkpoint_ok:
+            _say(f"final checkpoint written ({output.checkpoint})")
+        elif output.checkpoint is not None:
+            _say(f"the final checkpoint could not be written ({output.checkpoint})", problem=True)
+        elif db_up:
+            _say("the final checkpoint was not confirmed (no store node took it): satellites will resume"
+                 " from their last periodic checkpoint", problem=True)  # fmt: skip
     return beam.returncode
+
+
+def _say(message: str, *, problem: bool = False) -> None:
+    print(f"stellarops: {message}", file=sys.stderr if problem else sys.stdout, flush=True)
+
+
+class _StatusFile:
+    """``$STELLAROPS_HOME/up-status.json``: who runs the stack and how its database is, for status."""
+
+    def __init__(self, state: StateDir, node: str) -> None:
+        self.path = state.status_file
+        self.node = node
+
+    def write(self, health: DatabaseHealth) -> None:
+        data = {"pid": os.getpid(), "node": self.node, "database": health.as_json()}
+        fd, tmp = tempfile.mkstemp(prefix=".up-status.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, self.path)  # readers see the old file or the new one, never half
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 async def _run_up(config: UpConfig) -> int:
     state = StateDir()
+    # Before anything else: a second `up` on this folder must change nothing (not even attach
+    # to the embedded database). Held until everything is stopped.
+    with state.owner_lock(config.beam_node):
+        return await _run_owned(config, state)
+
+
+async def _run_owned(config: UpConfig, state: StateDir) -> int:
     cookie = state.prepare()
     await epmd.ensure_epmd()
     alive, _, host = config.beam_node.partition("@")
@@ -166,31 +260,82 @@ async def _run_up(config: UpConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with running_database() as conninfo:
-        admin_token = state.root / "admin-token"
-        seeded, new_token = await _prepare_database(conninfo, config.demo_satellites, admin_token)
-        env = dict(
-            os.environ,
-            HOME=str(state.erlang_home),
-            ERL_EPMD_ADDRESS=os.environ.get("ERL_EPMD_ADDRESS", "127.0.0.1"),
-            DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)
-        )
-        env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
-        # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
-        beam = subprocess.Popen(_beam_command(config.beam_node), env=env, start_new_session=True)
+    url = os.environ.get("DATABASE_URL", "").strip()
+    server = None if url else EmbeddedServer()
+    status_file = _StatusFile(state, config.beam_node)
+    try:
+        watch: EmbeddedWatch | ExternalWatch
+        if server is not None:
+            try:
+                conninfo = await asyncio.to_thread(server.start)
+            except EmbeddedServerError as exc:
+                raise UpError(str(exc)) from None
+            watch = EmbeddedWatch(server, on_change=status_file.write)
+        else:
+            conninfo = url
+            watch = ExternalWatch(url, on_change=status_file.write)
+        status_file.write(watch.health)
+        watching = asyncio.create_task(watch.run())
         try:
-            async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie) as ctl:
+            return await _run_cluster(config, state, cookie, conninfo, watch, stop)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            watch.stopped()
+    finally:
+        if server is not None:
+            try:
+                await asyncio.to_thread(server.stop)
+            except EmbeddedServerError as exc:
+                _say(f"the embedded PostgreSQL did not stop cleanly: {str(exc).splitlines()[0]}", problem=True)
+        status_file.remove()
+
+
+async def _run_cluster(
+    config: UpConfig, state: StateDir, cookie: bytes, conninfo: str, watch: EmbeddedWatch | ExternalWatch, stop: asyncio.Event
+) -> int:
+    admin_token = state.root / "admin-token"
+    seeded, new_token = await _prepare_database(conninfo, config.demo_satellites, admin_token)
+    if stop.is_set():
+        return 0
+    host = config.beam_node.partition("@")[2]
+    env = dict(
+        os.environ,
+        HOME=str(state.erlang_home),
+        ERL_EPMD_ADDRESS=os.environ.get("ERL_EPMD_ADDRESS", "127.0.0.1"),
+        DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)
+    )
+    env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
+    # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
+    beam = subprocess.Popen(_beam_command(config.beam_node), env=env, stdout=subprocess.PIPE, start_new_session=True)
+    output = _BeamOutput(beam)
+    try:
+        async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie) as ctl:
+
+            async def start_up() -> None:
                 nodes = await _wait_until_ready(ctl, beam, config.beam_node, config.start_timeout_s)
                 count = await _wait_until_restored(ctl, beam, config.beam_node, config.start_timeout_s)
                 url = await _gateway_url(ctl, nodes)
                 gateway = _gateway_text(url, admin_token, new_token)
                 _print_banner(config.beam_node, state, nodes, count, seeded, describe_target(conninfo), gateway)
-                while not stop.is_set() and beam.poll() is None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 0.5)
-        finally:
-            rc = _stop(beam)
-    print(f"stellarops: {config.beam_node} stopped (exit status {rc})", flush=True)
+
+            starting = asyncio.create_task(start_up())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if starting.done():
+                starting.result()  # raises UpError when the start failed
+            else:  # SIGINT/SIGTERM during start-up
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+            while not stop.is_set() and beam.poll() is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+    finally:
+        rc = await _stop_beam(beam, output, watch)
+    _say(f"{config.beam_node} stopped (exit status {rc})")
     return 0 if stop.is_set() else rc or 1
 
 
@@ -241,7 +386,8 @@ def _gateway_text(url: str | None, token_file: Path, new_token: str | None) -> s
 
 
 async def _run_status(config: UpConfig) -> dict[str, Any]:
-    cookie = StateDir().cookie()
+    state = StateDir()
+    cookie = state.cookie()
     host = config.beam_node.partition("@")[2]
     async with Node(f"stellarops-status-{os.getpid()}@{host}", cookie=cookie) as ctl:
         try:
@@ -255,7 +401,31 @@ async def _run_status(config: UpConfig) -> dict[str, Any]:
         mode, where = str(to_json(sat.get(Atom("mode")))), str(to_json(sat.get(Atom("node"))))
         by_mode[mode] = by_mode.get(mode, 0) + 1
         by_node[where] = by_node.get(where, 0) + 1
-    return {"nodes": to_json(nodes), "satellites": {"total": len(sats), "by_mode": by_mode, "by_node": by_node}}
+    return {
+        "nodes": to_json(nodes),
+        "satellites": {"total": len(sats), "by_mode": by_mode, "by_node": by_node},
+        "database": _database_status(state),
+    }
+
+
+def _database_status(state: StateDir) -> dict[str, Any]:
+    """The database as the running ``stellarops up`` last saw it (its status file)."""
+    try:
+        data = json.loads(state.status_file.read_text())
+        pid, database = int(data["pid"]), dict(data["database"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"state": "unknown", "detail": f"no stellarops up reports on {state.root}"}
+    if not _process_alive(pid):
+        return {"state": "unknown", "detail": f"the stellarops up that wrote {state.status_file} (pid {pid}) is gone"}
+    return database
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return not stat_line.rpartition(") ")[2].startswith(("Z", "X"))
 
 
 def up() -> int:

@@ -28,23 +28,11 @@ ensure_epmd() {
 }
 
 # Writes $STELLAROPS_ERLANG_HOME/.erlang.cookie (0400) from $STELLAROPS_COOKIE, else from
-# $STELLAROPS_HOME/cookie. Erlang nodes started with HOME=$STELLAROPS_ERLANG_HOME read it from
-# there, so the cookie never appears on a command line (`ps` shows those to every user).
+# $STELLAROPS_HOME/cookie (made on first use). Erlang nodes started with HOME=$STELLAROPS_ERLANG_HOME
+# read it from there, so the cookie never appears on a command line (`ps` shows those to every
+# user). The state folder's permissions are decided in one place, py_nodes/state_dir.py: never
+# chmod it here (taking its o+x away under a running embedded PostgreSQL kills the database).
 prepare_erlang_home() {
-    local cookie file="$STELLAROPS_ERLANG_HOME/.erlang.cookie"
-    if [[ -n "${STELLAROPS_COOKIE:-}" ]]; then
-        cookie="$STELLAROPS_COOKIE"
-    elif [[ -r "$STELLAROPS_HOME/cookie" ]]; then
-        read -r cookie <"$STELLAROPS_HOME/cookie" || true
-    fi
-    [[ -n "${cookie:-}" ]] || die "no cookie: set STELLAROPS_COOKIE or run scripts/setup.sh (it creates $STELLAROPS_HOME/cookie)"
-    mkdir -p "$STELLAROPS_ERLANG_HOME"
-    chmod 700 "$STELLAROPS_HOME" "$STELLAROPS_ERLANG_HOME"
-    if [[ -f "$file" ]]; then
-        local current=""
-        read -r current <"$file" || true
-        [[ "$current" == "$cookie" ]] && return 0
-        rm -f "$file"
-    fi
-    (umask 277 && printf '%s' "$cookie" >"$file")
+    [[ -x .venv/bin/python ]] || die "no .venv in $PWD: run make setup"
+    .venv/bin/python -m py_nodes.state_dir prepare || die "could not prepare the state folder $STELLAROPS_HOME"
 }

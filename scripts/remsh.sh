@@ -8,9 +8,11 @@ cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 stellarops_env
-prepare_erlang_home
 
 NODE="${STELLAR_NODE_NAME:-stellar@127.0.0.1}"
+# Without a terminal, erl does not attach: it starts a plain local shell that reads stdin and ends.
+[[ -t 0 ]] || die "make shell needs a terminal (stdin is not a tty), else erl starts a local shell instead of attaching to $NODE. Run it in an interactive terminal; from a script use .venv/bin/stellarops status or the HTTP API"
+prepare_erlang_home
 grep -q "^name ${NODE%@*} at" <<<"$(epmd -names 2>/dev/null || true)" \
     || die "$NODE is not running: start it with make run"
 

@@ -99,18 +99,8 @@ if ((dashboard_rc != 0)); then
 fi
 
 # ---- (e) state folder and cookie -----------------------------------------------------------
-mkdir -p "$STELLAROPS_HOME"
-# No reading or writing by others. Keep a traverse bit the embedded PostgreSQL added (it runs as
-# its own user when we are root): taking it away under a running `make run` kills its database.
-chmod u+rwx,go-rw "$STELLAROPS_HOME"
-if [[ ! -f "$STELLAROPS_HOME/cookie" ]]; then
-    log "creating a secret cookie in $STELLAROPS_HOME/cookie"
-    tmp="$STELLAROPS_HOME/.cookie.$$"
-    (umask 077 && .venv/bin/python -c 'import secrets, string
-a = string.ascii_letters + string.digits
-print("".join(secrets.choice(a) for _ in range(32)))' >"$tmp")
-    mv "$tmp" "$STELLAROPS_HOME/cookie"
-fi
-chmod 600 "$STELLAROPS_HOME/cookie"
+# py_nodes/state_dir.py decides the folder's permissions (it keeps the traverse bit the embedded
+# PostgreSQL needs) and makes the cookie atomically, as `stellarops up` does.
+prepare_erlang_home
 
 log "ready"

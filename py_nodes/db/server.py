@@ -43,7 +43,7 @@ from py_nodes.state_dir import StateDir
 
 from .errors import EmbeddedServerError
 
-__all__ = ["EmbeddedServer", "database_url", "running_database"]
+__all__ = ["EmbeddedServer", "database_url", "postmaster_alive", "running_database"]
 
 log = logging.getLogger(__name__)
 
@@ -114,44 +114,41 @@ class EmbeddedServer:
 
     def start(self) -> str:
         """Initialise the data folder if needed, start (or attach to) the server; its conninfo."""
-        with self._locked():
-            user = self._os_user()
-            bin_dir = _pg_bin_dir()
-            if user is not None:
-                self._grant_traverse(bin_dir.parent, user)
-            if not (self.data_dir / "PG_VERSION").exists():
-                self._initdb(bin_dir, user)
-            elif not self.passfile.exists():
-                raise EmbeddedServerError(
-                    f"{self.passfile} is missing, so the database in {self.data_dir} cannot be reached:"
-                    f" restore the file, or remove {self.data_dir} to start with an empty database"
-                )
-            if user is not None:
-                self._grant_traverse(self.data_dir, user)
-            if self._is_running(bin_dir, user):
-                log.info("embedded PostgreSQL already running in %s: attaching", self.data_dir)
-            else:
-                socket_dir = self._socket_dir(user)
-                self._write_config(socket_dir, user)
-                args = ["-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-                        "-t", str(int(self.start_timeout_s)), "-s", "start"]  # fmt: skip
-                self._run(bin_dir / "pg_ctl", args, user, what="start")
-                self._started_here = True
-                log.info("embedded PostgreSQL started in %s", self.data_dir)
-            self._conninfo = self._read_conninfo()
-        return self._conninfo
+        self._start()
+        return self.conninfo
+
+    def revive(self) -> bool:
+        """Start the server again if it is not running (after a crash: a stale postmaster.pid is
+        fine); True when it was started now, False when it was running (someone else started it)."""
+        return self._start()
+
+    def postmaster_pid(self) -> int | None:
+        """The pid in ``postmaster.pid`` (None without the file): the server's main process,
+        which may be dead if it was killed (the file stays behind)."""
+        try:
+            first = (self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+        except OSError:
+            return None
+        return int(first) if first.isdigit() else None
 
     def stop(self) -> None:
-        """Stop the server if this object started it (fast shutdown: sessions are ended)."""
+        """Stop the server if this object started it (fast shutdown: sessions are ended).
+
+        A server that is already dead (killed, crashed) is not an error: there is nothing to stop.
+        """
         with self._locked():
             if not self._started_here:
                 return
-            user = self._os_user()
-            if user is not None:  # the state folder may have been reset to 0700 since the start
-                self._grant_traverse(self.data_dir, user)
-            args = ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", str(int(self.start_timeout_s)), "-s", "stop"]
-            self._run(_pg_bin_dir() / "pg_ctl", args, user, what="stop")
             self._started_here = False
+            user = self._os_user()
+            bin_dir = _pg_bin_dir()
+            if user is not None:  # traverse bits may be missing if someone chmodded a folder above
+                self._grant_traverse(self.data_dir, user)
+            if not self._is_running(bin_dir, user):
+                log.warning("embedded PostgreSQL in %s was not running (it died?): nothing to stop", self.data_dir)
+                return
+            args = ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", str(int(self.start_timeout_s)), "-s", "stop"]
+            self._run(bin_dir / "pg_ctl", args, user, what="stop")
             log.info("embedded PostgreSQL stopped (%s)", self.data_dir)
 
     def restart(self) -> None:
@@ -175,6 +172,35 @@ class EmbeddedServer:
         self.stop()
 
     # -- steps --------------------------------------------------------------------------------
+
+    def _start(self) -> bool:
+        with self._locked():
+            user = self._os_user()
+            bin_dir = _pg_bin_dir()
+            if user is not None:
+                self._grant_traverse(bin_dir.parent, user)
+            if not (self.data_dir / "PG_VERSION").exists():
+                self._initdb(bin_dir, user)
+            elif not self.passfile.exists():
+                raise EmbeddedServerError(
+                    f"{self.passfile} is missing, so the database in {self.data_dir} cannot be reached:"
+                    f" restore the file, or remove {self.data_dir} to start with an empty database"
+                )
+            if user is not None:
+                self._grant_traverse(self.data_dir, user)
+            started = False
+            if self._is_running(bin_dir, user):
+                log.info("embedded PostgreSQL already running in %s: attaching", self.data_dir)
+            else:
+                socket_dir = self._socket_dir(user)
+                self._write_config(socket_dir, user)
+                args = ["-D", str(self.data_dir), "-l", str(self.log_file), "-w",
+                        "-t", str(int(self.start_timeout_s)), "-s", "start"]  # fmt: skip
+                self._run(bin_dir / "pg_ctl", args, user, what="start")
+                self._started_here = started = True
+                log.info("embedded PostgreSQL started in %s", self.data_dir)
+            self._conninfo = self._read_conninfo()
+        return started
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -300,12 +326,30 @@ class EmbeddedServer:
                 f.write(f"\n{_INCLUDE_LINE}\n")
 
     def _is_running(self, bin_dir: Path, user: _OsUser | None) -> bool:
-        if not (self.data_dir / "postmaster.pid").exists():
+        pid = self.postmaster_pid()
+        if pid is None:
+            return False
+        if not postmaster_alive(pid):
+            self._remove_stale_lock_files(pid)
             return False
         # pg_ctl status: 0 running, 3 not running (a stale postmaster.pid), 4 no data folder.
         with tempfile.TemporaryFile() as out:
             result = _run_as([str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "status"], user, out, 30.0)
         return result.returncode == 0
+
+    def _remove_stale_lock_files(self, pid: int) -> None:
+        """After a crash the lock files name a dead postmaster. PostgreSQL replaces them itself
+        unless that pid is a zombie (kill(pid, 0) still succeeds): an init that does not reap
+        orphans, as in some containers, leaves one after a kill -9. So we remove them."""
+        lock_files = [self.data_dir / "postmaster.pid"]
+        with contextlib.suppress(OSError, IndexError):
+            lines = lock_files[0].read_text().splitlines()
+            lock_files.append(Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock")
+        for path in lock_files:
+            with contextlib.suppress(OSError):
+                if path.read_text().split("\n", 1)[0].strip() == str(pid):
+                    path.unlink()
+                    log.warning("removed %s left by the dead postmaster (pid %d)", path, pid)
 
     def _read_conninfo(self) -> str:
         lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
@@ -335,6 +379,24 @@ class EmbeddedServer:
         except OSError:
             return ""
         return f"\n--- {self.log_file} (last lines) ---\n" + "\n".join(tail) if tail else ""
+
+
+def postmaster_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) PostgreSQL process; False if it is gone."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel (a zombie then counts as alive)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    comm, _, rest = stat_line.partition(" (")[2].rpartition(") ")
+    return comm == "postgres" and not rest.startswith(("Z", "X"))
 
 
 def _run_as(
