@@ -19,7 +19,7 @@
 all() ->
     [create_spreads_over_sats_nodes, crash_restarts_actor_with_state,
      kill_sats_node_replaces_its_satellites, commands_and_events, stop_removes_satellite,
-     bad_input_returns_errors, tle_gives_position].
+     bad_input_returns_errors, tle_gives_position, orbital_calls_without_orbital_node].
 
 init_per_suite(Config) ->
     ok = stellar_ct:require_distribution(),
@@ -89,6 +89,23 @@ tle_gives_position_real() ->
             Other -> Other
         end
     end, ?WAIT_MS).
+
+orbital_calls_without_orbital_node() ->
+    [{doc, "A real cluster with sats nodes and no orbital node: the orbital calls of the shell "
+           "API answer {error, no_orbital_node} and nothing crashes."}].
+orbital_calls_without_orbital_node(_Config) ->
+    {ok, <<"orb">>} = stellar:create(#{id => <<"orb">>, name => <<"Orb">>, tle => {?TLE1, ?TLE2}}),
+    _ = wait_running([<<"orb">>], ?WAIT_MS),
+    ?assertEqual([], [N || #{role := orbital, name := N} <- stellar:nodes()]),
+    Sup = whereis(stellar_sup),
+    Now = erlang:system_time(millisecond),
+    ?assertEqual({error, no_orbital_node}, stellar:visible(<<"svalbard">>, Now)),
+    ?assertEqual({error, no_orbital_node}, stellar:visible("svalbard", Now)),
+    ?assertEqual({error, no_orbital_node}, stellar:propagate([<<"orb">>], [Now])),
+    ?assertEqual({error, no_orbital_node},
+                 stellar:passes([<<"orb">>], [<<"svalbard">>], Now, Now + 3600000, undefined)),
+    ?assertEqual(Sup, whereis(stellar_sup)),
+    ?assertMatch({ok, #{id := <<"orb">>}}, stellar:sat(<<"orb">>)).
 
 create_spreads_over_sats_nodes() ->
     [{doc, "10 new satellites run, 5 on each sats node, each with exactly one registered shadow."}].
