@@ -16,9 +16,10 @@ every satellite has a position and telemetry flows, then runs ``web/dashboard/e2
 4. the reference, in the same run: a bare page reading /api/events and drawing N dots on a canvas
    at each 250 ms batch, for a third of --longtask-s; our figures over its.
 
-Verdicts, first against the reference measured in the same run (a loaded machine slows both):
+The verdict is against the reference measured in the same run (a loaded machine slows both):
 main-thread time and Chromium CPU on the map at most 4x the bare page's, and no more long tasks
-per minute on the map or the list than on the bare page. Then absolute floors, as a second line:
+per minute on the map or the list than on the bare page. Absolute floors are a second line,
+reported apart (floors_pass):
 no task > 50 ms at all (the API reports only tasks over 50 ms, whatever duration it shows), first
 render median < 1500 ms (the bare page has no first render to compare: it only draws what the
 stream brings). Memory is judged against itself: flat = the average of the last minute within
@@ -145,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     checks = verdicts(body)
-    passed = all(c["pass"] for c in checks)
+    # The verdict is the comparison with the bare page and memory; floors are a second line.
+    passed = all(c["pass"] for c in checks if not c["check"].startswith("floor:"))
+    body["floors_pass"] = all(c["pass"] for c in checks if c["check"].startswith("floor:"))
     params = {
         "satellites": args.satellites,
         "longtask_s": args.longtask_s,
@@ -156,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
           f"Chromium CPU x{body['ratios']['chromium_cpu']}, JS heap x{body['ratios']['heap_after_gc']}")  # fmt: skip
     for c in checks:
         print(f"  [{'ok' if c['pass'] else 'FAIL'}] {c['check']}: {c['value']}")
+    print(f"verdict (vs reference): {'PASS' if passed else 'FAIL'}; absolute floors: "
+          f"{'PASS' if body['floors_pass'] else 'FAIL'}")  # fmt: skip
     return 0 if passed or not args.strict else 1
 
 
