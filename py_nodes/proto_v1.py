@@ -52,6 +52,7 @@ __all__ = [
     "ALREADY_RUNNING",
     "BAD_STATE",
     "COMMAND",
+    "COMMAND_ARGS",
     "COMMAND_RESULT",
     "ENUMS",
     "ERROR",
@@ -77,6 +78,7 @@ __all__ = [
     "already_running",
     "bad_state",
     "command",
+    "command_args_from_json",
     "command_result",
     "conforms",
     "is_start_actor",
@@ -198,6 +200,18 @@ UNIONS: Final[Mapping[str, tuple[Shape, ...]]] = {
         ("atom:bad_args", "atom:mode"),
         ("atom:unknown_command", "atom"),
     ),
+}
+
+
+# The args of each command kind (stellar_proto_v1:command_args/0): how a command read back from
+# the ledger's JSON becomes the terms the shell gave. Keys not listed pass through (strings as
+# binaries).
+COMMAND_ARGS: Final[Mapping[str, Mapping[str, Shape]]] = {
+    "set_mode": {"mode": "enum:mode"},
+    "collect": {},
+    "downlink": {},
+    "reboot": {},
+    "noop": {},
 }
 
 
@@ -331,6 +345,33 @@ def _is_command_id(value: Any) -> bool:
 def _brief(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- commands read back from the ledger (JSON) ------------------------------------------------
+
+
+def command_args_from_json(kind: str, args: Mapping[str, Any]) -> dict[Atom, Any]:
+    """A command's args as stored in the ledger (JSON) back as protocol terms, by
+    ``COMMAND_ARGS``; ProtocolError (field ``args.KEY``) for a value its shape does not take."""
+    if kind not in COMMAND_ARGS:
+        raise ProtocolError("kind", f"expected one of {', '.join(COMMAND_ARGS)}, got {_brief(kind)}")
+    shapes = COMMAND_ARGS[kind]
+    return {Atom(key): _json_to_term(value, shapes.get(key), f"args.{key}") for key, value in args.items()}
+
+
+def _json_to_term(value: Any, shape: Shape | None, field: str) -> Any:
+    if shape is None:  # not in the table: the generic reading (strings are binaries)
+        return value.encode() if isinstance(value, str) else value
+    kind, _, arg = str(shape).partition(":") if isinstance(shape, str) else ("", "", "")
+    if kind == "enum" and isinstance(value, str) and value in ENUMS[arg]:
+        return Atom(value)
+    if kind == "binary" and isinstance(value, str):
+        return value.encode()
+    if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind == "int" and type(value) is int:
+        return value
+    raise ProtocolError(field, f"expected {shape}, got {_brief(value)}")
 
 
 # -- placing an actor (BEAM shadow -> sats server) --------------------------------------------

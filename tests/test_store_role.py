@@ -4,6 +4,7 @@ checkpoints coalesced, and nothing lost while the work waits."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from py_nodes import proto_v1
 from py_nodes.db import Alarms, CommandLedger, Database, Satellites
@@ -47,5 +48,85 @@ async def test_alarms_outcomes_and_checkpoints_land(db: Database, db_conninfo: s
         assert done is not None and done.status == "done"
         record = await Satellites(db).get("s1")
         assert record is not None and record.state.updated_at == 4_000 and record.state.mode == Mode.STANDBY
+    finally:
+        await server.close()
+
+
+# -- a refused command never runs (issue 12 item 4) ------------------------------------------
+
+
+def submit_request(sat_id: bytes, key: bytes | None, deadline_ms: int, mode: str = "standby") -> tuple[object, ...]:
+    return (A("submit_command"), b"proposed", sat_id, A("set_mode"), {A("mode"): A(mode)}, key, deadline_ms)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def ledger_rows(db: Database, sat_id: str) -> list[tuple[str, str]]:
+    async with db.connection() as conn:
+        cur = await conn.execute("SELECT idempotency_key, status FROM commands WHERE satellite_id = %s ORDER BY created_at", (sat_id,))
+        return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def test_a_submission_that_waited_past_its_deadline_writes_nothing(db: Database, db_conninfo: str) -> None:
+    await Satellites(db).create(sat(b"s1", 1_000), actor="t")
+    server = await started(db_conninfo)
+    try:
+        # As calls queued in the store's mailbox while the database was away: their callers gave up.
+        for i in range(3):
+            reply = await server.handle_call(submit_request(b"s1", f"k{i}".encode(), now_ms() - 1), None)  # type: ignore[arg-type]
+            assert reply == (A("error"), A("store_unavailable"))
+        assert await ledger_rows(db, "s1") == []
+        ok = await server.handle_call(submit_request(b"s1", b"k0", now_ms() + 4000), None)  # type: ignore[arg-type]
+        assert ok[0] == "ok" and ok[2] == "new"
+        assert await ledger_rows(db, "s1") == [("k0", "queued")]
+    finally:
+        await server.close()
+
+
+async def test_an_insert_held_up_in_the_database_past_its_deadline_is_rolled_back(db: Database, db_conninfo: str) -> None:
+    await Satellites(db).create(sat(b"s1", 1_000), actor="t")
+    server = await started(db_conninfo)
+    try:
+        # Another session locks the satellite row: the ledger insert (its foreign key check) waits.
+        async with Database(db_conninfo, max_size=1) as other, other.transaction() as conn:
+            await conn.execute("SELECT 1 FROM satellites WHERE id = 's1' FOR UPDATE")
+            pending = asyncio.ensure_future(server.handle_call(submit_request(b"s1", b"slow", now_ms() + 2500), None))  # type: ignore[arg-type]
+            await asyncio.sleep(2.0)  # past commit_by (deadline - 1 s) while the insert waits
+            assert not pending.done()
+        assert await asyncio.wait_for(pending, 10) == (A("error"), A("store_unavailable"))
+        assert await ledger_rows(db, "s1") == []
+    finally:
+        await server.close()
+
+
+async def test_a_commit_that_outlives_its_caller_is_expired_and_a_retry_revives_it(db: Database, db_conninfo: str) -> None:
+    await Satellites(db).create(sat(b"s1", 1_000), actor="t")
+    async with db.connection() as conn:  # a COMMIT that takes 3 s: a deferred trigger sleeps in it
+        await conn.execute(
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$"
+        )
+        await conn.execute(
+            "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON commands DEFERRABLE INITIALLY DEFERRED"
+            " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
+        )
+    server = await started(db_conninfo)
+    try:
+        reply = await server.handle_call(submit_request(b"s1", b"late", now_ms() + 2500), None)  # type: ignore[arg-type]
+        assert reply == (A("error"), A("store_unavailable"))
+        assert await ledger_rows(db, "s1") == [("late", "expired")]
+        assert await server.handle_call(A("pending_commands"), None) == (A("ok"), [])  # type: ignore[arg-type]
+        async with db.connection() as conn:
+            await conn.execute("DROP TRIGGER slow_commit ON commands")
+        # The caller retries with the same key: now accepted, live, and delivered.
+        ok = await server.handle_call(submit_request(b"s1", b"late", now_ms() + 4000, "nominal"), None)  # type: ignore[arg-type]
+        assert ok[0] == "ok" and ok[2] == "new"
+        assert await ledger_rows(db, "s1") == [("late", "queued")]
+        pending = await server.handle_call(A("pending_commands"), None)  # type: ignore[arg-type]
+        assert pending == (A("ok"), [(ok[1], b"s1", A("set_mode"), {A("mode"): A("nominal")})])
+        again = await server.handle_call(submit_request(b"s1", b"late", now_ms() + 4000), None)  # type: ignore[arg-type]
+        assert again == (A("ok"), ok[1], (A("existing"), A("queued")))
     finally:
         await server.close()

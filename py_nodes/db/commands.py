@@ -3,6 +3,11 @@
 Life of a command: ``queued`` (written, acknowledged) -> ``sent`` (handed to the satellite;
 again on each redelivery) -> ``done`` | ``failed`` (final). Submitting again with the same
 idempotency key for the same satellite returns the original command, whatever its payload.
+A submission may carry ``commit_by``: the insert is rolled back (``LateCommit``) unless the
+database's clock is still before it just before COMMIT, so a caller that was told "refused"
+finds no row. A row that committed late anyway (the COMMIT itself outlived the caller) is
+marked ``expired`` with ``expire()``: never delivered, not final, and the same key submitted
+again revives it as a new command.
 Marking a final command again changes nothing and returns the existing outcome, so results that
 arrive twice (redelivery, retries) are recorded exactly once. ``pending()`` lists what to
 (re)deliver after a restart: everything queued or sent.
@@ -22,13 +27,13 @@ from psycopg.rows import class_row
 from py_nodes.satellite.modes import Mode
 
 from .audit import append_audit
-from .errors import NotFound, ValidationError
+from .errors import DbError, NotFound, ValidationError
 from .pool import Connection, Database
 from .values import check_actor, check_text, json_object, json_value, refused
 
-__all__ = ["COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus"]
+__all__ = ["COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus", "LateCommit"]
 
-CommandStatus = Literal["queued", "sent", "done", "failed"]
+CommandStatus = Literal["queued", "sent", "done", "failed", "expired"]
 # The kinds an actor knows (docs/protocol-v1.md, "Talking to an actor").
 COMMAND_KINDS: Final = frozenset({"set_mode", "collect", "downlink", "reboot", "noop"})
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 128
@@ -37,6 +42,10 @@ _COLUMNS: Final = (
     "id, satellite_id, kind, args, idempotency_key, status, attempts, result, submitted_by,"
     " created_at, sent_at, finished_at"
 )
+
+
+class LateCommit(DbError):
+    """The submission could not commit before its ``commit_by``: nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +80,14 @@ class CommandLedger:
         idempotency_key: str | None = None,
         *,
         actor: str = "system",
+        commit_by: datetime | None = None,
     ) -> tuple[Command, bool]:
-        """Record a command: ``(command, True)``, or ``(original, False)`` for a known key.
+        """Record a command: ``(command, True)``, or ``(original, False)`` for a known key
+        (an ``expired`` original is revived with this payload: ``(revived, True)``).
 
         Without a key every call is a new command. Bad input raises ValidationError (NotFound
-        for an unknown satellite) and writes nothing.
+        for an unknown satellite) and writes nothing; so does ``LateCommit``, raised when the
+        transaction is still open at ``commit_by`` (timezone-aware).
         """
         check_text(satellite_id, "satellite_id", max_chars=64, pattern=_SAT_ID)
         payload = json_object({} if args is None else args, "args")
@@ -87,16 +99,24 @@ class CommandLedger:
             cur = conn.cursor(row_factory=class_row(Command))
             try:
                 await cur.execute(
-                    "INSERT INTO commands (satellite_id, kind, args, idempotency_key, submitted_by)"
-                    f" VALUES (%s, %s, %s, %s, %s) ON CONFLICT (satellite_id, idempotency_key) DO NOTHING RETURNING {_COLUMNS}",
-                    (satellite_id, kind, payload, key, actor),
+                    "INSERT INTO commands (satellite_id, kind, args, idempotency_key, submitted_by, accept_by)"
+                    f" VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (satellite_id, idempotency_key) DO NOTHING RETURNING {_COLUMNS}",
+                    (satellite_id, kind, payload, key, actor, commit_by),
                 )
             except psycopg.errors.ForeignKeyViolation:
                 raise NotFound("satellite_id", f"no satellite {satellite_id!r}") from None
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
                 raise refused(exc) from None
             created = await cur.fetchone()
-            if created is None:  # the key is known: the original wins
+            if created is None:  # the key is known: the original wins, unless it expired
+                await cur.execute(
+                    "UPDATE commands SET kind = %s, args = %s, status = 'queued', attempts = 0, submitted_by = %s,"
+                    " created_at = now(), sent_at = NULL, accept_by = %s"
+                    f" WHERE satellite_id = %s AND idempotency_key = %s AND status = 'expired' RETURNING {_COLUMNS}",
+                    (kind, payload, actor, commit_by, satellite_id, key),
+                )
+                created = await cur.fetchone()
+            if created is None:
                 await cur.execute(
                     f"SELECT {_COLUMNS} FROM commands WHERE satellite_id = %s AND idempotency_key = %s",
                     (satellite_id, key),
@@ -106,7 +126,21 @@ class CommandLedger:
                 return original, False
             details = {"satellite_id": satellite_id, "kind": kind, "args": created.args}
             await append_audit(conn, actor, "command.submit", "command", str(created.id), details)
+            if commit_by is not None:
+                # Last thing before COMMIT, on the database's clock: past commit_by, write nothing.
+                on_time = await (await conn.execute("SELECT clock_timestamp() < %s", (commit_by,))).fetchone()
+                if not (on_time and on_time[0]):
+                    raise LateCommit(f"command for {satellite_id!r} not written: past its deadline {commit_by.isoformat()}")
         return created, True
+
+    async def expire(self, command_id: uuid.UUID | str) -> bool:
+        """Queued -> expired (a commit that outlived its caller: never to be delivered); False
+        when the command had already moved on (then it was accepted after all)."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE commands SET status = 'expired' WHERE id = %s AND status = 'queued'", (_uuid(command_id),)
+            )
+            return cur.rowcount == 1
 
     async def get(self, command_id: uuid.UUID | str) -> Command | None:
         async with self._db.connection() as conn:

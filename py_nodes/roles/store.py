@@ -4,8 +4,9 @@ Registers ``store``, a GenServer. It owns the database through ``py_nodes.db`` (
 BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
 
     call {create_satellite, SatState}                  -> ok | {error, already_exists | ...}
-    call {submit_command, _Proposed, SatId, Kind, Args, IdemKey | undefined}
+    call {submit_command, _Proposed, SatId, Kind, Args, IdemKey | undefined, DeadlineMs}
                                                        -> {ok, CommandId, new | {existing, Status}}
+                                                          (committed before DeadlineMs, or nothing)
     call satellites                                    -> {ok, [SatState]}   (live ones, by id)
     call pending_commands                              -> {ok, [{CommandId, SatId, Kind, Args}]}
     call/cast {checkpoint, [#{id, state, deleted}]}    -> ok
@@ -29,13 +30,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from py_nodes import proto_v1
 from py_nodes.db import (
     Alarms,
+    Command,
     CommandLedger,
     Database,
     DatabaseUnavailable,
@@ -46,6 +50,7 @@ from py_nodes.db import (
     ValidationError,
     migrate,
 )
+from py_nodes.db.commands import LateCommit
 from py_nodes.db.values import datetime_from_ms
 from py_nodes.erldist import Atom, Caller, GenServer, Node
 from py_nodes.jsonterms import to_json
@@ -60,7 +65,9 @@ ERROR: Final = Atom("error")
 UNAVAILABLE: Final = (ERROR, Atom("store_unavailable"))
 RETRY_INITIAL_S: Final = 0.2
 RETRY_MAX_S: Final = 5.0
-CONNECT_TIMEOUT_S: Final = 2.0  # under the BEAM side's 5 s call timeout
+CONNECT_TIMEOUT_S: Final = 2.0  # under the BEAM side's 4 s submit timeout
+# A command commits this long before its caller's deadline, or not at all: time for the reply.
+COMMIT_MARGIN_S: Final = 1.0
 
 
 class StoreServer(GenServer):
@@ -137,7 +144,7 @@ class StoreServer(GenServer):
             return (OK, [proto_v1.state_to_term(r.state) for r in await self.satellites.list_all()])
         if request == "pending_commands":
             pending = await self.ledger.pending(limit=100_000)
-            return (OK, [(str(c.id).encode(), c.satellite_id.encode(), Atom(c.kind), _args_term(c.args)) for c in pending])
+            return (OK, [term for c in pending if (term := _pending_term(c)) is not None])
         if type(request) is not tuple or not request:
             return (ERROR, Atom("unknown_call"))
         tag = request[0]
@@ -150,22 +157,44 @@ class StoreServer(GenServer):
                     return (ERROR, Atom("already_exists"))
                 raise
             return OK
-        if tag == "submit_command" and len(request) == 6:
-            _, _proposed, sat_id, kind, args, key = request
-            if not (type(sat_id) is bytes and type(kind) is Atom and type(args) is dict):
-                return (ERROR, (Atom("bad_field"), Atom("command")))
-            if key is not None and type(key) is not bytes:
-                return (ERROR, (Atom("bad_field"), Atom("idempotency_key")))
-            command, created = await self.ledger.submit(
-                sat_id.decode(), str(kind), _args_json(args), None if key is None else key.decode(), actor=ACTOR
-            )
-            status = Atom("new") if created else (Atom("existing"), Atom(command.status))
-            return (OK, str(command.id).encode(), status)
+        if tag == "submit_command" and len(request) == 7:
+            return await self._submit(*request[2:])
         if tag == "checkpoint" and len(request) == 2 and type(request[1]) is list:
             self._queue_checkpoints(request[1])
             await self._jobs.join()  # a call (the final checkpoint at stop) waits for the write
             return OK
         return (ERROR, Atom("unknown_call"))
+
+    async def _submit(self, sat_id: Any, kind: Any, args: Any, key: Any, deadline_ms: Any) -> Any:
+        """A command into the ledger, committed before ``deadline_ms`` (the caller's timeout,
+        ms since the epoch) less ``COMMIT_MARGIN_S`` for the reply, or not at all: a caller
+        that gave up was told "refused", and a refused command must never run."""
+        if not (type(sat_id) is bytes and type(kind) is Atom and type(args) is dict):
+            return (ERROR, (Atom("bad_field"), Atom("command")))
+        if key is not None and type(key) is not bytes:
+            return (ERROR, (Atom("bad_field"), Atom("idempotency_key")))
+        if type(deadline_ms) is not int:
+            return (ERROR, (Atom("bad_field"), Atom("deadline")))
+        deadline_s = deadline_ms / 1000
+        if time.time() > deadline_s - COMMIT_MARGIN_S:  # waited in the mailbox: its caller gave up
+            log.warning("store: command for %s refused unwritten: it arrived after its deadline", sat_id.decode(errors="replace"))
+            return UNAVAILABLE
+        commit_by = datetime.fromtimestamp(deadline_s - COMMIT_MARGIN_S, UTC)
+        try:
+            command, created = await self.ledger.submit(
+                sat_id.decode(), str(kind), _args_json(args), None if key is None else key.decode(),
+                actor=ACTOR, commit_by=commit_by,
+            )  # fmt: skip
+        except LateCommit as exc:
+            log.warning("store: %s", exc)
+            return UNAVAILABLE
+        if created and time.time() > deadline_s:
+            # The COMMIT itself outlived the caller: make the row inert before anything sees it.
+            await self.ledger.expire(command.id)
+            log.warning("store: command %s committed after its caller's deadline: expired, never delivered", command.id)
+            return UNAVAILABLE
+        status = Atom("new") if created else (Atom("existing"), Atom(command.status))
+        return (OK, str(command.id).encode(), status)
 
     # -- casts: never dropped ---------------------------------------------------------------
 
@@ -264,10 +293,15 @@ def _args_json(args: dict[Any, Any]) -> dict[str, Any]:
     return value
 
 
-def _args_term(args: dict[str, Any]) -> dict[Atom, Any]:
-    """Ledger args (JSON) as BEAM takes them: atom keys, strings as binaries (BEAM's
-    stellar_spec turns a mode given as a binary into its atom)."""
-    return {Atom(k): v.encode() if isinstance(v, str) else v for k, v in args.items()}
+def _pending_term(command: Command) -> tuple[bytes, bytes, Atom, dict[Atom, Any]] | None:
+    """``{CommandId, SatId, Kind, Args}`` with the args as the shell gave them (a mode is an
+    atom again: proto_v1.COMMAND_ARGS); None (logged) for a row that no table reading fits."""
+    try:
+        args = proto_v1.command_args_from_json(command.kind, command.args)
+    except proto_v1.ProtocolError as exc:
+        log.error("store: command %s not delivered again: %s", command.id, exc)
+        return None
+    return (str(command.id).encode(), command.satellite_id.encode(), Atom(command.kind), args)
 
 
 def _telemetry_rows(items: list[Any]) -> list[TelemetryRow]:

@@ -8,6 +8,7 @@
 -export([version/0]).
 -export([modes/0]).
 -export([command_kinds/0]).
+-export([command_args/0]).
 -export([shapes/0]).
 -export([map_shapes/0]).
 -export([enums/0]).
@@ -77,6 +78,14 @@ modes() ->
 -spec command_kinds() -> [command_kind(), ...].
 command_kinds() ->
     [set_mode, collect, downlink, reboot, noop].
+
+%% The args of each command kind, as shapes (py_nodes/proto_v1.py's COMMAND_ARGS): the table
+%% by which the store turns a command read back from the ledger's JSON into the terms the
+%% shell gave (a mode is an atom again, not a binary). Keys not listed pass through.
+-spec command_args() -> #{command_kind() => #{atom() => shape()}}.
+command_args() ->
+    #{set_mode => #{mode => <<"enum:mode">>}, collect => #{}, downlink => #{}, reboot => #{},
+      noop => #{}}.
 
 %% Every message as data, exactly as py_nodes/proto_v1.py's SHAPES (an interop test compares
 %% shapes/0, map_shapes/0, enums/0 and unions/0 with SHAPES, MAP_SHAPES, ENUMS and UNIONS).

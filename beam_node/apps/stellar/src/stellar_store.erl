@@ -43,6 +43,7 @@
 -define(COUNTERS, stellar_store_counters).
 -define(ENABLED, {?MODULE, enabled}).
 -define(CALL_TIMEOUT, 5000).
+-define(SUBMIT_TIMEOUT, 4000).
 -define(BATCH, 5000).
 
 -record(state, {
@@ -88,13 +89,20 @@ create(SatState) ->
 
 %% Commits a command to the ledger. Returns its id (the original one when IdemKey was used
 %% before for this satellite) and whether it is new; without persistence, a fresh id.
+%% The store gets this call's deadline and commits before it or not at all, so
+%% {error, store_unavailable} means the command never runs (the gateway's own timeout is
+%% longer than ?SUBMIT_TIMEOUT).
 -spec submit(binary(), atom(), map(), binary() | undefined)
     -> {ok, binary(), new | {existing, atom()}} | {error, term()}.
 submit(SatId, Kind, Args, IdemKey) ->
     CmdId = stellar_sat:new_command_id(),
     case enabled() of
-        false -> {ok, CmdId, new};
-        true -> store_call({submit_command, CmdId, SatId, Kind, Args, IdemKey})
+        false ->
+            {ok, CmdId, new};
+        true ->
+            DeadlineMs = erlang:system_time(millisecond) + ?SUBMIT_TIMEOUT,
+            store_call({submit_command, CmdId, SatId, Kind, Args, IdemKey, DeadlineMs},
+                       ?SUBMIT_TIMEOUT)
     end.
 
 %% CmdId went to its actor (batched to the ledger).
@@ -222,11 +230,14 @@ store_node() ->
     end.
 
 store_call(Request) ->
+    store_call(Request, ?CALL_TIMEOUT).
+
+store_call(Request, Timeout) ->
     case store_node() of
         undefined ->
             {error, store_unavailable};
         Node ->
-            try gen_server:call({store, Node}, Request, ?CALL_TIMEOUT)
+            try gen_server:call({store, Node}, Request, Timeout)
             catch exit:_ -> {error, store_unavailable}
             end
     end.
