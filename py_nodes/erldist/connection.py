@@ -1,5 +1,8 @@
 """One distribution connection: handshake, then pass-through frames, ticks and write buffering.
 
+The handshake has a deadline (the node's ``handshake_timeout_s``): a peer that stays silent or
+stops half-way is closed then, as OTP does after net_setuptime.
+
 Frames are ``len:32, 'p', 131 control [, 131 payload]``; a zero-length frame is a tick. Received
 frames are parsed with an offset into one bytes object per read (never re-slicing the buffer per
 frame), and handed to the node in order, synchronously: one ordered path per connection.
@@ -49,6 +52,7 @@ class Connection(asyncio.Protocol):
         self.established: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
         self._tick_interval_s = tick_interval_s
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._deadline_handle: asyncio.TimerHandle | None = None
         self._silent_intervals = 0
         self._received = False
         self._sent = False
@@ -75,7 +79,11 @@ class Connection(asyncio.Protocol):
         # A cast, not an isinstance check: uvloop's transports are not asyncio subclasses.
         self.transport = writer = cast(asyncio.Transport, transport)
         writer.set_write_buffer_limits(high=self._high_water)
-        if isinstance(self.handshake, Initiator):
+        loop = asyncio.get_running_loop()
+        self._deadline_handle = loop.call_later(self.node.handshake_timeout_s, self._handshake_deadline)
+        if isinstance(self.handshake, Acceptor):
+            self.node.handshake_started(self)
+        elif isinstance(self.handshake, Initiator):
             self.handshake.start()
             writer.write(self.handshake.data_to_send())
 
@@ -98,6 +106,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         was_closed = self.closed
         self._close_state()
+        self.node.handshake_ended(self)
         hs = self.handshake
         if isinstance(hs, Initiator) and hs.awaiting_ack and not was_closed:
             # OTP closes without a word when our digest is wrong.
@@ -114,7 +123,20 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writable.set()
 
+    def peer_address(self) -> str:
+        """``host:port`` of the other end, for logs."""
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
+
     # -- handshake ---------------------------------------------------------------------------
+
+    def _handshake_deadline(self) -> None:
+        self._deadline_handle = None
+        if self.handshake is None or self.closed:
+            return
+        self.node.handshake_ended(self)
+        self.node.handshake_timed_out(self)
+        self.abort()
 
     def _handshake_data(self, data: bytes) -> None:
         hs = self.handshake
@@ -134,6 +156,10 @@ class Connection(asyncio.Protocol):
         if not hs.done:
             return
         self.handshake = None
+        self.node.handshake_ended(self)
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+            self._deadline_handle = None
         self.peer_name, self.peer_flags, self.peer_creation = hs.peer_name, hs.peer_flags, hs.peer_creation
         if not self.node.connection_up(self):
             self.close()
@@ -256,6 +282,9 @@ class Connection(asyncio.Protocol):
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+            self._deadline_handle = None
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -16,7 +16,9 @@ import itertools
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import epmd, flags
@@ -35,7 +37,7 @@ from .handshake import Acceptor, Initiator, Status
 from .process import DOWN, KILLED, NOPROC, NORMAL, PROCESS, Dest, Process, python_exception_reason
 from .terms import Atom, Pid, Reference
 
-__all__ = ["Node", "RpcFunction"]
+__all__ = ["HandshakeStats", "Node", "RpcFunction"]
 
 log = logging.getLogger("erldist.node")
 
@@ -53,6 +55,37 @@ UNLINK_ID, UNLINK_ID_ACK = 35, 36
 SPAWN_REQUEST = 29
 ERPC = Atom("erpc")
 EXECUTE_CALL = Atom("execute_call")
+
+
+@dataclass
+class HandshakeStats:
+    """Connections the node closed before they finished the handshake, by cause (since start)."""
+
+    timed_out: int = 0  # still mid-handshake at the deadline: silent, or stopped half-way
+    evicted: int = 0  # the oldest accepted one, closed to make room beyond ``max_handshakes``
+    failed: int = 0  # sent something that is not a handshake (before naming a node)
+
+
+class _RateLimitedWarning:
+    """At most one warning per ``interval_s``; the next one says how many were held back.
+
+    A flood of garbage connections must not become a flood of log lines."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float) -> None:
+        self._log = logger
+        self._interval_s = interval_s
+        self._last = -interval_s
+        self._held_back = 0
+
+    def __call__(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval_s:
+            self._held_back += 1
+            return
+        held_back, self._held_back, self._last = self._held_back, 0, now
+        if held_back:
+            message += f" ({held_back} similar not logged in the last {self._interval_s:.0f} s)"
+        self._log.warning(message, *args)
 
 
 class _Pending:
@@ -79,9 +112,14 @@ class Node:
         net_ticktime_s: float = 60.0,
         listen_host: str | None = None,
         connect_timeout_s: float = 7.0,
+        handshake_timeout_s: float = 7.0,
+        max_handshakes: int = 256,
         high_water_bytes: int = 4 << 20,
         hard_limit_bytes: int = 64 << 20,
     ) -> None:
+        """``handshake_timeout_s``: a connection not through the handshake by then is closed (OTP's
+        net_setuptime, 7 s). ``max_handshakes``: accepted connections allowed mid-handshake at once;
+        a new one beyond that closes the oldest, so idle floods cannot lock real peers out."""
         if "@" not in name:
             name = f"{name}@{socket.gethostname().split('.')[0]}"
         alive, host = name.split("@", 1)
@@ -89,6 +127,10 @@ class Node:
             raise ValueError(f"node name {name!r} must look like 'alive@host'")
         if not cookie:
             raise ValueError("cookie must not be empty")
+        if not handshake_timeout_s > 0:
+            raise ValueError(f"handshake_timeout_s must be > 0, got {handshake_timeout_s}")
+        if max_handshakes < 1:
+            raise ValueError(f"max_handshakes must be >= 1, got {max_handshakes}")
         self.name = Atom(name)
         self.alive_name = alive
         self.host = host
@@ -97,6 +139,11 @@ class Node:
         self.net_ticktime_s = net_ticktime_s
         self.listen_host = listen_host or host
         self.connect_timeout_s = connect_timeout_s
+        self.handshake_timeout_s = handshake_timeout_s
+        self.max_handshakes = max_handshakes
+        self.handshake_stats = HandshakeStats()
+        self._handshaking: dict[Connection, None] = {}  # accepted, mid-handshake, oldest first
+        self._drop_warning = _RateLimitedWarning(log, 60.0)
         self._high_water = high_water_bytes
         self._hard_limit = hard_limit_bytes
         self.creation = 0
@@ -147,6 +194,8 @@ class Node:
         for pending in list(self._connecting.values()):
             if pending.attempt is not None:
                 pending.attempt.close()
+        for conn in list(self._handshaking):
+            conn.abort()
         tasks = [t for t in self._tasks if not t.done()]
         for task in tasks:
             task.cancel()
@@ -564,6 +613,33 @@ class Node:
             hard_limit_bytes=self._hard_limit,
         )
 
+    def handshakes_in_progress(self) -> int:
+        """Accepted connections that have not finished the handshake yet."""
+        return len(self._handshaking)
+
+    def handshake_started(self, conn: Connection) -> None:
+        """An accepted connection begins its handshake; beyond the cap the oldest one is closed."""
+        while len(self._handshaking) >= self.max_handshakes:
+            oldest = next(iter(self._handshaking))
+            del self._handshaking[oldest]
+            self.handshake_stats.evicted += 1
+            self._drop_warning(
+                "%s: more than %d connections mid-handshake; closing the oldest (from %s)",
+                self.name, self.max_handshakes, oldest.peer_address(),
+            )  # fmt: skip
+            oldest.abort()
+        self._handshaking[conn] = None
+
+    def handshake_ended(self, conn: Connection) -> None:
+        self._handshaking.pop(conn, None)
+
+    def handshake_timed_out(self, conn: Connection) -> None:
+        self.handshake_stats.timed_out += 1
+        self._drop_warning(
+            "%s: closed a connection from %s that did not finish the handshake within %.1f s",
+            self.name, conn.peer_address(), self.handshake_timeout_s,
+        )  # fmt: skip
+
     def _decide(self, peer_name: str) -> Status:
         peer = Atom(peer_name)
         if peer == self.name or not self.started:
@@ -578,6 +654,11 @@ class Node:
     def handshake_failed(self, conn: Connection, hs: Initiator | Acceptor, exc: HandshakeError) -> None:
         if isinstance(hs, Initiator) and hs.status == "nok":
             log.debug("%s: simultaneous connect to %s resolved in its favour", self.name, hs.peer_name)
+        elif not hs.peer_name:
+            # Not even a node name: garbage, a port scanner or another protocol. Counted, and
+            # logged at most once a minute.
+            self.handshake_stats.failed += 1
+            self._drop_warning("%s: closed a connection from %s: %s", self.name, conn.peer_address(), exc)
         else:
             log.warning("%s: connection with %s refused: %s", self.name, hs.peer_name or "?", exc)
 
