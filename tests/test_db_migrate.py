@@ -19,7 +19,7 @@ from py_nodes import cli
 from py_nodes.db import Database, MigrationError, applied_versions, load_migrations, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "py_nodes" / "db" / "migrations"
-TABLES = {"satellites", "telemetry", "commands", "ground_stations", "tasks", "alarms", "audit_log", "api_tokens", "schema_migrations"}
+TABLES = {"satellites", "telemetry", "commands", "ground_stations", "tasks", "alarms", "audit_log", "api_tokens", "cluster_owner", "schema_migrations"}
 
 # The migrations this version ships, {version: name}.
 SHIPPED = {m.version: m.name for m in load_migrations()}
