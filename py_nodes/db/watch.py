@@ -170,6 +170,27 @@ def _first_problem(message: str) -> str:
 
 
 def _start_problem(message: str) -> str:
-    """Why a start failed: the server log's last FATAL or PANIC line, else the first line."""
-    fatal = [line[line.index(level):] for line in message.splitlines() for level in ("FATAL:", "PANIC:") if level in line]
-    return " ".join(fatal[-1].split())[:300] if fatal else _first_problem(message)
+    """Why a start failed: the server log's last FATAL or PANIC line (with the line before it
+    from the same process, which often names the cause), else the error's first line."""
+    lines = message.splitlines()
+    at = next((i for i in reversed(range(len(lines))) if "FATAL:" in lines[i] or "PANIC:" in lines[i]), None)
+    if at is None:
+        return _first_problem(message)
+    problem = _log_message(lines[at])
+    pid = _log_pid(lines[at])
+    if at > 0 and pid is not None and _log_pid(lines[at - 1]) == pid:
+        problem = f"{_log_message(lines[at - 1])}; {problem}"
+    return problem[:500]
+
+
+def _log_message(line: str) -> str:
+    """``2026-... UTC [123] FATAL:  text`` -> ``FATAL: text``."""
+    for level in ("PANIC:", "FATAL:", "ERROR:", "LOG:", "DETAIL:", "HINT:"):
+        if level in line:
+            return " ".join(line[line.index(level) :].split())
+    return " ".join(line.split())
+
+
+def _log_pid(line: str) -> str | None:
+    start, end = line.find(" ["), line.find("] ")
+    return line[start + 2 : end] if 0 <= start < end else None
