@@ -183,3 +183,42 @@ async def test_close_during_an_outage_counts_and_logs_what_is_lost(
     stats = await writer.close(timeout_s=0.3)
     assert (stats.written, stats.lost_on_close, stats.pending) == (0, 50, 0)
     assert "50 rows could not be written before close" in caplog.text
+
+
+# -- at-least-once delivery: batches confirmed, and a batch written twice is stored once ---------
+
+
+async def test_a_batch_delivered_twice_is_stored_once(db: Database) -> None:
+    sent = rows(300)
+    confirmed: list[tuple[str, int, int]] = []
+    async with TelemetryWriter(db, batch_rows=128, flush_interval_s=0.05) as writer:
+        assert writer.offer_batch(sent, lambda s, r: confirmed.append(("first", s, r)))
+        await asyncio.wait_for(writer.flush(), 10)
+        # The sender did not get the confirmation (its store node died): it sends the batch again,
+        # overlapping with new rows.
+        assert writer.offer_batch(sent[200:] + rows(50, start=300), lambda s, r: confirmed.append(("again", s, r)))
+        await asyncio.wait_for(writer.flush(), 10)
+        stats = writer.stats()
+    assert confirmed == [("first", 300, 0), ("again", 150, 0)]
+    assert (stats.written, stats.duplicates, stats.rejected) == (350, 100, 0)
+    assert await stored(db) == rows(350)
+
+
+async def test_offer_batch_takes_all_or_nothing_and_confirms_in_order_with_refusals(db: Database) -> None:
+    good = rows(12)
+    writer = TelemetryWriter(db, max_rows=10, batch_rows=4, flush_interval_s=0.05)
+    confirmed: list[tuple[int, int, int]] = []
+    # Not started: nothing drains the buffer (the database is down). A batch that does not fit is
+    # refused whole, and not counted as lost: its sender keeps it.
+    assert writer.offer_batch(good[:6], lambda s, r: confirmed.append((1, s, r)))
+    assert not writer.offer_batch(good[6:12], lambda s, r: confirmed.append((0, s, r)))
+    bad = good[0]._replace(time=good[0].time + timedelta(days=1), energy_pct=101.0)
+    assert writer.offer_batch([good[6], bad, good[7]], lambda s, r: confirmed.append((2, s, r)))
+    assert writer.offer_batch([], lambda s, r: confirmed.append((3, s, r)))
+    assert writer.stats().overflow == 0
+    await writer.start()
+    await asyncio.wait_for(writer.flush(), 10)
+    final = await writer.close()
+    assert confirmed == [(1, 6, 0), (2, 2, 1), (3, 0, 0)]
+    assert (final.written, final.rejected, final.overflow) == (8, 1, 0)
+    assert await stored(db) == good[:8]

@@ -11,6 +11,18 @@ transaction. Where a row can end up, each with its counter in ``stats()``:
 - ``rejected``: refused by the database itself (a value out of range...): the batch is split in
   halves until the bad rows are alone; those are logged and counted, the rest written.
 - ``lost_on_close``: still unwritten when ``close()`` gave up waiting for the database; logged.
+- ``duplicates``: already in the table (same satellite and time): a batch delivered again.
+
+Writes are idempotent (``idempotent=True``, the default): each batch is COPied into a
+temporary staging table, then ``INSERT ... ON CONFLICT (satellite_id, time) DO NOTHING``, so a
+sender that delivers at least once (BEAM sends a batch again until it is confirmed) never
+writes a sample twice. ``idempotent=False`` is the plain COPY (for the benchmark's comparison).
+
+``offer_batch(rows, on_done)`` is the confirmed form: all rows or none (``False``: no room,
+nothing is counted as lost since the sender keeps them), and ``on_done(stored, rejected)`` is
+called once every row of the batch is committed or refused by the database. Batches finish in
+the order they were offered; ``rejected`` is exact in total (a refusal is reported with the
+first batch that finishes after it).
 
 While the database is unavailable the current batch is kept and retried with exponential backoff
 (``backoff_initial_s`` doubling up to ``backoff_max_s``), and new rows wait in the buffer.
@@ -25,8 +37,9 @@ import logging
 import math
 import random
 import time
+import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -34,9 +47,9 @@ from typing import Final, NamedTuple
 
 import psycopg
 
-from .pool import Database, is_unavailable
+from .pool import Connection, Database, is_unavailable
 
-__all__ = ["COPY_TELEMETRY", "TELEMETRY_COLUMNS", "TelemetryRow", "TelemetryStats", "TelemetryWriter"]
+__all__ = ["COPY_TELEMETRY", "TELEMETRY_COLUMNS", "BatchDone", "TelemetryRow", "TelemetryStats", "TelemetryWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +57,20 @@ TELEMETRY_COLUMNS: Final = (
     "satellite_id", "time", "energy_pct", "memory_used_mb", "mode", "lat_deg", "lon_deg", "alt_km", "in_sunlight",
 )  # fmt: skip
 COPY_TELEMETRY: Final = f"COPY telemetry ({', '.join(TELEMETRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+# The idempotent path: a per-session staging table (no CHECKs: the INSERT checks), emptied at commit.
+_STAGING: Final = "telemetry_staging"
+CREATE_STAGING: Final = f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (LIKE telemetry) ON COMMIT DELETE ROWS"
+COPY_STAGING: Final = f"COPY {_STAGING} ({', '.join(TELEMETRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+INSERT_STAGED: Final = (
+    f"INSERT INTO telemetry ({', '.join(TELEMETRY_COLUMNS)}) SELECT {', '.join(TELEMETRY_COLUMNS)} FROM {_STAGING}"
+    " ON CONFLICT (satellite_id, time) DO NOTHING"
+)
 COPY_TYPES: Final = ("text", "timestamptz", "float8", "float8", "text", "float8", "float8", "float8", "bool")
 # Errors that mean "these rows are bad", not "the database is away": isolate the bad rows.
 _ROW_ERRORS: Final = (psycopg.DataError, psycopg.IntegrityError, TypeError, ValueError, OverflowError)
+
+
+BatchDone = Callable[[int, int], None]  # on_done(stored, rejected)
 
 
 class TelemetryRow(NamedTuple):
@@ -72,6 +96,7 @@ class TelemetryStats:
     pending: int  # buffered plus being written
     retries: int  # write attempts that failed and were retried
     batches: int  # COPY statements committed
+    duplicates: int = 0  # rows already stored (a batch delivered again): not written twice
 
 
 class TelemetryWriter:
@@ -87,6 +112,7 @@ class TelemetryWriter:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 10.0,
         overflow_log_interval_s: float = 10.0,
+        idempotent: bool = True,
     ) -> None:
         if not 1 <= batch_rows <= max_rows:
             raise ValueError(f"need 1 <= batch_rows ({batch_rows}) <= max_rows ({max_rows})")
@@ -99,6 +125,12 @@ class TelemetryWriter:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.overflow_log_interval_s = overflow_log_interval_s
+        self.idempotent = idempotent
+        self._staged: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions with the staging table
+        self._offered = self._finished = 0  # rows ever queued / written or refused, for on_done
+        self._done: deque[tuple[int, int, BatchDone]] = deque()  # (rows offered up to it, size, callback)
+        self._rejected_reported = 0
+        self._duplicates = 0
         self._buffer: deque[TelemetryRow] = deque()
         self._inflight = 0  # rows taken from the buffer and not yet written or rejected
         self._has_rows = asyncio.Event()
@@ -125,11 +157,7 @@ class TelemetryWriter:
             room = self.max_rows - len(self._buffer) - self._inflight
             taken = len(batch) if len(batch) <= room else max(room, 0)
             if taken:
-                self._buffer.extend(batch if taken == len(batch) else batch[:taken])
-                self._idle.clear()
-                self._has_rows.set()
-                if len(self._buffer) >= self.batch_rows:
-                    self._batch_ready.set()
+                self._queue(batch if taken == len(batch) else batch[:taken])
             if taken < len(batch):
                 self._count_overflow(len(batch) - taken, f"the buffer holds {self.max_rows} rows")
             return taken
@@ -137,10 +165,41 @@ class TelemetryWriter:
             log.exception("telemetry: offer failed; the rows were not queued")
             return 0
 
+    def offer_batch(self, rows: Sequence[TelemetryRow], on_done: BatchDone) -> bool:
+        """Queue all of ``rows`` or none (False: closed or no room; the caller keeps them);
+        ``on_done(stored, rejected)`` runs when the database has them all."""
+        if self._closed or len(rows) > self.max_rows - len(self._buffer) - self._inflight:
+            return False
+        if rows:
+            self._queue(rows)
+        self._done.append((self._offered, len(rows), on_done))
+        self._fire_done()  # an empty batch is done at once
+        return True
+
+    def _queue(self, rows: Sequence[TelemetryRow]) -> None:
+        self._buffer.extend(rows)
+        self._offered += len(rows)
+        self._idle.clear()
+        self._has_rows.set()
+        if len(self._buffer) >= self.batch_rows:
+            self._batch_ready.set()
+
+    def _fire_done(self) -> None:
+        while self._done and self._done[0][0] <= self._finished:
+            _, size, on_done = self._done.popleft()
+            unreported = self._rejected - self._rejected_reported
+            rejected = min(size, unreported)
+            self._rejected_reported += rejected
+            try:
+                on_done(size - rejected, rejected)
+            except Exception:  # the sender's bug: its other batches still get their answer
+                log.exception("telemetry: on_done failed")
+
     def stats(self) -> TelemetryStats:
         return TelemetryStats(
             written=self._written, overflow=self._overflow, rejected=self._rejected, lost_on_close=self._lost,
             pending=len(self._buffer) + self._inflight, retries=self._retries, batches=self._batches,
+            duplicates=self._duplicates,
         )  # fmt: skip
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -218,7 +277,7 @@ class TelemetryWriter:
         failures = 0
         while True:
             try:
-                await self._copy(rows)
+                inserted = await self._copy(rows)
             except _ROW_ERRORS as exc:
                 if len(rows) == 1:
                     self._reject(rows[0], exc)
@@ -240,23 +299,42 @@ class TelemetryWriter:
                 await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
                 delay_s = min(delay_s * 2, self.backoff_max_s)
                 continue
-            self._written += len(rows)
+            self._written += inserted
+            self._duplicates += len(rows) - inserted
             self._inflight -= len(rows)
+            self._finished += len(rows)
             self._batches += 1
+            self._fire_done()
             if failures:
                 log.info("telemetry: database back; wrote %d rows after %d retries", len(rows), failures)
             return
 
-    async def _copy(self, rows: list[TelemetryRow]) -> None:
-        async with self._db.transaction() as conn:
-            async with conn.cursor().copy(COPY_TELEMETRY) as copy:
-                copy.set_types(COPY_TYPES)
-                for row in rows:
-                    await copy.write_row(row)
+    async def _copy(self, rows: list[TelemetryRow]) -> int:
+        """Write ``rows`` in one transaction; how many were new."""
+        async with self._db.connection() as conn:
+            if self.idempotent and conn not in self._staged:
+                await conn.execute(CREATE_STAGING)  # autocommit: it outlives a batch rolled back
+                self._staged.add(conn)
+            async with conn.transaction():
+                if not self.idempotent:
+                    await self._copy_into(conn, COPY_TELEMETRY, rows)
+                    return len(rows)
+                await self._copy_into(conn, COPY_STAGING, rows)
+                cur = await conn.execute(INSERT_STAGED)
+                return max(cur.rowcount, 0)
+
+    @staticmethod
+    async def _copy_into(conn: Connection, statement: str, rows: list[TelemetryRow]) -> None:
+        async with conn.cursor().copy(statement) as copy:
+            copy.set_types(COPY_TYPES)
+            for row in rows:
+                await copy.write_row(row)
 
     def _reject(self, row: TelemetryRow, exc: BaseException) -> None:
         self._rejected += 1
         self._inflight -= 1
+        self._finished += 1
+        self._fire_done()
         now = time.monotonic()
         if now - self._rejects_logged_at >= self.overflow_log_interval_s:
             self._rejects_logged_at = now

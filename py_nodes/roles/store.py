@@ -12,7 +12,8 @@ BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
     call/cast {checkpoint, [#{id, state, deleted}]}    -> ok
     cast {commands_sent, [CommandId]}
     cast {command_result, CommandId, SatId, Outcome, KnownState}
-    cast {telemetry, [{SatId, Telemetry}]}
+    cast {telemetry, From, BatchId, [{SatId, Telemetry}]}   (answered From ! {telemetry_ack, BatchId,
+                                                         Stored, Rejected} | {telemetry_nack, BatchId})
     cast {alarm, SatId, #{alarm, severity, message}}   (to the alarms table; one active per kind)
 
 Calls that must be durable before BEAM acknowledges anything (a new satellite, a command) go to
@@ -52,7 +53,7 @@ from py_nodes.db import (
 )
 from py_nodes.db.commands import LateCommit
 from py_nodes.db.values import datetime_from_ms
-from py_nodes.erldist import Atom, Caller, GenServer, Node
+from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid
 from py_nodes.jsonterms import to_json
 
 __all__ = ["StoreServer", "serve_store", "start"]
@@ -203,7 +204,9 @@ class StoreServer(GenServer):
             log.warning("store: dropped a malformed cast %.200r", request)
             return
         tag = request[0]
-        if tag == "telemetry" and type(request[1]) is list:
+        if tag == "telemetry" and len(request) == 4 and type(request[1]) is Pid and type(request[2]) is int and type(request[3]) is list:
+            self._telemetry_batch(request[1], request[2], request[3])
+        elif tag == "telemetry" and type(request[1]) is list:
             self.telemetry.offer(_telemetry_rows(request[1]))
         elif tag == "checkpoint" and type(request[1]) is list:
             self._queue_checkpoints(request[1])
@@ -215,6 +218,19 @@ class StoreServer(GenServer):
             self._jobs.put_nowait(("alarm", request[1:]))
         else:
             log.warning("store: dropped an unknown cast %.200r", request)
+
+    def _telemetry_batch(self, sender: Pid, batch_id: int, items: list[Any]) -> None:
+        """A batch BEAM keeps until we confirm it: ``{telemetry_ack, BatchId, Stored, Rejected}``
+        once the database has it, ``{telemetry_nack, BatchId}`` at once if we cannot take it
+        (BEAM sends it again later; the insert is idempotent, so twice is harmless)."""
+        rows = _telemetry_rows(items)
+        malformed = len(items) - len(rows)
+
+        def confirm(stored: int, rejected: int) -> None:
+            self.process.send(sender, (Atom("telemetry_ack"), batch_id, stored, rejected + malformed))
+
+        if not self.telemetry.offer_batch(rows, confirm):
+            self.process.send(sender, (Atom("telemetry_nack"), batch_id))
 
     def _queue_checkpoints(self, items: list[Any]) -> None:
         fresh = not self._checkpoints

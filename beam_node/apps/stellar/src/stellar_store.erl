@@ -12,8 +12,12 @@
 %% - Checkpoints: every checkpoint_ms, the satellites of this node whose catalog entry changed
 %%   (deletions included) are written, coalesced; all of them at a clean stop.
 %% - Telemetry: shadows put each tick in an ETS buffer (no message per tick); every
-%%   telemetry_flush_ms the rows go to the store in one message. The buffer is bounded
-%%   (telemetry_buffer rows): beyond it rows are counted as overflow and logged, not hidden.
+%%   telemetry_flush_ms the new rows go to the store in numbered batches. A row leaves the
+%%   buffer only when the store confirms its batch written ({telemetry_ack, ...}): a batch
+%%   the store could not take ({telemetry_nack, ...}), not confirmed within ?ACK_TIMEOUT_MS, or
+%%   sent to a store node that died, is sent again (at least once; the store's insert is
+%%   idempotent on satellite and time). The buffer is bounded (telemetry_buffer rows): beyond
+%%   it rows are dropped, counted (never reset) and logged; so are rows the database refused.
 %% - Restore: each time the store node comes up, satellites that the catalog does not know are
 %%   restored from their checkpoints, and every queued or sent command is delivered again.
 -module(stellar_store).
@@ -45,13 +49,25 @@
 -define(CALL_TIMEOUT, 5000).
 -define(SUBMIT_TIMEOUT, 4000).
 -define(BATCH, 5000).
+-define(ACK_TIMEOUT_MS, 60000).
+-define(OVERFLOW_LOG_MS, 10000).
+
+-type telemetry_status() :: #{rows := non_neg_integer(), buffered := non_neg_integer(),
+                              unconfirmed_batches := non_neg_integer(),
+                              dropped := #{buffer_full := non_neg_integer(),
+                                           rejected := non_neg_integer()}}.
+-export_type([telemetry_status/0]).
 
 -record(state, {
     store :: node() | undefined,
     restores = 0 :: non_neg_integer(),
     checkpoint_at = 0 :: integer(),
     sent = [] :: [binary()],
-    overflow_logged = 0 :: non_neg_integer()
+    overflow_logged = 0 :: non_neg_integer(),  % dropped rows at the last warning
+    overflow_logged_at = 0 :: integer(),
+    batch_seq = 0 :: non_neg_integer(),
+    sent_upto = 0 :: non_neg_integer(),  % the newest buffer key sent to the current store
+    unacked = #{} :: #{pos_integer() => {pos_integer(), pos_integer(), integer()}}  % Id => {First, Last, SentAtMs}
 }).
 
 %% API.
@@ -65,12 +81,14 @@ child_spec() ->
     #{id => ?MODULE, start => {?MODULE, start_link, []}, restart => permanent,
       shutdown => 10000, type => worker, modules => [?MODULE]}.
 
-%% The telemetry buffer and its overflow counter (owned by stellar_sup, like the other tables).
+%% The telemetry buffer and its counters (owned by stellar_sup, like the other tables): rows
+%% confirmed stored, rows dropped because the buffer was full (overflow) or the database
+%% refused them (rejected). They only grow.
 -spec new_table() -> ok.
 new_table() ->
     ?TAB = ets:new(?TAB, [ordered_set, public, named_table, {write_concurrency, true}]),
     ?COUNTERS = ets:new(?COUNTERS, [set, public, named_table, {write_concurrency, true}]),
-    true = ets:insert(?COUNTERS, {overflow, 0}),
+    true = ets:insert(?COUNTERS, [{overflow, 0}, {rows, 0}, {rejected, 0}]),
     ok.
 
 %% Whether a store node is configured (persistence on).
@@ -128,7 +146,8 @@ telemetry(SatId, Telemetry) ->
         true ->
             _ = case ets:info(?TAB, size) < application:get_env(stellar, telemetry_buffer, 200000) of
                 true ->
-                    true = ets:insert(?TAB, {erlang:unique_integer([monotonic]), SatId, Telemetry});
+                    Key = erlang:unique_integer([monotonic, positive]),
+                    true = ets:insert(?TAB, {Key, SatId, Telemetry});
                 false ->
                     _ = ets:update_counter(?COUNTERS, overflow, 1)
             end,
@@ -145,12 +164,14 @@ alarm(SatId, Data) ->
         false -> ok
     end.
 
-%% For operators and tests.
+%% For operators, /metrics and tests. buffered: rows in the buffer (unconfirmed ones included);
+%% overflow: rows dropped because the buffer was full, since start.
 -spec status() -> #{enabled := boolean(), store := node() | undefined,
                     restores := non_neg_integer(), buffered := non_neg_integer(),
-                    overflow := non_neg_integer()}.
+                    overflow := non_neg_integer(), telemetry := telemetry_status()}.
 status() ->
     gen_server:call(?MODULE, status).
+
 
 %% gen_server.
 
@@ -160,12 +181,15 @@ init([]) ->
     {ok, PyNodes} = stellar_config:py_nodes(),
     persistent_term:put(?ENABLED, lists:any(fun(#{role := R}) -> R =:= store end, PyNodes)),
     _ = enabled() andalso schedule(tick, 0),
-    {ok, #state{}}.
+    {ok, #state{overflow_logged_at = erlang:monotonic_time(millisecond) - ?OVERFLOW_LOG_MS}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
-handle_call(status, _From, State = #state{store = Store, restores = R}) ->
+handle_call(status, _From, State = #state{store = Store, restores = R, unacked = U}) ->
+    Buffered = ets:info(?TAB, size),
+    Telemetry = #{rows => counter(rows), buffered => Buffered, unconfirmed_batches => map_size(U),
+                  dropped => #{buffer_full => overflow(), rejected => counter(rejected)}},
     Reply = #{enabled => enabled(), store => Store, restores => R,
-              buffered => ets:info(?TAB, size), overflow => overflow()},
+              buffered => Buffered, overflow => overflow(), telemetry => Telemetry},
     {reply, Reply, State};
 handle_call(_Request, _From, State) ->
     {reply, {error, bad_call}, State}.
@@ -196,6 +220,22 @@ handle_info(tick, State) ->
     schedule(tick, application:get_env(stellar, telemetry_flush_ms, 500)),
     State1 = connect(State),
     {noreply, flush(State1)};
+handle_info({telemetry_ack, Id, Stored, Rejected}, State = #state{unacked = U})
+  when is_integer(Stored), Stored >= 0, is_integer(Rejected), Rejected >= 0 ->
+    case maps:take(Id, U) of
+        {{First, Last, _SentAt}, U1} ->
+            delete_range(First, Last),
+            _ = ets:update_counter(?COUNTERS, rows, Stored),
+            _ = Rejected > 0 andalso reject(Rejected),
+            {noreply, State#state{unacked = U1}};
+        error ->  % a batch already sent again (store change, nack, timeout): its rows stay
+            {noreply, State}
+    end;
+handle_info({telemetry_nack, Id}, State = #state{unacked = U}) ->
+    case maps:find(Id, U) of
+        {ok, {First, _, _}} -> {noreply, resend_from(First, State)};
+        error -> {noreply, State}
+    end;
 handle_info(_Info, State) ->
     {noreply, State}.
 
@@ -221,7 +261,10 @@ schedule(Msg, Ms) ->
     erlang:send_after(Ms, self(), Msg).
 
 overflow() ->
-    ets:lookup_element(?COUNTERS, overflow, 2).
+    counter(overflow).
+
+counter(Name) ->
+    ets:lookup_element(?COUNTERS, Name, 2).
 
 store_node() ->
     case [N || #{role := store, status := up, name := N} <- stellar_py_node:info()] of
@@ -252,10 +295,16 @@ connect(State = #state{store = Old}) ->
             State;
         undefined ->
             logger:warning("store node ~s is down: commands are refused until it is back", [Old]),
-            State#state{store = undefined};
+            unsent(State#state{store = undefined});
         New ->
-            restore(New, State#state{store = New})
+            restore(New, unsent(State#state{store = New}))
     end.
+
+%% A new store (or none): nothing sent to the old one counts as sent; its batches go again.
+unsent(State = #state{unacked = U}) ->
+    _ = map_size(U) > 0 andalso
+        logger:info("telemetry: ~b unconfirmed batch(es) will be sent to the next store", [map_size(U)]),
+    State#state{sent_upto = 0, unacked = #{}}.
 
 restore(Node, State = #state{restores = R}) ->
     try
@@ -296,31 +345,82 @@ redeliver({CmdId, SatId, Kind, Args}) ->
     end.
 
 flush(State = #state{store = undefined}) ->
-    State;
+    report_overflow(State);
 flush(State = #state{store = Store, sent = Sent}) ->
     _ = Sent =/= [] andalso store_cast(Store, {commands_sent, lists:reverse(Sent)}),
-    flush_telemetry(Store),
-    checkpoint(State#state{sent = []}).
+    State1 = flush_telemetry(resend_late(State#state{sent = []})),
+    checkpoint(report_overflow(State1)).
 
-flush_telemetry(Store) ->
-    Rows = ets:select(?TAB, [{{'$1', '$2', '$3'}, [], [{{'$1', '$2', '$3'}}]}], ?BATCH),
-    case Rows of
-        '$end_of_table' ->
-            ok;
-        {Batch, _Cont} ->
-            Last = element(1, lists:last(Batch)),
-            store_cast(Store, {telemetry, [{SatId, T} || {_, SatId, T} <- Batch]}),
-            _ = ets:select_delete(?TAB, [{{'$1', '_', '_'}, [{'=<', '$1', Last}], [true]}]),
-            length(Batch) =:= ?BATCH andalso flush_telemetry(Store)
-    end,
-    report_overflow().
+%% Sends the rows after sent_upto, in batches of at most ?BATCH, each remembered until acked.
+flush_telemetry(State = #state{store = Store, sent_upto = Upto, batch_seq = Seq, unacked = U}) ->
+    case take(ets:next(?TAB, Upto), ?BATCH, []) of
+        [] ->
+            State;
+        Batch = [{First, _, _} | _] ->
+            {Last, _, _} = lists:last(Batch),
+            Id = Seq + 1,
+            store_cast(Store, {telemetry, self(), Id, [{SatId, T} || {_, SatId, T} <- Batch]}),
+            State1 = State#state{sent_upto = Last, batch_seq = Id,
+                                 unacked = U#{Id => {First, Last, erlang:monotonic_time(millisecond)}}},
+            case length(Batch) =:= ?BATCH of
+                true -> flush_telemetry(State1);
+                false -> State1
+            end
+    end.
 
-report_overflow() ->
+take('$end_of_table', _N, Acc) ->
+    lists:reverse(Acc);
+take(_Key, 0, Acc) ->
+    lists:reverse(Acc);
+take(Key, N, Acc) ->
+    case ets:lookup(?TAB, Key) of
+        [Row] -> take(ets:next(?TAB, Key), N - 1, [Row | Acc]);
+        [] -> take(ets:next(?TAB, Key), N, Acc)
+    end.
+
+delete_range(Key, Last) when is_integer(Key), Key =< Last ->
+    Next = ets:next(?TAB, Key),
+    true = ets:delete(?TAB, Key),
+    delete_range(Next, Last);
+delete_range(_Key, _Last) ->
+    ok.
+
+%% Sends again every row from buffer key First on (batches after it included).
+resend_from(First, State = #state{sent_upto = Upto, unacked = U}) ->
+    State#state{sent_upto = min(Upto, First - 1),
+                unacked = maps:filter(fun(_, {F, _, _}) -> F < First end, U)}.
+
+%% A batch not confirmed within ?ACK_TIMEOUT_MS (the store lost it, or could not write it for
+%% that long) is sent again.
+resend_late(State = #state{unacked = U}) when map_size(U) =:= 0 ->
+    State;
+resend_late(State = #state{unacked = U}) ->
+    Now = erlang:monotonic_time(millisecond),
+    case lists:min([{F, At} || {F, _, At} <- maps:values(U)]) of
+        {First, At} when Now - At > ?ACK_TIMEOUT_MS ->
+            logger:warning("telemetry: a batch sent ~b ms ago is not confirmed; sending it again",
+                           [Now - At]),
+            resend_from(First, State);
+        _ ->
+            State
+    end.
+
+reject(N) ->
+    Total = ets:update_counter(?COUNTERS, rejected, N),
+    logger:warning("telemetry: the database refused ~b sample(s) (~b in total)", [N, Total]).
+
+%% Dropped rows are logged at most every ?OVERFLOW_LOG_MS, with the count since the last
+%% warning; the counter itself is never reset (it is in status/0 and /metrics).
+report_overflow(State = #state{overflow_logged = Logged, overflow_logged_at = At}) ->
+    Now = erlang:monotonic_time(millisecond),
     case overflow() of
-        0 -> ok;
-        N ->
-            _ = ets:update_counter(?COUNTERS, overflow, -N),
-            logger:warning("telemetry buffer full: ~b sample(s) not kept", [N])
+        N when N > Logged, Now - At >= ?OVERFLOW_LOG_MS ->
+            logger:warning("telemetry buffer full (~b rows): ~b sample(s) dropped since the last "
+                           "warning, ~b in total",
+                           [application:get_env(stellar, telemetry_buffer, 200000), N - Logged, N]),
+            State#state{overflow_logged = N, overflow_logged_at = Now};
+        _ ->
+            State
     end.
 
 checkpoint(State = #state{store = Store, checkpoint_at = Since}) ->
