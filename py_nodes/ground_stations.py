@@ -1,10 +1,11 @@
-"""The default ground stations: real antenna sites, known by a short id (``"svalbard"``).
+"""The ground stations of StellarOps: one table, the only one (a short id, e.g. ``"svalbard"``).
 
-The ``orbital`` role starts its station registry from these (callers add or replace stations with
-``put_stations``), and ``stellarops passes --station ID`` accepts these ids. Coordinates are
+Everything that needs default stations reads them from here: the database seed
+(``py_nodes.db.seed``), ``stellarops passes --station ID`` and the ``orbital`` role's registry at
+start (callers add or replace stations with ``put_stations``, the API with POST). Coordinates are
 approximate (about 0.01°, tens of metres in height): good enough for pass prediction, where the
 TLE itself is uncertain by ~1 km. Sources: the sites' Wikipedia articles and operators' pages
-(KSAT, SSC, NASA, CNES, SANSA), rounded. Every mask is 5°, a common antenna minimum.
+(KSAT, SSC, NASA, SANSA, ASF), rounded. Every mask is 5°, a common antenna minimum.
 """
 
 from __future__ import annotations
@@ -20,20 +21,18 @@ DEFAULT_MIN_EL_DEG: Final = 5.0
 DEFAULT_STATIONS: Final[tuple[GroundStation, ...]] = (
     # KSAT SvalSat on Platåberget, Longyearbyen (78°13'47"N 15°24'28"E).
     GroundStation("svalbard", "Svalbard SvalSat", 78.2297, 15.4077, 500.0, DEFAULT_MIN_EL_DEG),
-    # SSC Esrange Space Center near Kiruna (67°53'N 21°04'E).
+    # SSC Esrange Space Center's satellite station near Kiruna (67°53'N 21°04'E).
     GroundStation("kiruna", "Kiruna Esrange", 67.8833, 21.0667, 330.0, DEFAULT_MIN_EL_DEG),
-    # Fairbanks, Alaska (Alaska Satellite Facility / NOAA Gilmore Creek area).
-    GroundStation("fairbanks", "Fairbanks", 64.8, -147.65, 200.0, DEFAULT_MIN_EL_DEG),
-    # CNES/ESA Kourou station (Diane), French Guiana (5°15'N 52°48'W).
-    GroundStation("kourou", "Kourou", 5.2514, -52.8047, 15.0, DEFAULT_MIN_EL_DEG),
-    # SANSA Hartebeesthoek, South Africa (25°53'S 27°41'E).
+    # Alaska Satellite Facility antennas, University of Alaska Fairbanks (64°51'31"N 147°51'27"W).
+    GroundStation("fairbanks", "Fairbanks ASF", 64.8587, -147.8576, 200.0, DEFAULT_MIN_EL_DEG),
+    # SANSA / HartRAO Hartebeesthoek, South Africa (25°53'S 27°41'E, ~1415 m).
     GroundStation("hartebeesthoek", "Hartebeesthoek", -25.89, 27.69, 1415.0, DEFAULT_MIN_EL_DEG),
+    # Singapore (KSAT and others; the island, 1°21'N 103°49'E).
+    GroundStation("singapore", "Singapore", 1.35, 103.82, 20.0, DEFAULT_MIN_EL_DEG),
     # McMurdo Ground Station, Ross Island, Antarctica (77°51'S 166°40'E).
     GroundStation("mcmurdo", "McMurdo", -77.84, 166.67, 100.0, DEFAULT_MIN_EL_DEG),
     # NASA Wallops Flight Facility, Virginia (37°56'N 75°28'W).
-    GroundStation("wallops", "Wallops", 37.94, -75.46, 10.0, DEFAULT_MIN_EL_DEG),
-    # Singapore (KSAT and others; the island, 1°21'N 103°49'E).
-    GroundStation("singapore", "Singapore", 1.35, 103.82, 20.0, DEFAULT_MIN_EL_DEG),
+    GroundStation("wallops", "Wallops", 37.9402, -75.4664, 10.0, DEFAULT_MIN_EL_DEG),
 )
 
 

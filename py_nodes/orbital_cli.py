@@ -5,6 +5,10 @@ document on stdout (NaN never appears: SGP4 failures are ``null`` values and a n
 Times are ISO 8601 with a zone (``Z`` or ``+01:00``); naive times are refused rather than guessed.
 Output times are UTC with ``Z``. User mistakes (missing or malformed TLE file, bad time, bad
 station, empty window) print one line on stderr saying what is wrong and exit with status 2.
+A TLE whose epoch is more than ``TLE_MAX_AGE_DAYS`` from a requested time gets one warning on
+stderr (per satellite, with the age in days); the output is still printed.
+When the reader of stdout goes away (``stellarops passes ... | head``) the command stops quietly
+with status 141 (128 + SIGPIPE, what a shell reports for ``cat`` in the same place).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,9 +39,32 @@ from orbital import (
 )
 from py_nodes.ground_stations import default_stations
 
-__all__ = ["COMMANDS", "UsageError", "add_orbital_commands", "iso_z", "parse_time", "run"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_BROKEN_PIPE",
+    "TLE_MAX_AGE_DAYS",
+    "UsageError",
+    "add_orbital_commands",
+    "attach_negative_values",
+    "iso_z",
+    "parse_time",
+    "run",
+    "tle_age_warnings",
+]
 
 COMMANDS: Final = frozenset({"propagate", "passes"})
+
+# Exit status when stdout's reader has gone (128 + SIGPIPE), as for any Unix filter.
+EXIT_BROKEN_PIPE: Final = 141
+
+# SGP4's error for a LEO satellite grows by roughly 1-3 km a day away from its TLE's epoch
+# (drag dominates); after two weeks it can be tens of km along the track, i.e. pass times off by
+# several seconds or more, and operators refresh LEO TLEs daily. Beyond this, say so.
+TLE_MAX_AGE_DAYS: Final = 14.0
+
+# A value that argparse would take for an option: a negative number first (``-33.9,18.4,0``).
+_NEGATIVE_VALUE: Final = re.compile(r"-\.?\d")
+_VALUE_OPTIONS: Final = frozenset({"--station"})
 
 _TIME_HELP = "ISO 8601 time with a zone, e.g. 2024-03-01T12:00:00Z or 2024-03-01T13:00+01:00"
 
@@ -93,17 +122,46 @@ def add_orbital_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     passes.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--station -33.9,18.4,0`` as ``--station=-33.9,18.4,0``, so that argparse takes the
+    negative latitude for the option's value rather than for an unknown option."""
+    out: list[str] = []
+    pending = False
+    for arg in argv:
+        if pending and _NEGATIVE_VALUE.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+        pending = arg in _VALUE_OPTIONS
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``propagate`` or ``passes``; 0 on success, 2 (with a message on stderr) on user error."""
+    """Run ``propagate`` or ``passes``; 0 on success, 2 (with a message on stderr) on user error,
+    ``EXIT_BROKEN_PIPE`` (quietly) when stdout's reader has stopped reading."""
     try:
         if args.command == "propagate":
             _propagate(args)
         else:
             _passes(args)
+        sys.stdout.flush()  # for short outputs, a closed pipe shows up only here
     except UsageError as exc:
         print(f"stellarops {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     return 0
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered must not fail again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (tests capturing output): nothing to do
+        pass
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -161,9 +219,35 @@ def parse_station(text: str, known: dict[str, GroundStation]) -> GroundStation:
 # -- propagate ---------------------------------------------------------------------------------
 
 
+def tle_age_warnings(elements: Sequence[Elements], times_utc: Sequence[datetime]) -> list[str]:
+    """One line per satellite whose TLE epoch is more than ``TLE_MAX_AGE_DAYS`` from the
+    requested time farthest from it."""
+    lines = []
+    for sat in elements:
+        age_days = max(((t - sat.epoch_utc) / timedelta(days=1) for t in times_utc), key=abs)
+        if abs(age_days) > TLE_MAX_AGE_DAYS:
+            side = "before" if age_days < 0 else "after"
+            lines.append(
+                f"warning: {sat.name or 'satellite'} (NORAD {sat.norad_id}): the requested time is "
+                f"{abs(age_days):.1f} days {side} its TLE epoch {iso_z(sat.epoch_utc, 0)} "
+                f"(more than {TLE_MAX_AGE_DAYS:g}): SGP4 positions that far from the epoch are "
+                "unreliable; use a recent TLE"
+            )
+    return lines
+
+
+def _warn_old_elements(
+    command: str, elements: Sequence[Elements], times: Sequence[datetime]
+) -> None:
+    for line in tle_age_warnings(elements, times):
+        print(f"stellarops {command}: {line}", file=sys.stderr)
+
+
 def _propagate(args: argparse.Namespace) -> None:
     times = [parse_time(t, "--at") for t in args.at] or [datetime.now(UTC)]
-    rows = propagate_rows(read_elements(args.tle_file), times)
+    elements = read_elements(args.tle_file)
+    _warn_old_elements("propagate", elements, times)
+    rows = propagate_rows(elements, times)
     if args.json:
         _print_json(rows)
         return
@@ -225,6 +309,7 @@ def _passes(args: argparse.Namespace) -> None:
     if args.min_el is not None and not -90.0 <= args.min_el < 90.0:
         raise UsageError(f"--min-el {args.min_el} is outside [-90, 90) degrees")
     elements = read_elements(args.tle_file)
+    _warn_old_elements("passes", elements, [start, end])
     rows = [pass_row(p, elements) for p in find_passes(elements, stations, start, end, args.min_el)]
     if args.json:
         _print_json(rows)

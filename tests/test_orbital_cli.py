@@ -324,3 +324,86 @@ def test_installed_command(tle_file: Path, tmp_path: Path) -> None:
         [str(STELLAROPS), "passes", "--help"], capture_output=True, text=True, timeout=60
     ).stdout
     assert "LAT_DEG,LON_DEG,ALT_M" in help_text and "svalbard" in help_text
+
+
+# -- pipes, negative coordinates, old TLEs (through the installed command) ------------------------
+
+
+def many_tles(tmp_path: Path, count: int) -> Path:
+    """``count`` fresh LEO element sets (epoch T0 - 6 h): enough output to fill a pipe."""
+    path = tmp_path / "many.tle"
+    sats = walker_delta(count, count, 1, 550.0, 53.0, T0 - timedelta(hours=6), name_prefix="W")
+    path.write_text("".join(e.to_tle() for e in sats))
+    return path
+
+
+@pytest.mark.parametrize("output", ["json", "table"])
+@pytest.mark.parametrize("when", ["while writing", "before writing"])
+def test_a_closed_pipe_ends_quietly_with_141(tmp_path: Path, output: str, when: str) -> None:
+    """``stellarops ... | head``: no traceback, status 141 (128 + SIGPIPE) as documented."""
+    ats = [f"--at=2013-11-26T{h:02d}:{m:02d}:00Z" for h in range(12, 16) for m in range(0, 60, 10)]
+    argv = [str(STELLAROPS), "propagate", "--tle-file", str(many_tles(tmp_path, 40)), *ats]
+    proc = subprocess.Popen(
+        argv + (["--json"] if output == "json" else []),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    if when == "while writing":  # ~1000 rows: far more than a pipe holds, so the writer blocks
+        assert len(proc.stdout.read(100)) == 100
+    proc.stdout.close()  # the reader goes away (head has read its lines)
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 141, err
+    assert err == "", err  # no traceback, no "Exception ignored", no warning (fresh TLEs)
+
+
+def test_negative_station_coordinates_work_without_equals(tle_file: Path) -> None:
+    def passes(*station: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(STELLAROPS), "passes", "--tle-file", str(tle_file), *station,
+             "--from", "2013-11-26T12:00Z", "--to", "2013-11-27T12:00Z", "--json"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    spaced = passes("--station", "-33.9,18.4,0", "--station", "-77.8,-166.7,10")
+    assert spaced.returncode == 0, spaced.stderr
+    joined = passes("--station=-33.9,18.4,0", "--station=-77.8,-166.7,10")
+    assert joined.returncode == 0, joined.stderr
+    rows = json.loads(spaced.stdout)
+    assert rows == json.loads(joined.stdout)
+    assert {r["station"] for r in rows} == {"-33.9,18.4,0", "-77.8,-166.7,10"}
+    # A malformed negative value gets our message, not argparse's "expected one argument".
+    bad = passes("--station", "-33.9,18.4")
+    assert (
+        bad.returncode == 2 and "--station '-33.9,18.4' is not LAT_DEG,LON_DEG,ALT_M" in bad.stderr
+    )
+    assert "expected one argument" not in bad.stderr
+
+
+def test_old_tles_warn_per_satellite_with_their_age(tle_file: Path) -> None:
+    # The ISS set's epoch is 2013-11-26T13:57:02Z, the two SSO sets' 2013-11-26T08:00Z.
+    later = subprocess.run(
+        [str(STELLAROPS), "propagate", "--tle-file", str(tle_file), "--at", "2013-11-26T14:00Z",
+         "--at", "2016-11-25T14:00Z", "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert later.returncode == 0 and len(json.loads(later.stdout)) == 6  # the output still comes
+    lines = later.stderr.splitlines()
+    assert len(lines) == 3, later.stderr  # one per satellite
+    assert lines[0].startswith("stellarops propagate: warning: ISS (ZARYA) (NORAD 25544):")
+    assert "1095.0 days after its TLE epoch 2013-11-26T13:57:03Z" in lines[0]
+    assert all("days after its TLE epoch" in line and "SSO" in line for line in lines[1:])
+    earlier = subprocess.run(
+        [str(STELLAROPS), "passes", "--tle-file", str(tle_file), "--station", "svalbard",
+         "--from", "2013-10-01T00:00Z", "--to", "2013-10-02T00:00Z"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert earlier.returncode == 0
+    assert (
+        len(earlier.stderr.splitlines()) == 3 and "56.6 days before its TLE epoch" in earlier.stderr
+    )
+    fresh = subprocess.run(
+        [str(STELLAROPS), "passes", "--tle-file", str(tle_file), "--station", "svalbard",
+         "--from", "2013-11-20T00:00Z", "--to", "2013-12-10T00:00Z"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert fresh.returncode == 0 and fresh.stderr == ""  # within 14 days of every epoch

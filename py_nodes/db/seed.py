@@ -1,4 +1,4 @@
-"""Development seed data: the demo constellation and a handful of real ground stations.
+"""Development seed data: the demo constellation and the ground stations of py_nodes.ground_stations.
 
 Seeding happens only on an empty database (no satellites and no ground stations), in one
 transaction under an advisory lock, so running it again, or twice at once, adds nothing.
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from py_nodes.demo import demo_constellation
+from py_nodes.ground_stations import DEFAULT_STATIONS
 from py_nodes.satellite.model import SatState
 from py_nodes.satellite.modes import Mode
 
@@ -25,15 +26,10 @@ DEMO_SATELLITES: Final = 24
 _SEED_LOCK: Final = 0x5354_454C_5345_4544  # advisory lock key ("STELSEED")
 ACTOR: Final = "seed"
 
-# Real antenna sites (geodetic WGS84; altitude above the ellipsoid, rounded).
-GROUND_STATIONS: Final = (
-    StationSpec("svalbard", "Svalbard (SvalSat)", 78.2297, 15.4077, 500.0),
-    StationSpec("kiruna", "Kiruna (Esrange)", 67.8833, 21.0667, 400.0),
-    StationSpec("fairbanks", "Fairbanks", 64.8587, -147.8576, 200.0),
-    StationSpec("hartebeesthoek", "Hartebeesthoek", -25.8872, 27.7073, 1540.0),
-    StationSpec("singapore", "Singapore", 1.3521, 103.8198, 20.0),
-    StationSpec("mcmurdo", "McMurdo", -77.8419, 166.6863, 10.0),
-    StationSpec("wallops", "Wallops Island", 37.9402, -75.4664, 10.0),
+# The stations table of py_nodes.ground_stations (the one source of truth), as database rows.
+GROUND_STATIONS: Final = tuple(
+    StationSpec(s.station_id, s.name, s.lat_deg, s.lon_deg, s.alt_m, s.min_el_deg)
+    for s in DEFAULT_STATIONS
 )
 
 
