@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from conftest import ErlNode, erl_eval, unique_name
@@ -24,6 +26,29 @@ from py_nodes.erldist import (
 from py_nodes.roles import echo
 
 A = Atom
+
+
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], what: str, bound_s: float = 30.0) -> None:
+    """Wait for ``condition()`` (polled; may be async), failing after a long bound: events, not sleeps."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {bound_s} s: {what}")
+        await asyncio.sleep(0.01)
+
+
+async def _is(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+async def erl_links(node: Node, erl: ErlNode, pid: Pid) -> list[Pid]:
+    links: list[Pid] = await erl_eval(node, erl, "element(2, process_info(P, links)).", P=pid)
+    return links
 
 
 async def test_ping_both_ways(py_node: Node, shared_erl: ErlNode) -> None:
@@ -65,7 +90,8 @@ async def test_call_errors_timeout_noproc_and_crash(py_node: Node, shared_erl: E
     pid = await erl_eval(py_node, shared_erl, "{ok, P} = gen_server:start(dist_test_server, [], []), P.")
     with pytest.raises(CallTimeout):
         await py_node.call(pid, (A("sleep"), 500), timeout=0.1)
-    await asyncio.sleep(0.6)  # the late reply arrives now and must not leak anywhere
+    # The server answers this call only after the late reply, which travels ahead of it on the
+    # same connection: when this returns, the late reply has arrived (and must not leak anywhere).
     assert await py_node.call(pid, (A("echo"), 1)) == (A("ok"), 1)
     with pytest.raises(CallError) as crash:
         await py_node.call(pid, (A("crash"), A("boom")))
@@ -154,15 +180,13 @@ async def test_link_python_to_erlang_exit_and_trap(py_node: Node, shared_erl: Er
         trapper.trap_exit = True
         epid = await erl_eval(py_node, shared_erl, spawn_waiter)
         trapper.link(epid)
-        await asyncio.sleep(0.05)
-        assert await erl_eval(py_node, shared_erl, "element(2, process_info(P, links)).", P=epid) == [trapper.pid]
+        await eventually(lambda: _is(erl_links(py_node, shared_erl, epid), [trapper.pid]), "Erlang sees the link")
         trapper.send(epid, (A("exit"), A("boom")))
         assert await trapper.receive(timeout=5) == (A("EXIT"), epid, A("boom"))
 
     victim = py_node.process()
     epid = await erl_eval(py_node, shared_erl, spawn_waiter)
-    victim.link(epid)
-    await asyncio.sleep(0.05)
+    victim.link(epid)  # LINK then the message, one sender to one receiver: Erlang keeps the order
     victim.send(epid, (A("exit"), A("bad")))
     with pytest.raises(ProcessExitError) as exc:
         await victim.receive(timeout=5)
@@ -184,8 +208,7 @@ async def test_link_erlang_to_python_and_python_exit_reaches_erlang(py_node: Nod
         Me=(await _inbox(py_node)).pid,
     )
     assert watcher == "ok"
-    await asyncio.sleep(0.05)
-    assert len(proc.links) == 1
+    await eventually(lambda: len(proc.links) == 1, "the link from Erlang arrived")
     py_node.send(proc.pid, proc.pid, A("go"))
     inbox = py_node.named(A("test_inbox"))
     assert inbox is not None
@@ -199,7 +222,9 @@ async def _inbox(node: Node) -> Process:
 
 
 async def test_link_and_monitor_noproc(py_node: Node, shared_erl: ErlNode) -> None:
-    dead = await erl_eval(py_node, shared_erl, "P = spawn(fun() -> ok end), timer:sleep(20), P.")
+    dead = await erl_eval(
+        py_node, shared_erl, "P = spawn(fun() -> ok end), R = monitor(process, P), receive {'DOWN', R, _, _, _} -> P end."
+    )
     async with py_node.process() as proc:
         proc.trap_exit = True
         proc.link(dead)
@@ -226,8 +251,7 @@ async def test_link_and_monitor_noproc(py_node: Node, shared_erl: ErlNode) -> No
 async def test_monitors_both_ways_with_reasons(py_node: Node, shared_erl: ErlNode) -> None:
     async with py_node.process() as proc:
         epid = await erl_eval(py_node, shared_erl, "spawn(fun() -> receive R -> exit(R) end end).")
-        ref = proc.monitor(epid)
-        await asyncio.sleep(0.05)
+        ref = proc.monitor(epid)  # MONITOR_P then the message: ordered from one sender to one receiver
         proc.send(epid, (A("custom"), 1))
         assert await proc.receive(timeout=5) == (A("DOWN"), ref, A("process"), epid, (A("custom"), 1))
         # demonitor: no DOWN afterwards
@@ -251,7 +275,7 @@ async def test_monitors_both_ways_with_reasons(py_node: Node, shared_erl: ErlNod
     )
     inbox = await _inbox(py_node)
     assert await inbox.receive(timeout=5) == "ready"
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len(target.watchers) == 1, "Erlang's monitor arrived")
     py_node.terminate(target, (A("shutdown"), b"why"))
     assert await got_task == ((A("watched"), py_node.name), (A("shutdown"), b"why"))
 
@@ -265,8 +289,8 @@ async def test_exit_signals_kill_normal_and_trap(py_node: Node, shared_erl: ErlN
     assert exc.value.reason == "killed"  # kill cannot be trapped
 
     calm = py_node.process()
+    # The exit signal travels ahead of the eval's reply on the same connection: handled by now.
     await erl_eval(py_node, shared_erl, "exit(P, normal).", P=calm.pid)
-    await asyncio.sleep(0.1)
     assert calm.alive  # normal exit signals are ignored when not trapping
 
     catcher = py_node.process()
@@ -287,10 +311,9 @@ async def test_unlink_stops_exit_propagation(py_node: Node, shared_erl: ErlNode)
     async with py_node.process() as proc:
         epid = await erl_eval(py_node, shared_erl, "spawn(fun() -> receive R -> exit(R) end end).")
         proc.link(epid)
-        await asyncio.sleep(0.05)
+        await eventually(lambda: _is(erl_links(py_node, shared_erl, epid), [proc.pid]), "Erlang sees the link")
         proc.unlink(epid)
-        await asyncio.sleep(0.05)
-        assert await erl_eval(py_node, shared_erl, "element(2, process_info(P, links)).", P=epid) == []
+        await eventually(lambda: _is(erl_links(py_node, shared_erl, epid), []), "Erlang sees the unlink")
         proc.send(epid, A("boom"))
         with pytest.raises(TimeoutError):
             await proc.receive(timeout=0.3)
@@ -305,7 +328,7 @@ async def test_noconnection_when_erlang_node_is_killed(py_node: Node, erl_factor
         proc.link(epid)
         ref = proc.monitor(epid)
         proc.monitor_node(erl.name)
-        await asyncio.sleep(0.05)
+        await eventually(lambda: _is(erl_links(py_node, erl, epid), [proc.pid]), "Erlang sees the link")
         erl.kill(signal.SIGKILL)
         got = {await proc.receive(timeout=10) for _ in range(3)}
         assert got == {
@@ -349,8 +372,7 @@ async def test_reconnect_after_peer_restart(py_node: Node, erl_factory: object) 
     erl = erl_factory("phoenix")  # type: ignore[operator]
     assert await erl_eval(py_node, erl, "1 + 1.") == 2
     erl.kill()
-    await asyncio.sleep(0.2)
-    assert erl.name not in py_node.connected_nodes()
+    await eventually(lambda: erl.name not in py_node.connected_nodes(), "the connection is seen lost")
     with pytest.raises(CallError):
         await erl_eval(py_node, erl, "ok.")
     erl.start()
@@ -384,7 +406,7 @@ async def test_net_ticktime_drops_a_silent_peer(cookie: str, erl_factory: object
             assert erl.name in node.connected_nodes()
             erl.kill(signal.SIGSTOP)  # silent but its socket stays open
             try:
-                assert await proc.receive(timeout=6) == (A("nodedown"), A(erl.name))
+                assert await proc.receive(timeout=30) == (A("nodedown"), A(erl.name))
             finally:
                 erl.kill(signal.SIGCONT)
 

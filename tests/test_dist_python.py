@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
+from collections.abc import Callable
 
 import pytest
 from conftest import unique_name
@@ -23,10 +25,22 @@ from py_nodes.roles import echo
 A = Atom
 
 
+async def eventually(condition: Callable[[], bool], what: str, bound_s: float = 30.0) -> None:
+    """Wait for ``condition()`` (polled), failing after a long bound: events, not sleeps."""
+    deadline = time.monotonic() + bound_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {bound_s} s: {what}")
+        await asyncio.sleep(0.01)
+
+
 async def test_simultaneous_connect_ends_with_one_connection_each(cookie: str) -> None:
     async with Node(unique_name("sa"), cookie=cookie) as a, Node(unique_name("sb"), cookie=cookie) as b:
         ca, cb = await asyncio.gather(a.connect(b.name), b.connect(a.name))
-        await asyncio.sleep(0.1)
+        # The losing attempt is closed; then each side holds exactly the connection it returned.
+        await eventually(
+            lambda: a.handshakes_in_progress() == b.handshakes_in_progress() == 0, "the losing attempt closed"
+        )
         assert a.connected_nodes() == [b.name] and b.connected_nodes() == [a.name]
         assert a.connection(b.name) is ca and b.connection(a.name) is cb
         assert not ca.closed and not cb.closed
@@ -50,7 +64,7 @@ async def test_links_and_monitors_between_python_nodes(cookie: str) -> None:
         target = b.process()
         watcher.link(target.pid)
         ref = watcher.monitor(target.pid)
-        await asyncio.sleep(0.05)
+        await eventually(lambda: watcher.pid in target.links and ref in target.watchers, "link and monitor at b")
         b.terminate(target, A("done"))
         got = {await watcher.receive(timeout=5) for _ in range(2)}
         assert got == {(A("EXIT"), target.pid, A("done")), (A("DOWN"), ref, A("process"), target.pid, A("done"))}
@@ -78,8 +92,8 @@ async def test_backpressure_when_the_peer_stops_reading(cookie: str) -> None:
             conn = n.connection(name)
             assert conn is not None and conn.buffered_bytes() <= (4 << 20) + 2 * 65536 + (2 << 20)
             waiting = asyncio.ensure_future(proc.asend(("sink", name), blob))
-            await asyncio.sleep(0.3)
-            assert not waiting.done()  # asend waits while the peer is frozen
+            await asyncio.sleep(0.3)  # an observation window, not a synchronisation:
+            assert not waiting.done()  # asend waits while the peer is frozen (for any window)
             os.kill(peer.pid, signal.SIGCONT)
             await asyncio.wait_for(waiting, 20)
     finally:
@@ -128,7 +142,7 @@ async def test_undecodable_and_malformed_frames_are_dropped_not_fatal(cookie: st
         ]
         for body in bad_frames:
             conn.transport.write(len(body).to_bytes(4, "big") + body)
-        await asyncio.sleep(0.1)
+        # The call travels behind the bad frames on the same ordered connection: no wait needed.
         assert await a.call(("echo", b.name), A("still_alive")) == "still_alive"
         assert b.connected_nodes() == [a.name]
 
