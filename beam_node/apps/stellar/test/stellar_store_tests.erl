@@ -1,0 +1,232 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+%% stellar_store's telemetry buffer against a stand-in store process (registered `store' on
+%% this node, listed as the store node in stellar_py_node's table): the buffer's bound (dropped
+%% rows counted and logged, never reset), batching, rows kept until the store confirms them,
+%% sent again after a refusal or to the next store node, and commands refused without a store.
+-module(stellar_store_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-export([log/2]).  % a logger handler: forwards stellar_store's warnings to the test
+
+-define(WAIT_MS, 30000).
+
+store_test_() ->
+    %% Each case sets up in its own process: the stand-in store and the log handler answer to it.
+    [{Title, {timeout, 120, fun() -> with_store(Case) end}}
+     || {Title, Case} <- [
+         {"buffer bound: dropped rows counted, logged, and the count is never reset",
+          fun buffer_bound/0},
+         {"batches of at most 5000 rows, kept until acknowledged", fun batches_kept_until_ack/0},
+         {"a refused batch (nack) is sent again", fun nack_resends/0},
+         {"store node death: unconfirmed batches go to the next store node",
+          fun store_death_resends/0},
+         {"no store node: commands and satellite creation are refused, nothing acknowledged",
+          fun refused_without_store/0}]].
+
+with_store(Case) ->
+    Setup = setup(),
+    try Case() after cleanup(Setup) end.
+
+setup() ->
+    flush_mailbox(),  % what an earlier case left behind
+    Test = self(),
+    Owner = spawn(fun() ->
+        ok = stellar_store:new_table(),
+        stellar_catalog = ets:new(stellar_catalog, [named_table, public, set]),
+        stellar_py_nodes = ets:new(stellar_py_nodes, [named_table, public, set]),
+        Test ! {tables, self()},
+        receive stop -> ok end
+    end),
+    receive {tables, Owner} -> ok after ?WAIT_MS -> error(no_tables) end,
+    ok = application:set_env(stellar, py_nodes, [#{role => store, count => 1}]),
+    ok = application:set_env(stellar, telemetry_flush_ms, 20),
+    ok = application:set_env(stellar, checkpoint_ms, 3600000),
+    ok = application:set_env(stellar, telemetry_buffer, 200000),
+    ok = logger:add_handler(store_test_log, ?MODULE, #{config => #{pid => Test}, level => warning}),
+    Fake = start_fake_store(),
+    store_up(),
+    {ok, Server} = stellar_store:start_link(),
+    unlink(Server),
+    {Owner, Server, Fake}.
+
+cleanup({Owner, Server, Fake}) ->
+    _ = logger:remove_handler(store_test_log),
+    Ref = monitor(process, Server),
+    exit(Server, kill),
+    receive {'DOWN', Ref, process, Server, _} -> ok end,
+    [kill_and_wait(P) || P <- [Fake, whereis(store)], is_pid(P)],
+    Owner ! stop,
+    [application:unset_env(stellar, K) || K <- [py_nodes, telemetry_flush_ms, checkpoint_ms,
+                                                  telemetry_buffer]],
+    ok.
+
+%% The stand-in store: answers the restore calls, passes telemetry batches to the test.
+start_fake_store() ->
+    Test = self(),
+    Pid = spawn(fun() -> true = register(store, self()), Test ! {store_ready, self()}, fake_store(Test) end),
+    receive {store_ready, Pid} -> Pid after ?WAIT_MS -> error(no_fake_store) end.
+
+fake_store(Test) ->
+    receive
+        {'$gen_call', From, Request} ->
+            gen_server:reply(From, case Request of
+                                       satellites -> {ok, []};
+                                       pending_commands -> {ok, []};
+                                       _ -> {error, store_unavailable}
+                                   end);
+        {'$gen_cast', {telemetry, From, Id, Rows}} ->
+            Test ! {batch, self(), From, Id, Rows};
+        {'$gen_cast', _} ->
+            ok
+    end,
+    fake_store(Test).
+
+kill_and_wait(Pid) ->
+    Ref = monitor(process, Pid),
+    exit(Pid, kill),
+    receive {'DOWN', Ref, process, Pid, _} -> ok end.
+
+flush_mailbox() ->
+    receive _ -> flush_mailbox() after 0 -> ok end.
+
+%% Rows added while no store is up, so that they go in one flush when it is back.
+add_while_down(From, To) ->
+    store_down(),
+    wait_until(fun() -> maps:get(store, stellar_store:status()) =:= undefined end),
+    ok = add(From, To),
+    store_up().
+
+store_up() ->
+    true = ets:insert(stellar_py_nodes, {node(), store, up, 0, 1}).
+
+store_down() ->
+    true = ets:insert(stellar_py_nodes, {node(), store, down, 1, undefined}).
+
+log(#{level := Level, msg := Msg}, #{config := #{pid := Pid}}) ->
+    Text = case Msg of
+        {report, R} -> io_lib:format("~0p", [R]);
+        {string, S} -> S;
+        {Format, Args} -> io_lib:format(Format, Args)
+    end,
+    Pid ! {log, Level, unicode:characters_to_binary(Text)},
+    ok.
+
+sample(I) ->
+    #{mode => nominal, energy_pct => 50.0, memory_used_mb => 0.0, updated_at => I,
+      lat_deg => undefined, lon_deg => undefined, alt_km => undefined, in_sunlight => true}.
+
+add(From, To) ->
+    [ok = stellar_store:telemetry(<<"sat-1">>, sample(I)) || I <- lists:seq(From, To)],
+    ok.
+
+next_batch() ->
+    receive {batch, _Store, From, Id, Rows} -> {From, Id, Rows}
+    after ?WAIT_MS -> error(no_batch)
+    end.
+
+telemetry() ->
+    maps:get(telemetry, stellar_store:status()).
+
+wait_until(Fun) ->
+    wait_until(Fun, erlang:monotonic_time(millisecond) + ?WAIT_MS).
+
+wait_until(Fun, Deadline) ->
+    case Fun() of
+        true -> ok;
+        false ->
+            erlang:monotonic_time(millisecond) < Deadline orelse error(timeout),
+            receive after 10 -> wait_until(Fun, Deadline) end
+    end.
+
+times(Rows) ->
+    [T || {<<"sat-1">>, #{updated_at := T}} <- Rows].
+
+%% Cases.
+
+buffer_bound() ->
+    ok = application:set_env(stellar, telemetry_buffer, 10),
+    store_down(),  % nothing is sent: the buffer fills as when the store is away
+    wait_until(fun() -> maps:get(store, stellar_store:status()) =:= undefined end),
+    ok = add(1, 15),
+    ?assertMatch(#{buffered := 10, dropped := #{buffer_full := 5, rejected := 0}}, telemetry()),
+    ?assertEqual(5, maps:get(overflow, stellar_store:status())),
+    Logged = receive_log(<<"telemetry buffer full">>),
+    ?assertNotEqual(nomatch, binary:match(Logged, <<"5 sample(s) dropped since the last warning, 5 in total">>)),
+    %% Logging does not reset the count (it is what /metrics reports).
+    ok = add(16, 17),
+    ?assertMatch(#{dropped := #{buffer_full := 7}}, telemetry()),
+    %% The store is back: the 10 kept rows go, oldest first.
+    store_up(),
+    {From, Id, Rows} = next_batch(),
+    ?assertEqual(lists:seq(1, 10), times(Rows)),
+    From ! {telemetry_ack, Id, 10, 0},
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
+    ?assertMatch(#{rows := 10, dropped := #{buffer_full := 7}}, telemetry()).
+
+batches_kept_until_ack() ->
+    add_while_down(1, 12000),
+    Batches = [next_batch() || _ <- lists:seq(1, 3)],
+    ?assertEqual([5000, 5000, 2000], [length(R) || {_, _, R} <- Batches]),
+    ?assertEqual(lists:seq(1, 12000), lists:append([times(R) || {_, _, R} <- Batches])),
+    %% Sent, not confirmed: still buffered.
+    ?assertMatch(#{buffered := 12000, unconfirmed_batches := 3, rows := 0}, telemetry()),
+    [{From, Id2, _}] = [B || B = {_, Id, _} <- Batches, Id =:= element(2, lists:nth(2, Batches))],
+    From ! {telemetry_ack, Id2, 5000, 0},
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 7000 end),
+    [From ! {telemetry_ack, Id, 4999, 1} || {_, Id, _} <- [hd(Batches)]],
+    {_, Id3, _} = lists:nth(3, Batches),
+    From ! {telemetry_ack, Id3, 2000, 0},
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
+    ?assertMatch(#{rows := 11999, unconfirmed_batches := 0, dropped := #{rejected := 1}}, telemetry()),
+    _ = receive_log(<<"refused 1 sample(s)">>),
+    %% Nothing is sent twice when everything was confirmed.
+    receive {batch, _, _, _, Extra} -> error({sent_again, length(Extra)}) after 200 -> ok end.
+
+nack_resends() ->
+    add_while_down(1, 3),
+    {From, Id, Rows} = next_batch(),
+    ?assertEqual([1, 2, 3], times(Rows)),
+    From ! {telemetry_nack, Id},
+    {From, Id2, Rows2} = next_batch(),
+    ?assertNotEqual(Id, Id2),
+    ?assertEqual([1, 2, 3], times(Rows2)),
+    From ! {telemetry_ack, Id, 3, 0},  % a stale answer for the refused batch changes nothing
+    From ! {telemetry_ack, Id2, 3, 0},
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
+    ?assertMatch(#{rows := 3}, telemetry()).
+
+store_death_resends() ->
+    add_while_down(1, 4),
+    {_From, _Id, Rows} = next_batch(),
+    ?assertEqual([1, 2, 3, 4], times(Rows)),
+    Restores = maps:get(restores, stellar_store:status()),
+    %% The store node dies before confirming: its process is gone, the node is down, then up.
+    kill_and_wait(whereis(store)),
+    store_down(),
+    wait_until(fun() -> maps:get(store, stellar_store:status()) =:= undefined end),
+    ok = add(5, 6),
+    _ = start_fake_store(),
+    store_up(),
+    {From2, Id2, Rows2} = next_batch(),
+    ?assertEqual([1, 2, 3, 4, 5, 6], times(Rows2)),  % nothing lost across the store's death
+    From2 ! {telemetry_ack, Id2, 6, 0},
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
+    ?assertMatch(#{rows := 6, dropped := #{buffer_full := 0}}, telemetry()),
+    ?assertEqual(Restores + 1, maps:get(restores, stellar_store:status())).
+
+refused_without_store() ->
+    store_down(),
+    State = #{id => <<"sat-9">>},
+    ?assertEqual({error, store_unavailable}, stellar_store:create(State)),
+    ?assertMatch({error, store_unavailable}, stellar_store:submit(<<"sat-9">>, noop, #{}, undefined)).
+
+receive_log(Needle) ->
+    receive
+        {log, _Level, Text} ->
+            case binary:match(Text, Needle) of
+                nomatch -> receive_log(Needle);
+                _ -> Text
+            end
+    after ?WAIT_MS -> error({not_logged, Needle})
+    end.
