@@ -184,15 +184,19 @@ class _BeamOutput:
         self._thread.join(timeout_s)
 
 
-async def _stop_beam(beam: subprocess.Popen[bytes], output: _BeamOutput, watch: EmbeddedWatch | ExternalWatch) -> int:
-    """Stop the BEAM node gracefully and say whether its final checkpoint was written."""
+async def _stop_beam(
+    beam: subprocess.Popen[bytes], output: _BeamOutput, watch: EmbeddedWatch | ExternalWatch, *, restored: bool
+) -> int:
+    """Stop the BEAM node gracefully and say whether its final checkpoint was written (once the
+    satellites were restored: before that there is nothing of ours to checkpoint)."""
     if beam.poll() is None:
         if isinstance(watch, EmbeddedWatch):
-            db_up = await watch.wait_up(DB_GRACE_AT_STOP_S)
+            db_up, why = await watch.wait_up(DB_GRACE_AT_STOP_S), watch.health.last_error
         else:
-            db_up = await watch.probe() is None
+            why = await watch.probe()
+            db_up = why is None
         if not db_up:
-            _say(f"the database is down ({watch.health.last_error}): the final checkpoint cannot be written;"
+            _say(f"the database is down ({why}): the final checkpoint cannot be written;"
                  " satellites will resume from their last periodic checkpoint", problem=True)  # fmt: skip
         beam.send_signal(signal.SIGTERM)  # init:stop(): the store writes the checkpoint, supervisors stop the Python nodes
         try:
@@ -206,7 +210,7 @@ async def _stop_beam(beam: subprocess.Popen[bytes], output: _BeamOutput, watch: 
             _say(f"final checkpoint written ({output.checkpoint})")
         elif output.checkpoint is not None:
             _say(f"the final checkpoint could not be written ({output.checkpoint})", problem=True)
-        elif db_up:
+        elif db_up and restored:
             _say("the final checkpoint was not confirmed (no store node took it): satellites will resume"
                  " from their last periodic checkpoint", problem=True)  # fmt: skip
     return beam.returncode
@@ -225,14 +229,17 @@ class _StatusFile:
 
     def write(self, health: DatabaseHealth) -> None:
         data = {"pid": os.getpid(), "node": self.node, "database": health.as_json()}
-        fd, tmp = tempfile.mkstemp(prefix=".up-status.", dir=self.path.parent)
         try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f)
-            os.replace(tmp, self.path)  # readers see the old file or the new one, never half
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            fd, tmp = tempfile.mkstemp(prefix=".up-status.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(data, f)
+                os.replace(tmp, self.path)  # readers see the old file or the new one, never half
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        except OSError as exc:  # a full disk must not stop the watcher: status is only a report
+            logging.getLogger(__name__).warning("could not write %s: %s", self.path, exc)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -310,12 +317,15 @@ async def _run_cluster(
     # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
     beam = subprocess.Popen(_beam_command(config.beam_node), env=env, stdout=subprocess.PIPE, start_new_session=True)
     output = _BeamOutput(beam)
+    restored = False
     try:
         async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie) as ctl:
 
             async def start_up() -> None:
+                nonlocal restored
                 nodes = await _wait_until_ready(ctl, beam, config.beam_node, config.start_timeout_s)
                 count = await _wait_until_restored(ctl, beam, config.beam_node, config.start_timeout_s)
+                restored = True
                 url = await _gateway_url(ctl, nodes)
                 gateway = _gateway_text(url, admin_token, new_token)
                 _print_banner(config.beam_node, state, nodes, count, seeded, describe_target(conninfo), gateway)
@@ -334,7 +344,7 @@ async def _run_cluster(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
     finally:
-        rc = await _stop_beam(beam, output, watch)
+        rc = await _stop_beam(beam, output, watch, restored=restored)
     _say(f"{config.beam_node} stopped (exit status {rc})")
     return 0 if stop.is_set() else rc or 1
 

@@ -230,3 +230,29 @@ def test_second_up_on_the_same_state_folder_exits_2_and_changes_nothing(tmp_path
         assert first.proc.wait(120) == 0
     finally:
         first.finish()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_external_database_is_reported_and_never_started(tmp_path: Path, empty_db_conninfo: str) -> None:
+    """With DATABASE_URL, `up` starts no server of its own; status reports the external one."""
+    stack = FaultStack(tmp_path / "home", "stellar_extdb", STELLAROPS_DEMO_SATELLITES="2", DATABASE_URL=empty_db_conninfo).start()
+    try:
+        database = stack.status()["database"]
+        assert database["kind"] == "external" and database["state"] == "up" and database["restarts"] == 0
+        assert "password" not in json.dumps(database)
+        assert not (stack.home / "pg").exists()
+        assert stack.proc is not None
+        stack.proc.send_signal(signal.SIGTERM)
+        rc = stack.proc.wait(120)
+    finally:
+        stack.finish()
+    time.sleep(0.5)
+    assert rc == 0 and "Traceback" not in stack.stderr()
+    assert "stellarops: final checkpoint written (checkpointed 2 satellite(s) at stop)" in stack.stdout()
+    assert _answers_select(empty_db_conninfo)  # still there: not ours to stop
+
+
+def _answers_select(conninfo: str) -> bool:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute("SELECT count(*) FROM satellites").fetchone() == (2,)
