@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 from conftest import HOST, ErlNode, erl_eval, unique_name
 
-from py_nodes.erldist import Atom, Node
+from py_nodes.erldist import Atom, Node, NodeDownError, epmd
 from py_nodes.erldist import flags as F
 from py_nodes.roles import echo
 
@@ -215,3 +215,54 @@ def test_limits_are_checked() -> None:
         Node("a@h", cookie="c", handshake_timeout_s=0)
     with pytest.raises(ValueError, match="max_handshakes"):
         Node("a@h", cookie="c", max_handshakes=0)
+
+
+async def test_a_trickling_peer_is_closed_at_the_deadline_too(cookie: str) -> None:
+    """The deadline counts from the connection, not from the last byte: trickling does not help."""
+    async with Node(unique_name("trickle"), cookie=cookie, handshake_timeout_s=1.0) as node:
+        reader, writer = await asyncio.open_connection(HOST, node.port)
+        started = time.monotonic()
+        packet = _send_name_packet(unique_name("slow"))
+        for byte in packet:  # a valid send_name, one byte every 0.2 s (~8 s in all)
+            if reader.at_eof():
+                break
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.2)
+        assert await asyncio.wait_for(reader.read(), 60) == b""
+        writer.close()
+        assert time.monotonic() - started < 6.0  # closed long before the packet was complete
+        await wait_for(lambda: node.handshake_stats.timed_out == 1, 30, "the timeout is counted")
+
+
+@pytest.mark.parametrize(
+    ("connect_timeout_s", "handshake_timeout_s", "counted"), [(7.0, 1.0, 1), (1.0, 120.0, 0)]
+)
+async def test_our_own_connect_to_a_silent_peer_gives_up_and_closes(
+    cookie: str, connect_timeout_s: float, handshake_timeout_s: float, counted: int
+) -> None:
+    """A 'node' registered in epmd that accepts and never answers: connect fails, socket closed
+    (whichever limit ends it: the handshake deadline, counted, or the caller's connect timeout)."""
+    closed = asyncio.Event()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # EOF when the node gives up
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(mute, HOST, 0)
+    alive = unique_name("mute").split("@")[0]
+    registration = await epmd.register(alive, server.sockets[0].getsockname()[1])
+    try:
+        async with Node(
+            unique_name("caller"),
+            cookie=cookie,
+            connect_timeout_s=connect_timeout_s,
+            handshake_timeout_s=handshake_timeout_s,
+        ) as node:
+            with pytest.raises(NodeDownError):
+                await node.connect(f"{alive}@{HOST}")
+            await asyncio.wait_for(closed.wait(), 30)
+            assert node.handshake_stats.timed_out == counted
+    finally:
+        await registration.close()
+        server.close()

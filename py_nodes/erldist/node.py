@@ -594,6 +594,9 @@ class Node:
                     # Simultaneous connect that the peer won: its connection to us will do.
                     await asyncio.shield(pending.future)
         except (OSError, NodeDownError, HandshakeError, TimeoutError) as exc:
+            attempt = pending.attempt
+            if attempt is not None and self._conns.get(peer) is not attempt:
+                attempt.abort()  # given up (e.g. connect_timeout_s): its socket must not linger
             if self._connecting.get(peer) is pending and not pending.future.done():
                 del self._connecting[peer]
                 error = NodeDownError(f"cannot connect to {peer}: {exc or 'timeout'}")
