@@ -225,6 +225,12 @@ class ErldistCluster:
         assert isinstance(value, list)
         return value
 
+    async def store_status(self) -> dict[str, Any]:
+        """``stellar_store:status()``: persistence, ownership and telemetry delivery counters."""
+        value = to_json(await self._rpc("stellar_store", "status", []))
+        assert isinstance(value, dict)
+        return value
+
     async def propagate(self, sat_id: str, times_ms: list[int]) -> dict[str, Any]:
         items = self._result(
             await self._rpc("stellar", "propagate", [[sat_id.encode()], times_ms], timeout_s=self._orbital_timeout_s)

@@ -2,7 +2,8 @@
 
 Fleet gauges (``stellar_satellites_active``, ``stellar_energy_avg``, ``stellar_tasks_pending``,
 ``stellar_tasks_failed_total``) are refreshed when ``/metrics`` is scraped, at most once per
-``fleet_refresh_s``, from the cluster and the database; HTTP and SSE metrics are updated as
+``fleet_refresh_s``, from the cluster and the database (telemetry delivery counters from BEAM's
+``stellar_store:status()``, cumulative there); HTTP and SSE metrics are updated as
 requests run; distribution messages in/out are read from the erldist connections at scrape time.
 """
 
@@ -13,10 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE", "DistCollector", "GatewayMetrics"]
+__all__ = ["CONTENT_TYPE", "DistCollector", "GatewayMetrics", "TelemetryCollector"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Latency buckets for a gateway answering in ~1 ms from memory up to seconds (orbital work).
@@ -38,6 +39,31 @@ class DistCollector(Collector):
             received.add_metric([peer], messages_in)
             sent.add_metric([peer], messages_out)
         return [received, sent]
+
+
+class TelemetryCollector(Collector):
+    """Telemetry delivery, as BEAM counts it (``stellar_store:status()``'s ``telemetry`` map):
+    rows stored, rows dropped by reason (never reset), rows buffered. Nothing until first read."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, Any] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        status = self.status
+        if status is None:
+            return []
+        rows = CounterMetricFamily("stellar_telemetry_rows", "Telemetry rows the store confirmed written")
+        rows.add_metric([], status.get("rows", 0))
+        dropped = CounterMetricFamily(
+            "stellar_telemetry_dropped", "Telemetry rows given up, by reason (buffer_full, rejected)", labels=["reason"]
+        )
+        for reason, count in sorted(status.get("dropped", {}).items()):
+            dropped.add_metric([reason], count)
+        buffered = GaugeMetricFamily(
+            "stellar_telemetry_buffered_rows", "Telemetry rows in BEAM's buffer, not yet confirmed written"
+        )
+        buffered.add_metric([], status.get("buffered", 0))
+        return [rows, dropped, buffered]
 
 
 class GatewayMetrics:
@@ -67,6 +93,8 @@ class GatewayMetrics:
         self.sse_events = Counter("stellar_sse_events", "Events received from the cluster for fan-out", registry=r)
         self.sse_resets = Counter("stellar_sse_resets", "reset events sent (a client resumed too late)", registry=r)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.telemetry = TelemetryCollector()
+        r.register(self.telemetry)
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
@@ -80,6 +108,11 @@ class GatewayMetrics:
         energies = [s["energy_pct"] for s in sats if isinstance(s.get("energy_pct"), int | float)]
         self.energy_avg.set(sum(energies) / len(energies) if energies else float("nan"))
         self.fleet_refreshed_at = time.monotonic()
+
+    def set_store(self, status: dict[str, Any]) -> None:
+        """From ``stellar_store:status()`` (as JSON)."""
+        telemetry = status.get("telemetry")
+        self.telemetry.status = telemetry if isinstance(telemetry, dict) else None
 
     def set_tasks(self, pending: int, failed: int) -> None:
         self.tasks_pending.set(pending)

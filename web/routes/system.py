@@ -118,6 +118,12 @@ async def metrics(request: web.Request) -> web.StreamResponse:
             gauges.set_fleet(await request.app[CLUSTER].sats())
         except ClusterError as exc:
             log.warning("metrics: no fleet figures: %s", exc)
+        store_status = getattr(request.app[CLUSTER], "store_status", None)  # the real cluster only
+        if store_status is not None:
+            try:
+                gauges.set_store(await store_status())
+            except ClusterError as exc:
+                log.warning("metrics: no telemetry figures: %s", exc)
         try:
             async with request.app[DATABASE].connection() as conn:
                 row = await (
