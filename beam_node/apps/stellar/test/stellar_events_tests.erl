@@ -28,7 +28,9 @@ bus_test_() ->
          Owner ! stop,
          application:unset_env(stellar, event_buffer)
      end,
-     fun(_) -> [fun publish_subscribe_replay/0, fun bad_filter/0, fun dead_subscriber_dropped/0] end}.
+     %% Above wait/1's bound, so that a condition that never holds fails with its own error.
+     fun(_) -> [{timeout, 60, T} || T <- [fun publish_subscribe_replay/0, fun bad_filter/0,
+                                          fun dead_subscriber_dropped/0]] end}.
 
 publish_subscribe_replay() ->
     Self = self(),
