@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from py_nodes import proto_v1
 from py_nodes.db import Alarms, CommandLedger, Database, Satellites
@@ -130,3 +131,83 @@ async def test_a_commit_that_outlives_its_caller_is_expired_and_a_retry_revives_
         assert again == (A("ok"), ok[1], (A("existing"), A("queued")))
     finally:
         await server.close()
+
+
+# -- one cluster owns the database (issue 12 item 12) -----------------------------------------
+
+
+async def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_second_store_refuses_until_the_owner_stops(db: Database, db_conninfo: str) -> None:
+    await Satellites(db).create(sat(b"s1", 1_000), actor="t")
+    first = StoreServer(db_conninfo, "cluster-a@h (store node store1@h)")
+    await first.init()
+    second = StoreServer(db_conninfo, "cluster-b@h (store node store1@h)")
+    await second.init()
+    try:
+        assert first.lease.owner and not second.lease.owner
+        refused = await second.handle_call(A("satellites"), None)  # type: ignore[arg-type]
+        assert refused[:1] == (A("error"),) and refused[1][0] == "not_owner"
+        assert b"owned by cluster-a@h (store node store1@h)" in refused[1][1]
+        assert (await second.handle_call(A("pending_commands"), None))[1][0] == "not_owner"  # type: ignore[arg-type]
+        refused_submit = await second.handle_call(submit_request(b"s1", b"k", now_ms() + 4000), None)  # type: ignore[arg-type]
+        assert refused_submit[1][0] == "not_owner"
+        assert await ledger_rows(db, "s1") == []
+        ok, sats = await first.handle_call(A("satellites"), None)  # type: ignore[arg-type]
+        assert ok == "ok" and [s[A("id")] for s in sats] == [b"s1"]
+        await first.close()  # a clean stop lets go at once: no grace period to wait
+        await wait_for(lambda: second.lease.owner, "the second store takes over")
+        ok, sats = await second.handle_call(A("satellites"), None)  # type: ignore[arg-type]
+        assert ok == "ok" and [s[A("id")] for s in sats] == [b"s1"]
+    finally:
+        await second.close()
+
+
+async def test_when_the_owner_dies_the_other_waits_the_grace_period_then_takes_over(db: Database, db_conninfo: str) -> None:
+    grace_s = 4.0
+    first = StoreServer(db_conninfo, "cluster-a@h", lease_grace_s=grace_s)
+    await first.init()
+    second = StoreServer(db_conninfo, "cluster-b@h", lease_grace_s=grace_s)
+    await second.init()
+    try:
+        assert first.lease.owner and not second.lease.owner
+        # The owner dies as a kill -9 would leave it: its session ends, nothing is released.
+        assert first.lease._task is not None and first.lease._conn is not None
+        first.lease._task.cancel()
+        async with db.connection() as conn:
+            pid = first.lease._conn.info.backend_pid
+            await conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        died_at = time.monotonic()
+        await wait_for(lambda: second.lease.owner, "the second store takes over after the grace period")
+        assert time.monotonic() - died_at >= grace_s - 2.5  # renewed at most renew_s (2 s) before death
+        async with db.connection() as conn:
+            row = await (await conn.execute("SELECT holder FROM cluster_owner")).fetchone()
+        assert row == ("cluster-b@h",)
+    finally:
+        await second.close()
+        first.lease._conn = None
+        await first.close()
+
+
+async def test_the_owner_takes_its_lease_back_after_losing_its_connection(db: Database, db_conninfo: str) -> None:
+    first = StoreServer(db_conninfo, "cluster-a@h")
+    await first.init()
+    second = StoreServer(db_conninfo, "cluster-b@h")
+    await second.init()
+    try:
+        # As in a database restart: the owner's lease session goes; the owner reconnects and, being
+        # the holder of record, takes it back; the other waits (grace period) and stays refused.
+        assert first.lease._conn is not None
+        async with db.connection() as conn:
+            await conn.execute("SELECT pg_terminate_backend(%s)", (first.lease._conn.info.backend_pid,))
+        await wait_for(lambda: not first.lease.owner, "the owner notices")
+        await wait_for(lambda: first.lease.owner, "the owner takes it back")
+        assert not second.lease.owner and second.lease.ever_owned is False
+    finally:
+        await second.close()
+        await first.close()

@@ -16,6 +16,11 @@ BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
                                                          Stored, Rejected} | {telemetry_nack, BatchId})
     cast {alarm, SatId, #{alarm, severity, message}}   (to the alarms table; one active per kind)
 
+One cluster owns the database (``OwnershipLease``: an advisory lock on a connection of its own):
+while this store node does not hold it, every call answers ``{error, {not_owner, Why}}`` (BEAM
+then restores and delivers nothing) and casts are not written; it keeps trying and takes over
+when the owner stops or dies.
+
 Calls that must be durable before BEAM acknowledges anything (a new satellite, a command) go to
 the database at once and answer ``{error, store_unavailable}`` when it is down. Casts are work
 BEAM will not repeat, so they are never dropped: command outcomes and checkpoints wait in order
@@ -52,6 +57,7 @@ from py_nodes.db import (
     migrate,
 )
 from py_nodes.db.commands import LateCommit
+from py_nodes.db.lease import OwnershipLease
 from py_nodes.db.values import datetime_from_ms
 from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid
 from py_nodes.jsonterms import to_json
@@ -72,8 +78,11 @@ COMMIT_MARGIN_S: Final = 1.0
 
 
 class StoreServer(GenServer):
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, holder: str | None = None, *, lease_grace_s: float = 10.0) -> None:
         self.db = Database(conninfo, max_size=8, timeout_s=CONNECT_TIMEOUT_S, name="store")
+        # One cluster owns the database: calls and casts are refused while we do not hold this.
+        self.lease = OwnershipLease(conninfo, holder or f"store (os pid {os.getpid()})", grace_s=lease_grace_s)
+        self._refused_casts = 0
         self.satellites = Satellites(self.db)
         self.ledger = CommandLedger(self.db)
         self.alarms = Alarms(self.db)
@@ -102,6 +111,7 @@ class StoreServer(GenServer):
         if applied:
             log.info("store: applied %s", ", ".join(m.filename for m in applied))
         await self.telemetry.start()
+        await self.lease.start()
         self._ready.set()
         log.info("store: connected to %s", self.db.target)
 
@@ -120,11 +130,14 @@ class StoreServer(GenServer):
         stats = await self.telemetry.close(timeout_s)
         if stats.lost_on_close:
             log.error("store: %d telemetry row(s) not written at stop", stats.lost_on_close)
+        await self.lease.close()  # last: the next owner finds everything written
         await self.db.close()
 
     # -- calls: durable before BEAM acknowledges --------------------------------------------
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
+        if not self.lease.owner:  # another cluster owns the database: restore nothing, write nothing
+            return (ERROR, (Atom("not_owner"), self.lease.reason.encode()))
         try:
             return await self._call(request)
         except DatabaseUnavailable as exc:
@@ -204,6 +217,9 @@ class StoreServer(GenServer):
             log.warning("store: dropped a malformed cast %.200r", request)
             return
         tag = request[0]
+        if not self.lease.ever_owned:  # a cluster that never owned the database has nothing to write
+            self._refuse_cast(request)
+            return
         if tag == "telemetry" and len(request) == 4 and type(request[1]) is Pid and type(request[2]) is int and type(request[3]) is list:
             self._telemetry_batch(request[1], request[2], request[3])
         elif tag == "telemetry" and type(request[1]) is list:
@@ -218,6 +234,14 @@ class StoreServer(GenServer):
             self._jobs.put_nowait(("alarm", request[1:]))
         else:
             log.warning("store: dropped an unknown cast %.200r", request)
+
+    def _refuse_cast(self, request: tuple[Any, ...]) -> None:
+        if request[0] == "telemetry" and len(request) == 4 and type(request[1]) is Pid:
+            self.process.send(request[1], (Atom("telemetry_nack"), request[2]))  # BEAM keeps it
+            return
+        self._refused_casts += 1
+        if self._refused_casts % 100 == 1:
+            log.warning("store: %s not written (%d so far): %s", request[0], self._refused_casts, self.lease.reason)
 
     def _telemetry_batch(self, sender: Pid, batch_id: int, items: list[Any]) -> None:
         """A batch BEAM keeps until we confirm it: ``{telemetry_ack, BatchId, Stored, Rejected}``
@@ -345,7 +369,10 @@ def _telemetry_rows(items: list[Any]) -> list[TelemetryRow]:
 
 def serve_store(node: Node, conninfo: str) -> StoreServer:
     """Start the ``store`` server on ``node`` (it connects, migrates, then serves)."""
-    server = StoreServer(conninfo)
+    # The cluster's name, stable across restarts of this node: a restarted store of the owning
+    # cluster takes its lease back at once (a newcomer waits the grace period).
+    beam = os.environ.get("STELLAROPS_BEAM_NODE", "a cluster")
+    server = StoreServer(conninfo, f"{beam} (store node {node.name})")
     node.start_server(server, name="store")
     return server
 

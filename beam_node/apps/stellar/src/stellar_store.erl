@@ -20,6 +20,9 @@
 %%   it rows are dropped, counted (never reset) and logged; so are rows the database refused.
 %% - Restore: each time the store node comes up, satellites that the catalog does not know are
 %%   restored from their checkpoints, and every queued or sent command is delivered again.
+%% - Ownership: one cluster at a time owns the database (the store node's lease). A store that
+%%   answers {error, {not_owner, Why}} restores and delivers nothing; this server says why (log,
+%%   status/0) and asks again every tick, so it takes over when the owner stops or dies.
 -module(stellar_store).
 -behaviour(gen_server).
 
@@ -67,7 +70,8 @@
     overflow_logged_at = 0 :: integer(),
     batch_seq = 0 :: non_neg_integer(),
     sent_upto = 0 :: non_neg_integer(),  % the newest buffer key sent to the current store
-    unacked = #{} :: #{pos_integer() => {pos_integer(), pos_integer(), integer()}}  % Id => {First, Last, SentAtMs}
+    unacked = #{} :: #{pos_integer() => {pos_integer(), pos_integer(), integer()}},  % Id => {First, Last, SentAtMs}
+    lease = unknown :: unknown | owner | {not_owner, binary()}
 }).
 
 %% API.
@@ -166,9 +170,11 @@ alarm(SatId, Data) ->
 
 %% For operators, /metrics and tests. buffered: rows in the buffer (unconfirmed ones included);
 %% overflow: rows dropped because the buffer was full, since start.
+%% owner: whether this cluster owns the database (undefined until a store answered), and why not.
 -spec status() -> #{enabled := boolean(), store := node() | undefined,
                     restores := non_neg_integer(), buffered := non_neg_integer(),
-                    overflow := non_neg_integer(), telemetry := telemetry_status()}.
+                    overflow := non_neg_integer(), telemetry := telemetry_status(),
+                    owner := boolean() | undefined, not_owner_reason := binary()}.
 status() ->
     gen_server:call(?MODULE, status).
 
@@ -188,8 +194,14 @@ handle_call(status, _From, State = #state{store = Store, restores = R, unacked =
     Buffered = ets:info(?TAB, size),
     Telemetry = #{rows => counter(rows), buffered => Buffered, unconfirmed_batches => map_size(U),
                   dropped => #{buffer_full => overflow(), rejected => counter(rejected)}},
+    {Owner, Why} = case State#state.lease of
+        unknown -> {undefined, <<>>};
+        owner -> {true, <<>>};
+        {not_owner, W} -> {false, W}
+    end,
     Reply = #{enabled => enabled(), store => Store, restores => R,
-              buffered => Buffered, overflow => overflow(), telemetry => Telemetry},
+              buffered => Buffered, overflow => overflow(), telemetry => Telemetry,
+              owner => Owner, not_owner_reason => Why},
     {reply, Reply, State};
 handle_call(_Request, _From, State) ->
     {reply, {error, bad_call}, State}.
@@ -280,7 +292,9 @@ store_call(Request, Timeout) ->
         undefined ->
             {error, store_unavailable};
         Node ->
-            try gen_server:call({store, Node}, Request, Timeout)
+            try gen_server:call({store, Node}, Request, Timeout) of
+                {error, {not_owner, _Why}} -> {error, store_unavailable};  % status/0 says why
+                Reply -> Reply
             catch exit:_ -> {error, store_unavailable}
             end
     end.
@@ -306,9 +320,25 @@ unsent(State = #state{unacked = U}) ->
         logger:info("telemetry: ~b unconfirmed batch(es) will be sent to the next store", [map_size(U)]),
     State#state{sent_upto = 0, unacked = #{}}.
 
-restore(Node, State = #state{restores = R}) ->
+restore(Node, State) ->
+    try gen_server:call({store, Node}, satellites, 60000) of
+        {error, {not_owner, Why}} -> not_owner(Node, Why, State);
+        {ok, Sats} -> restore(Node, Sats, State#state{lease = owner})
+    catch
+        Class:Reason ->
+            logger:error("store ~s: restore failed (~p:~0P); retrying", [Node, Class, Reason, 20]),
+            State#state{store = undefined}
+    end.
+
+%% Another cluster owns the database: nothing is restored or delivered; asked again next tick.
+not_owner(Node, Why, State = #state{lease = Lease}) ->
+    _ = Lease =:= {not_owner, Why} orelse
+        logger:warning("store ~s: this cluster does not own the database: ~ts; nothing is restored "
+                       "or delivered until it does (asking again every tick)", [Node, Why]),
+    State#state{store = undefined, lease = {not_owner, Why}}.
+
+restore(Node, Sats, State = #state{restores = R}) ->
     try
-        {ok, Sats} = gen_server:call({store, Node}, satellites, 60000),
         Restored = lists:foldl(fun(SatState, N) -> N + restore_sat(SatState) end, 0, Sats),
         {ok, Pending} = gen_server:call({store, Node}, pending_commands, 60000),
         Redelivered = lists:foldl(fun(Cmd, N) -> N + redeliver(Cmd) end, 0, Pending),
