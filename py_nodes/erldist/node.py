@@ -143,7 +143,10 @@ class Node:
         self.max_handshakes = max_handshakes
         self.handshake_stats = HandshakeStats()
         self._handshaking: dict[Connection, None] = {}  # accepted, mid-handshake, oldest first
-        self._drop_warning = _RateLimitedWarning(log, 60.0)
+        # One limiter per cause: each cause shows in the log at least once a minute.
+        self._evicted_warning = _RateLimitedWarning(log, 60.0)
+        self._timeout_warning = _RateLimitedWarning(log, 60.0)
+        self._garbage_warning = _RateLimitedWarning(log, 60.0)
         self._high_water = high_water_bytes
         self._hard_limit = hard_limit_bytes
         self.creation = 0
@@ -626,7 +629,7 @@ class Node:
             oldest = next(iter(self._handshaking))
             del self._handshaking[oldest]
             self.handshake_stats.evicted += 1
-            self._drop_warning(
+            self._evicted_warning(
                 "%s: more than %d connections mid-handshake; closing the oldest (from %s)",
                 self.name, self.max_handshakes, oldest.peer_address(),
             )  # fmt: skip
@@ -638,7 +641,7 @@ class Node:
 
     def handshake_timed_out(self, conn: Connection) -> None:
         self.handshake_stats.timed_out += 1
-        self._drop_warning(
+        self._timeout_warning(
             "%s: closed a connection from %s that did not finish the handshake within %.1f s",
             self.name, conn.peer_address(), self.handshake_timeout_s,
         )  # fmt: skip
@@ -661,7 +664,7 @@ class Node:
             # Not even a node name: garbage, a port scanner or another protocol. Counted, and
             # logged at most once a minute.
             self.handshake_stats.failed += 1
-            self._drop_warning("%s: closed a connection from %s: %s", self.name, conn.peer_address(), exc)
+            self._garbage_warning("%s: closed a connection from %s: %s", self.name, conn.peer_address(), exc)
         else:
             log.warning("%s: connection with %s refused: %s", self.name, hs.peer_name or "?", exc)
 
