@@ -19,7 +19,7 @@ from .errors import (
 )
 from .etf import decode, encode
 from .gen_server import NO_REPLY, Caller, GenServer
-from .node import Node
+from .node import HandshakeStats, Node
 from .process import Process
 from .terms import Atom, BitString, Export, Fun, ImproperList, Pid, Port, Reference
 
@@ -38,6 +38,7 @@ __all__ = [
     "Fun",
     "GenServer",
     "HandshakeError",
+    "HandshakeStats",
     "ImproperList",
     "Node",
     "NodeDownError",
