@@ -84,9 +84,14 @@ def _beam_command(node: str) -> list[str]:
     ebins = sorted(str(p) for p in (ROOT / "_build" / "default" / "lib").glob("*/ebin"))
     if not ebins:
         raise UpError("the BEAM app is not built: run `make setup`")
+    # Then a process that stops the node gracefully when its stdin (a pipe from us) closes: when
+    # `stellarops up` dies, however it dies, the node and its Python nodes do not run on without
+    # an owner (the next `up` could not start, or a second cluster would run the satellites).
     start = (
         "case application:ensure_all_started(stellar, permanent) of {ok, _} -> ok;"
-        ' Error -> io:format(standard_error, "stellar did not start: ~p~n", [Error]), erlang:halt(1) end'
+        ' Error -> io:format(standard_error, "stellar did not start: ~p~n", [Error]), erlang:halt(1) end,'
+        " spawn(fun() -> Wait = fun W() -> case io:get_line('') of eof -> init:stop();"
+        " {error, _} -> init:stop(); _ -> W() end end, Wait() end)"
     )
     return [
         "erl", "-name", node, "-noshell",
@@ -277,6 +282,9 @@ async def _run_owned(config: UpConfig, state: StateDir) -> int:
                 conninfo = await asyncio.to_thread(server.start)
             except EmbeddedServerError as exc:
                 raise UpError(str(exc)) from None
+            if not server.started_here:  # we own the folder: it is left over by an `up` that died
+                logging.getLogger(__name__).warning("the embedded PostgreSQL was left running by an earlier stellarops up: adopting it")
+                server.adopt()
             watch = EmbeddedWatch(server, on_change=status_file.write)
         else:
             conninfo = url
@@ -315,7 +323,9 @@ async def _run_cluster(
     )
     env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
     # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
-    beam = subprocess.Popen(_beam_command(config.beam_node), env=env, stdout=subprocess.PIPE, start_new_session=True)
+    beam = subprocess.Popen(
+        _beam_command(config.beam_node), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+    )
     output = _BeamOutput(beam)
     restored = False
     try:

@@ -79,12 +79,6 @@ def test_kill_9_of_the_beam_node_resumes_from_the_periodic_checkpoint(tmp_path: 
         clean_up(stack, pids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect (reported to the coordinator): after kill -9 of `stellarops up` the BEAM node "
-    "(its own session) and every Python node keep running, so a new `stellarops up` is refused "
-    "(node name taken). Remove this mark with the fix.",
-)
 def test_kill_9_of_stellarops_up_resumes_from_the_periodic_checkpoint(tmp_path: Path) -> None:
     stack = UpStack(tmp_path / "home", "stellar_crash_up", STELLAROPS_DEMO_SATELLITES=str(SATELLITES))
     pids: dict[str, int] = {}

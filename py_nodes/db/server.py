@@ -117,6 +117,13 @@ class EmbeddedServer:
         self._start()
         return self.conninfo
 
+    def adopt(self) -> None:
+        """Take charge of a server this object attached to (stop() then stops it): for the owner
+        of the state folder, which finds the server of a predecessor that died."""
+        if self._conninfo is None:
+            raise EmbeddedServerError("the embedded server is not started: call start() first")
+        self._started_here = True
+
     def revive(self) -> bool:
         """Start the server again if it is not running (after a crash: a stale postmaster.pid is
         fine); True when it was started now, False when it was running (someone else started it)."""
