@@ -19,6 +19,7 @@ from py_nodes.db import (
     role_rank,
 )
 from web.auth import Authenticator
+from web.dbgate import DatabaseGate
 
 CLI = [sys.executable, "-m", "py_nodes"]
 
@@ -70,7 +71,7 @@ async def test_admin_token_file_is_registered_in_a_new_database(db: Database, tm
 async def test_authenticator_caches_answers(db: Database) -> None:
     tokens = ApiTokens(db)
     token, secret = await tokens.create("viewer", "cached", actor="test")
-    auth = Authenticator(tokens, cache_s=60)
+    auth = Authenticator(tokens, DatabaseGate(db), cache_s=60)
     principal = await auth.principal(secret)
     assert principal is not None and principal.role == "viewer" and principal.actor.startswith(f"token:{token.id}:")
     await tokens.revoke(token.id, actor="test")

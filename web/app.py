@@ -1,8 +1,10 @@
 """The app factory: routes, middlewares and the resources they share.
 
 ``create_app(cluster, db, config)`` builds the aiohttp application. Its cleanup contexts keep
-the database connected (retrying in the background while PostgreSQL is away: requests that
-need it answer 503 meanwhile) and run the cluster's event stream into the SSE hub.
+the database connected (retrying in the background while PostgreSQL is away), watch it
+(``DatabaseGate``: while it is away, requests that need it answer 503 at once) and run the
+cluster's event stream into the SSE hub. At shutdown every event stream is ended first
+(``on_shutdown``), so a stop never waits for clients that would stay connected forever.
 
 Middlewares, outermost first: ``observe`` (request id, every failure as the JSON error shape,
 metrics, access log), CORS (when configured), ``guard`` (auth, then validation from the route's
@@ -29,11 +31,12 @@ from .auth import Authenticator
 from .cluster import Cluster, Event
 from .config import GatewayConfig
 from .cors import Cors
+from .dbgate import DatabaseGate
 from .keys import ACCESS_LOG, CLUSTER, CONFIG, DATABASE, HUB, METRICS, MIRROR
 from .metrics import DistCollector, GatewayMetrics
 from .mirror import SatMirror
 from .routes import ROUTES
-from .spec import AUTHENTICATOR, add_routes, guard
+from .spec import AUTHENTICATOR, GATE, add_routes, guard
 from .sse import EventHub
 
 __all__ = ["create_app"]
@@ -71,7 +74,10 @@ def create_app(
     app[HUB] = EventHub(metrics, queue_size=config.sse_queue_events)
     app[MIRROR] = SatMirror(snapshot_max_s=config.sat_cache_s)
     app[ACCESS_LOG] = AccessLog(config.access_log)
-    app[AUTHENTICATOR] = Authenticator(ApiTokens(db), cache_s=config.token_cache_s, anonymous_role=config.anonymous_role)
+    gate = app[GATE] = DatabaseGate(db)
+    app[AUTHENTICATOR] = Authenticator(
+        ApiTokens(db), gate, cache_s=config.token_cache_s, anonymous_role=config.anonymous_role
+    )
     add_routes(app, ROUTES)
     openapi.install(app)
     static.install(app)  # the dashboard's files: routes without a spec, not in the document
@@ -80,6 +86,8 @@ def create_app(
         app.on_response_prepare.append(cors.on_prepare)
     if manage_db:
         app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_database_gate)
+    app.on_shutdown.append(_end_streams)
     app.cleanup_ctx.append(_event_stream)
     app.cleanup_ctx.append(_access_log)
     return app
@@ -125,6 +133,20 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await db.close()
+
+
+async def _database_gate(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.get_running_loop().create_task(app[GATE].watch())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Before the server waits for handlers to finish: end every event stream (clients resume
+    with Last-Event-ID from another gateway, or this one when it is back)."""
+    app[HUB].close_all()
 
 
 async def _event_stream(app: web.Application) -> AsyncIterator[None]:

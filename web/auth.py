@@ -4,6 +4,9 @@
 by SHA-256 hash) and caches the answer for ``cache_s`` seconds, so a busy client costs one query
 per ``cache_s`` (a revoked token stops working within that time). Unknown secrets are cached
 too (shorter, bounded) so that a client retrying a bad token does not load the database.
+While the database is away (``DatabaseGate``), a token seen before keeps working from the cache
+(even past ``cache_s``: it cannot have been revoked meanwhile, since revoking needs the
+database); a token not in the cache gets 503 ``database_unavailable``, never 401 or 500.
 ``require(request, role)`` raises 401 without a valid token and 403 when its role is too weak.
 The token comes from ``Authorization: Bearer <token>``; for the event stream only (browsers'
 EventSource cannot set headers) also from the ``access_token`` query parameter.
@@ -22,9 +25,10 @@ from typing import Final
 
 from aiohttp import web
 
-from py_nodes.db import ApiTokens, Role, role_rank
+from py_nodes.db import ApiTokens, DatabaseUnavailable, Role, role_rank
 
-from .errors import Forbidden, Unauthorized
+from .dbgate import DatabaseGate
+from .errors import DatabaseDown, Forbidden, Unauthorized
 
 __all__ = ["Authenticator", "Principal", "bearer_secret"]
 
@@ -62,8 +66,11 @@ def bearer_secret(request: web.Request, *, allow_query: bool = False) -> str | N
 
 
 class Authenticator:
-    def __init__(self, tokens: ApiTokens, *, cache_s: float = 10.0, anonymous_role: Role | None = None) -> None:
+    def __init__(
+        self, tokens: ApiTokens, gate: DatabaseGate, *, cache_s: float = 10.0, anonymous_role: Role | None = None
+    ) -> None:
         self._tokens = tokens
+        self._gate = gate
         self._cache_s = cache_s
         self._anonymous = None if anonymous_role is None else Principal(None, "anonymous", anonymous_role)
         self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
@@ -73,7 +80,15 @@ class Authenticator:
         hit = self._cache.get(secret)
         if hit is not None and hit[0] > now:
             return hit[1]
-        token = await self._tokens.lookup(secret)
+        try:
+            async with self._gate.guarded():
+                token = await self._tokens.lookup(secret)
+        except (DatabaseUnavailable, DatabaseDown) as exc:
+            if isinstance(exc, DatabaseUnavailable):
+                self._gate.mark_down(str(exc))
+            if hit is not None and hit[1] is not None:  # seen before: cannot have been revoked since
+                return hit[1]
+            raise self._gate.error() from None
         found = None if token is None else Principal(token.id, token.name, token.role)
         self._cache[secret] = (now + (self._cache_s if found else NEGATIVE_CACHE_S), found)
         self._cache.move_to_end(secret)

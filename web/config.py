@@ -7,6 +7,8 @@
 | ``STELLAROPS_CORS_ORIGINS`` | comma-separated origins allowed cross-origin (``*``: any) | none (CORS off) |
 | ``STELLAROPS_HTTP_MAX_BODY`` | largest request body, bytes | ``65536`` |
 | ``STELLAROPS_SSE_QUEUE`` | events waiting per SSE client before it is dropped | ``2000`` |
+| ``STELLAROPS_SSE_WRITE_TIMEOUT_S`` | a write to an SSE client not done after this: the client is dropped | ``10`` |
+| ``STELLAROPS_SSE_SEND_BUFFER`` | socket send buffer of an SSE connection, bytes (0: the kernel's) | ``65536`` |
 | ``STELLAROPS_SSE_HEARTBEAT_S`` | idle seconds between SSE heartbeat comments | ``15`` |
 | ``STELLAROPS_SAT_CACHE_S`` | oldest snapshot GET /api/satellites/{id} may answer from (0: ask BEAM every time) | ``5`` |
 | ``STELLAROPS_ACCESS_LOG`` | access log: a file, ``-`` for stdout, ``off`` | ``$STELLAROPS_HOME/log/gateway-access.jsonl``, else stdout |
@@ -37,6 +39,8 @@ class GatewayConfig:
     max_body_bytes: int = 64 * 1024
     sse_queue_events: int = 2000
     sse_heartbeat_s: float = 15.0
+    sse_write_timeout_s: float = 10.0
+    sse_send_buffer_bytes: int = 64 * 1024
     token_cache_s: float = 10.0
     rpc_timeout_s: float = 5.0
     sat_cache_s: float = 5.0
@@ -62,6 +66,8 @@ class GatewayConfig:
             max_body_bytes=_int(env, "STELLAROPS_HTTP_MAX_BODY", cls.max_body_bytes, 1024, 64 << 20),
             sse_queue_events=_int(env, "STELLAROPS_SSE_QUEUE", cls.sse_queue_events, 1, 1_000_000),
             sse_heartbeat_s=_float(env, "STELLAROPS_SSE_HEARTBEAT_S", cls.sse_heartbeat_s, 0.05, 3600.0),
+            sse_write_timeout_s=_float(env, "STELLAROPS_SSE_WRITE_TIMEOUT_S", cls.sse_write_timeout_s, 0.1, 3600.0),
+            sse_send_buffer_bytes=_int(env, "STELLAROPS_SSE_SEND_BUFFER", cls.sse_send_buffer_bytes, 0, 64 << 20),
             sat_cache_s=_float(env, "STELLAROPS_SAT_CACHE_S", cls.sat_cache_s, 0.0, 3600.0),
             access_log=access_log,
             dashboard_dir=_dashboard_dir(env),

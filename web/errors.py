@@ -15,7 +15,8 @@ Errors::
      ├── UnsupportedMediaType    415 unsupported_media_type
      ├── ValidationFailed        422 validation_failed; ``details.field`` names the field
      ├── BadGateway              502 cluster_error (the cluster answered something unexpected)
-     └── ServiceUnavailable      503 unavailable (cluster, orbital node or database away)
+     └── ServiceUnavailable      503 unavailable (cluster or orbital node away)
+          └── DatabaseDown       503 database_unavailable, with Retry-After (PostgreSQL away)
 
 ``response_for`` turns these, aiohttp's own HTTP exceptions and (as a last resort, logged as a
 bug) anything else into that shape.
@@ -34,6 +35,7 @@ __all__ = [
     "BadGateway",
     "BadRequest",
     "Conflict",
+    "DatabaseDown",
     "Forbidden",
     "MethodNotAllowed",
     "NotFound",
@@ -109,6 +111,15 @@ class BadGateway(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
+
+
+class DatabaseDown(ServiceUnavailable):
+    """The database is away: nothing was read or accepted; try again after ``Retry-After``."""
+
+    code = "database_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 2) -> None:
+        super().__init__(message, details={"reason": "database_unavailable"}, headers={"Retry-After": str(retry_after_s)})
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -5,6 +5,10 @@ body as JSON Schemas, and its responses. ``add_routes`` registers specs on an ap
 ``guard`` middleware then authenticates (401/403) and validates (422) every request against
 its route's spec before the handler runs, leaves the checked values in ``params(request)``,
 and turns the cluster's and the database's refusals into HTTP errors (``refusals``).
+A spec also says whether its route needs the database: ``"here"`` (the gateway queries it: the
+request is refused at once while it is away, and cut if it goes away meanwhile) or ``"store"``
+(BEAM's store node writes it: refused at once while it is away, never cut, since BEAM may be
+committing; its ``store_unavailable`` is a ``database_unavailable`` too).
 The OpenAPI document (``web.openapi``) is built from the same specs, so the two cannot drift.
 """
 
@@ -12,19 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aiohttp import web
 
-from py_nodes.db import DbError, Role
+from py_nodes.db import DatabaseUnavailable, DbError, Role
 
 from .auth import Authenticator, Principal
-from .cluster import ClusterError
+from .cluster import ClusterError, ClusterRefusal, ClusterUnavailable
+from .dbgate import DatabaseGate
 from .logs import sat_id_var
 from .refusals import translate
 from .schema import Schema, parse_param, parse_query, read_json
 
-__all__ = ["AUTHENTICATOR", "SPECS", "Params", "Reply", "RouteSpec", "add_routes", "guard", "params"]
+__all__ = ["AUTHENTICATOR", "GATE", "SPECS", "Params", "Reply", "RouteSpec", "add_routes", "guard", "params"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # status -> (description, JSON schema of the body or None for no body)
@@ -32,6 +37,8 @@ Reply = Mapping[int, tuple[str, Schema | None]]
 
 SPECS: Final = web.AppKey("specs", dict)
 AUTHENTICATOR: Final = web.AppKey("authenticator", Authenticator)
+GATE: Final = web.AppKey("database_gate", DatabaseGate)
+NeedsDb = Literal["here", "store"] | None
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class RouteSpec:
     media_type: str = "application/json"  # of the success responses
     query_token: bool = False  # also accept ?access_token= (the event stream)
     headers: Mapping[str, Schema] = field(default_factory=dict)  # request headers documented
+    database: NeedsDb = None  # see the module's docstring
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,24 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     query = parse_query(request.query, query_schema, spec.required_query)
     body = await read_json(request, spec.body) if spec.body is not None else None
     request[_PARAMS] = Params(path, query, body, principal)
+    gate = request.app[GATE]
     try:
+        if spec.database == "here":
+            async with gate.guarded():
+                return await handler(request)
+        if spec.database == "store":
+            gate.check()
         return await handler(request)
+    except DatabaseUnavailable as exc:
+        gate.mark_down(str(exc))
+        raise gate.error() from None
+    except ClusterRefusal as exc:
+        if exc.reason == "store_unavailable":
+            raise gate.error() from None
+        raise translate(exc, path.get("sat_id")) from None
+    except ClusterUnavailable as exc:
+        if spec.database == "store" and not gate.up:  # timed out because the database went away
+            raise gate.error() from None
+        raise translate(exc, path.get("sat_id")) from None
     except (ClusterError, DbError) as exc:
         raise translate(exc, path.get("sat_id")) from None

@@ -2,9 +2,13 @@
 
 ``EventHub.publish`` gets each event once (from ``Cluster.run_events``), encodes it once as an SSE
 frame (``id:``, ``event:``, ``data:`` JSON) and offers the same bytes to every client whose filter
-matches. Each client has a bounded queue; a client whose queue is full cannot keep up: it is
-dropped (its connection closed, ``stellar_sse_clients_dropped`` counted) and never slows the
-others or grows memory. A client resuming with ``Last-Event-ID`` first gets the missed events
+matches. Each client has a bounded queue; a client that cannot keep up is dropped (its
+connection aborted, ``stellar_sse_clients_dropped`` counted) and never slows the others or grows
+memory: its queue is full, or one write to it did not complete within the write deadline (the
+route keeps the socket's send buffer small, so a client that stops reading blocks a write within
+a few dozen kilobytes instead of after megabytes of kernel buffer). A dropped client resumes with
+``Last-Event-ID`` like any other. ``close_all`` ends every stream (the gateway's shutdown).
+A client resuming with ``Last-Event-ID`` first gets the missed events
 from BEAM's bounded replay buffer (``Cluster.since``), or a ``reset`` event when they are gone
 (or its id is unknown, as after a control node restart): it should then reload what it shows
 over REST. Live events queued while the replay was fetched are not sent twice.
@@ -61,14 +65,15 @@ class EventFilter:
 
 
 class SseClient:
-    __slots__ = ("close_transport", "dropped", "filter", "queue", "skip_through")
+    __slots__ = ("close_transport", "dropped", "filter", "queue", "skip_through", "writing")
 
-    def __init__(self, event_filter: EventFilter, queue_size: int, close_transport: asyncio.BaseTransport | None) -> None:
+    def __init__(self, event_filter: EventFilter, queue_size: int, close_transport: asyncio.Transport | None) -> None:
         self.filter = event_filter
         self.queue: asyncio.Queue[Frame] = asyncio.Queue(queue_size)
         self.dropped = False
         self.skip_through = 0  # live events with ids up to this one were sent by the replay
         self.close_transport = close_transport
+        self.writing = False  # a write to the socket is under way (it may be stuck)
 
     async def next_chunk(self) -> bytes | None:
         """The frames waiting (at least one; waits for it), joined; None when dropped."""
@@ -96,7 +101,7 @@ class EventHub:
     def clients(self) -> int:
         return len(self._clients)
 
-    def connect(self, event_filter: EventFilter, transport: asyncio.BaseTransport | None) -> SseClient:
+    def connect(self, event_filter: EventFilter, transport: asyncio.Transport | None) -> SseClient:
         client = SseClient(event_filter, self._queue_size, transport)
         self._clients.add(client)
         self._metrics.sse_clients.set(len(self._clients))
@@ -120,7 +125,7 @@ class EventHub:
                 except asyncio.QueueFull:
                     overflow.append(client)
         for client in overflow:
-            self._drop(client)
+            self.drop(client, "its queue is full")
 
     def set_head(self, head_id: int) -> None:
         self.last_id = head_id
@@ -134,18 +139,33 @@ class EventHub:
             try:
                 client.queue.put_nowait(frame)
             except asyncio.QueueFull:
-                self._drop(client)
+                self.drop(client, "its queue is full")
 
-    def _drop(self, client: SseClient) -> None:
+    def drop(self, client: SseClient, why: str) -> None:
+        """Drop a client that cannot keep up: counted, its connection aborted (not closed: a
+        close would wait for the unread bytes to drain, which never happens)."""
+        if client.dropped:
+            return
         client.dropped = True
         self.disconnect(client)
         self._metrics.sse_dropped.inc()
+        self._end(client, abort=True)
+        log.warning("dropped an SSE client that could not keep up (%s)", why)
+
+    def close_all(self) -> None:
+        """End every stream (shutdown): each handler writes the end of its stream and returns;
+        one stuck in a write to a client that does not read is aborted."""
+        for client in list(self._clients):
+            self.disconnect(client)
+            self._end(client, abort=client.writing)
+
+    @staticmethod
+    def _end(client: SseClient, *, abort: bool) -> None:
         while not client.queue.empty():
             client.queue.get_nowait()
         client.queue.put_nowait(CLOSE)
-        if client.close_transport is not None:
-            client.close_transport.close()
-        log.warning("dropped an SSE client that could not keep up (%d events waiting)", self._queue_size)
+        if abort and client.close_transport is not None:
+            client.close_transport.abort()
 
     async def replay(self, cluster: Cluster, client: SseClient, last_event_id: int) -> bytes:
         """The frames a client resuming after ``last_event_id`` missed (or a reset frame)."""

@@ -113,12 +113,13 @@ ROUTES: Final = [
         "Send a command: 202 with its id once it is in the ledger", "commands", "operator",
         {202: ("accepted: in the ledger, executed at least once, applied exactly once", ACCEPTED),
          **error_replies(400, 401, 403, 404, 413, 415, 422, 503)},
-        path_params=SAT_PATH, body=BODY, headers=IDEMPOTENCY_HEADER,
+        path_params=SAT_PATH, body=BODY, headers=IDEMPOTENCY_HEADER, database="store",
         description="The outcome arrives as a `command` event (GET /api/events) and in the command history.",
     ),
     RouteSpec(
         "GET", "/api/satellites/{sat_id}/commands", list_commands, "listCommands", "A satellite's commands, newest first",
         "commands", "viewer", {200: ("commands", items_of(COMMAND)), **error_replies(401, 403, 422, 503)},
         path_params=SAT_PATH, query={"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+        database="here",
     ),
 ]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from typing import Final
 
 from aiohttp import web
@@ -47,37 +48,62 @@ def _last_event_id(request: web.Request) -> int | None:
     return int(text)
 
 
+def _small_send_buffer(transport: asyncio.Transport | None, size_bytes: int) -> None:
+    """Bound what the kernel holds for this client (Linux doubles the value): past it a write
+    waits, and the write deadline notices a client that stopped reading."""
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is not None and size_bytes > 0:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size_bytes)
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     query = params(request).query
     event_filter = EventFilter(
         frozenset(query["types"]) if "types" in query else None, frozenset(query["sat"]) if "sat" in query else None
     )
     last_event_id = _last_event_id(request)
-    hub, heartbeat_s = request.app[HUB], request.app[CONFIG].sse_heartbeat_s
+    hub, config = request.app[HUB], request.app[CONFIG]
+    transport = request.transport
     response = web.StreamResponse(headers=HEADERS)
     await response.prepare(request)
-    client = hub.connect(event_filter, request.transport)
+    _small_send_buffer(transport, config.sse_send_buffer_bytes)
+    client = hub.connect(event_filter, transport)
+
+    async def write(data: bytes) -> None:
+        client.writing = True
+        try:
+            async with asyncio.timeout(config.sse_write_timeout_s):
+                await response.write(data)
+        finally:
+            client.writing = False
+
     try:
-        await response.write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
+        await write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
         if last_event_id is not None:
             replay = await hub.replay(request.app[CLUSTER], client, last_event_id)
             if replay:
-                await response.write(replay)
+                await write(replay)
         while True:
             try:
-                chunk = await asyncio.wait_for(client.next_chunk(), heartbeat_s)
+                chunk = await asyncio.wait_for(client.next_chunk(), config.sse_heartbeat_s)
             except TimeoutError:
                 chunk = HEARTBEAT
-            if chunk is None:  # dropped: could not keep up
+            if chunk is None:  # dropped, or the gateway is stopping
                 break
             if chunk:
-                await response.write(chunk)
+                await write(chunk)
+    except TimeoutError:  # a write did not complete in time: the client does not read
+        hub.drop(client, f"a write did not complete within {config.sse_write_timeout_s:g} s")
+        return response
     except ConnectionError:  # the client went away (or was dropped mid-write)
         return response
     finally:
         hub.disconnect(client)
-    with contextlib.suppress(ConnectionError):
-        await response.write_eof()
+    if not client.dropped:
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                await response.write_eof()
     return response
 
 

@@ -122,7 +122,7 @@ ROUTES: Final = [
     RouteSpec(
         "POST", "/api/satellites", create_satellite, "createSatellite", "Create a satellite and start its actor", "satellites",
         "admin", {201: ("created (status placing until its actor runs)", SATELLITE), **error_replies(400, 401, 403, 409, 413, 415, 422, 503)},
-        body=CREATE_BODY,
+        body=CREATE_BODY, database="store",
         description="Only id and name are required; defaults: mode nominal, energy_pct 100, memory_capacity_mb 1024, "
         "memory_used_mb 0, no TLE (no orbit). With a TLE the satellite flies it (SGP4).",
     ),

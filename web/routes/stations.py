@@ -143,15 +143,16 @@ async def list_passes(request: web.Request) -> web.StreamResponse:
 ROUTES: Final = [
     RouteSpec(
         "GET", "/api/ground-stations", list_stations, "listGroundStations", "Ground stations", "ground stations", "viewer",
-        {200: ("every station, by id", items_of(STATION)), **error_replies(401, 403, 422, 503)},
+        {200: ("every station, by id", items_of(STATION)), **error_replies(401, 403, 422, 503)}, database="here",
     ),
     RouteSpec(
         "POST", "/api/ground-stations", create_station, "createGroundStation", "Add a ground station", "ground stations", "admin",
         {201: ("created", STATION), **error_replies(400, 401, 403, 409, 413, 415, 422, 503)}, body=STATION_BODY,
+        database="here",
     ),
     RouteSpec(
         "GET", "/api/passes", list_passes, "listPasses", "Passes of satellites over ground stations", "ground stations", "viewer",
-        {200: ("passes sorted by AOS", items_of(PASS)), **error_replies(401, 403, 422, 503)}, query=PASSES_QUERY,
+        {200: ("passes sorted by AOS", items_of(PASS)), **error_replies(401, 403, 422, 503)}, query=PASSES_QUERY, database="here",
         description="Computed by the orbital node (SGP4) for the stations in the database.",
     ),
 ]  # fmt: skip

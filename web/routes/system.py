@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Final
 
@@ -11,18 +10,16 @@ from aiohttp import web
 from py_nodes.db import AlarmRecord, Alarms, DbError
 
 from ..cluster import ClusterError
-from ..errors import error_response
+from ..errors import DatabaseDown, error_response
 from ..keys import CLUSTER, DATABASE, METRICS
 from ..metrics import CONTENT_TYPE
 from ..models import SAT_ID, TIME, error_replies, iso, items_of
 from ..respond import json_response
-from ..spec import RouteSpec, params
+from ..spec import GATE, RouteSpec, params
 
 __all__ = ["ROUTES"]
 
 log = logging.getLogger("stellarops.web")
-
-READY_TIMEOUT_S: Final = 2.0
 
 NODE: Final = {
     "type": "object",
@@ -99,16 +96,18 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
+    """From what the gateway already knows (the cluster link, the database gate's probe): it
+    answers at once, also while the database hangs."""
     cluster_ok = request.app[CLUSTER].joined
-    try:
-        await asyncio.wait_for(request.app[DATABASE].ping(), READY_TIMEOUT_S)
-        database_ok = True
-    except (DbError, TimeoutError):
-        database_ok = False
-    if cluster_ok and database_ok:
+    gate = request.app[GATE]
+    if cluster_ok and gate.up:
         return json_response({"status": "ready", "cluster": True, "database": True})
-    details = {"cluster": cluster_ok, "database": database_ok}
-    return error_response(503, "not_ready", "not ready: " + ", ".join(k for k, ok in details.items() if not ok), details)
+    details: dict[str, Any] = {"cluster": cluster_ok, "database": gate.up}
+    reasons = [] if cluster_ok else ["cluster: the control node is not joined"]
+    if not gate.up:
+        details["database_reason"] = gate.reason
+        reasons.append(gate.reason)
+    return error_response(503, "not_ready", "not ready: " + "; ".join(reasons), details, {"Retry-After": "2"})
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -125,7 +124,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
             except ClusterError as exc:
                 log.warning("metrics: no telemetry figures: %s", exc)
         try:
-            async with request.app[DATABASE].connection() as conn:
+            async with request.app[GATE].guarded(), request.app[DATABASE].connection() as conn:
                 row = await (
                     await conn.execute(
                         "SELECT count(*) FILTER (WHERE status IN ('pending', 'scheduled')),"
@@ -134,7 +133,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
                 ).fetchone()
             if row is not None:
                 gauges.set_tasks(int(row[0]), int(row[1]))
-        except DbError as exc:
+        except (DbError, DatabaseDown) as exc:  # no database: the last task figures stand
             log.warning("metrics: no task figures: %s", exc)
     return web.Response(body=gauges.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
@@ -146,7 +145,7 @@ ROUTES: Final = [
     ),
     RouteSpec(
         "GET", "/api/alarms", alarms, "listAlarms", "Active alarms, most severe first", "cluster", "viewer",
-        {200: ("alarms", items_of(ALARM)), **error_replies(401, 403, 422, 503)}, query={"sat": SAT_ID},
+        {200: ("alarms", items_of(ALARM)), **error_replies(401, 403, 422, 503)}, query={"sat": SAT_ID}, database="here",
         description="Alarms change as `alarm` events on GET /api/events: a satellite raising one (data: alarm, "
         "severity, message) or an operator clearing one (data: alarm_id, kind, severity, cleared: true, "
         "cleared_by, message). Clients refetch this list on either.",
@@ -154,7 +153,7 @@ ROUTES: Final = [
     RouteSpec(
         "POST", "/api/alarms/{alarm_id}/clear", clear_alarm, "clearAlarm", "Clear (acknowledge) an alarm", "cluster",
         "operator", {200: ("the alarm, cleared (now or before)", ALARM), **error_replies(401, 403, 404, 422, 503)},
-        path_params=ALARM_PATH,
+        path_params=ALARM_PATH, database="here",
         description="Idempotent: clearing a cleared alarm answers it unchanged (its cleared_at and cleared_by tell "
         "when and by whom). A clear made now is audited and sent to every event stream as an `alarm` event with "
         "data {alarm_id, kind, severity, cleared: true, cleared_by, message}; clients refetch GET /api/alarms.",

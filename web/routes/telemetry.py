@@ -213,7 +213,7 @@ ROUTES: Final = [
         "GET", "/api/satellites/{sat_id}/telemetry", telemetry, "getTelemetry",
         "Telemetry history, raw or downsampled by step", "telemetry", "viewer",
         {200: ("samples, oldest first", HISTORY), **error_replies(401, 403, 422, 503)},
-        path_params=SAT_PATH, query=HISTORY_QUERY,
+        path_params=SAT_PATH, query=HISTORY_QUERY, database="here",
         description=f"At most {MAX_BUCKETS} buckets per request ((to - from) / step).",
     ),
     RouteSpec(
