@@ -211,3 +211,26 @@ async def test_the_owner_takes_its_lease_back_after_losing_its_connection(db: Da
     finally:
         await second.close()
         await first.close()
+
+
+async def test_a_satellite_created_past_its_deadline_is_not_created(db: Database, db_conninfo: str) -> None:
+    server = await started(db_conninfo)
+    try:
+        late = (A("create_satellite"), proto_v1.state_to_term(sat(b"late-1", 1_000)), now_ms() - 1)
+        assert await server.handle_call(late, None) == (A("error"), A("store_unavailable"))  # type: ignore[arg-type]
+        async with db.connection() as conn:  # the write itself takes 3 s: past its caller's deadline
+            await conn.execute(
+                "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$"
+            )
+            await conn.execute(
+                "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON satellites DEFERRABLE INITIALLY DEFERRED"
+                " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
+            )
+        slow = (A("create_satellite"), proto_v1.state_to_term(sat(b"late-2", 1_000)), now_ms() + 2500)
+        assert await server.handle_call(slow, None) == (A("error"), A("store_unavailable"))  # type: ignore[arg-type]
+        # Never restored: the store lists live satellites only.
+        assert await server.handle_call(A("satellites"), None) == (A("ok"), [])  # type: ignore[arg-type]
+        assert await Satellites(db).get("late-1") is None
+    finally:
+        await server.close()

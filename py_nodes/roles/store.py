@@ -3,7 +3,8 @@
 Registers ``store``, a GenServer. It owns the database through ``py_nodes.db`` (one pool): the
 BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
 
-    call {create_satellite, SatState}                  -> ok | {error, already_exists | ...}
+    call {create_satellite, SatState, DeadlineMs}      -> ok | {error, already_exists | ...}
+                                                          (a late one is deleted at once)
     call {submit_command, _Proposed, SatId, Kind, Args, IdemKey | undefined, DeadlineMs}
                                                        -> {ok, CommandId, new | {existing, Status}}
                                                           (committed before DeadlineMs, or nothing)
@@ -162,15 +163,8 @@ class StoreServer(GenServer):
         if type(request) is not tuple or not request:
             return (ERROR, Atom("unknown_call"))
         tag = request[0]
-        if tag == "create_satellite" and len(request) == 2:
-            state = proto_v1.state_from_term(request[1])
-            try:
-                await self.satellites.create(state, actor=ACTOR)
-            except ValidationError as exc:
-                if exc.field == "id":
-                    return (ERROR, Atom("already_exists"))
-                raise
-            return OK
+        if tag == "create_satellite" and len(request) == 3:
+            return await self._create(request[1], request[2])
         if tag == "submit_command" and len(request) == 7:
             return await self._submit(*request[2:])
         if tag == "checkpoint" and len(request) == 2 and type(request[1]) is list:
@@ -178,6 +172,27 @@ class StoreServer(GenServer):
             await self._jobs.join()  # a call (the final checkpoint at stop) waits for the write
             return OK
         return (ERROR, Atom("unknown_call"))
+
+    async def _create(self, term: Any, deadline_ms: Any) -> Any:
+        """A new satellite, refused unwritten past ``deadline_ms`` (its caller gave up), and
+        deleted again (never restored) if the write itself outlived the caller."""
+        if type(deadline_ms) is not int:
+            return (ERROR, (Atom("bad_field"), Atom("deadline")))
+        state = proto_v1.state_from_term(term)
+        if time.time() > deadline_ms / 1000 - COMMIT_MARGIN_S:
+            log.warning("store: satellite %s refused uncreated: the call arrived after its deadline", state.id.decode())
+            return UNAVAILABLE
+        try:
+            await self.satellites.create(state, actor=ACTOR)
+        except ValidationError as exc:
+            if exc.field == "id":
+                return (ERROR, Atom("already_exists"))
+            raise
+        if time.time() > deadline_ms / 1000:
+            await self.satellites.delete([state.id.decode()], actor=ACTOR)
+            log.warning("store: satellite %s written after its caller's deadline: deleted again", state.id.decode())
+            return UNAVAILABLE
+        return OK
 
     async def _submit(self, sat_id: Any, kind: Any, args: Any, key: Any, deadline_ms: Any) -> Any:
         """A command into the ledger, committed before ``deadline_ms`` (the caller's timeout,

@@ -49,7 +49,6 @@
 -define(TAB, stellar_store_telemetry).
 -define(COUNTERS, stellar_store_counters).
 -define(ENABLED, {?MODULE, enabled}).
--define(CALL_TIMEOUT, 5000).
 -define(SUBMIT_TIMEOUT, 4000).
 -define(BATCH, 5000).
 -define(ACK_TIMEOUT_MS, 60000).
@@ -101,12 +100,15 @@ enabled() ->
     persistent_term:get(?ENABLED, false).
 
 %% Writes a new satellite (its row exists before commands can refer to it). A satellite the
-%% store knows, but deleted, is created again from this state.
+%% store knows, but deleted, is created again from this state. Like submit/4, with a deadline:
+%% {error, store_unavailable} means it was not created (a late write is deleted again).
 -spec create(stellar_proto_v1:sat_state()) -> ok | {error, already_exists | store_unavailable | term()}.
 create(SatState) ->
     case enabled() of
         false -> ok;
-        true -> store_call({create_satellite, SatState})
+        true ->
+            DeadlineMs = erlang:system_time(millisecond) + ?SUBMIT_TIMEOUT,
+            store_call({create_satellite, SatState, DeadlineMs}, ?SUBMIT_TIMEOUT)
     end.
 
 %% Commits a command to the ledger. Returns its id (the original one when IdemKey was used
@@ -283,9 +285,6 @@ store_node() ->
         [Node | _] -> Node;
         [] -> undefined
     end.
-
-store_call(Request) ->
-    store_call(Request, ?CALL_TIMEOUT).
 
 store_call(Request, Timeout) ->
     case store_node() of
