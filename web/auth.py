@@ -81,8 +81,7 @@ class Authenticator:
         if hit is not None and hit[0] > now:
             return hit[1]
         try:
-            async with self._gate.guarded():
-                token = await self._tokens.lookup(secret)
+            token = await self._gate.run(self._tokens.lookup(secret))
         except (DatabaseUnavailable, DatabaseDown) as exc:
             if isinstance(exc, DatabaseUnavailable):
                 self._gate.mark_down(str(exc))

@@ -8,8 +8,7 @@ database down at once; a probe that succeeds marks it up again. While it is down
 - ``check()`` raises ``DatabaseDown`` (503 ``database_unavailable`` with ``Retry-After``) so a
   route that needs the database answers in microseconds instead of waiting for the pool's
   timeout;
-- requests already waiting inside ``guarded()`` are cut (their ``asyncio.timeout`` is
-  rescheduled to now) and answer the same 503.
+- requests already waiting inside ``run()`` are cut at once and answer the same 503.
 
 Routes that need no database (live state from BEAM, the event stream, tokens already in the
 authenticator's cache) are not affected.
@@ -21,8 +20,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Final
+from collections.abc import Awaitable
+from typing import Any, Final, TypeVar
 
 import psycopg
 
@@ -33,9 +32,10 @@ from .errors import DatabaseDown
 __all__ = ["DatabaseGate"]
 
 log = logging.getLogger("stellarops.web")
+T = TypeVar("T")
 
 INTERVAL_S: Final = 0.5
-PROBE_TIMEOUT_S: Final = 1.0
+PROBE_TIMEOUT_S: Final = 2.0  # a hung server; a refused connection is known at once
 RETRY_AFTER_S: Final = 2
 
 
@@ -50,8 +50,10 @@ class DatabaseGate:
         self.reason = ""
         self.down_since: float | None = None  # time.time() of the outage's start
         self.outages = 0
-        self._cuts: set[asyncio.Timeout] = set()
+        self._went_down: asyncio.Future[None] | None = None  # set when the database goes away
+        self._abandoned: set[asyncio.Future[Any]] = set()  # cut requests' work, finishing
         self._probe: psycopg.AsyncConnection[Any] | None = None
+        self._probing: asyncio.Future[None] | None = None
 
     def error(self) -> DatabaseDown:
         return DatabaseDown(self.reason or "the database is unavailable", retry_after_s=RETRY_AFTER_S)
@@ -67,9 +69,9 @@ class DatabaseGate:
             self.down_since = time.time()
             self.outages += 1
             log.warning("gateway: database unavailable (%s): routes that need it answer 503", reason)
-            loop_time = asyncio.get_running_loop().time()
-            for cut in self._cuts:
-                cut.reschedule(loop_time)
+            if self._went_down is not None and not self._went_down.done():
+                self._went_down.set_result(None)  # cut every request waiting in run()
+            self._went_down = None
         self.reason = f"the database is unavailable: {reason}"[:300]
 
     def mark_up(self) -> None:
@@ -77,39 +79,66 @@ class DatabaseGate:
             log.info("gateway: database available again")
         self.up, self.reason, self.down_since = True, "", None
 
-    @contextlib.asynccontextmanager
-    async def guarded(self) -> AsyncIterator[None]:
-        """Run a block that uses the database; ``DatabaseDown`` if it is away, or goes away
-        while the block waits."""
-        self.check()
-        cut = asyncio.timeout(None)
+    async def run(self, work: Awaitable[T]) -> T:
+        """``await work`` (which uses the database); ``DatabaseDown`` at once if the database is
+        away, or as soon as it goes away while ``work`` waits. The work runs in a task of its
+        own: cancelling a query on a server that does not answer can itself hang (the driver
+        tries to reach the server to cancel it), so a cut request answers first and its task
+        finishes in the background."""
+        task = asyncio.ensure_future(work)
+        if not self.up:
+            self._abandon(task)
+            raise self.error()
+        if self._went_down is None:
+            self._went_down = asyncio.get_running_loop().create_future()
+        went_down = self._went_down
         try:
-            async with cut:
-                self._cuts.add(cut)
-                try:
-                    yield
-                finally:
-                    self._cuts.discard(cut)
-        except TimeoutError:
-            if cut.expired():
-                raise self.error() from None
+            await asyncio.wait((task, went_down), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self._abandon(task)
             raise
+        if task.done():
+            return task.result()
+        self._abandon(task)
+        raise self.error()
+
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a cut database request ended with %r", task.exception())
 
     async def probe(self) -> None:
-        """One probe: ``SELECT 1`` on the gate's own connection (made again when lost)."""
-        try:
-            async with asyncio.timeout(self.probe_timeout_s):
-                if self._probe is None or self._probe.closed:
-                    self._probe = await psycopg.AsyncConnection.connect(
-                        self._db.conninfo, autocommit=True, connect_timeout=max(2, round(self.probe_timeout_s))
-                    )
-                await self._probe.execute("SELECT 1")
-        except (psycopg.Error, TimeoutError, OSError) as exc:
-            await self._drop_probe()
-            timed_out = isinstance(exc, TimeoutError)
-            self.mark_down(f"no answer within {self.probe_timeout_s:g} s" if timed_out else _first_line(exc))
+        """One probe: ``SELECT 1`` on the gate's own connection (made again when lost), in a
+        task of its own that may outlive its deadline (see ``run``); while one is stuck, no
+        other starts and the database stays down."""
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._select_1())
+        probing = self._probing
+        done, _ = await asyncio.wait((probing,), timeout=self.probe_timeout_s)
+        if not done:
+            self.mark_down(f"no answer within {self.probe_timeout_s:g} s")
             return
-        self.mark_up()
+        exc = probing.exception()
+        if exc is not None:
+            self.mark_down(_first_line(exc))
+        else:
+            self.mark_up()
+
+    async def _select_1(self) -> None:
+        try:
+            if self._probe is None or self._probe.closed:
+                self._probe = await psycopg.AsyncConnection.connect(
+                    self._db.conninfo, autocommit=True, connect_timeout=max(2, round(self.probe_timeout_s))
+                )
+            await self._probe.execute("SELECT 1")
+        except (psycopg.Error, OSError):
+            await self._drop_probe()
+            raise
 
     async def watch(self) -> None:
         """Probe until cancelled."""
@@ -118,6 +147,10 @@ class DatabaseGate:
                 await self.probe()
                 await asyncio.sleep(self.interval_s)
         finally:
+            if self._probing is not None:
+                self._probing.cancel()
+            for task in list(self._abandoned):
+                task.cancel()
             await self._drop_probe()
 
     async def _drop_probe(self) -> None:

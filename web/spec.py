@@ -105,8 +105,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     gate = request.app[GATE]
     try:
         if spec.database == "here":
-            async with gate.guarded():
-                return await handler(request)
+            return await gate.run(handler(request))
         if spec.database == "store":
             gate.check()
         return await handler(request)
