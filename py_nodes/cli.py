@@ -6,15 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from py_nodes import orbital_cli, up
-from py_nodes.erldist import Node
+from py_nodes.erldist import EpmdAddress, Node
 from py_nodes.roles import echo, orbital, sats, store
+from py_nodes.settings import LOG_LEVELS, Settings, SettingsError
+from py_nodes.settings import load as load_settings
 from py_nodes.state_dir import AlreadyRunning, StateDirError
 
 
@@ -40,7 +41,7 @@ class ConfigError(Exception):
     """Bad configuration given by the user; the message says what to fix."""
 
 
-def read_cookie(cookie_file: str | None) -> bytes:
+def read_cookie(cookie_file: str | None, env_cookie: bytes | None) -> bytes:
     """The cookie from ``--cookie-file`` or ``STELLAROPS_COOKIE`` (never from argv)."""
     if cookie_file:
         path = Path(cookie_file)
@@ -52,13 +53,13 @@ def read_cookie(cookie_file: str | None) -> bytes:
         if mode & 0o077:
             raise ConfigError(f"cookie file {cookie_file} is readable by others (mode {mode:o}); chmod 600 it")
     else:
-        cookie = os.environ.get("STELLAROPS_COOKIE", "").strip().encode()
+        cookie = env_cookie or b""
     if not cookie:
         raise ConfigError("no cookie: pass --cookie-file FILE or set STELLAROPS_COOKIE")
     return cookie
 
 
-async def run_node(args: argparse.Namespace, cookie: bytes) -> None:
+async def run_node(args: argparse.Namespace, cookie: bytes, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,7 +68,8 @@ async def run_node(args: argparse.Namespace, cookie: bytes) -> None:
     if args.stop_on_eof:
         # Started by a BEAM port: when the BEAM side goes away our stdin closes; so do we.
         eof_watch = loop.create_task(_wait_eof(stop))
-    node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime)
+    epmd = EpmdAddress(settings.epmd.host, settings.epmd.port)
+    node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime, epmd_address=epmd)
     async with node:
         try:
             close = ROLES[args.role](node)
@@ -93,9 +95,9 @@ async def _wait_eof(stop: asyncio.Event) -> None:
     stop.set()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(log_level: str = "INFO") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stellarops", description="StellarOps mission runtime")
-    parser.add_argument("--log-level", default=os.environ.get("STELLAROPS_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=log_level, type=str.upper, choices=LOG_LEVELS)
     sub = parser.add_subparsers(dest="command", required=True)
     node = sub.add_parser("node", help="run a Python node of the Erlang cluster")
     node.add_argument("--role", required=True, choices=sorted(ROLES))
@@ -117,7 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(orbital_cli.attach_negative_values(sys.argv[1:] if argv is None else argv))
+    try:  # before argparse: a bad variable is one line and exit 2, even for --help
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"stellarops: {exc}", file=sys.stderr)
+        return 2
+    for line in settings.deprecations:
+        print(f"stellarops: warning: {line}", file=sys.stderr)
+    args = build_parser(settings.node.log_level).parse_args(orbital_cli.attach_negative_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -125,19 +134,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "node":
             if "@" not in args.name:
                 raise ConfigError(f"--name {args.name!r} must look like name@host")
-            asyncio.run(run_node(args, read_cookie(args.cookie_file)))
+            asyncio.run(run_node(args, read_cookie(args.cookie_file, settings.node.cookie), settings))
         elif args.command == "up":
-            return up.up()
+            return up.up(settings)
         elif args.command == "status":
-            return up.status()
+            return up.status(settings)
         elif args.command in ("migrate", "seed"):
             from py_nodes.db.cli import run_db_command  # psycopg only for the commands that use it
 
-            return run_db_command(args.command)
+            return run_db_command(args.command, settings)
         elif args.command == "token":
             from web.token_cli import run_token_create
 
-            return run_token_create(args.role, args.name)
+            return run_token_create(args.role, args.name, settings)
         elif args.command in orbital_cli.COMMANDS:
             return orbital_cli.run(args)
     except ConfigError as exc:

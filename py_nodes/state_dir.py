@@ -30,6 +30,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from py_nodes.settings import SettingsError
+from py_nodes.settings import load as load_settings
+
 __all__ = ["AlreadyRunning", "StateDir", "StateDirError", "folder_mode"]
 
 _COOKIE_ALPHABET: Final = string.ascii_letters + string.digits
@@ -57,8 +60,11 @@ def folder_mode(current: int) -> int:
 
 
 class StateDir:
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root or Path(os.environ.get("STELLAROPS_HOME") or Path.cwd() / ".stellarops")
+    """The folder ``root``; ``env_cookie`` is ``STELLAROPS_COOKIE`` (None: the cookie file)."""
+
+    def __init__(self, root: Path, env_cookie: bytes | None = None) -> None:
+        self.root = root
+        self.env_cookie = env_cookie
         self.cookie_file = self.root / "cookie"
         self.erlang_home = self.root / "erlang-home"
         self.lock_file = self.root / "up.lock"
@@ -87,9 +93,8 @@ class StateDir:
 
     def cookie(self) -> bytes:
         """``STELLAROPS_COOKIE`` if set, else the cookie file (created on first use)."""
-        from_env = os.environ.get("STELLAROPS_COOKIE", "").strip()
-        if from_env:
-            return from_env.encode()
+        if self.env_cookie:
+            return self.env_cookie
         if not self.cookie_file.exists():
             self.ensure_root()
             value = "".join(secrets.choice(_COOKIE_ALPHABET) for _ in range(_COOKIE_CHARS))
@@ -160,8 +165,13 @@ def main(argv: list[str]) -> int:
     if argv != ["prepare"]:
         print("usage: python -m py_nodes.state_dir prepare", file=sys.stderr)
         return 2
-    state = StateDir()
-    made = not os.environ.get("STELLAROPS_COOKIE", "").strip() and not state.cookie_file.exists()
+    try:
+        node = load_settings().node
+    except SettingsError as exc:
+        print(f"stellarops: {exc}", file=sys.stderr)
+        return 2
+    state = StateDir(node.home, node.cookie)
+    made = node.cookie is None and not state.cookie_file.exists()
     try:
         state.prepare()
     except (OSError, StateDirError) as exc:

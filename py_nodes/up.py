@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +48,14 @@ from py_nodes.db import (
     seed,
 )
 from py_nodes.db.watch import DatabaseHealth, EmbeddedWatch, ExternalWatch
-from py_nodes.erldist import Atom, Node, NodeDownError, RpcError, epmd
+from py_nodes.erldist import Atom, EpmdAddress, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
+from py_nodes.settings import Settings
 from py_nodes.state_dir import StateDir
 
 __all__ = ["UpError", "status", "up"]
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_SATELLITES = 24
 DB_GRACE_AT_STOP_S = 10.0  # a restarting database gets this long to come back for the last checkpoint
 BEAM_STOP_TIMEOUT_S = 60.0
 # What stellar_store:terminate/2 logs about the final checkpoint (tests/test_up_faults.py checks them).
@@ -73,11 +72,8 @@ class UpError(Exception):
     """The main job could not start; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class UpConfig:
-    beam_node: str = os.environ.get("STELLAR_NODE_NAME", "stellar@127.0.0.1")
-    demo_satellites: int = int(os.environ.get("STELLAROPS_DEMO_SATELLITES", DEMO_SATELLITES))
-    start_timeout_s: float = float(os.environ.get("STELLAROPS_START_TIMEOUT", "60"))
+def _epmd(settings: Settings) -> EpmdAddress:
+    return EpmdAddress(settings.epmd.host, settings.epmd.port)
 
 
 def _beam_command(node: str) -> list[str]:
@@ -254,20 +250,20 @@ class _StatusFile:
         self.path.unlink(missing_ok=True)
 
 
-async def _run_up(config: UpConfig) -> int:
-    state = StateDir()
+async def _run_up(settings: Settings) -> int:
+    state = StateDir(settings.node.home, settings.node.cookie)
     # Before anything else: a second `up` on this folder must change nothing (not even attach
     # to the embedded database). Held until everything is stopped.
-    with state.owner_lock(config.beam_node):
-        return await _run_owned(config, state)
+    with state.owner_lock(settings.up.node_name):
+        return await _run_owned(settings, state)
 
 
-async def _run_owned(config: UpConfig, state: StateDir) -> int:
+async def _run_owned(settings: Settings, state: StateDir) -> int:
     cookie = state.prepare()
-    await epmd.ensure_epmd()
-    alive, _, host = config.beam_node.partition("@")
+    await epmd.ensure_epmd(_epmd(settings))
+    alive, _, host = settings.up.node_name.partition("@")
     try:
-        await epmd.lookup(alive, host)
+        await epmd.lookup(alive, host, epmd_port=settings.epmd.port)
     except NodeDownError:
         pass
     else:
@@ -276,12 +272,13 @@ async def _run_owned(config: UpConfig, state: StateDir) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    url = os.environ.get("DATABASE_URL", "").strip()
-    server = None if url else EmbeddedServer()
-    status_file = _StatusFile(state, config.beam_node)
+    url = settings.database.url
+    server: EmbeddedServer | None = None
+    status_file = _StatusFile(state, settings.up.node_name)
     try:
         watch: EmbeddedWatch | ExternalWatch
-        if server is not None:
+        if url is None:
+            server = EmbeddedServer(state.root / "pg", os_user=settings.database.pg_os_user)
             try:
                 conninfo = await asyncio.to_thread(server.start)
             except EmbeddedServerError as exc:
@@ -296,14 +293,15 @@ async def _run_owned(config: UpConfig, state: StateDir) -> int:
         status_file.write(watch.health)
         watching = asyncio.create_task(watch.run())
         try:
-            return await _run_cluster(config, state, cookie, conninfo, watch, stop)
+            return await _run_cluster(settings, state, cookie, conninfo, watch, stop)
         finally:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
             watch.stopped()
     finally:
-        if server is not None:
+        if url is None:
+            server = EmbeddedServer(state.root / "pg", os_user=settings.database.pg_os_user)
             try:
                 await asyncio.to_thread(server.stop)
             except EmbeddedServerError as exc:
@@ -312,37 +310,36 @@ async def _run_owned(config: UpConfig, state: StateDir) -> int:
 
 
 async def _run_cluster(
-    config: UpConfig, state: StateDir, cookie: bytes, conninfo: str, watch: EmbeddedWatch | ExternalWatch, stop: asyncio.Event
+    settings: Settings, state: StateDir, cookie: bytes, conninfo: str, watch: EmbeddedWatch | ExternalWatch, stop: asyncio.Event
 ) -> int:
     admin_token = state.root / "admin-token"
-    seeded, new_token = await _prepare_database(conninfo, config.demo_satellites, admin_token)
+    seeded, new_token = await _prepare_database(conninfo, settings.up.demo_satellites, admin_token)
     if stop.is_set():
         return 0
-    host = config.beam_node.partition("@")[2]
-    env = dict(
-        os.environ,
+    host = settings.up.node_name.partition("@")[2]
+    env = settings.child_env(
         HOME=str(state.erlang_home),
-        ERL_EPMD_ADDRESS=os.environ.get("ERL_EPMD_ADDRESS", "127.0.0.1"),
+        ERL_EPMD_ADDRESS=settings.epmd.host,
         DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)
     )
     env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
     # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
     beam = subprocess.Popen(
-        _beam_command(config.beam_node), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        _beam_command(settings.up.node_name), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
     )
     output = _BeamOutput(beam)
     restored = False
     try:
-        async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie) as ctl:
+        async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie, epmd_address=_epmd(settings)) as ctl:
 
             async def start_up() -> None:
                 nonlocal restored
-                nodes = await _wait_until_ready(ctl, beam, config.beam_node, config.start_timeout_s)
-                count = await _wait_until_restored(ctl, beam, config.beam_node, config.start_timeout_s)
+                nodes = await _wait_until_ready(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
+                count = await _wait_until_restored(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 restored = True
                 url = await _gateway_url(ctl, nodes)
                 gateway = _gateway_text(url, admin_token, new_token)
-                _print_banner(config.beam_node, state, nodes, count, seeded, describe_target(conninfo), gateway)
+                _print_banner(settings.up.node_name, state, nodes, count, seeded, describe_target(conninfo), gateway)
 
             starting = asyncio.create_task(start_up())
             stopping = asyncio.create_task(stop.wait())
@@ -359,7 +356,7 @@ async def _run_cluster(
                     await asyncio.wait_for(stop.wait(), 0.5)
     finally:
         rc = await _stop_beam(beam, output, watch, restored=restored)
-    _say(f"{config.beam_node} stopped (exit status {rc})")
+    _say(f"{settings.up.node_name} stopped (exit status {rc})")
     return 0 if stop.is_set() else rc or 1
 
 
@@ -409,16 +406,16 @@ def _gateway_text(url: str | None, token_file: Path, new_token: str | None) -> s
     )
 
 
-async def _run_status(config: UpConfig) -> dict[str, Any]:
-    state = StateDir()
+async def _run_status(settings: Settings) -> dict[str, Any]:
+    state = StateDir(settings.node.home, settings.node.cookie)
     cookie = state.cookie()
-    host = config.beam_node.partition("@")[2]
-    async with Node(f"stellarops-status-{os.getpid()}@{host}", cookie=cookie) as ctl:
+    host = settings.up.node_name.partition("@")[2]
+    async with Node(f"stellarops-status-{os.getpid()}@{host}", cookie=cookie, epmd_address=_epmd(settings)) as ctl:
         try:
-            nodes = await ctl.rpc(config.beam_node, "stellar", "nodes", [])
-            sats = await ctl.rpc(config.beam_node, "stellar", "sats", [])
+            nodes = await ctl.rpc(settings.up.node_name, "stellar", "nodes", [])
+            sats = await ctl.rpc(settings.up.node_name, "stellar", "sats", [])
         except NodeDownError as exc:
-            raise UpError(f"{config.beam_node} is not running ({exc}); start it with `make run`") from None
+            raise UpError(f"{settings.up.node_name} is not running ({exc}); start it with `make run`") from None
     by_mode: dict[str, int] = {}
     by_node: dict[str, int] = {}
     for sat in sats:
@@ -452,16 +449,16 @@ def _process_alive(pid: int) -> bool:
     return not stat_line.rpartition(") ")[2].startswith(("Z", "X"))
 
 
-def up() -> int:
+def up(settings: Settings) -> int:
     # The control node's own connects and disconnects are not news to the operator (the BEAM
     # node and the Python nodes log theirs); its warnings and errors still show.
     for quiet in ("erldist", "psycopg.pool"):
         logging.getLogger(quiet).setLevel(max(logging.WARNING, logging.getLogger().level))
-    return asyncio.run(_run_up(UpConfig()))
+    return asyncio.run(_run_up(settings))
 
 
-def status() -> int:
-    report = asyncio.run(_run_status(UpConfig()))
+def status(settings: Settings) -> int:
+    report = asyncio.run(_run_status(settings))
     json.dump(report, sys.stdout, indent=2)
     print()
     return 0

@@ -40,8 +40,8 @@ def test_prepare_gives_the_folder_its_mode_and_private_files(tmp_path: Path, mon
     assert len(cookie) == 32 and cookie.isalnum()
     assert state.prepare() == cookie  # idempotent
     # A cookie given in the environment replaces the Erlang home's copy, atomically.
-    monkeypatch.setenv("STELLAROPS_COOKIE", "from-env")
-    assert state.prepare() == b"from-env" and erlang_cookie.read_bytes() == b"from-env"
+    from_env = StateDir(root, b"from-env")
+    assert from_env.prepare() == b"from-env" and erlang_cookie.read_bytes() == b"from-env"
     assert sorted(p.name for p in state.erlang_home.iterdir()) == [".erlang.cookie"]  # no temporary left
 
 

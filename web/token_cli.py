@@ -12,17 +12,18 @@ import logging
 import sys
 
 from py_nodes.db import ApiTokens, Database, DbError, migrate, running_database
+from py_nodes.settings import Settings
 
 __all__ = ["run_token_create"]
 
 
-def run_token_create(role: str, name: str | None) -> int:
+def run_token_create(role: str, name: str | None, settings: Settings) -> int:
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
     label = name or f"{role} token"
     actor = f"cli:{getpass.getuser()}"
     try:
-        with running_database() as conninfo:
+        with running_database(settings.database, settings.node.home) as conninfo:
             token_id, secret = asyncio.run(_create(conninfo, role, label, actor))
     except DbError as exc:
         print(f"stellarops token: {exc}", file=sys.stderr)

@@ -29,7 +29,7 @@ from .migrate import Migration, applied_versions, load_migrations, migrate
 from .pool import Connection, Database
 from .satellites import SatelliteRecord, Satellites
 from .seed import SeedReport, seed
-from .server import EmbeddedServer, database_url, running_database
+from .server import EmbeddedServer, running_database
 from .stations import Station, Stations, StationSpec
 from .telemetry import TelemetryRow, TelemetryStats, TelemetryWriter
 from .tokens import ROLES, ApiToken, ApiTokens, Role, ensure_admin_token, hash_token, role_rank
@@ -69,7 +69,6 @@ __all__ = [
     "ValidationError",
     "append_audit",
     "applied_versions",
-    "database_url",
     "describe_target",
     "ensure_admin_token",
     "hash_token",

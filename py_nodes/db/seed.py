@@ -14,6 +14,7 @@ from py_nodes.demo import demo_constellation
 from py_nodes.ground_stations import DEFAULT_STATIONS
 from py_nodes.satellite.model import SatState
 from py_nodes.satellite.modes import Mode
+from py_nodes.settings import DEFAULT_DEMO_SATELLITES
 
 from .pool import Database
 from .satellites import insert_satellite
@@ -22,7 +23,7 @@ from .values import ms_from_datetime
 
 __all__ = ["DEMO_SATELLITES", "GROUND_STATIONS", "SeedReport", "demo_satellites", "seed"]
 
-DEMO_SATELLITES: Final = 24
+DEMO_SATELLITES: Final = DEFAULT_DEMO_SATELLITES  # one size, defined with the setting
 _SEED_LOCK: Final = 0x5354_454C_5345_4544  # advisory lock key ("STELSEED")
 ACTOR: Final = "seed"
 

@@ -39,11 +39,11 @@ from typing import IO, Final
 
 from psycopg.conninfo import make_conninfo
 
-from py_nodes.state_dir import StateDir
+from py_nodes.settings import DatabaseSettings
 
 from .errors import EmbeddedServerError
 
-__all__ = ["EmbeddedServer", "database_url", "postmaster_alive", "running_database"]
+__all__ = ["EmbeddedServer", "postmaster_alive", "running_database"]
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +80,21 @@ class EmbeddedServer:
 
     def __init__(
         self,
-        data_dir: Path | None = None,
+        data_dir: Path,
         *,
         port: int = 5432,
         durable: bool = True,
         os_user: str | None = None,
         start_timeout_s: float = 30.0,
     ) -> None:
-        self.data_dir = (data_dir or StateDir().root / "pg").absolute()
+        self.data_dir = data_dir.absolute()
         self.passfile = self.data_dir.with_name(self.data_dir.name + ".passfile")
         self.log_file = self.data_dir / "server.log"
         self.port = port
         self.durable = durable
         self.start_timeout_s = start_timeout_s
         self._lock_file = self.data_dir.with_name(self.data_dir.name + ".lock")
-        self._os_user_name = os_user or os.environ.get("STELLAROPS_PG_OS_USER") or DEFAULT_OS_USER
+        self._os_user_name = os_user or DEFAULT_OS_USER
         self._started_here = False
         self._conninfo: str | None = None
 
@@ -421,7 +421,7 @@ def _run_as(
 
 def _child_env() -> dict[str, str]:
     """A clean environment: no PG* variables (PGPASSWORD...) and a fixed locale."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
+    return {"PATH": os.pathsep.join(os.get_exec_path()), "LC_ALL": "C", "LANG": "C"}
 
 
 def _conf_quote(value: str) -> str:
@@ -437,21 +437,15 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def database_url(embedded: EmbeddedServer) -> str:
-    """``DATABASE_URL`` when set (that server is used); else ``embedded`` started, its conninfo.
-
-    The caller owns ``embedded`` and stops it (a no-op when DATABASE_URL was used).
-    """
-    url = os.environ.get("DATABASE_URL", "").strip()
-    return url or embedded.start()
-
-
 @contextlib.contextmanager
-def running_database(embedded: EmbeddedServer | None = None) -> Iterator[str]:
-    """The conninfo to use for the block: DATABASE_URL, or the embedded server run for the block."""
-    server = embedded or EmbeddedServer()
+def running_database(database: DatabaseSettings, home: Path) -> Iterator[str]:
+    """The conninfo to use for the block: ``database.url`` when set, else the embedded server
+    under ``home`` run for the block (left running if another process had started it)."""
+    if database.url:
+        yield database.url
+        return
+    server = EmbeddedServer(home / "pg", os_user=database.pg_os_user)
     try:
-        yield database_url(server)
+        yield server.start()
     finally:
         server.stop()
-

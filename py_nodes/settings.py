@@ -1,0 +1,284 @@
+"""Every setting the project reads from the environment, in one place.
+
+``Settings.from_env(env)`` is pure: it takes a mapping (``os.environ`` in production, a dict in
+tests) and returns frozen dataclasses, one per part of the system. ``load()`` is the only code in
+``py_nodes``, ``web`` and ``orbital`` that reads ``os.environ`` for the project's variables; the
+rest receives settings as arguments. A bad value raises ``SettingsError`` whose message is one
+line naming the variable, what was given and what is allowed (the CLI prints it and exits 2).
+
+``VARIABLES`` is the table of every variable (name, meaning, default): the README's
+configuration table is checked against it by a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal, TypeVar
+
+__all__ = [
+    "VARIABLES",
+    "DatabaseSettings",
+    "EpmdSettings",
+    "GatewaySettings",
+    "NodeSettings",
+    "Settings",
+    "SettingsError",
+    "UpSettings",
+    "Variable",
+    "load",
+]
+
+T = TypeVar("T")
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+DEFAULT_DASHBOARD_DIR: Final = REPO_ROOT / "web" / "dashboard" / "dist"
+DEFAULT_NODE_NAME: Final = "stellar@127.0.0.1"
+DEFAULT_DEMO_SATELLITES: Final = 24
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEPRECATED: Final = {"STELLAR_NODE_NAME": "STELLAROPS_NODE_NAME"}
+
+
+class SettingsError(ValueError):
+    """A variable has a value the project cannot use; ``str()`` is one line for the operator."""
+
+    def __init__(self, name: str, given: str, allowed: str) -> None:
+        self.name, self.given, self.allowed = name, given, allowed
+        super().__init__(f"{name}={given!r:.60}: {allowed}")
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One row of the configuration table."""
+
+    name: str
+    meaning: str
+    default: str
+    secret: bool = False
+
+
+VARIABLES: Final[tuple[Variable, ...]] = (
+    Variable("STELLAROPS_HOME", "state folder: cookie, Erlang home, embedded database, logs", "./.stellarops"),
+    Variable("STELLAROPS_COOKIE", "the Erlang cookie (else the file `$STELLAROPS_HOME/cookie`, made on first run)", "generated", secret=True),
+    Variable("STELLAROPS_NODE_NAME", "the BEAM node's name (`name@host`); `STELLAR_NODE_NAME` is its deprecated spelling", DEFAULT_NODE_NAME),
+    Variable("STELLAROPS_BEAM_NODE", "the BEAM node a Python node belongs to (BEAM sets it for the nodes it starts)", "none"),
+    Variable("STELLAROPS_LOG_LEVEL", "log level of Python nodes and commands (" + ", ".join(LOG_LEVELS) + ")", "INFO"),
+    Variable("STELLAROPS_LOG_FORMAT", "gateway log format: `json` or `text`", "json"),
+    Variable("STELLAROPS_DEMO_SATELLITES", "size of the demo constellation seeded into an empty database (0..100000)", str(DEFAULT_DEMO_SATELLITES)),
+    Variable("STELLAROPS_START_TIMEOUT", "seconds `stellarops up` waits for the cluster to come up", "60"),
+    Variable("STELLAROPS_TICK_S", "tick period of the satellite actors, seconds (BEAM passes its `tick_s`)", "1.0"),
+    Variable("STELLAROPS_PY", "the `stellarops` executable BEAM starts Python nodes with", "./.venv/bin/stellarops"),
+    Variable("STELLAROPS_PG_OS_USER", "system user the embedded PostgreSQL runs as when started by root", "stellarops-pg"),
+    Variable("DATABASE_URL", "PostgreSQL conninfo or URL of an external server (unset: the embedded server)", "embedded", secret=True),
+    Variable("ERL_EPMD_ADDRESS", "address epmd listens on (the first of a comma-separated list is used)", "127.0.0.1"),
+    Variable("ERL_EPMD_PORT", "epmd's port", "4369"),
+    Variable("STELLAROPS_HTTP_HOST", "address the gateway listens on", "127.0.0.1"),
+    Variable("STELLAROPS_HTTP_PORT", "gateway port (0: any free port)", "8080"),
+    Variable("STELLAROPS_CORS_ORIGINS", "comma-separated origins allowed cross-origin (`*`: any)", "none (CORS off)"),
+    Variable("STELLAROPS_HTTP_MAX_BODY", "largest request body, bytes (1024..67108864)", "65536"),
+    Variable("STELLAROPS_SSE_QUEUE", "events waiting per SSE client before it is dropped", "2000"),
+    Variable("STELLAROPS_SSE_HEARTBEAT_S", "idle seconds between SSE heartbeat comments", "15"),
+    Variable("STELLAROPS_SAT_CACHE_S", "oldest snapshot GET /api/satellites/{id} may answer from (0: ask BEAM every time)", "5"),
+    Variable("STELLAROPS_ACCESS_LOG", "gateway access log: a file, `-` for stdout, `off`", "`$STELLAROPS_HOME/log/gateway-access.jsonl`"),
+    Variable("STELLAROPS_DASHBOARD_DIR", "the built dashboard (relative: to the repository)", "web/dashboard/dist"),
+    Variable("STELLAROPS_HTTP_ANONYMOUS_ROLE", "`viewer`: requests without a token may read; `none`: every request needs one", "none"),
+)
+KNOWN: Final = frozenset(v.name for v in VARIABLES) | frozenset(DEPRECATED)
+
+
+# -- parsers: each takes the raw text (already stripped, non-empty) --------------------------
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _parse(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T]) -> T:
+    raw = _text(env, name)
+    return default if not raw else parse(raw)
+
+
+def _int_in(name: str, low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(name, raw, f"must be an integer in {low}..{high}") from None
+        if not low <= value <= high:
+            raise SettingsError(name, raw, f"must be an integer in {low}..{high}")
+        return value
+
+    return parse
+
+
+def _float_in(name: str, low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    bound = f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(name, raw, f"must be a number of seconds {bound}") from None
+        if not (value > low if low_open else value >= low) or not value <= high:
+            raise SettingsError(name, raw, f"must be a number of seconds {bound}")
+        return value
+
+    return parse
+
+
+def _node_name(name: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        alive, at, host = raw.partition("@")
+        if not at or not alive or not host or any(c.isspace() for c in raw):
+            raise SettingsError(name, raw, "must be a node name like stellar@127.0.0.1")
+        return raw
+
+    return parse
+
+
+def _choice(name: str, choices: tuple[str, ...], *, fold: Callable[[str], str] = str.lower) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = fold(raw)
+        if value not in choices:
+            raise SettingsError(name, raw, "must be one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+# -- the settings, one dataclass per part ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """What every command and Python node needs."""
+
+    home: Path
+    cookie: bytes | None = field(repr=False)  # None: read (or create) the cookie file in ``home``
+    log_level: str
+    beam_node: str | None  # the BEAM node a Python node belongs to; None when not started by BEAM
+    tick_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpSettings:
+    """``stellarops up`` and ``status``."""
+
+    node_name: str
+    demo_satellites: int
+    start_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str | None = field(repr=False)  # None: the embedded server under the state folder
+    pg_os_user: str
+
+
+@dataclass(frozen=True, slots=True)
+class EpmdSettings:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 64 * 1024
+    sse_queue_events: int = 2000
+    sse_heartbeat_s: float = 15.0
+    sat_cache_s: float = 5.0
+    access_log: str | None = "-"  # None: off; "-": stdout; else a file
+    dashboard_dir: Path = DEFAULT_DASHBOARD_DIR
+    anonymous_role: Literal["viewer"] | None = None
+    log_format: Literal["json", "text"] = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    node: NodeSettings
+    up: UpSettings
+    database: DatabaseSettings
+    epmd: EpmdSettings
+    gateway: GatewaySettings
+    deprecations: tuple[str, ...] = ()  # one line each, for the caller to log
+    # The whole environment, handed on to the processes we start (the BEAM node): never printed.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def child_env(self, **overrides: str) -> dict[str, str]:
+        """The environment for a process we start: ours, with ``overrides``."""
+        return {**self.environ, **overrides}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Every setting from ``env``; ``SettingsError`` for the first bad variable."""
+        home = Path(_text(env, "STELLAROPS_HOME") or Path.cwd() / ".stellarops").absolute()
+        cookie = _text(env, "STELLAROPS_COOKIE").encode() or None
+        deprecations: list[str] = []
+        node_name_var = "STELLAROPS_NODE_NAME"
+        if not _text(env, node_name_var) and _text(env, "STELLAR_NODE_NAME"):
+            node_name_var = "STELLAR_NODE_NAME"
+            deprecations.append("STELLAR_NODE_NAME is deprecated: set STELLAROPS_NODE_NAME instead")
+        return cls(
+            node=NodeSettings(
+                home=home,
+                cookie=cookie,
+                log_level=_parse(env, "STELLAROPS_LOG_LEVEL", "INFO", _choice("STELLAROPS_LOG_LEVEL", LOG_LEVELS, fold=str.upper)),
+                beam_node=_parse(env, "STELLAROPS_BEAM_NODE", None, _node_name("STELLAROPS_BEAM_NODE")),
+                tick_s=_parse(env, "STELLAROPS_TICK_S", 1.0, _float_in("STELLAROPS_TICK_S", 0.0, 3600.0, low_open=True)),
+            ),
+            up=UpSettings(
+                node_name=_parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var)),
+                demo_satellites=_parse(env, "STELLAROPS_DEMO_SATELLITES", DEFAULT_DEMO_SATELLITES, _int_in("STELLAROPS_DEMO_SATELLITES", 0, 100_000)),
+                start_timeout_s=_parse(env, "STELLAROPS_START_TIMEOUT", 60.0, _float_in("STELLAROPS_START_TIMEOUT", 1.0, 3600.0)),
+            ),
+            database=DatabaseSettings(
+                url=_text(env, "DATABASE_URL") or None,
+                pg_os_user=_text(env, "STELLAROPS_PG_OS_USER") or "stellarops-pg",
+            ),
+            epmd=EpmdSettings(
+                host=_text(env, "ERL_EPMD_ADDRESS").split(",")[0].strip() or "127.0.0.1",
+                port=_parse(env, "ERL_EPMD_PORT", 4369, _int_in("ERL_EPMD_PORT", 1, 65535)),
+            ),
+            gateway=_gateway(env, home),
+            deprecations=tuple(deprecations),
+            environ=dict(env),
+        )
+
+
+def _gateway(env: Mapping[str, str], home: Path) -> GatewaySettings:
+    defaults = GatewaySettings()
+    origins = tuple(o.strip() for o in _text(env, "STELLAROPS_CORS_ORIGINS").split(",") if o.strip())
+    access_log: str | None = _text(env, "STELLAROPS_ACCESS_LOG")
+    if not access_log:
+        access_log = str(home / "log" / "gateway-access.jsonl")
+    elif access_log == "off":
+        access_log = None
+    dashboard = _text(env, "STELLAROPS_DASHBOARD_DIR")
+    # Relative to the repository, not the working directory: BEAM starts the gateway node.
+    dashboard_dir = REPO_ROOT / Path(dashboard).expanduser() if dashboard else DEFAULT_DASHBOARD_DIR
+    # Opt-in only, and never above viewer: anonymous writes would bypass the audit trail.
+    anonymous = _parse(env, "STELLAROPS_HTTP_ANONYMOUS_ROLE", "none", _choice("STELLAROPS_HTTP_ANONYMOUS_ROLE", ("none", "viewer")))
+    log_format = _parse(env, "STELLAROPS_LOG_FORMAT", "json", _choice("STELLAROPS_LOG_FORMAT", ("json", "text")))
+    return GatewaySettings(
+        host=_text(env, "STELLAROPS_HTTP_HOST") or defaults.host,
+        port=_parse(env, "STELLAROPS_HTTP_PORT", defaults.port, _int_in("STELLAROPS_HTTP_PORT", 0, 65535)),
+        cors_origins=origins,
+        max_body_bytes=_parse(env, "STELLAROPS_HTTP_MAX_BODY", defaults.max_body_bytes, _int_in("STELLAROPS_HTTP_MAX_BODY", 1024, 64 << 20)),
+        sse_queue_events=_parse(env, "STELLAROPS_SSE_QUEUE", defaults.sse_queue_events, _int_in("STELLAROPS_SSE_QUEUE", 1, 1_000_000)),
+        sse_heartbeat_s=_parse(env, "STELLAROPS_SSE_HEARTBEAT_S", defaults.sse_heartbeat_s, _float_in("STELLAROPS_SSE_HEARTBEAT_S", 0.05, 3600.0)),
+        sat_cache_s=_parse(env, "STELLAROPS_SAT_CACHE_S", defaults.sat_cache_s, _float_in("STELLAROPS_SAT_CACHE_S", 0.0, 3600.0)),
+        access_log=access_log,
+        dashboard_dir=dashboard_dir,
+        anonymous_role="viewer" if anonymous == "viewer" else None,
+        log_format="text" if log_format == "text" else "json",
+    )
+
+
+def load() -> Settings:
+    """The settings of this process (reads ``os.environ``: the only place that does)."""
+    return Settings.from_env(os.environ)
