@@ -10,7 +10,10 @@ emptied table (TRUNCATE and CHECKPOINT before each, not timed):
    ``write_row`` per row: the floor of what psycopg can do;
 2. ours: the rows offered to a ``TelemetryWriter`` in chunks of ``--chunk`` rows (as ticks of that
    many satellites would), timed until ``flush()`` returns: buffering, batches of
-   ``--batch-rows`` in their own transactions, pool checkouts.
+   ``--batch-rows`` in their own transactions, pool checkouts (a plain COPY per batch; the
+   staging path only for a batch that meets rows already stored);
+3. staged: the same with every batch through the idempotent path (COPY into a temporary
+   staging table, INSERT ... ON CONFLICT DO NOTHING): what a batch delivered again costs.
 
 Prints rows/s (median of the rounds), the ratio ours/raw (target >= 0.7) and how long ``offer``
 blocked its caller; results also go to bench/results/db_bench.json. Exit 0 unless --strict and a
@@ -34,7 +37,7 @@ from typing import Any
 from benchlib import save_results
 
 from py_nodes.db import Database, EmbeddedServer, TelemetryRow, TelemetryWriter, migrate
-from py_nodes.db.telemetry import COPY_TELEMETRY, COPY_TYPES
+from py_nodes.db.telemetry import COPY_TELEMETRY, COPY_TYPES, Staging
 
 TARGET_RATIO = 0.7
 MODES = ("safe", "standby", "nominal", "science", "downlink", "maintenance")
@@ -75,8 +78,12 @@ async def run_raw(db: Database, rows: list[TelemetryRow]) -> float:
     return time.perf_counter() - start
 
 
-async def run_ours(db: Database, rows: list[TelemetryRow], args: argparse.Namespace) -> dict[str, float]:
-    writer = TelemetryWriter(db, max_rows=len(rows), batch_rows=args.batch_rows, flush_interval_s=0.05)
+async def run_ours(
+    db: Database, rows: list[TelemetryRow], args: argparse.Namespace, *, staging: Staging = "on_conflict"
+) -> dict[str, float]:
+    writer = TelemetryWriter(
+        db, max_rows=len(rows), batch_rows=args.batch_rows, flush_interval_s=0.05, staging=staging
+    )
     await writer.start()
     offer_s = 0.0
     offer_max_s = 0.0
@@ -100,6 +107,7 @@ async def bench(conninfo: str, args: argparse.Namespace) -> dict[str, Any]:
     rows = make_rows(args.rows, args.satellites)
     raw_s: list[float] = []
     ours: list[dict[str, float]] = []
+    staged: list[dict[str, float]] = []
     async with Database(conninfo, max_size=4) as db:
         await migrate(db)
         async with db.connection() as conn:
@@ -112,9 +120,13 @@ async def bench(conninfo: str, args: argparse.Namespace) -> dict[str, Any]:
             await reset(db)
             ours.append(await run_ours(db, rows, args))
             assert await count(db) == args.rows
+            await reset(db)
+            staged.append(await run_ours(db, rows, args, staging="always"))
+            assert await count(db) == args.rows
         await reset(db)
     raw_rate = args.rows / statistics.median(raw_s)
     ours_rate = args.rows / statistics.median(o["elapsed_s"] for o in ours)
+    staged_rate = args.rows / statistics.median(o["elapsed_s"] for o in staged)
     return {
         "postgres": version[0] if version else None,
         "fsync": fsync[0] if fsync else None,
@@ -126,7 +138,9 @@ async def bench(conninfo: str, args: argparse.Namespace) -> dict[str, Any]:
             "offer_us_per_row": round(1e6 * statistics.median(o["offer_total_s"] for o in ours) / args.rows, 3),
             "offer_max_ms": round(1e3 * max(o["offer_max_s"] for o in ours), 3),
         },
+        "staged": {"rows_per_s": round(staged_rate), "rounds_s": [round(o["elapsed_s"], 4) for o in staged]},
         "ratio": round(ours_rate / raw_rate, 3),
+        "staged_over_plain": round(staged_rate / ours_rate, 3),
     }
 
 
@@ -157,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'path':<34}{'rows/s':>12}  rounds (s)")
     print(f"{'raw COPY, one transaction':<34}{raw['rows_per_s']:>12,}  {raw['rounds_s']}")
     print(f"{'TelemetryWriter (offer + flush)':<34}{ours['rows_per_s']:>12,}  {ours['rounds_s']}")
+    staged = body["staged"]
+    print(f"{'TelemetryWriter, all staged':<34}{staged['rows_per_s']:>12,}  {staged['rounds_s']}")
+    print(f"staged (COPY to a temp table + INSERT ON CONFLICT) / plain COPY: {body['staged_over_plain']:.2f}x")
     print(f"ours/raw {body['ratio']:.2f}x; {ours['batches']} COPY batches of <= {args.batch_rows:,} rows; "
           f"offer() {ours['offer_us_per_row']} µs/row, longest call {ours['offer_max_ms']} ms "
           f"for {args.chunk:,} rows")  # fmt: skip

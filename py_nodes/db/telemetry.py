@@ -13,10 +13,12 @@ transaction. Where a row can end up, each with its counter in ``stats()``:
 - ``lost_on_close``: still unwritten when ``close()`` gave up waiting for the database; logged.
 - ``duplicates``: already in the table (same satellite and time): a batch delivered again.
 
-Writes are idempotent (``idempotent=True``, the default): each batch is COPied into a
-temporary staging table, then ``INSERT ... ON CONFLICT (satellite_id, time) DO NOTHING``, so a
-sender that delivers at least once (BEAM sends a batch again until it is confirmed) never
-writes a sample twice. ``idempotent=False`` is the plain COPY (for the benchmark's comparison).
+Writes are idempotent, so a sender that delivers at least once (BEAM sends a batch again until
+it is confirmed) never writes a sample twice. With ``staging="on_conflict"`` (the default) a
+batch goes in with a plain COPY, and only when that hits the unique index on (satellite_id,
+time) (a batch delivered again: rare) is it written again through a temporary staging table
+with ``INSERT ... ON CONFLICT DO NOTHING``. ``staging="always"`` takes that path for every batch,
+``"never"`` never (a duplicate is then a refused row); bench/db_bench.py compares the three.
 
 ``offer_batch(rows, on_done)`` is the confirmed form: all rows or none (``False``: no room,
 nothing is counted as lost since the sender keeps them), and ``on_done(stored, rejected)`` is
@@ -43,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 import psycopg
 
@@ -71,6 +73,7 @@ _ROW_ERRORS: Final = (psycopg.DataError, psycopg.IntegrityError, TypeError, Valu
 
 
 BatchDone = Callable[[int, int], None]  # on_done(stored, rejected)
+Staging = Literal["on_conflict", "always", "never"]
 
 
 class TelemetryRow(NamedTuple):
@@ -112,7 +115,7 @@ class TelemetryWriter:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 10.0,
         overflow_log_interval_s: float = 10.0,
-        idempotent: bool = True,
+        staging: Staging = "on_conflict",
     ) -> None:
         if not 1 <= batch_rows <= max_rows:
             raise ValueError(f"need 1 <= batch_rows ({batch_rows}) <= max_rows ({max_rows})")
@@ -125,7 +128,9 @@ class TelemetryWriter:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.overflow_log_interval_s = overflow_log_interval_s
-        self.idempotent = idempotent
+        if staging not in ("on_conflict", "always", "never"):
+            raise ValueError(f"staging must be on_conflict, always or never, got {staging!r}")
+        self.staging = staging
         self._staged: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions with the staging table
         self._offered = self._finished = 0  # rows ever queued / written or refused, for on_done
         self._done: deque[tuple[int, int, BatchDone]] = deque()  # (rows offered up to it, size, callback)
@@ -311,14 +316,27 @@ class TelemetryWriter:
 
     async def _copy(self, rows: list[TelemetryRow]) -> int:
         """Write ``rows`` in one transaction; how many were new."""
+        if self.staging == "always":
+            return await self._copy_staged(rows)
+        if self.staging == "never":
+            await self._copy_plain(rows)
+            return len(rows)
+        try:
+            await self._copy_plain(rows)
+            return len(rows)
+        except psycopg.errors.UniqueViolation:  # some are stored already: write the others
+            return await self._copy_staged(rows)
+
+    async def _copy_plain(self, rows: list[TelemetryRow]) -> None:
+        async with self._db.transaction() as conn:
+            await self._copy_into(conn, COPY_TELEMETRY, rows)
+
+    async def _copy_staged(self, rows: list[TelemetryRow]) -> int:
         async with self._db.connection() as conn:
-            if self.idempotent and conn not in self._staged:
+            if conn not in self._staged:
                 await conn.execute(CREATE_STAGING)  # autocommit: it outlives a batch rolled back
                 self._staged.add(conn)
             async with conn.transaction():
-                if not self.idempotent:
-                    await self._copy_into(conn, COPY_TELEMETRY, rows)
-                    return len(rows)
                 await self._copy_into(conn, COPY_STAGING, rows)
                 cur = await conn.execute(INSERT_STAGED)
                 return max(cur.rowcount, 0)
