@@ -54,7 +54,7 @@ COMMAND: Final = {
         "kind": {"type": "string"},
         "args": {"type": "object"},
         "idempotency_key": {"type": "string"},
-        "status": {"type": "string", "enum": ["queued", "sent", "done", "failed"]},
+        "status": {"type": "string", "enum": ["queued", "sent", "done", "failed", "expired"]},
         "attempts": {"type": "integer"},
         "result": {},
         "submitted_by": {"type": "string"},
