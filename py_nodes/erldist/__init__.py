@@ -4,6 +4,7 @@ Public surface: ``Node``, ``Process``, ``GenServer`` and the term types; errors 
 ``erldist.errors``.
 """
 
+from .epmd import EpmdAddress
 from .errors import (
     BackpressureError,
     CallError,
@@ -33,6 +34,7 @@ __all__ = [
     "Caller",
     "DecodeError",
     "EncodeError",
+    "EpmdAddress",
     "ErldistError",
     "Export",
     "Fun",

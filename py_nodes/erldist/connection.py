@@ -5,7 +5,8 @@ stops half-way is closed then, as OTP does after net_setuptime.
 
 Frames are ``len:32, 'p', 131 control [, 131 payload]``; a zero-length frame is a tick. Received
 frames are parsed with an offset into one bytes object per read (never re-slicing the buffer per
-frame), and handed to the node in order, synchronously: one ordered path per connection.
+frame), and handed to the owner (the node's connection manager) in order, synchronously: one
+ordered path per connection.
 Writes are collected and flushed once per event-loop turn.
 """
 
@@ -13,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from . import etf
 from .errors import BackpressureError, DecodeError, HandshakeError
 from .handshake import Acceptor, Initiator
-
-if TYPE_CHECKING:
-    from .node import Node
+from .interfaces import ConnectionOwner
 
 __all__ = ["NO_PAYLOAD", "Connection"]
 
@@ -36,14 +35,14 @@ class Connection(asyncio.Protocol):
 
     def __init__(
         self,
-        node: Node,
+        owner: ConnectionOwner[Connection],
         handshake: Initiator | Acceptor,
         *,
         tick_interval_s: float,
         high_water_bytes: int,
         hard_limit_bytes: int,
     ) -> None:
-        self.node = node
+        self.owner = owner
         self.handshake: Initiator | Acceptor | None = handshake
         self.peer_name = ""
         self.peer_flags = 0
@@ -71,7 +70,7 @@ class Connection(asyncio.Protocol):
         self.messages_out = 0
 
     def __repr__(self) -> str:
-        return f"<Connection {self.node.name} <-> {self.peer_name or '?'}>"
+        return f"<Connection {self.owner.name} <-> {self.peer_name or '?'}>"
 
     # -- asyncio callbacks -----------------------------------------------------------------
 
@@ -80,9 +79,9 @@ class Connection(asyncio.Protocol):
         self.transport = writer = cast(asyncio.Transport, transport)
         writer.set_write_buffer_limits(high=self._high_water)
         loop = asyncio.get_running_loop()
-        self._deadline_handle = loop.call_later(self.node.handshake_timeout_s, self._handshake_deadline)
+        self._deadline_handle = loop.call_later(self.owner.handshake_timeout_s, self._handshake_deadline)
         if isinstance(self.handshake, Acceptor):
-            self.node.handshake_started(self)
+            self.owner.handshake_started(self)
         elif isinstance(self.handshake, Initiator):
             self.handshake.start()
             writer.write(self.handshake.data_to_send())
@@ -106,16 +105,16 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         was_closed = self.closed
         self._close_state()
-        self.node.handshake_ended(self)
+        self.owner.handshake_ended(self)
         hs = self.handshake
         if isinstance(hs, Initiator) and hs.awaiting_ack and not was_closed:
             # OTP closes without a word when our digest is wrong.
-            self.node.handshake_failed(self, hs, HandshakeError(f"{hs.peer_name} closed the connection at the cookie check (wrong cookie?)"))
+            self.owner.handshake_failed(self, hs, HandshakeError(f"{hs.peer_name} closed the connection at the cookie check (wrong cookie?)"))
         if not self.established.done():
             self.established.set_exception(HandshakeError(f"connection closed during handshake: {exc}"))
             self.established.exception()  # mark retrieved: a failed attempt is reported elsewhere
         else:
-            self.node.connection_lost(self)
+            self.owner.connection_lost(self)
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -134,8 +133,8 @@ class Connection(asyncio.Protocol):
         self._deadline_handle = None
         if self.handshake is None or self.closed:
             return
-        self.node.handshake_ended(self)
-        self.node.handshake_timed_out(self)
+        self.owner.handshake_ended(self)
+        self.owner.handshake_timed_out(self)
         self.abort()
 
     def _handshake_data(self, data: bytes) -> None:
@@ -147,7 +146,7 @@ class Connection(asyncio.Protocol):
             out = hs.data_to_send()
             if out:
                 self.transport.write(out)
-            self.node.handshake_failed(self, hs, exc)
+            self.owner.handshake_failed(self, hs, exc)
             self.close()
             return
         out = hs.data_to_send()
@@ -156,12 +155,12 @@ class Connection(asyncio.Protocol):
         if not hs.done:
             return
         self.handshake = None
-        self.node.handshake_ended(self)
+        self.owner.handshake_ended(self)
         if self._deadline_handle is not None:
             self._deadline_handle.cancel()
             self._deadline_handle = None
         self.peer_name, self.peer_flags, self.peer_creation = hs.peer_name, hs.peer_flags, hs.peer_creation
-        if not self.node.connection_up(self):
+        if not self.owner.connection_up(self):
             self.close()
             return
         self._tick_handle = asyncio.get_running_loop().call_later(self._tick_interval_s, self._on_tick)
@@ -174,7 +173,7 @@ class Connection(asyncio.Protocol):
     def _parse_frames(self, data: bytes) -> None:
         pos = 0
         size = len(data)
-        node = self.node
+        dispatch = self.owner.dispatch
         while size - pos >= 4:
             flen = int.from_bytes(data[pos : pos + 4], "big")
             if flen == 0:
@@ -200,7 +199,7 @@ class Connection(asyncio.Protocol):
                 log.warning("%s: dropped an undecodable frame: %s", self, exc)
                 continue
             self.messages_in += 1
-            node.dispatch(self, control, message)
+            dispatch(self, control, message)
             if self.closed:
                 return
         if pos < size:

@@ -8,17 +8,17 @@ logged and dropped: a peer can never crash the node with it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .connection import NO_PAYLOAD, Connection
-from .process import NOPROC
+from .interfaces import NodeRuntime
+from .process import NOPROC, Process
 from .rpc import spawn_request
 from .terms import Atom, Pid, Reference
 
-if TYPE_CHECKING:
-    from .node import Node
-
 __all__ = ["dispatch"]
+
+Runtime = NodeRuntime[Process]  # the node, as these handlers see it
 
 log = logging.getLogger("erldist.control")
 
@@ -26,7 +26,7 @@ EXIT = 3
 SPAWN_REPLY = Atom("spawn_reply")
 
 
-def dispatch(node: Node, conn: Connection, control: Any, message: Any) -> None:
+def dispatch(node: Runtime, conn: Connection, control: Any, message: Any) -> None:
     """Apply one control message (and its payload) from ``conn``."""
     try:
         _dispatch(node, conn, control, message)
@@ -34,7 +34,7 @@ def dispatch(node: Node, conn: Connection, control: Any, message: Any) -> None:
         log.warning("%s: dropped malformed control message %.200r: %s", conn, control, exc)
 
 
-def _dispatch(node: Node, conn: Connection, c: Any, message: Any) -> None:
+def _dispatch(node: Runtime, conn: Connection, c: Any, message: Any) -> None:
     if type(c) is not tuple or not c or type(c[0]) is not int:
         raise ValueError("control message is not a tuple starting with an operation")
     op = c[0]
@@ -101,13 +101,13 @@ def _ref(value: Any) -> Reference:
     return value
 
 
-def _deliver(node: Node, to: Pid, message: Any) -> None:
+def _deliver(node: Runtime, to: Pid, message: Any) -> None:
     target = node.local(to)
     if target is not None and message is not NO_PAYLOAD:
         target.deliver(message)
 
 
-def _monitor(node: Node, conn: Connection, watcher: Pid, what: Any, ref: Reference) -> None:
+def _monitor(node: Runtime, conn: Connection, watcher: Pid, what: Any, ref: Reference) -> None:
     if type(what) is Pid:
         watched, by_name = node.local(what), None
     else:
@@ -119,7 +119,7 @@ def _monitor(node: Node, conn: Connection, watcher: Pid, what: Any, ref: Referen
         watched.watchers[ref] = (watcher, by_name)
 
 
-def _down(node: Node, watcher: Pid, ref: Reference, reason: Any) -> None:
+def _down(node: Runtime, watcher: Pid, ref: Reference, reason: Any) -> None:
     proc = node.local(watcher)
     if proc is None:
         return
@@ -128,7 +128,7 @@ def _down(node: Node, watcher: Pid, ref: Reference, reason: Any) -> None:
         proc.deliver((Atom("DOWN"), ref, Atom("process"), target, reason))
 
 
-def _spawn_reply(node: Node, req_id: Reference, to: Pid, flags: Any, result: Any) -> None:
+def _spawn_reply(node: Runtime, req_id: Reference, to: Pid, flags: Any, result: Any) -> None:
     proc = node.local(to)
     if proc is None or type(flags) is not int:
         return
@@ -140,7 +140,7 @@ def _spawn_reply(node: Node, req_id: Reference, to: Pid, flags: Any, result: Any
     proc.deliver((SPAWN_REPLY, req_id, result))
 
 
-def _link(node: Node, conn: Connection, sender: Pid, to: Pid) -> None:
+def _link(node: Runtime, conn: Connection, sender: Pid, to: Pid) -> None:
     target = node.local(to)
     if target is None:
         conn.send((EXIT, to, sender, NOPROC))
@@ -148,7 +148,7 @@ def _link(node: Node, conn: Connection, sender: Pid, to: Pid) -> None:
         target.links.add(sender)
 
 
-def _exit(node: Node, sender: Pid, to: Pid, reason: Any, *, from_link: bool) -> None:
+def _exit(node: Runtime, sender: Pid, to: Pid, reason: Any, *, from_link: bool) -> None:
     target = node.local(to)
     if target is not None:
         target.on_exit_signal(sender, reason, from_link=from_link)

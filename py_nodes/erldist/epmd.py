@@ -1,21 +1,20 @@
 """EPMD client: register a node (kept alive by one open connection), look nodes up, start epmd.
 
-The EPMD address is 127.0.0.1:4369 unless ``ERL_EPMD_ADDRESS`` / ``ERL_EPMD_PORT`` say
-otherwise, as for ``erl`` itself.
+The EPMD address is a parameter (``EpmdAddress``, 127.0.0.1:4369 by default): this library reads
+no environment. The caller maps ``ERL_EPMD_ADDRESS`` / ``ERL_EPMD_PORT`` to it, as ``erl`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import struct
 from dataclasses import dataclass
 
 from .errors import NodeDownError
 
-__all__ = ["EpmdRegistration", "NodeAddress", "ensure_epmd", "epmd_address", "lookup", "register"]
+__all__ = ["DEFAULT_EPMD", "EpmdAddress", "EpmdRegistration", "NodeAddress", "ensure_epmd", "lookup", "register"]
 
 ALIVE2_X_REQ = 120
 ALIVE2_X_RESP = 118
@@ -26,9 +25,21 @@ NODE_TYPE_NORMAL = 77
 DIST_VERSION = 6
 
 
-def epmd_address() -> tuple[str, int]:
-    host = os.environ.get("ERL_EPMD_ADDRESS", "").split(",")[0].strip() or "127.0.0.1"
-    return host, int(os.environ.get("ERL_EPMD_PORT", "4369"))
+@dataclass(frozen=True)
+class EpmdAddress:
+    """Where the local epmd listens (``erl``'s ERL_EPMD_ADDRESS / ERL_EPMD_PORT)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4369
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("EpmdAddress.host must not be empty")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"EpmdAddress.port must be 1-65535, got {self.port}")
+
+
+DEFAULT_EPMD = EpmdAddress()
 
 
 @dataclass(frozen=True)
@@ -53,9 +64,9 @@ class EpmdRegistration:
             await self._writer.wait_closed()
 
 
-async def register(alive: str, port: int, *, epmd: tuple[str, int] | None = None) -> EpmdRegistration:
+async def register(alive: str, port: int, *, epmd: EpmdAddress = DEFAULT_EPMD) -> EpmdRegistration:
     """Register ``alive`` (the part before '@') listening on ``port``; returns the creation."""
-    host, epmd_port = epmd or epmd_address()
+    host, epmd_port = epmd.host, epmd.port
     name = alive.encode()
     req = struct.pack(">BHBBHHH", ALIVE2_X_REQ, port, NODE_TYPE_NORMAL, 0, DIST_VERSION, DIST_VERSION, len(name))
     req += name + b"\x00\x00"
@@ -81,9 +92,9 @@ async def register(alive: str, port: int, *, epmd: tuple[str, int] | None = None
     return EpmdRegistration(creation, writer)
 
 
-async def lookup(alive: str, host: str, *, epmd_port: int | None = None) -> NodeAddress:
-    """Ask the EPMD on ``host`` where node ``alive`` listens."""
-    port = epmd_port or epmd_address()[1]
+async def lookup(alive: str, host: str, *, epmd_port: int = DEFAULT_EPMD.port) -> NodeAddress:
+    """Ask the EPMD on ``host`` (listening on ``epmd_port``) where node ``alive`` listens."""
+    port = epmd_port
     name = alive.encode()
     try:
         reader, writer = await asyncio.open_connection(host, port)
@@ -117,16 +128,17 @@ async def _epmd_answers(host: str, port: int) -> bool:
     return True
 
 
-async def ensure_epmd(*, timeout_s: float = 5.0) -> None:
-    """Start ``epmd -daemon`` when nothing answers on the EPMD address."""
-    host, port = epmd_address()
+async def ensure_epmd(address: EpmdAddress = DEFAULT_EPMD, *, timeout_s: float = 5.0) -> None:
+    """Start ``epmd -daemon`` on ``address`` when nothing answers there."""
+    host, port = address.host, address.port
     if await _epmd_answers(host, port):
         return
     exe = shutil.which("epmd")
     if exe is None:
         raise NodeDownError("no epmd is running and no epmd executable is on PATH (install erlang)")
-    env = dict(os.environ, ERL_EPMD_ADDRESS=os.environ.get("ERL_EPMD_ADDRESS", host))
-    proc = await asyncio.create_subprocess_exec(exe, "-daemon", env=env)
+    # The address on the command line: it wins over any ERL_EPMD_* the child inherits.
+    # epmd adds the loopback address itself.
+    proc = await asyncio.create_subprocess_exec(exe, "-daemon", "-address", host, "-port", str(port))
     await proc.wait()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -13,20 +13,15 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ProcessExitError
+from .interfaces import Dest, ProcessHost
 from .terms import Atom, Pid, Reference
-
-if TYPE_CHECKING:
-    from .node import Node
 
 __all__ = ["Dest", "Process", "python_exception_reason"]
 
 log = logging.getLogger("erldist.process")
-
-# A destination: a pid, a locally registered name, or (name, node) anywhere.
-Dest = Pid | str | tuple[str, str]
 
 EXIT = Atom("EXIT")
 DOWN = Atom("DOWN")
@@ -35,6 +30,8 @@ NORMAL = Atom("normal")
 KILL = Atom("kill")
 KILLED = Atom("killed")
 NOPROC = Atom("noproc")
+NOCONNECTION = Atom("noconnection")
+NODEDOWN = Atom("nodedown")
 PYTHON_EXCEPTION = Atom("python_exception")
 
 
@@ -46,7 +43,7 @@ def python_exception_reason(exc: BaseException) -> tuple[Atom, bytes, bytes]:
 class Process:
     """One Erlang-style process living on a Python node."""
 
-    def __init__(self, node: Node, pid: Pid) -> None:
+    def __init__(self, node: ProcessHost[Process], pid: Pid) -> None:
         self.node = node
         self.pid = pid
         self.name: Atom | None = None

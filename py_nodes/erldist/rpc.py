@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import etf
 from .connection import Connection
+from .interfaces import NodeRuntime
 from .process import NORMAL, Process, python_exception_reason
 from .terms import Atom, Pid, Reference
 
-if TYPE_CHECKING:
-    from .node import Node
-
 __all__ = ["spawn_request"]
+
+Runtime = NodeRuntime[Process]  # the node, as these handlers see it
 
 log = logging.getLogger("erldist.rpc")
 
@@ -35,7 +35,7 @@ FLAG_LINK = 1
 FLAG_MONITOR = 2
 
 
-def spawn_request(node: Node, conn: Connection, c: tuple[Any, ...], arg_list: Any) -> None:
+def spawn_request(node: Runtime, conn: Connection, c: tuple[Any, ...], arg_list: Any) -> None:
     """Handle ``{29, ReqId, From, GroupLeader, {M, F, Arity}, Opts}`` with ``Args`` as payload."""
     req_id, caller, mfa, opts = c[1], c[2], c[4], c[5] if c[0] == 29 else c[6]
     if type(caller) is not Pid or type(req_id) is not Reference or type(opts) is not list:
@@ -71,7 +71,7 @@ def _job(mfa: Any, args: Any) -> tuple[Any, Atom, Atom, list[Any]] | None:
     return res_ref, module, function, fargs
 
 
-async def _execute(node: Node, proc: Process, res_ref: Any, module: Atom, function: Atom, args: list[Any]) -> None:
+async def _execute(node: Runtime, proc: Process, res_ref: Any, module: Atom, function: Atom, args: list[Any]) -> None:
     fn = node.rpc_function(module, function)
     if fn is None:
         reason: Any = (res_ref, ERROR, UNDEF, [(module, function, args, [])])

@@ -43,6 +43,8 @@ UNKNOWN_CALL = Atom("unknown_call")
 class SatsServer(GenServer):
     """The ``sats`` server: places actors, counts them, owns the ticker."""
 
+    node: Node  # set by serve_sats: actors are spawned and connections drained on it
+
     def __init__(self, *, tick_s: float = DEFAULT_TICK_S, sunlight: SunlightFn = in_sunlight) -> None:
         if not tick_s > 0:
             raise ValueError(f"tick_s must be > 0 seconds, got {tick_s!r}")
@@ -76,7 +78,7 @@ class SatsServer(GenServer):
         running = self.actors.get(state.id)
         if running is not None and running.alive:
             return proto_v1.already_running(running.proc.pid)
-        actor = start_actor(self.process.node, state, shadow, link=self.process.pid)
+        actor = start_actor(self.node, state, shadow, link=self.process.pid)
         self.actors[state.id] = actor
         self._sat_by_pid[actor.proc.pid] = state.id
         self.orbit.track(state.id, state.tle)
@@ -130,7 +132,7 @@ class SatsServer(GenServer):
 
     async def _breathe(self) -> None:
         await asyncio.sleep(0)  # let messages in, and let this chunk's frames be written
-        node = self.process.node
+        node = self.node
         for name in node.connected_nodes():
             conn = node.connection(name)
             if conn is not None:
@@ -171,6 +173,7 @@ def tick_s_from_env() -> float:
 def serve_sats(node: Node, *, tick_s: float = DEFAULT_TICK_S, sunlight: SunlightFn = in_sunlight) -> SatsServer:
     """Start the ``sats`` server (and its ticker) on ``node``."""
     server = SatsServer(tick_s=tick_s, sunlight=sunlight)
+    server.node = node
     node.start_server(server, name="sats")
     return server
 
