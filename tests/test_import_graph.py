@@ -112,6 +112,22 @@ def test_erldist_imports_nothing_else_from_the_project() -> None:
     assert outside == []
 
 
+def test_erldist_reads_no_environment() -> None:
+    """Its callers pass settings in (``Node(epmd_address=...)``); only the settings module reads env."""
+    names = {"environ", "environb", "getenv", "getenvb", "putenv"}
+    found = []
+    for module, path in module_files(ROOT, "py_nodes").items():
+        if module.startswith(ERLDIST):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                used = (
+                    {node.attr} if isinstance(node, ast.Attribute)
+                    else {a.name for a in node.names} if isinstance(node, ast.ImportFrom) and node.module == "os"
+                    else set()
+                )  # fmt: skip
+                found += [f"{module}:{node.lineno} {name}" for name in used & names]
+    assert found == []
+
+
 def test_orbital_imports_nothing_else_from_the_project() -> None:
     graph = import_graph(ROOT, "orbital")
     assert graph, "orbital/ not found"
