@@ -72,10 +72,15 @@ def read_checkpoints(home: Path) -> dict[str, tuple[str, float, datetime]]:
 
 
 def clean_up(stack: UpStack, pids: dict[str, int]) -> None:
-    """After a drill: kill what it left running (by pid: the stack's own processes only)."""
+    """After a drill: stop what it left running, its own processes only (by pid). A running
+    ``stellarops up`` is stopped gracefully first: it stops the cluster it started, whichever
+    start of the drill that was (``pids`` may be those of an earlier one)."""
     if stack.proc is not None and stack.proc.poll() is None:
-        stack.proc.kill()
-        stack.proc.wait(30)
+        with contextlib.suppress(Exception):
+            stack.stop(90)
+        if stack.proc.poll() is None:
+            stack.proc.kill()
+            stack.proc.wait(30)
     for pid in pids.values():
         if alive(pid):
             with contextlib.suppress(ProcessLookupError):

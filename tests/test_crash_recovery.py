@@ -73,6 +73,7 @@ def test_kill_9_of_the_beam_node_resumes_from_the_periodic_checkpoint(tmp_path: 
         last = read_checkpoints(stack.home)
         assert all(last[s][0] == m for s, m in CHANGES.items()), last
         stack.start()
+        pids.update(asyncio.run(stack_pids(stack, "crash_pids2")))
         _resumes_from(stack, last)
         assert stack.stop() == 0
     finally:
@@ -96,6 +97,7 @@ def test_kill_9_of_stellarops_up_resumes_from_the_periodic_checkpoint(tmp_path: 
         last = read_checkpoints(stack.home)
         assert all(last[s][0] == m for s, m in CHANGES.items()), last
         stack.start()
+        pids.update(asyncio.run(stack_pids(stack, "crash_pids2")))
         _resumes_from(stack, last)
         assert stack.stop() == 0
     finally:
