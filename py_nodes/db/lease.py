@@ -6,11 +6,12 @@ belongs to the session). PostgreSQL releases the lock when that session ends, ho
 ends (clean stop, kill -9, lost connection), so ownership cannot be leaked by a dead process.
 
 The ``cluster_owner`` row (migration 0006) says who holds it, for the reason a refused cluster
-logs, and when the owner last renewed it (every ``renew_s``). A lock found free while that row,
-held by another cluster, was renewed less than ``grace_s`` ago belongs to an owner whose
-connection dropped (a database restart) and that is reconnecting: the newcomer lets go and waits,
-so the old owner gets it back. A clean stop deletes the row: the next cluster takes over at its
-next attempt (every ``retry_s``) without waiting for the grace period.
+logs, and when the owner last renewed it (every ``renew_s``). A newcomer that finds the lock free
+takes over only if that row is its own, absent, or older than ``grace_s``; otherwise the owner's
+session merely dropped (a database restart) and it is reconnecting. The owner, for its part,
+stays owner for ``grace_s - renew_s`` after its last renewal while it takes the lock back (fast
+retries), which no newcomer can reach: a database restart does not interrupt it. A clean stop
+deletes the row, so the next cluster takes over at its next attempt (every ``retry_s``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from typing import Any, Final
 
 import psycopg
@@ -28,11 +30,13 @@ __all__ = ["OWNER_KEY", "OwnershipLease"]
 log = logging.getLogger(__name__)
 
 OWNER_KEY: Final = 0x5354_454C_4F57_4E  # "STELOWN" (migrations use "STELLAR")
+RECONNECT_S: Final = 0.2  # the owner's first retry after losing its lease connection
 
 
 class OwnershipLease:
     """``await lease.start()`` makes a first attempt, then keeps trying (or renewing) in the
-    background; ``owner`` says whether we hold it, ``reason`` why not; ``close()`` lets go."""
+    background; ``owner`` says whether we own the database, ``reason`` why not; ``close()``
+    lets go."""
 
     def __init__(
         self, conninfo: str, holder: str, *, retry_s: float = 2.0, renew_s: float = 2.0, grace_s: float = 10.0
@@ -44,22 +48,23 @@ class OwnershipLease:
         self.conninfo = conninfo
         self.holder = holder
         self.retry_s, self.renew_s, self.grace_s = retry_s, renew_s, grace_s
-        self.owner = False
+        self.held = False  # the lock is ours on a live session
         self.ever_owned = False
+        self.connection_losses = 0
         self.reason = "the ownership lease was not tried yet"
+        self._valid_until = -math.inf  # monotonic: owner until then even without the session
+        self._was_owner = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+
+    @property
+    def owner(self) -> bool:
+        return self.held or time.monotonic() < self._valid_until
 
     async def start(self) -> None:
         await self._attempt()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ownership-lease")
-
-    async def wait_changed(self) -> None:
-        """Returns at the next change of ``owner`` (for tests and status readers)."""
-        self._changed.clear()
-        await self._changed.wait()
 
     async def close(self) -> None:
         """Stop trying; as owner, delete the row and unlock, so the next cluster takes over now."""
@@ -69,39 +74,51 @@ class OwnershipLease:
                 await self._task
             self._task = None
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        with contextlib.suppress(psycopg.Error):
-            if self.owner:
-                await conn.execute("DELETE FROM cluster_owner WHERE holder = %s", (self.holder,))
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (OWNER_KEY,))
-                log.info("ownership lease released: the database is free for another cluster")
-        self._set(False, "stopped")
-        with contextlib.suppress(psycopg.Error):
-            await conn.close()
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                if self.held:
+                    await conn.execute("DELETE FROM cluster_owner WHERE holder = %s", (self.holder,))
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (OWNER_KEY,))
+                    log.info("ownership lease released: the database is free for another cluster")
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+        self.held, self._valid_until = False, -math.inf
+        self._note("stopped")
 
     async def _run(self) -> None:
+        delay_s = RECONNECT_S
         while True:
-            await asyncio.sleep(self.renew_s if self.owner else self.retry_s)
+            if self.held:
+                wait_s, delay_s = self.renew_s, RECONNECT_S
+            elif self.owner:  # lost the session, still within our lease: take it back quickly
+                wait_s, delay_s = delay_s, min(delay_s * 2, self.retry_s)
+            else:
+                wait_s = self.retry_s
+            await asyncio.sleep(wait_s)
             await self._attempt()
 
     async def _attempt(self) -> None:
+        started = time.monotonic()
         try:
             conn = await self._connection()
-            if self.owner:
-                cur = await conn.execute(
-                    "UPDATE cluster_owner SET renewed_at = now() WHERE holder = %s", (self.holder,)
-                )
-                if cur.rowcount != 1:  # the row went (by hand?): we still hold the lock, say so again
+            if self.held:
+                cur = await conn.execute("UPDATE cluster_owner SET renewed_at = now() WHERE holder = %s", (self.holder,))
+                if cur.rowcount != 1:  # the row went (by hand?): we hold the lock, say so again
                     await self._claim(conn)
+                self._valid_until = started + self.grace_s - self.renew_s
             else:
-                await self._acquire(conn)
+                await self._acquire(conn, started)
         except psycopg.Error as exc:
             await self._drop_connection()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if self.owner:
-                log.error("ownership lease lost with its connection (%s); taking it again when the database is back", first)
-            self._set(False, f"no connection to the database for the ownership lease: {first}")
+            if self.held:
+                self.connection_losses += 1
+                log.error(
+                    "ownership lease: lost its connection (%s); still the owner for %.1f s while taking it back",
+                    first, max(0.0, self._valid_until - time.monotonic()),
+                )  # fmt: skip
+            self.held = False
+            self._note(f"no connection to the database for the ownership lease: {first}")
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -116,7 +133,7 @@ class OwnershipLease:
             with contextlib.suppress(psycopg.Error):
                 await conn.close()
 
-    async def _acquire(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _acquire(self, conn: psycopg.AsyncConnection[Any], started: float) -> None:
         row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (OWNER_KEY,))).fetchone()
         current = await (
             await conn.execute(
@@ -124,18 +141,19 @@ class OwnershipLease:
             )
         ).fetchone()
         if not (row and row[0]):
+            self._valid_until = -math.inf  # someone else holds it: whatever we thought is over
             who = f"{current[0]} (owner since {current[1]:%Y-%m-%d %H:%M:%S %Z})" if current else "another session"
-            self._set(False, f"the database is owned by {who}")
+            self._note(f"the database is owned by {who}")
             return
         if current is not None and current[0] != self.holder and current[2] < self.grace_s:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (OWNER_KEY,))
-            self._set(
-                False,
-                f"the database was owned by {current[0]} {current[2]:.1f} s ago (its lease is free: it may be"
-                f" reconnecting); taking over if it is not back within {self.grace_s - current[2]:.0f} s",
+            self._note(
+                f"the database is owned by {current[0]}, whose lease is free but was renewed {current[2]:.0f} s"
+                f" ago (it may be reconnecting); taking over if it is not back within {self.grace_s:.0f} s"
             )
             return
         await self._claim(conn)
+        self._valid_until = started + self.grace_s - self.renew_s
 
     async def _claim(self, conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(
@@ -143,16 +161,15 @@ class OwnershipLease:
             " SET holder = EXCLUDED.holder, acquired_at = now(), renewed_at = now()",
             (self.holder,),
         )
-        self._set(True, "")
+        self.held = self.ever_owned = True
+        self._note("")
 
-    def _set(self, owner: bool, reason: str) -> None:
-        changed = owner != self.owner or (not owner and reason != self.reason)
-        self.owner, self.reason = owner, reason
-        if owner and not self.ever_owned:
-            self.ever_owned = True
-        if changed:
-            if owner:
-                log.info("ownership lease taken: this cluster (%s) owns the database", self.holder)
-            else:
-                log.warning("not the owner of the database: %s; not restoring or delivering anything", reason)
-            self._changed.set()
+    def _note(self, reason: str) -> None:
+        """Logs changes of ownership (and of the reason we do not have it)."""
+        owner = self.owner
+        if owner and not self._was_owner:
+            log.info("ownership lease taken: this cluster (%s) owns the database", self.holder)
+        elif not owner and (self._was_owner or reason != self.reason):
+            log.warning("not the owner of the database: %s; not restoring or delivering anything", reason)
+        self._was_owner = owner
+        self.reason = reason
