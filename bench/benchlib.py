@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from py_nodes.up import _beam_command
+from py_nodes.up import _beam_command, render_sys_config
 
 HOST = "127.0.0.1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -85,7 +85,7 @@ class BenchCluster:
         subprocess.run(["erlc", "-o", str(ebin), str(self.tmp / f"{module}.erl")], check=True)
         stellarops = str(Path(sys.executable).parent / "stellarops")
         env, self.cookie = erlang_env(home or self.tmp, {"STELLAROPS_PY": stellarops, **(extra_env or {})})
-        argv = [*_beam_command(self.beam_name), "-pa", str(ebin), "-stellar", "py_nodes", self.py_nodes(py_nodes)]
+        argv = [*_beam_command(self.beam_name, render_sys_config(env, self.tmp)), "-pa", str(ebin), "-stellar", "py_nodes", self.py_nodes(py_nodes)]
         for key, value in app_env.items():
             argv += ["-stellar", key, value]
         with open(self.tmp / "beam.log", "wb") as log:
@@ -134,7 +134,7 @@ class UpStack:
     def __init__(self, home: Path, beam_name: str, satellites: int) -> None:
         self.home = home
         self.env = {k: v for k, v in os.environ.items() if k not in ("STELLAROPS_COOKIE", "DATABASE_URL")}
-        self.env.update(STELLAROPS_HOME=str(home), STELLAR_NODE_NAME=f"{beam_name}@{HOST}",
+        self.env.update(STELLAROPS_HOME=str(home), STELLAROPS_NODE_NAME=f"{beam_name}@{HOST}",
                         STELLAROPS_HTTP_PORT="0", STELLAROPS_DEMO_SATELLITES=str(satellites))  # fmt: skip
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""

@@ -26,11 +26,13 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,7 @@ BEAM_STOP_TIMEOUT_S = 60.0
 # What stellar_store:terminate/2 logs about the final checkpoint (tests/test_up_faults.py checks them).
 _CHECKPOINT_OK = b" at stop"
 _CHECKPOINT_FAILED = b"final checkpoint failed"
-_LOGGER = (
-    "[{filters, log, [{no_progress, {fun logger_filters:progress/2, stop}}]},"
-    " {handler, default, logger_std_h, #{formatter => {logger_formatter,"
-    ' #{single_line => true, template => [time, " ", level, ": ", msg, "\\n"]}}}}]'
-)
+SYS_CONFIG_SRC = ROOT / "rel" / "sys.config.src"  # the release's configuration: one source
 
 
 class UpError(Exception):
@@ -76,7 +74,26 @@ def _epmd(settings: Settings) -> EpmdAddress:
     return EpmdAddress(settings.epmd.host, settings.epmd.port)
 
 
-def _beam_command(node: str) -> list[str]:
+def render_sys_config(environ: Mapping[str, str], out_dir: Path) -> Path:
+    """``rel/sys.config.src`` with ``${VAR}`` replaced from ``environ`` (as the release does),
+    written to ``out_dir/sys.config``; the path to give ``erl -config``."""
+    text = SYS_CONFIG_SRC.read_text()
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise UpError(f"{SYS_CONFIG_SRC} uses ${{{name}}}, which is not set")
+        return environ[name]
+
+    out = out_dir / "sys.config"
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, text))
+    tmp.chmod(0o600)
+    tmp.replace(out)
+    return out
+
+
+def _beam_command(node: str, sys_config: Path) -> list[str]:
     ebins = sorted(str(p) for p in (ROOT / "_build" / "default" / "lib").glob("*/ebin"))
     if not ebins:
         raise UpError("the BEAM app is not built: run `make setup`")
@@ -90,9 +107,7 @@ def _beam_command(node: str) -> list[str]:
         " {error, _} -> init:stop(); _ -> W() end end, Wait() end)"
     )
     return [
-        "erl", "-name", node, "-noshell",
-        "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-        "-kernel", "logger_level", "info", "-kernel", "logger", _LOGGER,
+        "erl", "-name", node, "-noshell", "-config", str(sys_config),
         "-pa", *ebins, "-eval", start,
     ]  # fmt: skip
 
@@ -325,7 +340,7 @@ async def _run_cluster(
     env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
     # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
     beam = subprocess.Popen(
-        _beam_command(settings.up.node_name), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        _beam_command(settings.up.node_name, render_sys_config(env, state.root)), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
     )
     output = _BeamOutput(beam)
     restored = False

@@ -9,7 +9,7 @@ cd "$ROOT"
 . scripts/lib.sh
 stellarops_env
 
-NODE="${STELLAR_NODE_NAME:-stellar@127.0.0.1}"
+NODE="${STELLAROPS_NODE_NAME:-${STELLAR_NODE_NAME:-stellar@127.0.0.1}}"
 # Without a terminal, erl does not attach: it starts a plain local shell that reads stdin and ends.
 [[ -t 0 ]] || die "make shell needs a terminal (stdin is not a tty), else erl starts a local shell instead of attaching to $NODE. Run it in an interactive terminal; from a script use .venv/bin/stellarops status or the HTTP API"
 prepare_erlang_home

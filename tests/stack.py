@@ -27,7 +27,7 @@ class UpStack:
         self.beam = f"{beam_name}@127.0.0.1"
         self.env = {k: v for k, v in os.environ.items() if k not in ("STELLAROPS_COOKIE", "DATABASE_URL")}
         # The gateway on any free port (the banner says which): stacks can run side by side.
-        self.env.update(STELLAROPS_HOME=str(home), STELLAR_NODE_NAME=self.beam, STELLAROPS_HTTP_PORT="0")
+        self.env.update(STELLAROPS_HOME=str(home), STELLAROPS_NODE_NAME=self.beam, STELLAROPS_HTTP_PORT="0")
         self.env.update(env)
         self.proc: subprocess.Popen[str] | None = None
         self.banner = ""

@@ -81,7 +81,7 @@ def test_state_dir_prepare_leaves_a_running_database_alive(live_server: tuple[Pa
 def test_make_shell_without_a_terminal_says_why(tmp_path: Path, erl_factory: object, cookie: str) -> None:
     """With a node to attach to, but stdin not a terminal: a clear refusal, not a local shell."""
     node: ErlNode = erl_factory("remsh")  # type: ignore[operator]
-    env = _env(tmp_path / "home", STELLAROPS_COOKIE=cookie, STELLAR_NODE_NAME=node.name)
+    env = _env(tmp_path / "home", STELLAROPS_COOKIE=cookie, STELLAROPS_NODE_NAME=node.name)
     done = subprocess.run(
         ["bash", "scripts/remsh.sh"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
     )

@@ -217,7 +217,7 @@ def test_second_up_on_the_same_state_folder_exits_2_and_changes_nothing(tmp_path
         postmaster = first.postmaster()
         # Another node name: without the lock it would get past the name check and attach to
         # the same database, then run the same satellites a second time.
-        second_env = dict(first.env, STELLAR_NODE_NAME="stellar_intruder@127.0.0.1")
+        second_env = dict(first.env, STELLAROPS_NODE_NAME="stellar_intruder@127.0.0.1")
         second = subprocess.run([*CLI, "up"], env=second_env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 2, second.stdout + second.stderr
         assert f"already running: pid {first.proc.pid}, node {first.beam}" in second.stderr
