@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from stack import UpStack
 
@@ -121,6 +122,15 @@ def test_store_node_kill_loses_no_telemetry_and_redelivers_queued_commands(tmp_p
             status = await store_status(stack, ctl)
             assert_nothing_dropped(status)
             assert status[A("telemetry")][A("rows")] > 0 and status[A("owner")] is True
+            # The same counters on the gateway's /metrics (no authentication: Prometheus scrapes it).
+            async with aiohttp.ClientSession() as http, http.get(stack.gateway_url() + "/metrics") as reply:
+                assert reply.status == 200
+                exposition = await reply.text()
+            metrics = dict(re.findall(r"^(stellar_telemetry_\S+) (\S+)$", exposition, re.MULTILINE))
+            assert float(metrics["stellar_telemetry_rows_total"]) > 0, exposition
+            assert float(metrics['stellar_telemetry_dropped_total{reason="buffer_full"}']) == 0
+            assert float(metrics['stellar_telemetry_dropped_total{reason="rejected"}']) == 0
+            assert "stellar_telemetry_buffered_rows" in metrics
 
             # 2. Commands whose outcome the store never wrote: the sats node is paused (the actor
             # gets them later), the store is killed; its successor has them queued or sent, BEAM
