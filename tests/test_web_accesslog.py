@@ -1,10 +1,14 @@
 """The access log's file rotation, with real files: at its size limit the file becomes ``.1`` (one
-old file kept), writing goes on in a new file, and no line is lost or written twice in between."""
+old file kept), writing goes on in a new file, and no line is lost or written twice in between.
+Its permissions: the file 0600, its folder 0700, the state folder untouched."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from web.accesslog import AccessLog
 
@@ -56,3 +60,48 @@ def test_an_existing_file_over_the_limit_is_rotated_on_the_next_batch(tmp_path: 
     first.record(line(12))
     first.flush()
     assert ids(Path(str(path) + ".1")) == list(range(12)) and ids(path) == [12]
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_file_and_a_folder_made_for_it_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    os.umask(0o022)  # the usual umask: 0644 files, 0755 folders unless we say otherwise
+    monkeypatch.delenv("STELLAROPS_HOME", raising=False)
+    path = tmp_path / "made" / "for" / "access.log"
+    log = AccessLog(str(path), max_bytes=MAX_BYTES)
+    for i in range(40):  # past the size limit: the rotated file and the new one are private too
+        log.record(line(i))
+        log.flush()
+    assert _mode(path.parent) == 0o700 and _mode(path) == 0o600
+    assert _mode(Path(str(path) + ".1")) == 0o600
+
+
+def test_the_default_folder_is_tightened_but_not_the_state_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an older version left: 0644 in a 0755 folder. The state folder keeps its own mode
+    (0711 here: the embedded PostgreSQL's user needs to traverse it)."""
+    home = tmp_path / "home"
+    (home / "log").mkdir(parents=True)
+    home.chmod(0o711)
+    (home / "log").chmod(0o755)
+    path = home / "log" / "gateway-access.jsonl"
+    path.write_text("")
+    path.chmod(0o644)
+    monkeypatch.setenv("STELLAROPS_HOME", str(home))
+    log = AccessLog(str(path))
+    log.record(line(1))
+    log.flush()
+    assert _mode(path) == 0o600 and _mode(home / "log") == 0o700 and _mode(home) == 0o711
+    assert ids(path) == [1]
+
+
+def test_an_existing_folder_of_someone_else_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STELLAROPS_HOME", str(tmp_path / "home"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    log = AccessLog(str(shared / "access.log"))
+    log.record(line(1))
+    log.flush()
+    assert _mode(shared) == 0o755 and _mode(shared / "access.log") == 0o600

@@ -5,7 +5,10 @@ A request only appends a tuple to a buffer; a task formats and writes the buffer
 ``flush_s`` (so logging costs the busy path a few microseconds, and one write per batch). More
 than ``max_pending`` lines waiting (a stuck destination) are counted as lost, not buffered. A file
 destination is rotated at ``max_bytes`` (one old file, ``.1``, is kept). Query strings are not
-logged (the event stream accepts a token there).
+logged (the event stream accepts a token there). The file is private (0600: paths, addresses
+and satellite ids are not for every local user), and so is a folder made for it (0700); the
+default folder, ``$STELLAROPS_HOME/log``, is tightened to 0700 if it is looser (the state folder
+itself is never changed here: its mode belongs to ``py_nodes.state_dir``).
 """
 
 from __future__ import annotations
@@ -63,8 +66,10 @@ class AccessLog:
             os.replace(self.destination, self.destination + ".1")
         if self._file is None:
             path = Path(self.destination)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8")  # kept open between batches
+            _private_folder(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.fchmod(fd, 0o600)  # also a file made before by an older version (0644)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")  # kept open between batches
         return self._file
 
     def flush(self) -> None:
@@ -106,3 +111,14 @@ class AccessLog:
                 with contextlib.suppress(OSError):
                     self._file.close()
                 self._file = None
+
+
+def _private_folder(folder: Path) -> None:
+    """Make ``folder`` (0700) if it is missing; tighten it if it is the default log folder."""
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode is masked by the umask
+        return
+    home = os.environ.get("STELLAROPS_HOME", "").strip()
+    if home and folder.resolve() == (Path(home) / "log").resolve() and folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
