@@ -13,7 +13,9 @@ metrics and a JSON access-log line. Target: ours >= 0.5 x the bare rate.
 
 SSE fan-out: N clients (a separate process) each subscribe to the telemetry of 10 satellites
 (the actors tick every second: 10 events/s per client) for the given time; reports events
-received, gaps, drops counted by the gateway, and the gateway's CPU. Target: no drops.
+received, gaps, drops counted by the gateway, and the gateway's CPU. Targets (``sse_checks``):
+no drops, no gaps, and every client got events at the ticking rate (10/s, within 20 %): a run
+where nothing arrived has no gaps and no drops, and must fail.
 Results also go to bench/results/gateway_bench.json.
 """
 
@@ -39,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 TARGET_RATIO = 0.5
 SSE_SATS = [f"demo-{i:02d}" for i in range(1, 11)]
+SSE_RATE_PER_S = float(len(SSE_SATS))  # each satellite ticks once a second
+SSE_RATE_TOLERANCE = 0.2
 # The shape and size of one satellite as the gateway answers it.
 SAMPLE_SAT = {
     "id": "demo-01", "name": "Demo 01", "mode": "nominal", "status": "running", "energy_pct": 97.25,
@@ -162,6 +166,22 @@ def sse_clients(url: str, token: str, clients: int, seconds: float) -> None:
     asyncio.run(main())
 
 
+def sse_checks(sse: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SSE verdicts: nothing dropped or missed, and the events actually flowed at the rate
+    the satellites tick (the mean per client, and the slowest client over the whole run)."""
+    low, high = SSE_RATE_PER_S * (1 - SSE_RATE_TOLERANCE), SSE_RATE_PER_S * (1 + SSE_RATE_TOLERANCE)
+    slowest_per_s = sse["min_per_client"] / sse["seconds"] if sse["seconds"] > 0 else 0.0
+    return [
+        {"check": "SSE: events received", "value": sse["events"], "pass": sse["events"] > 0},
+        {"check": "SSE: no client dropped", "value": sse["dropped"], "pass": sse["dropped"] == 0},
+        {"check": "SSE: no stream closed by the gateway", "value": sse["closed_by_server"], "pass": sse["closed_by_server"] == 0},
+        {"check": "SSE: no gaps", "value": sse["gaps"], "pass": sse["gaps"] == 0},
+        {"check": f"SSE: {low:g}..{high:g} events/s per client (mean)", "value": round(sse["per_client_per_s"], 2),
+         "pass": low <= sse["per_client_per_s"] <= high},
+        {"check": f"SSE: slowest client >= {low:g} events/s", "value": round(slowest_per_s, 2), "pass": slowest_per_s >= low},
+    ]  # fmt: skip
+
+
 # -- the driver ----------------------------------------------------------------------------------
 
 
@@ -276,8 +296,7 @@ def run(args: argparse.Namespace) -> int:
                   f"max {sse['max_per_client']} per client), gaps {sse['gaps']}, dropped {sse['dropped']:.0f}, "
                   f"gateway CPU {cpu_pct:.0f}% (incl. connecting)")  # fmt: skip
             body["sse"] = sse
-            checks.append({"check": "SSE: no client dropped", "value": sse["dropped"], "pass": sse["dropped"] == 0})
-            checks.append({"check": "SSE: no gaps", "value": sse["gaps"], "pass": sse["gaps"] == 0})
+            checks += sse_checks(sse)
     finally:
         bare.terminate()
         stack.stop()
