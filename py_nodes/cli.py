@@ -13,22 +13,16 @@ from pathlib import Path
 
 from py_nodes import orbital_cli, up
 from py_nodes.erldist import EpmdAddress, Node
-from py_nodes.roles import echo, orbital, sats, store
+from py_nodes.roles import echo, gateway, orbital, sats, store
 from py_nodes.settings import LOG_LEVELS, Settings, SettingsError
 from py_nodes.settings import load as load_settings
 from py_nodes.state_dir import AlreadyRunning, StateDirError
 
-
-def _gateway(node: Node) -> Callable[[], Awaitable[None]]:
-    from web.role import start  # aiohttp is imported by the node that serves HTTP only
-
-    return start(node)
-
-
 # A role's start may return a coroutine function to await on a clean stop (e.g. to flush).
-ROLES: dict[str, Callable[[Node], Callable[[], Awaitable[None]] | None]] = {
+Role = Callable[[Node, Settings], Callable[[], Awaitable[None]] | None]
+ROLES: dict[str, Role] = {
     "echo": echo.start,
-    "gateway": _gateway,
+    "gateway": gateway.start,
     "orbital": orbital.start,
     "sats": sats.start,
     "store": store.start,
@@ -72,7 +66,7 @@ async def run_node(args: argparse.Namespace, cookie: bytes, settings: Settings) 
     node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime, epmd_address=epmd)
     async with node:
         try:
-            close = ROLES[args.role](node)
+            close = ROLES[args.role](node, settings)
         except ValueError as exc:  # the role's configuration (e.g. STELLAROPS_TICK_S) is bad
             raise ConfigError(str(exc)) from None
         log.info("node %s running role %s", node.name, args.role)
@@ -144,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_db_command(args.command, settings)
         elif args.command == "token":
-            from web.token_cli import run_token_create
+            from py_nodes.token_cli import run_token_create  # psycopg only when needed
 
             return run_token_create(args.role, args.name, settings)
         elif args.command in orbital_cli.COMMANDS:

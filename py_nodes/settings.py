@@ -79,9 +79,11 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_CORS_ORIGINS", "comma-separated origins allowed cross-origin (`*`: any)", "none (CORS off)"),
     Variable("STELLAROPS_HTTP_MAX_BODY", "largest request body, bytes (1024..67108864)", "65536"),
     Variable("STELLAROPS_SSE_QUEUE", "events waiting per SSE client before it is dropped", "2000"),
+    Variable("STELLAROPS_SSE_WRITE_TIMEOUT_S", "a write to an SSE client not done after this many seconds drops the client", "10"),
+    Variable("STELLAROPS_SSE_SEND_BUFFER", "socket send buffer of an SSE connection, bytes (0: the kernel's)", "65536"),
     Variable("STELLAROPS_SSE_HEARTBEAT_S", "idle seconds between SSE heartbeat comments", "15"),
     Variable("STELLAROPS_SAT_CACHE_S", "oldest snapshot GET /api/satellites/{id} may answer from (0: ask BEAM every time)", "5"),
-    Variable("STELLAROPS_ACCESS_LOG", "gateway access log: a file, `-` for stdout, `off`", "`$STELLAROPS_HOME/log/gateway-access.jsonl`"),
+    Variable("STELLAROPS_ACCESS_LOG", "gateway access log: a file, `-` for stdout, `off`", "`$STELLAROPS_HOME/log/gateway-access.jsonl` (stdout without `STELLAROPS_HOME`)"),
     Variable("STELLAROPS_DASHBOARD_DIR", "the built dashboard (relative: to the repository)", "web/dashboard/dist"),
     Variable("STELLAROPS_HTTP_ANONYMOUS_ROLE", "`viewer`: requests without a token may read; `none`: every request needs one", "none"),
 )
@@ -191,6 +193,8 @@ class GatewaySettings:
     max_body_bytes: int = 64 * 1024
     sse_queue_events: int = 2000
     sse_heartbeat_s: float = 15.0
+    sse_write_timeout_s: float = 10.0
+    sse_send_buffer_bytes: int = 64 * 1024
     sat_cache_s: float = 5.0
     access_log: str | None = "-"  # None: off; "-": stdout; else a file
     dashboard_dir: Path = DEFAULT_DASHBOARD_DIR
@@ -244,18 +248,19 @@ class Settings:
                 host=_text(env, "ERL_EPMD_ADDRESS").split(",")[0].strip() or "127.0.0.1",
                 port=_parse(env, "ERL_EPMD_PORT", 4369, _int_in("ERL_EPMD_PORT", 1, 65535)),
             ),
-            gateway=_gateway(env, home),
+            gateway=_gateway(env),
             deprecations=tuple(deprecations),
             environ=dict(env),
         )
 
 
-def _gateway(env: Mapping[str, str], home: Path) -> GatewaySettings:
+def _gateway(env: Mapping[str, str]) -> GatewaySettings:
     defaults = GatewaySettings()
     origins = tuple(o.strip() for o in _text(env, "STELLAROPS_CORS_ORIGINS").split(",") if o.strip())
     access_log: str | None = _text(env, "STELLAROPS_ACCESS_LOG")
-    if not access_log:
-        access_log = str(home / "log" / "gateway-access.jsonl")
+    if not access_log:  # a file in the state folder when one is named (BEAM's nodes), else stdout
+        home = _text(env, "STELLAROPS_HOME")
+        access_log = str(Path(home).absolute() / "log" / "gateway-access.jsonl") if home else "-"
     elif access_log == "off":
         access_log = None
     dashboard = _text(env, "STELLAROPS_DASHBOARD_DIR")
@@ -271,6 +276,8 @@ def _gateway(env: Mapping[str, str], home: Path) -> GatewaySettings:
         max_body_bytes=_parse(env, "STELLAROPS_HTTP_MAX_BODY", defaults.max_body_bytes, _int_in("STELLAROPS_HTTP_MAX_BODY", 1024, 64 << 20)),
         sse_queue_events=_parse(env, "STELLAROPS_SSE_QUEUE", defaults.sse_queue_events, _int_in("STELLAROPS_SSE_QUEUE", 1, 1_000_000)),
         sse_heartbeat_s=_parse(env, "STELLAROPS_SSE_HEARTBEAT_S", defaults.sse_heartbeat_s, _float_in("STELLAROPS_SSE_HEARTBEAT_S", 0.05, 3600.0)),
+        sse_write_timeout_s=_parse(env, "STELLAROPS_SSE_WRITE_TIMEOUT_S", defaults.sse_write_timeout_s, _float_in("STELLAROPS_SSE_WRITE_TIMEOUT_S", 0.1, 3600.0)),
+        sse_send_buffer_bytes=_parse(env, "STELLAROPS_SSE_SEND_BUFFER", defaults.sse_send_buffer_bytes, _int_in("STELLAROPS_SSE_SEND_BUFFER", 0, 64 << 20)),
         sat_cache_s=_parse(env, "STELLAROPS_SAT_CACHE_S", defaults.sat_cache_s, _float_in("STELLAROPS_SAT_CACHE_S", 0.0, 3600.0)),
         access_log=access_log,
         dashboard_dir=dashboard_dir,

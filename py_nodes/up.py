@@ -333,6 +333,7 @@ async def _run_cluster(
         return 0
     host = settings.up.node_name.partition("@")[2]
     env = settings.child_env(
+        STELLAROPS_HOME=str(state.root),  # the Python nodes' state folder is ours (access log)
         HOME=str(state.erlang_home),
         ERL_EPMD_ADDRESS=settings.epmd.host,
         DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)

@@ -40,7 +40,8 @@ from py_nodes.cli import ROLES
 from py_nodes.erldist import Atom, Node
 from py_nodes.ground_stations import DEFAULT_STATIONS, default_stations
 from py_nodes.roles import orbital as role_module
-from py_nodes.roles.orbital import OrbitalServer, beam_node_from_env, serve_orbital
+from py_nodes.roles.orbital import OrbitalServer, serve_orbital
+from py_nodes.settings import Settings
 
 A = Atom
 OK, ERROR = A("ok"), A("error")
@@ -620,15 +621,12 @@ def test_visible_through_the_real_cluster(tmp_path: Path) -> None:
 # -- configuration --------------------------------------------------------------------------------
 
 
-def test_role_is_registered_and_reads_its_beam_node(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_role_is_registered_and_reads_its_beam_node() -> None:
     assert ROLES["orbital"] is role_module.start
-    monkeypatch.delenv("STELLAROPS_BEAM_NODE", raising=False)
-    assert beam_node_from_env() is None
-    monkeypatch.setenv("STELLAROPS_BEAM_NODE", " stellar@127.0.0.1 ")
-    assert beam_node_from_env() == "stellar@127.0.0.1"
-    monkeypatch.setenv("STELLAROPS_BEAM_NODE", "stellar")
+    assert Settings.from_env({}).node.beam_node is None
+    assert Settings.from_env({"STELLAROPS_BEAM_NODE": " stellar@127.0.0.1 "}).node.beam_node == "stellar@127.0.0.1"
     with pytest.raises(ValueError, match="STELLAROPS_BEAM_NODE"):
-        beam_node_from_env()
+        Settings.from_env({"STELLAROPS_BEAM_NODE": "stellar"})
 
 
 def test_times_in_milliseconds_are_split_exactly() -> None:

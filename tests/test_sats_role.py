@@ -17,9 +17,10 @@ from py_nodes import proto_v1
 from py_nodes.cli import ROLES
 from py_nodes.erldist import Atom, Node, Pid, Process
 from py_nodes.roles import sats
-from py_nodes.roles.sats import SatsServer, serve_sats, tick_s_from_env
+from py_nodes.roles.sats import SatsServer, serve_sats
 from py_nodes.satellite import Alarm, Failed, Mode, ModeChanged, SatState
 from py_nodes.satellite.model import DRAIN_PCT_PER_S
+from py_nodes.settings import Settings
 
 A = Atom
 PID = Pid(A("x@127.0.0.1"), 1, 0, 1)
@@ -187,15 +188,12 @@ def test_bad_commands_name_their_field(message: Any, field: str) -> None:
     assert error.value.field == field
 
 
-def test_tick_s_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STELLAROPS_TICK_S", raising=False)
-    assert tick_s_from_env() == 1.0
-    monkeypatch.setenv("STELLAROPS_TICK_S", "0.25")
-    assert tick_s_from_env() == 0.25
+def test_tick_s_from_the_settings() -> None:
+    assert Settings.from_env({}).node.tick_s == 1.0
+    assert Settings.from_env({"STELLAROPS_TICK_S": "0.25"}).node.tick_s == 0.25
     for bad in ("fast", "0", "-1", "inf", "nan"):
-        monkeypatch.setenv("STELLAROPS_TICK_S", bad)
         with pytest.raises(ValueError, match="STELLAROPS_TICK_S"):
-            tick_s_from_env()
+            Settings.from_env({"STELLAROPS_TICK_S": bad})
     with pytest.raises(ValueError, match="tick_s"):
         SatsServer(tick_s=0)
     assert ROLES["sats"] is sats.start

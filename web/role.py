@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
@@ -22,6 +21,7 @@ from aiohttp import web
 
 from py_nodes.db import Database
 from py_nodes.erldist import Atom, Node
+from py_nodes.settings import Settings
 
 from .app import create_app
 from .cluster import ErldistCluster
@@ -91,17 +91,17 @@ class Gateway:
         await self.runner.cleanup()
 
 
-def start(node: Node) -> Callable[[], Awaitable[None]]:
-    """The role's entry point (``stellarops node --role gateway``); returns what to await on a
-    clean stop. ValueError for a bad configuration."""
-    config = GatewayConfig.from_env()
-    beam_node = os.environ.get("STELLAROPS_BEAM_NODE", "").strip()
+def start(node: Node, settings: Settings) -> Callable[[], Awaitable[None]]:
+    """Start the gateway on ``node`` (``py_nodes.roles.gateway`` calls this); returns what to
+    await on a clean stop. ValueError for a bad configuration."""
+    config = GatewayConfig.from_settings(settings.gateway)
+    beam_node = settings.node.beam_node
     if not beam_node:
         raise ValueError("the gateway role needs STELLAROPS_BEAM_NODE (BEAM sets it for the nodes it starts)")
-    conninfo = os.environ.get("DATABASE_URL", "").strip()
+    conninfo = settings.database.url
     if not conninfo:
         raise ValueError("the gateway role needs DATABASE_URL (stellarops up sets it)")
-    if os.environ.get("STELLAROPS_LOG_FORMAT", "json") == "json":
+    if settings.gateway.log_format == "json":
         use_json_logs()
     logging.getLogger("psycopg.pool").setLevel(max(logging.WARNING, logging.getLogger().level))
     gateway = Gateway(node, beam_node, conninfo, config)

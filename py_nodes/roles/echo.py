@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid, Process
+from py_nodes.settings import Settings
 
 DONE = Atom("done")
 COUNT = Atom("count")
@@ -48,7 +49,8 @@ def fail(message: Any) -> Any:
     raise ValueError(_text(message))
 
 
-def start(node: Node) -> None:
+def start(node: Node, settings: Settings | None = None) -> None:
+    """The conformance role; it has no settings."""
     node.start_server(Echo(), name="echo")
     node.spawn(sink, name="sink")
     node.register_rpc("echo", "echo", echo)

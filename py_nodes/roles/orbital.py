@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +49,7 @@ from orbital import (
 )
 from py_nodes.erldist import Atom, Caller, ErldistError, GenServer, Node
 from py_nodes.ground_stations import DEFAULT_STATIONS
+from py_nodes.settings import Settings
 
 __all__ = [
     "MAX_PASS_SAMPLES",
@@ -58,7 +58,6 @@ __all__ = [
     "MAX_TIMES",
     "MAX_WINDOW_MS",
     "OrbitalServer",
-    "beam_node_from_env",
     "serve_orbital",
     "start",
 ]
@@ -538,16 +537,6 @@ class OrbitalServer(GenServer):
         return table
 
 
-def beam_node_from_env() -> str | None:
-    """``STELLAROPS_BEAM_NODE`` (``name@host``), or None when unset; ValueError when malformed."""
-    raw = os.environ.get("STELLAROPS_BEAM_NODE", "").strip()
-    if not raw:
-        return None
-    if "@" not in raw:
-        raise ValueError(f"STELLAROPS_BEAM_NODE={raw!r} must look like name@host")
-    return raw
-
-
 def serve_orbital(
     node: Node, *, beam_node: str | None, stations: Iterable[GroundStation] = DEFAULT_STATIONS
 ) -> OrbitalServer:
@@ -557,6 +546,6 @@ def serve_orbital(
     return server
 
 
-def start(node: Node) -> None:
+def start(node: Node, settings: Settings) -> None:
     """The role's entry point for ``stellarops node --role orbital``."""
-    serve_orbital(node, beam_node=beam_node_from_env())
+    serve_orbital(node, beam_node=settings.node.beam_node)

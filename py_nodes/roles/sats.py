@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import Any, Final
 
@@ -24,8 +23,9 @@ from py_nodes.erldist.process import python_exception_reason
 from py_nodes.satellite.actor import Actor, start_actor
 from py_nodes.satellite.orbit import OrbitTracker
 from py_nodes.satellite.sunlight import SunlightFn, in_sunlight
+from py_nodes.settings import Settings
 
-__all__ = ["DEFAULT_TICK_S", "SatsServer", "serve_sats", "start", "tick_s_from_env"]
+__all__ = ["DEFAULT_TICK_S", "SatsServer", "serve_sats", "start"]
 
 log = logging.getLogger("stellarops.sats")
 
@@ -156,20 +156,6 @@ async def _ticker(proc: Process, server: SatsServer) -> None:
             next_at = loop.time() + tick_s
 
 
-def tick_s_from_env() -> float:
-    """``STELLAROPS_TICK_S`` (seconds, > 0), else 1.0; ValueError says what is wrong."""
-    raw = os.environ.get("STELLAROPS_TICK_S", "").strip()
-    if not raw:
-        return DEFAULT_TICK_S
-    try:
-        tick_s = float(raw)
-    except ValueError:
-        raise ValueError(f"STELLAROPS_TICK_S={raw!r} is not a number of seconds") from None
-    if not 0 < tick_s < float("inf"):
-        raise ValueError(f"STELLAROPS_TICK_S={raw!r} must be a positive number of seconds")
-    return tick_s
-
-
 def serve_sats(node: Node, *, tick_s: float = DEFAULT_TICK_S, sunlight: SunlightFn = in_sunlight) -> SatsServer:
     """Start the ``sats`` server (and its ticker) on ``node``."""
     server = SatsServer(tick_s=tick_s, sunlight=sunlight)
@@ -178,6 +164,6 @@ def serve_sats(node: Node, *, tick_s: float = DEFAULT_TICK_S, sunlight: Sunlight
     return server
 
 
-def start(node: Node) -> None:
+def start(node: Node, settings: Settings) -> None:
     """The role's entry point for ``stellarops node --role sats``."""
-    serve_sats(node, tick_s=tick_s_from_env())
+    serve_sats(node, tick_s=settings.node.tick_s)

@@ -62,6 +62,7 @@ from py_nodes.db.lease import OwnershipLease
 from py_nodes.db.values import datetime_from_ms
 from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid
 from py_nodes.jsonterms import to_json
+from py_nodes.settings import Settings
 
 __all__ = ["StoreServer", "serve_store", "start"]
 
@@ -382,21 +383,20 @@ def _telemetry_rows(items: list[Any]) -> list[TelemetryRow]:
     return rows
 
 
-def serve_store(node: Node, conninfo: str) -> StoreServer:
+def serve_store(node: Node, conninfo: str, beam_node: str | None = None) -> StoreServer:
     """Start the ``store`` server on ``node`` (it connects, migrates, then serves)."""
     # The cluster's name, stable across restarts of this node: a restarted store of the owning
     # cluster takes its lease back at once (a newcomer waits the grace period).
-    beam = os.environ.get("STELLAROPS_BEAM_NODE", "a cluster")
-    server = StoreServer(conninfo, f"{beam} (store node {node.name})")
+    server = StoreServer(conninfo, f"{beam_node or 'a cluster'} (store node {node.name})")
     node.start_server(server, name="store")
     return server
 
 
-def start(node: Node) -> Callable[[], Awaitable[None]]:
+def start(node: Node, settings: Settings) -> Callable[[], Awaitable[None]]:
     """The role's entry point for ``stellarops node --role store`` (needs DATABASE_URL); returns
     what to await on a clean stop."""
-    conninfo = os.environ.get("DATABASE_URL", "").strip()
+    conninfo = settings.database.url
     if not conninfo:
         raise ValueError("the store role needs DATABASE_URL (stellarops up sets it)")
-    return serve_store(node, conninfo).close
+    return serve_store(node, conninfo, settings.node.beam_node).close
 
