@@ -197,6 +197,7 @@ class GatewaySettings:
     sse_send_buffer_bytes: int = 64 * 1024
     sat_cache_s: float = 5.0
     access_log: str | None = "-"  # None: off; "-": stdout; else a file
+    log_dir: Path | None = None  # the state folder's log folder (ours: kept 0700), when it is named
     dashboard_dir: Path = DEFAULT_DASHBOARD_DIR
     anonymous_role: Literal["viewer"] | None = None
     log_format: Literal["json", "text"] = "json"
@@ -258,9 +259,10 @@ def _gateway(env: Mapping[str, str]) -> GatewaySettings:
     defaults = GatewaySettings()
     origins = tuple(o.strip() for o in _text(env, "STELLAROPS_CORS_ORIGINS").split(",") if o.strip())
     access_log: str | None = _text(env, "STELLAROPS_ACCESS_LOG")
+    home = _text(env, "STELLAROPS_HOME")
+    log_dir = Path(home).absolute() / "log" if home else None
     if not access_log:  # a file in the state folder when one is named (BEAM's nodes), else stdout
-        home = _text(env, "STELLAROPS_HOME")
-        access_log = str(Path(home).absolute() / "log" / "gateway-access.jsonl") if home else "-"
+        access_log = str(log_dir / "gateway-access.jsonl") if log_dir else "-"
     elif access_log == "off":
         access_log = None
     dashboard = _text(env, "STELLAROPS_DASHBOARD_DIR")
@@ -280,6 +282,7 @@ def _gateway(env: Mapping[str, str]) -> GatewaySettings:
         sse_send_buffer_bytes=_parse(env, "STELLAROPS_SSE_SEND_BUFFER", defaults.sse_send_buffer_bytes, _int_in("STELLAROPS_SSE_SEND_BUFFER", 0, 64 << 20)),
         sat_cache_s=_parse(env, "STELLAROPS_SAT_CACHE_S", defaults.sat_cache_s, _float_in("STELLAROPS_SAT_CACHE_S", 0.0, 3600.0)),
         access_log=access_log,
+        log_dir=log_dir,
         dashboard_dir=dashboard_dir,
         anonymous_role="viewer" if anonymous == "viewer" else None,
         log_format="text" if log_format == "text" else "json",

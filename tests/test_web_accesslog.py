@@ -88,8 +88,7 @@ def test_the_default_folder_is_tightened_but_not_the_state_folder(tmp_path: Path
     path = home / "log" / "gateway-access.jsonl"
     path.write_text("")
     path.chmod(0o644)
-    monkeypatch.setenv("STELLAROPS_HOME", str(home))
-    log = AccessLog(str(path))
+    log = AccessLog(str(path), private_dir=home / "log")
     log.record(line(1))
     log.flush()
     assert _mode(path) == 0o600 and _mode(home / "log") == 0o700 and _mode(home) == 0o711
@@ -97,11 +96,10 @@ def test_the_default_folder_is_tightened_but_not_the_state_folder(tmp_path: Path
 
 
 def test_an_existing_folder_of_someone_else_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STELLAROPS_HOME", str(tmp_path / "home"))
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o755)
-    log = AccessLog(str(shared / "access.log"))
+    log = AccessLog(str(shared / "access.log"), private_dir=tmp_path / "home" / "log")
     log.record(line(1))
     log.flush()
     assert _mode(shared) == 0o755 and _mode(shared / "access.log") == 0o600

@@ -33,10 +33,18 @@ MAX_BYTES: Final = 50 << 20
 
 class AccessLog:
     def __init__(
-        self, destination: str | None, *, flush_s: float = 0.05, max_pending: int = 100_000, max_bytes: int = MAX_BYTES
+        self,
+        destination: str | None,
+        *,
+        flush_s: float = 0.05,
+        max_pending: int = 100_000,
+        max_bytes: int = MAX_BYTES,
+        private_dir: Path | None = None,
     ) -> None:
-        """``destination``: ``-`` for stdout, a file path, or None for no access log."""
+        """``destination``: ``-`` for stdout, a file path, or None for no access log;
+        ``private_dir``: a folder of ours (the state folder's log/) that is kept 0700."""
         self.destination = destination
+        self.private_dir = private_dir
         self.flush_s = flush_s
         self.max_pending = max_pending
         self.max_bytes = max_bytes
@@ -66,7 +74,7 @@ class AccessLog:
             os.replace(self.destination, self.destination + ".1")
         if self._file is None:
             path = Path(self.destination)
-            _private_folder(path.parent)
+            _private_folder(path.parent, self.private_dir)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.fchmod(fd, 0o600)  # also a file made before by an older version (0644)
             self._file = os.fdopen(fd, "a", encoding="utf-8")  # kept open between batches
@@ -113,12 +121,11 @@ class AccessLog:
                 self._file = None
 
 
-def _private_folder(folder: Path) -> None:
-    """Make ``folder`` (0700) if it is missing; tighten it if it is the default log folder."""
+def _private_folder(folder: Path, ours: Path | None) -> None:
+    """Make ``folder`` (0700) if it is missing; tighten it if it is ``ours``."""
     if not folder.exists():
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.chmod(0o700)  # mkdir's mode is masked by the umask
         return
-    home = os.environ.get("STELLAROPS_HOME", "").strip()
-    if home and folder.resolve() == (Path(home) / "log").resolve() and folder.stat().st_mode & 0o077:
+    if ours is not None and folder.resolve() == ours.resolve() and folder.stat().st_mode & 0o077:
         folder.chmod(0o700)

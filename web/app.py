@@ -73,7 +73,7 @@ def create_app(
     app[METRICS] = metrics
     app[HUB] = EventHub(metrics, queue_size=config.sse_queue_events)
     app[MIRROR] = SatMirror(snapshot_max_s=config.sat_cache_s)
-    app[ACCESS_LOG] = AccessLog(config.access_log)
+    app[ACCESS_LOG] = AccessLog(config.access_log, private_dir=config.log_dir)
     gate = app[GATE] = DatabaseGate(db)
     app[AUTHENTICATOR] = Authenticator(
         ApiTokens(db), gate, cache_s=config.token_cache_s, anonymous_role=config.anonymous_role

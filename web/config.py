@@ -31,6 +31,7 @@ class GatewayConfig:
     rpc_timeout_s: float = 5.0
     sat_cache_s: float = 5.0
     access_log: str | None = None  # None: no access log (tests); "-": stdout; else a file
+    log_dir: Path | None = None  # the state folder's log folder: ours, kept 0700
     dashboard_dir: Path = DEFAULT_DASHBOARD_DIR
     anonymous_role: AnonymousRole | None = None  # None: every API request needs a token
 
@@ -48,6 +49,7 @@ class GatewayConfig:
             sse_send_buffer_bytes=gateway.sse_send_buffer_bytes,
             sat_cache_s=gateway.sat_cache_s,
             access_log=gateway.access_log,
+            log_dir=gateway.log_dir,
             dashboard_dir=gateway.dashboard_dir,
             anonymous_role=gateway.anonymous_role,
         )
