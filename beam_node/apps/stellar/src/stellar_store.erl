@@ -52,6 +52,7 @@
 -define(SUBMIT_TIMEOUT, 4000).
 -define(BATCH, 5000).
 -define(ACK_TIMEOUT_MS, 60000).
+-define(NACK_BACKOFF_MS, 2000).  % a store that refused a batch (its buffer full) gets a pause
 -define(OVERFLOW_LOG_MS, 10000).
 
 -type telemetry_status() :: #{rows := non_neg_integer(), buffered := non_neg_integer(),
@@ -70,7 +71,8 @@
     batch_seq = 0 :: non_neg_integer(),
     sent_upto = 0 :: non_neg_integer(),  % the newest buffer key sent to the current store
     unacked = #{} :: #{pos_integer() => {pos_integer(), pos_integer(), integer()}},  % Id => {First, Last, SentAtMs}
-    lease = unknown :: unknown | owner | {not_owner, binary()}
+    lease = unknown :: unknown | owner | {not_owner, binary()},
+    hold_until = 0 :: integer()  % monotonic ms: no telemetry sent before (after a nack)
 }).
 
 %% API.
@@ -189,7 +191,8 @@ init([]) ->
     {ok, PyNodes} = stellar_config:py_nodes(),
     persistent_term:put(?ENABLED, lists:any(fun(#{role := R}) -> R =:= store end, PyNodes)),
     _ = enabled() andalso schedule(tick, 0),
-    {ok, #state{overflow_logged_at = erlang:monotonic_time(millisecond) - ?OVERFLOW_LOG_MS}}.
+    Now = erlang:monotonic_time(millisecond),  % (monotonic time may be negative)
+    {ok, #state{overflow_logged_at = Now - ?OVERFLOW_LOG_MS, hold_until = Now}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call(status, _From, State = #state{store = Store, restores = R, unacked = U}) ->
@@ -247,7 +250,9 @@ handle_info({telemetry_ack, Id, Stored, Rejected}, State = #state{unacked = U})
     end;
 handle_info({telemetry_nack, Id}, State = #state{unacked = U}) ->
     case maps:find(Id, U) of
-        {ok, {First, _, _}} -> {noreply, resend_from(First, State)};
+        {ok, {First, _, _}} ->
+            Hold = erlang:monotonic_time(millisecond) + ?NACK_BACKOFF_MS,
+            {noreply, (resend_from(First, State))#state{hold_until = Hold}};
         error -> {noreply, State}
     end;
 handle_info(_Info, State) ->
@@ -381,7 +386,13 @@ flush(State = #state{store = Store, sent = Sent}) ->
     checkpoint(report_overflow(State1)).
 
 %% Sends the rows after sent_upto, in batches of at most ?BATCH, each remembered until acked.
-flush_telemetry(State = #state{store = Store, sent_upto = Upto, batch_seq = Seq, unacked = U}) ->
+flush_telemetry(State = #state{hold_until = Hold}) when is_integer(Hold) ->
+    case erlang:monotonic_time(millisecond) < Hold of
+        true -> State;
+        false -> send_telemetry(State)
+    end.
+
+send_telemetry(State = #state{store = Store, sent_upto = Upto, batch_seq = Seq, unacked = U}) ->
     case take(ets:next(?TAB, Upto), ?BATCH, []) of
         [] ->
             State;
@@ -392,7 +403,7 @@ flush_telemetry(State = #state{store = Store, sent_upto = Upto, batch_seq = Seq,
             State1 = State#state{sent_upto = Last, batch_seq = Id,
                                  unacked = U#{Id => {First, Last, erlang:monotonic_time(millisecond)}}},
             case length(Batch) =:= ?BATCH of
-                true -> flush_telemetry(State1);
+                true -> send_telemetry(State1);
                 false -> State1
             end
     end.

@@ -18,7 +18,7 @@ store_test_() ->
          {"buffer bound: dropped rows counted, logged, and the count is never reset",
           fun buffer_bound/0},
          {"batches of at most 5000 rows, kept until acknowledged", fun batches_kept_until_ack/0},
-         {"a refused batch (nack) is sent again", fun nack_resends/0},
+         {"a refused batch (nack) is sent again, after a pause", fun nack_resends/0},
          {"store node death: unconfirmed batches go to the next store node",
           fun store_death_resends/0},
          {"no store node: commands and satellite creation are refused, nothing acknowledged",
@@ -187,8 +187,11 @@ nack_resends() ->
     add_while_down(1, 3),
     {From, Id, Rows} = next_batch(),
     ?assertEqual([1, 2, 3], times(Rows)),
+    NackedAt = erlang:monotonic_time(millisecond),
     From ! {telemetry_nack, Id},
     {From, Id2, Rows2} = next_batch(),
+    %% Not at once: a store whose buffer is full gets a pause (2 s), not a flood every tick.
+    ?assert(erlang:monotonic_time(millisecond) - NackedAt >= 2000),
     ?assertNotEqual(Id, Id2),
     ?assertEqual([1, 2, 3], times(Rows2)),
     From ! {telemetry_ack, Id, 3, 0},  % a stale answer for the refused batch changes nothing
