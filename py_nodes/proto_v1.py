@@ -33,6 +33,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, TypeAlias
 
+from py_nodes import vocabulary
 from py_nodes.erldist import Atom, Pid
 from py_nodes.satellite.model import (
     DONE,
@@ -185,10 +186,14 @@ MAP_SHAPES: Final[Mapping[str, Mapping[str, Shape]]] = {
 }
 
 ENUMS: Final[Mapping[str, tuple[str, ...]]] = {
-    "mode": tuple(mode.value for mode in Mode),
-    "alarm": ("low_energy", "memory_full"),
-    "severity": ("warning", "critical"),
+    "mode": vocabulary.MODES,
+    "alarm": vocabulary.ALARM_KINDS,
+    "severity": vocabulary.ALARM_SEVERITIES,
     "bool": ("false", "true"),
+    "command_kind": vocabulary.COMMAND_KINDS,
+    "command_status": vocabulary.COMMAND_STATUSES,
+    "node_role": vocabulary.NODE_ROLES,
+    "task_state": vocabulary.TASK_STATES,
 }
 
 UNIONS: Final[Mapping[str, tuple[Shape, ...]]] = {

@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 import psycopg
 from psycopg.rows import class_row
 
+from py_nodes import vocabulary
 from py_nodes.satellite.modes import Mode
 
 from .audit import append_audit
@@ -35,7 +36,7 @@ __all__ = ["COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus", "LateCo
 
 CommandStatus = Literal["queued", "sent", "done", "failed", "expired"]
 # The kinds an actor knows (docs/protocol-v1.md, "Talking to an actor").
-COMMAND_KINDS: Final = frozenset({"set_mode", "collect", "downlink", "reboot", "noop"})
+COMMAND_KINDS: Final = frozenset(vocabulary.COMMAND_KINDS)
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 128
 _SAT_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _COLUMNS: Final = (

@@ -16,7 +16,7 @@ the actor turns into messages (``proto_v1``). Rules (docs/protocol-v1.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
@@ -152,20 +152,12 @@ def apply_command(
     """Apply one command: the new state, its outcome (``DONE`` or ``Failed``) and its events."""
     if command_id in state.applied:
         return state, DONE, _NO_EVENTS  # exactly-once: already applied, report success again
-    if kind == "set_mode":
-        target = _mode_arg(args)
-        if target is None:
-            return state, Failed(("bad_args", "mode")), _NO_EVENTS
-    elif kind == "collect":
-        target = Mode.SCIENCE
-    elif kind == "downlink":
-        target = Mode.DOWNLINK
-    elif kind == "reboot":
-        target = Mode.SAFE  # energy and memory are kept
-    elif kind == "noop":
-        target = state.mode
-    else:
+    target_of = COMMAND_TARGETS.get(kind)
+    if target_of is None:
         return state, Failed(("unknown_command", kind)), _NO_EVENTS
+    target = target_of(state, args)
+    if target is None:
+        return state, Failed(("bad_args", "mode")), _NO_EVENTS
     refusal = check_transition(state.mode, target)
     if refusal is not None:
         return state, Failed(refusal), _NO_EVENTS
@@ -180,6 +172,17 @@ def _mode_arg(args: Mapping[Any, Any]) -> Mode | None:
     if isinstance(value, str) and value in _MODE_NAMES:
         return Mode(value)
     return None
+
+
+# The mode each command kind asks for (None: bad args); its keys are py_nodes.vocabulary's
+# COMMAND_KINDS (a test checks it).
+COMMAND_TARGETS: Final[Mapping[str, Callable[[SatState, Mapping[Any, Any]], Mode | None]]] = {
+    "set_mode": lambda state, args: _mode_arg(args),
+    "collect": lambda state, args: Mode.SCIENCE,
+    "downlink": lambda state, args: Mode.DOWNLINK,
+    "reboot": lambda state, args: Mode.SAFE,  # energy and memory are kept
+    "noop": lambda state, args: state.mode,
+}
 
 
 _MODE_NAMES: Final = frozenset(m.value for m in Mode)

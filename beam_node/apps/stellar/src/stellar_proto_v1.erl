@@ -150,7 +150,12 @@ enums() ->
         mode => list_to_tuple([atom_to_binary(M) || M <- modes()]),
         alarm => {<<"low_energy">>, <<"memory_full">>},
         severity => {<<"warning">>, <<"critical">>},
-        bool => {<<"false">>, <<"true">>}
+        bool => {<<"false">>, <<"true">>},
+        command_kind => list_to_tuple([atom_to_binary(K) || K <- command_kinds()]),
+        command_status => {<<"queued">>, <<"sent">>, <<"done">>, <<"failed">>, <<"expired">>},
+        node_role => {<<"echo">>, <<"gateway">>, <<"orbital">>, <<"sats">>, <<"store">>},
+        task_state => {<<"pending">>, <<"scheduled">>, <<"running">>, <<"done">>, <<"failed">>,
+                       <<"cancelled">>}
     }.
 
 %% The alternatives of the kinds <<"union:NAME">> (UNIONS).

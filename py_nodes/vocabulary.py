@@ -1,0 +1,40 @@
+"""Every enumeration of the system, once: what each word may be.
+
+``py_nodes/proto_v1.py`` puts these in its ``ENUMS`` table, which the contract test compares with
+``stellar_proto_v1:enums/0`` on a real ``erl`` node; every other place (the ledger, the gateway's
+OpenAPI document, the CLI's roles, the satellite model) imports them from here, and the dashboard's
+``api/types.ts`` is checked against the OpenAPI document. Modes (and their transitions) live in
+``py_nodes/satellite/modes.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from py_nodes.satellite.modes import Mode
+
+__all__ = [
+    "ALARM_KINDS",
+    "ALARM_SEVERITIES",
+    "COMMAND_KINDS",
+    "COMMAND_STATUSES",
+    "MODES",
+    "NODE_ROLES",
+    "STORED_ALARM_SEVERITIES",
+    "TASK_STATES",
+]
+
+MODES: Final = tuple(mode.value for mode in Mode)
+# What an operator can ask a satellite to do (docs/protocol-v1.md, "Talking to an actor").
+COMMAND_KINDS: Final = ("set_mode", "collect", "downlink", "reboot", "noop")
+# A ledger row's life: queued -> sent -> done | failed; expired: committed after its caller gave up.
+COMMAND_STATUSES: Final = ("queued", "sent", "done", "failed", "expired")
+# The Python node roles BEAM can start (`stellarops node --role R`).
+NODE_ROLES: Final = ("echo", "gateway", "orbital", "sats", "store")
+# Alarms a satellite raises, and their severities on the wire.
+ALARM_KINDS: Final = ("low_energy", "memory_full")
+ALARM_SEVERITIES: Final = ("warning", "critical")
+# Stored alarms may also be informational (the alarms table).
+STORED_ALARM_SEVERITIES: Final = ("info", *ALARM_SEVERITIES)
+# A mission task's life (the tasks table).
+TASK_STATES: Final = ("pending", "scheduled", "running", "done", "failed", "cancelled")
