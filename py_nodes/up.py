@@ -169,7 +169,7 @@ async def _wait_until_restored(ctl: Node, beam: subprocess.Popen[bytes], node: s
         if beam.poll() is not None:
             raise UpError(f"{node} stopped during start-up (exit status {beam.returncode}); see its output above")
         with contextlib.suppress(RpcError, NodeDownError, TimeoutError):
-            status = await ctl.rpc(node, "stellar_store", "status", [], timeout=2)
+            status = await ctl.rpc(node, "stellar", "store_status", [], timeout=2)
             if status[Atom("restores")] >= 1:
                 return len(await ctl.rpc(node, "stellar", "sats", [], timeout=10))
             if status.get(Atom("owner")) is False:  # another cluster owns the database: standby

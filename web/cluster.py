@@ -1,7 +1,7 @@
 """How the gateway talks to the cluster: the ``Cluster`` interface and its erldist client.
 
 Routes depend on ``Cluster`` only (tests use a fake); ``ErldistCluster`` implements it with rpc
-into the BEAM facade ``stellar`` (and ``stellar_events`` for the event stream) from the gateway's
+into the BEAM facade ``stellar`` (the event stream included) from the gateway's
 Python node. Every value crossing this interface is JSON-ready (``str`` ids, ms integers, dicts
 with ``str`` keys); every failure is one of::
 
@@ -226,8 +226,8 @@ class ErldistCluster:
         return value
 
     async def store_status(self) -> dict[str, Any]:
-        """``stellar_store:status()``: persistence, ownership and telemetry delivery counters."""
-        value = to_json(await self._rpc("stellar_store", "status", []))
+        """``stellar:store_status()``: persistence, ownership and telemetry delivery counters."""
+        value = to_json(await self._rpc("stellar", "store_status", []))
         assert isinstance(value, dict)
         return value
 
@@ -259,10 +259,10 @@ class ErldistCluster:
         # A flat map; its keys come from the gateway's code, never from a client (atoms).
         term = {Atom(k): _arg_term(v) for k, v in data.items()}
         subject = None if sat_id is None else sat_id.encode()
-        self._result(await self._rpc("stellar_events", "publish", [Atom(event_type), subject, term]))
+        self._result(await self._rpc("stellar", "publish", [Atom(event_type), subject, term]))
 
     async def since(self, last_id: int) -> tuple[bool, list[Event]]:
-        status, terms = await self._rpc("stellar_events", "since", [last_id])
+        status, terms = await self._rpc("stellar", "events_since", [last_id])
         events = [e for e in (event_from_term(t) for t in terms) if e is not None]
         return status == "ok", events
 
@@ -283,8 +283,8 @@ class ErldistCluster:
         """Subscribe ``proc``, then deliver what was missed since ``last_id`` (events that also
         arrive live are skipped by id). The id of the last event delivered."""
         proc.monitor_node(self._beam)
-        self._result(await self._rpc("stellar_events", "subscribe", [proc.pid, Atom("all")]))
-        head = await self._rpc("stellar_events", "last_id", [])
+        self._result(await self._rpc("stellar", "subscribe", [proc.pid, Atom("all")]))
+        head = await self._rpc("stellar", "last_event_id", [])
         head = head if type(head) is int else 0
         if last_id == 0:
             receiver.set_head(head)

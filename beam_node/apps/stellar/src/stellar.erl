@@ -17,6 +17,11 @@
 -export([propagate/2]).
 -export([passes/5]).
 -export([visible/2]).
+-export([subscribe/2]).
+-export([events_since/1]).
+-export([last_event_id/0]).
+-export([publish/3]).
+-export([store_status/0]).
 
 -define(SYNC_TIMEOUT, 5000).
 
@@ -165,6 +170,33 @@ passes(Sats, Stations, FromMs, ToMs, MinElDeg) when is_list(Sats), is_list(Stati
 -spec visible(binary() | string(), integer()) -> {ok, [map()]} | {error, term()}.
 visible(Station, TimeMs) ->
     orbital_call({visible, to_binary(Station), TimeMs}).
+
+%% Events (the gateway's SSE stream): Pid gets each new event that matches Filter (all, or
+%% #{types => [...], sat_ids => [...]}).
+-spec subscribe(pid(), stellar_events:filter()) -> ok | {error, {bad_filter, term()}}.
+subscribe(Pid, Filter) ->
+    stellar_events:subscribe(Pid, Filter).
+
+%% The events after LastId still in the replay buffer, oldest first ({truncated, _}: some after
+%% LastId are gone, so a client that resumes from there must start again from a snapshot).
+-spec events_since(non_neg_integer()) -> {ok | truncated, [stellar_events:event()]}.
+events_since(LastId) ->
+    stellar_events:since(LastId).
+
+%% The id of the newest event (0 before the first).
+-spec last_event_id() -> non_neg_integer().
+last_event_id() ->
+    stellar_events:last_id().
+
+%% Publishes an event on the cluster's bus (the gateway's alarm clears, for instance).
+-spec publish(stellar_events:type(), binary() | undefined, map()) -> ok.
+publish(Type, Subject, Data) ->
+    stellar_events:publish(Type, Subject, Data).
+
+%% Persistence as the BEAM node sees it: the store node, restores, telemetry counters, ownership.
+-spec store_status() -> map().
+store_status() ->
+    stellar_store:status().
 
 %% Internal.
 
