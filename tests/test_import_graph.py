@@ -9,6 +9,7 @@ of the submodule ``etf``, not of its package.
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -177,3 +178,15 @@ def test_the_checker_sees_type_checking_and_function_level_imports(tmp_path: Pat
     assert offenders(graph, ["elsewhere"]) == ["pkg.sub.d -> elsewhere"]
     del graph["pkg.b"]
     assert find_cycle(graph) is None
+
+
+def test_web_holds_no_sql() -> None:
+    """Queries live in py_nodes/db (repositories); web/ only calls them."""
+    sql = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b")
+    offending = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "web").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if sql.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert offending == []

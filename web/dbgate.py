@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 import psycopg
 
 from py_nodes.db import Database
+from py_nodes.db.probe import ProbeConnection
 
 from .errors import DatabaseDown
 
@@ -52,7 +53,7 @@ class DatabaseGate:
         self.outages = 0
         self._went_down: asyncio.Future[None] | None = None  # set when the database goes away
         self._abandoned: set[asyncio.Future[Any]] = set()  # cut requests' work, finishing
-        self._probe: psycopg.AsyncConnection[Any] | None = None
+        self._probe = ProbeConnection(db.conninfo, connect_timeout_s=self.probe_timeout_s)
         self._probing: asyncio.Future[None] | None = None
 
     def error(self) -> DatabaseDown:
@@ -113,7 +114,7 @@ class DatabaseGate:
             log.debug("a cut database request ended with %r", task.exception())
 
     async def probe(self) -> None:
-        """One probe: ``SELECT 1`` on the gate's own connection (made again when lost), in a
+        """One probe on the gate's own connection (``ProbeConnection``) (made again when lost), in a
         task of its own that may outlive its deadline (see ``run``); while one is stuck, no
         other starts and the database stays down."""
         if self._probing is None or self._probing.done():
@@ -131,11 +132,7 @@ class DatabaseGate:
 
     async def _select_1(self) -> None:
         try:
-            if self._probe is None or self._probe.closed:
-                self._probe = await psycopg.AsyncConnection.connect(
-                    self._db.conninfo, autocommit=True, connect_timeout=max(2, round(self.probe_timeout_s))
-                )
-            await self._probe.execute("SELECT 1")
+            await self._probe.check()
         except (psycopg.Error, OSError):
             await self._drop_probe()
             raise
@@ -154,10 +151,8 @@ class DatabaseGate:
             await self._drop_probe()
 
     async def _drop_probe(self) -> None:
-        probe, self._probe = self._probe, None
-        if probe is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(probe.close(), 1.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._probe.close(), 1.0)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,7 +7,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from py_nodes.db import AlarmRecord, Alarms, Database, DbError
+from py_nodes.db import AlarmRecord, Alarms, DbError
+from py_nodes.db.history import task_counts
 
 from ..cluster import ClusterError
 from ..errors import DatabaseDown, error_response
@@ -110,16 +111,6 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     return error_response(503, "not_ready", "not ready: " + "; ".join(reasons), details, {"Retry-After": "2"})
 
 
-async def _task_counts(db: Database) -> Any:
-    async with db.connection() as conn:
-        return await (
-            await conn.execute(
-                "SELECT count(*) FILTER (WHERE status IN ('pending', 'scheduled')),"
-                " count(*) FILTER (WHERE status = 'failed') FROM tasks"
-            )
-        ).fetchone()
-
-
 async def metrics(request: web.Request) -> web.StreamResponse:
     gauges = request.app[METRICS]
     if gauges.fleet_stale():
@@ -134,9 +125,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
             except ClusterError as exc:
                 log.warning("metrics: no telemetry figures: %s", exc)
         try:
-            row = await request.app[GATE].run(_task_counts(request.app[DATABASE]))
-            if row is not None:
-                gauges.set_tasks(int(row[0]), int(row[1]))
+            waiting, failed = await request.app[GATE].run(task_counts(request.app[DATABASE]))
+            gauges.set_tasks(waiting, failed)
         except (DbError, DatabaseDown) as exc:  # no database: the last task figures stand
             log.warning("metrics: no task figures: %s", exc)
     return web.Response(body=gauges.exposition(), headers={"Content-Type": CONTENT_TYPE})

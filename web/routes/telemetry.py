@@ -9,8 +9,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from py_nodes.db.history import telemetry_history
+
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..history import telemetry_history
 from ..keys import CLUSTER, DATABASE
 from ..logs import sat_id_var
 from ..models import MODE, NUMBER_OR_NULL, TIME, error_replies, iso, items_of

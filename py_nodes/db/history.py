@@ -1,4 +1,5 @@
-"""Telemetry history from PostgreSQL: raw samples, or one row per ``step`` seconds.
+"""Read-only queries over time for the gateway: telemetry history (raw samples, or one row per
+``step`` seconds) and task counts.
 
 Downsampled rows (``date_bin`` buckets aligned on ``start``) carry the mean energy and memory of
 the bucket, the last mode, position and sunlight in it (a mean of longitudes across the
@@ -10,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from py_nodes.db import Database
+from .pool import Database
 
-__all__ = ["telemetry_history"]
+__all__ = ["task_counts", "telemetry_history"]
 
 _RAW: Final = (
     "SELECT time, energy_pct, memory_used_mb, mode, lat_deg, lon_deg, alt_km, in_sunlight, 1"
@@ -39,3 +40,15 @@ async def telemetry_history(
     async with db.connection() as conn:
         rows = await (await conn.execute(query, args)).fetchall()
     return [dict(zip(_FIELDS, row, strict=True)) for row in rows]
+
+
+async def task_counts(db: Database) -> tuple[int, int]:
+    """``(waiting, failed)``: tasks pending or scheduled, and tasks that failed (for /metrics)."""
+    async with db.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT count(*) FILTER (WHERE status IN ('pending', 'scheduled')),"
+                " count(*) FILTER (WHERE status = 'failed') FROM tasks"
+            )
+        ).fetchone()
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
