@@ -430,6 +430,7 @@ async def _run_status(settings: Settings) -> dict[str, Any]:
         try:
             nodes = await ctl.rpc(settings.up.node_name, "stellar", "nodes", [])
             sats = await ctl.rpc(settings.up.node_name, "stellar", "sats", [])
+            store = await ctl.rpc(settings.up.node_name, "stellar", "store_status", [])
         except NodeDownError as exc:
             raise UpError(f"{settings.up.node_name} is not running ({exc}); start it with `make run`") from None
     by_mode: dict[str, int] = {}
@@ -442,6 +443,8 @@ async def _run_status(settings: Settings) -> dict[str, Any]:
         "nodes": to_json(nodes),
         "satellites": {"total": len(sats), "by_mode": by_mode, "by_node": by_node},
         "database": _database_status(state),
+        # Whether this cluster owns the database (one cluster runs the satellites of a database).
+        "ownership": {"owner": to_json(store.get(Atom("owner"))), "reason": to_json(store.get(Atom("not_owner_reason")))},
     }
 
 
