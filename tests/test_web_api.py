@@ -198,7 +198,7 @@ async def test_commands(gw: Harness) -> None:
     b = await (await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "downlink"}, headers=keyed)).json()
     assert a["id"] == b["id"] != first["id"]
     assert gw.cluster.commands == [("sat-1", "set_mode", {"mode": "safe"}), ("sat-1", "downlink", {})]
-    await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "set_mode"}, headers=op), "args.mode")
+    await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "set_mode"}, headers=op), "args")
     await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop", "args": {"mode": "safe"}}, headers=op), "args.mode")
     await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "fly"}, headers=op), "kind")
     await expect_invalid_field(await gw.client.post("/api/satellites/sat-1/commands", json={"kind": "noop"}, headers={**op, "Idempotency-Key": "a b"}), "Idempotency-Key")
@@ -304,7 +304,8 @@ async def test_passes(gw: Harness) -> None:
     await gw.client.get(url + "&sat=sat-1,sat-2&station=south&min_el=15", headers=viewer)
     sats, stations, _, _, min_el = gw.cluster.passes_calls[-1]
     assert sats == ["sat-1", "sat-2"] and [s["id"] for s in stations] == ["south"] and min_el == 15
-    await expect_invalid_field(await gw.client.get(url + "&station=nowhere", headers=viewer), "station")
+    missing = await expect_error(await gw.client.get(url + "&station=nowhere", headers=viewer), 404, "not_found")
+    assert missing["details"]["field"] == "station"
     await expect_invalid_field(await gw.client.get(url + "&sat=a%20b", headers=viewer), "sat[0]")
     await expect_invalid_field(await gw.client.get("/api/passes?from=2024-03-01T00:00:00Z&to=2024-03-09T00:00:00Z", headers=viewer), "to")
     await expect_invalid_field(await gw.client.get(url + "&min_el=-1", headers=viewer), "min_el")

@@ -147,7 +147,7 @@ def test_config_dashboard_dir_and_anonymous_role_from_env(tmp_path: Path) -> Non
     assert GatewayConfig.from_env({"STELLAROPS_HTTP_ANONYMOUS_ROLE": " Viewer "}).anonymous_role == "viewer"
     assert GatewayConfig.from_env({"STELLAROPS_HTTP_ANONYMOUS_ROLE": "none"}).anonymous_role is None
     for bad in ("operator", "admin", "yes", "1"):
-        with pytest.raises(ValueError, match=r"STELLAROPS_HTTP_ANONYMOUS_ROLE=.* must be none or viewer"):
+        with pytest.raises(ValueError, match=r"STELLAROPS_HTTP_ANONYMOUS_ROLE=.* must be one of none, viewer"):
             GatewayConfig.from_env({"STELLAROPS_HTTP_ANONYMOUS_ROLE": bad})
 
 

@@ -1,6 +1,7 @@
 """Schemathesis against the gateway's own OpenAPI document: generated requests (valid and
-invalid) to every operation never get a 500, and every answer matches the document (status
-codes, content types, response schemas). The app runs over a fake cluster and a real database,
+invalid) to every operation never get a 500, every answer matches the document (status codes,
+content types, response schemas), what the schema allows is accepted and what it refuses is
+refused (see ``web_support.fuzz_operation``). The app runs over a fake cluster and a real database,
 in a thread of its own; the event stream is left out (it never ends; tests/test_web_sse.py)."""
 
 from __future__ import annotations
@@ -9,22 +10,11 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import schemathesis
 from aiohttp import web
 from db_fixtures import PgCluster
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
-from web_support import DEMO_TLE, FakeCluster
+from web_support import DEMO_TLE, FakeCluster, fuzz_operation
 
 from py_nodes.db import ApiTokens, Database
 from web import GatewayConfig, build_document, create_app
@@ -91,14 +81,4 @@ OPERATIONS = [
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[f"{m} {p}" for p, m in OPERATIONS])
 def test_no_request_gets_a_server_error(path: str, method: str, live_gateway: LiveGateway) -> None:
-    operation = schemathesis.openapi.from_dict(DOCUMENT)[path][method]
-    cases = st.one_of(operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE))
-    headers = {"Authorization": f"Bearer {live_gateway.token}"}
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-
-    @given(case=cases)
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
-    def run(case: Any) -> None:
-        case.call_and_validate(base_url=live_gateway.url, headers=headers, checks=checks, timeout=10)
-
-    run()
+    fuzz_operation(DOCUMENT, path, method, live_gateway.url, live_gateway.token, examples=60)

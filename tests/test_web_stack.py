@@ -8,6 +8,7 @@ import asyncio
 import json
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +152,9 @@ async def _scenario(url: str, tokens: dict[str, str]) -> None:
         assert rows and rows[-1]["samples"] >= 1
         position = await (await http.get(f"/api/satellites/{SAT}/position", headers=auth("viewer"))).json()
         assert -90 <= position["lat_deg"] <= 90 and position["sgp4_error"] == 0
-        passes = await http.get(f"/api/passes?sat={SAT}&station=svalbard,wallops", headers=auth("viewer"))
-        assert passes.status == 200 and isinstance((await passes.json())["items"], list)
         stations = await (await http.get("/api/ground-stations", headers=auth("viewer"))).json()
         assert len(stations["items"]) == 7
+        await _passes(http, auth, {s["id"]: s for s in stations["items"]})
         nodes = await (await http.get("/api/nodes", headers=auth("viewer"))).json()
         assert "gateway" in {n["role"] for n in nodes["items"]}
         metrics = await (await http.get("/metrics")).text()
@@ -164,6 +164,31 @@ async def _scenario(url: str, tokens: dict[str, str]) -> None:
         assert deleted.status == 204
         assert (await http.get(f"/api/satellites/{SAT}", headers=auth("viewer"))).status == 404
         await _dashboard(http, auth)
+
+
+async def _passes(http: aiohttp.ClientSession, auth: Any, stations: dict[str, dict[str, Any]]) -> None:
+    """The demo constellation (LEO, 53 degrees) over the seeded stations for a day: real SGP4 on
+    the orbital node. Passes must exist and each must make sense."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    end = start + timedelta(days=1)
+    window = f"from={start.isoformat().replace('+00:00', 'Z')}&to={end.isoformat().replace('+00:00', 'Z')}"
+    async with http.get(f"/api/passes?sat=demo-01,demo-02&{window}", headers=auth("viewer")) as r:
+        assert r.status == 200, await r.text()
+        items = (await r.json())["items"]
+    assert len(items) >= 4, items  # several passes a day over 7 stations
+    assert {p["satellite_id"] for p in items} == {"demo-01", "demo-02"}
+    for p in items:
+        aos, tca, los = (datetime.fromisoformat(p[k].replace("Z", "+00:00")) for k in ("aos", "tca", "los"))
+        assert p["station_id"] in stations, p
+        assert start <= aos <= tca <= los <= end, p
+        assert p["aos_cut"] or aos < tca, p  # only a pass already under way at `from` starts at its peak
+        assert p["los_cut"] or tca < los, p
+        assert timedelta(0) < los - aos < timedelta(minutes=30), p  # a LEO pass lasts minutes
+        assert stations[p["station_id"]]["min_el_deg"] - 0.5 <= p["max_el_deg"] <= 90, p
+    aos_times = [p["aos"] for p in items]
+    assert aos_times == sorted(aos_times)  # sorted by AOS, as documented
+    async with http.get("/api/passes?sat=demo-01&station=nowhere", headers=auth("viewer")) as r:
+        assert r.status == 404 and (await r.json())["error"]["details"]["field"] == "station"
 
 
 async def _dashboard(http: aiohttp.ClientSession, auth: Any) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "SAT_ID",
     "STATION_ID",
     "TIME",
+    "TIME_QUERY",
     "TLE",
     "error_replies",
     "iso",
@@ -31,6 +32,8 @@ SAT_ID: Final[Schema] = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", 
 STATION_ID: Final[Schema] = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$", "description": "ground station id"}
 MODE: Final[Schema] = {"type": "string", "enum": [m.value for m in Mode]}
 TIME: Final[Schema] = {"type": "string", "format": "date-time", "maxLength": 64, "description": "RFC 3339, UTC or with an offset"}
+# A time given in a query: the year as written is 1900..2099 (the server takes exactly these).
+TIME_QUERY: Final[Schema] = {**TIME, "pattern": "^(19|20)[0-9]{2}-", "description": "RFC 3339 with Z or an offset; years 1900-2099"}
 NUMBER_OR_NULL: Final[Schema] = {"type": ["number", "null"]}
 
 ERROR: Final[Schema] = {

@@ -72,8 +72,10 @@ def from_refusal(reason: JsonValue, subject: str | None = None) -> ApiError:
             return ValidationFailed("to", f"the window is longer than {first} ms")
         if tag in ("unknown_station", "bad_station"):
             return ValidationFailed("station", f"{tag.replace('_', ' ')}")
-        if tag in ("unknown_satellite", "no_tle", "bad_tle") and args:
-            return ValidationFailed("sat", f"{first}: {tag.replace('_', ' ')}", details={"reason": tag})
+        if tag == "unknown_satellite" and args:  # a satellite named in a query: like a path's, 404
+            return NotFound(f"no satellite {first!r}", details={"field": "sat", "reason": tag})
+        if tag in ("no_tle", "bad_tle") and args:  # it exists but has no usable orbit (as /track says)
+            return Conflict(f"satellite {first!r} has no usable orbit ({tag})", details={"field": "sat", "reason": tag})
         if tag == "beam_unavailable":
             return ServiceUnavailable("the orbital node cannot reach the control node", details={"reason": tag})
     return BadGateway("the cluster refused with an unexpected reason", details={"reason": _short(reason)})

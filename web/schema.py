@@ -2,7 +2,8 @@
 
 ``validate(value, schema, field)`` checks a decoded JSON value against the subset of JSON Schema
 the routes use (type, enum, string lengths and patterns, number bounds, object properties with
-required and additionalProperties, arrays with items and sizes) and raises ``ValidationFailed``
+required and additionalProperties, arrays with items and sizes, ``oneOf`` with a
+``discriminator`` property) and raises ``ValidationFailed``
 naming the first bad field (``tle.line1``, ``sat[2]``). ``parse_query`` does the same for query
 parameters (strings from the URL, converted by their schema; arrays are comma-separated, OpenAPI
 ``style: form, explode: false``); an unknown parameter is refused. ``read_json`` reads a body:
@@ -27,7 +28,7 @@ __all__ = ["Schema", "parse_datetime", "parse_param", "parse_query", "read_json"
 
 Schema = Mapping[str, Any]
 
-_INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+_INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,18})")  # 19 digits: int64; the schema's bounds do the rest
 _NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
 
@@ -59,6 +60,8 @@ def _is_type(value: Any, name: str) -> bool:
 def validate(value: Any, schema: Schema, field: str) -> Any:
     """``value`` if it conforms to ``schema``; ValidationFailed naming the first bad field
     (``field`` is its name; the empty name, for a whole body, reads as ``body``)."""
+    if "oneOf" in schema:
+        return validate(value, _branch(value, schema, field), field)
     types = schema.get("type")
     if types is not None:
         names = [types] if isinstance(types, str) else list(types)
@@ -85,6 +88,24 @@ def validate(value: Any, schema: Schema, field: str) -> Any:
     return value
 
 
+def _branch(value: Any, schema: Schema, field: str) -> Schema:
+    """The ``oneOf`` branch ``value`` is meant for, by the ``discriminator`` property (each
+    branch gives it an ``enum``): errors then name the real problem, not every branch's."""
+    prop = schema["discriminator"]["propertyName"]
+    prefix = f"{field}." if field else ""
+    if type(value) is not dict:
+        raise ValidationFailed(field or "body", f"expected object, got {_type_of(value)}")
+    if prop not in value:
+        raise ValidationFailed(prefix + prop, "is required")
+    choices: list[Any] = []
+    for branch in schema["oneOf"]:
+        enum = branch["properties"][prop]["enum"]
+        if any(value[prop] == c and type(value[prop]) is type(c) for c in enum):
+            return dict(branch)
+        choices += enum
+    raise ValidationFailed(prefix + prop, f"must be one of {', '.join(json.dumps(c) for c in choices)}")
+
+
 def _check_string(value: str, schema: Schema, field: str) -> None:
     if len(value) < schema.get("minLength", 0):
         raise ValidationFailed(field, f"expected at least {schema['minLength']} characters")
@@ -97,12 +118,12 @@ def _check_string(value: str, schema: Schema, field: str) -> None:
 
 
 def _check_number(value: float, schema: Schema, field: str) -> None:
-    try:
+    if type(value) is int:
+        number: float = value  # compared exactly: as a float, 2**63 - 1 would exceed itself
+    else:
         number = float(value)
-    except OverflowError:
-        raise ValidationFailed(field, "number out of range") from None
-    if not math.isfinite(number):
-        raise ValidationFailed(field, "number out of range")
+        if not math.isfinite(number):
+            raise ValidationFailed(field, "number out of range")
     if "minimum" in schema and number < schema["minimum"]:
         raise ValidationFailed(field, f"must be >= {schema['minimum']}")
     if "maximum" in schema and number > schema["maximum"]:

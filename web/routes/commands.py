@@ -8,6 +8,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from py_nodes.db import Command, CommandLedger
+from py_nodes.vocabulary import COMMAND_KINDS
 
 from ..errors import ValidationFailed
 from ..keys import CLUSTER, DATABASE
@@ -19,21 +20,32 @@ from .satellites import SAT_PATH
 
 __all__ = ["ROUTES"]
 
-KINDS: Final = ["set_mode", "collect", "downlink", "reboot", "noop"]
+KINDS: Final = list(COMMAND_KINDS)
 _KEY: Final = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII, as HTTP header values are
+NO_ARGS_KINDS: Final = [k for k in KINDS if k != "set_mode"]
 BODY: Final = {
-    "type": "object",
-    "required": ["kind"],
-    "additionalProperties": False,
-    "properties": {
-        "kind": {"type": "string", "enum": KINDS},
-        "args": {
+    "oneOf": [
+        {
             "type": "object",
+            "required": ["kind", "args"],
             "additionalProperties": False,
-            "properties": {"mode": MODE},
-            "description": "set_mode needs {\"mode\": M}; the other kinds take no arguments",
+            "properties": {
+                "kind": {"type": "string", "enum": ["set_mode"]},
+                "args": {"type": "object", "required": ["mode"], "additionalProperties": False, "properties": {"mode": MODE}},
+            },
         },
-    },
+        {
+            "type": "object",
+            "required": ["kind"],
+            "additionalProperties": False,
+            "properties": {
+                "kind": {"type": "string", "enum": NO_ARGS_KINDS},
+                "args": {"type": "object", "additionalProperties": False, "properties": {}, "description": "none: {} or left out"},
+            },
+        },
+    ],
+    "discriminator": {"propertyName": "kind"},
+    "description": "set_mode needs args {\"mode\": M}; the other kinds take no arguments",
 }
 ACCEPTED: Final = {
     "type": "object",
@@ -86,11 +98,7 @@ async def submit_command(request: web.Request) -> web.StreamResponse:
     sat_id = p.path["sat_id"]
     sat_id_var.set(sat_id)
     kind: str = p.body["kind"]
-    args: dict[str, Any] = p.body.get("args", {})
-    if kind == "set_mode" and "mode" not in args:
-        raise ValidationFailed("args.mode", "set_mode needs args.mode")
-    if kind != "set_mode" and args:
-        raise ValidationFailed(f"args.{next(iter(args))}", f"{kind} takes no arguments")
+    args: dict[str, Any] = p.body.get("args", {})  # the body's schema checked them per kind
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _KEY.fullmatch(key):
         raise ValidationFailed("Idempotency-Key", "expected 1..128 visible ASCII characters")

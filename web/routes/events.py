@@ -27,7 +27,7 @@ HEADERS: Final = {
     "Connection": "keep-alive",
 }
 QUERY: Final = {
-    "sat": {"type": "array", "items": SAT_ID, "minItems": 1, "maxItems": 1000, "description": "satellite ids, comma-separated; default: all"},
+    "sat": {"type": "array", "items": SAT_ID, "minItems": 1, "maxItems": 100, "description": "satellite ids, comma-separated; default: all"},
     "types": {
         "type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}, "minItems": 1, "maxItems": 5,
         "description": "event types, comma-separated; default: all",

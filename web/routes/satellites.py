@@ -29,7 +29,10 @@ CREATE_BODY: Final = {
         "mode": MODE,
         "energy_pct": {"type": "number", "minimum": 0, "maximum": 100},
         "memory_capacity_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e12},
-        "memory_used_mb": {"type": "number", "minimum": 0, "maximum": 1e12},
+        "memory_used_mb": {
+            "type": "number", "minimum": 0, "maximum": 1e12,
+            "description": "at most memory_capacity_mb (default 1024): else 422 on this field",
+        },
     },
 }
 PATCH_BODY: Final = {"type": "object", "required": ["mode"], "additionalProperties": False, "properties": {"mode": MODE}}

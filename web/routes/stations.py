@@ -11,9 +11,9 @@ from aiohttp import web
 from py_nodes.db import Station, Stations, StationSpec
 from py_nodes.db import ValidationError as DbValidationError
 
-from ..errors import Conflict, ValidationFailed
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..keys import CLUSTER, DATABASE
-from ..models import SAT_ID, STATION_ID, TIME, error_replies, iso, items_of
+from ..models import SAT_ID, STATION_ID, TIME, TIME_QUERY, error_replies, iso, items_of
 from ..respond import json_response
 from ..spec import RouteSpec, params
 from ..sse import iso_ms
@@ -68,11 +68,12 @@ PASS: Final = {
         "los_cut": {"type": "boolean", "description": "the pass was still under way at `to`"},
     },
 }
+# maxItems: the longest request line must fit the HTTP server's 8190 bytes (ids are <= 64 chars).
 PASSES_QUERY: Final = {
-    "sat": {"type": "array", "items": SAT_ID, "minItems": 1, "maxItems": 1000, "description": "ids, comma-separated; default: every satellite with a TLE"},
-    "station": {"type": "array", "items": STATION_ID, "minItems": 1, "maxItems": 100, "description": "ids, comma-separated; default: every active station"},
-    "from": {**TIME, "description": "default: now"},
-    "to": {**TIME, "description": "default: 24 h after from; at most 7 days after it"},
+    "sat": {"type": "array", "items": SAT_ID, "minItems": 1, "maxItems": 50, "description": "ids, comma-separated; default: every satellite with a TLE"},
+    "station": {"type": "array", "items": STATION_ID, "minItems": 1, "maxItems": 30, "description": "ids, comma-separated; default: every active station"},
+    "from": {**TIME_QUERY, "description": "default: now"},
+    "to": {**TIME_QUERY, "description": "default: 24 h after from; at most 7 days after it"},
     "min_el": {"type": "number", "minimum": 0, "maximum": 89.9, "description": "degrees; default: each station's mask"},
 }  # fmt: skip
 
@@ -116,7 +117,7 @@ async def list_passes(request: web.Request) -> web.StreamResponse:
         by_id = {s.id: s for s in stations}
         missing = [s for s in query["station"] if s not in by_id]
         if missing:
-            raise ValidationFailed("station", f"no ground station {missing[0]!r}")
+            raise NotFound(f"no ground station {missing[0]!r}", details={"field": "station"})
         stations = [by_id[s] for s in dict.fromkeys(query["station"])]
     cluster = request.app[CLUSTER]
     sat_ids: list[str] = list(dict.fromkeys(query["sat"])) if "sat" in query else [
@@ -152,7 +153,10 @@ ROUTES: Final = [
     ),
     RouteSpec(
         "GET", "/api/passes", list_passes, "listPasses", "Passes of satellites over ground stations", "ground stations", "viewer",
-        {200: ("passes sorted by AOS", items_of(PASS)), **error_replies(401, 403, 422, 503)}, query=PASSES_QUERY, database="here",
-        description="Computed by the orbital node (SGP4) for the stations in the database.",
+        {200: ("passes sorted by AOS", items_of(PASS)), **error_replies(401, 403, 404, 409, 422, 503)},
+        query=PASSES_QUERY, database="here",
+        description="Computed by the orbital node (SGP4) for the stations in the database. 404 (details.field "
+        "`sat` or `station`) when a named satellite or station does not exist; 409 when a named satellite has no "
+        "usable TLE. Between parameters: `from` < `to` and `to` - `from` <= 7 days (else 422 on `to`).",
     ),
 ]  # fmt: skip

@@ -14,7 +14,7 @@ from py_nodes.db.history import telemetry_history
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..keys import CLUSTER, DATABASE
 from ..logs import sat_id_var
-from ..models import MODE, NUMBER_OR_NULL, TIME, error_replies, iso, items_of
+from ..models import MODE, NUMBER_OR_NULL, TIME, TIME_QUERY, error_replies, iso, items_of
 from ..respond import json_response
 from ..schema import parse_datetime
 from ..spec import RouteSpec, params
@@ -28,8 +28,9 @@ MAX_RAW: Final = 10_000
 MAX_TRACK_POINTS: Final = 2000
 TRACK_STEPS_PER_PERIOD: Final = 180  # the default step: a smooth line, a few hundred points
 MIN_MEAN_MOTION: Final = 0.01  # rev/day (a 100-day period): slower is no orbit to draw
-EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+# Years 1900-2099 as written (TIME_QUERY's pattern); in UTC an offset can move them a day out.
+EARLIEST: Final = datetime(1899, 12, 31, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 2, tzinfo=UTC)
 
 SAMPLE: Final = {
     "type": "object",
@@ -81,13 +82,13 @@ TRACK: Final = items_of(
     **{"from": TIME, "to": TIME}, step_s={"type": "number"},
 )  # fmt: skip
 TRACK_QUERY: Final = {
-    "from": {**TIME, "description": "default: one orbital period before now (two before `to` when only `to` is given)"},
-    "to": {**TIME, "description": "default: one period after now (two after `from` when only `from` is given)"},
+    "from": {**TIME_QUERY, "description": "default: one orbital period before now (two before `to` when only `to` is given)"},
+    "to": {**TIME_QUERY, "description": "default: one period after now (two after `from` when only `from` is given)"},
     "step_s": {"type": "number", "minimum": 1, "maximum": 3600, "description": "seconds between points; default: the period / 180, whole seconds"},
 }  # fmt: skip
 HISTORY_QUERY: Final = {
-    "from": {**TIME, "description": "default: an hour before `to`"},
-    "to": {**TIME, "description": "default: now"},
+    "from": {**TIME_QUERY, "description": "default: an hour before `to`"},
+    "to": {**TIME_QUERY, "description": "default: now"},
     "step": {"type": "integer", "minimum": 1, "maximum": 86_400, "description": "bucket in seconds; raw samples without it"},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_RAW, "default": 1000, "description": "rows at most"},
 }
@@ -96,7 +97,7 @@ HISTORY_QUERY: Final = {
 def time_param(query: dict[str, Any], name: str, default: datetime) -> datetime:
     value = parse_datetime(query[name], name) if name in query else default
     if not EARLIEST <= value < LATEST:
-        raise ValidationFailed(name, "must be between 1900 and 2100")
+        raise ValidationFailed(name, "must be in the years 1900-2099")
     return value
 
 
@@ -215,12 +216,13 @@ ROUTES: Final = [
         "Telemetry history, raw or downsampled by step", "telemetry", "viewer",
         {200: ("samples, oldest first", HISTORY), **error_replies(401, 403, 422, 503)},
         path_params=SAT_PATH, query=HISTORY_QUERY, database="here",
-        description=f"At most {MAX_BUCKETS} buckets per request ((to - from) / step).",
+        description=f"Between parameters: `from` < `to` (else 422 on `from`), and at most {MAX_BUCKETS} buckets "
+        "per request ((to - from) / step, else 422 on `step`).",
     ),
     RouteSpec(
         "GET", "/api/satellites/{sat_id}/position", position, "getPosition", "Position at a time (SGP4 on the orbital node)",
         "telemetry", "viewer", {200: ("the position", POSITION), **error_replies(401, 403, 404, 409, 422, 503)},
-        path_params=SAT_PATH, query={"at": {**TIME, "description": "default: now"}},
+        path_params=SAT_PATH, query={"at": {**TIME_QUERY, "description": "default: now"}},
         description="409 when the satellite has no TLE.",
     ),
     RouteSpec(
@@ -228,7 +230,8 @@ ROUTES: Final = [
         "Ground track: sub-satellite points over a window (SGP4 on the orbital node)", "telemetry", "viewer",
         {200: ("points, oldest first", TRACK), **error_replies(401, 403, 404, 409, 422, 503)},
         path_params=SAT_PATH, query=TRACK_QUERY,
-        description=f"At most {MAX_TRACK_POINTS} points per request ((to - from) / step_s + 1). The default window is "
+        description=f"Between parameters: `from` < `to` (else 422 on `to`) and at most {MAX_TRACK_POINTS} points per "
+        "request ((to - from) / step_s + 1, else 422 on `step_s`, or on `to` without it). The default window is "
         "one orbital period either side of now. Points where SGP4 fails (a decayed orbit) are left out. "
         "409 when the satellite has no TLE.",
     ),
