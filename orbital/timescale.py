@@ -1,4 +1,5 @@
-"""UTC datetimes <-> split Julian dates, and Greenwich mean sidereal time.
+"""The project's one time module: UTC datetimes <-> integer ms since the Unix epoch (the
+protocol's and the database's times) <-> split Julian dates, and Greenwich mean sidereal time.
 
 Times cross the public API as timezone-aware ``datetime`` objects and live inside as a split
 Julian date ``(jd, fr)``: ``jd`` is the Julian date of the preceding midnight (always ``x.5``) and
@@ -20,17 +21,24 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "UNIX_EPOCH",
     "as_utc",
     "gmst_rad",
+    "jd_fr_from_ms",
     "jd_fr_from_utc",
     "jd_fr_offsets",
+    "ms_from_utc",
     "utc_from_jd_fr",
+    "utc_from_ms",
 ]
 
 FloatArray = NDArray[np.float64]
 
 _UNIX_EPOCH_JD = 2440587.5  # Julian date of 1970-01-01T00:00:00
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNIX_EPOCH = _UNIX_EPOCH
+_MS_PER_DAY = 86_400_000
+_ONE_MS = timedelta(milliseconds=1)
 _J2000_JD = 2451545.0
 _SECONDS_PER_DAY = 86400.0
 
@@ -58,6 +66,24 @@ def jd_fr_from_utc(times_utc: datetime | Iterable[datetime]) -> tuple[FloatArray
         jd[i] = _UNIX_EPOCH_JD + delta.days
         fr[i] = (delta.seconds + delta.microseconds * 1e-6) / _SECONDS_PER_DAY
     return jd, fr
+
+
+def utc_from_ms(t_ms: int) -> datetime:
+    """Integer ms since the Unix epoch -> an aware UTC datetime, exactly (OverflowError beyond
+    the years 1..9999)."""
+    return _UNIX_EPOCH + timedelta(milliseconds=t_ms)
+
+
+def ms_from_utc(t_utc: datetime) -> int:
+    """An aware datetime -> whole ms since the Unix epoch, to the nearest ms (exact for the
+    ms-precision times of the protocol and the database)."""
+    return round((t_utc - _UNIX_EPOCH) / _ONE_MS)
+
+
+def jd_fr_from_ms(times_ms: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Split Julian dates of integer ms since the Unix epoch, exact to the float64 day fraction."""
+    days, rest_ms = np.divmod(np.atleast_1d(np.asarray(times_ms, dtype=np.int64)), _MS_PER_DAY)
+    return _UNIX_EPOCH_JD + days.astype(np.float64), rest_ms / float(_MS_PER_DAY)
 
 
 def jd_fr_from_unix_s(t_unix_s: ArrayLike) -> tuple[FloatArray, FloatArray]:

@@ -20,8 +20,9 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
+
+from orbital.timescale import utc_from_ms
 
 from .cluster import Cluster, ClusterError, Event
 from .metrics import GatewayMetrics
@@ -37,7 +38,7 @@ CLOSE: Final = (-1, b"")
 def iso_ms(ms: int) -> str:
     """ms since the epoch as RFC 3339 UTC with milliseconds."""
     try:
-        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return utc_from_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     except (OverflowError, OSError, ValueError):
         return str(ms)
 

@@ -16,6 +16,8 @@ from typing import Any, Final
 import psycopg
 from psycopg.types.json import Jsonb
 
+from orbital.timescale import ms_from_utc, utc_from_ms
+
 from .errors import NotFound, ValidationError
 
 __all__ = [
@@ -52,14 +54,14 @@ def datetime_from_ms(ms: int, field: str = "updated_at") -> datetime:
     if type(ms) is not int:
         raise ValidationError(field, f"expected an integer of ms since the epoch, got {type(ms).__name__}")
     try:
-        return EPOCH + timedelta(milliseconds=ms)
+        return utc_from_ms(ms)
     except OverflowError:
         raise ValidationError(field, f"{ms} ms since the epoch is out of range") from None
 
 
 def ms_from_datetime(value: datetime) -> int:
     """An aware datetime -> whole ms since the Unix epoch (exact for ms-precision values)."""
-    return (value - EPOCH) // _ONE_MS
+    return ms_from_utc(value)
 
 
 def check_text(value: object, field: str, *, max_chars: int, pattern: re.Pattern[str] | None = None) -> str:

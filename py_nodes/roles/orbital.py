@@ -30,7 +30,6 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -47,6 +46,7 @@ from orbital import (
     subsatellite_point,
     teme_to_ecef,
 )
+from orbital.timescale import jd_fr_from_ms, ms_from_utc, utc_from_ms
 from py_nodes.erldist import Atom, Caller, ErldistError, GenServer, Node
 from py_nodes.ground_stations import DEFAULT_STATIONS
 from py_nodes.settings import Settings
@@ -83,9 +83,6 @@ OK = Atom("ok")
 ERROR = Atom("error")
 ALL = Atom("all")
 STATIONS = Atom("stations")
-_MS_PER_DAY = 86_400_000
-_UNIX_EPOCH_JD = 2440587.5
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 FloatArray = NDArray[np.float64]
 Term = Any
@@ -247,20 +244,6 @@ def _is_pair(term: Term) -> bool:
 
 
 # -- times -------------------------------------------------------------------------------------
-
-
-def jd_fr_from_ms(times_ms: Sequence[int]) -> tuple[FloatArray, FloatArray]:
-    """Split Julian dates of Unix-epoch milliseconds, exact to the float64 day fraction."""
-    days, rest_ms = np.divmod(np.asarray(times_ms, dtype=np.int64), _MS_PER_DAY)
-    return _UNIX_EPOCH_JD + days.astype(np.float64), rest_ms / float(_MS_PER_DAY)
-
-
-def utc_from_ms(ms: int) -> datetime:
-    return _UNIX_EPOCH + timedelta(milliseconds=ms)
-
-
-def ms_from_utc(t: datetime) -> int:
-    return round((t - _UNIX_EPOCH) / timedelta(milliseconds=1))
 
 
 # -- computations (pure; run in a worker thread) -----------------------------------------------
