@@ -89,6 +89,28 @@ async def _wait_eof(stop: asyncio.Event) -> None:
     stop.set()
 
 
+# -- subcommands: each registers its parser and a ``run(args, settings) -> exit status`` ----------
+
+
+def _run_node(args: argparse.Namespace, settings: Settings) -> int:
+    if "@" not in args.name:
+        raise ConfigError(f"--name {args.name!r} must look like name@host")
+    asyncio.run(run_node(args, read_cookie(args.cookie_file, settings.node.cookie), settings))
+    return 0
+
+
+def _run_db(args: argparse.Namespace, settings: Settings) -> int:
+    from py_nodes.db.cli import run_db_command  # psycopg only for the commands that use it
+
+    return run_db_command(args.command, settings)
+
+
+def _run_token(args: argparse.Namespace, settings: Settings) -> int:
+    from py_nodes.token_cli import run_token_create  # psycopg only when needed
+
+    return run_token_create(args.role, args.name, settings)
+
+
 def build_parser(log_level: str = "INFO") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stellarops", description="StellarOps mission runtime")
     parser.add_argument("--log-level", default=log_level, type=str.upper, choices=LOG_LEVELS)
@@ -100,15 +122,21 @@ def build_parser(log_level: str = "INFO") -> argparse.ArgumentParser:
     node.add_argument("--published", action="store_true", help="show in nodes() (see README caveat)")
     node.add_argument("--net-ticktime", type=float, default=60.0, help="seconds, as net_ticktime")
     node.add_argument("--stop-on-eof", action="store_true", help="exit when stdin closes")
-    sub.add_parser("up", help="start the cluster with the demo constellation (the main job)")
-    sub.add_parser("status", help="print the nodes and satellite counts as JSON")
-    sub.add_parser("migrate", help="apply the database migrations (DATABASE_URL, else the embedded server)")
-    sub.add_parser("seed", help="migrate, then add the demo constellation and ground stations to an empty database")
+    node.set_defaults(run=_run_node)
+    sub.add_parser("up", help="start the cluster with the demo constellation (the main job)").set_defaults(
+        run=lambda args, settings: up.up(settings)
+    )
+    sub.add_parser("status", help="print the nodes and satellite counts as JSON").set_defaults(
+        run=lambda args, settings: up.status(settings)
+    )
+    sub.add_parser("migrate", help="apply the database migrations (DATABASE_URL, else the embedded server)").set_defaults(run=_run_db)
+    sub.add_parser("seed", help="migrate, then add the demo constellation and ground stations to an empty database").set_defaults(run=_run_db)
     token = sub.add_parser("token", help="API tokens for the HTTP gateway").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="make a token; its secret is printed once on stdout")
     create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
     create.add_argument("--name", help="a label for the token (default: '<role> token')")
-    orbital_cli.add_orbital_commands(sub)
+    create.set_defaults(run=_run_token)
+    orbital_cli.add_orbital_commands(sub)  # each with run=orbital_cli.run
     return parser
 
 
@@ -125,24 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        if args.command == "node":
-            if "@" not in args.name:
-                raise ConfigError(f"--name {args.name!r} must look like name@host")
-            asyncio.run(run_node(args, read_cookie(args.cookie_file, settings.node.cookie), settings))
-        elif args.command == "up":
-            return up.up(settings)
-        elif args.command == "status":
-            return up.status(settings)
-        elif args.command in ("migrate", "seed"):
-            from py_nodes.db.cli import run_db_command  # psycopg only for the commands that use it
-
-            return run_db_command(args.command, settings)
-        elif args.command == "token":
-            from py_nodes.token_cli import run_token_create  # psycopg only when needed
-
-            return run_token_create(args.role, args.name, settings)
-        elif args.command in orbital_cli.COMMANDS:
-            return orbital_cli.run(args)
+        status: int = args.run(args, settings)
+        return status
     except ConfigError as exc:
         print(f"stellarops: {exc}", file=sys.stderr)
         return 2
@@ -152,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     except (up.UpError, StateDirError) as exc:
         print(f"stellarops: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

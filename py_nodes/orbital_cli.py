@@ -40,7 +40,6 @@ from orbital import (
 from py_nodes.ground_stations import default_stations
 
 __all__ = [
-    "COMMANDS",
     "EXIT_BROKEN_PIPE",
     "TLE_MAX_AGE_DAYS",
     "UsageError",
@@ -52,7 +51,6 @@ __all__ = [
     "tle_age_warnings",
 ]
 
-COMMANDS: Final = frozenset({"propagate", "passes"})
 
 # Exit status when stdout's reader has gone (128 + SIGPIPE), as for any Unix filter.
 EXIT_BROKEN_PIPE: Final = 141
@@ -120,6 +118,8 @@ def add_orbital_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--min-el", type=float, default=None, help="elevation mask in degrees for every station"
     )
     passes.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    for parser in (prop, passes):
+        parser.set_defaults(run=run)
 
 
 def attach_negative_values(argv: Sequence[str]) -> list[str]:
@@ -136,8 +136,8 @@ def attach_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``propagate`` or ``passes``; 0 on success, 2 (with a message on stderr) on user error,
+def run(args: argparse.Namespace, settings: object = None) -> int:
+    """Run ``propagate`` or ``passes`` (they need no settings); 0 on success, 2 (with a message on stderr) on user error,
     ``EXIT_BROKEN_PIPE`` (quietly) when stdout's reader has stopped reading."""
     try:
         if args.command == "propagate":
