@@ -13,6 +13,7 @@ from .sse import iso_ms
 __all__ = [
     "ERROR",
     "MODE",
+    "NAME",
     "NUMBER_OR_NULL",
     "SATELLITE",
     "SAT_ID",
@@ -32,6 +33,8 @@ SAT_ID: Final[Schema] = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", 
 STATION_ID: Final[Schema] = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$", "description": "ground station id"}
 MODE: Final[Schema] = {"type": "string", "enum": [m.value for m in Mode]}
 TIME: Final[Schema] = {"type": "string", "format": "date-time", "maxLength": 64, "description": "RFC 3339, UTC or with an offset"}
+# A label stored in PostgreSQL (its text cannot hold NUL).
+NAME: Final[Schema] = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\x00]*$"}
 # A time given in a query: the year as written is 1900..2099 (the server takes exactly these).
 TIME_QUERY: Final[Schema] = {**TIME, "pattern": "^(19|20)[0-9]{2}-", "description": "RFC 3339 with Z or an offset; years 1900-2099"}
 NUMBER_OR_NULL: Final[Schema] = {"type": ["number", "null"]}

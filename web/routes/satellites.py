@@ -9,7 +9,7 @@ from aiohttp import web
 from ..cluster import ClusterRefusal
 from ..keys import CLUSTER, MIRROR
 from ..logs import sat_id_var
-from ..models import MODE, SAT_ID, SATELLITE, TLE, error_replies, present_sat
+from ..models import MODE, NAME, SAT_ID, SATELLITE, TLE, error_replies, present_sat
 from ..respond import dumps, json_response
 from ..spec import RouteSpec, params
 
@@ -24,7 +24,7 @@ CREATE_BODY: Final = {
     "additionalProperties": False,
     "properties": {
         "id": SAT_ID,
-        "name": {"type": "string", "minLength": 1, "maxLength": 128},
+        "name": NAME,
         "tle": TLE,
         "mode": MODE,
         "energy_pct": {"type": "number", "minimum": 0, "maximum": 100},

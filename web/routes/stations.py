@@ -13,7 +13,7 @@ from py_nodes.db import ValidationError as DbValidationError
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..keys import CLUSTER, DATABASE
-from ..models import SAT_ID, STATION_ID, TIME, TIME_QUERY, error_replies, iso, items_of
+from ..models import NAME, SAT_ID, STATION_ID, TIME, TIME_QUERY, error_replies, iso, items_of
 from ..respond import json_response
 from ..spec import RouteSpec, params
 from ..sse import iso_ms
@@ -45,7 +45,7 @@ STATION_BODY: Final = {
     "additionalProperties": False,
     "properties": {
         "id": STATION_ID,
-        "name": {"type": "string", "minLength": 1, "maxLength": 128},
+        "name": NAME,
         "lat_deg": {"type": "number", "minimum": -90, "maximum": 90},
         "lon_deg": {"type": "number", "minimum": -180, "maximum": 180},
         "alt_m": {"type": "number", "minimum": -500, "maximum": 9000},
