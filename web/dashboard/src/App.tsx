@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { ApiError } from "./api/client";
 import { ConnectionBadge } from "./components/ConnectionBadge";
+import { OutageBanner } from "./components/OutageBanner";
 import { TokenControl } from "./components/TokenControl";
 import { href, parseRoute, useHash } from "./route";
 import type { Route } from "./route";
@@ -70,6 +71,7 @@ export function App() {
         <ConnectionBadge />
         <TokenControl />
       </header>
+      <OutageBanner />
       <main>{needsSignIn ? <SignIn reason={token ? "The token was not accepted." : null} /> : <View route={route} />}</main>
     </div>
   );

@@ -3,6 +3,7 @@
 import { QueryClient } from "@tanstack/react-query";
 import { ApiClient, ApiError } from "./api/client";
 import { LiveController } from "./live";
+import { isDatabaseOutage } from "./outage";
 import { useDashboard } from "./store";
 
 export const api = new ApiClient("", useDashboard.getState().token);
@@ -13,8 +14,10 @@ export const queryClient = new QueryClient({
     queries: {
       staleTime: 10_000,
       refetchOnWindowFocus: false,
-      // 4xx answers will not change by asking again.
-      retry: (failures, error) => !(error instanceof ApiError && error.status >= 400 && error.status < 500) && failures < 3,
+      // 4xx answers will not change by asking again; a database outage is shown by the banner
+      // at once (not as a computation still pending) and the next refetch tries again.
+      retry: (failures, error) =>
+        !(error instanceof ApiError && error.status >= 400 && error.status < 500) && !isDatabaseOutage(error) && failures < 3,
     },
   },
 });

@@ -32,7 +32,7 @@ export function AlarmsPanel() {
       <div className="toolbar">
         <h2>Alarms</h2>
         <span className="muted" data-testid="alarm-count">
-          {items.length} active
+          {alarms.error ? "unknown (not loaded)" : `${items.length} active`}
         </span>
       </div>
       {error ? <p className="error">{error}</p> : null}
@@ -71,7 +71,7 @@ export function AlarmsPanel() {
           ))}
         </tbody>
       </table>
-      {!items.length && !alarms.isLoading ? <p className="muted">No active alarm.</p> : null}
+      {!items.length && !alarms.isLoading && !alarms.error ? <p className="muted">No active alarm.</p> : null}
     </section>
   );
 }
