@@ -1,23 +1,28 @@
 """What the benchmarks share: a private Erlang environment, the cluster under test (a BEAM node
-with the Python nodes it starts, or the whole stack as `stellarops up` runs it), /proc readings,
-and the results record."""
+with the Python nodes it starts, or the whole stack as `stellarops up` runs it: ``UpStack``, the
+tests' harness from tests/stack.py, so one class starts a stack), /proc readings, and the results
+record."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from py_nodes.up import _beam_command, render_sys_config
+
+# The stack harness lives with the tests (its main users); appended, so it shadows nothing.
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from stack import UpStack
+
+__all__ = ["HOST", "BenchCluster", "UpStack", "cpu_ticks", "erlang_env", "rss_kib", "save_results"]
 
 HOST = "127.0.0.1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -125,47 +130,6 @@ class BenchCluster:
     def log_tail(self, lines: int = 25) -> str:
         text = self.log_text().splitlines()
         return f"--- beam.log (last {lines} lines)\n" + "\n".join(text[-lines:])
-
-
-class UpStack:
-    """``stellarops up`` in its own state folder with the gateway on a free port: the whole stack,
-    as an operator runs it. ``start()`` waits for the banner and reads the gateway URL from it."""
-
-    def __init__(self, home: Path, beam_name: str, satellites: int) -> None:
-        self.home = home
-        self.env = {k: v for k, v in os.environ.items() if k not in ("STELLAROPS_COOKIE", "DATABASE_URL")}
-        self.env.update(STELLAROPS_HOME=str(home), STELLAROPS_NODE_NAME=f"{beam_name}@{HOST}",
-                        STELLAROPS_HTTP_PORT="0", STELLAROPS_DEMO_SATELLITES=str(satellites))  # fmt: skip
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def start(self, timeout_s: float = 300.0) -> None:
-        root = Path(__file__).resolve().parent.parent
-        self.proc = subprocess.Popen([sys.executable, "-m", "py_nodes", "up"], env=self.env, cwd=root,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
-        stdout = self.proc.stdout
-        assert stdout is not None
-        banner = ""
-        deadline = time.monotonic() + timeout_s
-        while "Stop with Ctrl-C" not in banner:
-            line = stdout.readline()
-            if not line or time.monotonic() > deadline:
-                raise SystemExit(f"stellarops up did not come up:\n{banner}")
-            banner += line
-        match = re.search(r"API:\s+(http://\S+)/api/satellites", banner)
-        if match is None:
-            raise SystemExit(f"no gateway in the banner:\n{banner}")
-        self.url = match[1]
-        # Keep reading: the nodes log to the same pipe, and a full pipe would block them.
-        threading.Thread(target=lambda: [None for _ in stdout], daemon=True).start()
-
-    def token(self) -> str:
-        return (self.home / "admin-token").read_text().strip()
-
-    def stop(self, timeout_s: float = 120.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout_s)
 
 
 def save_results(

@@ -125,24 +125,24 @@ def run(args: argparse.Namespace) -> int:
         print("node is not installed")
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="stellarops-dashbench-"))
-    stack = UpStack(tmp / "home", "dashbench", args.satellites)
+    stack = UpStack(tmp / "home", "dashbench", STELLAROPS_DEMO_SATELLITES=str(args.satellites))
     load_before = os.getloadavg()
     out = tmp / "browser.json"
     try:
         print(
             f"starting the stack (stellarops up, {args.satellites} demo satellites)...", flush=True
         )
-        stack.start()
-        token = stack.token()
-        wait_ready(stack.url, token, args.satellites)
-        env = {**os.environ, "DASHBOARD_URL": stack.url, "STELLAROPS_TOKEN": token, "BENCH_OUT": str(out),
+        stack.start(300.0)
+        token, url = stack.admin_token(), stack.gateway_url()
+        wait_ready(url, token, args.satellites)
+        env = {**os.environ, "DASHBOARD_URL": url, "STELLAROPS_TOKEN": token, "BENCH_OUT": str(out),
                "BENCH_LONGTASK_S": f"{args.longtask_s:g}", "BENCH_MEMORY_S": f"{args.memory_s:g}"}  # fmt: skip
         if subprocess.run([node, str(SCRIPT)], env=env, cwd=DASHBOARD).returncode != 0:
             print(f"{SCRIPT.relative_to(ROOT)} failed")
             return 1
         body: dict[str, Any] = json.loads(out.read_text())
     finally:
-        stack.stop()
+        stack.stop(120.0)
         shutil.rmtree(tmp, ignore_errors=True)
 
     checks = verdicts(body)

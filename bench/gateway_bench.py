@@ -236,7 +236,7 @@ def metric(url: str, name: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     home = Path(tempfile.mkdtemp(prefix="stellarops-gwbench-"))
-    stack = UpStack(home / "home", "stellar_gwbench", 24)
+    stack = UpStack(home / "home", "stellar_gwbench", STELLAROPS_DEMO_SATELLITES="24")
     bare = subprocess.Popen([PY, __file__, "--bare-server"], stdout=subprocess.PIPE, text=True)
     load_before = os.getloadavg()
     checks: list[dict[str, Any]] = []
@@ -245,10 +245,10 @@ def run(args: argparse.Namespace) -> int:
         assert bare.stdout is not None
         bare_url = f"http://127.0.0.1:{bare.stdout.readline().strip()}/api/satellites/demo-01"
         print("starting the stack (stellarops up)...", flush=True)
-        stack.start()
-        token = stack.token()
-        ours_url = f"{stack.url}/api/satellites/demo-01"
-        pid = gateway_pid(stack.url, token)
+        stack.start(300.0)
+        token, url = stack.admin_token(), stack.gateway_url()
+        ours_url = f"{url}/api/satellites/demo-01"
+        pid = gateway_pid(url, token)
         generator = "wrk -t1" if shutil.which("wrk") else "python aiohttp client"
         print(f"load: {generator}, {args.connections} connections, {args.duration:g} s per run, {args.rounds} rounds")
         load(ours_url, token, args.connections, 2)  # warm-up (token cache, connections)
@@ -282,15 +282,15 @@ def run(args: argparse.Namespace) -> int:
         checks.append({"check": "no errors", "value": summary["ours"]["errors"], "pass": summary["ours"]["errors"] == 0})
         if not args.no_sse:
             print(f"SSE: {args.sse_clients} clients x telemetry of {len(SSE_SATS)} satellites for {args.sse_seconds:g} s...")
-            dropped_before = metric(stack.url, "stellar_sse_clients_dropped_total")
+            dropped_before = metric(url, "stellar_sse_clients_dropped_total")
             before, t0 = cpu_s(pid), time.perf_counter()
             out = subprocess.run(
-                [PY, __file__, "--sse-clients", stack.url, token, str(args.sse_clients), str(args.sse_seconds)],
+                [PY, __file__, "--sse-clients", url, token, str(args.sse_clients), str(args.sse_seconds)],
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
             cpu_pct = 100 * (cpu_s(pid) - before) / (time.perf_counter() - t0)
             sse = json.loads(out)
-            sse["dropped"] = metric(stack.url, "stellar_sse_clients_dropped_total") - dropped_before
+            sse["dropped"] = metric(url, "stellar_sse_clients_dropped_total") - dropped_before
             sse["gateway_cpu_pct"] = cpu_pct
             print(f"  events {sse['events']} ({sse['per_client_per_s']:.2f}/s per client; min {sse['min_per_client']}, "
                   f"max {sse['max_per_client']} per client), gaps {sse['gaps']}, dropped {sse['dropped']:.0f}, "
@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
             checks += sse_checks(sse)
     finally:
         bare.terminate()
-        stack.stop()
+        stack.stop(120.0)
         shutil.rmtree(home, ignore_errors=True)
     passed = all(c["pass"] for c in checks)
     params = {"duration_s": args.duration, "connections": args.connections, "rounds": args.rounds,

@@ -13,7 +13,8 @@ runs until SIGINT/SIGTERM. A hidden control node talks to BEAM through ``rpc`` i
   anything until it has stopped everything; a second ``up`` exits 2 ("already running").
 - The database is watched (``py_nodes/db/watch.py``): the embedded server is started again when
   it dies; an external one (``DATABASE_URL``) is only reported. ``$STELLAROPS_HOME/up-status.json``
-  holds what ``stellarops status`` shows under ``database``.
+  holds what ``stellarops status`` shows under ``database`` and, once the stack is ready, under
+  ``cluster`` the node names and roles and the gateway's URL and port (for scripts and tests).
 - Stop (SIGINT or SIGTERM): the BEAM node stops gracefully (its last checkpoint goes through the
   store node, so we first give a restarting database a few seconds), with it every Python node;
   then the embedded database. We say whether the final checkpoint was written, and exit 0.
@@ -35,6 +36,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from py_nodes.db import (
     ApiTokens,
@@ -241,16 +243,35 @@ def _say(message: str, *, problem: bool = False) -> None:
 
 
 class _StatusFile:
-    """``$STELLAROPS_HOME/up-status.json``: who runs the stack and how its database is, for status."""
+    """``$STELLAROPS_HOME/up-status.json`` (0600, replaced whole): who runs the stack and how its
+    database is, for status; once the stack is ready also ``cluster``: its nodes and the gateway's
+    address, for scripts and tests (no secrets: not the cookie, not the token)."""
 
     def __init__(self, state: StateDir, node: str) -> None:
         self.path = state.status_file
         self.node = node
+        self._database: dict[str, Any] = {}
+        self._cluster: dict[str, Any] | None = None
 
     def write(self, health: DatabaseHealth) -> None:
-        data = {"pid": os.getpid(), "node": self.node, "database": health.as_json()}
+        self._database = health.as_json()
+        self._save()
+
+    def ready(self, nodes: list[Any], gateway_url: str | None) -> None:
+        """The stack is up (called before the banner: whoever saw the banner finds this)."""
+        gateway = None if gateway_url is None else {"url": gateway_url, "port": urlsplit(gateway_url).port}
+        self._cluster = {
+            "nodes": [{"name": to_json(n.get(Atom("name"))), "role": to_json(n.get(Atom("role")))} for n in nodes],
+            "gateway": gateway,
+        }
+        self._save()
+
+    def _save(self) -> None:
+        data: dict[str, Any] = {"pid": os.getpid(), "node": self.node, "database": self._database}
+        if self._cluster is not None:
+            data["cluster"] = self._cluster
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".up-status.", dir=self.path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=".up-status.", dir=self.path.parent)  # mode 0600
             try:
                 with os.fdopen(fd, "w") as f:
                     json.dump(data, f)
@@ -308,7 +329,7 @@ async def _run_owned(settings: Settings, state: StateDir) -> int:
         status_file.write(watch.health)
         watching = asyncio.create_task(watch.run())
         try:
-            return await _run_cluster(settings, state, cookie, conninfo, watch, stop)
+            return await _run_cluster(settings, state, cookie, conninfo, watch, status_file, stop)
         finally:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -325,7 +346,8 @@ async def _run_owned(settings: Settings, state: StateDir) -> int:
 
 
 async def _run_cluster(
-    settings: Settings, state: StateDir, cookie: bytes, conninfo: str, watch: EmbeddedWatch | ExternalWatch, stop: asyncio.Event
+    settings: Settings, state: StateDir, cookie: bytes, conninfo: str, watch: EmbeddedWatch | ExternalWatch,
+    status_file: _StatusFile, stop: asyncio.Event,
 ) -> int:
     admin_token = state.root / "admin-token"
     seeded, new_token = await _prepare_database(conninfo, settings.up.demo_satellites, admin_token)
@@ -355,6 +377,7 @@ async def _run_cluster(
                 restored = True
                 url = await _gateway_url(ctl, nodes)
                 gateway = _gateway_text(url, admin_token, new_token)
+                status_file.ready(nodes, url)
                 _print_banner(settings.up.node_name, state, nodes, count, seeded, describe_target(conninfo), gateway)
 
             starting = asyncio.create_task(start_up())

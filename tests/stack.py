@@ -1,7 +1,9 @@
-"""The whole stack as an operator runs it (``stellarops up``), for end-to-end tests."""
+"""The whole stack as an operator runs it (``stellarops up``), for end-to-end tests and the
+benchmarks (bench/benchlib.py imports this module): the one harness that starts a stack."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,42 +12,49 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from py_nodes.db import EmbeddedServer
 from py_nodes.erldist import Atom, Node
 
+ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "py_nodes"]
+BANNER_END = "Stop with Ctrl-C"
 
 
 class UpStack:
     """``stellarops up`` with its own state folder and node names; ``start()`` waits for the
-    banner, ``stop()`` sends SIGTERM and waits for a clean exit."""
+    banner (kept in ``banner``), ``stop()`` sends SIGTERM and waits for a clean exit. Where the
+    stack is (gateway URL, nodes) comes from the ``up-status.json`` that ``up`` writes when ready."""
 
     def __init__(self, home: Path, beam_name: str, **env: str) -> None:
         self.home = home
         self.beam = f"{beam_name}@127.0.0.1"
         self.env = {k: v for k, v in os.environ.items() if k not in ("STELLAROPS_COOKIE", "DATABASE_URL")}
-        # The gateway on any free port (the banner says which): stacks can run side by side.
+        # The gateway on any free port (up-status.json says which): stacks can run side by side.
         self.env.update(STELLAROPS_HOME=str(home), STELLAROPS_NODE_NAME=self.beam, STELLAROPS_HTTP_PORT="0")
         self.env.update(env)
         self.proc: subprocess.Popen[str] | None = None
         self.banner = ""
+        self.log_tail: deque[str] = deque(maxlen=500)  # the output after the banner (BEAM's log)
 
-    def start(self, timeout_s: float = 90.0) -> UpStack:
-        self.proc = subprocess.Popen([*CLI, "up"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    def start(self, timeout_s: float = 90.0, stderr: IO[str] | int = subprocess.DEVNULL) -> UpStack:
+        self.proc = subprocess.Popen([*CLI, "up"], env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
         assert self.proc.stdout is not None
         self.banner = ""
         deadline = time.monotonic() + timeout_s
-        while "Stop with Ctrl-C" not in self.banner:
+        while BANNER_END not in self.banner:
             line = self.proc.stdout.readline()
-            assert line, f"stellarops up ended early: {self.banner}"
+            assert line, f"stellarops up ended early: {self.banner}{self.failure_detail()}"
             assert time.monotonic() < deadline, f"no banner within {timeout_s} s: {self.banner}"
             self.banner += line
         # Keep reading: the BEAM node logs to the same pipe, and a full pipe would block it.
-        self.log_tail: deque[str] = deque(maxlen=500)
         threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
         return self
+
+    def failure_detail(self) -> str:
+        """More to say when the stack ended early (subclasses that keep stderr say it)."""
+        return ""
 
     def _drain(self, stream: Any) -> None:
         for line in stream:
@@ -57,12 +66,22 @@ class UpStack:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout_s)
 
+    def cluster(self) -> dict[str, Any]:
+        """``cluster`` of ``$STELLAROPS_HOME/up-status.json`` (nodes, gateway): written by this
+        stack's ``up`` before its banner."""
+        assert self.proc is not None, "not started"
+        path = self.home / "up-status.json"
+        data = json.loads(path.read_text())
+        assert data["pid"] == self.proc.pid and "cluster" in data, f"{path} is not from this stack's readiness: {data}"
+        cluster: dict[str, Any] = data["cluster"]
+        return cluster
+
     def gateway_url(self) -> str:
-        """The gateway's base URL, from the banner."""
-        for line in self.banner.splitlines():
-            if line.strip().startswith("API:"):
-                return line.split()[1].removesuffix("/api/satellites")
-        raise AssertionError(f"no gateway URL in the banner: {self.banner}")
+        """The gateway's base URL (``http://127.0.0.1:PORT``)."""
+        gateway = self.cluster()["gateway"]
+        assert gateway is not None, f"this stack has no gateway: {self.cluster()}"
+        url: str = gateway["url"]
+        return url
 
     def admin_token(self) -> str:
         return (self.home / "admin-token").read_text().strip()

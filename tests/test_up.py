@@ -52,12 +52,23 @@ def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> Non
         # The dashboard, and a sign-in link carrying the token in the fragment (never sent to the server).
         url = stack.gateway_url()
         assert f"  dashboard:    {url}/\n" in banner and f"  sign in:      {url}/#token={token_file.read_text().strip()}\n" in banner
+        # up-status.json says where the stack is, for scripts and tests: 0600, no secrets, and
+        # the same gateway as the banner.
+        status_path = tmp_path / "home" / "up-status.json"
+        assert oct(status_path.stat().st_mode & 0o777) == "0o600"
+        cluster = stack.cluster()
+        assert sorted((n["name"], n["role"]) for n in cluster["nodes"]) == sorted((n["name"], n["role"]) for n in report["nodes"])
+        assert cluster["gateway"] == {"url": url, "port": int(url.rsplit(":", 1)[1])}
+        assert f"  API:          {url}/api/satellites" in banner
+        status_text = status_path.read_text()
+        assert token_file.read_text().strip() not in status_text and cookie_file.read_text().strip() not in status_text
         py_pids = [n["os_pid"] for n in report["nodes"] if n["role"] != "beam"]
         asyncio.run(_check_orbits(cookie_file.read_bytes().strip()))
     finally:
         rc = stack.stop()
     assert rc == 0
     assert not any(_alive(pid) for pid in py_pids)  # no orphans
+    assert not status_path.exists()
     after = subprocess.run([*CLI, "status"], env=env, capture_output=True, text=True, timeout=30)
     assert after.returncode == 1 and "is not running" in after.stderr
 
