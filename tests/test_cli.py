@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ErlNode, erl_eval, unique_name
+from erl_support import ErlNode, erl_eval, unique_name
 
 from py_nodes.erldist import Atom, Node
 

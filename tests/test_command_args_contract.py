@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import erl_eval
+from erl_support import erl_eval
 from test_proto_contract import as_python, stellar_erl  # noqa: F401  (the fixture)
 
 from py_nodes import proto_v1

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from conftest import ErlNode, erl_eval, unique_name
+from erl_support import ErlNode, erl_eval, unique_name
 
 from py_nodes.erldist import (
     Atom,

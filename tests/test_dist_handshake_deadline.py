@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import HOST, ErlNode, erl_eval, unique_name
+from erl_support import HOST, ErlNode, erl_eval, unique_name
 
 from py_nodes.erldist import Atom, Node, NodeDownError, epmd
 from py_nodes.erldist import flags as F

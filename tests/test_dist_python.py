@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import unique_name
+from erl_support import unique_name
 
 from py_nodes.erldist import (
     Atom,

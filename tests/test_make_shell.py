@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import ErlNode
+from erl_support import ErlNode
 
 from py_nodes.db import EmbeddedServer
 from py_nodes.state_dir import StateDir

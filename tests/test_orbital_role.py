@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ErlNode, erl_eval, unique_name
+from erl_support import ErlNode, erl_eval, unique_name
 from stack import UpStack
 
 from orbital import (

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, erl_eval
+from erl_support import ROOT, erl_eval
 
 from py_nodes import proto_v1
 from py_nodes.erldist import Node

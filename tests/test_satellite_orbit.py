@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ErlNode, erl_eval
+from erl_support import ErlNode, erl_eval
 from test_sats_role import SHADOW_SRC, STATE_SRC, is_tagged, shadow_got
 
 from orbital import Elements, in_sunlight, make_elements, propagate, subsatellite_point

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import ErlNode, erl_eval
+from erl_support import ErlNode, erl_eval
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
