@@ -115,6 +115,7 @@ async def _outage_answers(gw: Gw) -> list[tuple[str, float]]:
         ("GET", "/api/satellites/sat-1/commands", "viewer", {}),
         ("GET", "/api/passes?sat=sat-2", "viewer", {}),
         ("POST", "/api/satellites/sat-1/commands", "operator", {"json": {"kind": "noop"}}),
+        ("PATCH", "/api/satellites/sat-1", "operator", {"json": {"mode": "safe"}}),
         ("GET", "/api/satellites", "unseen", {}),  # a token never seen: cannot be checked now
     ]:
         response, seconds = await gw.timed(method, path, role, **kw)

@@ -141,7 +141,7 @@ ROUTES: Final = [
         "PATCH", "/api/satellites/{sat_id}", patch_satellite, "patchSatellite", "Change a satellite's mode (waits for the outcome)",
         "satellites", "operator",
         {200: ("the satellite after the change", SATELLITE), **error_replies(400, 401, 403, 404, 409, 413, 415, 422, 503)},
-        path_params=SAT_PATH, body=PATCH_BODY,
+        path_params=SAT_PATH, body=PATCH_BODY, database="store",  # BEAM persists a mode change
         description="409 with details.reason invalid_transition when the mode table forbids the change.",
     ),
 ]  # fmt: skip
