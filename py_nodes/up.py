@@ -336,8 +336,7 @@ async def _run_owned(settings: Settings, state: StateDir) -> int:
                 await watching
             watch.stopped()
     finally:
-        if url is None:
-            server = EmbeddedServer(state.root / "pg", os_user=settings.database.pg_os_user)
+        if server is not None:  # the object that started it: a fresh one would not stop it
             try:
                 await asyncio.to_thread(server.stop)
             except EmbeddedServerError as exc:
