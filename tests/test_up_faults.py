@@ -9,12 +9,11 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 import pytest
@@ -30,25 +29,18 @@ A = Atom
 class FaultStack(UpStack):
     """An ``UpStack`` whose stderr is kept (we look for tracebacks and for what stop says)."""
 
-    def start(self, timeout_s: float = 90.0) -> FaultStack:
+    def start(self, timeout_s: float = 90.0, stderr: IO[str] | int = subprocess.DEVNULL) -> FaultStack:
         self.stderr_path = self.home.parent / f"{self.beam.split('@')[0]}.stderr"
-        stderr = self.stderr_path.open("w")
-        self.proc = subprocess.Popen([*CLI, "up"], env=self.env, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        stderr.close()
-        assert self.proc.stdout is not None
-        self.banner = ""
-        deadline = time.monotonic() + timeout_s
-        while "Stop with Ctrl-C" not in self.banner:
-            line = self.proc.stdout.readline()
-            assert line, f"stellarops up ended early: {self.banner}\n{self.stderr()}"
-            assert time.monotonic() < deadline, f"no banner within {timeout_s} s: {self.banner}"
-            self.banner += line
         self.lines: list[str] = []
-        threading.Thread(target=self._collect, args=(self.proc.stdout,), daemon=True).start()
+        with self.stderr_path.open("w") as err:
+            super().start(timeout_s, stderr=err)
         return self
 
-    def _collect(self, stream: Any) -> None:
-        for line in stream:
+    def failure_detail(self) -> str:
+        return f"\n{self.stderr()}"
+
+    def _drain(self, stream: Any) -> None:
+        for line in stream:  # all of it, not a tail: stop's last words are looked for
             self.lines.append(line)
 
     def stderr(self) -> str:
