@@ -54,6 +54,9 @@
 -define(ACK_TIMEOUT_MS, 60000).
 -define(NACK_BACKOFF_MS, 2000).  % a store that refused a batch (its buffer full) gets a pause
 -define(OVERFLOW_LOG_MS, 10000).
+%% A new store's restore waits (at most this long) for this node's sats nodes that are still
+%% starting, so that the satellites spread over all of them rather than the first one up.
+-define(SATS_SETTLE_MS, 15000).
 
 -type telemetry_status() :: #{rows := non_neg_integer(), buffered := non_neg_integer(),
                               unconfirmed_batches := non_neg_integer(),
@@ -72,7 +75,8 @@
     sent_upto = 0 :: non_neg_integer(),  % the newest buffer key sent to the current store
     unacked = #{} :: #{pos_integer() => {pos_integer(), pos_integer(), integer()}},  % Id => {First, Last, SentAtMs}
     lease = unknown :: unknown | owner | {not_owner, binary()},
-    hold_until = 0 :: integer()  % monotonic ms: no telemetry sent before (after a nack)
+    hold_until = 0 :: integer(),  % monotonic ms: no telemetry sent before (after a nack)
+    store_seen_at :: integer() | undefined  % monotonic ms: a new store waits for the sats nodes
 }).
 
 %% API.
@@ -315,8 +319,20 @@ connect(State = #state{store = Old}) ->
             logger:warning("store node ~s is down: commands are refused until it is back", [Old]),
             unsent(State#state{store = undefined});
         New ->
-            restore(New, unsent(State#state{store = New}))
+            Now = erlang:monotonic_time(millisecond),
+            SeenAt = case State#state.store_seen_at of undefined -> Now; T -> T end,
+            case sats_starting() andalso Now - SeenAt < ?SATS_SETTLE_MS of
+                true ->
+                    State#state{store_seen_at = SeenAt};
+                false ->
+                    restore(New, unsent(State#state{store = New, store_seen_at = undefined}))
+            end
     end.
+
+%% True while one of this node's sats nodes is starting (none is `up' yet, or not all are).
+sats_starting() ->
+    lists:any(fun(#{role := Role, status := Status}) -> Role =:= sats andalso Status =:= starting end,
+              stellar_py_node:info()).
 
 %% A new store (or none): nothing sent to the old one counts as sent; its batches go again.
 unsent(State = #state{unacked = U}) ->
