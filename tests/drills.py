@@ -92,6 +92,20 @@ def clean_up(stack: UpStack, pids: dict[str, int]) -> None:
         wait_gone([postmaster], 30)
 
 
+def process_tree(main: int) -> list[int]:
+    """``main`` and its direct children (a postmaster and its backends, checkpointer...)."""
+    pids = [main]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == main:
+                pids.append(int(entry))
+    return pids
+
+
 def ms(t: datetime) -> int:
     return round(t.timestamp() * 1000)
 

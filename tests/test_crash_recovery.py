@@ -58,6 +58,16 @@ def _resumes_from(stack: UpStack, last: dict[str, tuple[str, float, datetime]]) 
     asyncio.run(run())
 
 
+def _restart_resumes(stack: UpStack, pids: dict[str, int]) -> None:
+    """The last checkpoint holds the changes; a new start resumes every satellite from it."""
+    last = read_checkpoints(stack.home)
+    assert all(last[s][0] == m for s, m in CHANGES.items()), last
+    stack.start()
+    pids.update(asyncio.run(stack_pids(stack, "crash_pids2")))
+    _resumes_from(stack, last)
+    assert stack.stop() == 0
+
+
 def test_kill_9_of_the_beam_node_resumes_from_the_periodic_checkpoint(tmp_path: Path) -> None:
     stack = UpStack(tmp_path / "home", "stellar_crash_beam", STELLAROPS_DEMO_SATELLITES=str(SATELLITES))
     pids: dict[str, int] = {}
@@ -70,12 +80,7 @@ def test_kill_9_of_the_beam_node_resumes_from_the_periodic_checkpoint(tmp_path: 
         assert stack.proc is not None
         stack.proc.wait(120)
         assert wait_gone(list(pids.values()), 60) == [], "processes outlived the BEAM node"
-        last = read_checkpoints(stack.home)
-        assert all(last[s][0] == m for s, m in CHANGES.items()), last
-        stack.start()
-        pids.update(asyncio.run(stack_pids(stack, "crash_pids2")))
-        _resumes_from(stack, last)
-        assert stack.stop() == 0
+        _restart_resumes(stack, pids)
     finally:
         clean_up(stack, pids)
 
@@ -94,11 +99,6 @@ def test_kill_9_of_stellarops_up_resumes_from_the_periodic_checkpoint(tmp_path: 
         # cluster on the same database would run every satellite twice.
         left = wait_gone(list(pids.values()), 60)
         assert left == [], f"processes outlived a kill -9 of stellarops up: {left}"
-        last = read_checkpoints(stack.home)
-        assert all(last[s][0] == m for s, m in CHANGES.items()), last
-        stack.start()
-        pids.update(asyncio.run(stack_pids(stack, "crash_pids2")))
-        _resumes_from(stack, last)
-        assert stack.stop() == 0
+        _restart_resumes(stack, pids)
     finally:
         clean_up(stack, pids)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from drills import process_tree
 from web_support import DEMO_TLE, FakeCluster, expect_error, read_sse
 
 from py_nodes.db import ApiTokens, Database, EmbeddedServer, migrate
@@ -47,16 +48,7 @@ def _server_pids(server: EmbeddedServer) -> list[int]:
     main = server.postmaster_pid()
     if main is None or not postmaster_alive(main):
         return []
-    pids = [main]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == main:
-                pids.append(int(entry))
-    return pids
+    return process_tree(main)
 
 
 def _kill(server: EmbeddedServer) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from drills import A, clean_up, stack_pids, wait_gone
+from drills import A, clean_up, process_tree, stack_pids, wait_gone
 from stack import UpStack
 from web_support import read_sse
 
@@ -33,16 +33,7 @@ def _pg_pids(stack: UpStack) -> list[int]:
     """The stack's postmaster and its children."""
     main = stack.database().postmaster_pid()
     assert main is not None and postmaster_alive(main)
-    pids = [main]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == main:
-                pids.append(int(entry))
-    return pids
+    return process_tree(main)
 
 
 async def _tokens(stack: UpStack) -> dict[str, str]:

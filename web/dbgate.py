@@ -23,8 +23,6 @@ import time
 from collections.abc import Awaitable
 from typing import Any, Final, TypeVar
 
-import psycopg
-
 from py_nodes.db import Database
 from py_nodes.db.probe import ProbeConnection
 
@@ -118,7 +116,7 @@ class DatabaseGate:
         task of its own that may outlive its deadline (see ``run``); while one is stuck, no
         other starts and the database stays down."""
         if self._probing is None or self._probing.done():
-            self._probing = asyncio.ensure_future(self._select_1())
+            self._probing = asyncio.ensure_future(self._probe.check())  # drops its connection on failure
         probing = self._probing
         done, _ = await asyncio.wait((probing,), timeout=self.probe_timeout_s)
         if not done:
@@ -129,13 +127,6 @@ class DatabaseGate:
             self.mark_down(_first_line(exc))
         else:
             self.mark_up()
-
-    async def _select_1(self) -> None:
-        try:
-            await self._probe.check()
-        except (psycopg.Error, OSError):
-            await self._drop_probe()
-            raise
 
     async def watch(self) -> None:
         """Probe until cancelled."""
