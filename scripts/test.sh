@@ -35,7 +35,7 @@ step() {
 }
 
 python_paths=()
-for dir in py_nodes orbital web tests bench; do
+for dir in py_nodes orbital scheduler web tests bench; do
     [[ -d "$dir" ]] && python_paths+=("$dir")
 done
 
@@ -61,7 +61,7 @@ run_ct() {
 run_npm() { (cd web/dashboard && npm run --silent "$@"); }
 
 step "ruff" .venv/bin/ruff check "${python_paths[@]}"
-step "mypy" .venv/bin/mypy py_nodes orbital web bench
+step "mypy" .venv/bin/mypy py_nodes orbital scheduler web bench
 step "eslint" run_npm lint
 step "tsc" run_npm typecheck
 step "vitest" run_npm test -- --reporter=dot

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ("py_nodes", "orbital", "web", "bench", "tests")
+PROJECT = ("py_nodes", "orbital", "scheduler", "web", "bench", "tests")
 ERLDIST = "py_nodes.erldist"
 
 
@@ -131,6 +132,21 @@ def test_orbital_imports_nothing_else_from_the_project() -> None:
     graph = import_graph(ROOT, "orbital")
     assert graph, "orbital/ not found"
     assert offenders(graph, [p for p in PROJECT if p != "orbital"]) == []
+
+
+def test_scheduler_imports_nothing_else_from_the_project() -> None:
+    """The planning engine is pure: the scheduler role (py_nodes) feeds it, never the reverse."""
+    graph = import_graph(ROOT, "scheduler")
+    assert graph, "scheduler/ not found"
+    assert offenders(graph, [p for p in PROJECT if p != "scheduler"]) == []
+    allowed = {"numpy"}  # and the standard library
+    third_party = sorted(
+        f"{module} -> {name}"
+        for module, names in graph.items()
+        for name in names
+        if name.split(".")[0] not in sys.stdlib_module_names | allowed | {"scheduler"}
+    )
+    assert third_party == []
 
 
 def test_py_nodes_does_not_import_web() -> None:
