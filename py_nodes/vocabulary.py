@@ -20,7 +20,11 @@ __all__ = [
     "COMMAND_STATUSES",
     "MODES",
     "NODE_ROLES",
+    "PLAN_CAUSES",
+    "SCHEDULER_ALARM_KINDS",
     "STORED_ALARM_SEVERITIES",
+    "TASK_KINDS",
+    "TASK_REASONS",
     "TASK_STATES",
 ]
 
@@ -38,3 +42,17 @@ ALARM_SEVERITIES: Final = ("warning", "critical")
 STORED_ALARM_SEVERITIES: Final = ("info", *ALARM_SEVERITIES)
 # A mission task's life (the tasks table).
 TASK_STATES: Final = ("pending", "scheduled", "running", "done", "failed", "cancelled")
+# What a task asks for (the scheduler, issue 17; the tasks table's CHECK).
+TASK_KINDS: Final = ("imaging", "downlink", "maintenance", "command")
+# Why a task is not placed in the plan, or why it failed or was cancelled (tasks.reason).
+TASK_REASONS: Final = (
+    "window", "deadline", "horizon", "energy", "memory", "station_conflict", "satellite_busy", "dependency",
+    "unknown_satellite", "unknown_station", "satellite_unavailable", "execution_failed", "cancelled",
+)  # fmt: skip
+# What triggered a (re-)plan (plan_runs.cause, plan_requests.cause).
+PLAN_CAUSES: Final = (
+    "task_added", "task_cancelled", "station_down", "station_up", "satellite_unavailable",
+    "execution_failed", "freeze_passed", "manual", "takeover",
+)  # fmt: skip
+# Alarms the scheduler raises (stored only: never on the wire between BEAM and Python).
+SCHEDULER_ALARM_KINDS: Final = ("task_failed",)
