@@ -22,6 +22,7 @@
 -export([last_event_id/0]).
 -export([publish/3]).
 -export([store_status/0]).
+-export([metrics/0]).
 
 -define(SYNC_TIMEOUT, 5000).
 
@@ -198,6 +199,12 @@ publish(Type, Subject, Data) ->
 store_status() ->
     stellar_store:status().
 
+%% The node's metrics (VM, commands, orbital calls, Python nodes, distribution), for the
+%% gateway's /metrics.
+-spec metrics() -> stellar_metrics:metrics().
+metrics() ->
+    stellar_metrics:collect().
+
 %% Internal.
 
 %% The ledger first (when on), then the shadow. A command found in the ledger by its
@@ -231,8 +238,14 @@ to_binary(S) when is_list(S) ->
 to_binary(S) ->
     S.
 
-%% A call to the `orbital' server of an orbital Python node that is up.
+%% A call to the `orbital' server of an orbital Python node that is up, timed.
 orbital_call(Request) ->
+    T0 = erlang:monotonic_time(),
+    Result = orbital_call_untimed(Request),
+    stellar_metrics:orbital_call(element(1, Request), erlang:monotonic_time() - T0, Result),
+    Result.
+
+orbital_call_untimed(Request) ->
     case [N || #{role := orbital, status := up, name := N} <- stellar_catalog:py_nodes()] of
         [] ->
             {error, no_orbital_node};

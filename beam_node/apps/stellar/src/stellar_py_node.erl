@@ -220,7 +220,9 @@ log_output(noeol, Chunk, State = #state{partial = Partial}) when byte_size(Parti
 log_output(noeol, _Chunk, State) ->
     State;
 log_output(eol, Chunk, State = #state{name = Name, partial = Partial}) ->
-    logger:info("[~s] ~ts", [Name, <<Partial/binary, Chunk/binary>>], #{py_node => Name}),
+    %% py_line: the JSON formatter (stellar_log) writes a Python node's own JSON line as it is.
+    Line = <<Partial/binary, Chunk/binary>>,
+    logger:info("[~s] ~ts", [Name, Line], #{py_node => Name, py_line => Line}),
     State#state{partial = <<>>}.
 
 stop_os_process(#state{port = undefined}) ->

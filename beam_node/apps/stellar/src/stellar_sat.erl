@@ -254,6 +254,7 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
             ok = stellar_inflight:remove(Id, CmdId),
             stellar_store:result(Id, CmdId, Outcome, Last),
             stellar_events:publish(command, Id, #{command_id => CmdId, outcome => Outcome}),
+            stellar_metrics:command_outcome(CmdId, Outcome),
             {noreply, reply_result(CmdId, Outcome, State#state{last = Last})};
         {bad_message, Why} ->
             logger:warning("satellite ~s: dropped an off-contract message (~p): ~0P",
@@ -345,7 +346,9 @@ retry(Why, State = #state{id = Id, attempts = N}) ->
 %% Records the command as in flight (once per id) and sends it if the actor runs; a shadow
 %% that is still placing sends it with the others once placed (resend_inflight/1).
 send_command(CmdId, Kind, Args, State = #state{id = Id, phase = Phase, actor = Actor}) ->
-    _ = case stellar_inflight:add(Id, CmdId, Kind, Args) of
+    Added = stellar_inflight:add(Id, CmdId, Kind, Args),
+    _ = Added andalso stellar_metrics:command_accepted(CmdId, Kind),
+    _ = case Added of
         true when Phase =:= running ->
             Actor ! stellar_proto_v1:command(CmdId, Kind, Args, self()),
             stellar_store:sent(CmdId);

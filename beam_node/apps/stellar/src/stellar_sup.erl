@@ -20,6 +20,7 @@ init([]) ->
     ok = stellar_catalog:new_tables(),
     ok = stellar_inflight:new_table(),
     ok = stellar_store:new_table(),
+    ok = stellar_metrics:new_table(),
     {Intensity, Period} = stellar_config:restart_intensity(),
     Procs = [
         stellar_events:child_spec(),
