@@ -19,7 +19,8 @@ from py_nodes import cli
 from py_nodes.db import Database, MigrationError, applied_versions, load_migrations, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "py_nodes" / "db" / "migrations"
-TABLES = {"satellites", "telemetry", "commands", "ground_stations", "tasks", "alarms", "audit_log", "api_tokens", "cluster_owner", "schema_migrations"}
+TABLES = {"satellites", "telemetry", "commands", "ground_stations", "tasks", "alarms", "audit_log", "api_tokens", "cluster_owner", "schema_migrations",
+          "plan_runs", "task_placements", "plan_requests"}
 
 # The migrations this version ships, {version: name}.
 SHIPPED = {m.version: m.name for m in load_migrations()}
@@ -182,12 +183,13 @@ _BAD_ROWS = [
     ("INSERT INTO ground_stations (id, name, lat_deg, lon_deg) VALUES ('gs2', 'GS', 91, 0)", psycopg.errors.CheckViolation),
     ("INSERT INTO ground_stations (id, name, lat_deg, lon_deg, min_el_deg) VALUES ('gs2', 'GS', 0, 0, 90)",
      psycopg.errors.CheckViolation),
-    ("INSERT INTO tasks (kind, priority) VALUES ('x', 101)", psycopg.errors.CheckViolation),
-    ("INSERT INTO tasks (kind, window_start, window_end) VALUES ('x', now(), now() - interval '1 s')",
+    ("INSERT INTO tasks (kind, priority) VALUES ('imaging', 101)", psycopg.errors.CheckViolation),
+    ("INSERT INTO tasks (kind, window_start, window_end) VALUES ('imaging', now(), now() - interval '1 s')",
      psycopg.errors.CheckViolation),
-    ("INSERT INTO tasks (kind, window_start) VALUES ('x', now())", psycopg.errors.CheckViolation),
-    ("INSERT INTO tasks (kind, ground_station_id) VALUES ('x', 'nowhere')", psycopg.errors.ForeignKeyViolation),
-    ("INSERT INTO tasks (kind, status) VALUES ('x', 'maybe')", psycopg.errors.CheckViolation),
+    ("INSERT INTO tasks (kind, window_start) VALUES ('imaging', now())", psycopg.errors.CheckViolation),
+    ("INSERT INTO tasks (kind, ground_station_id) VALUES ('imaging', 'nowhere')", psycopg.errors.ForeignKeyViolation),
+    ("INSERT INTO tasks (kind, status) VALUES ('imaging', 'maybe')", psycopg.errors.CheckViolation),
+    ("INSERT INTO tasks (kind) VALUES ('juggling')", psycopg.errors.CheckViolation),  # not a TASK_KINDS kind
     ("INSERT INTO alarms (satellite_id, kind, severity) VALUES ('sat-1', 'low_energy', 'critical')",
      psycopg.errors.UniqueViolation),  # a second active alarm of the same kind
     ("INSERT INTO alarms (satellite_id, kind, severity) VALUES ('sat-1', 'other', 'apocalyptic')", psycopg.errors.CheckViolation),
