@@ -13,6 +13,8 @@ from pathlib import Path
 
 from py_nodes import orbital_cli, up
 from py_nodes.erldist import EpmdAddress, Node
+from py_nodes.logs import configure as configure_logs
+from py_nodes.logs import console_line
 from py_nodes.roles import echo, gateway, orbital, sats, store
 from py_nodes.settings import LOG_LEVELS, Settings, SettingsError
 from py_nodes.settings import load as load_settings
@@ -70,7 +72,7 @@ async def run_node(args: argparse.Namespace, cookie: bytes, settings: Settings) 
         except ValueError as exc:  # the role's configuration (e.g. STELLAROPS_TICK_S) is bad
             raise ConfigError(str(exc)) from None
         log.info("node %s running role %s", node.name, args.role)
-        print(f"stellarops: node {node.name} up (role {args.role})", flush=True)
+        print(console_line(f"node {node.name} up (role {args.role})"), flush=True)
         await stop.wait()
         if close is not None:
             await close()
@@ -149,20 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     for line in settings.deprecations:
         print(f"stellarops: warning: {line}", file=sys.stderr)
     args = build_parser(settings.node.log_level).parse_args(orbital_cli.attach_negative_values(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # A Python node's records carry its node name; a command's, stellarops-<command>.
+    configure_logs(settings.node.log_format, args.log_level, args.name if args.command == "node" else f"stellarops-{args.command}")
     try:
         status: int = args.run(args, settings)
         return status
     except ConfigError as exc:
-        print(f"stellarops: {exc}", file=sys.stderr)
+        print(console_line(str(exc), level=logging.ERROR), file=sys.stderr)
         return 2
     except AlreadyRunning as exc:  # another `up` owns the state folder: nothing was changed
-        print(f"stellarops: {exc}", file=sys.stderr)
+        print(console_line(str(exc), level=logging.ERROR), file=sys.stderr)
         return 2
     except (up.UpError, StateDirError) as exc:
-        print(f"stellarops: {exc}", file=sys.stderr)
+        print(console_line(str(exc), level=logging.ERROR), file=sys.stderr)
         return 1
 
 

@@ -65,7 +65,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_NODE_NAME", "the BEAM node's name (`name@host`); `STELLAR_NODE_NAME` is its deprecated spelling", DEFAULT_NODE_NAME),
     Variable("STELLAROPS_BEAM_NODE", "the BEAM node a Python node belongs to (BEAM sets it for the nodes it starts)", "none"),
     Variable("STELLAROPS_LOG_LEVEL", "log level of Python nodes and commands (" + ", ".join(LOG_LEVELS) + ")", "INFO"),
-    Variable("STELLAROPS_LOG_FORMAT", "gateway log format: `json` or `text`", "json"),
+    Variable("STELLAROPS_LOG_FORMAT", "log format of every node (BEAM, Python nodes, `up`): `text`, or `json` (one object per line: ts, level, node, msg, sat_id, request_id); the container image sets `json`", "text"),
     Variable("STELLAROPS_DEMO_SATELLITES", "size of the demo constellation seeded into an empty database (0..100000)", str(DEFAULT_DEMO_SATELLITES)),
     Variable("STELLAROPS_START_TIMEOUT", "seconds `stellarops up` waits for the cluster to come up", "60"),
     Variable("STELLAROPS_TICK_S", "tick period of the satellite actors, seconds (BEAM passes its `tick_s`)", "1.0"),
@@ -162,6 +162,7 @@ class NodeSettings:
     log_level: str
     beam_node: str | None  # the BEAM node a Python node belongs to; None when not started by BEAM
     tick_s: float
+    log_format: Literal["json", "text"] = "text"  # every node's: BEAM gets it through sys.config
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,6 @@ class GatewaySettings:
     log_dir: Path | None = None  # the state folder's log folder (ours: kept 0700), when it is named
     dashboard_dir: Path = DEFAULT_DASHBOARD_DIR
     anonymous_role: Literal["viewer"] | None = None
-    log_format: Literal["json", "text"] = "json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +235,7 @@ class Settings:
                 log_level=_parse(env, "STELLAROPS_LOG_LEVEL", "INFO", _choice("STELLAROPS_LOG_LEVEL", LOG_LEVELS, fold=str.upper)),
                 beam_node=_parse(env, "STELLAROPS_BEAM_NODE", None, _node_name("STELLAROPS_BEAM_NODE")),
                 tick_s=_parse(env, "STELLAROPS_TICK_S", 1.0, _float_in("STELLAROPS_TICK_S", 0.0, 3600.0, low_open=True)),
+                log_format=_log_format(env),
             ),
             up=UpSettings(
                 node_name=_parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var)),
@@ -270,7 +271,6 @@ def _gateway(env: Mapping[str, str]) -> GatewaySettings:
     dashboard_dir = REPO_ROOT / Path(dashboard).expanduser() if dashboard else DEFAULT_DASHBOARD_DIR
     # Opt-in only, and never above viewer: anonymous writes would bypass the audit trail.
     anonymous = _parse(env, "STELLAROPS_HTTP_ANONYMOUS_ROLE", "none", _choice("STELLAROPS_HTTP_ANONYMOUS_ROLE", ("none", "viewer")))
-    log_format = _parse(env, "STELLAROPS_LOG_FORMAT", "json", _choice("STELLAROPS_LOG_FORMAT", ("json", "text")))
     return GatewaySettings(
         host=_text(env, "STELLAROPS_HTTP_HOST") or defaults.host,
         port=_parse(env, "STELLAROPS_HTTP_PORT", defaults.port, _int_in("STELLAROPS_HTTP_PORT", 0, 65535)),
@@ -285,8 +285,13 @@ def _gateway(env: Mapping[str, str]) -> GatewaySettings:
         log_dir=log_dir,
         dashboard_dir=dashboard_dir,
         anonymous_role="viewer" if anonymous == "viewer" else None,
-        log_format="text" if log_format == "text" else "json",
     )
+
+
+def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:
+    # Text by default: `make run` in a terminal; deployments (the container image) set json.
+    value = _parse(env, "STELLAROPS_LOG_FORMAT", "text", _choice("STELLAROPS_LOG_FORMAT", ("json", "text")))
+    return "json" if value == "json" else "text"
 
 
 def load() -> Settings:

@@ -35,7 +35,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from py_nodes.db import (
@@ -54,6 +54,7 @@ from py_nodes.db import (
 from py_nodes.db.watch import DatabaseHealth, EmbeddedWatch, ExternalWatch
 from py_nodes.erldist import Atom, EpmdAddress, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
+from py_nodes.logs import console_line
 from py_nodes.settings import Settings
 from py_nodes.state_dir import StateDir
 
@@ -66,6 +67,8 @@ BEAM_STOP_TIMEOUT_S = 60.0
 _CHECKPOINT_OK = b" at stop"
 _CHECKPOINT_FAILED = b"final checkpoint failed"
 SYS_CONFIG_SRC = ROOT / "rel" / "sys.config.src"  # the release's configuration: one source
+# What sys.config.src uses and a caller may leave unset (up sets each from its settings).
+SYS_CONFIG_DEFAULTS: Final = {"STELLAROPS_LOG_FORMAT": "text"}
 
 
 class UpError(Exception):
@@ -87,6 +90,7 @@ def render_sys_config(environ: Mapping[str, str], out_dir: Path) -> Path:
             raise UpError(f"{SYS_CONFIG_SRC} uses ${{{name}}}, which is not set")
         return environ[name]
 
+    environ = {**SYS_CONFIG_DEFAULTS, **environ}
     out = out_dir / "sys.config"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, text))
@@ -196,8 +200,7 @@ class _BeamOutput:
         for line in stream:
             if _CHECKPOINT_FAILED in line or (b"checkpointed" in line and _CHECKPOINT_OK in line):
                 self.checkpoint_ok = _CHECKPOINT_FAILED not in line
-                # "2026-...Z info: checkpointed 24 satellite(s) at stop": the message only.
-                self.checkpoint = line.decode(errors="replace").strip().split(": ", 1)[-1]
+                self.checkpoint = _message(line.decode(errors="replace").strip())
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.write(line.decode(errors="replace"))
                 sys.stdout.flush()
@@ -239,7 +242,17 @@ async def _stop_beam(
 
 
 def _say(message: str, *, problem: bool = False) -> None:
-    print(f"stellarops: {message}", file=sys.stderr if problem else sys.stdout, flush=True)
+    print(console_line(message, level=logging.WARNING if problem else logging.INFO),
+          file=sys.stderr if problem else sys.stdout, flush=True)  # fmt: skip
+
+
+def _message(line: str) -> str:
+    """The message of a BEAM log line: a JSON line's ``msg``; of "2026-...Z info: checkpointed
+    24 satellite(s) at stop", what follows the level."""
+    if line.startswith("{"):
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            return str(json.loads(line)["msg"])
+    return line.split(": ", 1)[-1]
 
 
 class _StatusFile:
@@ -358,6 +371,7 @@ async def _run_cluster(
         HOME=str(state.erlang_home),
         ERL_EPMD_ADDRESS=settings.epmd.host,
         DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)
+        STELLAROPS_LOG_FORMAT=settings.node.log_format,  # every node's (BEAM's through sys.config)
     )
     env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
     # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
@@ -375,7 +389,9 @@ async def _run_cluster(
                 count = await _wait_until_restored(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 restored = True
                 url = await _gateway_url(ctl, nodes)
-                gateway = _gateway_text(url, admin_token, new_token)
+                # JSON lines are collected as logs: the new token stays in its 0600 file only.
+                shown_token = None if settings.node.log_format == "json" else new_token
+                gateway = _gateway_text(url, admin_token, shown_token)
                 status_file.ready(nodes, url)
                 _print_banner(settings.up.node_name, state, nodes, count, seeded, describe_target(conninfo), gateway)
 
@@ -403,7 +419,7 @@ def _print_banner(
 ) -> None:
     lines = [f"  {to_json(n.get(Atom('name')))!s:<30} {to_json(n.get(Atom('role')))!s:<8} "
              f"{to_json(n.get(Atom('status')))}" for n in nodes]  # fmt: skip
-    print(
+    banner = (
         "\nStellarOps is running.\n"
         f"  BEAM node:    {node}\n"
         f"  cookie file:  {state.cookie_file} (or $STELLAROPS_COOKIE)\n"
@@ -416,9 +432,9 @@ def _print_banner(
         f"  or: HOME={state.erlang_home} erl -name shell-$$@127.0.0.1 -hidden -remsh {node}\n"
         "  then try:  stellar:sats().  stellar:nodes().\n"
         "Status as JSON:  .venv/bin/stellarops status\n"
-        "Stop with Ctrl-C.\n",
-        flush=True,
+        "Stop with Ctrl-C.\n"
     )
+    print(console_line(banner, prefix=""), flush=True)  # one JSON object with JSON logs
 
 
 def _gateway_text(url: str | None, token_file: Path, new_token: str | None) -> str:

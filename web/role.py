@@ -26,7 +26,6 @@ from py_nodes.settings import Settings
 from .app import create_app
 from .cluster import ErldistCluster
 from .config import GatewayConfig
-from .logs import use_json_logs
 
 __all__ = ["Gateway", "start"]
 
@@ -101,8 +100,6 @@ def start(node: Node, settings: Settings) -> Callable[[], Awaitable[None]]:
     conninfo = settings.database.url
     if not conninfo:
         raise ValueError("the gateway role needs DATABASE_URL (stellarops up sets it)")
-    if settings.gateway.log_format == "json":
-        use_json_logs()
     logging.getLogger("psycopg.pool").setLevel(max(logging.WARNING, logging.getLogger().level))
     gateway = Gateway(node, beam_node, conninfo, config)
     node.register_rpc("gateway", "info", gateway.info)
