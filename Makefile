@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON_PATHS := $(wildcard py_nodes orbital web tests bench)
 
-.PHONY: run test setup lint shell bench clean distclean
+.PHONY: run test setup lint shell bench clean distclean up down test-containers
 
 run: setup
 	.venv/bin/stellarops up
@@ -21,6 +21,20 @@ lint: setup
 
 shell:
 	bash scripts/remsh.sh
+
+# The compose stack (docker/compose.yaml) with `docker compose`, or Podman + podman-compose here:
+# images built, secrets made, started, healthy. COMPOSE_PROFILES=observability adds Grafana,
+# STELLAROPS_COMPOSE_DEV=1 the dev override. `make down` keeps the volumes (the database).
+up:
+	bash scripts/compose.sh up
+
+down:
+	bash scripts/compose.sh down
+
+# The container tier: builds the images, runs the stack and checks it (tests/containers, which
+# `make test` does not collect). .ci/run runs it after `make test`.
+test-containers: setup
+	.venv/bin/pytest -q tests/containers
 
 # Benchmarks print side-by-side ratios against a reference measured in the same run.
 bench: setup .venv/.bench-extra
