@@ -231,6 +231,13 @@ class ErldistCluster:
         assert isinstance(value, dict)
         return value
 
+    async def beam_metrics(self, timeout_s: float) -> dict[str, Any]:
+        """``stellar:metrics()`` (VM, commands, orbital calls, Python nodes), within ``timeout_s``:
+        a scrape must not wait for a busy node."""
+        value = to_json(await self._rpc("stellar", "metrics", [], timeout_s=timeout_s))
+        assert isinstance(value, dict)
+        return value
+
     async def propagate(self, sat_id: str, times_ms: list[int]) -> dict[str, Any]:
         items = self._result(
             await self._rpc("stellar", "propagate", [[sat_id.encode()], times_ms], timeout_s=self._orbital_timeout_s)

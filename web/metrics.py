@@ -1,10 +1,15 @@
 """Prometheus metrics of the gateway, in a registry of its own (no global state).
 
-Fleet gauges (``stellar_satellites_active``, ``stellar_energy_avg``, ``stellar_tasks_pending``,
-``stellar_tasks_failed_total``) are refreshed when ``/metrics`` is scraped, at most once per
-``fleet_refresh_s``, from the cluster and the database (telemetry delivery counters from BEAM's
-``stellar_store:status()``, cumulative there); HTTP and SSE metrics are updated as
-requests run; distribution messages in/out are read from the erldist connections at scrape time.
+Fleet figures (``stellar_satellites_active``, ``stellar_energy_avg``, ``stellar_tasks_pending``,
+``stellar_tasks_failed_total``, ``stellar_alarms_active{severity}``, ``stellar_database_up``)
+are refreshed when ``/metrics`` is scraped, at most once per ``fleet_refresh_s``, from the
+cluster and the database; so are the BEAM node's own metrics (``stellar:metrics()``: VM,
+commands, orbital calls, Python nodes, distribution; ``BeamCollector``) and its telemetry
+delivery counters (``stellar_store:status()``), both cumulative there. A BEAM node that does not
+answer in time leaves its series out and sets ``stellar_beam_up`` to 0: /metrics still answers.
+HTTP and SSE metrics are updated as requests run; distribution messages in/out are read from
+the erldist connections at scrape time. Labels come from fixed sets (routes, kinds, severities,
+node names): none is per satellite.
 """
 
 from __future__ import annotations
@@ -14,14 +19,20 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE", "DistCollector", "GatewayMetrics", "TelemetryCollector"]
+__all__ = ["CONTENT_TYPE", "SEVERITIES", "BeamCollector", "DistCollector", "GatewayMetrics", "TelemetryCollector"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Latency buckets for a gateway answering in ~1 ms from memory up to seconds (orbital work).
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SEVERITIES = ("info", "warning", "critical")  # alarms' (py_nodes.db.alarms.Severity)
 
 
 class DistCollector(Collector):
@@ -66,6 +77,116 @@ class TelemetryCollector(Collector):
         return [rows, dropped, buffered]
 
 
+class TasksCollector(Collector):
+    """``stellar_tasks_failed_total``: a counter whose value is the database's count (it never
+    decreases); nothing until first read."""
+
+    def __init__(self) -> None:
+        self.failed: int | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self.failed is None:
+            return []
+        failed = CounterMetricFamily("stellar_tasks_failed", "Tasks that failed (the database's count)")
+        failed.add_metric([], self.failed)
+        return [failed]
+
+
+def _histogram(family: HistogramMetricFamily, labels: list[str], value: Any) -> None:
+    """One labelled histogram from ``stellar_metrics``' form: cumulative ``[[le_s, count], ...]``."""
+    buckets = [(_le(le), count) for le, count in value["buckets"]] + [("+Inf", value["count"])]
+    family.add_metric(labels, buckets, value["sum_s"])
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+class BeamCollector(Collector):
+    """The BEAM node's metrics as ``stellar:metrics()`` answered them at the last refresh
+    (``stellar_metrics.erl`` describes them); only ``stellar_beam_up`` when it did not answer."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, Any] | None = None
+        self.up: bool | None = None
+
+    def set(self, metrics: dict[str, Any] | None) -> None:
+        self.metrics, self.up = metrics, metrics is not None
+
+    def collect(self) -> Iterable[Metric]:
+        if self.up is None:
+            return []
+        up = GaugeMetricFamily("stellar_beam_up", "1 when the BEAM node answered the last metrics refresh, else 0")
+        up.add_metric([], 1 if self.up else 0)
+        m = self.metrics
+        if m is None:
+            return [up]
+        return [up, *self._vm(m["vm"], m["top_queues"]), *self._work(m), *self._nodes(m["py_nodes"], m["dist"])]
+
+    @staticmethod
+    def _vm(vm: dict[str, Any], top: list[dict[str, Any]]) -> list[Metric]:
+        processes = GaugeMetricFamily("stellar_beam_processes", "Erlang processes on the BEAM node")
+        processes.add_metric([], vm["processes"])
+        ports = GaugeMetricFamily("stellar_beam_ports", "Erlang ports on the BEAM node")
+        ports.add_metric([], vm["ports"])
+        run_queue = GaugeMetricFamily("stellar_beam_run_queue", "Processes ready to run, all schedulers")
+        run_queue.add_metric([], vm["run_queue"])
+        memory = GaugeMetricFamily("stellar_beam_memory_bytes", "BEAM memory by kind (erlang:memory/0)", labels=["kind"])
+        for kind, size in sorted(vm["memory_bytes"].items()):
+            memory.add_metric([kind], size)
+        queues = GaugeMetricFamily(
+            "stellar_beam_busiest_queue_messages",
+            "Message queue length of the busiest processes (rank 1..5; process: registered name or module)",
+            labels=["rank", "process"],
+        )
+        for entry in top:
+            queues.add_metric([str(entry["rank"]), entry["process"]], entry["messages"])
+        return [processes, ports, run_queue, memory, queues]
+
+    @staticmethod
+    def _work(m: dict[str, Any]) -> list[Metric]:
+        commands = CounterMetricFamily(
+            "stellar_commands", "Commands that got their outcome, by kind and outcome (done, failed)", labels=["kind", "outcome"]
+        )
+        for row in m["commands"]:
+            commands.add_metric([row["kind"], row["outcome"]], row["count"])
+        latency = HistogramMetricFamily(
+            "stellar_command_duration_seconds",
+            "From the satellite's shadow accepting a command (already in the ledger) to its outcome",
+            labels=["kind"],
+        )
+        for row in m["command_latency"]:
+            _histogram(latency, [row["kind"]], row["histogram"])
+        calls = CounterMetricFamily(
+            "stellar_orbital_calls", "Calls to the orbital node by operation and result (ok, error)", labels=["op", "result"]
+        )
+        for row in m["orbital_calls"]:
+            calls.add_metric([row["op"], row["result"]], row["count"])
+        orbital = HistogramMetricFamily(
+            "stellar_orbital_call_duration_seconds", "Orbital calls (propagate, passes, visible) as BEAM times them",
+            labels=["op"],
+        )  # fmt: skip
+        for row in m["orbital_latency"]:
+            _histogram(orbital, [row["op"]], row["histogram"])
+        return [commands, latency, calls, orbital]
+
+    @staticmethod
+    def _nodes(py_nodes: list[dict[str, Any]], dist: dict[str, Any]) -> list[Metric]:
+        up = GaugeMetricFamily("stellar_py_node_up", "1 while the Python node is up", labels=["node", "role"])
+        restarts = CounterMetricFamily(
+            "stellar_py_node_restarts", "Times BEAM started the Python node again after it died", labels=["node", "role"]
+        )
+        for n in py_nodes:
+            up.add_metric([n["name"], n["role"]], 1 if n["up"] else 0)
+            restarts.add_metric([n["name"], n["role"]], n["restarts"])
+        connections = GaugeMetricFamily(
+            "stellar_dist_connections", "Erlang distribution connections of the BEAM node (visible, hidden)", labels=["kind"]
+        )
+        for kind in ("visible", "hidden"):
+            connections.add_metric([kind], dist.get(kind, 0))
+        return [up, restarts, connections]
+
+
 class GatewayMetrics:
     def __init__(self, *, fleet_refresh_s: float = 2.0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -76,9 +197,10 @@ class GatewayMetrics:
         self.satellites_total = Gauge("stellar_satellites_total", "Satellites in the cluster", registry=r)
         self.energy_avg = Gauge("stellar_energy_avg", "Mean battery level of the satellites, percent", registry=r)
         self.tasks_pending = Gauge("stellar_tasks_pending", "Tasks pending or scheduled", registry=r)
-        self.tasks_failed = Gauge(
-            "stellar_tasks_failed_total", "Tasks that failed (a count from the database, never decreases)", registry=r
-        )
+        self.tasks = TasksCollector()
+        r.register(self.tasks)
+        self.alarms_active = Gauge("stellar_alarms_active", "Active (not cleared) alarms by severity", ["severity"], registry=r)
+        self.database_up = Gauge("stellar_database_up", "1 while the gateway reaches the database, else 0", registry=r)
         self.http_duration = Histogram(
             "stellar_http_request_duration_seconds", "HTTP request duration by route",
             ["method", "route"], buckets=_BUCKETS, registry=r,
@@ -95,6 +217,8 @@ class GatewayMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.telemetry = TelemetryCollector()
         r.register(self.telemetry)
+        self.beam = BeamCollector()
+        r.register(self.beam)
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
@@ -115,8 +239,17 @@ class GatewayMetrics:
         self.telemetry.status = telemetry if isinstance(telemetry, dict) else None
 
     def set_tasks(self, pending: int, failed: int) -> None:
+        """``failed``: the database's count of failed tasks, which never decreases (a counter)."""
         self.tasks_pending.set(pending)
-        self.tasks_failed.set(failed)
+        self.tasks.failed = failed
+
+    def set_alarms(self, active: dict[str, int]) -> None:
+        """Active alarms by severity (every severity is exported, 0 when none)."""
+        for severity in SEVERITIES:
+            self.alarms_active.labels(severity).set(active.get(severity, 0))
+
+    def set_database(self, up: bool) -> None:
+        self.database_up.set(1 if up else 0)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

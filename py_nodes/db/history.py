@@ -1,5 +1,5 @@
 """Read-only queries over time for the gateway: telemetry history (raw samples, or one row per
-``step`` seconds) and task counts.
+``step`` seconds), task counts and active alarms by severity (for /metrics).
 
 Downsampled rows (``date_bin`` buckets aligned on ``start``) carry the mean energy and memory of
 the bucket, the last mode, position and sunlight in it (a mean of longitudes across the
@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from .pool import Database
 
-__all__ = ["task_counts", "telemetry_history"]
+__all__ = ["active_alarm_counts", "task_counts", "telemetry_history"]
 
 _RAW: Final = (
     "SELECT time, energy_pct, memory_used_mb, mode, lat_deg, lon_deg, alt_km, in_sunlight, 1"
@@ -52,3 +52,12 @@ async def task_counts(db: Database) -> tuple[int, int]:
             )
         ).fetchone()
     return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+async def active_alarm_counts(db: Database) -> dict[str, int]:
+    """Active (not cleared) alarms by severity, for /metrics; severities with none are absent."""
+    async with db.connection() as conn:
+        rows = await (
+            await conn.execute("SELECT severity, count(*) FROM alarms WHERE cleared_at IS NULL GROUP BY severity")
+        ).fetchall()
+    return {str(severity): int(count) for severity, count in rows}

@@ -8,12 +8,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from py_nodes.db import AlarmRecord, Alarms, DbError
-from py_nodes.db.history import task_counts
+from py_nodes.db.history import active_alarm_counts, task_counts
 
 from ..cluster import ClusterError
 from ..errors import DatabaseDown, error_response
 from ..keys import CLUSTER, DATABASE, METRICS
-from ..metrics import CONTENT_TYPE
+from ..metrics import CONTENT_TYPE, GatewayMetrics
 from ..models import SAT_ID, TIME, error_replies, iso, items_of
 from ..respond import json_response
 from ..spec import GATE, RouteSpec, params
@@ -21,6 +21,8 @@ from ..spec import GATE, RouteSpec, params
 __all__ = ["ROUTES"]
 
 log = logging.getLogger("stellarops.web")
+
+BEAM_METRICS_TIMEOUT_S: Final = 2.0  # Prometheus' scrape timeout is 10 s by default
 
 NODE: Final = {
     "type": "object",
@@ -114,22 +116,39 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 async def metrics(request: web.Request) -> web.StreamResponse:
     gauges = request.app[METRICS]
     if gauges.fleet_stale():
-        try:
-            gauges.set_fleet(await request.app[CLUSTER].sats())
-        except ClusterError as exc:
-            log.warning("metrics: no fleet figures: %s", exc)
-        store_status = getattr(request.app[CLUSTER], "store_status", None)  # the real cluster only
-        if store_status is not None:
-            try:
-                gauges.set_store(await store_status())
-            except ClusterError as exc:
-                log.warning("metrics: no telemetry figures: %s", exc)
-        try:
-            waiting, failed = await request.app[GATE].run(task_counts(request.app[DATABASE]))
-            gauges.set_tasks(waiting, failed)
-        except (DbError, DatabaseDown) as exc:  # no database: the last task figures stand
-            log.warning("metrics: no task figures: %s", exc)
+        await _refresh(request.app, gauges)
     return web.Response(body=gauges.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _refresh(app: web.Application, gauges: GatewayMetrics) -> None:
+    """Fleet, BEAM and database figures for /metrics; what cannot be read now keeps its last value
+    (the BEAM node's own series are left out while it does not answer: stellar_beam_up 0)."""
+    cluster = app[CLUSTER]
+    try:
+        gauges.set_fleet(await cluster.sats())
+    except ClusterError as exc:
+        log.warning("metrics: no fleet figures: %s", exc)
+    store_status = getattr(cluster, "store_status", None)  # the real cluster only
+    if store_status is not None:
+        try:
+            gauges.set_store(await store_status())
+        except ClusterError as exc:
+            log.warning("metrics: no telemetry figures: %s", exc)
+    beam_metrics = getattr(cluster, "beam_metrics", None)  # the real cluster only
+    if beam_metrics is not None:
+        try:
+            gauges.beam.set(await beam_metrics(BEAM_METRICS_TIMEOUT_S))
+        except ClusterError as exc:
+            log.warning("metrics: no BEAM figures: %s", exc)
+            gauges.beam.set(None)
+    gate = app[GATE]
+    try:
+        waiting, failed = await gate.run(task_counts(app[DATABASE]))
+        gauges.set_tasks(waiting, failed)
+        gauges.set_alarms(await gate.run(active_alarm_counts(app[DATABASE])))
+    except (DbError, DatabaseDown) as exc:  # no database: the last task figures stand
+        log.warning("metrics: no task figures: %s", exc)
+    gauges.set_database(gate.up)
 
 
 ROUTES: Final = [
