@@ -1,10 +1,48 @@
-"""Placeholder planner (replaced by the real one shortly): every task unplaced."""
+"""The planner: a greedy construction, then large-neighbourhood search within a time budget;
+re-plans keep what a change does not reach.
+
+Construction: tasks in order of weight (a task's priority, or a dependent's if higher), then
+deadline, each after the tasks it depends on; each goes where it finishes earliest among its
+options (satellite, station, window), at the earliest grid time that passes every check.
+
+Improvement: repeatedly pick an unplaced task that has options, pick one of its options, take
+out the placements in its way (the satellite's and the station's, those depending on them too;
+for an energy or memory failure a few more of the satellite's), place the picked task first and
+then the others again (by weight, with the unplaced that share the resources), and keep the
+result unless it lowers (value, number placed). Deterministic for a seed when ``max_iterations``
+ends the search rather than the time budget.
+
+Re-planning (``previous``): placements that run or start within ``freeze_s`` of now are kept as
+they are (unless their task is gone, their satellite unavailable or their station down during
+them). With ``incremental`` the other placements are kept too, in start order, as long as they
+still fit the new problem exactly; only what no longer fits, and the tasks not placed, are
+placed again, and the search then works only on unplaced tasks. ``changes`` lists what moved,
+came or went, with the cause.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import random
 import time
+from collections.abc import Iterable
 
-from .model import Plan, Problem, Unplaced
+from .index import EPS_S, Index, Option
+from .model import Placement, Plan, PlanChange, Problem, Reason, Unplaced
+from .state import STAGE_REASONS, Slot, State
+
+__all__ = ["greedy_plan", "plan"]
+
+_STAGE_DETAILS = {
+    "deadline": "no time left in its windows before its deadline",
+    "station_conflict": "the station's antennas are taken (or it is down) in all of its windows",
+    "satellite_busy": "its satellite runs other tasks in all of its windows",
+    "memory": "every time it fits would overflow the memory or free data not on board",
+    "energy": "every time it fits would take the battery below its reserve",
+}
+_LNS_EXTRA_VICTIMS = 2  # more of the satellite's tasks taken out for an energy/memory failure
+_LNS_COMPANIONS = 4  # unplaced tasks sharing the resources retried in a move
 
 
 def plan(
@@ -15,11 +53,402 @@ def plan(
     cause: str = "initial",
     seed: int = 0,
     incremental: bool = True,
+    max_iterations: int | None = None,
 ) -> Plan:
-    t0 = time.perf_counter()
-    unplaced = tuple(Unplaced(t.task_id, "window", "planner not written yet") for t in problem.tasks)
-    return Plan(problem.now_utc, problem.horizon_s, (), unplaced, 0, (time.perf_counter() - t0) * 1e3, cause)
+    """Plan ``problem`` within about ``budget_s`` seconds (construction always completes).
+
+    ``previous``: the plan in force; its frozen placements stay, and with ``incremental`` so do
+    the others that still fit. ``cause`` names why this plan is made (recorded in ``changes``).
+    """
+    started = time.perf_counter()
+    planner = _Planner(problem, seed)
+    if previous is not None:
+        planner.keep(previous, incremental)
+    planner.construct()
+    greedy_value = planner.state.value
+    iterations = 0
+    if budget_s > 0 and max_iterations != 0:
+        only = planner.pool if previous is not None and incremental else None
+        iterations = planner.improve(started + budget_s, max_iterations, only)
+    unplaced = planner.explain()
+    placements = planner.placements()
+    changes = _diff(planner, previous, placements, unplaced, cause) if previous is not None else ()
+    return Plan(
+        now_utc=problem.now_utc,
+        horizon_s=problem.horizon_s,
+        placements=placements,
+        unplaced=unplaced,
+        value=planner.state.value,
+        solve_ms=(time.perf_counter() - started) * 1e3,
+        cause=cause,
+        changes=changes,
+        stats={
+            "greedy_value": float(greedy_value),
+            "iterations": float(iterations),
+            "accepted": float(planner.accepted),
+            "kept": float(planner.kept_count),
+            "replaced": float(len(planner.pool)),
+        },
+    )
 
 
 def greedy_plan(problem: Problem) -> Plan:
+    """The construction alone (the priority-greedy baseline the search starts from)."""
     return plan(problem, budget_s=0.0)
+
+
+class _Planner:
+    def __init__(self, problem: Problem, seed: int) -> None:
+        self.ix = Index(problem)
+        self.state = State(self.ix)
+        self.rng = random.Random(seed)
+        self.failures: dict[str, tuple[Reason, str]] = {}
+        self.original: dict[str, tuple[Slot, Placement]] = {}  # kept unchanged from previous
+        self.dropped: dict[str, str] = {}  # previous placements not kept: why
+        self.pool: set[str] = set(self.ix.tasks)  # tasks (re)placed by this run
+        self.kept_count = 0
+        self.accepted = 0
+        self.low_energy: dict[str, str] = {}  # satellites that take nothing new: why
+        self.energy_marked = False
+
+    # -- re-planning -------------------------------------------------------------------------
+
+    def keep(self, previous: Plan, incremental: bool) -> None:
+        ix, st = self.ix, self.state
+        frozen_until = ix.problem.freeze_s
+        candidates = []
+        for p in sorted(previous.placements, key=lambda p: (p.start_utc, p.task_id)):
+            task = ix.tasks.get(p.task_id)
+            start, end = ix.rel(p.start_utc), ix.rel(p.end_utc)
+            if task is None or end <= EPS_S:
+                continue  # gone, or over: not part of this plan
+            sat = ix.sats.get(p.sat_id)
+            if sat is None or not sat.available:
+                self.dropped[p.task_id] = f"satellite {p.sat_id} is unavailable"
+                continue
+            if p.station_id is not None and (
+                p.station_id not in ix.stations
+                or any(a < end - EPS_S and b > start + EPS_S for a, b in ix.down[p.station_id])
+            ):
+                self.dropped[p.task_id] = f"station {p.station_id} is down during it"
+                continue
+            slot = st.make_slot(task, p.sat_id, p.station_id, p.antenna, start, end - start)
+            if start < frozen_until - EPS_S:
+                slot = dataclasses.replace(slot, frozen=True)
+                if p.station_id is not None and (p.antenna is None or p.antenna >= ix.stations[p.station_id].antennas):
+                    self.dropped[p.task_id] = f"station {p.station_id} has no antenna {p.antenna}"
+                    continue
+                st.add(slot)
+                self.original[p.task_id] = (slot, p)
+            elif incremental:
+                candidates.append((slot, p))
+            else:
+                self.dropped[p.task_id] = "re-planned in full"
+        self._mark_low_energy()
+        self.energy_marked = True
+        for slot, p in candidates:
+            fits = self._still_fits(slot)
+            if isinstance(fits, Slot):
+                st.add(fits)
+                if fits.antenna == p.antenna:
+                    self.original[p.task_id] = (fits, p)
+            else:
+                self.dropped[p.task_id] = fits
+        self.kept_count = len(st.slots)
+        self.pool = {tid for tid in ix.tasks if tid not in st.slots}
+
+    def _still_fits(self, slot: Slot) -> Slot | str:
+        """``slot`` (on a free antenna) if it fits the new problem as it is, else why not."""
+        ix, st = self.ix, self.state
+        task = ix.tasks[slot.task_id]
+        if slot.sat_id in self.low_energy:
+            return self.low_energy[slot.sat_id]
+        options, reason, detail = ix.options(slot.task_id)
+        if reason is not None:
+            return f"{reason}: {detail}"
+        if abs(slot.end_s - slot.start_s - ix.duration_s(task, slot.station_id)) > 1e-5:
+            return "its duration changed"
+        if abs(ix.snap(slot.start_s - 1e-7) - slot.start_s) > 1e-5:
+            return "off the time grid"
+        if not any(
+            o.sat_id == slot.sat_id and o.station_id == slot.station_id
+            and o.start_s - EPS_S <= slot.start_s and slot.end_s <= o.end_s + EPS_S
+            for o in options
+        ):  # fmt: skip
+            return "its window, earliest start or deadline no longer holds it"
+        for d in task.depends_on:
+            dep = st.slots.get(d)
+            if dep is None or dep.end_s > slot.start_s + EPS_S:
+                return f"its dependency {d} moved or is unplaced"
+            if task.kind == "downlink" and ix.tasks[d].kind == "imaging" and dep.sat_id != slot.sat_id:
+                return f"its dependency {d} moved to another satellite"
+        if slot.station_id is not None:
+            antenna = st.free_antenna(slot.station_id, slot.start_s, slot.end_s, slot.antenna)
+            if antenna is None:
+                return "station_conflict: the station is taken at its time"
+            slot = dataclasses.replace(slot, antenna=antenna)
+        stage = st.fits_exactly(slot)
+        if stage is not None:
+            return f"{STAGE_REASONS[stage]}: no longer fits at its time"
+        return slot
+
+    def _mark_low_energy(self) -> None:
+        """Satellites whose forecast with nothing new already falls below the reserve get
+        nothing new (they need a power-saving mode first)."""
+        for sat_id, sat in self.ix.sats.items():
+            low, at = self.state.energy_min(sat_id)
+            if low < sat.reserve_wh - 1e-9:
+                when = self.ix.utc(at).isoformat()
+                self.low_energy[sat_id] = (
+                    f"energy: satellite {sat_id}'s forecast falls below its reserve by itself ({when})"
+                )
+
+    # -- construction ------------------------------------------------------------------------
+
+    def construct(self) -> None:
+        if not self.energy_marked:
+            self._mark_low_energy()
+            self.energy_marked = True
+        for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
+            self.place(tid)
+
+    def place(self, task_id: str) -> Slot | None:
+        """Place ``task_id`` where it finishes earliest, or record why it cannot go."""
+        result = self._best(task_id)
+        if isinstance(result, Slot):
+            self.state.add(result)
+            self.failures.pop(task_id, None)
+            return result
+        self.failures[task_id] = result
+        return None
+
+    def _best(self, task_id: str) -> Slot | tuple[Reason, str]:
+        ix, st = self.ix, self.state
+        task = ix.tasks[task_id]
+        options, reason, detail = ix.options(task_id)
+        if reason is not None:
+            return reason, detail
+        lo = max(ix.rel(task.earliest_utc), 0.0)
+        data_sats = set()
+        for d in task.depends_on:
+            dep = st.slots.get(d)
+            if dep is None:
+                why = self.failures.get(d, ("dependency", "not placed"))
+                return "dependency", f"depends on {d}, unplaced ({why[0]})"
+            lo = max(lo, dep.end_s)
+            if task.kind == "downlink" and ix.tasks[d].kind == "imaging":
+                data_sats.add(dep.sat_id)
+        if len(data_sats) > 1:
+            return "dependency", f"its imaging tasks are on {len(data_sats)} satellites"
+        usable = [o for o in options if not data_sats or o.sat_id in data_sats]
+        if not usable:
+            return "window", f"no pass of {next(iter(data_sats))}, which holds its data"
+        usable = [o for o in usable if o.sat_id not in self.low_energy]
+        if not usable:
+            return "energy", "; ".join(sorted({self.low_energy[o.sat_id] for o in options}))[:300]
+        timely = [o for o in usable if o.end_s - o.duration_s >= lo - EPS_S]
+        if not timely:
+            if task.depends_on:
+                return "dependency", "its dependencies end too late for its windows"
+            return "deadline", "no window left after its earliest start"
+        best: Slot | None = None
+        stage = 0
+        for o in timely:
+            if best is not None and max(o.start_s, lo) + o.duration_s >= best.end_s - EPS_S:
+                break
+            found = st.fit(task, o, lo, before_s=best.end_s if best is not None else math.inf)
+            if isinstance(found, Slot):
+                best = found
+            else:
+                stage = max(stage, found)
+        if best is not None:
+            return best
+        verdict = STAGE_REASONS[stage]
+        return verdict, _STAGE_DETAILS[verdict] + f" ({len(timely)} options tried)"
+
+    # -- improvement -------------------------------------------------------------------------
+
+    def improve(self, deadline: float, max_iterations: int | None, only: set[str] | None) -> int:
+        ix, st = self.ix, self.state
+        limit = max_iterations if max_iterations is not None else math.inf
+        iterations = 0
+        stale = 0
+        while iterations < limit and time.perf_counter() < deadline:
+            targets = sorted(
+                tid for tid in self.failures
+                if tid not in st.slots and self._improvable(tid) and (only is None or tid in only)
+            )  # fmt: skip
+            if not targets or stale > 40 * len(targets) + 100:
+                break
+            iterations += 1
+            target = self.rng.choices(targets, [ix.tasks[t].priority + 1 for t in targets])[0]
+            if self._move(target):
+                self.accepted += 1
+                stale = 0
+            else:
+                stale += 1
+        return iterations
+
+    def _improvable(self, task_id: str) -> bool:
+        options, reason, _ = self.ix.options(task_id)
+        if reason is not None or all(o.sat_id in self.low_energy for o in options):
+            return False
+        return all(d in self.state.slots or self._improvable(d) for d in self.ix.tasks[task_id].depends_on)
+
+    def _move(self, target: str) -> bool:
+        ix, st, rng = self.ix, self.state, self.rng
+        needed = self._unplaced_closure(target)
+        options = [o for o in ix.options(target)[0] if o.sat_id not in self.low_energy]
+        option = rng.choice(options)
+        victims = self._in_the_way(option, self.failures.get(target, ("", ""))[0])
+        before = (st.value, len(st.slots))
+        removed = [st.remove(v) for v in sorted(victims, key=ix.order_key, reverse=True)]
+        companions = self._companions(option, needed | victims)
+        order_key: dict[str, tuple[float, ...]] = {t: (-1e9, *ix.order_key(t)[1:2]) for t in needed}
+        for t in victims | companions:
+            order_key[t] = (ix.order_key(t)[0] * (1.0 + 0.3 * rng.random()),)
+        inserted = [t for t in ix.planning_order(order_key, order_key) if self.place(t) is not None]
+        touched = {option.sat_id} | {s.sat_id for s in removed}
+        after = (st.value, len(st.slots))
+        if after >= before and all(self._sat_consistent(s) for s in touched):
+            return after > before
+        for t in reversed(inserted):
+            st.remove(t)
+        for slot in removed:
+            st.add(slot)
+            self.failures.pop(slot.task_id, None)
+        return False
+
+    def _unplaced_closure(self, task_id: str) -> set[str]:
+        out, todo = set(), [task_id]
+        while todo:
+            t = todo.pop()
+            if t not in out and t not in self.state.slots:
+                out.add(t)
+                todo += list(self.ix.tasks[t].depends_on)
+        return out
+
+    def _in_the_way(self, option: Option, reason: str) -> set[str]:
+        ix, st, rng = self.ix, self.state, self.rng
+        victims = set(st.busy[option.sat_id].overlapping(option.start_s, option.end_s))
+        if option.station_id is not None:
+            station = ix.stations[option.station_id]
+            for k in range(station.antennas):
+                victims |= set(st.antennas[(station.station_id, k)].overlapping(
+                    option.start_s, option.end_s, station.setup_gap_s))  # fmt: skip
+        if reason in ("energy", "memory"):
+            others = sorted(set(st.busy[option.sat_id].ids) - victims)
+            victims |= set(rng.sample(others, min(_LNS_EXTRA_VICTIMS, len(others))))
+        victims = {v for v in victims if not st.slots[v].frozen}
+        todo = list(victims)
+        while todo:  # what depends on a victim goes too
+            for dep in ix.dependents.get(todo.pop(), ()):
+                if dep in st.slots and dep not in victims and not st.slots[dep].frozen:
+                    victims.add(dep)
+                    todo.append(dep)
+        return victims
+
+    def _companions(self, option: Option, exclude: set[str]) -> set[str]:
+        """A few unplaced tasks that could use the freed resources."""
+        pool = sorted(
+            tid for tid in self.failures
+            if tid not in self.state.slots and tid not in exclude and self._improvable(tid)
+            and any(o.sat_id == option.sat_id or (o.station_id is not None and o.station_id == option.station_id)
+                    for o in self.ix.options(tid)[0][:50])
+        )  # fmt: skip
+        return set(self.rng.sample(pool, min(_LNS_COMPANIONS, len(pool))))
+
+    def _sat_consistent(self, sat_id: str) -> bool:
+        """Memory within bounds and energy above reserve with what is placed (a removal can
+        break them: an imaging whose data a later downlink frees; a mode cheaper than idle)."""
+        st = self.state
+        sat = self.ix.sats[sat_id]
+        used = sat.memory_used_mb
+        for _, _, _, d in st.memory[sat_id]:
+            used += d
+            if not -1e-9 <= used <= sat.memory_capacity_mb + 1e-9:
+                return False
+        return sat_id in self.low_energy or st.energy_ok(sat_id)
+
+    # -- results -----------------------------------------------------------------------------
+
+    def explain(self) -> tuple[Unplaced, ...]:
+        """Why each unplaced task is out, against the final state (placing any that now fit)."""
+        for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
+            self.place(tid)
+        out = []
+        for tid in sorted(t for t in self.ix.tasks if t not in self.state.slots):
+            if tid in self.ix.cyclic:
+                out.append(Unplaced(tid, "dependency", "its dependencies form a cycle"))
+                continue
+            reason, detail = self.failures.get(tid, ("dependency", "not tried"))
+            out.append(Unplaced(tid, reason, detail))
+        return tuple(out)
+
+    def placements(self) -> tuple[Placement, ...]:
+        ix = self.ix
+        out = []
+        for tid, slot in self.state.slots.items():
+            kept = self.original.get(tid)
+            if kept is not None and kept[0] is slot:
+                p = kept[1]
+                out.append(p if p.frozen == slot.frozen else _with_frozen(p, slot.frozen))
+                continue
+            task = ix.tasks[tid]
+            sat = ix.sats[slot.sat_id]
+            duration = slot.end_s - slot.start_s
+            energy = (sat.mode_load_w(sat.idle_mode) + slot.extra_w) * duration / 3600.0
+            out.append(Placement(
+                task_id=tid, sat_id=slot.sat_id, start_utc=ix.utc(slot.start_s),
+                end_utc=ix.utc(slot.end_s),
+                station_id=slot.station_id, antenna=slot.antenna, energy_wh=energy,
+                memory_mb=-task.memory_mb if task.kind == "downlink" else task.memory_mb,
+                frozen=slot.frozen,
+            ))  # fmt: skip
+        out.sort(key=lambda p: (p.start_utc, p.task_id))
+        return tuple(out)
+
+
+def _with_frozen(p: Placement, frozen: bool) -> Placement:
+    return Placement(p.task_id, p.sat_id, p.start_utc, p.end_utc, p.station_id, p.antenna,
+                     p.energy_wh, p.memory_mb, frozen)  # fmt: skip
+
+
+def _where(p: Placement) -> str:
+    via = f" via {p.station_id}/{p.antenna}" if p.station_id is not None else ""
+    return f"{p.sat_id}{via} at {p.start_utc.isoformat()}"
+
+
+def _diff(
+    planner: _Planner,
+    previous: Plan,
+    placements: Iterable[Placement],
+    unplaced: Iterable[Unplaced],
+    cause: str,
+) -> tuple[PlanChange, ...]:
+    ix = planner.ix
+    new = {p.task_id: p for p in placements}
+    why_out = {u.task_id: f"{u.reason}: {u.detail}" for u in unplaced}
+    old = {
+        p.task_id: p for p in previous.placements
+        if p.task_id in ix.tasks or p.end_utc > ix.now_utc
+    }  # fmt: skip
+    changes = []
+    for tid in sorted(set(new) | set(old)):
+        a, b = old.get(tid), new.get(tid)
+        if a is not None and b is not None:
+            same = (a.sat_id, a.station_id, a.antenna, a.start_utc, a.end_utc) == (
+                b.sat_id, b.station_id, b.antenna, b.start_utc, b.end_utc)  # fmt: skip
+            if not same:
+                why = planner.dropped.get(tid, "re-placed by the search")
+                changes.append(PlanChange(tid, "moved", cause, f"{_where(a)} -> {_where(b)} ({why})"))
+        elif b is not None:
+            changes.append(PlanChange(tid, "added", cause, f"placed on {_where(b)}"))
+        elif a is not None:
+            if tid not in ix.tasks:
+                detail = "task no longer in the problem"
+            else:
+                detail = planner.dropped.get(tid, "") + (" -> " if tid in planner.dropped else "")
+                detail += why_out.get(tid, "")
+            changes.append(PlanChange(tid, "removed", cause, detail))
+    return tuple(changes)

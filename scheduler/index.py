@@ -1,0 +1,244 @@
+"""The problem turned into what the planner searches: times as float seconds after ``now_utc``,
+windows merged and grouped, and for each task its static options (a satellite, a station, a
+stretch of time it may run in) or the reason it has none.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .model import Problem, Reason, SatelliteResources, Station, Task
+
+__all__ = ["EPS_S", "Index", "Option", "merge"]
+
+EPS_S = 1e-6  # times closer than this are equal (datetimes carry microseconds)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A task may run on ``sat_id`` (via ``station_id``) anywhere inside [start_s, end_s]."""
+
+    sat_id: str
+    station_id: str | None
+    start_s: float
+    end_s: float
+    duration_s: float
+
+
+def merge(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted union of intervals (touching ones joined)."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1] + EPS_S:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _intersect(
+    spans: Sequence[tuple[float, float]], cover: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    out = []
+    for a, b in spans:
+        for c, d in cover:
+            lo, hi = max(a, c), min(b, d)
+            if hi > lo:
+                out.append((lo, hi))
+    return out
+
+
+class Index:
+    """Lookups over one problem, built once per ``plan`` call."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.now_utc = problem.now_utc
+        self.now_epoch_s = (problem.now_utc - _EPOCH).total_seconds()
+        self.horizon_s = problem.horizon_s
+        self.slot_s = problem.slot_s
+        self.tasks: dict[str, Task] = {t.task_id: t for t in problem.tasks}
+        self.sats: dict[str, SatelliteResources] = {s.sat_id: s for s in problem.satellites}
+        self.stations: dict[str, Station] = {s.station_id: s for s in problem.stations}
+        self.sunlit: dict[str, list[tuple[float, float]]] = {
+            sat: merge(spans) for sat, spans in self._group(problem.sunlit).items()
+        }
+        self.passes: dict[str, list[tuple[float, float, str, float]]] = defaultdict(list)
+        for w in problem.station_passes:
+            assert w.station_id is not None  # Problem checks it
+            self.passes[w.sat_id].append(
+                (self.rel(w.start_utc), self.rel(w.end_utc), w.station_id, w.max_elevation_deg)
+            )
+        self.targets: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(dict)
+        for w in problem.target_windows:
+            assert w.task_id is not None
+            self.targets[w.task_id].setdefault(w.sat_id, []).append(
+                (self.rel(w.start_utc), self.rel(w.end_utc))
+            )
+        self.down: dict[str, list[tuple[float, float]]] = {
+            s.station_id: merge((self.rel(a), self.rel(b)) for a, b in s.unavailable)
+            for s in problem.stations
+        }
+        self.dependents: dict[str, list[str]] = defaultdict(list)
+        for t in problem.tasks:
+            for d in t.depends_on:
+                self.dependents[d].append(t.task_id)
+        self.weight = self._weights()
+        self.cyclic = self._cyclic()
+        self._options: dict[str, tuple[list[Option], Reason | None, str]] = {}
+
+    # -- time --------------------------------------------------------------------------------
+
+    def rel(self, t_utc: datetime) -> float:
+        return (t_utc - self.now_utc).total_seconds()
+
+    def utc(self, t_s: float) -> datetime:
+        return self.now_utc + timedelta(microseconds=round(t_s * 1e6))
+
+    def snap(self, t_s: float) -> float:
+        """The first grid time (a multiple of slot_s since the Unix epoch) at or after t_s."""
+        k = math.ceil((self.now_epoch_s + t_s) / self.slot_s - 1e-9)
+        return k * self.slot_s - self.now_epoch_s
+
+    def _group(self, windows: Iterable[object]) -> dict[str, list[tuple[float, float]]]:
+        out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for w in windows:
+            out[w.sat_id].append((self.rel(w.start_utc), self.rel(w.end_utc)))  # type: ignore[attr-defined]
+        return out
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def _weights(self) -> dict[str, int]:
+        """A task's weight in the planning order: its priority, or a dependent's if higher
+        (the imaging a high-priority downlink needs goes first)."""
+        weight = {tid: t.priority for tid, t in self.tasks.items()}
+        changed = True
+        rounds = 0
+        while changed and rounds <= len(weight):
+            changed, rounds = False, rounds + 1
+            for tid, t in self.tasks.items():
+                for d in t.depends_on:
+                    if d in weight and weight[d] < weight[tid]:
+                        weight[d], changed = weight[tid], True
+        return weight
+
+    def _cyclic(self) -> set[str]:
+        """Tasks on or behind a dependency cycle (Kahn's algorithm leaves them over)."""
+        indegree = {tid: sum(d in self.tasks for d in t.depends_on) for tid, t in self.tasks.items()}
+        ready = [tid for tid, n in indegree.items() if n == 0]
+        seen = set()
+        while ready:
+            tid = ready.pop()
+            seen.add(tid)
+            for dep in self.dependents.get(tid, ()):
+                indegree[dep] -= 1
+                if indegree[dep] == 0:
+                    ready.append(dep)
+        return set(self.tasks) - seen
+
+    def order_key(self, task_id: str) -> tuple[int, float, str]:
+        t = self.tasks[task_id]
+        return (-self.weight[task_id], self.rel(t.deadline_utc), task_id)
+
+    def planning_order(self, task_ids: Iterable[str], key: dict[str, tuple[float, ...]] | None = None) -> list[str]:
+        """``task_ids`` by weight then deadline (or by ``key``), each after the tasks of the set
+        it depends on (cyclic ones are left out)."""
+        ids = [tid for tid in task_ids if tid not in self.cyclic]
+        members = set(ids)
+        sort_key = key if key is not None else {tid: self.order_key(tid) for tid in ids}
+        indegree = {tid: sum(d in members for d in self.tasks[tid].depends_on) for tid in ids}
+        heap = [(sort_key[tid], tid) for tid in ids if indegree[tid] == 0]
+        heapq.heapify(heap)
+        out = []
+        while heap:
+            _, tid = heapq.heappop(heap)
+            out.append(tid)
+            for dep in self.dependents.get(tid, ()):
+                if dep in indegree:
+                    indegree[dep] -= 1
+                    if indegree[dep] == 0:
+                        heapq.heappush(heap, (sort_key[dep], dep))
+        return out
+
+    def duration_s(self, task: Task, station_id: str | None) -> float:
+        if task.kind == "downlink" and station_id is not None:
+            rate = self.stations[station_id].downlink_mbps
+            return max(task.duration_s, 8.0 * task.memory_mb / rate)
+        return task.duration_s
+
+    def options(self, task_id: str) -> tuple[list[Option], Reason | None, str]:
+        """Static options sorted by start (within earliest..deadline and the horizon, sunlit if
+        asked), or no options and the reason."""
+        cached = self._options.get(task_id)
+        if cached is None:
+            cached = self._options[task_id] = self._build_options(self.tasks[task_id])
+        return cached
+
+    def _build_options(self, task: Task) -> tuple[list[Option], Reason | None, str]:
+        missing = [d for d in task.depends_on if d not in self.tasks]
+        if missing:
+            return [], "dependency", f"depends on {', '.join(missing)}, not in the problem"
+        if task.task_id in self.cyclic:
+            return [], "dependency", "its dependencies form a cycle"
+        if task.sat_id is not None and task.sat_id not in self.sats:
+            return [], "unknown_satellite", f"no satellite {task.sat_id!r}"
+        if task.station_id is not None and task.station_id not in self.stations:
+            return [], "unknown_station", f"no station {task.station_id!r}"
+        if task.sat_id is not None and not self.sats[task.sat_id].available:
+            return [], "satellite_unavailable", f"satellite {task.sat_id} is unavailable"
+        sats = [task.sat_id] if task.sat_id is not None else sorted(self.sats)
+        imaging = [dep for dep in task.depends_on if self.tasks[dep].kind == "imaging"]
+        if task.kind == "downlink" and imaging:  # the data is where its imaging tasks ran
+            holders = set(sats)
+            for dep in imaging:
+                holders &= {o.sat_id for o in self.options(dep)[0]}
+            sats = [s for s in sats if s in holders]
+            if not sats:
+                return [], "dependency", "no satellite could both take its data and downlink it"
+        raw: list[tuple[str, str | None, float, float, float]] = []  # sat, station, a, b, dur
+        for sat in sats:
+            if task.kind == "downlink":
+                for a, b, station, max_el in self.passes.get(sat, ()):
+                    if (task.station_id is None or station == task.station_id) and (
+                        station in self.stations and max_el >= task.min_elevation_deg
+                    ):
+                        raw.append((sat, station, a, b, self.duration_s(task, station)))
+            elif task.kind == "imaging":
+                for a, b in self.targets.get(task.task_id, {}).get(sat, ()):
+                    raw.append((sat, None, a, b, task.duration_s))
+            else:
+                raw.append((sat, None, -math.inf, math.inf, task.duration_s))
+        raw = [r for r in raw if r[3] - r[2] >= r[4] - EPS_S]
+        what = {"downlink": "pass", "imaging": "target window"}.get(task.kind, "window")
+        if not raw:
+            return [], "window", f"no {what} of {task.duration_s:g} s or more"
+        available = [r for r in raw if self.sats[r[0]].available]
+        if not available:
+            return [], "satellite_unavailable", "every satellite that could do it is unavailable"
+        earliest, deadline = self.rel(task.earliest_utc), self.rel(task.deadline_utc)
+        lo, hi = max(earliest, 0.0), deadline
+        timed = [(s, st, max(a, lo), min(b, hi), d) for s, st, a, b, d in available]
+        timed = [r for r in timed if r[3] - r[2] >= r[4] - EPS_S]
+        if not timed:
+            return [], "deadline", f"no {what} between its earliest start and its deadline"
+        timed = [(s, st, a, min(b, self.horizon_s), d) for s, st, a, b, d in timed]
+        timed = [r for r in timed if r[3] - r[2] >= r[4] - EPS_S]
+        if not timed:
+            return [], "horizon", f"no {what} before the horizon ends ({self.horizon_s:g} s)"
+        if task.needs_sunlight:
+            lit = []
+            for s, st, a, b, d in timed:
+                lit += [(s, st, c, e, d) for c, e in _intersect([(a, b)], self.sunlit.get(s, []))]
+            timed = [r for r in lit if r[3] - r[2] >= r[4] - EPS_S]
+            if not timed:
+                return [], "window", f"no sunlit {what} of {task.duration_s:g} s or more"
+        opts = [Option(s, st, a, b, d) for s, st, a, b, d in timed]
+        opts.sort(key=lambda o: (o.start_s, o.sat_id, o.station_id or ""))
+        return opts, None, ""
