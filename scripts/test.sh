@@ -18,6 +18,10 @@ prepare_erlang_home
 
 passed=()
 failed=()
+# Each check's output is also kept in test-output/checks/NAME.log: the end of the run repeats the
+# failure lines of the checks that failed, so a CI log's tail says what broke, not only that.
+CHECK_LOGS="$ROOT/test-output/checks"
+mkdir -p "$CHECK_LOGS"
 
 step() {
     local name="$1"
@@ -25,7 +29,7 @@ step() {
     echo
     echo "==> $name"
     local start=$SECONDS rc=0
-    "$@" || rc=$?
+    "$@" 2>&1 | tee "$CHECK_LOGS/$name.log" || rc=$?
     if ((rc == 0)); then
         passed+=("$name")
     else
@@ -71,8 +75,20 @@ step "ct" run_ct
 step "xref" rebar3 xref
 step "dialyzer" rebar3 dialyzer
 
+# The lines of a failed check's log that say what failed (or its last lines when none match).
+failure_excerpt() {
+    local log="$CHECK_LOGS/$1.log" lines
+    lines="$(grep -n -i -E 'fail|error|assert|timeout|\*\*\*|exception' "$log" | grep -v -E '^[0-9]+:[.]+$' | tail -n 60)"
+    [[ -n "$lines" ]] || lines="$(tail -n 40 "$log")"
+    echo
+    echo "--- $1 failed; from test-output/checks/$1.log:"
+    echo "$lines"
+}
+
 echo
 if ((${#failed[@]})); then
+    for entry in "${failed[@]}"; do failure_excerpt "${entry%% (*}"; done
+    echo
     echo "test.sh: ${#failed[@]} of $((${#passed[@]} + ${#failed[@]})) checks FAILED: ${failed[*]}"
     exit 1
 fi

@@ -43,7 +43,7 @@ publish_subscribe_replay() ->
         {stellar_event, Id, Type, SatId, Data, At} ->
             ?assertEqual({Id2, alarm, <<"a">>, #{n => 2}}, {Id, Type, SatId, Data}),
             ?assert(is_integer(At))
-    after 1000 -> error(no_event)
+    after 10000 -> error(no_event)
     end,
     ?assertMatch({ok, [{stellar_event, Id2, alarm, _, _, _}]}, stellar_events:since(Last + 1)),
     ?assertEqual({ok, []}, stellar_events:since(Id2)),
