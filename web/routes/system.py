@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Final
 
@@ -121,13 +122,21 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 async def _refresh(app: web.Application, gauges: GatewayMetrics) -> None:
-    """Fleet, BEAM and database figures for /metrics; what cannot be read now keeps its last value
-    (the BEAM node's own series are left out while it does not answer: stellar_beam_up 0)."""
-    cluster = app[CLUSTER]
+    """Fleet, BEAM and database figures for /metrics, read side by side (a scrape waits for the
+    slowest, not for the sum: a hung BEAM node costs one rpc timeout). What cannot be read now
+    keeps its last value, but the BEAM node's own series are left out (stellar_beam_up 0)."""
+    await asyncio.gather(_refresh_fleet(app, gauges), _refresh_beam(app, gauges), _refresh_database(app, gauges))
+
+
+async def _refresh_fleet(app: web.Application, gauges: GatewayMetrics) -> None:
     try:
-        gauges.set_fleet(await cluster.sats())
+        gauges.set_fleet(await app[CLUSTER].sats())
     except ClusterError as exc:
         log.warning("metrics: no fleet figures: %s", exc)
+
+
+async def _refresh_beam(app: web.Application, gauges: GatewayMetrics) -> None:
+    cluster = app[CLUSTER]
     store_status = getattr(cluster, "store_status", None)  # the real cluster only
     if store_status is not None:
         try:
@@ -141,12 +150,15 @@ async def _refresh(app: web.Application, gauges: GatewayMetrics) -> None:
         except ClusterError as exc:
             log.warning("metrics: no BEAM figures: %s", exc)
             gauges.beam.set(None)
+
+
+async def _refresh_database(app: web.Application, gauges: GatewayMetrics) -> None:
     gate = app[GATE]
     try:
         waiting, failed = await gate.run(task_counts(app[DATABASE]))
         gauges.set_tasks(waiting, failed)
         gauges.set_alarms(await gate.run(active_alarm_counts(app[DATABASE])))
-    except (DbError, DatabaseDown) as exc:  # no database: the last task figures stand
+    except (DbError, DatabaseDown) as exc:  # no database: the last task and alarm figures stand
         log.warning("metrics: no task figures: %s", exc)
     gauges.set_database(gate.up)
 
