@@ -2,7 +2,8 @@
 # Sets up everything that `make run` and `make test` need, on a fresh Debian/Ubuntu machine:
 #   Erlang/OTP and rebar3 (apt), .venv with the project installed editable with dev extras,
 #   the compiled BEAM app, the dashboard build, and the state folder with the secret cookie.
-#   With --tests also Chromium (apt), for the dashboard's browser tests.
+#   With --tests also Chromium (apt), for the dashboard's browser tests, and Prometheus (apt:
+#   promtool checks the alert rules and dashboards' queries; a real Prometheus scrapes a stack).
 # Idempotent; with nothing changed it takes a few seconds (each step keeps a hash stamp).
 set -euo pipefail
 
@@ -14,10 +15,11 @@ stellarops_env
 
 PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer)
-# --tests: also what only the tests need (Chromium for the dashboard's end-to-end tests).
+# --tests: also what only the tests need (Chromium for the dashboard's end-to-end tests,
+# prometheus for promtool and the observability tests).
 FOR_TESTS=0
 [[ "${1:-}" == "--tests" ]] && FOR_TESTS=1
-((FOR_TESTS)) && APT_PACKAGES+=(chromium)
+((FOR_TESTS)) && APT_PACKAGES+=(chromium prometheus)
 
 log() { echo "setup: $*"; }
 
