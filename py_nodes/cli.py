@@ -15,7 +15,7 @@ from py_nodes import orbital_cli, up
 from py_nodes.erldist import EpmdAddress, Node
 from py_nodes.logs import configure as configure_logs
 from py_nodes.logs import console_line
-from py_nodes.roles import echo, gateway, orbital, sats, store
+from py_nodes.roles import echo, gateway, orbital, sats, scheduler, store
 from py_nodes.settings import LOG_LEVELS, Settings, SettingsError
 from py_nodes.settings import load as load_settings
 from py_nodes.state_dir import AlreadyRunning, StateDirError
@@ -27,6 +27,7 @@ ROLES: dict[str, Role] = {
     "gateway": gateway.start,
     "orbital": orbital.start,
     "sats": sats.start,
+    "scheduler": scheduler.start,
     "store": store.start,
 }
 

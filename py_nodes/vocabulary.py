@@ -34,7 +34,7 @@ COMMAND_KINDS: Final = ("set_mode", "collect", "downlink", "reboot", "noop")
 # A ledger row's life: queued -> sent -> done | failed; expired: committed after its caller gave up.
 COMMAND_STATUSES: Final = ("queued", "sent", "done", "failed", "expired")
 # The Python node roles BEAM can start (`stellarops node --role R`).
-NODE_ROLES: Final = ("echo", "gateway", "orbital", "sats", "store")
+NODE_ROLES: Final = ("echo", "gateway", "orbital", "sats", "scheduler", "store")
 # Alarms a satellite raises, and their severities on the wire.
 ALARM_KINDS: Final = ("low_energy", "memory_full")
 ALARM_SEVERITIES: Final = ("warning", "critical")

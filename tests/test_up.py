@@ -44,7 +44,7 @@ def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> Non
         # Python nodes named after the BEAM node: this test can run beside `make run`.
         assert sorted(report["satellites"]["by_node"]) == ["stellar_uptest_sats1@127.0.0.1", "stellar_uptest_sats2@127.0.0.1"]
         roles = sorted((n["role"], n["status"]) for n in report["nodes"])
-        assert roles == [("beam", "up"), ("gateway", "up"), ("orbital", "up"), ("sats", "up"), ("sats", "up"), ("store", "up")]
+        assert roles == [("beam", "up"), ("gateway", "up"), ("orbital", "up"), ("sats", "up"), ("sats", "up"), ("scheduler", "up"), ("store", "up")]
         # The admin token: generated on the first run into a 0600 file, shown once in the banner.
         token_file = tmp_path / "home" / "admin-token"
         assert oct(token_file.stat().st_mode & 0o777) == "0o600"

@@ -39,7 +39,7 @@ __all__ = [
 
 log = logging.getLogger("stellarops.web.cluster")
 
-EVENT_TYPES: Final = ("state", "telemetry", "alarm", "node", "command")
+EVENT_TYPES: Final = ("state", "telemetry", "alarm", "node", "command", "task", "plan")
 SPEC_KEYS: Final = frozenset({"id", "name", "mode", "energy_pct", "memory_capacity_mb", "memory_used_mb"})
 OK: Final = Atom("ok")
 ERROR: Final = Atom("error")

@@ -6,7 +6,7 @@ from typing import Final
 
 from .. import openapi
 from ..spec import RouteSpec
-from . import commands, events, satellites, session, stations, system, telemetry
+from . import commands, events, satellites, session, stations, system, tasks, telemetry
 
 __all__ = ["ROUTES"]
 
@@ -15,6 +15,7 @@ ROUTES: Final[list[RouteSpec]] = [
     *commands.ROUTES,
     *telemetry.ROUTES,
     *stations.ROUTES,
+    *tasks.ROUTES,
     *system.ROUTES,
     *events.ROUTES,
     *session.ROUTES,

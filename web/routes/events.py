@@ -29,7 +29,7 @@ HEADERS: Final = {
 QUERY: Final = {
     "sat": {"type": "array", "items": SAT_ID, "minItems": 1, "maxItems": 100, "description": "satellite ids, comma-separated; default: all"},
     "types": {
-        "type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}, "minItems": 1, "maxItems": 5,
+        "type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}, "minItems": 1, "maxItems": len(EVENT_TYPES),
         "description": "event types, comma-separated; default: all",
     },
 }  # fmt: skip

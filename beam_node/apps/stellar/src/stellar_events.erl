@@ -27,7 +27,7 @@
 
 -define(TAB, stellar_events).
 
--type type() :: state | telemetry | alarm | node | command.
+-type type() :: state | telemetry | alarm | node | command | task | plan.
 -type filter() :: all | #{types => [type()], sat_ids => [binary()]}.
 -type event() :: {stellar_event, pos_integer(), type(), binary() | undefined, map(), integer()}.
 -export_type([type/0, filter/0, event/0]).

@@ -153,7 +153,7 @@ enums() ->
         bool => {<<"false">>, <<"true">>},
         command_kind => list_to_tuple([atom_to_binary(K) || K <- command_kinds()]),
         command_status => {<<"queued">>, <<"sent">>, <<"done">>, <<"failed">>, <<"expired">>},
-        node_role => {<<"echo">>, <<"gateway">>, <<"orbital">>, <<"sats">>, <<"store">>},
+        node_role => {<<"echo">>, <<"gateway">>, <<"orbital">>, <<"sats">>, <<"scheduler">>, <<"store">>},
         task_state => {<<"pending">>, <<"scheduled">>, <<"running">>, <<"done">>, <<"failed">>,
                        <<"cancelled">>}
     }.
