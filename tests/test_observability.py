@@ -276,7 +276,10 @@ def test_prometheus_scrapes_the_stack_and_every_panel_returns_data(json_stack: U
         _wait(ready, 60, "Prometheus scraping the stack")
         queries = _panel_queries()
         # rate() needs two samples of a series in its window: a few scrapes.
-        _wait(lambda: all(query(expr) for _, _, expr in queries), 60, "every panel query returning data")
+        deadline = time.monotonic() + 60
+        while empty := [f"{name}: {title}: {expr}" for name, title, expr in queries if not query(expr)]:
+            assert time.monotonic() < deadline, f"panels without data after 60 s: {empty}"
+            time.sleep(1)
         _, body = _http(f"{api}/rules")
         rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
         assert len(rules) == len(_rules()) and all(r["health"] == "ok" for r in rules), rules

@@ -125,7 +125,9 @@ async def _refresh(app: web.Application, gauges: GatewayMetrics) -> None:
     """Fleet, BEAM and database figures for /metrics, read side by side (a scrape waits for the
     slowest, not for the sum: a hung BEAM node costs one rpc timeout). What cannot be read now
     keeps its last value, but the BEAM node's own series are left out (stellar_beam_up 0)."""
-    await asyncio.gather(_refresh_fleet(app, gauges), _refresh_beam(app, gauges), _refresh_database(app, gauges))
+    await asyncio.gather(
+        _refresh_fleet(app, gauges), _refresh_store(app, gauges), _refresh_beam(app, gauges), _refresh_database(app, gauges)
+    )
 
 
 async def _refresh_fleet(app: web.Application, gauges: GatewayMetrics) -> None:
@@ -135,15 +137,17 @@ async def _refresh_fleet(app: web.Application, gauges: GatewayMetrics) -> None:
         log.warning("metrics: no fleet figures: %s", exc)
 
 
-async def _refresh_beam(app: web.Application, gauges: GatewayMetrics) -> None:
-    cluster = app[CLUSTER]
-    store_status = getattr(cluster, "store_status", None)  # the real cluster only
+async def _refresh_store(app: web.Application, gauges: GatewayMetrics) -> None:
+    store_status = getattr(app[CLUSTER], "store_status", None)  # the real cluster only
     if store_status is not None:
         try:
             gauges.set_store(await store_status())
         except ClusterError as exc:
             log.warning("metrics: no telemetry figures: %s", exc)
-    beam_metrics = getattr(cluster, "beam_metrics", None)  # the real cluster only
+
+
+async def _refresh_beam(app: web.Application, gauges: GatewayMetrics) -> None:
+    beam_metrics = getattr(app[CLUSTER], "beam_metrics", None)  # the real cluster only
     if beam_metrics is not None:
         try:
             gauges.beam.set(await beam_metrics(BEAM_METRICS_TIMEOUT_S))
