@@ -1,7 +1,8 @@
 """Every setting the project reads from the environment, in one place.
 
-``Settings.from_env(env)`` is pure: it takes a mapping (``os.environ`` in production, a dict in
-tests) and returns frozen dataclasses, one per part of the system. ``load()`` is the only code in
+``Settings.from_env(env)`` takes a mapping (``os.environ`` in production, a dict in tests) and
+returns frozen dataclasses, one per part of the system; it is pure except that it reads the files
+the ``*_FILE`` variables name (secrets mounted into a container). ``load()`` is the only code in
 ``py_nodes``, ``web`` and ``orbital`` that reads ``os.environ`` for the project's variables; the
 rest receives settings as arguments. A bad value raises ``SettingsError`` whose message is one
 line naming the variable, what was given and what is allowed (the CLI prints it and exits 2).
@@ -17,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TypeVar
+
+from py_nodes.vocabulary import NODE_ROLES
 
 __all__ = [
     "VARIABLES",
@@ -62,16 +65,20 @@ class Variable:
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_HOME", "state folder: cookie, Erlang home, embedded database, logs", "./.stellarops"),
     Variable("STELLAROPS_COOKIE", "the Erlang cookie (else the file `$STELLAROPS_HOME/cookie`, made on first run)", "generated", secret=True),
+    Variable("STELLAROPS_COOKIE_FILE", "a file holding the Erlang cookie, e.g. a secret at `/run/secrets/erlang_cookie` (not with `STELLAROPS_COOKIE`)", "none"),
     Variable("STELLAROPS_NODE_NAME", "the BEAM node's name (`name@host`); `STELLAR_NODE_NAME` is its deprecated spelling", DEFAULT_NODE_NAME),
     Variable("STELLAROPS_BEAM_NODE", "the BEAM node a Python node belongs to (BEAM sets it for the nodes it starts)", "none"),
     Variable("STELLAROPS_LOG_LEVEL", "log level of Python nodes and commands (" + ", ".join(LOG_LEVELS) + ")", "INFO"),
     Variable("STELLAROPS_LOG_FORMAT", "log format of every node (BEAM, Python nodes, `up`): `text`, or `json` (one object per line: ts, level, node, msg, sat_id, request_id); the container image sets `json`", "text"),
     Variable("STELLAROPS_DEMO_SATELLITES", "size of the demo constellation seeded into an empty database (0..100000)", str(DEFAULT_DEMO_SATELLITES)),
+    Variable("STELLAROPS_ROLES", "the Python nodes `stellarops up`'s BEAM node starts: `role=count,...`, roles " + ", ".join(NODE_ROLES) + ", count 1..64 (e.g. `gateway=1`)", "the `stellar` app's `py_nodes`"),
+    Variable("STELLAROPS_RELEASE", "the BEAM release `stellarops up` runs (its erts, boot and `sys.config.src`; the image's `/opt/stellarops/rel`)", "the build tree (`_build`, `erl` on PATH)"),
     Variable("STELLAROPS_START_TIMEOUT", "seconds `stellarops up` waits for the cluster to come up", "60"),
     Variable("STELLAROPS_TICK_S", "tick period of the satellite actors, seconds (BEAM passes its `tick_s`)", "1.0"),
     Variable("STELLAROPS_PY", "the `stellarops` executable BEAM starts Python nodes with", "./.venv/bin/stellarops"),
     Variable("STELLAROPS_PG_OS_USER", "system user the embedded PostgreSQL runs as when started by root", "stellarops-pg"),
     Variable("DATABASE_URL", "PostgreSQL conninfo or URL of an external server (unset: the embedded server)", "embedded", secret=True),
+    Variable("DATABASE_PASSWORD_FILE", "a file holding the password for `DATABASE_URL`, e.g. a secret at `/run/secrets/db_password`", "none"),
     Variable("ERL_EPMD_ADDRESS", "address epmd listens on (the first of a comma-separated list is used)", "127.0.0.1"),
     Variable("ERL_EPMD_PORT", "epmd's port", "4369"),
     Variable("STELLAROPS_HTTP_HOST", "address the gateway listens on", "127.0.0.1"),
@@ -150,6 +157,62 @@ def _choice(name: str, choices: tuple[str, ...], *, fold: Callable[[str], str] =
     return parse
 
 
+MAX_ROLE_COUNT: Final = 64  # as stellar_config's MAX_COUNT
+
+
+def _roles(raw: str) -> tuple[tuple[str, int], ...]:
+    """``sats=2,orbital=1,gateway=1`` -> ``(("sats", 2), ("orbital", 1), ("gateway", 1))``."""
+    allowed = f"must be role=count,... with roles from {', '.join(NODE_ROLES)}, each once, count 1..{MAX_ROLE_COUNT}"
+    roles: list[tuple[str, int]] = []
+    for item in raw.split(","):
+        role, eq, count = (part.strip() for part in item.partition("="))
+        if not eq or role not in NODE_ROLES or any(role == r for r, _ in roles) or not count.isdigit():
+            raise SettingsError("STELLAROPS_ROLES", raw, allowed)
+        if not 1 <= int(count) <= MAX_ROLE_COUNT:
+            raise SettingsError("STELLAROPS_ROLES", raw, allowed)
+        roles.append((role, int(count)))
+    return tuple(roles)
+
+
+def _secret_file(env: Mapping[str, str], name: str, what: str) -> str | None:
+    """The content of the file ``name`` names (trailing newlines dropped), None when unset."""
+    path = _text(env, name)
+    if not path:
+        return None
+    try:
+        value = Path(path).read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(name, path, f"must be a readable file holding {what} ({type(exc).__name__})") from None
+    if not value.strip():
+        raise SettingsError(name, path, f"must be a file holding {what} (it is empty)")
+    return value
+
+
+def _cookie(env: Mapping[str, str]) -> bytes | None:
+    """``STELLAROPS_COOKIE``, else the content of ``STELLAROPS_COOKIE_FILE``; None: neither."""
+    from_env = _text(env, "STELLAROPS_COOKIE")
+    if from_env and _text(env, "STELLAROPS_COOKIE_FILE"):
+        raise SettingsError("STELLAROPS_COOKIE_FILE", _text(env, "STELLAROPS_COOKIE_FILE"), "must not be set together with STELLAROPS_COOKIE")
+    from_file = _secret_file(env, "STELLAROPS_COOKIE_FILE", "the Erlang cookie")
+    return (from_env or (from_file or "").strip()).encode() or None
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    """``DATABASE_URL``, with the password from ``DATABASE_PASSWORD_FILE`` when that is set."""
+    url = _text(env, "DATABASE_URL") or None
+    password = _secret_file(env, "DATABASE_PASSWORD_FILE", "the database password")
+    if password is None:
+        return url
+    if url is None:
+        raise SettingsError("DATABASE_PASSWORD_FILE", _text(env, "DATABASE_PASSWORD_FILE"), "must be used with DATABASE_URL (the embedded server needs no password)")
+    from psycopg.conninfo import make_conninfo  # here: settings stays cheap to import without it
+
+    try:
+        return make_conninfo(url, password=password)
+    except Exception:  # psycopg.ProgrammingError: the URL does not parse (never show it)
+        raise SettingsError("DATABASE_URL", "(hidden)", "must be a PostgreSQL conninfo or URL") from None
+
+
 # -- the settings, one dataclass per part ---------------------------------------------------
 
 
@@ -172,6 +235,8 @@ class UpSettings:
     node_name: str
     demo_satellites: int
     start_timeout_s: float
+    roles: tuple[tuple[str, int], ...] | None = None  # (role, count); None: the app's py_nodes
+    release: Path | None = None  # the BEAM release to run; None: the build tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +287,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Every setting from ``env``; ``SettingsError`` for the first bad variable."""
         home = Path(_text(env, "STELLAROPS_HOME") or Path.cwd() / ".stellarops").absolute()
-        cookie = _text(env, "STELLAROPS_COOKIE").encode() or None
+        cookie = _cookie(env)
         deprecations: list[str] = []
         node_name_var = "STELLAROPS_NODE_NAME"
         if not _text(env, node_name_var) and _text(env, "STELLAR_NODE_NAME"):
@@ -241,9 +306,11 @@ class Settings:
                 node_name=_parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var)),
                 demo_satellites=_parse(env, "STELLAROPS_DEMO_SATELLITES", DEFAULT_DEMO_SATELLITES, _int_in("STELLAROPS_DEMO_SATELLITES", 0, 100_000)),
                 start_timeout_s=_parse(env, "STELLAROPS_START_TIMEOUT", 60.0, _float_in("STELLAROPS_START_TIMEOUT", 1.0, 3600.0)),
+                roles=_parse(env, "STELLAROPS_ROLES", None, _roles),
+                release=Path(release).absolute() if (release := _text(env, "STELLAROPS_RELEASE")) else None,
             ),
             database=DatabaseSettings(
-                url=_text(env, "DATABASE_URL") or None,
+                url=_database_url(env),
                 pg_os_user=_text(env, "STELLAROPS_PG_OS_USER") or "stellarops-pg",
             ),
             epmd=EpmdSettings(

@@ -79,16 +79,27 @@ def _epmd(settings: Settings) -> EpmdAddress:
     return EpmdAddress(settings.epmd.host, settings.epmd.port)
 
 
-def render_sys_config(environ: Mapping[str, str], out_dir: Path) -> Path:
-    """``rel/sys.config.src`` with ``${VAR}`` replaced from ``environ`` (as the release does),
-    written to ``out_dir/sys.config``; the path to give ``erl -config``."""
-    text = SYS_CONFIG_SRC.read_text()
+def py_nodes_config(roles: tuple[tuple[str, int], ...] | None) -> str:
+    """The ``stellar`` app's ``py_nodes`` entry for ``STELLAROPS_ROLES`` (empty: the app's own)."""
+    if roles is None:
+        return ""
+    return "{py_nodes, [" + ", ".join(f"#{{role => {role}, count => {count}}}" for role, count in roles) + "]}"
+
+
+def render_sys_config(
+    environ: Mapping[str, str], out_dir: Path, *, source: Path = SYS_CONFIG_SRC, py_nodes: str = ""
+) -> Path:
+    """``source`` (``rel/sys.config.src``, or a release's copy) with ``${VAR}`` replaced from
+    ``environ`` (as the release does) and ``${STELLAROPS_PY_NODES}`` by ``py_nodes`` (see
+    ``py_nodes_config``), written to ``out_dir/sys.config``; the path to give ``erl -config``."""
+    text = source.read_text()
+    values = {**environ, "STELLAROPS_PY_NODES": py_nodes}
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in environ:
-            raise UpError(f"{SYS_CONFIG_SRC} uses ${{{name}}}, which is not set")
-        return environ[name]
+        if name not in values:
+            raise UpError(f"{source} uses ${{{name}}}, which is not set")
+        return values[name]
 
     environ = {**SYS_CONFIG_DEFAULTS, **environ}
     out = out_dir / "sys.config"
@@ -99,10 +110,32 @@ def render_sys_config(environ: Mapping[str, str], out_dir: Path) -> Path:
     return out
 
 
-def _beam_command(node: str, sys_config: Path) -> list[str]:
-    ebins = sorted(str(p) for p in (ROOT / "_build" / "default" / "lib").glob("*/ebin"))
-    if not ebins:
-        raise UpError("the BEAM app is not built: run `make setup`")
+class Release:
+    """A rebar3 release with its own erts (``rebar3 as prod release``; the image's
+    ``/opt/stellarops/rel``): ``stellarops up`` runs its erl, boot file and ``sys.config.src``."""
+
+    def __init__(self, root: Path) -> None:
+        try:  # "ERTS_VSN REL_VSN", written by relx
+            erts_vsn, rel_vsn = (root / "releases" / "start_erl.data").read_text().split()
+        except (OSError, ValueError):
+            raise UpError(f"STELLAROPS_RELEASE={root}: not a release (no releases/start_erl.data)") from None
+        self.root = root
+        self.erl = root / f"erts-{erts_vsn}" / "bin" / "erl"
+        self.boot = root / "releases" / rel_vsn / "start"  # kernel, stdlib, sasl, stellar
+        self.sys_config_src = root / "releases" / rel_vsn / "sys.config.src"
+        for path in (self.erl, self.boot.with_suffix(".boot"), self.sys_config_src):
+            if not path.exists():
+                raise UpError(f"STELLAROPS_RELEASE={root}: {path} is missing (was it built with include_erts?)")
+
+
+def _beam_command(node: str, sys_config: Path, release: Release | None = None) -> list[str]:
+    if release is not None:
+        code = [str(release.erl), "-boot", str(release.boot)]
+    else:
+        ebins = sorted(str(p) for p in (ROOT / "_build" / "default" / "lib").glob("*/ebin"))
+        if not ebins:
+            raise UpError("the BEAM app is not built: run `make setup`")
+        code = ["erl", "-pa", *ebins]
     # Then a process that stops the node gracefully when its stdin (a pipe from us) closes: when
     # `stellarops up` dies, however it dies, the node and its Python nodes do not run on without
     # an owner (the next `up` could not start, or a second cluster would run the satellites).
@@ -112,10 +145,7 @@ def _beam_command(node: str, sys_config: Path) -> list[str]:
         " spawn(fun() -> Wait = fun W() -> case io:get_line('') of eof -> init:stop();"
         " {error, _} -> init:stop(); _ -> W() end end, Wait() end)"
     )
-    return [
-        "erl", "-name", node, "-noshell", "-config", str(sys_config),
-        "-pa", *ebins, "-eval", start,
-    ]  # fmt: skip
+    return [*code, "-name", node, "-noshell", "-config", str(sys_config), "-eval", start]
 
 
 async def _wait_until_ready(ctl: Node, beam: subprocess.Popen[bytes], node: str, timeout_s: float) -> list[Any]:
@@ -176,7 +206,7 @@ async def _wait_until_restored(ctl: Node, beam: subprocess.Popen[bytes], node: s
             raise UpError(f"{node} stopped during start-up (exit status {beam.returncode}); see its output above")
         with contextlib.suppress(RpcError, NodeDownError, TimeoutError):
             status = await ctl.rpc(node, "stellar", "store_status", [], timeout=2)
-            if status[Atom("restores")] >= 1:
+            if status[Atom("restores")] >= 1 or status.get(Atom("enabled")) is False:  # restored, or no store node
                 return len(await ctl.rpc(node, "stellar", "sats", [], timeout=10))
             if status.get(Atom("owner")) is False:  # another cluster owns the database: standby
                 why = bytes(status[Atom("not_owner_reason")]).decode(errors="replace")
@@ -300,6 +330,8 @@ class _StatusFile:
 
 
 async def _run_up(settings: Settings) -> int:
+    if settings.up.release is not None:
+        Release(settings.up.release)  # a wrong STELLAROPS_RELEASE is said before anything starts
     state = StateDir(settings.node.home, settings.node.cookie)
     # Before anything else: a second `up` on this folder must change nothing (not even attach
     # to the embedded database). Held until everything is stopped.
@@ -375,8 +407,13 @@ async def _run_cluster(
     )
     env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
     # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
+    release = None if settings.up.release is None else Release(settings.up.release)
+    sys_config = render_sys_config(
+        env, state.root, source=SYS_CONFIG_SRC if release is None else release.sys_config_src,
+        py_nodes=py_nodes_config(settings.up.roles),
+    )  # fmt: skip
     beam = subprocess.Popen(
-        _beam_command(settings.up.node_name, render_sys_config(env, state.root)), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        _beam_command(settings.up.node_name, sys_config, release), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
     )
     output = _BeamOutput(beam)
     restored = False

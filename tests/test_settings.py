@@ -33,6 +33,9 @@ GARBAGE = {
     "STELLAROPS_SSE_WRITE_TIMEOUT_S": "0",
     "STELLAROPS_SSE_SEND_BUFFER": "big",
     "STELLAROPS_HTTP_ANONYMOUS_ROLE": "admin",
+    "STELLAROPS_ROLES": "sats=2,gateway",
+    "STELLAROPS_COOKIE_FILE": "/nonexistent/erlang_cookie",
+    "DATABASE_PASSWORD_FILE": "/nonexistent/db_password",
 }
 
 
@@ -103,7 +106,7 @@ def test_every_parsed_variable_has_a_garbage_case() -> None:
     free_text = {
         "STELLAROPS_HOME", "STELLAROPS_COOKIE", "STELLAROPS_PY", "STELLAROPS_PG_OS_USER", "DATABASE_URL",
         "ERL_EPMD_ADDRESS", "STELLAROPS_HTTP_HOST", "STELLAROPS_CORS_ORIGINS", "STELLAROPS_ACCESS_LOG",
-        "STELLAROPS_DASHBOARD_DIR",
+        "STELLAROPS_DASHBOARD_DIR", "STELLAROPS_RELEASE",
     }  # fmt: skip
     assert {v.name for v in VARIABLES} == free_text | set(GARBAGE)
 
