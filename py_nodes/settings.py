@@ -27,6 +27,7 @@ __all__ = [
     "EpmdSettings",
     "GatewaySettings",
     "NodeSettings",
+    "SchedulerSettings",
     "Settings",
     "SettingsError",
     "UpSettings",
@@ -93,6 +94,11 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_ACCESS_LOG", "gateway access log: a file, `-` for stdout, `off`", "`$STELLAROPS_HOME/log/gateway-access.jsonl` (stdout without `STELLAROPS_HOME`)"),
     Variable("STELLAROPS_DASHBOARD_DIR", "the built dashboard (relative: to the repository)", "web/dashboard/dist"),
     Variable("STELLAROPS_HTTP_ANONYMOUS_ROLE", "`viewer`: requests without a token may read; `none`: every request needs one", "none"),
+    Variable("STELLAROPS_SCHEDULER_HORIZON_S", "how far ahead the mission scheduler plans, seconds (600..604800)", "86400"),
+    Variable("STELLAROPS_SCHEDULER_FREEZE_S", "planned tasks starting within this many seconds are not moved by a re-plan (0..3600)", "300"),
+    Variable("STELLAROPS_SCHEDULER_BUDGET_S", "time budget of one plan solve, seconds (0.05..60)", "2"),
+    Variable("STELLAROPS_SCHEDULER_BACKOFF_S", "wait before a failed task is tried again, seconds, doubled per attempt (1..3600)", "60"),
+    Variable("STELLAROPS_SCHEDULER_SETUP_GAP_S", "gap between two downlinks on one station antenna, seconds (0..3600)", "60"),
 )
 KNOWN: Final = frozenset(v.name for v in VARIABLES) | frozenset(DEPRECATED)
 
@@ -269,6 +275,17 @@ class GatewaySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SchedulerSettings:
+    """The mission scheduler (the ``scheduler`` role)."""
+
+    horizon_s: float = 86_400.0
+    freeze_s: float = 300.0
+    budget_s: float = 2.0
+    backoff_s: float = 60.0
+    setup_gap_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     node: NodeSettings
     up: UpSettings
@@ -276,6 +293,7 @@ class Settings:
     epmd: EpmdSettings
     gateway: GatewaySettings
     deprecations: tuple[str, ...] = ()  # one line each, for the caller to log
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     # The whole environment, handed on to the processes we start (the BEAM node): never printed.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -319,6 +337,7 @@ class Settings:
             ),
             gateway=_gateway(env),
             deprecations=tuple(deprecations),
+            scheduler=_scheduler(env),
             environ=dict(env),
         )
 
@@ -352,6 +371,21 @@ def _gateway(env: Mapping[str, str]) -> GatewaySettings:
         log_dir=log_dir,
         dashboard_dir=dashboard_dir,
         anonymous_role="viewer" if anonymous == "viewer" else None,
+    )
+
+
+def _scheduler(env: Mapping[str, str]) -> SchedulerSettings:
+    d = SchedulerSettings()
+
+    def seconds(name: str, default: float, low: float, high: float) -> float:
+        return _parse(env, name, default, _float_in(name, low, high))
+
+    return SchedulerSettings(
+        horizon_s=seconds("STELLAROPS_SCHEDULER_HORIZON_S", d.horizon_s, 600.0, 604_800.0),
+        freeze_s=seconds("STELLAROPS_SCHEDULER_FREEZE_S", d.freeze_s, 0.0, 3600.0),
+        budget_s=seconds("STELLAROPS_SCHEDULER_BUDGET_S", d.budget_s, 0.05, 60.0),
+        backoff_s=seconds("STELLAROPS_SCHEDULER_BACKOFF_S", d.backoff_s, 1.0, 3600.0),
+        setup_gap_s=seconds("STELLAROPS_SCHEDULER_SETUP_GAP_S", d.setup_gap_s, 0.0, 3600.0),
     )
 
 

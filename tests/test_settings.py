@@ -36,6 +36,11 @@ GARBAGE = {
     "STELLAROPS_ROLES": "sats=2,gateway",
     "STELLAROPS_COOKIE_FILE": "/nonexistent/erlang_cookie",
     "DATABASE_PASSWORD_FILE": "/nonexistent/db_password",
+    "STELLAROPS_SCHEDULER_HORIZON_S": "60",
+    "STELLAROPS_SCHEDULER_FREEZE_S": "-1",
+    "STELLAROPS_SCHEDULER_BUDGET_S": "0",
+    "STELLAROPS_SCHEDULER_BACKOFF_S": "later",
+    "STELLAROPS_SCHEDULER_SETUP_GAP_S": "1e9",
 }
 
 
