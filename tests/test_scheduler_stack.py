@@ -297,3 +297,31 @@ def test_the_scheduler_node_killed_mid_task_another_takes_over_and_no_step_runs_
 
     asyncio.run(with_api(stack, body))
 
+
+
+def test_the_shell_submits_lists_plans_and_cancels_tasks(stack: UpStack) -> None:
+    async def body() -> None:
+        ctl = stack.ctl("schedshell")
+        async with ctl:
+            deadline_ms = int((datetime.now(UTC) + timedelta(hours=2)).timestamp() * 1000)
+            bad = await stack.rpc(ctl, "stellar", "submit_task", [{Atom("kind"): Atom("downlink"), Atom("energy_pct"): -3}])
+            assert bad == (Atom("error"), (Atom("bad_field"), b"energy_pct")), bad
+            unknown = await stack.rpc(ctl, "stellar", "submit_task", [{Atom("kind"): Atom("downlink"), Atom("satellite_id"): b"nope"}])
+            assert unknown == (Atom("error"), (Atom("not_found"), Atom("satellite_id"))), unknown
+            ok, task_id = await stack.rpc(ctl, "stellar", "submit_task", [{
+                Atom("kind"): Atom("maintenance"), Atom("satellite_id"): b"demo-04", Atom("deadline_ms"): deadline_ms,
+                Atom("args"): {Atom("mode"): Atom("maintenance")}, Atom("priority"): 10,
+            }])  # fmt: skip
+            assert ok == Atom("ok") and isinstance(task_id, int)
+            ok, tasks = await stack.rpc(ctl, "stellar", "tasks", [])
+            assert ok == Atom("ok") and task_id in [t[Atom("id")] for t in tasks]
+            ok, one = await stack.rpc(ctl, "stellar", "task", [task_id])
+            assert (ok, one[Atom("kind")], one[Atom("satellite_id")]) == (Atom("ok"), Atom("maintenance"), b"demo-04")
+            ok, plan = await stack.rpc(ctl, "stellar", "plan", [])
+            assert ok == Atom("ok") and plan[Atom("run")] is not None and isinstance(plan[Atom("tasks")], list)
+            assert await stack.rpc(ctl, "stellar", "cancel_task", [task_id]) == Atom("ok")
+            assert await stack.rpc(ctl, "stellar", "cancel_task", [task_id]) == (Atom("error"), (Atom("already"), Atom("cancelled")))
+            assert await stack.rpc(ctl, "stellar", "task", [10**12]) == (Atom("error"), Atom("not_found"))
+            assert await stack.rpc(ctl, "stellar", "task", [-1]) == (Atom("error"), (Atom("bad_field"), Atom("id")))
+
+    asyncio.run(body())

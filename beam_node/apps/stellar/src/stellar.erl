@@ -23,6 +23,11 @@
 -export([publish/3]).
 -export([store_status/0]).
 -export([metrics/0]).
+-export([tasks/0]).
+-export([task/1]).
+-export([submit_task/1]).
+-export([cancel_task/1]).
+-export([plan/0]).
 
 -define(SYNC_TIMEOUT, 5000).
 
@@ -205,7 +210,58 @@ store_status() ->
 metrics() ->
     stellar_metrics:collect().
 
+%% Mission tasks (the scheduler node answers from the database; see py_nodes/roles/scheduler.py
+%% for the maps): every task, newest first.
+-spec tasks() -> {ok, [map()]} | {error, term()}.
+tasks() ->
+    scheduler_call(tasks).
+
+-spec task(pos_integer()) -> {ok, map()} | {error, not_found | {bad_field, id} | term()}.
+task(Id) when is_integer(Id), Id > 0 ->
+    scheduler_call({task, Id});
+task(_Id) ->
+    {error, {bad_field, id}}.
+
+%% Submits a task: #{kind => imaging | downlink | maintenance | command, satellite_id => Bin,
+%% ground_station_id => Bin, priority => 0..100, earliest_start_ms => Ms, deadline_ms => Ms,
+%% duration_s => S, energy_pct => Pct, memory_mb => MB, depends_on => Id, args => #{...}};
+%% {error, {bad_field, Field}} (nothing stored) when a field is wrong.
+-spec submit_task(map()) -> {ok, pos_integer()} | {error, term()}.
+submit_task(Spec) when is_map(Spec) ->
+    scheduler_call({submit_task, Spec});
+submit_task(_Spec) ->
+    {error, {bad_field, spec}}.
+
+-spec cancel_task(pos_integer()) -> ok | {error, not_found | {already, atom()} | term()}.
+cancel_task(Id) when is_integer(Id), Id > 0 ->
+    scheduler_call({cancel_task, Id});
+cancel_task(_Id) ->
+    {error, {bad_field, id}}.
+
+%% The current plan: the newest plan run (cause, solve time, counts) and the open tasks with
+%% their placements or the reasons they are not placed.
+-spec plan() -> {ok, #{run := map() | undefined, tasks := [map()]}} | {error, term()}.
+plan() ->
+    scheduler_call(plan).
+
 %% Internal.
+
+%% A call to the `scheduler' server of a scheduler Python node that is up (this BEAM node's first).
+scheduler_call(Request) ->
+    Up = [{B =/= node(), N} || #{role := scheduler, status := up, name := N} = Info <- stellar_catalog:py_nodes(),
+                                B <- [maps:get(beam, Info, node())]],
+    case lists:sort(Up) of
+        [] ->
+            {error, no_scheduler_node};
+        [{_, Node} | _] ->
+            try
+                gen_server:call({scheduler, Node}, Request, 15000)
+            catch
+                exit:{timeout, _} -> {error, timeout};
+                exit:{noproc, _} -> {error, no_scheduler_node};
+                exit:{{nodedown, _}, _} -> {error, no_scheduler_node}
+            end
+    end.
 
 %% The ledger first (when on), then the shadow. A command found in the ledger by its
 %% idempotency key is not sent again (its first submission was).
