@@ -203,6 +203,16 @@ def test_an_imaging_and_downlink_pair_is_planned_executed_and_done(stack: UpStac
             (f"task-{imaging['id']}-a1-start", "collect", "done"), (f"task-{imaging['id']}-a1-stop", "set_mode", "done")]
         assert await ledger(stack, downlink["id"]) == [
             (f"task-{downlink['id']}-a1-start", "downlink", "done"), (f"task-{downlink['id']}-a1-stop", "set_mode", "done")]
+        async def metrics() -> Any:
+            async with api.session.get(api.url + "/metrics", headers=api.headers) as resp:
+                text = await resp.text()
+            wanted = ('stellar_tasks{state="done"}', "stellar_tasks_pending", "stellar_tasks_failed_total",
+                      'stellar_replans_total{cause="takeover"}', "stellar_plan_solve_seconds")  # fmt: skip
+            lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and line[0] != "#"}
+            return lines if all(w in lines for w in wanted) and lines['stellar_tasks{state="done"}'] >= 2 else None
+
+        figures = await until("the scheduler's metrics", metrics, 30)
+        assert figures['stellar_replans_total{cause="takeover"}'] >= 1
         print(f"\nend to end (submit -> downlink done): {time.monotonic() - started:.1f} s;"
               f" plan run {plan['run']['id']} solved in {plan['run']['solve_ms']:.1f} ms")  # fmt: skip
 

@@ -83,13 +83,33 @@ class TasksCollector(Collector):
 
     def __init__(self) -> None:
         self.failed: int | None = None
+        # The scheduler's figures (py_nodes.db.tasks): tasks per state, plan runs per cause (the
+        # database's counts: a counter), the newest run's solve time.
+        self.by_state: dict[str, int] | None = None
+        self.replans: dict[str, int] | None = None
+        self.solve_ms: float | None = None
 
     def collect(self) -> Iterable[Metric]:
-        if self.failed is None:
-            return []
-        failed = CounterMetricFamily("stellar_tasks_failed", "Tasks that failed (the database's count)")
-        failed.add_metric([], self.failed)
-        return [failed]
+        found: list[Metric] = []
+        if self.failed is not None:
+            failed = CounterMetricFamily("stellar_tasks_failed", "Tasks that failed (the database's count)")
+            failed.add_metric([], self.failed)
+            found.append(failed)
+        if self.by_state is not None:
+            states = GaugeMetricFamily("stellar_tasks", "Mission tasks by state", labels=["state"])
+            for state, count in self.by_state.items():
+                states.add_metric([state], count)
+            found.append(states)
+        if self.replans is not None:
+            replans = CounterMetricFamily("stellar_replans", "Plan runs by cause (the database's count)", labels=["cause"])
+            for cause, count in self.replans.items():
+                replans.add_metric([cause], count)
+            found.append(replans)
+        if self.solve_ms is not None:
+            solve = GaugeMetricFamily("stellar_plan_solve_seconds", "Solve time of the newest plan run")
+            solve.add_metric([], self.solve_ms / 1000.0)
+            found.append(solve)
+        return found
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], value: Any) -> None:
@@ -242,6 +262,10 @@ class GatewayMetrics:
         """``failed``: the database's count of failed tasks, which never decreases (a counter)."""
         self.tasks_pending.set(pending)
         self.tasks.failed = failed
+
+    def set_plan(self, by_state: dict[str, int], replans: dict[str, int], solve_ms: float | None) -> None:
+        """The scheduler's figures: tasks per state, plan runs per cause, the newest solve time."""
+        self.tasks.by_state, self.tasks.replans, self.tasks.solve_ms = by_state, replans, solve_ms
 
     def set_alarms(self, active: dict[str, int]) -> None:
         """Active alarms by severity (every severity is exported, 0 when none)."""

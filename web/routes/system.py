@@ -10,6 +10,7 @@ from aiohttp import web
 
 from py_nodes.db import AlarmRecord, Alarms, DbError
 from py_nodes.db.history import active_alarm_counts, task_counts
+from py_nodes.db.tasks import Tasks
 
 from ..cluster import ClusterError
 from ..errors import DatabaseDown, error_response
@@ -161,6 +162,9 @@ async def _refresh_database(app: web.Application, gauges: GatewayMetrics) -> Non
     try:
         waiting, failed = await gate.run(task_counts(app[DATABASE]))
         gauges.set_tasks(waiting, failed)
+        tasks = Tasks(app[DATABASE])
+        by_cause, solve_ms = await gate.run(tasks.run_stats())
+        gauges.set_plan(await gate.run(tasks.counts()), by_cause, solve_ms)
         gauges.set_alarms(await gate.run(active_alarm_counts(app[DATABASE])))
     except (DbError, DatabaseDown) as exc:  # no database: the last task and alarm figures stand
         log.warning("metrics: no task figures: %s", exc)
