@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .model import Problem, Reason, SatelliteResources, Station, Task
+from .model import Problem, Reason, SatelliteResources, Station, Task, Window
 
 __all__ = ["EPS_S", "Index", "Option", "merge"]
 
@@ -70,18 +70,15 @@ class Index:
         self.sunlit: dict[str, list[tuple[float, float]]] = {
             sat: merge(spans) for sat, spans in self._group(problem.sunlit).items()
         }
-        self.passes: dict[str, list[tuple[float, float, str, float]]] = defaultdict(list)
+        # Passes and target windows are converted when first needed (a re-plan needs few).
+        self._raw_passes: dict[str, list[Window]] = defaultdict(list)
         for w in problem.station_passes:
-            assert w.station_id is not None  # Problem checks it
-            self.passes[w.sat_id].append(
-                (self.rel(w.start_utc), self.rel(w.end_utc), w.station_id, w.max_elevation_deg)
-            )
-        self.targets: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(dict)
+            self._raw_passes[w.sat_id].append(w)
+        self._raw_targets: dict[str | None, list[Window]] = defaultdict(list)
         for w in problem.target_windows:
-            assert w.task_id is not None
-            self.targets[w.task_id].setdefault(w.sat_id, []).append(
-                (self.rel(w.start_utc), self.rel(w.end_utc))
-            )
+            self._raw_targets[w.task_id].append(w)
+        self._passes: dict[str, list[tuple[float, float, str, float]]] = {}
+        self._targets: dict[str, dict[str, list[tuple[float, float]]]] = {}
         self.down: dict[str, list[tuple[float, float]]] = {
             s.station_id: merge((self.rel(a), self.rel(b)) for a, b in s.unavailable)
             for s in problem.stations
@@ -93,6 +90,7 @@ class Index:
         self.weight = self._weights()
         self.cyclic = self._cyclic()
         self._options: dict[str, tuple[list[Option], Reason | None, str]] = {}
+        self._sat_options: dict[tuple[str, str], tuple[list[Option], tuple[int, int, int, int, int]]] = {}
 
     # -- time --------------------------------------------------------------------------------
 
@@ -173,72 +171,134 @@ class Index:
             return max(task.duration_s, 8.0 * task.memory_mb / rate)
         return task.duration_s
 
-    def options(self, task_id: str) -> tuple[list[Option], Reason | None, str]:
-        """Static options sorted by start (within earliest..deadline and the horizon, sunlit if
-        asked), or no options and the reason."""
-        cached = self._options.get(task_id)
-        if cached is None:
-            cached = self._options[task_id] = self._build_options(self.tasks[task_id])
-        return cached
+    def data_holders(self, task: Task) -> list[str] | None:
+        """For a downlink of imaging tasks: the satellites all of them could run on (its data
+        can only be there); None for other tasks."""
+        imaging = [dep for dep in task.depends_on if dep in self.tasks and self.tasks[dep].kind == "imaging"]
+        if task.kind != "downlink" or not imaging:
+            return None
+        holders = set(self.candidate_sats(task))
+        for dep in imaging:
+            holders &= {o.sat_id for o in self.options(dep)[0]}
+        return sorted(holders)
 
-    def _build_options(self, task: Task) -> tuple[list[Option], Reason | None, str]:
+    def candidate_sats(self, task: Task) -> list[str]:
+        return [task.sat_id] if task.sat_id is not None else sorted(self.sats)
+
+    def structural(self, task: Task) -> tuple[Reason, str] | None:
+        """Why ``task`` can never be placed whatever the windows say, or None."""
         missing = [d for d in task.depends_on if d not in self.tasks]
         if missing:
-            return [], "dependency", f"depends on {', '.join(missing)}, not in the problem"
+            return "dependency", f"depends on {', '.join(missing)}, not in the problem"
         if task.task_id in self.cyclic:
-            return [], "dependency", "its dependencies form a cycle"
+            return "dependency", "its dependencies form a cycle"
         if task.sat_id is not None and task.sat_id not in self.sats:
-            return [], "unknown_satellite", f"no satellite {task.sat_id!r}"
+            return "unknown_satellite", f"no satellite {task.sat_id!r}"
         if task.station_id is not None and task.station_id not in self.stations:
-            return [], "unknown_station", f"no station {task.station_id!r}"
+            return "unknown_station", f"no station {task.station_id!r}"
         if task.sat_id is not None and not self.sats[task.sat_id].available:
-            return [], "satellite_unavailable", f"satellite {task.sat_id} is unavailable"
-        sats = [task.sat_id] if task.sat_id is not None else sorted(self.sats)
-        imaging = [dep for dep in task.depends_on if self.tasks[dep].kind == "imaging"]
-        if task.kind == "downlink" and imaging:  # the data is where its imaging tasks ran
-            holders = set(sats)
-            for dep in imaging:
-                holders &= {o.sat_id for o in self.options(dep)[0]}
-            sats = [s for s in sats if s in holders]
-            if not sats:
-                return [], "dependency", "no satellite could both take its data and downlink it"
-        raw: list[tuple[str, str | None, float, float, float]] = []  # sat, station, a, b, dur
-        for sat in sats:
-            if task.kind == "downlink":
-                for a, b, station, max_el in self.passes.get(sat, ()):
-                    if (task.station_id is None or station == task.station_id) and (
-                        station in self.stations and max_el >= task.min_elevation_deg
-                    ):
-                        raw.append((sat, station, a, b, self.duration_s(task, station)))
-            elif task.kind == "imaging":
-                for a, b in self.targets.get(task.task_id, {}).get(sat, ()):
-                    raw.append((sat, None, a, b, task.duration_s))
+            return "satellite_unavailable", f"satellite {task.sat_id} is unavailable"
+        return None
+
+    def options(self, task_id: str) -> tuple[list[Option], Reason | None, str]:
+        """Static options on every satellite it may use, sorted by start (within earliest..
+        deadline and the horizon, sunlit if asked), or none and the reason."""
+        cached = self._options.get(task_id)
+        if cached is None:
+            task = self.tasks[task_id]
+            why = self.structural(task)
+            if why is not None:
+                cached = ([], why[0], why[1])
             else:
-                raw.append((sat, None, -math.inf, math.inf, task.duration_s))
-        raw = [r for r in raw if r[3] - r[2] >= r[4] - EPS_S]
+                holders = self.data_holders(task)
+                sats = holders if holders is not None else self.candidate_sats(task)
+                if holders is not None and not holders:
+                    cached = ([], "dependency", "no satellite could both take its data and downlink it")
+                else:
+                    cached = self.options_over(task, sats)
+            self._options[task_id] = cached
+        return cached
+
+    def options_on(self, task_id: str, sat_id: str) -> list[Option]:
+        """Static options of ``task_id`` on one satellite (an unavailable one has none)."""
+        task = self.tasks[task_id]
+        if self.structural(task) is not None or not self.sats[sat_id].available:
+            return []
+        return self._on_sat(task, sat_id)[0]
+
+    def options_over(self, task: Task, sats: list[str]) -> tuple[list[Option], Reason | None, str]:
+        """Options on ``sats`` sorted by start, or none and the reason."""
+        counts = [0, 0, 0, 0, 0]  # long enough, on an available satellite, timely, in horizon, sunlit
+        opts: list[Option] = []
+        for sat in sats:
+            found, stages = self._on_sat(task, sat)
+            opts += found
+            counts = [a + b for a, b in zip(counts, stages, strict=True)]
         what = {"downlink": "pass", "imaging": "target window"}.get(task.kind, "window")
-        if not raw:
-            return [], "window", f"no {what} of {task.duration_s:g} s or more"
-        available = [r for r in raw if self.sats[r[0]].available]
-        if not available:
-            return [], "satellite_unavailable", "every satellite that could do it is unavailable"
-        earliest, deadline = self.rel(task.earliest_utc), self.rel(task.deadline_utc)
-        lo, hi = max(earliest, 0.0), deadline
-        timed = [(s, st, max(a, lo), min(b, hi), d) for s, st, a, b, d in available]
-        timed = [r for r in timed if r[3] - r[2] >= r[4] - EPS_S]
-        if not timed:
-            return [], "deadline", f"no {what} between its earliest start and its deadline"
-        timed = [(s, st, a, min(b, self.horizon_s), d) for s, st, a, b, d in timed]
-        timed = [r for r in timed if r[3] - r[2] >= r[4] - EPS_S]
-        if not timed:
-            return [], "horizon", f"no {what} before the horizon ends ({self.horizon_s:g} s)"
-        if task.needs_sunlight:
-            lit = []
-            for s, st, a, b, d in timed:
-                lit += [(s, st, c, e, d) for c, e in _intersect([(a, b)], self.sunlit.get(s, []))]
-            timed = [r for r in lit if r[3] - r[2] >= r[4] - EPS_S]
-            if not timed:
-                return [], "window", f"no sunlit {what} of {task.duration_s:g} s or more"
-        opts = [Option(s, st, a, b, d) for s, st, a, b, d in timed]
+        verdicts: list[tuple[Reason, str]] = [
+            ("window", f"no {what} of {task.duration_s:g} s or more"),
+            ("satellite_unavailable", "every satellite that could do it is unavailable"),
+            ("deadline", f"no {what} between its earliest start and its deadline"),
+            ("horizon", f"no {what} before the horizon ends ({self.horizon_s:g} s)"),
+            ("window", f"no sunlit {what} of {task.duration_s:g} s or more"),
+        ]
+        for n, (reason, detail) in zip(counts, verdicts, strict=True):
+            if n == 0:
+                return [], reason, detail
         opts.sort(key=lambda o: (o.start_s, o.sat_id, o.station_id or ""))
         return opts, None, ""
+
+    def _on_sat(self, task: Task, sat: str) -> tuple[list[Option], tuple[int, int, int, int, int]]:
+        key = (task.task_id, sat)
+        cached = self._sat_options.get(key)
+        if cached is not None:
+            return cached
+        raw: list[tuple[str | None, float, float, float]] = []  # station, a, b, duration
+        if task.kind == "downlink":
+            for a, b, station, max_el in self.passes_of(sat):
+                if (task.station_id is None or station == task.station_id) and (
+                    station in self.stations and max_el >= task.min_elevation_deg
+                ):
+                    raw.append((station, a, b, self.duration_s(task, station)))
+        elif task.kind == "imaging":
+            raw = [(None, a, b, task.duration_s) for a, b in self.targets_of(task.task_id).get(sat, ())]
+        else:
+            raw = [(None, -math.inf, math.inf, task.duration_s)]
+        raw = [r for r in raw if r[2] - r[1] >= r[3] - EPS_S]
+        n_raw = len(raw)
+        if not self.sats[sat].available:
+            raw = []
+        n_available = len(raw)
+        lo, hi = max(self.rel(task.earliest_utc), 0.0), self.rel(task.deadline_utc)
+        timed = [(st, max(a, lo), min(b, hi), d) for st, a, b, d in raw]
+        timed = [r for r in timed if r[2] - r[1] >= r[3] - EPS_S]
+        n_timed = len(timed)
+        timed = [(st, a, min(b, self.horizon_s), d) for st, a, b, d in timed]
+        timed = [r for r in timed if r[2] - r[1] >= r[3] - EPS_S]
+        n_horizon = len(timed)
+        if task.needs_sunlight:
+            lit = []
+            for st, a, b, d in timed:
+                lit += [(st, c, e, d) for c, e in _intersect([(a, b)], self.sunlit.get(sat, []))]
+            timed = [r for r in lit if r[2] - r[1] >= r[3] - EPS_S]
+        opts = [Option(sat, st, a, b, d) for st, a, b, d in timed]
+        result = (opts, (n_raw, n_available, n_timed, n_horizon, len(opts)))
+        self._sat_options[key] = result
+        return result
+
+    def passes_of(self, sat: str) -> list[tuple[float, float, str, float]]:
+        cached = self._passes.get(sat)
+        if cached is None:
+            cached = self._passes[sat] = [
+                (self.rel(w.start_utc), self.rel(w.end_utc), w.station_id or "", w.max_elevation_deg)
+                for w in self._raw_passes.get(sat, ())
+            ]
+        return cached
+
+    def targets_of(self, task_id: str) -> dict[str, list[tuple[float, float]]]:
+        cached = self._targets.get(task_id)
+        if cached is None:
+            cached = self._targets[task_id] = {}
+            for w in self._raw_targets.get(task_id, ()):
+                cached.setdefault(w.sat_id, []).append((self.rel(w.start_utc), self.rel(w.end_utc)))
+        return cached

@@ -163,9 +163,10 @@ class _Planner:
         task = ix.tasks[slot.task_id]
         if slot.sat_id in self.low_energy:
             return self.low_energy[slot.sat_id]
-        options, reason, detail = ix.options(slot.task_id)
-        if reason is not None:
-            return f"{reason}: {detail}"
+        why = ix.structural(task)
+        if why is not None:
+            return f"{why[0]}: {why[1]}"
+        options = ix.options_on(slot.task_id, slot.sat_id)
         if abs(slot.end_s - slot.start_s - ix.duration_s(task, slot.station_id)) > 1e-5:
             return "its duration changed"
         if abs(ix.snap(slot.start_s - 1e-7) - slot.start_s) > 1e-5:
@@ -209,8 +210,13 @@ class _Planner:
         if not self.energy_marked:
             self._mark_low_energy()
             self.energy_marked = True
-        for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
-            self.place(tid)
+        # Again until nothing more fits: a task that failed may fit once later ones are in
+        # (an image after the downlink that frees its memory).
+        placed_any = True
+        while placed_any:
+            placed_any = False
+            for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
+                placed_any |= self.place(tid) is not None
 
     def place(self, task_id: str) -> Slot | None:
         """Place ``task_id`` where it finishes earliest, or record why it cannot go."""
@@ -225,9 +231,9 @@ class _Planner:
     def _best(self, task_id: str) -> Slot | tuple[Reason, str]:
         ix, st = self.ix, self.state
         task = ix.tasks[task_id]
-        options, reason, detail = ix.options(task_id)
-        if reason is not None:
-            return reason, detail
+        why = ix.structural(task)
+        if why is not None:
+            return why
         lo = max(ix.rel(task.earliest_utc), 0.0)
         data_sats = set()
         for d in task.depends_on:
@@ -240,10 +246,15 @@ class _Planner:
                 data_sats.add(dep.sat_id)
         if len(data_sats) > 1:
             return "dependency", f"its imaging tasks are on {len(data_sats)} satellites"
-        usable = [o for o in options if not data_sats or o.sat_id in data_sats]
-        if not usable:
-            return "window", f"no pass of {next(iter(data_sats))}, which holds its data"
-        usable = [o for o in usable if o.sat_id not in self.low_energy]
+        if data_sats:  # a downlink goes where its data is
+            options, reason, detail = ix.options_over(task, sorted(data_sats))
+            if reason is not None:
+                return reason, f"{detail} on {next(iter(data_sats))}, which holds its data"
+        else:
+            options, reason, detail = ix.options(task_id)
+            if reason is not None:
+                return reason, detail
+        usable = [o for o in options if o.sat_id not in self.low_energy]
         if not usable:
             return "energy", "; ".join(sorted({self.low_energy[o.sat_id] for o in options}))[:300]
         timely = [o for o in usable if o.end_s - o.duration_s >= lo - EPS_S]
@@ -290,15 +301,31 @@ class _Planner:
         return iterations
 
     def _improvable(self, task_id: str) -> bool:
-        options, reason, _ = self.ix.options(task_id)
-        if reason is not None or all(o.sat_id in self.low_energy for o in options):
+        """Whether the search could place it: it has options (a downlink of imaging tasks: on
+        the satellite its data is on, not checked here) and so have its unplaced dependencies."""
+        task = self.ix.tasks[task_id]
+        if self.ix.structural(task) is not None:
             return False
-        return all(d in self.state.slots or self._improvable(d) for d in self.ix.tasks[task_id].depends_on)
+        if self.ix.data_holders(task) is None:
+            options, reason, _ = self.ix.options(task_id)
+            if reason is not None or all(o.sat_id in self.low_energy for o in options):
+                return False
+        return all(d in self.state.slots or self._improvable(d) for d in task.depends_on)
 
     def _move(self, target: str) -> bool:
         ix, st, rng = self.ix, self.state, self.rng
         needed = self._unplaced_closure(target)
-        options = [o for o in ix.options(target)[0] if o.sat_id not in self.low_energy]
+        roots = sorted(t for t in needed if not any(d in needed for d in ix.tasks[t].depends_on))
+        root = rng.choice(roots)
+        data_sats = sorted({st.slots[d].sat_id for d in ix.tasks[root].depends_on
+                            if d in st.slots and ix.tasks[d].kind == "imaging"})  # fmt: skip
+        if ix.data_holders(ix.tasks[root]) is not None and data_sats:
+            options = ix.options_over(ix.tasks[root], data_sats)[0]
+        else:
+            options = ix.options(root)[0]
+        options = [o for o in options if o.sat_id not in self.low_energy]
+        if not options:
+            return False
         option = rng.choice(options)
         victims = self._in_the_way(option, self.failures.get(target, ("", ""))[0])
         before = (st.value, len(st.slots))
@@ -352,11 +379,22 @@ class _Planner:
         """A few unplaced tasks that could use the freed resources."""
         pool = sorted(
             tid for tid in self.failures
-            if tid not in self.state.slots and tid not in exclude and self._improvable(tid)
-            and any(o.sat_id == option.sat_id or (o.station_id is not None and o.station_id == option.station_id)
-                    for o in self.ix.options(tid)[0][:50])
+            if tid not in self.state.slots and tid not in exclude and self._uses(tid, option)
+            and self._improvable(tid)
         )  # fmt: skip
         return set(self.rng.sample(pool, min(_LNS_COMPANIONS, len(pool))))
+
+    def _uses(self, task_id: str, option: Option) -> bool:
+        """Whether ``task_id`` could use ``option``'s satellite or station."""
+        task = self.ix.tasks[task_id]
+        if task.sat_id is not None and task.sat_id != option.sat_id and (
+            task.kind != "downlink" or option.station_id is None
+        ):
+            return False
+        if self.ix.data_holders(task) is not None:
+            return any(d in self.state.slots and self.state.slots[d].sat_id == option.sat_id for d in task.depends_on)
+        return any(o.sat_id == option.sat_id or (o.station_id is not None and o.station_id == option.station_id)
+                   for o in self.ix.options(task_id)[0][:50])  # fmt: skip
 
     def _sat_consistent(self, sat_id: str) -> bool:
         """Memory within bounds and energy above reserve with what is placed (a removal can
