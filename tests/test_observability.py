@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,8 @@ from typing import Any
 import pytest
 import yaml  # PyYAML (a dependency of schemathesis, in the dev extras)
 from stack import ROOT, UpStack
+
+from py_nodes.logs import JsonFormatter, configure, console_line, sat_id_var
 
 PROM_DIR = ROOT / "docker" / "prometheus"
 GRAFANA_DIR = ROOT / "docker" / "grafana"
@@ -66,6 +69,38 @@ def _panel_queries() -> list[tuple[str, str, str]]:
         for panel in dashboard["panels"]
         for target in panel["targets"]
     ]
+
+
+# -- log lines of the Python processes -----------------------------------------------------------
+
+
+def test_json_log_lines_have_the_common_keys_first() -> None:
+    formatter = JsonFormatter("sats1@h")
+    record = logging.LogRecord("stellarops.x", logging.ERROR, __file__, 1, "lost %d", (3,), None)
+    record.fields = {"node": "spoofed", "rows": 3}  # extra fields never replace the common keys
+    sat_id_var.set("sat-7")
+    try:
+        line = formatter.format(record)
+    finally:
+        sat_id_var.set(None)
+    entry = json.loads(line)
+    assert line.startswith('{"ts":')  # what stellar_log.erl passes through unchanged
+    assert list(entry)[:4] == list(LOG_KEYS) and TS.fullmatch(entry["ts"])
+    assert (entry["level"], entry["node"], entry["msg"], entry["sat_id"], entry["rows"]) == ("error", "sats1@h", "lost 3", "sat-7", 3)
+
+
+def test_console_lines_follow_the_log_format() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # pytest's: put back after configure's
+    try:
+        configure("text", "INFO", "stellarops-up")
+        assert console_line("final checkpoint written") == "stellarops: final checkpoint written"
+        configure("json", "INFO", "stellarops-up")
+        entry = json.loads(console_line("the database is down", level=logging.WARNING))
+        assert (entry["node"], entry["level"], entry["msg"]) == ("stellarops-up", "warning", "the database is down")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 # -- Prometheus: configuration and alert rules ---------------------------------------------------
