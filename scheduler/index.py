@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from .model import Problem, Reason, SatelliteResources, Station, Task, Window
 
-__all__ = ["EPS_S", "Index", "Option", "merge"]
+__all__ = ["EPS_S", "Index", "Option", "RawWindows", "merge"]
 
 EPS_S = 1e-6  # times closer than this are equal (datetimes carry microseconds)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,10 +55,31 @@ def _intersect(
     return out
 
 
+class RawWindows:
+    """Passes by satellite and target windows by (task, satellite), as given: independent of
+    the clock, so a re-plan whose problem holds the very same window tuples reuses them."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.station_passes = problem.station_passes
+        self.target_windows = problem.target_windows
+        self.passes: dict[str, list[Window]] = defaultdict(list)
+        for w in problem.station_passes:
+            self.passes[w.sat_id].append(w)
+        self.targets: dict[tuple[str, str], list[Window]] = defaultdict(list)
+        self.target_sats: dict[str, set[str]] = defaultdict(set)
+        for w in problem.target_windows:
+            assert w.task_id is not None  # Problem checks it
+            self.targets[(w.task_id, w.sat_id)].append(w)
+            self.target_sats[w.task_id].add(w.sat_id)
+
+    def fits(self, problem: Problem) -> bool:
+        return self.station_passes is problem.station_passes and self.target_windows is problem.target_windows
+
+
 class Index:
     """Lookups over one problem, built once per ``plan`` call."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, raw: RawWindows | None = None) -> None:
         self.problem = problem
         self.now_utc = problem.now_utc
         self.now_epoch_s = (problem.now_utc - _EPOCH).total_seconds()
@@ -71,14 +92,9 @@ class Index:
             sat: merge(spans) for sat, spans in self._group(problem.sunlit).items()
         }
         # Passes and target windows are converted when first needed (a re-plan needs few).
-        self._raw_passes: dict[str, list[Window]] = defaultdict(list)
-        for w in problem.station_passes:
-            self._raw_passes[w.sat_id].append(w)
-        self._raw_targets: dict[str | None, list[Window]] = defaultdict(list)
-        for w in problem.target_windows:
-            self._raw_targets[w.task_id].append(w)
+        self.raw = raw if raw is not None and raw.fits(problem) else RawWindows(problem)
         self._passes: dict[str, list[tuple[float, float, str, float]]] = {}
-        self._targets: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        self._targets: dict[tuple[str, str], list[tuple[float, float]]] = {}
         self.down: dict[str, list[tuple[float, float]]] = {
             s.station_id: merge((self.rel(a), self.rel(b)) for a, b in s.unavailable)
             for s in problem.stations
@@ -183,7 +199,11 @@ class Index:
         return sorted(holders)
 
     def candidate_sats(self, task: Task) -> list[str]:
-        return [task.sat_id] if task.sat_id is not None else sorted(self.sats)
+        if task.sat_id is not None:
+            return [task.sat_id]
+        if task.kind == "imaging":  # only those that see its target
+            return sorted(s for s in self.raw.target_sats.get(task.task_id, ()) if s in self.sats)
+        return sorted(self.sats)
 
     def structural(self, task: Task) -> tuple[Reason, str] | None:
         """Why ``task`` can never be placed whatever the windows say, or None."""
@@ -261,7 +281,7 @@ class Index:
                 ):
                     raw.append((station, a, b, self.duration_s(task, station)))
         elif task.kind == "imaging":
-            raw = [(None, a, b, task.duration_s) for a, b in self.targets_of(task.task_id).get(sat, ())]
+            raw = [(None, a, b, task.duration_s) for a, b in self.targets_of(task.task_id, sat)]
         else:
             raw = [(None, -math.inf, math.inf, task.duration_s)]
         raw = [r for r in raw if r[2] - r[1] >= r[3] - EPS_S]
@@ -286,19 +306,42 @@ class Index:
         self._sat_options[key] = result
         return result
 
+    def holds(self, task: Task, sat: str, station: str | None, start_s: float, end_s: float) -> bool:
+        """Whether [start_s, end_s] on ``sat`` (via ``station``) is inside one of the task's
+        static options (the same rules as ``_on_sat``, checked for one placement)."""
+        if not self.sats[sat].available or start_s < -EPS_S or end_s > self.horizon_s + EPS_S:
+            return False
+        if start_s < self.rel(task.earliest_utc) - EPS_S or end_s > self.rel(task.deadline_utc) + EPS_S:
+            return False
+        if task.kind == "downlink":
+            spans = [(a, b) for a, b, st, el in self.passes_of(sat)
+                     if st == station and el >= task.min_elevation_deg]  # fmt: skip
+            if station is None or (task.station_id is not None and station != task.station_id):
+                return False
+        elif task.kind == "imaging":
+            spans = self.targets_of(task.task_id, sat)
+        else:
+            spans = [(-math.inf, math.inf)]
+        if not any(a - EPS_S <= start_s and end_s <= b + EPS_S for a, b in spans):
+            return False
+        return not task.needs_sunlight or any(
+            a - EPS_S <= start_s and end_s <= b + EPS_S for a, b in self.sunlit.get(sat, ())
+        )
+
     def passes_of(self, sat: str) -> list[tuple[float, float, str, float]]:
         cached = self._passes.get(sat)
         if cached is None:
             cached = self._passes[sat] = [
                 (self.rel(w.start_utc), self.rel(w.end_utc), w.station_id or "", w.max_elevation_deg)
-                for w in self._raw_passes.get(sat, ())
+                for w in self.raw.passes.get(sat, ())
             ]
         return cached
 
-    def targets_of(self, task_id: str) -> dict[str, list[tuple[float, float]]]:
-        cached = self._targets.get(task_id)
+    def targets_of(self, task_id: str, sat: str) -> list[tuple[float, float]]:
+        key = (task_id, sat)
+        cached = self._targets.get(key)
         if cached is None:
-            cached = self._targets[task_id] = {}
-            for w in self._raw_targets.get(task_id, ()):
-                cached.setdefault(w.sat_id, []).append((self.rel(w.start_utc), self.rel(w.end_utc)))
+            cached = self._targets[key] = [
+                (self.rel(w.start_utc), self.rel(w.end_utc)) for w in self.raw.targets.get(key, ())
+            ]
         return cached

@@ -411,6 +411,9 @@ class Plan:
     cause: str = "initial"
     changes: tuple[PlanChange, ...] = ()
     stats: Mapping[str, float] = field(default_factory=dict)  # iterations, greedy value, ...
+    # Opaque: what a re-plan from this plan may reuse (the windows grouped, while the new
+    # problem holds the very same window tuples). Not part of the plan's value or equality.
+    reuse: object = field(default=None, repr=False, compare=False)
 
     def placement(self, task_id: str) -> Placement | None:
         for p in self.placements:

@@ -28,7 +28,7 @@ import random
 import time
 from collections.abc import Iterable
 
-from .index import EPS_S, Index, Option
+from .index import EPS_S, Index, Option, RawWindows
 from .model import Placement, Plan, PlanChange, Problem, Reason, Unplaced
 from .state import STAGE_REASONS, Slot, State
 
@@ -61,7 +61,8 @@ def plan(
     the others that still fit. ``cause`` names why this plan is made (recorded in ``changes``).
     """
     started = time.perf_counter()
-    planner = _Planner(problem, seed)
+    raw = previous.reuse if previous is not None and isinstance(previous.reuse, RawWindows) else None
+    planner = _Planner(problem, seed, raw)
     if previous is not None:
         planner.keep(previous, incremental)
     planner.construct()
@@ -89,6 +90,7 @@ def plan(
             "kept": float(planner.kept_count),
             "replaced": float(len(planner.pool)),
         },
+        reuse=planner.ix.raw,
     )
 
 
@@ -98,8 +100,8 @@ def greedy_plan(problem: Problem) -> Plan:
 
 
 class _Planner:
-    def __init__(self, problem: Problem, seed: int) -> None:
-        self.ix = Index(problem)
+    def __init__(self, problem: Problem, seed: int, raw: RawWindows | None) -> None:
+        self.ix = Index(problem, raw)
         self.state = State(self.ix)
         self.rng = random.Random(seed)
         self.failures: dict[str, tuple[Reason, str]] = {}
@@ -166,16 +168,11 @@ class _Planner:
         why = ix.structural(task)
         if why is not None:
             return f"{why[0]}: {why[1]}"
-        options = ix.options_on(slot.task_id, slot.sat_id)
         if abs(slot.end_s - slot.start_s - ix.duration_s(task, slot.station_id)) > 1e-5:
             return "its duration changed"
         if abs(ix.snap(slot.start_s - 1e-7) - slot.start_s) > 1e-5:
             return "off the time grid"
-        if not any(
-            o.sat_id == slot.sat_id and o.station_id == slot.station_id
-            and o.start_s - EPS_S <= slot.start_s and slot.end_s <= o.end_s + EPS_S
-            for o in options
-        ):  # fmt: skip
+        if not ix.holds(task, slot.sat_id, slot.station_id, slot.start_s, slot.end_s):
             return "its window, earliest start or deadline no longer holds it"
         for d in task.depends_on:
             dep = st.slots.get(d)
