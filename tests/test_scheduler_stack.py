@@ -335,3 +335,35 @@ def test_the_shell_submits_lists_plans_and_cancels_tasks(stack: UpStack) -> None
             assert await stack.rpc(ctl, "stellar", "task", [-1]) == (Atom("error"), (Atom("bad_field"), Atom("id")))
 
     asyncio.run(body())
+
+
+def test_a_failing_step_is_retried_with_backoff_then_the_task_fails_with_an_alarm(stack: UpStack) -> None:
+    sat = "demo-04"
+
+    async def body(api: Api) -> None:
+        # In maintenance a collect is refused by the satellite (maintenance -> science is no transition).
+        status, answer = await api.call("PATCH", f"/api/satellites/{sat}", {"mode": "maintenance"})
+        assert status == 200, answer
+        status, created = await api.call("POST", "/api/tasks", {
+            "kind": "command", "satellite_id": sat, "args": {"command": "collect"}, "duration_s": 5, "max_retries": 1,
+            "deadline": iso(datetime.now(UTC) + timedelta(minutes=10)),
+        })  # fmt: skip
+        assert status == 201, created
+
+        async def final() -> Any:
+            t = await task(api, created["id"])
+            return t if t["status"] in ("done", "failed") else None
+
+        failed = await until("the command task failed after its retry", final, 120)
+        assert (failed["status"], failed["reason"], failed["attempts"]) == ("failed", "execution_failed", 2), failed
+        steps = await ledger(stack, created["id"])
+        assert [(key, status) for key, _, status in steps] == [
+            (f"task-{created['id']}-a1-start", "failed"), (f"task-{created['id']}-a2-start", "failed")], steps
+        _, alarms = await api.call("GET", "/api/alarms")
+        mine = [a for a in alarms["items"] if a["satellite_id"] == sat and a["kind"] == "task_failed"]
+        assert mine and f"task {created['id']}" in mine[0]["message"], alarms
+        _, plan = await api.call("GET", "/api/plan")
+        assert any(r["cause"] == "execution_failed" for r in plan["runs"]), plan["runs"]
+        await api.call("PATCH", f"/api/satellites/{sat}", {"mode": "standby"})
+
+    asyncio.run(with_api(stack, body))

@@ -57,7 +57,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"kind": "downlink", "args": {}, "depends_on": 999}, "depends_on"),
     ({"kind": "maintenance", "args": {"mode": "party"}}, "args.mode"),
     ({"kind": "command", "args": {"command": "launch"}}, "args.command"),
-    ({"kind": "command", "args": {"command": "set_mode", "args": {}}}, "args.args.mode"),
+    ({"kind": "command", "args": {"command": "set_mode"}}, "args.mode"),
+    ({"kind": "command", "args": {"command": "noop", "mode": "safe"}}, "args.mode"),
 ]
 
 

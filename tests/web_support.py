@@ -294,10 +294,35 @@ def documented_relation_refused(case: Any, response: Any) -> bool:
             return "from" in query and "to" in query and _time(query, "from", now) >= _time(query, "to", now)
         points = _POINTS.match(message)
         return points is not None and int(points[1]) > int(points[2]) and field in ("step_s", "to")
+    if operation in ("createTask", "whatIf") and message.endswith("expected integer, got number"):
+        return True  # documented: integers are JSON integers (JSON Schema also calls 1.0 an integer)
+    if operation == "createTask" and isinstance(case.body, dict):
+        return _task_relation_broken(case.body, field, message, "")
+    if operation == "whatIf" and isinstance(case.body, dict) and isinstance(field, str):
+        if field.startswith(("cancel[", "stations_down[")):
+            return ": no " in message  # names no open task / no station: stored state, not the schema
+        index = re.match(r"add\[(\d+)\]\.", field)
+        return index is not None and _task_relation_broken(case.body["add"][int(index[1])], field, message, index[0])
     if operation == "listPasses" and field == "to":
         start = _time(query, "from", now)
         end = _time(query, "to", start + timedelta(days=1))
         return start >= end if message.endswith("must be after from") else end - start > timedelta(days=7)
+    return False
+
+
+def _task_relation_broken(body: dict[str, Any], field: str, message: str, prefix: str) -> bool:
+    """createTask's documented relations, recomputed (a minute of slack for the clocks)."""
+    if field in (f"{prefix}satellite_id", f"{prefix}ground_station_id", f"{prefix}depends_on"):
+        return message.startswith((f"{field}: no ", f"{field}: task "))  # names nothing stored
+    now, slack = datetime.now(UTC), timedelta(minutes=1)
+    earliest = _time(body, "earliest_start", now)
+    deadline = _time(body, "deadline", max(earliest, now) + timedelta(hours=24))
+    if field == f"{prefix}deadline":
+        return deadline <= now + slack or deadline <= earliest
+    if field == f"{prefix}earliest_start":
+        return earliest - now > timedelta(days=7) - slack
+    if field == f"{prefix}duration_s":
+        return (deadline - max(earliest, now)).total_seconds() < body.get("duration_s", 60.0) + slack.total_seconds()
     return False
 
 

@@ -74,7 +74,7 @@ class TaskSpec:
       ``sunlit`` (default false); ``memory_mb`` is what it produces;
     - downlink: nothing; ``memory_mb`` is what it frees (0: what its ``depends_on`` produced);
     - maintenance: ``mode`` (default maintenance);
-    - command: ``command`` (a command kind) and ``args`` (its arguments, an object).
+    - command: ``command`` (a command kind), and ``mode`` for ``set_mode``.
     """
 
     kind: str
@@ -142,7 +142,7 @@ def _checked_args(kind: str, args: object) -> dict[str, Any]:
         "imaging": {"target_lat_deg", "target_lon_deg", "min_el_deg", "sunlit"},
         "downlink": set(),
         "maintenance": {"mode"},
-        "command": {"command", "args"},
+        "command": {"command", "mode"},
     }[kind]
     unknown = sorted(set(args) - allowed)
     if unknown:
@@ -167,14 +167,13 @@ def _checked_args(kind: str, args: object) -> dict[str, Any]:
         command = args.get("command")
         if command not in vocabulary.COMMAND_KINDS:
             raise ValidationError("args.command", f"expected one of {', '.join(vocabulary.COMMAND_KINDS)}, got {command!r:.40}")
-        command_args = args.get("args", {})
-        if not isinstance(command_args, dict):
-            raise ValidationError("args.args", "expected an object")
-        if command == "set_mode" and command_args.get("mode") not in set(Mode):
-            raise ValidationError("args.args.mode", f"set_mode needs a mode, one of {', '.join(Mode)}")
-        if command != "set_mode" and command_args:
-            raise ValidationError("args.args", f"{command} takes no arguments")
-        out = {"command": command, "args": dict(command_args)}
+        out = {"command": command}
+        if command == "set_mode":
+            if args.get("mode") not in set(Mode):
+                raise ValidationError("args.mode", f"set_mode needs a mode, one of {', '.join(Mode)}")
+            out["mode"] = str(args["mode"])
+        elif "mode" in args:
+            raise ValidationError("args.mode", f"{command} takes no mode")
     return out
 
 

@@ -72,7 +72,8 @@ def steps_of(task: Task) -> tuple[Step, list[Step]]:
         # maintenance and safe can only go back through standby.
         back = [("set_mode", {"mode": "standby"}), nominal] if mode in ("maintenance", "safe") else [nominal]
         return ("set_mode", {"mode": mode}), back
-    return (str(task.args["command"]), dict(task.args.get("args", {}))), []
+    command = str(task.args["command"])
+    return (command, {"mode": task.args["mode"]} if command == "set_mode" else {}), []
 
 
 class SchedulerLease:

@@ -9,8 +9,6 @@ and changes nothing.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -28,43 +26,67 @@ from py_nodes.tasking.service import plan_once
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..keys import CLUSTER, DATABASE
-from ..models import SAT_ID, STATION_ID, TIME, error_replies, iso, items_of
+from ..models import MODE, SAT_ID, STATION_ID, TIME, error_replies, iso, items_of
 from ..respond import json_response
 from ..schema import parse_datetime
 from ..spec import RouteSpec, params
 
 __all__ = ["ROUTES"]
 
-REPLAN_WAIT_S: Final = 10.0
 TIME_IN: Final = {**TIME, "pattern": "^(19|20)[0-9]{2}-"}
 TASK_ID_PATH: Final = {"task_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "description": "task id"}}
 STATION_PATH: Final = {"station_id": STATION_ID}
-ARGS: Final = {
-    "type": "object",
-    "maxProperties": 8,
-    "description": "per kind: imaging {target_lat_deg, target_lon_deg, min_el_deg?, sunlit?}; downlink {}; "
-    "maintenance {mode?}; command {command, args?}",
-}
-TASK_BODY: Final = {
-    "type": "object",
-    "required": ["kind"],
-    "additionalProperties": False,
-    "properties": {
-        "kind": {"type": "string", "enum": list(vocabulary.TASK_KINDS)},
-        "satellite_id": {**SAT_ID, "description": "left out: any satellite that can"},
-        "ground_station_id": {**STATION_ID, "description": "downlink only; left out: any station"},
-        "args": ARGS,
-        "priority": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50},
-        "earliest_start": {**TIME_IN, "description": "default: now"},
-        "deadline": {**TIME_IN, "description": "after now and after earliest_start + duration_s; default: 24 h after the start"},
-        "duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 60},
-        "energy_pct": {"type": "number", "minimum": 0, "maximum": 100, "default": 0, "description": "battery the task uses"},
-        "memory_mb": {"type": "number", "minimum": 0, "maximum": 1e12, "default": 0,
-                      "description": "imaging: produced; downlink: freed (0: what depends_on produced)"},
-        "depends_on": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "description": "a task that must end first"},
-        "max_retries": {"type": "integer", "minimum": 0, "maximum": 100, "default": 3},
+COMMON: Final = {
+    "satellite_id": {**SAT_ID, "description": "left out: any satellite that can"},
+    "priority": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50},
+    "earliest_start": {**TIME_IN, "description": "default: now"},
+    "deadline": {**TIME_IN, "description": "after now and after earliest_start + duration_s; default: 24 h after the start"},
+    "duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 60},
+    "energy_pct": {"type": "number", "minimum": 0, "maximum": 100, "default": 0, "description": "battery the task uses"},
+    "memory_mb": {"type": "number", "minimum": 0, "maximum": 1e12, "default": 0,
+                  "description": "imaging: produced; downlink: freed (0: what depends_on produced)"},
+    "depends_on": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "description": "a task that must end first"},
+    "max_retries": {"type": "integer", "minimum": 0, "maximum": 100, "default": 3},
+}  # fmt: skip
+NO_ARGS: Final = {"type": "object", "additionalProperties": False, "properties": {}, "description": "none: {} or left out"}
+ARGS_BY_KIND: Final[dict[str, Any]] = {
+    "imaging": {
+        "type": "object", "required": ["target_lat_deg", "target_lon_deg"], "additionalProperties": False,
+        "properties": {
+            "target_lat_deg": {"type": "number", "minimum": -90, "maximum": 90},
+            "target_lon_deg": {"type": "number", "minimum": -180, "maximum": 180},
+            "min_el_deg": {"type": "number", "minimum": 0, "exclusiveMaximum": 90, "default": 10},
+            "sunlit": {"type": "boolean", "default": False, "description": "only while the satellite is sunlit"},
+        },
+    },
+    "downlink": NO_ARGS,
+    "maintenance": {"type": "object", "additionalProperties": False, "properties": {"mode": {**MODE, "default": "maintenance"}}},
+    "command": {
+        "oneOf": [
+            {"type": "object", "required": ["command", "mode"], "additionalProperties": False,
+             "properties": {"command": {"type": "string", "enum": ["set_mode"]}, "mode": MODE}},
+            {"type": "object", "required": ["command"], "additionalProperties": False,
+             "properties": {"command": {"type": "string", "enum": [k for k in vocabulary.COMMAND_KINDS if k != "set_mode"]}}},
+        ],
+        "discriminator": {"propertyName": "command"},
+        "description": "the ledger command it sends: {command} (set_mode also takes mode)",
     },
 }  # fmt: skip
+
+
+def _variant(kind: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {"kind": {"type": "string", "enum": [kind]}, **COMMON, "args": ARGS_BY_KIND[kind]}
+    if kind == "downlink":
+        properties["ground_station_id"] = {**STATION_ID, "description": "left out: any station"}
+    required = ["kind", "args"] if kind in ("imaging", "command") else ["kind"]
+    return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
+
+
+TASK_BODY: Final = {
+    "oneOf": [_variant(kind) for kind in vocabulary.TASK_KINDS],
+    "discriminator": {"propertyName": "kind"},
+    "description": "args per kind; ground_station_id for a downlink only",
+}
 PLACEMENT: Final = {
     "type": ["object", "null"],
     "properties": {
@@ -136,11 +158,7 @@ REPLAN_BODY: Final = {
     "additionalProperties": False,
     "properties": {"detail": {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"}},
 }
-REPLANNED: Final = {
-    "type": "object",
-    "required": ["request_id"],
-    "properties": {"request_id": {"type": "integer"}, "run": RUN},
-}
+REPLANNED: Final = {"type": "object", "required": ["request_id"], "properties": {"request_id": {"type": "integer"}}}
 WHAT_IF_BODY: Final = {
     "type": "object",
     "additionalProperties": False,
@@ -283,17 +301,9 @@ async def get_plan(request: web.Request) -> web.StreamResponse:
 async def replan(request: web.Request) -> web.StreamResponse:
     p = params(request)
     assert p.principal is not None
-    tasks = Tasks(request.app[DATABASE])
     detail = (p.body or {}).get("detail", "") or f"asked by {p.principal.actor}"
-    request_id = await tasks.request_replan("manual", detail, actor=p.principal.actor)
-    deadline = time.monotonic() + REPLAN_WAIT_S
-    while time.monotonic() < deadline:
-        run_id = await tasks.request_outcome(request_id)
-        if run_id is not None:
-            return json_response({"request_id": request_id, "run": run_json(await tasks.get_run(run_id))})
-        await asyncio.sleep(0.2)
-    # No scheduler answered in time (none holds the lease, or it is busy): it will when it can.
-    return json_response({"request_id": request_id, "run": None}, status=202)
+    request_id = await Tasks(request.app[DATABASE]).request_replan("manual", detail, actor=p.principal.actor)
+    return json_response({"request_id": request_id}, status=202)
 
 
 async def what_if(request: web.Request) -> web.StreamResponse:
@@ -387,9 +397,11 @@ ROUTES: Final = [
         "POST", "/api/tasks", create_task, "createTask", "Submit a mission task", "tasks", "operator",
         {201: ("stored as pending; the scheduler plans it", TASK), **error_replies(400, 401, 403, 413, 415, 422, 503)},
         body=TASK_BODY, database="here",
-        description="422 (details.field) for a bad field, an impossible window (deadline in the past, before "
-        "earliest_start, or too close for duration_s), an unknown satellite_id, ground_station_id or depends_on; "
-        "nothing is stored then. State changes arrive as `task` events.",
+        description="Between fields (422 naming the field, nothing stored): `deadline` after now and after "
+        "`earliest_start` (default now); `earliest_start` at most 7 days ahead; `duration_s` fits between "
+        "max(`earliest_start`, now) and `deadline`; `satellite_id`, `ground_station_id` and `depends_on` name a "
+        "stored satellite, station and task (`depends_on` not failed or cancelled). Integers are JSON integers "
+        "(`1`, not `1.0`). State changes arrive as `task` events.",
     ),
     RouteSpec(
         "GET", "/api/tasks", list_tasks, "listTasks", "Mission tasks, newest first", "tasks", "viewer",
@@ -414,9 +426,8 @@ ROUTES: Final = [
     ),
     RouteSpec(
         "POST", "/api/plan/replan", replan, "replan", "Re-plan now", "tasks", "operator",
-        {200: ("re-planned: the new run", REPLANNED),
-         202: ("asked: no scheduler answered within 10 s (it will when it holds the lease)", REPLANNED),
-         **error_replies(400, 401, 403, 413, 415, 422, 503)},
+        {202: ("asked: the scheduler holding the lease re-plans at its next tick (a `plan` event; GET /api/plan)",
+               REPLANNED), **error_replies(400, 401, 403, 413, 415, 422, 503)},
         body=REPLAN_BODY, database="here",
     ),
     RouteSpec(
@@ -424,7 +435,8 @@ ROUTES: Final = [
         {200: ("the plan it would be", WHAT_IF), **error_replies(400, 401, 403, 413, 415, 422, 503)},
         body=WHAT_IF_BODY, database="here",
         description="Tasks in `add` are checked as by POST /api/tasks (422 on `add[i].field`); `cancel` names open "
-        "tasks, `stations_down` stations (422 on `cancel[i]` / `stations_down[i]` otherwise). Nothing is stored.",
+        "tasks, `stations_down` stations (422 on `cancel[i]` / `stations_down[i]` otherwise). Integers are JSON "
+        "integers (`1`, not `1.0`). Nothing is stored.",
     ),
     RouteSpec(
         "PATCH", "/api/ground-stations/{station_id}", patch_station, "setGroundStationActive",
