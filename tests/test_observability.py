@@ -265,6 +265,18 @@ def test_every_metric_a_panel_or_alert_names_is_exported(json_stack: UpStack) ->
     assert named <= exported, f"named but not exported: {sorted(named - exported)}"
     # Bounded cardinality: no satellite id in any label of any series.
     assert "demo-0" not in body.decode()
+    # Prometheus' conventions: one prefix, counters end in _total (tasks failed is one now),
+    # histograms are durations in seconds, gauges never end in _total.
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", body.decode(), re.MULTILINE))
+    assert types["stellar_tasks_failed_total"] == "counter" and types["stellar_commands_total"] == "counter"
+    for family, kind in types.items():
+        assert family.startswith("stellar_"), family
+        if kind == "counter":
+            assert family.endswith("_total") and family in exported, family
+        elif kind == "histogram":
+            assert family.endswith("_seconds") and f"{family}_bucket" in exported, family
+        else:
+            assert kind == "gauge" and not family.endswith("_total"), (family, kind)
 
 
 def _free_port() -> int:

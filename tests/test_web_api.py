@@ -335,7 +335,7 @@ async def test_metrics(gw: Harness) -> None:
     text = await response.text()
     for line in (
         "stellar_satellites_active 2.0",
-        "stellar_satellites_total 2.0",
+        "stellar_satellites 2.0",
         "stellar_energy_avg 90.0",
         "stellar_tasks_pending 0.0",
         "stellar_tasks_failed_total 0.0",

@@ -214,7 +214,7 @@ class GatewayMetrics:
         self.fleet_refresh_s = fleet_refresh_s
         self.fleet_refreshed_at = -1e9
         self.satellites_active = Gauge("stellar_satellites_active", "Satellites whose actor is running", registry=r)
-        self.satellites_total = Gauge("stellar_satellites_total", "Satellites in the cluster", registry=r)
+        self.satellites_total = Gauge("stellar_satellites", "Satellites in the cluster (a gauge: no _total)", registry=r)
         self.energy_avg = Gauge("stellar_energy_avg", "Mean battery level of the satellites, percent", registry=r)
         self.tasks_pending = Gauge("stellar_tasks_pending", "Tasks pending or scheduled", registry=r)
         self.tasks = TasksCollector()

@@ -109,7 +109,7 @@ def test_prometheus_scraped_the_stack(stack: Stack) -> None:
     for job in jobs:
         wait_for(f"up{{job={job!r}}} == 1", lambda job=job: stack.promql(f'up{{job="{job}"}} == 1') or None, 120, 2)
     # The gateway's domain metrics went through the scrape, not only the target's `up`.
-    series = wait_for("stellar_satellites_total scraped", lambda: stack.promql("stellar_satellites_total") or None, 60, 2)
+    series = wait_for("stellar_satellites scraped", lambda: stack.promql("stellar_satellites") or None, 60, 2)
     assert float(series[0]["value"][1]) >= DEMO_SATELLITES + 1, series
 
 
