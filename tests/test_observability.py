@@ -391,4 +391,6 @@ def test_every_line_the_stack_prints_is_a_json_log(json_stack: UpStack) -> None:
     assert any("Stop with Ctrl-C" in e["msg"] for e in entries)  # the banner, as one object
     assert any(e.get("sat_id") == "demo-03" and e["node"] == beam for e in entries)  # the crashed actor
     assert any(e["msg"].endswith("stopped (exit status 0)") for e in entries)
+    # up read the BEAM node's JSON line about the final checkpoint (its msg, not the whole line).
+    assert any(e["msg"] == "final checkpoint written (checkpointed 4 satellite(s) at stop)" for e in entries)
     assert json_stack.admin_token() not in "\n".join(lines)  # JSON output is collected as logs
