@@ -92,3 +92,21 @@ def test_the_openapi_document_and_the_dashboard_use_the_vocabulary() -> None:
     # The dashboard's copies (api/types.ts) match the document it is built against.
     assert _ts_const("MODES") == vocabulary.MODES
     assert _ts_const("COMMAND_KINDS") == vocabulary.COMMAND_KINDS
+
+
+def test_the_scheduler_vocabularies_agree_everywhere() -> None:
+    """Task kinds, states, reasons and plan causes: migration 0007's CHECKs, the OpenAPI
+    document and the dashboard's types.ts; the event types the gateway and the dashboard know."""
+    from web.cluster import EVENT_TYPES
+
+    assert vocabulary.TASK_KINDS in _check_list("kind")
+    assert _check_list("reason") == [vocabulary.TASK_REASONS]
+    assert _check_list("cause") == [vocabulary.PLAN_CAUSES, vocabulary.PLAN_CAUSES]  # plan_runs, plan_requests
+    enums = _enums(json.loads(json.dumps(build_document(ROUTES))))
+    for values in (vocabulary.TASK_KINDS, vocabulary.TASK_STATES, vocabulary.TASK_REASONS, vocabulary.PLAN_CAUSES):
+        assert values in enums
+    assert _ts_const("TASK_KINDS") == vocabulary.TASK_KINDS
+    assert _ts_const("TASK_STATES") == vocabulary.TASK_STATES
+    assert _ts_const("TASK_REASONS") == vocabulary.TASK_REASONS
+    assert _ts_const("PLAN_CAUSES") == vocabulary.PLAN_CAUSES
+    assert set(_ts_const("EVENT_TYPES")) == set(EVENT_TYPES)

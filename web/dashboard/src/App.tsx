@@ -15,11 +15,13 @@ import { PassesTimeline } from "./views/PassesTimeline";
 import { SatDetail } from "./views/SatDetail";
 import { SatList } from "./views/SatList";
 import { SignIn } from "./views/SignIn";
+import { TasksView } from "./views/TasksView";
 
 const TABS: { label: string; route: Route; views: Route["view"][] }[] = [
   { label: "Map", route: { view: "map", satId: null }, views: ["map"] },
   { label: "Satellites", route: { view: "satellites" }, views: ["satellites", "satellite"] },
   { label: "Passes", route: { view: "passes" }, views: ["passes"] },
+  { label: "Tasks", route: { view: "tasks" }, views: ["tasks"] },
   { label: "Alarms", route: { view: "alarms" }, views: ["alarms"] },
   { label: "Cluster", route: { view: "cluster" }, views: ["cluster"] },
 ];
@@ -34,6 +36,8 @@ function View({ route }: { route: Route }) {
       return <SatDetail satId={route.satId} />;
     case "passes":
       return <PassesTimeline />;
+    case "tasks":
+      return <TasksView />;
     case "alarms":
       return <AlarmsPanel />;
     case "cluster":

@@ -7,6 +7,7 @@ export type Route =
   | { view: "satellites" }
   | { view: "satellite"; satId: string }
   | { view: "passes" }
+  | { view: "tasks" }
   | { view: "alarms" }
   | { view: "cluster" }
   | { view: "signin" };
@@ -20,6 +21,8 @@ export function parseRoute(hash: string): Route {
       return parts[1] ? { view: "satellite", satId: parts[1] } : { view: "satellites" };
     case "passes":
       return { view: "passes" };
+    case "tasks":
+      return { view: "tasks" };
     case "alarms":
       return { view: "alarms" };
     case "cluster":

@@ -12,8 +12,10 @@ import type {
   Mode,
   Page,
   Pass,
+  Plan,
   Satellite,
   Session,
+  Task,
   TelemetryHistory,
   Track,
 } from "./types";
@@ -178,5 +180,25 @@ export class ApiClient {
       query: { from: options.from?.toISOString(), to: options.to?.toISOString(), sat: options.sats, station: options.stations },
     });
     return body.items;
+  }
+
+  async tasks(limit = 500): Promise<Task[]> {
+    return (await this.request<Items<Task>>("GET", "/api/tasks", { query: { limit } })).items;
+  }
+
+  createTask(body: Record<string, unknown>): Promise<Task> {
+    return this.request("POST", "/api/tasks", { body });
+  }
+
+  cancelTask(id: number): Promise<Task> {
+    return this.request("POST", `/api/tasks/${id}/cancel`);
+  }
+
+  plan(): Promise<Plan> {
+    return this.request("GET", "/api/plan");
+  }
+
+  replan(): Promise<{ request_id: number }> {
+    return this.request("POST", "/api/plan/replan", { body: {} });
   }
 }

@@ -42,6 +42,7 @@ export interface LiveState {
   alarmsRevision: number; // an alarm was raised or cleared
   nodesRevision: number; // a node changed
   satsRevision: number; // an event named a satellite we do not have
+  tasksRevision: number; // a task changed state, or the scheduler made a new plan
   /** Bumped by a reset event: everything must be reloaded over REST. */
   resets: number;
 }
@@ -62,6 +63,7 @@ export function initialState(): LiveState {
     alarmsRevision: 0,
     nodesRevision: 0,
     satsRevision: 0,
+    tasksRevision: 0,
     resets: 0,
   };
 }
@@ -118,7 +120,7 @@ export function applyMessages(state: LiveState, messages: StreamMessage[]): Live
   let outcomes: Record<string, unknown> | null = null;
   let tail: TailPoint[] | null = null;
   let nodeLog: NodeChange[] | null = null;
-  let { lastEventId, alarmsRevision, nodesRevision, satsRevision, resets } = state;
+  let { lastEventId, alarmsRevision, nodesRevision, satsRevision, tasksRevision, resets } = state;
 
   const satsMut = (): Record<string, LiveSat> => (sats ??= { ...state.sats });
 
@@ -181,6 +183,10 @@ export function applyMessages(state: LiveState, messages: StreamMessage[]): Live
       case "alarm":
         alarmsRevision += 1;
         break;
+      case "task":
+      case "plan":
+        tasksRevision += 1;
+        break;
       case "node": {
         nodes ??= { ...state.nodes };
         const name = event.data.name;
@@ -213,6 +219,7 @@ export function applyMessages(state: LiveState, messages: StreamMessage[]): Live
     alarmsRevision,
     nodesRevision,
     satsRevision,
+    tasksRevision,
     resets,
   };
 }

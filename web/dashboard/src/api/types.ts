@@ -203,6 +203,84 @@ export type ClusterEvent =
   | EventBase<"state", StateData>
   | EventBase<"command", CommandData>
   | EventBase<"alarm", Record<string, unknown>>
-  | EventBase<"node", NodeData>;
+  | EventBase<"node", NodeData>
+  | EventBase<"task", TaskData>
+  | EventBase<"plan", PlanData>;
 
-export const EVENT_TYPES = ["telemetry", "state", "command", "alarm", "node"] as const;
+export const EVENT_TYPES = ["telemetry", "state", "command", "alarm", "node", "task", "plan"] as const;
+
+// The mission scheduler (GET /api/tasks, /api/plan; py_nodes/vocabulary.py holds these lists).
+export const TASK_KINDS = ["imaging", "downlink", "maintenance", "command"] as const;
+export type TaskKind = (typeof TASK_KINDS)[number];
+export const TASK_STATES = ["pending", "scheduled", "running", "done", "failed", "cancelled"] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const TASK_REASONS = [
+  "window", "deadline", "horizon", "energy", "memory", "station_conflict", "satellite_busy", "dependency",
+  "unknown_satellite", "unknown_station", "satellite_unavailable", "execution_failed", "cancelled",
+] as const;
+export type TaskReason = (typeof TASK_REASONS)[number];
+export const PLAN_CAUSES = [
+  "task_added", "task_cancelled", "station_down", "station_up", "satellite_unavailable",
+  "execution_failed", "freeze_passed", "manual", "takeover",
+] as const;
+export type PlanCause = (typeof PLAN_CAUSES)[number];
+
+export interface Placement {
+  satellite_id: string;
+  station_id: string | null;
+  start: string;
+  end: string;
+  attempt?: number;
+  plan_run_id?: number;
+}
+
+export interface Task {
+  id: number;
+  kind: TaskKind;
+  status: TaskState;
+  satellite_id: string | null;
+  ground_station_id: string | null;
+  args: Record<string, unknown>;
+  priority: number;
+  earliest_start: string | null;
+  deadline: string | null;
+  duration_s: number;
+  attempts: number;
+  reason: TaskReason | null;
+  reason_detail: string;
+  placement: Placement | null;
+  started_at?: string | null;
+  finished_at?: string | null;
+  updated_at?: string;
+}
+
+export interface PlanRun {
+  id: number;
+  at: string;
+  cause: PlanCause;
+  detail: string;
+  solve_ms: number;
+  placed: number;
+  unplaced: number;
+  moved: number;
+}
+
+export interface Plan {
+  run: PlanRun | null;
+  unplaced: { task_id: number; reason: TaskReason; detail: string }[];
+  runs: PlanRun[];
+}
+
+export interface TaskData {
+  id: number;
+  kind: TaskKind;
+  status: TaskState;
+  reason: TaskReason | null;
+}
+
+export interface PlanData {
+  run_id: number;
+  cause: PlanCause;
+  placed: number;
+  unplaced: number;
+}
