@@ -123,6 +123,9 @@ def test_killed_postgres_is_started_again_and_stop_writes_the_checkpoint(tmp_pat
         # The gateway's pool reconnects on its own: ready again without a person.
         _wait_for("/readyz 200 after the restart", lambda: _http_status(ready) == 200, 60, every_s=0.5)
         assert 500 not in seen
+        # The watcher marks the server up once its own probe connects, which may come a moment
+        # after the gateway's pool did.
+        _wait_for("status: database up", lambda: stack.status()["database"]["state"] == "up", 30, every_s=0.2)
         database = stack.status()["database"]
         assert database["kind"] == "embedded" and database["state"] == "up" and database["restarts"] == 1
         assert f"(pid {dead}) is gone" in database["last_error"]
