@@ -13,7 +13,7 @@ from stack import UpStack
 
 pytestmark = [pytest.mark.erlang, pytest.mark.slow, pytest.mark.timeout(300)]
 
-PYTHON_NODES = ("sats1", "sats2", "orbital1", "store1", "gateway1")
+PYTHON_NODES = ("sats1", "sats2", "orbital1", "store1", "gateway1", "scheduler1")
 
 
 def cmdline(pid: int) -> bytes:
@@ -42,7 +42,7 @@ def test_the_cookie_is_on_no_command_line(tmp_path: Path) -> None:
         pids = asyncio.run(stack_pids(stack, "secrets"))
         cookie = stack.cookie()
         assert len(cookie) >= 20
-        # The processes looked at: BEAM and the five Python nodes, each with a readable command line.
+        # The processes looked at: BEAM and the six Python nodes, each with a readable command line.
         alive_names = {name.split("@")[0].removeprefix("stellar_secrets_") for name in pids}
         assert alive_names == {"stellar_secrets", *PYTHON_NODES}, pids
         assert stack.proc is not None

@@ -598,6 +598,19 @@ class Tasks:
         found = {str(r[0]): int(r[1]) for r in rows}
         return {c: found.get(c, 0) for c in vocabulary.PLAN_CAUSES}, (None if last is None else float(last[0]))
 
+    async def has_work(self) -> bool:
+        """Whether the scheduler has anything to do: open tasks, a cancelled task still to stop,
+        or a re-plan asked for."""
+        async with self._db.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE status IN ('pending', 'scheduled', 'running')"
+                    " OR (status = 'cancelled' AND started_at IS NOT NULL AND finished_at IS NULL))"
+                    " OR EXISTS (SELECT 1 FROM plan_requests WHERE handled_at IS NULL)"
+                )
+            ).fetchone()
+        return bool(row and row[0])
+
     async def fingerprint(self) -> tuple[Any, ...]:
         """What, when it changes, calls for a re-plan: the open tasks (and their updates), and
         which stations are active."""

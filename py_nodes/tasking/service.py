@@ -219,6 +219,9 @@ class SchedulerService:
     # -- one tick ------------------------------------------------------------------------------
 
     async def tick(self) -> None:
+        if self._fingerprint is not None and not await self.tasks.has_work():
+            self._fingerprint = await self.tasks.fingerprint()  # idle: nothing to plan or run
+            return
         sats = await live_sats(self.node, self.beam_node)
         if sats is None:
             return  # no control node: nothing can be executed or known about satellites
