@@ -91,13 +91,13 @@ def small_problem(seed: int, n_tasks: int, horizon_s: int = 6 * 3600) -> Problem
     sats, passes, sunlit = [], [], []
     for i in range(3):
         sid = f"sat-{i}"
-        battery = rng.randint(30, 70)
+        battery = rng.randint(25, 50)
         sats.append(SatelliteResources(
             sid, battery_wh=float(battery), energy_now_wh=float(rng.randint(battery // 2, battery)),
-            reserve_wh=float(battery // 5), charge_w=float(rng.randint(15, 35)),
-            load_w={"nominal": float(rng.randint(3, 8)), "science": float(rng.randint(25, 45)),
+            reserve_wh=float(battery // 4), charge_w=float(rng.randint(10, 25)),
+            load_w={"nominal": float(rng.randint(2, 5)), "science": float(rng.randint(30, 50)),
                     "downlink": float(rng.randint(15, 30)), "maintenance": 2.0},
-            memory_capacity_mb=float(rng.randint(600, 1500)), memory_used_mb=float(rng.randint(0, 300)),
+            memory_capacity_mb=float(rng.randint(400, 900)), memory_used_mb=float(rng.randint(0, 300)),
         ))  # fmt: skip
         phase = rng.randrange(0, 96) * SLOT_S
         for k in range(-1, horizon_s // 5760 + 1):  # 96 min orbits, 60 min of them sunlit
@@ -105,7 +105,7 @@ def small_problem(seed: int, n_tasks: int, horizon_s: int = 6 * 3600) -> Problem
             if b > a:
                 sunlit.append(Window(sid, at(a), at(b)))
         for st in stations:
-            for _ in range(rng.randint(1, 3)):
+            for _ in range(rng.randint(2, 4)):
                 a, b = span(5, 12)
                 passes.append(Window(sid, at(a), at(b), station_id=st.station_id,
                                      max_elevation_deg=float(rng.randint(5, 80))))  # fmt: skip
@@ -114,7 +114,7 @@ def small_problem(seed: int, n_tasks: int, horizon_s: int = 6 * 3600) -> Problem
     for k in range(n_tasks):
         tid = f"t{k}"
         kind: TaskKind = rng.choice(["imaging", "imaging", "downlink", "downlink", "maintenance", "command"])
-        a, b = span(30, slots)
+        a, b = span(60, slots)
         dur = rng.randint(2, 6) * SLOT_S
         pinned = rng.choice([None, *[s.sat_id for s in sats]])
         deps: tuple[str, ...] = ()
@@ -130,11 +130,11 @@ def small_problem(seed: int, n_tasks: int, horizon_s: int = 6 * 3600) -> Problem
             watts = rng.randint(0, 10)  # its own energy as whole watts over its duration
             task = Task(tid, kind, rng.randint(0, 100), at(a), at(b), float(dur),
                         energy_wh=watts * dur / 3600.0,
-                        memory_mb=float(rng.randint(100, 500)) if kind == "imaging" else 0.0,
+                        memory_mb=float(rng.randint(150, 500)) if kind == "imaging" else 0.0,
                         sat_id=pinned, needs_sunlight=kind == "imaging" and rng.random() < 0.4)  # fmt: skip
             if kind == "imaging":
                 for sid in [pinned] if pinned else [s.sat_id for s in sats]:
-                    for _ in range(rng.randint(0, 2)):
+                    for _ in range(rng.randint(1, 2)):
                         wa, wb = span(dur // SLOT_S, dur // SLOT_S + 20)
                         targets.append(Window(sid, at(wa), at(wb), task_id=tid))
         tasks.append(task)
@@ -306,6 +306,7 @@ def cpsat_optimum(p: Problem, time_limit_s: float) -> dict[str, Any]:
         "wall_s": wall,
         "candidates": len(cands),
         "violations": [f"{v.kind}: {v.detail}" for v in validate(p, solution)],
+        "solution": solution,
     }
 
 

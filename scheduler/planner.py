@@ -26,6 +26,7 @@ import dataclasses
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Iterable
 
 from .index import EPS_S, Index, Option, RawWindows
@@ -215,9 +216,10 @@ class _Planner:
             for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
                 placed_any |= self.place(tid) is not None
 
-    def place(self, task_id: str) -> Slot | None:
-        """Place ``task_id`` where it finishes earliest, or record why it cannot go."""
-        result = self._best(task_id)
+    def place(self, task_id: str, prefer: str | None = None) -> Slot | None:
+        """Place ``task_id`` where it finishes earliest (on ``prefer`` if it fits there), or
+        record why it cannot go."""
+        result = self._best(task_id, prefer)
         if isinstance(result, Slot):
             self.state.add(result)
             self.failures.pop(task_id, None)
@@ -225,7 +227,7 @@ class _Planner:
         self.failures[task_id] = result
         return None
 
-    def _best(self, task_id: str) -> Slot | tuple[Reason, str]:
+    def _best(self, task_id: str, prefer: str | None = None) -> Slot | tuple[Reason, str]:
         ix, st = self.ix, self.state
         task = ix.tasks[task_id]
         why = ix.structural(task)
@@ -261,6 +263,14 @@ class _Planner:
             return "deadline", "no window left after its earliest start"
         best: Slot | None = None
         stage = 0
+        if prefer is not None:
+            for o in timely:
+                if o.sat_id == prefer:
+                    found = st.fit(task, o, lo, before_s=best.end_s if best is not None else math.inf)
+                    if isinstance(found, Slot):
+                        best = found
+            if best is not None:
+                return best
         for o in timely:
             if best is not None and max(o.start_s, lo) + o.duration_s >= best.end_s - EPS_S:
                 break
@@ -281,20 +291,26 @@ class _Planner:
         limit = max_iterations if max_iterations is not None else math.inf
         iterations = 0
         stale = 0
+        tries: Counter[str] = Counter()
         while iterations < limit and time.perf_counter() < deadline:
             targets = sorted(
                 tid for tid in self.failures
                 if tid not in st.slots and self._improvable(tid) and (only is None or tid in only)
             )  # fmt: skip
-            if not targets or stale > 40 * len(targets) + 100:
+            if not targets or stale > 200 * len(targets) + 500:
                 break
             iterations += 1
-            target = self.rng.choices(targets, [ix.tasks[t].priority + 1 for t in targets])[0]
-            if self._move(target):
+            # By priority, less for a target tried often in vain (so every one gets its turns).
+            weights = [(ix.tasks[t].priority + 1) / (1 + tries[t]) for t in targets]
+            target = self.rng.choices(targets, weights)[0]
+            move = self._move if self.rng.random() < 0.7 else self._shake
+            if move(target):
                 self.accepted += 1
                 stale = 0
+                tries.clear()
             else:
                 stale += 1
+                tries[target] += 1
         return iterations
 
     def _improvable(self, task_id: str) -> bool:
@@ -324,14 +340,48 @@ class _Planner:
         if not options:
             return False
         option = rng.choice(options)
-        victims = self._in_the_way(option, self.failures.get(target, ("", ""))[0])
+        reason = self.failures.get(target, ("", ""))[0]
+        victims = self._in_the_way(option, reason)
+        first: set[str] = set()
+        if reason == "memory" and option.station_id is not None:  # a downlink short of data:
+            first = self._with_dependents(self._suppliers(option))  # images that could bring it
+        return self._repair(needed, victims | first, option, first)
+
+    def _shake(self, target: str) -> bool:
+        """A wider move: everything on one of the target's satellites within a few hours of
+        one of its options comes out, and goes back in a shuffled order with the target."""
+        ix, st, rng = self.ix, self.state, self.rng
+        needed = self._unplaced_closure(target)
+        roots = sorted(t for t in needed if not any(d in needed for d in ix.tasks[t].depends_on))
+        options = [o for o in ix.options(rng.choice(roots))[0] if o.sat_id not in self.low_energy]
+        if not options:
+            return False
+        option = rng.choice(options)
+        reach = rng.uniform(1800.0, 4 * 3600.0)
+        victims = set(st.busy[option.sat_id].overlapping(option.start_s - reach, option.end_s + reach))
+        return self._repair(needed, self._with_dependents({v for v in victims if not st.slots[v].frozen}), option)
+
+    def _repair(self, needed: set[str], victims: set[str], option: Option, first: frozenset[str] | set[str] = frozenset()) -> bool:
+        """Take ``victims`` out, place ``needed`` first (then what depends on it), then the
+        victims and a few unplaced tasks that could use the option's resources in a shuffled
+        weight order; keep the result unless (value, number placed) went down."""
+        ix, st, rng = self.ix, self.state, self.rng
         before = (st.value, len(st.slots))
+        failures = dict(self.failures)
         removed = [st.remove(v) for v in sorted(victims, key=ix.order_key, reverse=True)]
         companions = self._companions(option, needed | victims)
-        order_key: dict[str, tuple[float, ...]] = {t: (-1e9, *ix.order_key(t)[1:2]) for t in needed}
+        order_key: dict[str, tuple[float, ...]] = {t: (-2e9, *ix.order_key(t)[1:2]) for t in first}
+        order_key.update({t: (-1e9, *ix.order_key(t)[1:2]) for t in needed})
+        for t in sorted(needed):
+            for dep in ix.dependents.get(t, ()):
+                if dep not in st.slots and dep not in order_key and self._improvable(dep):
+                    order_key[dep] = (-1e8, *ix.order_key(dep)[1:2])
         for t in victims | companions:
-            order_key[t] = (ix.order_key(t)[0] * (1.0 + 0.3 * rng.random()),)
-        inserted = [t for t in ix.planning_order(order_key, order_key) if self.place(t) is not None]
+            order_key.setdefault(t, (ix.order_key(t)[0] * (1.0 + 0.3 * rng.random()),))
+        inserted = [
+            t for t in ix.planning_order(order_key, order_key)
+            if self.place(t, option.sat_id if t in needed or t in first else None) is not None
+        ]  # fmt: skip
         touched = {option.sat_id} | {s.sat_id for s in removed}
         after = (st.value, len(st.slots))
         if after >= before and all(self._sat_consistent(s) for s in touched):
@@ -340,7 +390,7 @@ class _Planner:
             st.remove(t)
         for slot in removed:
             st.add(slot)
-            self.failures.pop(slot.task_id, None)
+        self.failures = failures
         return False
 
     def _unplaced_closure(self, task_id: str) -> set[str]:
@@ -363,10 +413,25 @@ class _Planner:
         if reason in ("energy", "memory"):
             others = sorted(set(st.busy[option.sat_id].ids) - victims)
             victims |= set(rng.sample(others, min(_LNS_EXTRA_VICTIMS, len(others))))
-        victims = {v for v in victims if not st.slots[v].frozen}
+        return self._with_dependents({v for v in victims if not st.slots[v].frozen})
+
+    def _suppliers(self, option: Option) -> set[str]:
+        """Up to two imaging tasks placed on another satellite that could run on
+        ``option``'s before it (their data would then be there to downlink)."""
+        ix, st = self.ix, self.state
+        found = sorted(
+            tid for tid, slot in st.slots.items()
+            if ix.tasks[tid].kind == "imaging" and slot.sat_id != option.sat_id and not slot.frozen
+            and any(o.start_s < option.end_s for o in ix.options_on(tid, option.sat_id))
+        )  # fmt: skip
+        return set(self.rng.sample(found, min(2, len(found))))
+
+    def _with_dependents(self, victims: set[str]) -> set[str]:
+        """``victims`` and what depends on them (placed, not frozen), transitively."""
+        st = self.state
         todo = list(victims)
-        while todo:  # what depends on a victim goes too
-            for dep in ix.dependents.get(todo.pop(), ()):
+        while todo:
+            for dep in self.ix.dependents.get(todo.pop(), ()):
                 if dep in st.slots and dep not in victims and not st.slots[dep].frozen:
                     victims.add(dep)
                     todo.append(dep)
