@@ -12,6 +12,7 @@
 -export([command/4]).
 -export([crash/1]).
 -export([nodes/0]).
+-export([cluster/0]).
 -export([ping/1]).
 -export([tles/1]).
 -export([propagate/2]).
@@ -41,7 +42,8 @@
 -type id() :: binary() | string().
 -type node_info() :: #{name := node(), role := atom(), status := stellar_py_node:status(),
                        restarts := non_neg_integer(), os_pid := non_neg_integer() | undefined,
-                       satellites := non_neg_integer(), beam => node()}.
+                       satellites := non_neg_integer(), beam => node(),
+                       joins => non_neg_integer(), leaves => non_neg_integer()}.
 -export_type([sat/0, id/0, node_info/0]).
 
 %% Every satellite of the cluster, sorted by id.
@@ -139,9 +141,25 @@ crash(Id) ->
     end).
 
 %% Every BEAM node of the cluster, then every Python node (with its BEAM node in `beam').
+%% BEAM nodes carry how often they joined and left (as seen from here); a discovered peer
+%% that is not connected is listed with status down.
 -spec nodes() -> [node_info()].
 nodes() ->
-    stellar_catalog:beam_nodes() ++ stellar_catalog:py_nodes().
+    Members = stellar_cluster:members(),
+    Counts = fun(N) -> maps:with([joins, leaves], maps:get(N, Members, #{joins => 0, leaves => 0})) end,
+    Up = [maps:merge(B, Counts(N)) || B = #{name := N} <- stellar_catalog:beam_nodes()],
+    UpNames = [N || #{name := N} <- Up],
+    Down = [#{name => N, role => beam, status => down, restarts => 0, os_pid => undefined,
+              satellites => 0, joins => J, leaves => L}
+            || {N, #{status := down, discovered := true, joins := J, leaves := L}} <- lists:sort(maps:to_list(Members)),
+               not lists:member(N, UpNames)],
+    lists:sort(fun(#{name := A}, #{name := B}) -> A =< B end, Up ++ Down) ++ stellar_catalog:py_nodes().
+
+%% How this node finds its peers (the `cluster' app env), whom it found and is connected to,
+%% and how many nodes joined and left since it started.
+-spec cluster() -> stellar_cluster:info().
+cluster() ->
+    stellar_cluster:info().
 
 %% Whether Node answers: `pong' or `pang' (as net_adm:ping/1).
 -spec ping(node()) -> pong | pang.

@@ -15,21 +15,34 @@
 -export([validate_py_nodes/2]).
 -export([validate_tick_s/1]).
 -export([resolve_python_exe/3]).
+-export([cluster/0]).
+-export([validate_cluster/2]).
 
 -type py_node() :: #{role := atom(), name := node()}.
--export_type([py_node/0]).
+-type cluster() :: #{peers := [node()], dns := string() | undefined, basename := string(),
+                     poll_ms := pos_integer(), nameservers := [{inet:ip4_address(), inet:port_number()}]}.
+-export_type([py_node/0, cluster/0]).
 
 -define(PY_NODE_KEYS, [name, role]).
 -define(PY_COUNT_KEYS, [count, prefix, role]).
 -define(MAX_COUNT, 64).
+-define(CLUSTER_KEYS, [basename, dns, nameservers, peers, poll_ms]).
+-define(MAX_POLL_MS, 3600000).
 
 %% Checks the whole environment; the application does not start when this fails.
 -spec check() -> ok | {error, term()}.
 check() ->
-    case py_nodes() of
-        {ok, _} -> validate_tick_s(application:get_env(stellar, tick_s, 1.0));
-        Error -> Error
+    case {py_nodes(), cluster()} of
+        {{ok, _}, {ok, _}} -> validate_tick_s(application:get_env(stellar, tick_s, 1.0));
+        {{ok, _}, Error} -> Error;
+        {Error, _} -> Error
     end.
+
+%% How this node finds the other BEAM nodes (stellar_cluster), checked, with defaults.
+-spec cluster() -> {ok, cluster()} | {error, term()}.
+cluster() ->
+    [Alive | _] = string:split(atom_to_list(node()), "@"),
+    validate_cluster(application:get_env(stellar, cluster, #{}), Alive).
 
 %% The configured Python nodes, checked, `count' entries expanded with this node's host.
 -spec py_nodes() -> {ok, [py_node()]} | {error, term()}.
@@ -195,3 +208,58 @@ resolve_python_exe(undefined, OsEnv, _Cwd) when is_list(OsEnv), OsEnv =/= [] ->
     OsEnv;
 resolve_python_exe(undefined, _OsEnv, Cwd) ->
     filename:join([Cwd, ".venv", "bin", "stellarops"]).
+
+%% Checks a `cluster' value: #{peers => ['name@host', ...] (static peers), dns => "name"
+%% (every A record of name is a peer Basename@IP), basename => "alive" (default: this node's
+%% own, Alive), poll_ms => N (how often peers are looked up and connected, 100..3600000,
+%% default 5000), nameservers => [{{A,B,C,D}, Port}] (default: the system's resolv.conf)}.
+-spec validate_cluster(term(), string()) -> {ok, cluster()} | {error, term()}.
+validate_cluster(Cluster, Alive) when is_map(Cluster) ->
+    Full = maps:merge(#{peers => [], dns => undefined, basename => Alive, poll_ms => 5000,
+                        nameservers => []}, Cluster),
+    #{peers := Peers, dns := Dns, basename := Base, poll_ms := Poll, nameservers := Ns} = Full,
+    BadPeers = [P || P <- list_or_bad(Peers), not is_node_name(P)],
+    if
+        map_size(Full) > length(?CLUSTER_KEYS) ->
+            {error, {unknown_cluster_keys, maps:keys(maps:without(?CLUSTER_KEYS, Full))}};
+        not is_list(Peers); BadPeers =/= [] ->
+            {error, {bad_cluster_peers, Peers, "expected a list of node names like 'stellar@10.0.0.5'"}};
+        Dns =/= undefined, not is_list(Dns) ->
+            {error, {bad_cluster_dns, Dns, "expected a DNS name as a string"}};
+        Dns =/= undefined ->
+            case is_dns_name(Dns) of
+                true -> validate_cluster_rest(Full, Base, Poll, Ns);
+                false -> {error, {bad_cluster_dns, Dns, "expected a DNS name as a string"}}
+            end;
+        true ->
+            validate_cluster_rest(Full, Base, Poll, Ns)
+    end;
+validate_cluster(Other, _Alive) ->
+    {error, {cluster_not_a_map, Other}}.
+
+validate_cluster_rest(Full, Base, Poll, Ns) ->
+    GoodBase = is_list(Base) andalso Base =/= [] andalso io_lib:printable_latin1_list(Base)
+        andalso lists:all(fun is_alive_char/1, Base),
+    GoodNs = is_list(Ns) andalso lists:all(fun is_nameserver/1, Ns),
+    if
+        not GoodBase -> {error, {bad_cluster_basename, Base}};
+        not is_integer(Poll); Poll < 100; Poll > ?MAX_POLL_MS -> {error, {bad_cluster_poll_ms, Poll}};
+        not GoodNs -> {error, {bad_cluster_nameservers, Ns}};
+        true -> {ok, Full}
+    end.
+
+list_or_bad(L) when is_list(L) -> L;
+list_or_bad(_) -> [].
+
+%% Letters, digits, '-', '_' in dot-separated labels of 1..63; 253 at most in all.
+is_dns_name(Name) ->
+    io_lib:printable_latin1_list(Name) andalso length(Name) =< 253 andalso
+        lists:all(fun(Label) -> Label =/= [] andalso length(Label) =< 63
+                                    andalso lists:all(fun is_alive_char/1, Label) end,
+                  string:split(string:trim(Name, trailing, "."), ".", all)).
+
+is_nameserver({{A, B, C, D}, Port}) ->
+    lists:all(fun(X) -> is_integer(X) andalso X >= 0 andalso X =< 255 end, [A, B, C, D])
+        andalso is_integer(Port) andalso Port > 0 andalso Port < 65536;
+is_nameserver(_) ->
+    false.

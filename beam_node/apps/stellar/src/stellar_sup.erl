@@ -1,6 +1,6 @@
 %% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
-%% Top supervisor: the event bus, the satellite catalog, the Python nodes (stellar_py_sup)
-%% and the satellite shadows (stellar_sat_sup), started in that order.
+%% Top supervisor: the event bus, the satellite catalog, peer discovery (stellar_cluster), the
+%% Python nodes (stellar_py_sup) and the satellite shadows (stellar_sat_sup), started in that order.
 -module(stellar_sup).
 -behaviour(supervisor).
 
@@ -25,6 +25,8 @@ init([]) ->
     Procs = [
         stellar_events:child_spec(),
         stellar_catalog:child_spec(),
+        %% After the catalog: the peers it connects to find this node's catalog running.
+        stellar_cluster:child_spec(),
         stellar_py_sup:child_spec(),
         stellar_sat_sup:child_spec(),
         %% Last: it stops first, and writes the final checkpoint while shadows and the store

@@ -103,3 +103,43 @@ info_without_app_test() ->
     ?assertEqual([], stellar_py_node:info()),
     [#{name := Self, role := beam, status := up}] = stellar:nodes(),
     ?assertEqual(node(), Self).
+
+cluster_defaults_test() ->
+    ?assertEqual({ok, #{peers => [], dns => undefined, basename => "stellar", poll_ms => 5000,
+                        nameservers => []}},
+                 stellar_config:validate_cluster(#{}, "stellar")),
+    ?assertMatch({ok, #{peers := ['a@10.0.0.5'], dns := "stellar-headless.ops.svc.cluster.local",
+                        basename := "ops", poll_ms := 100, nameservers := [{{127, 0, 0, 1}, 53}]}},
+                 stellar_config:validate_cluster(
+                   #{peers => ['a@10.0.0.5'], dns => "stellar-headless.ops.svc.cluster.local",
+                     basename => "ops", poll_ms => 100, nameservers => [{{127, 0, 0, 1}, 53}]}, "x")).
+
+bad_cluster_test_() ->
+    Bad = fun(C) -> stellar_config:validate_cluster(C, "stellar") end,
+    [
+        ?_assertMatch({error, {cluster_not_a_map, [a]}}, Bad([a])),
+        ?_assertMatch({error, {unknown_cluster_keys, [peer]}}, Bad(#{peer => []})),
+        ?_assertMatch({error, {bad_cluster_peers, 'a@h', _}}, Bad(#{peers => 'a@h'})),
+        ?_assertMatch({error, {bad_cluster_peers, ["a@h"], _}}, Bad(#{peers => ["a@h"]})),
+        ?_assertMatch({error, {bad_cluster_peers, [nohost], _}}, Bad(#{peers => [nohost]})),
+        ?_assertMatch({error, {bad_cluster_dns, name, _}}, Bad(#{dns => name})),
+        ?_assertMatch({error, {bad_cluster_dns, "", _}}, Bad(#{dns => ""})),
+        ?_assertMatch({error, {bad_cluster_dns, "a..b", _}}, Bad(#{dns => "a..b"})),
+        ?_assertMatch({error, {bad_cluster_dns, "a b", _}}, Bad(#{dns => "a b"})),
+        ?_assertMatch({error, {bad_cluster_basename, "a@b"}}, Bad(#{basename => "a@b"})),
+        ?_assertMatch({error, {bad_cluster_basename, ""}}, Bad(#{basename => ""})),
+        ?_assertMatch({error, {bad_cluster_poll_ms, 99}}, Bad(#{poll_ms => 99})),
+        ?_assertMatch({error, {bad_cluster_poll_ms, 1.5}}, Bad(#{poll_ms => 1.5})),
+        ?_assertMatch({error, {bad_cluster_nameservers, [{{1, 2, 3}, 53}]}}, Bad(#{nameservers => [{{1, 2, 3}, 53}]})),
+        ?_assertMatch({error, {bad_cluster_nameservers, [{{1, 2, 3, 4}, 0}]}}, Bad(#{nameservers => [{{1, 2, 3, 4}, 0}]}))
+    ].
+
+%% The app does not start with a bad cluster value (stellar_config:check/0 includes it).
+check_includes_cluster_test() ->
+    application:load(stellar),
+    ok = application:set_env(stellar, cluster, #{poll_ms => 0}),
+    try
+        ?assertMatch({error, {bad_cluster_poll_ms, 0}}, stellar_config:check())
+    after
+        application:unset_env(stellar, cluster)
+    end.

@@ -1,0 +1,218 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+%% Finds the other BEAM nodes and keeps this node connected to them. Peers come from the
+%% `cluster' app env (checked by stellar_config:cluster/0): a static list of node names, and/or
+%% every A record of one DNS name (a Kubernetes headless Service, a container network alias)
+%% as Basename@IP. Every poll_ms a helper process looks the peers up and connects to those not
+%% connected (Erlang does not reconnect by itself after a node returns or a partition heals);
+%% the server never blocks on DNS or on a connect.
+%%
+%% Visible nodes joining and leaving are logged (one line each) and counted, per node and in
+%% all: stellar:nodes() and stellar:cluster() show them. The pure parts (discover/2,
+%% node_names/2, targets/3, joined/3, left/4) are unit tested with the lookup passed as a fun.
+-module(stellar_cluster).
+-behaviour(gen_server).
+
+%% API.
+-export([start_link/0]).
+-export([child_spec/0]).
+-export([info/0]).
+-export([members/0]).
+%% Pure parts.
+-export([discover/2]).
+-export([node_names/2]).
+-export([targets/3]).
+-export([joined/3]).
+-export([left/4]).
+-export([dns_lookup/2]).
+
+%% gen_server.
+-export([init/1]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+
+-include_lib("kernel/include/inet.hrl").
+
+-define(DNS_TIMEOUT_MS, 5000).
+
+-type lookup() :: fun((string()) -> {ok, [inet:ip4_address()]} | {error, term()}).
+-type member() :: #{status := up | down, joins := non_neg_integer(), leaves := non_neg_integer(),
+                    since := integer(), reason => term(), discovered => boolean()}.
+-type members() :: #{node() => member()}.
+-type info() :: #{node := node(), peers := [node()], dns := string() | undefined,
+                  poll_ms := pos_integer(), discovered := [node()], connected := [node()],
+                  joins := non_neg_integer(), leaves := non_neg_integer(), polls := non_neg_integer(),
+                  last_error := term()}.
+-export_type([lookup/0, member/0, info/0]).
+
+-record(state, {
+    config :: stellar_config:cluster(),
+    discovered = [] :: [node()],
+    members = #{} :: members(),
+    joins = 0 :: non_neg_integer(),
+    leaves = 0 :: non_neg_integer(),
+    polls = 0 :: non_neg_integer(),
+    last_error :: term(),
+    worker :: pid() | undefined
+}).
+
+%% API.
+
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+-spec child_spec() -> supervisor:child_spec().
+child_spec() ->
+    #{id => ?MODULE, start => {?MODULE, start_link, []}, restart => permanent,
+      shutdown => 5000, type => worker, modules => [?MODULE]}.
+
+%% The configuration, what was discovered, who is connected and the join/leave counts.
+-spec info() -> info().
+info() ->
+    gen_server:call(?MODULE, info).
+
+%% Every visible node seen since this node started and every discovered peer (up or down),
+%% with its counts and whether discovery names it; empty when the server is not running.
+-spec members() -> members().
+members() ->
+    try gen_server:call(?MODULE, members, 5000) catch exit:_ -> #{} end.
+
+%% The peers of Config: the static ones and Basename@IP for every A record of the DNS name;
+%% sorted, unique. A failed lookup is returned beside the static peers, which still count.
+-spec discover(stellar_config:cluster(), lookup()) -> {[node()], ok | {error, term()}}.
+discover(Config = #{peers := Peers, dns := undefined}, _Lookup) when is_map(Config) ->
+    {lists:usort(Peers), ok};
+discover(#{peers := Peers, dns := Name, basename := Base}, Lookup) ->
+    case Lookup(Name) of
+        {ok, Ips} -> {lists:usort(Peers ++ node_names(Base, Ips)), ok};
+        {error, Reason} -> {lists:usort(Peers), {error, {dns, Name, Reason}}}
+    end.
+
+%% Basename@IP for each IPv4 address (duplicates dropped).
+-spec node_names(string(), [inet:ip4_address()]) -> [node()].
+node_names(Base, Ips) ->
+    lists:usort([list_to_atom(Base ++ "@" ++ inet:ntoa(Ip)) || Ip = {_, _, _, _} <- Ips]).
+
+%% The peers to connect to: discovered, not this node, not connected already.
+-spec targets(node(), [node()], [node()]) -> [node()].
+targets(Self, Discovered, Connected) ->
+    lists:usort(Discovered) -- [Self | Connected].
+
+%% Members after Node joined at Now (ms).
+-spec joined(node(), integer(), members()) -> members().
+joined(Node, Now, Members) ->
+    M = maps:get(Node, Members, #{joins => 0, leaves => 0}),
+    Members#{Node => maps:remove(reason, M#{status => up, joins => maps:get(joins, M) + 1, since => Now})}.
+
+%% Members after Node left at Now (ms) for Reason.
+-spec left(node(), term(), integer(), members()) -> members().
+left(Node, Reason, Now, Members) ->
+    M = maps:get(Node, Members, #{joins => 0, leaves => 0}),
+    Members#{Node => M#{status => down, leaves => maps:get(leaves, M) + 1, since => Now, reason => Reason}}.
+
+%% Every A record of Name, from the nameservers given (default: the system's resolv.conf).
+-spec dns_lookup(string(), [{inet:ip4_address(), inet:port_number()}]) ->
+    {ok, [inet:ip4_address()]} | {error, term()}.
+dns_lookup(Name, Nameservers) ->
+    Opts = case Nameservers of
+        [] -> [];
+        _ -> [{nameservers, Nameservers}]
+    end,
+    case inet_res:resolve(Name, in, a, Opts, ?DNS_TIMEOUT_MS) of
+        {ok, Msg} ->
+            {ok, [inet_dns:rr(RR, data) || RR <- inet_dns:msg(Msg, anlist), inet_dns:rr(RR, type) =:= a]};
+        {error, {Reason, _Msg}} ->
+            {error, Reason};
+        {error, Reason} ->
+            {error, Reason}
+    end.
+
+%% gen_server.
+
+-spec init([]) -> {ok, #state{}}.
+init([]) ->
+    {ok, Config} = stellar_config:cluster(),  % checked before the app started
+    ok = net_kernel:monitor_nodes(true, #{node_type => visible, nodedown_reason => true}),
+    %% Nodes connected before this server started: up, but their join was not seen here.
+    Members = maps:from_list([{N, #{status => up, joins => 0, leaves => 0, since => now_ms()}}
+                              || N <- nodes()]),
+    case Config of
+        #{peers := [], dns := undefined} -> ok;
+        #{peers := Peers, dns := Dns} ->
+            logger:info("cluster: looking for peers ~p~s every ~b ms", [Peers, dns_text(Dns), maps:get(poll_ms, Config)])
+    end,
+    self() ! poll,
+    {ok, #state{config = Config, members = Members}}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
+handle_call(info, _From, State = #state{config = C}) ->
+    Info = #{node => node(), peers => maps:get(peers, C), dns => maps:get(dns, C),
+             poll_ms => maps:get(poll_ms, C), discovered => State#state.discovered,
+             connected => lists:sort(nodes()), joins => State#state.joins,
+             leaves => State#state.leaves, polls => State#state.polls,
+             last_error => State#state.last_error},
+    {reply, Info, State};
+handle_call(members, _From, State = #state{members = Members, discovered = Discovered}) ->
+    %% Discovered peers never seen are members too: down, never joined.
+    Unseen = maps:from_list([{N, #{status => down, joins => 0, leaves => 0, since => 0}}
+                             || N <- Discovered, N =/= node()]),
+    All = maps:merge(Unseen, Members),
+    {reply, maps:map(fun(N, M) -> M#{discovered => lists:member(N, Discovered)} end, All), State};
+handle_call(_Request, _From, State) ->
+    {reply, {error, bad_call}, State}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info(poll, State = #state{config = Config = #{poll_ms := PollMs}, worker = undefined}) ->
+    _ = erlang:send_after(PollMs, self(), poll),
+    Server = self(),
+    %% DNS and connects can each take seconds: a helper does them, one round at a time.
+    {Worker, _} = spawn_monitor(fun() -> Server ! {polled, self(), poll(Config)} end),
+    {noreply, State#state{worker = Worker}};
+handle_info(poll, State = #state{config = #{poll_ms := PollMs}}) ->
+    _ = erlang:send_after(PollMs, self(), poll),  % the last round is still running
+    {noreply, State};
+handle_info({polled, Worker, {Discovered, Result}}, State = #state{worker = Worker, last_error = Last}) ->
+    _ = Result =/= ok andalso Result =/= Last andalso
+        logger:warning("cluster: peer discovery failed: ~p", [Result]),
+    _ = Result =:= ok andalso Last =/= undefined andalso
+        logger:info("cluster: peer discovery works again", []),
+    LastError = case Result of ok -> undefined; _ -> Result end,
+    {noreply, State#state{discovered = Discovered, polls = State#state.polls + 1, last_error = LastError}};
+handle_info({'DOWN', _, process, Worker, _}, State = #state{worker = Worker}) ->
+    {noreply, State#state{worker = undefined}};
+handle_info({nodeup, Node, _Info}, State = #state{members = Members, joins = Joins}) ->
+    logger:info("cluster: node ~s joined (~b connected)", [Node, length(nodes())]),
+    {noreply, State#state{members = joined(Node, now_ms(), Members), joins = Joins + 1}};
+handle_info({nodedown, Node, Info}, State = #state{members = Members, leaves = Leaves}) ->
+    Reason = maps:get(nodedown_reason, Info, unknown),
+    logger:warning("cluster: node ~s left (~p; ~b connected)", [Node, Reason, length(nodes())]),
+    {noreply, State#state{members = left(Node, Reason, now_ms(), Members), leaves = Leaves + 1}};
+handle_info(_Info, State) ->
+    {noreply, State}.
+
+%% Internal.
+
+%% One round, in the helper: discover, then connect to every peer not connected, in parallel
+%% (a peer that does not answer costs net_setuptime, not the others' time).
+poll(Config = #{nameservers := Ns}) ->
+    {Discovered, Result} = discover(Config, fun(Name) -> dns_lookup(Name, Ns) end),
+    case erlang:is_alive() of
+        true ->
+            Connects = [spawn_monitor(net_kernel, connect_node, [N])
+                        || N <- targets(node(), Discovered, nodes())],
+            [receive {'DOWN', Ref, process, Pid, _} -> ok end || {Pid, Ref} <- Connects];
+        false ->
+            ok
+    end,
+    {Discovered, Result}.
+
+dns_text(undefined) -> "";
+dns_text(Name) -> " and the A records of " ++ Name.
+
+now_ms() ->
+    erlang:system_time(millisecond).
