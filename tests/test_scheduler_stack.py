@@ -145,6 +145,14 @@ def test_bad_tasks_are_refused_naming_the_field_and_nothing_is_stored(stack: UpS
         assert (status, answer["error"]["details"]["field"]) == (422, "add[0].energy_pct")
         status, answer = await api.call("PATCH", "/api/ground-stations/no-such-station", {"active": False})
         assert status == 404, answer
+        # A what-if plans a hypothetical task from live state and stores nothing.
+        status, answer = await api.call("POST", "/api/plan/what-if", {"add": [{
+            "kind": "maintenance", "satellite_id": "demo-01", "duration_s": 30, "args": {"mode": "maintenance"},
+        }], "horizon_s": 3600})  # fmt: skip
+        assert status == 200, answer
+        assert [(p["hypothetical"], p["satellite_id"]) for p in answer["placements"] if p["hypothetical"]] == [(True, "demo-01")], answer
+        _, after = await api.call("GET", "/api/tasks?limit=1000")
+        assert after["items"] == before["items"]
 
     asyncio.run(with_api(stack, body))
 
@@ -364,6 +372,40 @@ def test_a_failing_step_is_retried_with_backoff_then_the_task_fails_with_an_alar
         assert mine and f"task {created['id']}" in mine[0]["message"], alarms
         _, plan = await api.call("GET", "/api/plan")
         assert any(r["cause"] == "execution_failed" for r in plan["runs"]), plan["runs"]
+        await api.call("PATCH", f"/api/satellites/{sat}", {"mode": "standby"})
+
+    asyncio.run(with_api(stack, body))
+
+
+def test_a_satellite_in_safe_mode_gets_nothing_new_and_its_tasks_are_replanned(stack: UpStack) -> None:
+    sat = "demo-04"
+
+    async def body(api: Api) -> None:
+        await api.call("PATCH", f"/api/satellites/{sat}", {"mode": "standby"})
+        await api.call("PATCH", f"/api/satellites/{sat}", {"mode": "nominal"})
+        status, created = await api.call("POST", "/api/tasks", {
+            "kind": "command", "satellite_id": sat, "args": {"command": "noop"}, "duration_s": 10,
+            "earliest_start": iso(datetime.now(UTC) + timedelta(minutes=5)),
+            "deadline": iso(datetime.now(UTC) + timedelta(minutes=30)),
+        })  # fmt: skip
+        assert status == 201, created
+
+        async def placed() -> Any:
+            t = await task(api, created["id"])
+            return t if t["placement"] else None
+
+        await until("the task placed", placed, 60)
+        status, answer = await api.call("PATCH", f"/api/satellites/{sat}", {"mode": "safe"})
+        assert status == 200, answer
+
+        async def unplaced() -> Any:
+            t = await task(api, created["id"])
+            return t if t["status"] == "pending" and t["reason"] == "satellite_unavailable" else None
+
+        await until("the task unplaced: its satellite is in safe mode", unplaced, 60)
+        _, plan = await api.call("GET", "/api/plan")
+        assert any(r["cause"] == "satellite_unavailable" and sat in r["detail"] for r in plan["runs"]), plan["runs"]
+        await api.call("POST", f"/api/tasks/{created['id']}/cancel")
         await api.call("PATCH", f"/api/satellites/{sat}", {"mode": "standby"})
 
     asyncio.run(with_api(stack, body))
