@@ -11,6 +11,7 @@ ground stations under a satellite's ground track a minute or two ahead, so each 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -165,6 +166,20 @@ def test_an_imaging_and_downlink_pair_is_planned_executed_and_done(stack: UpStac
 
     async def body(api: Api) -> None:
         started = time.monotonic()
+        events: list[dict[str, Any]] = []
+        listening = asyncio.Event()
+
+        async def listen() -> None:
+            async with api.session.get(api.url + "/api/events?types=task,plan", headers=api.headers,
+                                       timeout=aiohttp.ClientTimeout(total=None)) as resp:  # fmt: skip
+                listening.set()
+                async for raw in resp.content:
+                    line = raw.decode().strip()
+                    if line.startswith("data: "):
+                        events.append(json.loads(line.removeprefix("data: ")))
+
+        listener = asyncio.create_task(listen())
+        await asyncio.wait_for(listening.wait(), 30)
         await station_under(api, "e2e-gs", sat, 60)
         lat, lon = below(sat, datetime.now(UTC) + timedelta(seconds=40))
         status, imaging = await api.call("POST", "/api/tasks", {
@@ -211,6 +226,14 @@ def test_an_imaging_and_downlink_pair_is_planned_executed_and_done(stack: UpStac
             (f"task-{imaging['id']}-a1-start", "collect", "done"), (f"task-{imaging['id']}-a1-stop", "set_mode", "done")]
         assert await ledger(stack, downlink["id"]) == [
             (f"task-{downlink['id']}-a1-start", "downlink", "done"), (f"task-{downlink['id']}-a1-stop", "set_mode", "done")]
+        # The stream told it live: plan runs, and each task's way to done.
+        listener.cancel()
+        seen = [(e["type"], e["data"].get("id"), e["data"].get("status")) for e in events]
+        assert any(kind == "plan" for kind, _, _ in seen), seen
+        for task_id in (imaging["id"], downlink["id"]):
+            states = [status for kind, tid, status in seen if kind == "task" and tid == task_id]
+            assert states[-1] == "done" and "scheduled" in states and "running" in states, (task_id, seen)
+
         async def metrics() -> Any:
             async with api.session.get(api.url + "/metrics", headers=api.headers) as resp:
                 text = await resp.text()
