@@ -1,7 +1,7 @@
 """Scheduler benchmark: `scheduler.plan` against CP-SAT's proven optimum and against the greedy
 construction, measured in the same run.
 
-    .venv/bin/python bench/scheduler_bench.py [--small 10] [--small-tasks 14] [--cpsat-s 60]
+    .venv/bin/python bench/scheduler_bench.py [--small 10] [--small-tasks 18] [--cpsat-s 60]
         [--tasks 1000] [--satellites 100] [--stations 20] [--budget-s 3.5] [--replans 60]
         [--replan-budget-s 0.08] [--seed 1] [--strict]
 
@@ -16,7 +16,8 @@ construction, measured in the same run.
    minute with e[k+1] = min(battery, e[k] + charge·lit - loads) and e[k] >= reserve on a used
    satellite; maximise the sum of priorities. Solved to optimality (--cpsat-s per instance).
    Its solution is checked by `scheduler.validate` too (a model that allowed more would show).
-   Target: ours >= 95 % of the optimum on each instance, ours with the default 1 s budget.
+   Target: ours >= 95 % of the optimum on each instance (of CP-SAT's upper bound where the time
+   limit stopped it before the proof: a conservative ratio), ours with the default 1 s budget.
 2. Large: --tasks tasks x --satellites satellites x --stations stations x 24 h with REAL windows
    from the orbital library: a Walker-delta 550 km / 53° shell, stations at random latitudes
    ±60° (10° mask), `orbital.find_passes` for station passes and for imaging-target visibility
@@ -325,6 +326,7 @@ def bench_small(args: argparse.Namespace) -> list[dict[str, Any]]:
         ours = plan(p, seed=k)
         greedy = greedy_plan(p)
         ref = cpsat_optimum(p, args.cpsat_s)
+        ref.pop("solution")
         rows.append({
             "instance": k, "tasks": len(p.tasks), "cpsat_status": ref["status"], "cpsat_value": ref["value"],
             "cpsat_bound": ref["bound"], "cpsat_s": ref["wall_s"], "cpsat_candidates": ref["candidates"],
@@ -493,9 +495,9 @@ def checks(small: list[dict[str, Any]], large: dict[str, Any]) -> list[dict[str,
     proven = [r for r in small if r["cpsat_status"] == "OPTIMAL"]
     worst = min((r["ratio"] for r in small), default=float("nan"))
     return [
-        {"check": f"ours >= {TARGET_RATIO:.0%} of CP-SAT's optimum on every small instance",
-         "value": worst, "limit": TARGET_RATIO, "unit": "x",
-         "ok": bool(small) and len(proven) == len(small) and worst >= TARGET_RATIO},
+        {"check": f"ours >= {TARGET_RATIO:.0%} of CP-SAT's optimum (its bound where not proven: "
+                  f"{len(proven)} of {len(small)} proven) on every small instance",
+         "value": worst, "limit": TARGET_RATIO, "unit": "x", "ok": bool(small) and worst >= TARGET_RATIO},
         {"check": "every plan (ours, greedy, CP-SAT's, re-plans) validates clean",
          "value": sum(len(r["ours_violations"]) + len(r["cpsat_violations"]) for r in small)
                   + len(large["violations"]) + len(large["replan_violations"]),
@@ -541,7 +543,7 @@ def report(small: list[dict[str, Any]], large: dict[str, Any], results: list[dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--small", type=int, default=10, help="small instances for CP-SAT")
-    parser.add_argument("--small-tasks", type=int, default=14, help="tasks per small instance")
+    parser.add_argument("--small-tasks", type=int, default=18, help="tasks per small instance")
     parser.add_argument("--cpsat-s", type=float, default=60.0, help="CP-SAT time limit per instance")
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--satellites", type=int, default=100)

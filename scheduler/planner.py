@@ -112,6 +112,7 @@ class _Planner:
         self.kept_count = 0
         self.accepted = 0
         self.low_energy: dict[str, str] = {}  # satellites that take nothing new: why
+        self.movable: set[str] | None = None  # None: every placement that is not frozen
         self.energy_marked = False
 
     # -- re-planning -------------------------------------------------------------------------
@@ -159,6 +160,8 @@ class _Planner:
                 self.dropped[p.task_id] = fits
         self.kept_count = len(st.slots)
         self.pool = {tid for tid in ix.tasks if tid not in st.slots}
+        if incremental:
+            self.movable = set(self.pool)
 
     def _still_fits(self, slot: Slot) -> Slot | str:
         """``slot`` (on a free antenna) if it fits the new problem as it is, else why not."""
@@ -343,9 +346,12 @@ class _Planner:
         reason = self.failures.get(target, ("", ""))[0]
         victims = self._in_the_way(option, reason)
         first: set[str] = set()
+        then: set[str] = set()
         if reason == "memory" and option.station_id is not None:  # a downlink short of data:
             first = self._with_dependents(self._suppliers(option))  # images that could bring it
-        return self._repair(needed, victims | first, option, first)
+        elif reason == "memory":  # an image short of room: downlinks that could make it
+            then = self._with_dependents(self._freers(option))
+        return self._repair(needed, victims | first | then, option, first, then)
 
     def _shake(self, target: str) -> bool:
         """A wider move: everything on one of the target's satellites within a few hours of
@@ -359,9 +365,16 @@ class _Planner:
         option = rng.choice(options)
         reach = rng.uniform(1800.0, 4 * 3600.0)
         victims = set(st.busy[option.sat_id].overlapping(option.start_s - reach, option.end_s + reach))
-        return self._repair(needed, self._with_dependents({v for v in victims if not st.slots[v].frozen}), option)
+        return self._repair(needed, self._with_dependents({v for v in victims if self._movable(v)}), option)
 
-    def _repair(self, needed: set[str], victims: set[str], option: Option, first: frozenset[str] | set[str] = frozenset()) -> bool:
+    def _repair(
+        self,
+        needed: set[str],
+        victims: set[str],
+        option: Option,
+        first: frozenset[str] | set[str] = frozenset(),
+        then: frozenset[str] | set[str] = frozenset(),
+    ) -> bool:
         """Take ``victims`` out, place ``needed`` first (then what depends on it), then the
         victims and a few unplaced tasks that could use the option's resources in a shuffled
         weight order; keep the result unless (value, number placed) went down."""
@@ -369,9 +382,20 @@ class _Planner:
         before = (st.value, len(st.slots))
         failures = dict(self.failures)
         removed = [st.remove(v) for v in sorted(victims, key=ix.order_key, reverse=True)]
+        for sat in sorted({s.sat_id for s in removed if s.memory_mb < 0}):
+            # A downlink taken off a satellite leaves its data there: take its latest images
+            # out too until the memory fits again (they go back in, here or elsewhere).
+            while not self._sat_consistent(sat, energy=False):
+                takes = [t for t in st.busy[sat].ids if st.slots[t].memory_mb > 0 and self._movable(t)]
+                if not takes:
+                    break
+                out = self._with_dependents({max(takes, key=lambda t: st.slots[t].start_s)})
+                removed += [st.remove(v) for v in sorted(out, key=ix.order_key, reverse=True)]
+                victims = victims | out
         companions = self._companions(option, needed | victims)
         order_key: dict[str, tuple[float, ...]] = {t: (-2e9, *ix.order_key(t)[1:2]) for t in first}
         order_key.update({t: (-1e9, *ix.order_key(t)[1:2]) for t in needed})
+        order_key.update({t: (-5e8, *ix.order_key(t)[1:2]) for t in then})
         for t in sorted(needed):
             for dep in ix.dependents.get(t, ()):
                 if dep not in st.slots and dep not in order_key and self._improvable(dep):
@@ -380,7 +404,7 @@ class _Planner:
             order_key.setdefault(t, (ix.order_key(t)[0] * (1.0 + 0.3 * rng.random()),))
         inserted = [
             t for t in ix.planning_order(order_key, order_key)
-            if self.place(t, option.sat_id if t in needed or t in first else None) is not None
+            if self.place(t, option.sat_id if t in needed or t in first or t in then else None) is not None
         ]  # fmt: skip
         touched = {option.sat_id} | {s.sat_id for s in removed}
         after = (st.value, len(st.slots))
@@ -413,7 +437,7 @@ class _Planner:
         if reason in ("energy", "memory"):
             others = sorted(set(st.busy[option.sat_id].ids) - victims)
             victims |= set(rng.sample(others, min(_LNS_EXTRA_VICTIMS, len(others))))
-        return self._with_dependents({v for v in victims if not st.slots[v].frozen})
+        return self._with_dependents({v for v in victims if self._movable(v)})
 
     def _suppliers(self, option: Option) -> set[str]:
         """Up to two imaging tasks placed on another satellite that could run on
@@ -421,10 +445,31 @@ class _Planner:
         ix, st = self.ix, self.state
         found = sorted(
             tid for tid, slot in st.slots.items()
-            if ix.tasks[tid].kind == "imaging" and slot.sat_id != option.sat_id and not slot.frozen
+            if ix.tasks[tid].kind == "imaging" and slot.sat_id != option.sat_id and self._movable(tid)
             and any(o.start_s < option.end_s for o in ix.options_on(tid, option.sat_id))
         )  # fmt: skip
         return set(self.rng.sample(found, min(2, len(found))))
+
+    def _freers(self, option: Option) -> set[str]:
+        """Up to two downlinks placed on another satellite that could run on ``option``'s after
+        it (freeing room there), and up to three later images on it (to go back after them)."""
+        ix, st, rng = self.ix, self.state, self.rng
+        downlinks = sorted(
+            tid for tid, slot in st.slots.items()
+            if ix.tasks[tid].kind == "downlink" and slot.sat_id != option.sat_id and self._movable(tid)
+            and ix.data_holders(ix.tasks[tid]) is None
+            and any(o.end_s > option.start_s for o in ix.options_on(tid, option.sat_id))
+        )  # fmt: skip
+        images = sorted(
+            tid for tid in st.busy[option.sat_id].ids
+            if st.slots[tid].memory_mb > 0 and self._movable(tid) and st.slots[tid].start_s >= option.start_s
+        )  # fmt: skip
+        return set(rng.sample(downlinks, min(2, len(downlinks)))) | set(rng.sample(images, min(3, len(images))))
+
+    def _movable(self, task_id: str) -> bool:
+        """Frozen placements never move; in an incremental re-plan neither do kept ones."""
+        slot = self.state.slots[task_id]
+        return not slot.frozen and (self.movable is None or task_id in self.movable)
 
     def _with_dependents(self, victims: set[str]) -> set[str]:
         """``victims`` and what depends on them (placed, not frozen), transitively."""
@@ -432,7 +477,7 @@ class _Planner:
         todo = list(victims)
         while todo:
             for dep in self.ix.dependents.get(todo.pop(), ()):
-                if dep in st.slots and dep not in victims and not st.slots[dep].frozen:
+                if dep in st.slots and dep not in victims and self._movable(dep):
                     victims.add(dep)
                     todo.append(dep)
         return victims
@@ -458,7 +503,7 @@ class _Planner:
         return any(o.sat_id == option.sat_id or (o.station_id is not None and o.station_id == option.station_id)
                    for o in self.ix.options(task_id)[0][:50])  # fmt: skip
 
-    def _sat_consistent(self, sat_id: str) -> bool:
+    def _sat_consistent(self, sat_id: str, *, energy: bool = True) -> bool:
         """Memory within bounds and energy above reserve with what is placed (a removal can
         break them: an imaging whose data a later downlink frees; a mode cheaper than idle)."""
         st = self.state
@@ -468,7 +513,7 @@ class _Planner:
             used += d
             if not -1e-9 <= used <= sat.memory_capacity_mb + 1e-9:
                 return False
-        return sat_id in self.low_energy or st.energy_ok(sat_id)
+        return not energy or sat_id in self.low_energy or st.energy_ok(sat_id)
 
     # -- results -----------------------------------------------------------------------------
 
