@@ -1,6 +1,6 @@
 # StellarOps: `make run` starts the main job, `make test` runs every test. Both set up first.
 SHELL := /bin/bash
-PYTHON_PATHS := $(wildcard py_nodes orbital web tests bench)
+PYTHON_PATHS := $(wildcard py_nodes orbital scheduler web tests bench)
 
 .PHONY: run test setup lint shell bench clean distclean up down test-containers
 
@@ -16,7 +16,7 @@ setup:
 
 lint: setup
 	.venv/bin/ruff check $(PYTHON_PATHS)
-	.venv/bin/mypy py_nodes orbital web bench
+	.venv/bin/mypy py_nodes orbital scheduler web bench
 	rebar3 xref
 
 shell:
@@ -44,8 +44,9 @@ bench: setup .venv/.bench-extra
 	.venv/bin/python bench/persistence_bench.py
 	.venv/bin/python bench/gateway_bench.py
 	.venv/bin/python bench/dashboard_bench.py
+	.venv/bin/python bench/scheduler_bench.py
 
-# The `bench` extra (skyfield, for orbital_bench's comparison), again when pyproject.toml changes.
+# The `bench` extra (skyfield for orbital_bench, ortools for scheduler_bench), again when pyproject.toml changes.
 .venv/.bench-extra: pyproject.toml
 	.venv/bin/pip install --quiet -e '.[bench]'
 	touch $@
