@@ -405,7 +405,10 @@ async def _run_cluster(
         DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)
         STELLAROPS_LOG_FORMAT=settings.node.log_format,  # every node's (BEAM's through sys.config)
     )
-    env.pop("STELLAROPS_COOKIE", None)  # the BEAM node reads $HOME/.erlang.cookie
+    # The BEAM node reads $HOME/.erlang.cookie and hands the cookie to its Python nodes as
+    # STELLAROPS_COOKIE; DATABASE_URL above holds the password DATABASE_PASSWORD_FILE gave.
+    for name in ("STELLAROPS_COOKIE", "STELLAROPS_COOKIE_FILE", "DATABASE_PASSWORD_FILE"):
+        env.pop(name, None)
     # A session of its own: Ctrl-C reaches us only, and we stop the node gracefully.
     release = None if settings.up.release is None else Release(settings.up.release)
     sys_config = render_sys_config(

@@ -32,7 +32,9 @@ NODE_IMAGE=docker.io/library/node:20-bookworm-slim
 POSTGRES_IMAGE=docker.io/library/postgres:15-bookworm
 PROMETHEUS_IMAGE=docker.io/prom/prometheus:v2.42.0
 STANDINS=(docker/standins)
-RECIPE_LABEL=org.stellarops.standin.recipe
+# A stand-in built from a recipe is also tagged $RECIPE_TAGS:<name>-<recipe hash> (a tag, not a
+# label: labels would be inherited by every image built on the stand-in).
+RECIPE_TAGS=localhost/stellarops-standin
 
 log() { echo "containers: $*" >&2; }
 
@@ -75,17 +77,39 @@ recipe_hash() {
     cat "$@" | sha256sum | cut -c1-16
 }
 
-# True when image $1 exists with recipe hash $2.
+recipe_tag() {
+    local name="${1##*/}"
+    echo "$RECIPE_TAGS:${name//:/-}-$2"
+}
+
+# True when image $1 exists and was built from the recipe with hash $2.
 is_current() {
-    podman image exists "$1" \
-        && [[ "$(podman image inspect --format "{{index .Labels \"$RECIPE_LABEL\"}}" "$1" 2>/dev/null)" == "$2" ]]
+    podman image exists "$1" && podman image exists "$(recipe_tag "$1" "$2")" \
+        && [[ "$(podman image inspect --format '{{.Id}}' "$1")" == "$(podman image inspect --format '{{.Id}}' "$(recipe_tag "$1" "$2")")" ]]
+}
+
+# The apt settings of the official image (downloaded packages deleted after install, no
+# translations, compressed lists), so that a Dockerfile behaves (and weighs) the same on both.
+write_apt_conf() {
+    mkdir -p "$1"
+    cat >"$1/docker-clean" <<'CONF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CONF
+    echo 'Apt::AutoRemove::SuggestsImportant "false";' >"$1/docker-autoremove-suggests"
+    echo 'Acquire::GzipIndexes "true";' >"$1/docker-gzip-indexes"
+    echo 'Acquire::Languages "none";' >"$1/docker-no-languages"
 }
 
 # debian:bookworm-slim: a minbase Debian 12 made by mmdebstrap, slimmed as the official image
-# (no docs, man pages or locales; merged /usr without usrmerge's perl; no apt lists).
+# (no docs, man pages or locales; merged /usr without usrmerge's perl; no apt lists; its apt
+# settings).
 build_debian() {
-    local recipe="mmdebstrap minbase bookworm v1" hash tmp="$WORK/debian"
-    hash="$(printf '%s' "$recipe" | recipe_hash)"
+    local hash tmp="$WORK/debian"
+    write_apt_conf "$WORK/apt.conf.d"
+    hash="$( (echo "mmdebstrap minbase bookworm v2"; cat "$WORK"/apt.conf.d/*) | recipe_hash)"
     is_current "$DEBIAN_IMAGE" "$hash" && return 0
     mkdir -p "$tmp"
     mmdebstrap --variant=minbase --quiet \
@@ -93,37 +117,42 @@ build_debian() {
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
         --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
-        --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
+        --customize-hook="copy-in $WORK/apt.conf.d/docker-clean $WORK/apt.conf.d/docker-autoremove-suggests $WORK/apt.conf.d/docker-gzip-indexes $WORK/apt.conf.d/docker-no-languages /etc/apt/apt.conf.d" \
+        --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/apt/archives/*.deb' \
         bookworm "$tmp/base.tar" \
         "deb http://deb.debian.org/debian bookworm main" \
         "deb http://deb.debian.org/debian bookworm-updates main" \
-        "deb http://deb.debian.org/debian-security bookworm-security main"
-    podman import --quiet --change 'CMD ["bash"]' --change "LABEL $RECIPE_LABEL=$hash" \
-        "$tmp/base.tar" "$DEBIAN_IMAGE" >/dev/null
+        "deb http://deb.debian.org/debian-security bookworm-security main" \
+        >"$WORK/mmdebstrap.log" 2>&1 || { cat "$WORK/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
+    podman import --quiet --change 'CMD ["bash"]' "$tmp/base.tar" "$DEBIAN_IMAGE" >/dev/null
+    podman tag "$DEBIAN_IMAGE" "$(recipe_tag "$DEBIAN_IMAGE" "$hash")"
 }
 
 # A stand-in from docker/standins/$2.Dockerfile with context $3, tagged $1.
 build_standin() {
     local name="$1" recipe="${STANDINS[0]}/$2.Dockerfile" context="$3" hash
     shift 3
+    # Built on the Debian stand-in: a new base, a new stand-in.
     hash="$( (recipe_hash "$recipe" "$@"; podman image inspect --format '{{.Id}}' "$DEBIAN_IMAGE") | recipe_hash)"
     is_current "$name" "$hash" && return 0
-    podman build --quiet --file "$recipe" --label "$RECIPE_LABEL=$hash" --tag "$name" "$context" >/dev/null
+    podman build --quiet --format docker --file "$recipe" --tag "$name" --tag "$(recipe_tag "$name" "$hash")" "$context" >/dev/null
 }
 
 build_node() {
-    local node npm tmp="$WORK/node"
+    local node npm tmp="$WORK/node" hash
     node="$(command -v node)" || die "no node on PATH: the node stand-in is this machine's Node.js (20.19+; see docker/standins/node.Dockerfile)"
     "$node" -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a === 20 && b >= 19 ? 0 : 1)' \
         || die "$NODE_IMAGE's stand-in needs this machine's Node.js to be 20.19+ (a 20.x); it is $("$node" --version)"
     npm="$(dirname "$(readlink -f "$(command -v npm)")")/.."
     [[ -f "$npm/bin/npm-cli.js" ]] || die "npm not found next to $node"
+    # The recipe includes the Node and npm versions: a new Node on this machine, a new stand-in.
+    printf '%s\n' "$("$node" --version)" "$(npm --version)" >"$WORK/node-versions"
+    hash="$( (recipe_hash docker/standins/node.Dockerfile "$WORK/node-versions"; podman image inspect --format '{{.Id}}' "$DEBIAN_IMAGE") | recipe_hash)"
+    is_current "$NODE_IMAGE" "$hash" && return 0
     mkdir -p "$tmp"
-    cp docker/standins/node.Dockerfile "$tmp/"
     cp "$(readlink -f "$node")" "$tmp/node"
     cp -a "$(readlink -f "$npm")" "$tmp/npm"
-    # The recipe includes the Node and npm versions: a new Node on this machine, a new stand-in.
-    build_standin "$NODE_IMAGE" node "$tmp" <(node --version; npm --version)
+    build_standin "$NODE_IMAGE" node "$tmp" "$WORK/node-versions"
 }
 
 setup() {
@@ -135,8 +164,9 @@ setup() {
 }
 
 build_image() {
-    # --jobs 2: the builder stages download (apt, npm, PyPI) side by side.
-    local args=(--jobs 2 --file docker/Dockerfile --tag "$IMAGE"
+    # --format docker: the OCI format has no HEALTHCHECK. --jobs 2: the builder stages download
+    # (apt, npm, PyPI) side by side.
+    local args=(--format docker --jobs 2 --file docker/Dockerfile --tag "$IMAGE"
         --build-arg "VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)"
         --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)")
     [[ -f "$CA_BUNDLE" ]] && args+=(--secret "id=ca,src=$CA_BUNDLE")

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,6 +198,16 @@ def test_a_broken_promise_is_found(old: str, new: str, problem: str) -> None:
     assert old in text, f"the Dockerfile changed: update this case ({old!r})"
     problems = runner_problems(text.replace(old, new, 1))
     assert any(problem in p for p in problems), problems
+
+
+def test_the_python_stage_copies_every_package_the_project_installs() -> None:
+    """A package pyproject.toml installs but the image does not copy is missing from the image
+    (an editable install at home hides that: the repository is on its path)."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    _, stages = parse(DOCKERFILE.read_text())
+    copies = {c.split()[0].rstrip("/") for s in stages if s.name == "python-build" for c in s.all("COPY") if not c.startswith("--")}
+    assert packages <= copies, packages - copies
 
 
 def test_the_dockerignore_keeps_local_builds_and_secrets_out() -> None:

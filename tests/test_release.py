@@ -61,10 +61,10 @@ def test_up_runs_the_release_with_the_roles_it_is_given(tmp_path: Path) -> None:
     """The image's way: the release's own erts and boot file, only the nodes asked for."""
     subprocess.run(["rebar3", "as", "prod", "release"], cwd=ROOT, check=True, capture_output=True, timeout=180)
     stack = UpStack(
-        tmp_path / "home", unique_name("stellar_rel"),
+        tmp_path / "home", unique_name("stellar_rel").partition("@")[0],
         STELLAROPS_RELEASE=str(PROD_RELEASE), STELLAROPS_ROLES="sats=1,store=1,gateway=1",
         STELLAROPS_DEMO_SATELLITES="3",
-    ).start(timeout_s=180)  # fmt: skip
+    ).start(timeout_s=180, stderr=(tmp_path / "up.err").open("w"))  # fmt: skip
     try:
         status = subprocess.run([*CLI, "status"], env=stack.env, capture_output=True, text=True, timeout=60, check=True)
         report = json.loads(status.stdout)

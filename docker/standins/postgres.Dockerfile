@@ -4,9 +4,12 @@
 # /docker-entrypoint-initdb.d on first start, `postgres` as the command, pg_isready on PATH).
 ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
 FROM ${DEBIAN_IMAGE}
-# No "main" cluster from the package: the entrypoint makes one in PGDATA on first start.
+# The postgres user is 999:999, as in the official image (secret files and volumes made for it
+# fit both). No "main" cluster from the package: the entrypoint makes one in PGDATA on first start.
 # hadolint ignore=DL3008
-RUN mkdir -p /etc/postgresql-common/createcluster.d \
+RUN groupadd --system --gid 999 postgres \
+ && useradd --system --uid 999 --gid postgres --home-dir /var/lib/postgresql --shell /bin/bash postgres \
+ && mkdir -p /etc/postgresql-common/createcluster.d \
  && echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/no-main.conf \
  && apt-get update \
  && apt-get install -y --no-install-recommends postgresql-15 \
