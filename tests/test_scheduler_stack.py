@@ -286,6 +286,7 @@ def test_a_station_taken_down_moves_its_downlink(stack: UpStack) -> None:
         assert second["station_id"] is not None
         _, plan = await api.call("GET", "/api/plan")
         assert any(r["cause"] == "station_down" and first["station_id"] in r["detail"] for r in plan["runs"]), plan["runs"]
+        assert isinstance(plan["changes"], list)
         await api.call("POST", f"/api/tasks/{downlink['id']}/cancel")
 
     asyncio.run(with_api(stack, body))

@@ -135,6 +135,13 @@ async def test_an_unplaced_task_keeps_its_reason_and_a_cancel_wins_over_a_plan(d
     assert got_b is not None and (got_b.status, got_b.planned_start) == ("cancelled", None)
     assert await tasks.open_requests() == []
     assert await tasks.request_outcome(request) == run.id
+    assert await tasks.run_changes(run.id) == []
+    changed = await tasks.apply_plan(
+        cause="station_down", detail="gs down", holder="h", horizon=(NOW, NOW + timedelta(hours=1)), solve_ms=0,
+        value=0, placements=[], unplaced={}, handled_requests=[],
+        changes=[{"task_id": a.id, "change": "removed", "detail": "gs is down"}],
+    )  # fmt: skip
+    assert await tasks.run_changes(changed.id) == [{"task_id": a.id, "change": "removed", "detail": "gs is down"}]
     with pytest.raises(ValidationError):
         await tasks.apply_plan(
             cause="because", detail="", holder="h", horizon=(NOW, NOW + timedelta(hours=1)), solve_ms=0, value=0,

@@ -47,7 +47,8 @@ TaskState = Literal["pending", "scheduled", "running", "done", "failed", "cancel
 FINAL_STATES: Final = frozenset({"done", "failed", "cancelled"})
 OPEN_STATES: Final = ("pending", "scheduled", "running")
 MAX_DURATION_S: Final = 86_400.0
-MAX_HORIZON: Final = timedelta(days=7)  # a task must be startable within this of its submission
+MAX_HORIZON: Final = timedelta(days=7)
+MAX_CHANGES: Final = 500  # per plan run, in its audit entry  # a task must be startable within this of its submission
 _SAT_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _STATION_ID: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TASK_COLUMNS: Final = (
@@ -393,6 +394,19 @@ class Tasks:
             await cur.execute(f"SELECT {_RUN_COLUMNS} FROM plan_runs WHERE id = %s", (run_id,))
             return await cur.fetchone()
 
+    async def run_changes(self, run_id: int) -> list[dict[str, Any]]:
+        """What a plan run changed (``task_id``, ``change``, ``detail``), from its audit entry."""
+        async with self._db.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT details FROM audit_log WHERE entity = 'plan_run' AND entity_id = %s AND action = 'plan.apply'"
+                    " ORDER BY id DESC LIMIT 1",
+                    (str(run_id),),
+                )
+            ).fetchone()
+        found = row[0].get("changes", []) if row and isinstance(row[0], dict) else []
+        return [c for c in found if isinstance(c, dict)]
+
     async def open_requests(self) -> list[tuple[int, str, str]]:
         """Re-plan requests not handled yet: ``(id, cause, detail)``, oldest first."""
         async with self._db.connection() as conn:
@@ -413,6 +427,7 @@ class Tasks:
         placements: list[PlacementRow],
         unplaced: dict[int, tuple[str, str]],
         handled_requests: list[int],
+        changes: list[dict[str, Any]] | None = None,
     ) -> PlanRun:
         """Store a plan run and make it the current plan, in one transaction: each placed task
         (still pending or scheduled) gets its placement and ``scheduled``; each unplaced one
@@ -466,6 +481,9 @@ class Tasks:
                     deleted = await conn.execute("DELETE FROM task_placements WHERE task_id = %s", (task_id,))
                     moved += deleted.rowcount
             await conn.execute("UPDATE plan_runs SET moved = %s WHERE id = %s", (moved, run.id))
+            # What changed for which task and why, kept with the run (the audit log: append-only).
+            details = {"cause": cause, "detail": detail[:1000], "changes": (changes or [])[:MAX_CHANGES]}
+            await append_audit(conn, "scheduler", "plan.apply", "plan_run", str(run.id), details)
             if handled_requests:
                 await conn.execute(
                     "UPDATE plan_requests SET handled_at = now(), plan_run_id = %s WHERE id = ANY(%s) AND handled_at IS NULL",

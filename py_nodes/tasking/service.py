@@ -286,6 +286,7 @@ class SchedulerService:
             cause=cause, detail=detail, holder=self.holder, horizon=(now, now + timedelta(seconds=self.settings.horizon_s)),
             solve_ms=plan.solve_ms, value=float(plan.value), placements=placements, unplaced=unplaced,
             handled_requests=requests,
+            changes=[{"task_id": int(c.task_id), "change": c.change, "detail": c.detail} for c in plan.changes if c.task_id.isdigit()],
         )  # fmt: skip
         self._last_plan_at = time.monotonic()
         self._fingerprint = await self.tasks.fingerprint()  # our own changes are not a trigger

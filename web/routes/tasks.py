@@ -151,8 +151,15 @@ PLAN: Final = {
         "placements": {"type": "array", "items": {"type": "object"}, "description": "placed tasks by start"},
         "unplaced": {"type": "array", "items": UNPLACED},
         "runs": {"type": "array", "items": RUN, "description": "the newest plan runs, newest first"},
+        "changes": {
+            "type": "array", "description": "what the newest run changed, and why",
+            "items": {"type": "object", "properties": {
+                "task_id": {"type": "integer"}, "change": {"type": "string", "enum": ["added", "moved", "removed"]},
+                "detail": {"type": "string"},
+            }},
+        },
     },
-}
+}  # fmt: skip
 REPLAN_BODY: Final = {
     "type": "object",
     "additionalProperties": False,
@@ -294,6 +301,7 @@ async def get_plan(request: web.Request) -> web.StreamResponse:
             if t.status == "pending" and t.reason is not None
         ],
         "runs": [run_json(r) for r in runs],
+        "changes": await tasks.run_changes(runs[0].id) if runs else [],
     }
     return json_response(body)
 
