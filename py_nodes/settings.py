@@ -13,6 +13,7 @@ configuration table is checked against it by a test.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from py_nodes.vocabulary import NODE_ROLES
 
 __all__ = [
     "VARIABLES",
+    "ClusterSettings",
     "DatabaseSettings",
     "EpmdSettings",
     "GatewaySettings",
@@ -82,6 +84,12 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("DATABASE_PASSWORD_FILE", "a file holding the password for `DATABASE_URL`, e.g. a secret at `/run/secrets/db_password`", "none"),
     Variable("ERL_EPMD_ADDRESS", "address epmd listens on (the first of a comma-separated list is used)", "127.0.0.1"),
     Variable("ERL_EPMD_PORT", "epmd's port", "4369"),
+    Variable("STELLAROPS_CLUSTER_PEERS", "other BEAM nodes to connect to, comma-separated node names (e.g. `stellar@10.0.0.6,stellar@10.0.0.7`)", "none"),
+    Variable("STELLAROPS_CLUSTER_DNS", "a DNS name whose A records are the BEAM nodes, each `<alive>@<ip>` with this node's alive name (a Kubernetes headless Service, a container network alias)", "none"),
+    Variable("STELLAROPS_CLUSTER_DNS_POLL_S", "how often peers are looked up and reconnected, seconds (0.1..3600)", "5"),
+    Variable("STELLAROPS_DIST_INTERFACE", "the IPv4 address the BEAM node's distribution (and epmd, besides loopback) listens on; with an address in the node name, that address", "127.0.0.1"),
+    Variable("STELLAROPS_DIST_PORT_MIN", "lowest port of the BEAM node's distribution listener (1024..65535), for firewalls and NetworkPolicies", "any free port"),
+    Variable("STELLAROPS_DIST_PORT_MAX", "highest port of that range (needs `STELLAROPS_DIST_PORT_MIN`; >= it)", "`STELLAROPS_DIST_PORT_MIN`"),
     Variable("STELLAROPS_HTTP_HOST", "address the gateway listens on", "127.0.0.1"),
     Variable("STELLAROPS_HTTP_PORT", "gateway port (0: any free port)", "8080"),
     Variable("STELLAROPS_CORS_ORIGINS", "comma-separated origins allowed cross-origin (`*`: any)", "none (CORS off)"),
@@ -258,6 +266,17 @@ class EpmdSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """How the BEAM node finds its peers and where its distribution listens."""
+
+    peers: tuple[str, ...] = ()
+    dns: str | None = None
+    dns_poll_s: float = 5.0
+    dist_interface: str = "127.0.0.1"
+    dist_ports: tuple[int, int] | None = None  # (min, max); None: any free port
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -294,6 +313,7 @@ class Settings:
     gateway: GatewaySettings
     deprecations: tuple[str, ...] = ()  # one line each, for the caller to log
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     # The whole environment, handed on to the processes we start (the BEAM node): never printed.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -338,6 +358,7 @@ class Settings:
             gateway=_gateway(env),
             deprecations=tuple(deprecations),
             scheduler=_scheduler(env),
+            cluster=_cluster(env, _parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var))),
             environ=dict(env),
         )
 
@@ -386,6 +407,66 @@ def _scheduler(env: Mapping[str, str]) -> SchedulerSettings:
         budget_s=seconds("STELLAROPS_SCHEDULER_BUDGET_S", d.budget_s, 0.05, 60.0),
         backoff_s=seconds("STELLAROPS_SCHEDULER_BACKOFF_S", d.backoff_s, 1.0, 3600.0),
         setup_gap_s=seconds("STELLAROPS_SCHEDULER_SETUP_GAP_S", d.setup_gap_s, 0.0, 3600.0),
+    )
+
+
+_ALIVE_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_HOST_CHARS: Final = _ALIVE_CHARS | {"."}
+
+
+def _dns_label_ok(label: str) -> bool:
+    return 0 < len(label) <= 63 and set(label) <= _ALIVE_CHARS
+
+
+def _peers(raw: str) -> tuple[str, ...]:
+    """``stellar@10.0.0.6, stellar@10.0.0.7`` -> node names (the BEAM side renders them as atoms)."""
+    peers = tuple(p.strip() for p in raw.split(","))
+    for peer in peers:
+        alive, at, host = peer.partition("@")
+        if not at or not alive or not set(alive) <= _ALIVE_CHARS or not host or not set(host) <= _HOST_CHARS:
+            raise SettingsError("STELLAROPS_CLUSTER_PEERS", raw, "must be comma-separated node names like stellar@10.0.0.6")
+    return tuple(dict.fromkeys(peers))
+
+
+def _dns_name(raw: str) -> str:
+    if len(raw) > 253 or not all(_dns_label_ok(label) for label in raw.removesuffix(".").split(".")):
+        raise SettingsError("STELLAROPS_CLUSTER_DNS", raw, "must be a DNS name like stellar-headless.ops.svc.cluster.local")
+    return raw
+
+
+def _ipv4(name: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        try:
+            address = ipaddress.IPv4Address(raw)
+        except ValueError:
+            raise SettingsError(name, raw, "must be the IPv4 address of one interface, e.g. 10.0.0.5") from None
+        if address.is_unspecified:  # epmd cannot listen on 0.0.0.0 besides loopback
+            raise SettingsError(name, raw, "must be the IPv4 address of one interface, e.g. 10.0.0.5 (not 0.0.0.0)")
+        return str(address)
+
+    return parse
+
+
+def _cluster(env: Mapping[str, str], node_name: str) -> ClusterSettings:
+    d = ClusterSettings()
+    interface = _parse(env, "STELLAROPS_DIST_INTERFACE", d.dist_interface, _ipv4("STELLAROPS_DIST_INTERFACE"))
+    try:
+        host: ipaddress.IPv4Address | None = ipaddress.IPv4Address(node_name.partition("@")[2])
+    except ValueError:  # a host name: where it resolves is the operator's to keep right
+        host = None
+    if host is not None and str(host) != interface:  # unset too: a node named stellar@10.0.0.5 on loopback is unreachable
+        raise SettingsError("STELLAROPS_DIST_INTERFACE", _text(env, "STELLAROPS_DIST_INTERFACE"),
+                            f"must be the address in the node name ({node_name}): peers and Python nodes connect there")  # fmt: skip
+    low = _parse(env, "STELLAROPS_DIST_PORT_MIN", None, _int_in("STELLAROPS_DIST_PORT_MIN", 1024, 65535))
+    high = _parse(env, "STELLAROPS_DIST_PORT_MAX", None, _int_in("STELLAROPS_DIST_PORT_MAX", 1024, 65535))
+    if high is not None and (low is None or high < low):
+        raise SettingsError("STELLAROPS_DIST_PORT_MAX", str(high), "must be set with STELLAROPS_DIST_PORT_MIN and be >= it")
+    return ClusterSettings(
+        peers=_parse(env, "STELLAROPS_CLUSTER_PEERS", d.peers, _peers),
+        dns=_parse(env, "STELLAROPS_CLUSTER_DNS", d.dns, _dns_name),
+        dns_poll_s=_parse(env, "STELLAROPS_CLUSTER_DNS_POLL_S", d.dns_poll_s, _float_in("STELLAROPS_CLUSTER_DNS_POLL_S", 0.1, 3600.0)),
+        dist_interface=interface,
+        dist_ports=None if low is None else (low, low if high is None else high),
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -52,6 +53,7 @@ from py_nodes.db import (
     seed,
 )
 from py_nodes.db.watch import DatabaseHealth, EmbeddedWatch, ExternalWatch
+from py_nodes.dist_config import LOOPBACK_DIST, kernel_dist_config, stellar_cluster_config
 from py_nodes.erldist import Atom, EpmdAddress, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
 from py_nodes.logs import console_line
@@ -87,13 +89,17 @@ def py_nodes_config(roles: tuple[tuple[str, int], ...] | None) -> str:
 
 
 def render_sys_config(
-    environ: Mapping[str, str], out_dir: Path, *, source: Path = SYS_CONFIG_SRC, py_nodes: str = ""
+    environ: Mapping[str, str], out_dir: Path, *, source: Path = SYS_CONFIG_SRC, py_nodes: str = "",
+    cluster: str = "", dist: str = LOOPBACK_DIST,
 ) -> Path:
     """``source`` (``rel/sys.config.src``, or a release's copy) with ``${VAR}`` replaced from
-    ``environ`` (as the release does) and ``${STELLAROPS_PY_NODES}`` by ``py_nodes`` (see
-    ``py_nodes_config``), written to ``out_dir/sys.config``; the path to give ``erl -config``."""
+    ``environ`` (as the release does), ``${STELLAROPS_PY_NODES}`` by the ``stellar`` app's entries
+    ``py_nodes`` (see ``py_nodes_config``) and ``cluster`` (``dist_config.stellar_cluster_config``)
+    and ``${STELLAROPS_DIST_KERNEL}`` by ``dist`` (``dist_config.kernel_dist_config``), written to
+    ``out_dir/sys.config``; the path to give ``erl -config``."""
     text = source.read_text()
-    values = {**environ, "STELLAROPS_PY_NODES": py_nodes}
+    app_env = ", ".join(entry for entry in (py_nodes, cluster) if entry)
+    values = {**environ, "STELLAROPS_PY_NODES": app_env, "STELLAROPS_DIST_KERNEL": dist}
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -341,6 +347,11 @@ async def _run_up(settings: Settings) -> int:
 
 async def _run_owned(settings: Settings, state: StateDir) -> int:
     cookie = state.prepare()
+    # Peers on other hosts look this node up in epmd on its interface: started there first (epmd
+    # adds loopback itself, where the local nodes register).
+    interface = settings.cluster.dist_interface
+    if not ipaddress.IPv4Address(interface).is_loopback:
+        await epmd.ensure_epmd(EpmdAddress(interface, settings.epmd.port))
     await epmd.ensure_epmd(_epmd(settings))
     alive, _, host = settings.up.node_name.partition("@")
     try:
@@ -413,7 +424,8 @@ async def _run_cluster(
     release = None if settings.up.release is None else Release(settings.up.release)
     sys_config = render_sys_config(
         env, state.root, source=SYS_CONFIG_SRC if release is None else release.sys_config_src,
-        py_nodes=py_nodes_config(settings.up.roles),
+        py_nodes=py_nodes_config(settings.up.roles), cluster=stellar_cluster_config(settings.cluster),
+        dist=kernel_dist_config(settings.cluster),
     )  # fmt: skip
     beam = subprocess.Popen(
         _beam_command(settings.up.node_name, sys_config, release), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True

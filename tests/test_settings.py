@@ -41,6 +41,12 @@ GARBAGE = {
     "STELLAROPS_SCHEDULER_BUDGET_S": "0",
     "STELLAROPS_SCHEDULER_BACKOFF_S": "later",
     "STELLAROPS_SCHEDULER_SETUP_GAP_S": "1e9",
+    "STELLAROPS_CLUSTER_PEERS": "stellar@10.0.0.6,stellar",
+    "STELLAROPS_CLUSTER_DNS": "stellar headless",
+    "STELLAROPS_CLUSTER_DNS_POLL_S": "0",
+    "STELLAROPS_DIST_INTERFACE": "eth0",
+    "STELLAROPS_DIST_PORT_MIN": "80",
+    "STELLAROPS_DIST_PORT_MAX": "9100",  # without STELLAROPS_DIST_PORT_MIN
 }
 
 
@@ -69,6 +75,7 @@ def test_values_are_parsed() -> None:
             "STELLAROPS_HOME": "/srv/so",
             "STELLAROPS_COOKIE": " c00kie ",
             "STELLAROPS_NODE_NAME": "stellar@10.0.0.7",
+            "STELLAROPS_DIST_INTERFACE": "10.0.0.7",  # else it would listen on loopback: refused
             "STELLAROPS_LOG_LEVEL": "debug",
             "STELLAROPS_TICK_S": "0.25",
             "ERL_EPMD_ADDRESS": "10.0.0.7, 127.0.0.1",
@@ -169,3 +176,43 @@ def test_the_deprecated_node_name_still_works_and_says_so(tmp_path: Path) -> Non
     done = subprocess.run([*CLI, "status"], env=env, capture_output=True, text=True, timeout=60)
     assert done.stderr.splitlines()[0] == "stellarops: warning: STELLAR_NODE_NAME is deprecated: set STELLAROPS_NODE_NAME instead"
     assert "stellar_gone@127.0.0.1" in done.stderr  # the status asked the node the old name gave
+
+
+def test_cluster_defaults_keep_everything_on_loopback() -> None:
+    c = Settings.from_env({}).cluster
+    assert (c.peers, c.dns, c.dns_poll_s, c.dist_interface, c.dist_ports) == ((), None, 5.0, "127.0.0.1", None)
+
+
+def test_cluster_settings_are_parsed() -> None:
+    c = Settings.from_env({
+        "STELLAROPS_NODE_NAME": "stellar@10.0.0.5", "STELLAROPS_DIST_INTERFACE": "10.0.0.5",
+        "STELLAROPS_CLUSTER_PEERS": " stellar@10.0.0.6 ,stellar@10.0.0.7,stellar@10.0.0.6",
+        "STELLAROPS_CLUSTER_DNS": "stellar-headless.ops.svc.cluster.local.", "STELLAROPS_CLUSTER_DNS_POLL_S": "0.5",
+        "STELLAROPS_DIST_PORT_MIN": "9100", "STELLAROPS_DIST_PORT_MAX": "9105",
+    }).cluster  # fmt: skip
+    assert c.peers == ("stellar@10.0.0.6", "stellar@10.0.0.7")
+    assert c.dns == "stellar-headless.ops.svc.cluster.local." and c.dns_poll_s == 0.5
+    assert c.dist_interface == "10.0.0.5" and c.dist_ports == (9100, 9105)
+    assert Settings.from_env({"STELLAROPS_DIST_PORT_MIN": "9100"}).cluster.dist_ports == (9100, 9100)
+    # A host name in the node name: the interface is not compared with it.
+    named = Settings.from_env({"STELLAROPS_NODE_NAME": "stellar@stellar-0.ops", "STELLAROPS_DIST_INTERFACE": "10.0.0.5"})
+    assert named.cluster.dist_interface == "10.0.0.5"
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "says"),
+    [
+        ({"STELLAROPS_DIST_PORT_MIN": "9105", "STELLAROPS_DIST_PORT_MAX": "9100"}, "STELLAROPS_DIST_PORT_MAX", ">= it"),
+        ({"STELLAROPS_DIST_INTERFACE": "0.0.0.0", "STELLAROPS_NODE_NAME": "s@h"}, "STELLAROPS_DIST_INTERFACE", "not 0.0.0.0"),
+        ({"STELLAROPS_DIST_INTERFACE": "10.0.0.5"}, "STELLAROPS_DIST_INTERFACE", "the address in the node name"),
+        ({"STELLAROPS_NODE_NAME": "stellar@10.0.0.5"}, "STELLAROPS_DIST_INTERFACE", "the address in the node name"),
+        ({"STELLAROPS_CLUSTER_PEERS": "stellar@10.0.0.6,'x'@h"}, "STELLAROPS_CLUSTER_PEERS", "node names"),
+        ({"STELLAROPS_CLUSTER_PEERS": "stellar@10.0.0.6,"}, "STELLAROPS_CLUSTER_PEERS", "node names"),
+        ({"STELLAROPS_CLUSTER_DNS": "a..b"}, "STELLAROPS_CLUSTER_DNS", "DNS name"),
+        ({"STELLAROPS_CLUSTER_DNS": "x" * 64 + ".local"}, "STELLAROPS_CLUSTER_DNS", "DNS name"),
+    ],
+)
+def test_cluster_settings_that_cannot_work_are_refused(env: dict[str, str], name: str, says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert caught.value.name == name and says in str(caught.value) and "\n" not in str(caught.value)

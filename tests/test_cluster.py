@@ -1,0 +1,205 @@
+"""BEAM nodes finding each other (``stellar_cluster``), configured as ``stellarops up`` configures
+them: the settings (``STELLAROPS_CLUSTER_*``, ``STELLAROPS_DIST_*``) rendered into the
+``sys.config`` written from ``rel/sys.config.src``. Real ``erl`` nodes running the ``stellar`` app
+(without Python nodes: discovery is between BEAM nodes), a real ``kill -9`` and a real return.
+DNS discovery against a real nameserver is in stellar_cluster_tests.erl; a network alias with
+several A records (aardvark-dns) belongs to the container tier."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from erl_support import unique_name
+
+from py_nodes.dist_config import kernel_dist_config, stellar_cluster_config
+from py_nodes.erldist import Atom, Node, epmd
+from py_nodes.settings import Settings
+from py_nodes.up import render_sys_config
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {"STELLAROPS_LOG_FORMAT": "text"}
+NO_PY_NODES = "{py_nodes, []}"
+
+
+def rendered(tmp_path: Path, **env: str) -> Path:
+    """The sys.config ``up`` would write for ``env`` (no Python nodes)."""
+    cluster = Settings.from_env(env).cluster
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return render_sys_config(
+        ENV, tmp_path, py_nodes=NO_PY_NODES, cluster=stellar_cluster_config(cluster), dist=kernel_dist_config(cluster)
+    )
+
+
+class BeamNode:
+    """A bare BEAM node running the ``stellar`` app with a rendered sys.config; its output kept."""
+
+    def __init__(self, name: str, config: Path, home: Path, cookie: str) -> None:
+        self.name, self.config, self.home = name, config, home
+        home.mkdir(parents=True, exist_ok=True)
+        cookie_file = home / ".erlang.cookie"
+        if not cookie_file.exists():
+            cookie_file.write_text(cookie)
+            cookie_file.chmod(0o400)
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+
+    def start(self) -> BeamNode:
+        ebins = sorted(str(p) for p in (ROOT / "_build" / "default" / "lib").glob("*/ebin"))
+        start = "{ok, _} = application:ensure_all_started(stellar), io:format(\"stellar started~n\")."
+        self.proc = subprocess.Popen(
+            ["erl", "-name", self.name, "-noshell", "-pa", *ebins, "-config", str(self.config), "-eval", start],
+            env={**os.environ, "HOME": str(self.home), "ERL_EPMD_ADDRESS": "127.0.0.1"},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
+        wait_for(f"{self.name} started", lambda: any("stellar started" in line for line in self.lines) or self._dead(), 60)
+        assert not self._dead(), "".join(self.lines)
+        return self
+
+    def _dead(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def _drain(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.lines = []
+
+    def logged(self, text: str) -> list[str]:
+        return [line for line in self.lines if text in line]
+
+
+def wait_for(what: str, condition: Callable[[], object], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, cookie: str) -> Iterator[Callable[..., BeamNode]]:
+    started: list[BeamNode] = []
+
+    def make(name: str, **env: str) -> BeamNode:
+        node = BeamNode(name, rendered(tmp_path / name, **env), tmp_path / name / "home", cookie)
+        started.append(node)
+        return node
+
+    yield make
+    for node in started:
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.kill()
+            node.proc.wait(10)
+
+
+async def rpc(ctl: Node, node: str, function: str) -> Any:
+    return await ctl.rpc(node, "stellar", function, [], timeout=10)
+
+
+async def poll(ctl: Node, node: str, function: str, condition: Callable[[Any], bool], timeout_s: float = 30.0) -> Any:
+    """``stellar:function()`` on ``node`` until ``condition`` holds (the last value is in the error)."""
+    deadline = time.monotonic() + timeout_s
+    value = None
+    while time.monotonic() < deadline:
+        value = await rpc(ctl, node, function)
+        if condition(value):
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"stellar:{function}() on {node}: {value}")
+
+
+def beams(nodes_info: list[Any]) -> dict[str, dict[Atom, Any]]:
+    return {str(n[Atom("name")]): n for n in nodes_info if n[Atom("role")] == "beam"}
+
+
+@pytest.mark.erlang
+async def test_a_static_peer_joins_leaves_on_kill_and_joins_again(nodes: Callable[..., BeamNode], cookie: str) -> None:
+    """A lists B as its peer (B lists nobody: A alone reconnects). Both see both; kill -9 of B is
+    logged and counted on A as a leave, B shown down; B's return is a join, found by A's polling."""
+    b_name = unique_name("clb")
+    a = nodes(unique_name("cla"), STELLAROPS_CLUSTER_PEERS=b_name, STELLAROPS_CLUSTER_DNS_POLL_S="0.2")
+    b = nodes(b_name)
+    a.start()
+    b.start()
+    async with Node(unique_name("clctl"), cookie=cookie) as ctl:
+        both = {a.name, b.name}
+        listed = await poll(ctl, a.name, "nodes", lambda ns: {n for n, i in beams(ns).items() if i[Atom("status")] == "up"} == both)
+        assert beams(listed)[b.name][Atom("joins")] == 1 and beams(listed)[b.name][Atom("leaves")] == 0
+        await poll(ctl, b.name, "nodes", lambda ns: {n for n, i in beams(ns).items() if i[Atom("status")] == "up"} == both)
+        info = await rpc(ctl, a.name, "cluster")
+        assert info[Atom("peers")] == [Atom(b.name)] and info[Atom("poll_ms")] == 200
+        assert (info[Atom("joins")], info[Atom("leaves")]) == (1, 0) and info[Atom("connected")] == [Atom(b.name)]
+        wait_for("A logs B's join", lambda: a.logged(f"cluster: node {b.name} joined"), 10)
+
+        b.kill()
+        down = await poll(ctl, a.name, "cluster", lambda i: i[Atom("leaves")] == 1)
+        assert down[Atom("connected")] == [] and down[Atom("joins")] == 1
+        listed = await poll(ctl, a.name, "nodes", lambda ns: b.name in beams(ns))
+        assert beams(listed)[b.name][Atom("status")] == "down" and beams(listed)[b.name][Atom("leaves")] == 1
+        wait_for("A logs B's leave", lambda: a.logged(f"cluster: node {b.name} left (connection_closed"), 10)
+        assert len(a.logged(f"cluster: node {b.name} left")) == 1
+
+        b.start()  # B knows no peers: the join comes from A's polling
+        back = await poll(ctl, a.name, "cluster", lambda i: i[Atom("joins")] == 2)
+        assert back[Atom("leaves")] == 1 and back[Atom("connected")] == [Atom(b.name)]
+        listed = await poll(ctl, a.name, "nodes", lambda ns: beams(ns).get(b.name, {}).get(Atom("status")) == "up")
+        assert (beams(listed)[b.name][Atom("joins")], beams(listed)[b.name][Atom("leaves")]) == (2, 1)
+        assert len(a.logged(f"cluster: node {b.name} joined")) == 2
+        assert b.logged("cluster: node") and not b.logged("peer discovery failed")
+
+
+@pytest.mark.erlang
+async def test_the_distribution_listens_in_the_configured_port_range(nodes: Callable[..., BeamNode], cookie: str) -> None:
+    with socket.socket() as probe:  # a free port to start the range at (the range is 20 ports)
+        probe.bind(("127.0.0.1", 0))
+        low = probe.getsockname()[1]
+    low = min(low, 65535 - 20)
+    node = nodes(unique_name("clport"), STELLAROPS_DIST_PORT_MIN=str(low), STELLAROPS_DIST_PORT_MAX=str(low + 20)).start()
+    address = await epmd.lookup(node.name.split("@")[0], "127.0.0.1")
+    assert low <= address.port <= low + 20
+
+
+def test_the_rendered_config_is_what_stellar_config_reads(tmp_path: Path) -> None:
+    """A real erl reads the rendered file; stellar_config:cluster/0 accepts it as rendered."""
+    config = rendered(
+        tmp_path, STELLAROPS_CLUSTER_PEERS="stellar@10.0.0.6,ops_2@db-1.ops", STELLAROPS_CLUSTER_DNS="stellar.ops.svc.",
+        STELLAROPS_CLUSTER_DNS_POLL_S="2.5", STELLAROPS_DIST_PORT_MIN="9100", STELLAROPS_DIST_PORT_MAX="9110",
+    )  # fmt: skip
+    expr = (
+        "application:load(stellar), {ok, C} = stellar_config:cluster(),"
+        " {ok, Iface} = application:get_env(kernel, inet_dist_use_interface),"
+        " {ok, Min} = application:get_env(kernel, inet_dist_listen_min),"
+        " {ok, Max} = application:get_env(kernel, inet_dist_listen_max),"
+        ' io:format("~p.", [{C, Iface, Min, Max}]), halt().'
+    )
+    ebin = ROOT / "_build" / "default" / "lib" / "stellar" / "ebin"
+    done = subprocess.run(
+        ["erl", "-noshell", "-config", str(config), "-pa", str(ebin), "-eval", expr],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "{#{basename => \"nonode\",dns => \"stellar.ops.svc.\",nameservers => [],\n"
+        "   peers => ['stellar@10.0.0.6','ops_2@db-1.ops'],\n"
+        "   poll_ms => 2500},\n {127,0,0,1},\n 9100,9110}."
+    )
+
+
+def test_without_cluster_settings_nothing_is_added() -> None:
+    cluster = Settings.from_env({}).cluster
+    assert stellar_cluster_config(cluster) == ""
+    assert kernel_dist_config(cluster) == "{inet_dist_use_interface, {127,0,0,1}}"
