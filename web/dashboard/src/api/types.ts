@@ -269,6 +269,8 @@ export interface Plan {
   run: PlanRun | null;
   unplaced: { task_id: number; reason: TaskReason; detail: string }[];
   runs: PlanRun[];
+  /** What the newest run changed, and why. */
+  changes: { task_id: number; change: "added" | "moved" | "removed"; detail: string }[];
 }
 
 export interface TaskData {

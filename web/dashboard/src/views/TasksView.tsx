@@ -161,6 +161,15 @@ export function TasksView() {
           <line x1={x(nowMs)} x2={x(nowMs)} y1={18} y2={heightPx} className="now" />
         </svg>
       </div>
+      {plan.data?.changes.length ? (
+        <ul className="plan-changes" data-testid="plan-changes">
+          {plan.data.changes.slice(0, 20).map((c) => (
+            <li key={`${c.task_id}-${c.change}`}>
+              #{c.task_id} {c.change}: {c.detail}
+            </li>
+          ))}
+        </ul>
+      ) : null}
       <h3>Not placed</h3>
       <table className="grid" data-testid="unplaced">
         <tbody>
