@@ -18,10 +18,15 @@
 # STELLAROPS_COMPOSE_BUILD=0 (up without building), STELLAROPS_SECRETS_DIR, the published ports
 # STELLAROPS_HTTP_PUBLISH, STELLAROPS_PROMETHEUS_PUBLISH, STELLAROPS_GRAFANA_PUBLISH.
 #
-# Podman 4.3 (Debian 12) runs health checks only through systemd timers, and podman-compose needs
-# Podman 4.6 for `condition: service_healthy`: so with Podman, `up` starts the database first, runs
-# its health check (`podman healthcheck run`) until it passes, then starts the rest, and `health`
-# runs the checks itself. Docker does both on its own (`up --wait`).
+# Under Podman, `up` does the depends_on conditions itself, one stage at a time: the database,
+# its health check run (`podman healthcheck run`) until it passes; the migration one-shot, whose
+# exit status must be 0; then the rest, until every health check passes. Because: Podman 4.3
+# (Debian 12) runs health checks only from systemd timers; podman-compose honours
+# `service_healthy` only from Podman 4.6 and takes `service_completed_successfully` as "stopped";
+# and the `--requires` it gives a dependent container makes Podman start the one-shot again with
+# the app, and stops the restart policy from restarting the app after a crash (its dependency
+# is not running). So the containers are created with `--no-deps`. Docker does all of it on its
+# own (`up --wait`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,8 +36,9 @@ cd "$ROOT"
 
 log() { echo "compose: $*" >&2; }
 
-# The services the others wait for with `condition: service_healthy`, started first under Podman.
+# Under Podman: started first and healthy before the rest; then the one-shot, which must exit 0.
 FIRST_SERVICES=(db)
+ONE_SHOT=migrate
 HEALTH_TIMEOUT_S="${STELLAROPS_HEALTH_TIMEOUT:-300}"
 PODMAN_COMPOSE_SPEC="podman-compose>=1.6,<2"
 
@@ -145,6 +151,31 @@ wait_healthy() {
     done
 }
 
+# Podman: `up -d --no-deps` stage by stage (see the top of this file).
+podman_up() {
+    local services=("$@") rest=() svc id rc
+    compose_tool up -d --no-deps "${FIRST_SERVICES[@]}" >&2
+    wait_healthy "$HEALTH_TIMEOUT_S" "${FIRST_SERVICES[@]}"
+    compose_tool up -d --no-deps "$ONE_SHOT" >&2
+    id="$(project_containers --filter "label=com.docker.compose.service=$ONE_SHOT")"
+    [[ -n "$id" ]] || die "no $ONE_SHOT container"
+    rc="$(podman wait "$id")"
+    if [[ "$rc" != 0 ]]; then
+        podman logs --tail 30 "$id" >&2 || true
+        die "$ONE_SHOT exited $rc: not starting the rest"
+    fi
+    if ((${#services[@]} == 0)); then
+        mapfile -t services < <(compose_tool config --services)
+    fi
+    for svc in "${services[@]}"; do
+        [[ "$svc" == "$ONE_SHOT" || " ${FIRST_SERVICES[*]} " == *" $svc "* ]] || rest+=("$svc")
+    done
+    if ((${#rest[@]})); then
+        compose_tool up -d --no-deps "${rest[@]}" >&2
+    fi
+    wait_healthy "$HEALTH_TIMEOUT_S"
+}
+
 build_images() {
     [[ "${STELLAROPS_COMPOSE_BUILD:-1}" == 0 ]] && return 0
     if [[ -f scripts/containers.sh ]]; then
@@ -169,10 +200,7 @@ case "$cmd" in
         if [[ "$ENGINE" == docker ]]; then
             compose_tool up -d --wait --wait-timeout "$HEALTH_TIMEOUT_S" "$@"
         else
-            compose_tool up -d "${FIRST_SERVICES[@]}" >&2
-            wait_healthy "$HEALTH_TIMEOUT_S" "${FIRST_SERVICES[@]}"
-            compose_tool up -d "$@" >&2
-            wait_healthy "$HEALTH_TIMEOUT_S"
+            podman_up "$@"
         fi
         log "up: project $COMPOSE_PROJECT_NAME, http://127.0.0.1:${STELLAROPS_HTTP_PUBLISH:-8080}/"
         ;;

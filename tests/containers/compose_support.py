@@ -195,7 +195,8 @@ class Stack:
         return rows
 
     def sse_events(self, path: str, count: int, timeout_s: float) -> Iterator[dict[str, str]]:
-        """The first ``count`` events (comments skipped) of a server-sent event stream."""
+        """The first ``count`` events of a server-sent event stream (comments and frames with
+        no data, such as the opening ``retry:``, skipped)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout_s)
         try:
             conn.request("GET", path, headers={"Authorization": f"Bearer {self.admin_token()}", "Accept": "text/event-stream"})
@@ -207,7 +208,7 @@ class Stack:
             while seen < count and time.monotonic() < deadline:
                 line = resp.readline().decode().rstrip("\n")
                 if line == "":
-                    if frame:
+                    if "data" in frame:
                         seen += 1
                         yield frame
                     frame = {}

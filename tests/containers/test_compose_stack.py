@@ -95,6 +95,14 @@ def test_sse_delivers_an_event(stack: Stack) -> None:
         assert int(event["id"]) > 0 and data["sat_id"], event
 
 
+def test_orbital_node_answers(stack: Stack) -> None:
+    # A position and a ground track (SGP4 on the orbital node): the orbital panels' traffic too.
+    sat_id = sorted(s for s in stack.satellites() if s.startswith("demo-"))[0]
+    for path in (f"/api/satellites/{sat_id}/position", f"/api/satellites/{sat_id}/track"):
+        status, body = stack.request("GET", path)
+        assert status == 200 and isinstance(body, dict), f"GET {path}: {status} {body}"
+
+
 def _scrape_jobs() -> list[str]:
     """The job names of docker/prometheus/prometheus.yml (docker/ is B's; read, not assumed)."""
     import yaml
@@ -109,8 +117,9 @@ def test_prometheus_scraped_the_stack(stack: Stack) -> None:
     for job in jobs:
         wait_for(f"up{{job={job!r}}} == 1", lambda job=job: stack.promql(f'up{{job="{job}"}} == 1') or None, 120, 2)
     # The gateway's domain metrics went through the scrape, not only the target's `up`.
-    series = wait_for("stellar_satellites scraped", lambda: stack.promql("stellar_satellites") or None, 60, 2)
-    assert float(series[0]["value"][1]) >= DEMO_SATELLITES + 1, series
+    # (the demo constellation and the satellite made above: a scrape after it was made)
+    query = f"stellar_satellites >= {DEMO_SATELLITES + 1}"
+    wait_for(f"{query} scraped", lambda: stack.promql(query) or None, 90, 2)
 
 
 def panel_queries() -> list[tuple[str, str]]:
