@@ -16,7 +16,7 @@ all() ->
 
 groups() ->
     [
-        {beam_only, [], [local_node_listed, ping, bad_config_refused]},
+        {beam_only, [], [local_node_listed, ping, bad_config_refused, tasks_without_scheduler]},
         {python_node, [], [echo_node_up, echo_node_restarts_after_kill, stop_kills_python_node]}
     ].
 
@@ -50,6 +50,20 @@ ping(_Config) ->
         false -> ok
     end,
     ?assertEqual(pang, stellar:ping('nobody_here@127.0.0.1')).
+
+tasks_without_scheduler() ->
+    [{doc, "The task calls refuse bad ids and, with no scheduler node, say so (nothing crashes)."}].
+tasks_without_scheduler(_Config) ->
+    ok = application:set_env(stellar, py_nodes, []),
+    {ok, _} = application:ensure_all_started(stellar),
+    ?assertEqual({error, {bad_field, id}}, stellar:task(0)),
+    ?assertEqual({error, {bad_field, id}}, stellar:cancel_task(<<"1">>)),
+    ?assertEqual({error, {bad_field, spec}}, stellar:submit_task([kind, imaging])),
+    ?assertEqual({error, no_scheduler_node}, stellar:tasks()),
+    ?assertEqual({error, no_scheduler_node}, stellar:task(1)),
+    ?assertEqual({error, no_scheduler_node}, stellar:submit_task(#{kind => downlink})),
+    ?assertEqual({error, no_scheduler_node}, stellar:cancel_task(1)),
+    ?assertEqual({error, no_scheduler_node}, stellar:plan()).
 
 bad_config_refused() ->
     [{doc, "A malformed py_nodes entry stops the application from starting, naming the entry."}].
