@@ -498,6 +498,9 @@ def checks(small: list[dict[str, Any]], large: dict[str, Any]) -> list[dict[str,
         {"check": f"ours >= {TARGET_RATIO:.0%} of CP-SAT's optimum (its bound where not proven: "
                   f"{len(proven)} of {len(small)} proven) on every small instance",
          "value": worst, "limit": TARGET_RATIO, "unit": "x", "ok": bool(small) and worst >= TARGET_RATIO},
+        {"check": "ours never above CP-SAT's bound (else the two models differ)",
+         "value": max((r["ours"] - r["cpsat_bound"] for r in small), default=0), "limit": 0, "unit": "",
+         "ok": all(r["ours"] <= r["cpsat_bound"] for r in small)},
         {"check": "every plan (ours, greedy, CP-SAT's, re-plans) validates clean",
          "value": sum(len(r["ours_violations"]) + len(r["cpsat_violations"]) for r in small)
                   + len(large["violations"]) + len(large["replan_violations"]),

@@ -113,6 +113,7 @@ class _Planner:
         self.accepted = 0
         self.low_energy: dict[str, str] = {}  # satellites that take nothing new: why
         self.movable: set[str] | None = None  # None: every placement that is not frozen
+        self.deadline = math.inf  # of the search (a move past it is undone)
         self.energy_marked = False
 
     # -- re-planning -------------------------------------------------------------------------
@@ -248,6 +249,8 @@ class _Planner:
                 data_sats.add(dep.sat_id)
         if len(data_sats) > 1:
             return "dependency", f"its imaging tasks are on {len(data_sats)} satellites"
+        if data_sats and task.sat_id is not None and task.sat_id not in data_sats:
+            return "dependency", f"its data is on {next(iter(data_sats))}, it names {task.sat_id}"
         if data_sats:  # a downlink goes where its data is
             options, reason, detail = ix.options_over(task, sorted(data_sats))
             if reason is not None:
@@ -295,6 +298,7 @@ class _Planner:
         iterations = 0
         stale = 0
         tries: Counter[str] = Counter()
+        self.deadline = deadline
         while iterations < limit and time.perf_counter() < deadline:
             targets = sorted(
                 tid for tid in self.failures
@@ -336,7 +340,7 @@ class _Planner:
         data_sats = sorted({st.slots[d].sat_id for d in ix.tasks[root].depends_on
                             if d in st.slots and ix.tasks[d].kind == "imaging"})  # fmt: skip
         if ix.data_holders(ix.tasks[root]) is not None and data_sats:
-            options = ix.options_over(ix.tasks[root], data_sats)[0]
+            options = ix.options_over(ix.tasks[root], [s for s in data_sats if s in ix.candidate_sats(ix.tasks[root])])[0]
         else:
             options = ix.options(root)[0]
         options = [o for o in options if o.sat_id not in self.low_energy]
@@ -402,13 +406,15 @@ class _Planner:
                     order_key[dep] = (-1e8, *ix.order_key(dep)[1:2])
         for t in victims | companions:
             order_key.setdefault(t, (ix.order_key(t)[0] * (1.0 + 0.3 * rng.random()),))
-        inserted = [
-            t for t in ix.planning_order(order_key, order_key)
-            if self.place(t, option.sat_id if t in needed or t in first or t in then else None) is not None
-        ]  # fmt: skip
+        inserted = []
+        for t in ix.planning_order(order_key, order_key):
+            if time.perf_counter() > self.deadline:
+                break  # out of time: put back what was there (below)
+            if self.place(t, option.sat_id if t in needed or t in first or t in then else None) is not None:
+                inserted.append(t)
         touched = {option.sat_id} | {s.sat_id for s in removed}
         after = (st.value, len(st.slots))
-        if after >= before and all(self._sat_consistent(s) for s in touched):
+        if time.perf_counter() <= self.deadline and after >= before and all(self._sat_consistent(s) for s in touched):
             return after > before
         for t in reversed(inserted):
             st.remove(t)
@@ -446,6 +452,7 @@ class _Planner:
         found = sorted(
             tid for tid, slot in st.slots.items()
             if ix.tasks[tid].kind == "imaging" and slot.sat_id != option.sat_id and self._movable(tid)
+            and option.sat_id in ix.raw.target_sats.get(tid, ())
             and any(o.start_s < option.end_s for o in ix.options_on(tid, option.sat_id))
         )  # fmt: skip
         return set(self.rng.sample(found, min(2, len(found))))
@@ -457,7 +464,7 @@ class _Planner:
         downlinks = sorted(
             tid for tid, slot in st.slots.items()
             if ix.tasks[tid].kind == "downlink" and slot.sat_id != option.sat_id and self._movable(tid)
-            and ix.data_holders(ix.tasks[tid]) is None
+            and ix.tasks[tid].sat_id is None and ix.data_holders(ix.tasks[tid]) is None
             and any(o.end_s > option.start_s for o in ix.options_on(tid, option.sat_id))
         )  # fmt: skip
         images = sorted(

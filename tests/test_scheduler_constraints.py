@@ -247,3 +247,15 @@ def test_structural_mistakes_are_clear_errors(build, message: str) -> None:
 def test_plan_times_are_aware_utc() -> None:
     result = solve(problem(tasks=(task("a", sat_id="sat-1"),)))
     assert result.placements[0].start_utc.utcoffset() == timedelta(0)
+
+
+def test_a_downlink_that_names_a_satellite_only_takes_data_from_it() -> None:
+    # Its image can only be taken by sat-2; it names sat-1: it cannot go anywhere.
+    img = task("img", "imaging", duration_s=60.0, memory_mb=100.0)
+    dl = task("dl", "downlink", sat_id="sat-1", duration_s=60.0, memory_mb=100.0, depends_on=("img",))
+    p = problem(
+        tasks=(img, dl), satellites=(sat("sat-1"), sat("sat-2")), stations=(station(),),
+        target_windows=(window("sat-2", 0, 600, task_id="img"),),
+        station_passes=passes((1000, 1600)) + passes((1000, 1600), sat_id="sat-2"),
+    )  # fmt: skip
+    assert reasons(solve(p)) == {"dl": "dependency"}
