@@ -21,6 +21,10 @@ What the integration provides (``Problem``):
   while the task's target is in view above the task's ``min_elevation_deg``.
 - ``sunlit``: per satellite, ``Window(sat_id, start, end)`` while it is in sunlight (outside:
   eclipse). A satellite with no sunlit window is in eclipse for the whole horizon.
+- For a re-plan: ``plan(problem, previous=<the Plan in force>, cause=...)``; reuse the same
+  window tuple objects when they did not change (fast path, see ``scheduler.planner``).
+- Vocabulary for the database and the API: ``UNPLACED_REASONS``, ``CHANGE_KINDS``,
+  ``VIOLATION_KINDS``, ``TASK_KINDS`` (mirror them in ``py_nodes/vocabulary.py`` with a test).
 
 The model (the validator checks exactly this; the planner plans against it):
 

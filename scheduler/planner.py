@@ -16,8 +16,12 @@ Re-planning (``previous``): placements that run or start within ``freeze_s`` of 
 they are (unless their task is gone, their satellite unavailable or their station down during
 them). With ``incremental`` the other placements are kept too, in start order, as long as they
 still fit the new problem exactly; only what no longer fits, and the tasks not placed, are
-placed again, and the search then works only on unplaced tasks. ``changes`` lists what moved,
-came or went, with the cause.
+placed again, and the search then moves only those (a kept placement stays where it is).
+``changes`` lists what moved, came or went, with the cause.
+
+Speed: keep the previous ``Plan`` object and build the new ``Problem`` with the same
+``station_passes`` and ``target_windows`` tuple objects when they did not change: the re-plan
+then reuses their grouping (``Plan.reuse``) instead of regrouping every window.
 """
 
 from __future__ import annotations
