@@ -32,11 +32,13 @@ NODE: Final = {
     "properties": {
         "name": {"type": "string"},
         "role": {"type": "string", "description": "beam, sats, orbital, store, gateway..."},
-        "status": {"type": "string"},
+        "status": {"type": "string", "description": "up, starting, or down (a BEAM peer discovered but not connected)"},
         "restarts": {"type": "integer"},
         "os_pid": {"type": ["integer", "null"]},
         "satellites": {"type": "integer"},
         "beam": {"type": "string", "description": "the BEAM node supervising a Python node"},
+        "joins": {"type": "integer", "description": "a BEAM node: how often it joined the answering node's cluster"},
+        "leaves": {"type": "integer", "description": "a BEAM node: how often it left (lost its connection)"},
     },
 }
 ALARM: Final = {

@@ -201,14 +201,12 @@ handle_info(_Info, State) ->
 %% (a peer that does not answer costs net_setuptime, not the others' time).
 poll(Config = #{nameservers := Ns}) ->
     {Discovered, Result} = discover(Config, fun(Name) -> dns_lookup(Name, Ns) end),
-    case erlang:is_alive() of
-        true ->
-            Connects = [spawn_monitor(net_kernel, connect_node, [N])
-                        || N <- targets(node(), Discovered, nodes())],
-            [receive {'DOWN', Ref, process, Pid, _} -> ok end || {Pid, Ref} <- Connects];
-        false ->
-            ok
+    Targets = case erlang:is_alive() of
+        true -> targets(node(), Discovered, nodes());
+        false -> []
     end,
+    Connects = [spawn_monitor(net_kernel, connect_node, [N]) || N <- Targets],
+    ok = lists:foreach(fun({Pid, Ref}) -> receive {'DOWN', Ref, process, Pid, _} -> ok end end, Connects),
     {Discovered, Result}.
 
 dns_text(undefined) -> "";
