@@ -6,9 +6,15 @@ environment; the README's configuration table lists the variables), plus what on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
-from py_nodes.settings import DEFAULT_DASHBOARD_DIR, REPO_ROOT, GatewaySettings, Settings
+from py_nodes.settings import (
+    DEFAULT_DASHBOARD_DIR,
+    REPO_ROOT,
+    GatewaySettings,
+    SchedulerSettings,
+    Settings,
+)
 
 __all__ = ["DEFAULT_DASHBOARD_DIR", "REPO_ROOT", "GatewayConfig"]
 
@@ -19,6 +25,7 @@ class GatewayConfig(GatewaySettings):
     access_log: str | None = None  # None: no access log (tests); "-": stdout; else a file
     token_cache_s: float = 10.0
     rpc_timeout_s: float = 5.0
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)  # what-if plans as the scheduler does
 
     @classmethod
     def from_settings(cls, gateway: GatewaySettings) -> GatewayConfig:

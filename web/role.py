@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any, Final
 
 from aiohttp import web
@@ -93,7 +94,7 @@ class Gateway:
 def start(node: Node, settings: Settings) -> Callable[[], Awaitable[None]]:
     """Start the gateway on ``node`` (``py_nodes.roles.gateway`` calls this); returns what to
     await on a clean stop. ValueError for a bad configuration."""
-    config = GatewayConfig.from_settings(settings.gateway)
+    config = replace(GatewayConfig.from_settings(settings.gateway), scheduler=settings.scheduler)
     beam_node = settings.node.beam_node
     if not beam_node:
         raise ValueError("the gateway role needs STELLAROPS_BEAM_NODE (BEAM sets it for the nodes it starts)")

@@ -20,12 +20,11 @@ from py_nodes.db import NotFound as DbNotFound
 from py_nodes.db import Stations
 from py_nodes.db import ValidationError as DbValidationError
 from py_nodes.db.tasks import PlanRun, Task, Tasks, TaskSpec
-from py_nodes.settings import SchedulerSettings
 from py_nodes.tasking.problem import LiveSat, ProblemBuilder
 from py_nodes.tasking.service import plan_once
 
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..keys import CLUSTER, DATABASE
+from ..keys import CLUSTER, CONFIG, DATABASE
 from ..models import MODE, SAT_ID, STATION_ID, TIME, error_replies, iso, items_of
 from ..respond import json_response
 from ..schema import parse_datetime
@@ -173,7 +172,7 @@ WHAT_IF_BODY: Final = {
         "add": {"type": "array", "items": TASK_BODY, "maxItems": 100, "description": "tasks to plan as if submitted"},
         "cancel": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000},
         "stations_down": {"type": "array", "items": STATION_ID, "maxItems": 100},
-        "horizon_s": {"type": "number", "minimum": 600, "maximum": 604800, "default": 86400},
+        "horizon_s": {"type": "number", "minimum": 600, "maximum": 604800, "description": "default: the scheduler's"},
     },
 }
 WHAT_IF: Final = {
@@ -347,7 +346,7 @@ async def what_if(request: web.Request) -> web.StreamResponse:
         if spec.ground_station_id is not None and spec.ground_station_id not in by_station:
             raise ValidationFailed(prefix + "ground_station_id", f"no ground station {spec.ground_station_id!r}")
         candidates.append(_hypothetical(next_id + i, spec, now))
-    defaults = SchedulerSettings()
+    defaults = request.app[CONFIG].scheduler
     builder = ProblemBuilder(horizon_s=body.get("horizon_s", defaults.horizon_s), freeze_s=defaults.freeze_s, setup_gap_s=defaults.setup_gap_s)
     outcome = await plan_once(builder, candidates, sats, list(by_station.values()), budget_s=defaults.budget_s, cause="manual", now=now)
     plan = outcome.plan
