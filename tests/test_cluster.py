@@ -22,7 +22,7 @@ import pytest
 from erl_support import unique_name
 
 from py_nodes.dist_config import kernel_dist_config, stellar_cluster_config
-from py_nodes.erldist import Atom, Node, epmd
+from py_nodes.erldist import Atom, EpmdAddress, Node, epmd
 from py_nodes.settings import Settings
 from py_nodes.up import render_sys_config
 from web.cluster import ErldistCluster
@@ -45,8 +45,8 @@ def rendered(tmp_path: Path, **env: str) -> Path:
 class BeamNode:
     """A bare BEAM node running the ``stellar`` app with a rendered sys.config; its output kept."""
 
-    def __init__(self, name: str, config: Path, home: Path, cookie: str) -> None:
-        self.name, self.config, self.home = name, config, home
+    def __init__(self, name: str, config: Path, home: Path, cookie: str, epmd_port: int = 4369) -> None:
+        self.name, self.config, self.home, self.epmd_port = name, config, home, epmd_port
         home.mkdir(parents=True, exist_ok=True)
         cookie_file = home / ".erlang.cookie"
         if not cookie_file.exists():
@@ -60,7 +60,7 @@ class BeamNode:
         start = "{ok, _} = application:ensure_all_started(stellar), io:format(\"stellar started~n\")."
         self.proc = subprocess.Popen(
             ["erl", "-name", self.name, "-noshell", "-pa", *ebins, "-config", str(self.config), "-eval", start],
-            env={**os.environ, "HOME": str(self.home), "ERL_EPMD_ADDRESS": "127.0.0.1"},
+            env={**os.environ, "HOME": str(self.home), "ERL_EPMD_ADDRESS": "127.0.0.1", "ERL_EPMD_PORT": str(self.epmd_port)},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
@@ -96,8 +96,8 @@ def wait_for(what: str, condition: Callable[[], object], timeout_s: float) -> No
 def nodes(tmp_path: Path, cookie: str) -> Iterator[Callable[..., BeamNode]]:
     started: list[BeamNode] = []
 
-    def make(name: str, **env: str) -> BeamNode:
-        node = BeamNode(name, rendered(tmp_path / name, **env), tmp_path / name / "home", cookie)
+    def make(name: str, epmd_port: int = 4369, **env: str) -> BeamNode:
+        node = BeamNode(name, rendered(tmp_path / name, STELLAROPS_NODE_NAME=name, **env), tmp_path / name / "home", cookie, epmd_port)
         started.append(node)
         return node
 
@@ -174,13 +174,65 @@ async def test_a_static_peer_joins_leaves_on_kill_and_joins_again(nodes: Callabl
 
 @pytest.mark.erlang
 async def test_the_distribution_listens_in_the_configured_port_range(nodes: Callable[..., BeamNode], cookie: str) -> None:
-    with socket.socket() as probe:  # a free port to start the range at (the range is 20 ports)
-        probe.bind(("127.0.0.1", 0))
-        low = probe.getsockname()[1]
-    low = min(low, 65535 - 20)
+    low = min(free_port(), 65535 - 20)  # a free port to start the range at (the range is 20 ports)
     node = nodes(unique_name("clport"), STELLAROPS_DIST_PORT_MIN=str(low), STELLAROPS_DIST_PORT_MAX=str(low + 20)).start()
     address = await epmd.lookup(node.name.split("@")[0], "127.0.0.1")
     assert low <= address.port <= low + 20
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def local_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), None without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the route is looked up
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+        return None if address.startswith("127.") else address
+
+
+@pytest.fixture
+def epmd_on(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
+    """An epmd of this test's own (its own port), started as ``stellarops up`` starts it for a
+    non-loopback interface; killed at the end."""
+    port = free_port()
+
+    async def start(address: str) -> int:
+        await epmd.ensure_epmd(EpmdAddress(address, port))
+        return port
+
+    yield start
+    subprocess.run(["epmd", "-port", str(port), "-kill"], capture_output=True, timeout=30, check=False)
+
+
+@pytest.mark.erlang
+async def test_a_node_on_a_non_loopback_interface_listens_there_only(
+    nodes: Callable[..., BeamNode], cookie: str, epmd_on: Callable[[str], Any]
+) -> None:
+    """STELLAROPS_DIST_INTERFACE: the distribution listens on that address and not on loopback;
+    epmd answers there; a peer (on loopback) finds and joins the node through it."""
+    address = local_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    port = await epmd_on(address)
+    far = nodes(unique_name("clfar").replace("127.0.0.1", address), epmd_port=port, STELLAROPS_DIST_INTERFACE=address).start()
+    near = nodes(unique_name("clnear"), epmd_port=port, STELLAROPS_CLUSTER_PEERS=far.name, STELLAROPS_CLUSTER_DNS_POLL_S="0.2").start()
+    found = await epmd.lookup(far.name.split("@")[0], address, epmd_port=port)  # epmd on the interface
+    with socket.create_connection((address, found.port), timeout=5):
+        pass
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", found.port), timeout=5):
+        pass
+    async with Node(unique_name("clctl"), cookie=cookie, epmd_address=EpmdAddress("127.0.0.1", port)) as ctl:
+        info = await poll(ctl, near.name, "cluster", lambda i: i[Atom("joins")] == 1)
+        assert info[Atom("connected")] == [Atom(far.name)]
+    assert near.logged(f"cluster: node {far.name} joined")
 
 
 def test_the_rendered_config_is_what_stellar_config_reads(tmp_path: Path) -> None:
