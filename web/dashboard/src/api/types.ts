@@ -49,6 +49,8 @@ export interface ClusterNode {
   restarts?: number;
   os_pid?: number | null;
   satellites?: number;
+  joins?: number; // a BEAM node: how often it joined the cluster (as the answering node saw it)
+  leaves?: number;
   beam?: string;
 }
 

@@ -28,6 +28,7 @@ export function ClusterPanel() {
             <th>OS pid</th>
             <th>satellites</th>
             <th>supervised by</th>
+            <th title="BEAM nodes: joins and leaves of the cluster seen by the gateway's BEAM node">joins / leaves</th>
           </tr>
         </thead>
         <tbody>
@@ -44,6 +45,9 @@ export function ClusterPanel() {
               <td className="num">{n.os_pid ?? "—"}</td>
               <td className="num">{n.satellites ?? "—"}</td>
               <td className="mono">{n.role === "beam" ? "—" : (n.beam ?? "—")}</td>
+              <td className="num" data-testid="node-joins-leaves">
+                {n.role === "beam" && n.joins !== undefined ? `${n.joins} / ${n.leaves ?? 0}` : "—"}
+              </td>
             </tr>
           ))}
         </tbody>
