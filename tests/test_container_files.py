@@ -10,11 +10,15 @@ its problems, and is shown a broken Dockerfile to prove it finds them.
 
 from __future__ import annotations
 
+import http.server
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,3 +229,58 @@ def test_the_images_the_dockerfile_names_have_stand_ins() -> None:
         names = {s.name for s in stages}
         bases = {resolve(s.base, args) for s in stages} - names
         assert bases <= standins, (path.name, bases - standins)
+
+
+class _Healthz(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _healthcheck(home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STELLAROPS_")}
+    env["STELLAROPS_HOME"] = str(home)
+    return subprocess.run([sys.executable, str(ROOT / "docker" / "healthcheck.py")], env=env, capture_output=True, text=True, timeout=30)
+
+
+def _status(home: Path, cluster: dict[str, object] | None) -> None:
+    home.mkdir(exist_ok=True)
+    data: dict[str, object] = {"pid": 1, "node": "stellar@127.0.0.1", "database": {}}
+    if cluster is not None:
+        data["cluster"] = cluster
+    (home / "up-status.json").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("answer", [200, 503])
+def test_the_healthcheck_asks_the_gateway_that_up_reported(tmp_path: Path, answer: int) -> None:
+    """The image's HEALTHCHECK: healthy when the gateway in up-status.json answers /healthz 200."""
+    handler = type("Handler", (_Healthz,), {"status": answer})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        _status(tmp_path, {"nodes": [], "gateway": {"url": f"http://0.0.0.0:{port}", "port": port}})
+        done = _healthcheck(tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == (0 if answer == 200 else 1), done.stderr
+    assert (done.stderr == "") == (answer == 200)
+
+
+def test_the_healthcheck_is_unhealthy_until_up_is_ready_and_without_a_gateway_port(tmp_path: Path) -> None:
+    assert _healthcheck(tmp_path).returncode == 1  # no up-status.json yet
+    _status(tmp_path, None)  # up started, the cluster not ready
+    assert "starting" in _healthcheck(tmp_path).stderr
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _status(tmp_path, {"nodes": [], "gateway": {"url": f"http://127.0.0.1:{port}", "port": port}})
+    assert _healthcheck(tmp_path).returncode == 1
+    _status(tmp_path, {"nodes": [{"name": "orb@127.0.0.1", "role": "orbital"}], "gateway": None})
+    assert _healthcheck(tmp_path).returncode == 0  # a node without a gateway: up's readiness is its health
