@@ -18,6 +18,7 @@ from scheduler import (
     SatelliteResources,
     Station,
     Task,
+    TaskKind,
     Window,
     greedy_plan,
     plan,
@@ -42,7 +43,12 @@ def problems(draw: st.DrawFn) -> Problem:
     """A few satellites, stations and tasks with tight batteries and memories."""
     n_sats = draw(st.integers(1, 3))
     n_stations = draw(st.integers(1, 2))
-    sats, stations, passes, sunlit, targets, tasks = [], [], [], [], [], []
+    sats: list[SatelliteResources] = []
+    stations: list[Station] = []
+    passes: list[Window] = []
+    sunlit: list[Window] = []
+    targets: list[Window] = []
+    tasks: list[Task] = []
     for j in range(n_stations):
         down = []
         if draw(st.booleans()):
@@ -74,7 +80,7 @@ def problems(draw: st.DrawFn) -> Problem:
     sat_ids = [s.sat_id for s in sats]
     for k in range(draw(st.integers(1, 9))):
         tid = f"t{k}"
-        kind = draw(st.sampled_from(["imaging", "downlink", "maintenance", "command"]))
+        kind: TaskKind = draw(st.sampled_from(["imaging", "downlink", "maintenance", "command"]))
         earliest, deadline = _span(draw, 600, HORIZON_S)
         imaging_done = [t.task_id for t in tasks if t.kind == "imaging"]
         depends = tuple(draw(st.lists(st.sampled_from(imaging_done), max_size=1))) if imaging_done and kind == "downlink" else ()
@@ -102,7 +108,7 @@ def problems(draw: st.DrawFn) -> Problem:
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _accounted(p: Problem, result) -> None:
+def _accounted(p: Problem, result: Plan) -> None:
     placed = [x.task_id for x in result.placements]
     assert len(placed) == len(set(placed))
     assert sorted(placed + [u.task_id for u in result.unplaced]) == sorted(t.task_id for t in p.tasks)
