@@ -3,6 +3,7 @@ expected reason; every plan here is also checked by the independent validator.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -239,7 +240,7 @@ def test_earliest_and_now() -> None:
         (lambda: problem(horizon_s=0.0), "horizon_s"),
     ],
 )
-def test_structural_mistakes_are_clear_errors(build, message: str) -> None:
+def test_structural_mistakes_are_clear_errors(build: Callable[[], object], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         build()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from scheduler_support import at, problem, sat, task, window
 
-from scheduler import Placement, forecast_energy, forecast_memory
+from scheduler import Forecast, Placement, forecast_energy, forecast_memory
 
 LOADS = {"nominal": 18.0, "science": 54.0, "downlink": 30.0, "maintenance": 9.0}
 
 
-def _points(forecast) -> list[tuple[float, float]]:
+def _points(forecast: Forecast) -> list[tuple[float, float]]:
     return [((t - at(0)).total_seconds(), round(v, 9)) for t, v in zip(forecast.t_utc, forecast.values, strict=True)]
 
 

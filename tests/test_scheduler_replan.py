@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from scheduler_support import at, problem, sat, station, synthetic_problem, task, window
 
-from scheduler import Plan, Problem, plan, validate
+from scheduler import Plan, PlanChange, Problem, plan, validate
 
 
 def test_a_task_inside_the_freeze_window_is_not_moved_for_a_higher_priority_one() -> None:
@@ -41,7 +41,7 @@ def _day(seed: int = 7) -> tuple[Problem, Plan]:
     return p, plan(p, budget_s=60.0, max_iterations=300)
 
 
-def _moved(changes, kind: str = "moved") -> set[str]:
+def _moved(changes: tuple[PlanChange, ...], kind: str = "moved") -> set[str]:
     return {c.task_id for c in changes if c.change == kind}
 
 

@@ -67,7 +67,7 @@ def moved(task_id: str, start_s: float, end_s: float, **kw: object) -> Placement
     return dataclasses.replace(VALID[task_id], start_utc=at(start_s), end_utc=at(end_s), **kw)  # type: ignore[arg-type]
 
 
-CASES = {
+CASES: dict[str, dict[str, Placement | None]] = {
     "unknown": dict(extra=Placement("zzz", "sat-1", at(4200), at(4260))),
     "duplicate": dict(extra=VALID["cmd"]),
     "wrong_satellite": dict(img=dataclasses.replace(VALID["img"], sat_id="sat-3")),
@@ -91,7 +91,7 @@ CASES = {
 def test_each_break_is_caught(kind: str) -> None:
     case = dict(CASES[kind])
     extra = case.pop("extra", None)
-    broken = a_plan(*([extra] if extra is not None else []), **case)  # type: ignore[arg-type]
+    broken = a_plan(*([extra] if extra is not None else []), **case)
     assert kind in kinds(base(), broken)
 
 
