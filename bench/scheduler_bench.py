@@ -26,7 +26,9 @@ construction, measured in the same run.
    <= 5 s) against the greedy construction alone (the priority-greedy baseline); both validated.
 3. Re-plans: --replans single changes to the large plan (a task added, one cancelled, a station
    down for 6 h, a satellite lost, the clock 60 s on), each an incremental `plan(previous=...)`
-   with --replan-budget-s; target p95 <= 200 ms; each re-plan validated (outside the timing).
+   with --replan-budget-s; target p95 <= 200 ms, wall (solve_ms) and CPU time of this process
+   (the machine may be shared: wall includes waiting for a CPU); each re-plan validated (outside
+   the timing).
 
 Prints the figures side by side and PASS/FAIL per target; results go to
 bench/results/scheduler_bench.json. Exit code 0 unless --strict and a check fails.
@@ -461,28 +463,37 @@ def bench_large(args: argparse.Namespace) -> dict[str, Any]:
           f"{timing['target_windows']} target windows ({timing['targets_s']:.1f} s), "
           f"{timing['sunlit_windows']} sunlit ({timing['sunlight_s']:.1f} s)", flush=True)  # fmt: skip
     greedy = greedy_plan(p)
+    cpu = time.process_time()
     ours = plan(p, budget_s=args.budget_s, seed=args.seed)
+    ours_cpu_s = time.process_time() - cpu
     greedy_violations = validate(p, greedy)
     violations = validate(p, ours)
     rng = random.Random(args.seed)
     replans = []
+    replans_cpu = []
     bad = []
     changed_counts = []
     for n in range(args.replans):
         changed, cause = one_change(p, ours, rng, n)
+        cpu = time.process_time()
         again = plan(changed, previous=ours, cause=cause, budget_s=args.replan_budget_s, seed=n)
+        replans_cpu.append((time.process_time() - cpu) * 1e3)
         replans.append(again.solve_ms)
         changed_counts.append(len(again.changes))
         bad += [f"{cause}: {v.kind}: {v.detail}" for v in validate(changed, again, previous=ours)]
-    replans.sort()
-    p95 = replans[min(len(replans) - 1, int(0.95 * len(replans)))] if replans else float("nan")
+    def p95(values: list[float]) -> float:
+        values = sorted(values)
+        return values[min(len(values) - 1, int(0.95 * len(values)))] if values else float("nan")
+
     return {
         "windows": timing, "tasks": len(p.tasks), "satellites": len(p.satellites), "stations": len(p.stations),
         "greedy_value": greedy.value, "greedy_ms": greedy.solve_ms, "greedy_placed": len(greedy.placements),
         "ours_value": ours.value, "ours_ms": ours.solve_ms, "ours_placed": len(ours.placements),
         "ours_stats": dict(ours.stats), "violations": [f"{v.kind}: {v.detail}" for v in violations + greedy_violations],
         "priority_total": sum(t.priority for t in p.tasks),
-        "replan_ms_p50": statistics.median(replans) if replans else float("nan"), "replan_ms_p95": p95,
+        "ours_cpu_ms": ours_cpu_s * 1e3, "replan_cpu_ms_p95": p95(replans_cpu),
+        "replan_cpu_ms_p50": statistics.median(replans_cpu) if replans_cpu else float("nan"),
+        "replan_ms_p50": statistics.median(replans) if replans else float("nan"), "replan_ms_p95": p95(replans),
         "replan_ms_max": max(replans, default=float("nan")), "replan_changes_median": statistics.median(changed_counts) if changed_counts else 0,
         "replan_violations": bad[:20],
     }  # fmt: skip
@@ -510,9 +521,12 @@ def checks(small: list[dict[str, Any]], large: dict[str, Any]) -> list[dict[str,
          "value": large["ours_ms"] / 1e3, "limit": TARGET_LARGE_S, "unit": " s", "ok": large["ours_ms"] / 1e3 <= TARGET_LARGE_S},
         {"check": "ours >= the greedy baseline on the large day", "value": large["ours_value"] / max(1, large["greedy_value"]),
          "limit": 1.0, "unit": "x", "ok": large["ours_value"] >= large["greedy_value"]},
-        {"check": f"incremental re-plan after one change p95 <= {TARGET_REPLAN_P95_MS:g} ms",
+        {"check": f"incremental re-plan after one change p95 <= {TARGET_REPLAN_P95_MS:g} ms (wall)",
          "value": large["replan_ms_p95"], "limit": TARGET_REPLAN_P95_MS, "unit": " ms",
          "ok": large["replan_ms_p95"] <= TARGET_REPLAN_P95_MS},
+        {"check": f"incremental re-plan after one change p95 <= {TARGET_REPLAN_P95_MS:g} ms (CPU of this process)",
+         "value": large["replan_cpu_ms_p95"], "limit": TARGET_REPLAN_P95_MS, "unit": " ms",
+         "ok": large["replan_cpu_ms_p95"] <= TARGET_REPLAN_P95_MS},
     ]  # fmt: skip
 
 
@@ -533,9 +547,12 @@ def report(small: list[dict[str, Any]], large: dict[str, Any], results: list[dic
           f"{large['ours_value'] / max(1, large['greedy_value']):>8.3f}")
     print(f"{'tasks placed':<40}{large['greedy_placed']:>20}{large['ours_placed']:>12}")
     print(f"{'solve time (ms)':<40}{large['greedy_ms']:>20.0f}{large['ours_ms']:>12.0f}")
+    print(f"{'  of which CPU of this process (ms)':<40}{'':>20}{large['ours_cpu_ms']:>12.0f}")
     print(f"{'(sum of all priorities)':<40}{large['priority_total']:>20}")
     print(f"re-plans: p50 {large['replan_ms_p50']:.0f} ms, p95 {large['replan_ms_p95']:.0f} ms, "
-          f"max {large['replan_ms_max']:.0f} ms; median changes per re-plan {large['replan_changes_median']}")
+          f"max {large['replan_ms_max']:.0f} ms wall; CPU p50 {large['replan_cpu_ms_p50']:.0f} ms, "
+          f"p95 {large['replan_cpu_ms_p95']:.0f} ms; median changes per re-plan {large['replan_changes_median']}")
+    print(f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus (wall times include waiting for a CPU)")
     print()
     for r in results:
         value = r["value"]
