@@ -8,6 +8,7 @@ several A records (aardvark-dns) belongs to the container tier."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from erl_support import unique_name
+from stack import CLI, UpStack
 
 from py_nodes.dist_config import kernel_dist_config, stellar_cluster_config
 from py_nodes.erldist import Atom, EpmdAddress, Node, epmd
@@ -233,6 +235,34 @@ async def test_a_node_on_a_non_loopback_interface_listens_there_only(
         info = await poll(ctl, near.name, "cluster", lambda i: i[Atom("joins")] == 1)
         assert info[Atom("connected")] == [Atom(far.name)]
     assert near.logged(f"cluster: node {far.name} joined")
+
+
+@pytest.mark.erlang
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_stellarops_up_joins_its_configured_peer(tmp_path: Path, cookie: str, nodes: Callable[..., BeamNode]) -> None:
+    """The settings reach the BEAM node `stellarops up` starts: it joins its static peer (a bare
+    BEAM node here), `stellarops status` lists the peer, and its kill -9 is logged as a leave."""
+    peer = nodes(unique_name("clpeer")).start()
+    stack = UpStack(
+        tmp_path / "home", unique_name("stellar_cl").partition("@")[0], STELLAROPS_COOKIE=cookie,
+        STELLAROPS_CLUSTER_PEERS=peer.name, STELLAROPS_CLUSTER_DNS_POLL_S="0.5",
+        STELLAROPS_ROLES="sats=1", STELLAROPS_DEMO_SATELLITES="0",
+    ).start(timeout_s=240)  # fmt: skip
+    try:
+
+        def peer_status() -> str | None:
+            done = subprocess.run([*CLI, "status"], env=stack.env, capture_output=True, text=True, timeout=60, check=True)
+            by_name = {n["name"]: n for n in json.loads(done.stdout)["nodes"] if n["role"] == "beam"}
+            return by_name[peer.name]["status"] if peer.name in by_name else None
+
+        wait_for("the stack lists its peer up", lambda: peer_status() == "up", 60)
+        wait_for("the peer logs the stack's join", lambda: peer.logged(f"cluster: node {stack.beam} joined"), 30)
+        peer.kill()
+        wait_for("the stack lists its peer down", lambda: peer_status() == "down", 60)
+        wait_for("the stack logs the leave", lambda: any(f"cluster: node {peer.name} left" in line for line in stack.log_tail), 30)
+    finally:
+        assert stack.stop() == 0
 
 
 def test_the_rendered_config_is_what_stellar_config_reads(tmp_path: Path) -> None:
