@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from erl_support import unique_name
+from prometheus_client import CollectorRegistry, generate_latest
 from stack import CLI, UpStack
 
 from py_nodes.dist_config import kernel_dist_config, stellar_cluster_config
@@ -28,6 +29,7 @@ from py_nodes.erldist import Atom, EpmdAddress, Node, epmd
 from py_nodes.settings import Settings
 from py_nodes.up import render_sys_config
 from web.cluster import ErldistCluster
+from web.metrics import BeamCollector
 from web.routes.system import NODE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +171,14 @@ async def test_a_static_peer_joins_leaves_on_kill_and_joins_again(nodes: Callabl
         listed = await poll(ctl, a.name, "nodes", lambda ns: beams(ns).get(b.name, {}).get(Atom("status")) == "up")
         assert (beams(listed)[b.name][Atom("joins")], beams(listed)[b.name][Atom("leaves")]) == (2, 1)
         assert len(a.logged(f"cluster: node {b.name} joined")) == 2
+        # The same counts as Prometheus metrics (what the gateway's /metrics exports).
+        beam = BeamCollector()
+        beam.set(await ErldistCluster(ctl, a.name).beam_metrics(10.0))
+        registry = CollectorRegistry()
+        registry.register(beam)
+        exposition = generate_latest(registry).decode()
+        for line in ("stellar_cluster_joins_total 2.0", "stellar_cluster_leaves_total 1.0", "stellar_cluster_discovered_peers 1.0"):
+            assert line in exposition.splitlines(), exposition
         # B may be connected to before its stellar_cluster watches (A polls as soon as B's
         # distribution is up): it lists A as up either way.
         await poll(ctl, b.name, "nodes", lambda ns: beams(ns).get(a.name, {}).get(Atom("status")) == "up")

@@ -204,7 +204,13 @@ class BeamCollector(Collector):
         )
         for kind in ("visible", "hidden"):
             connections.add_metric([kind], dist.get(kind, 0))
-        return [up, restarts, connections]
+        joins = CounterMetricFamily("stellar_cluster_joins", "Times a node joined the BEAM node's cluster (since it started)")
+        joins.add_metric([], dist.get("joins", 0))
+        leaves = CounterMetricFamily("stellar_cluster_leaves", "Times a node left the BEAM node's cluster (since it started)")
+        leaves.add_metric([], dist.get("leaves", 0))
+        discovered = GaugeMetricFamily("stellar_cluster_discovered_peers", "BEAM peers that discovery names (static and DNS)")
+        discovered.add_metric([], dist.get("discovered", 0))
+        return [up, restarts, connections, joins, leaves, discovered]
 
 
 class GatewayMetrics:

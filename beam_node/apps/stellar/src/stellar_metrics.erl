@@ -39,7 +39,8 @@
     orbital_calls := [#{op := atom(), result := atom(), count := non_neg_integer()}],
     orbital_latency := [#{op := atom(), histogram := histogram()}],
     py_nodes := [#{name := node(), role := atom(), up := boolean(), restarts := non_neg_integer()}],
-    dist := #{visible := non_neg_integer(), hidden := non_neg_integer()}
+    dist := #{visible := non_neg_integer(), hidden := non_neg_integer(),
+              joins := non_neg_integer(), leaves := non_neg_integer(), discovered := non_neg_integer()}
 }.
 -export_type([metrics/0, histogram/0]).
 
@@ -106,8 +107,17 @@ collect() ->
         orbital_latency => histograms(orbital_latency, Rows, op),
         py_nodes => [#{name => N, role => R, up => S =:= up, restarts => C}
                      || #{name := N, role := R, status := S, restarts := C} <- stellar_py_node:info()],
-        dist => #{visible => length(erlang:nodes(visible)), hidden => length(erlang:nodes(hidden))}
+        dist => maps:merge(#{visible => length(erlang:nodes(visible)), hidden => length(erlang:nodes(hidden))},
+                           cluster_counts())
     }.
+
+%% Joins and leaves of peers (stellar_cluster) and how many peers discovery names.
+cluster_counts() ->
+    try stellar_cluster:info() of
+        #{joins := J, leaves := L, discovered := D} -> #{joins => J, leaves => L, discovered => length(D)}
+    catch
+        exit:_ -> #{joins => 0, leaves => 0, discovered => 0}
+    end.
 
 %% Internal.
 
