@@ -461,9 +461,12 @@ def _cluster(env: Mapping[str, str], node_name: str) -> ClusterSettings:
     high = _parse(env, "STELLAROPS_DIST_PORT_MAX", None, _int_in("STELLAROPS_DIST_PORT_MAX", 1024, 65535))
     if high is not None and (low is None or high < low):
         raise SettingsError("STELLAROPS_DIST_PORT_MAX", str(high), "must be set with STELLAROPS_DIST_PORT_MIN and be >= it")
+    dns = _parse(env, "STELLAROPS_CLUSTER_DNS", d.dns, _dns_name)
+    if dns is not None and host is None:  # A records give addresses: every peer is <alive>@<ip>
+        raise SettingsError("STELLAROPS_CLUSTER_DNS", dns, f"must go with a node name holding this node's IPv4 address, not {node_name}")
     return ClusterSettings(
         peers=_parse(env, "STELLAROPS_CLUSTER_PEERS", d.peers, _peers),
-        dns=_parse(env, "STELLAROPS_CLUSTER_DNS", d.dns, _dns_name),
+        dns=dns,
         dns_poll_s=_parse(env, "STELLAROPS_CLUSTER_DNS_POLL_S", d.dns_poll_s, _float_in("STELLAROPS_CLUSTER_DNS_POLL_S", 0.1, 3600.0)),
         dist_interface=interface,
         dist_ports=None if low is None else (low, low if high is None else high),

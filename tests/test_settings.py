@@ -209,6 +209,7 @@ def test_cluster_settings_are_parsed() -> None:
         ({"STELLAROPS_CLUSTER_PEERS": "stellar@10.0.0.6,'x'@h"}, "STELLAROPS_CLUSTER_PEERS", "node names"),
         ({"STELLAROPS_CLUSTER_PEERS": "stellar@10.0.0.6,"}, "STELLAROPS_CLUSTER_PEERS", "node names"),
         ({"STELLAROPS_CLUSTER_DNS": "a..b"}, "STELLAROPS_CLUSTER_DNS", "DNS name"),
+        ({"STELLAROPS_CLUSTER_DNS": "s.local", "STELLAROPS_NODE_NAME": "stellar@stellar-0.s.local"}, "STELLAROPS_CLUSTER_DNS", "IPv4 address"),
         ({"STELLAROPS_CLUSTER_DNS": "x" * 64 + ".local"}, "STELLAROPS_CLUSTER_DNS", "DNS name"),
     ],
 )
