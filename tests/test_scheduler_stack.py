@@ -268,12 +268,12 @@ def test_a_station_taken_down_moves_its_downlink(stack: UpStack) -> None:
         async def placed() -> Any:
             t = await task(api, downlink["id"])
             seen[:] = [t]
-            return t["placement"] if t["placement"] and t["placement"]["station_id"] in ("move-a", "move-b") else None
+            return t["placement"] if t["placement"] and t["placement"]["station_id"] else None
 
-        try:
-            first = await until("downlink placed on a test station", placed, 60)
+        try:  # on one of ours, or on a real station with a pass of the satellite then
+            first = await until("downlink placed on a station", placed, 60)
         except AssertionError:
-            raise AssertionError(f"not placed on move-a/move-b: {seen}") from None
+            raise AssertionError(f"not placed: {seen}") from None
         status, changed = await api.call("PATCH", f"/api/ground-stations/{first['station_id']}", {"active": False})
         assert status == 200 and changed["changed"] and changed["request_id"], changed
 
@@ -288,6 +288,7 @@ def test_a_station_taken_down_moves_its_downlink(stack: UpStack) -> None:
         assert any(r["cause"] == "station_down" and first["station_id"] in r["detail"] for r in plan["runs"]), plan["runs"]
         assert isinstance(plan["changes"], list)
         await api.call("POST", f"/api/tasks/{downlink['id']}/cancel")
+        await api.call("PATCH", f"/api/ground-stations/{first['station_id']}", {"active": True})
 
     asyncio.run(with_api(stack, body))
 

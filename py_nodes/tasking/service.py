@@ -173,6 +173,7 @@ class SchedulerService:
         self._unavailable: frozenset[str] | None = None
         self._last_plan_at = -1e9
         self._failed_this_tick: list[str] = []
+        self._owner_known: bool | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
@@ -222,6 +223,8 @@ class SchedulerService:
         if self._fingerprint is not None and not await self.tasks.has_work():
             self._fingerprint = await self.tasks.fingerprint()  # idle: nothing to plan or run
             return
+        if not await self._cluster_owns_database():
+            return  # another cluster owns the database: its scheduler plans; ours would only fail steps
         sats = await live_sats(self.node, self.beam_node)
         if sats is None:
             return  # no control node: nothing can be executed or known about satellites
@@ -234,6 +237,19 @@ class SchedulerService:
         cause, detail, requests = await self._trigger(sats)
         if cause is not None:
             await self.replan(cause, detail, requests, sats)
+
+    async def _cluster_owns_database(self) -> bool:
+        """Whether our BEAM node's store owns the database (``stellar:store_status()``): a cluster
+        that does not cannot put steps in the ledger."""
+        try:
+            status = await self.node.rpc(self.beam_node, "stellar", "store_status", [], timeout=5)
+        except (RpcError, NodeDownError, OSError, TimeoutError):
+            return False
+        owner = status.get(Atom("owner")) if isinstance(status, dict) else None
+        if owner is False and self._owner_known is not False:
+            log.warning("scheduler: this cluster does not own the database: not planning or executing")
+        self._owner_known = owner
+        return owner is not False
 
     async def _trigger(self, sats: list[LiveSat]) -> tuple[str | None, str, list[int]]:
         requests = await self.tasks.open_requests()
