@@ -4,8 +4,9 @@
 # engine answers (`docker info`), else Podman + podman-compose (PyPI, installed into .venv on first
 # use) with the project's containers.conf (docker/containers.conf, through CONTAINERS_CONF).
 #
-#   scripts/compose.sh up [SERVICE...]  images built (scripts/containers.sh build), secrets made,
-#                                       started detached, then waits until every health check passes
+#   scripts/compose.sh up [SERVICE...]  images built (Podman: scripts/containers.sh build, which
+#                                       installs Podman when missing; Docker: compose build), secrets
+#                                       made, started detached, waits until every health check passes
 #   scripts/compose.sh down [-v]        stops and removes the containers and network (-v: volumes too)
 #   scripts/compose.sh health [SECONDS] waits (default 300 s) until every container of the project
 #                                       that has a health check is healthy
@@ -47,30 +48,37 @@ export STELLAROPS_SECRETS_DIR="${STELLAROPS_SECRETS_DIR:-$ROOT/.stellarops/compo
 files=(-f docker/compose.yaml)
 [[ "${STELLAROPS_COMPOSE_DEV:-0}" == 1 ]] && files+=(-f docker/compose.dev.yaml)
 
+# Podman's settings for this machine (runc, cgroupfs, no systemd), for every podman command here.
+export CONTAINERS_CONF="$ROOT/docker/containers.conf"
+case "${STELLAROPS_COMPOSE_ENGINE:-}" in
+    "" | docker | podman) ;;
+    *) die "STELLAROPS_COMPOSE_ENGINE=$STELLAROPS_COMPOSE_ENGINE: must be docker or podman" ;;
+esac
+
 detect_engine() {
     if [[ -n "${STELLAROPS_COMPOSE_ENGINE:-}" ]]; then
-        [[ "$STELLAROPS_COMPOSE_ENGINE" == docker || "$STELLAROPS_COMPOSE_ENGINE" == podman ]] \
-            || die "STELLAROPS_COMPOSE_ENGINE=$STELLAROPS_COMPOSE_ENGINE: must be docker or podman"
         echo "$STELLAROPS_COMPOSE_ENGINE"
     elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 \
         && docker compose version >/dev/null 2>&1; then
         echo docker # a client with no engine behind it (`docker info` fails) does not count
     elif command -v podman >/dev/null 2>&1; then
         echo podman
-    else
-        die "no container engine: install Docker with the compose plugin, or run scripts/containers.sh setup (Podman)"
-    fi
+    fi # else none (yet: `up` installs Podman through scripts/containers.sh)
 }
 ENGINE="$(detect_engine)"
 
+need_engine() {
+    [[ -n "$ENGINE" ]] || die "no container engine: install Docker with the compose plugin, or Podman (scripts/containers.sh setup)"
+}
+
 # The compose tool with our files; podman-compose comes from .venv (installed on first use).
 compose_tool() {
+    need_engine
     if [[ "$ENGINE" == docker ]]; then
         docker compose "${files[@]}" "$@"
         return
     fi
-    [[ -f docker/containers.conf ]] || die "docker/containers.conf is missing (Podman's settings for this machine)"
-    export CONTAINERS_CONF="$ROOT/docker/containers.conf"
+    [[ -f "$CONTAINERS_CONF" ]] || die "$CONTAINERS_CONF is missing (Podman's settings for this machine)"
     if ! .venv/bin/podman-compose version >/dev/null 2>&1; then
         [[ -x .venv/bin/python ]] || python3 -m venv .venv || die "could not create .venv (apt-get install python3-venv)"
         log "installing $PODMAN_COMPOSE_SPEC into .venv"
@@ -176,18 +184,22 @@ podman_up() {
     wait_healthy "$HEALTH_TIMEOUT_S"
 }
 
+# Docker builds with compose (its engine reaches the registries); otherwise scripts/containers.sh
+# installs Podman when missing, makes the local stand-ins and builds the image.
 build_images() {
     [[ "${STELLAROPS_COMPOSE_BUILD:-1}" == 0 ]] && return 0
-    if [[ -f scripts/containers.sh ]]; then
-        bash scripts/containers.sh build
-    else
+    if [[ "$ENGINE" == docker ]]; then
         compose_tool build
+    else
+        bash scripts/containers.sh build
+        ENGINE="$(detect_engine)"
     fi
 }
 
 cmd="${1:-}"
 case "$cmd" in
     engine)
+        need_engine
         echo "$ENGINE"
         ;;
     secrets)
@@ -205,6 +217,7 @@ case "$cmd" in
         log "up: project $COMPOSE_PROJECT_NAME, http://127.0.0.1:${STELLAROPS_HTTP_PUBLISH:-8080}/"
         ;;
     health)
+        need_engine
         wait_healthy "${2:-$HEALTH_TIMEOUT_S}"
         ;;
     "")
