@@ -118,6 +118,7 @@ class _Planner:
         self.low_energy: dict[str, str] = {}  # satellites that take nothing new: why
         self.movable: set[str] | None = None  # None: every placement that is not frozen
         self.deadline = math.inf  # of the search (a move past it is undone)
+        self.changed_since_construct = True
         self.energy_marked = False
 
     # -- re-planning -------------------------------------------------------------------------
@@ -155,20 +156,54 @@ class _Planner:
                 self.dropped[p.task_id] = "re-planned in full"
         self._mark_low_energy()
         self.energy_marked = True
+        # Cheap checks one by one; memory and energy once per satellite, and one by one again
+        # only on a satellite where the whole no longer fits.
+        kept = []
         for slot, p in candidates:
-            fits = self._still_fits(slot)
+            fits = self._still_fits(slot, resources=False)
             if isinstance(fits, Slot):
                 st.add(fits)
-                if fits.antenna == p.antenna:
-                    self.original[p.task_id] = (fits, p)
+                kept.append((fits, p))
             else:
                 self.dropped[p.task_id] = fits
+        short = {sat for sat in {s.sat_id for s, _ in kept} if not self._sat_consistent(sat)}
+        if short:
+            redo = [(s, p) for s, p in kept if s.sat_id in short]
+            for s, _ in redo:
+                st.remove(s.task_id)
+            for s, p in redo:
+                fits = self._still_fits(s)
+                if isinstance(fits, Slot):
+                    st.add(fits)
+                else:
+                    self.dropped[p.task_id] = fits
+            self._drop_orphans()
+        for s, p in kept:
+            if st.slots.get(s.task_id) is s and s.antenna == p.antenna:
+                self.original[p.task_id] = (s, p)
         self.kept_count = len(st.slots)
         self.pool = {tid for tid in ix.tasks if tid not in st.slots}
         if incremental:
             self.movable = set(self.pool)
 
-    def _still_fits(self, slot: Slot) -> Slot | str:
+    def _drop_orphans(self) -> None:
+        """Take out kept placements whose dependency went out (or now ends after them)."""
+        st = self.state
+        changed = True
+        while changed:
+            changed = False
+            for tid, slot in list(st.slots.items()):
+                if slot.frozen:
+                    continue
+                for d in self.ix.tasks[tid].depends_on:
+                    dep = st.slots.get(d)
+                    if dep is None or dep.end_s > slot.start_s + EPS_S:
+                        st.remove(tid)
+                        self.dropped[tid] = f"its dependency {d} moved or is unplaced"
+                        changed = True
+                        break
+
+    def _still_fits(self, slot: Slot, *, resources: bool = True) -> Slot | str:
         """``slot`` (on a free antenna) if it fits the new problem as it is, else why not."""
         ix, st = self.ix, self.state
         task = ix.tasks[slot.task_id]
@@ -194,7 +229,7 @@ class _Planner:
             if antenna is None:
                 return "station_conflict: the station is taken at its time"
             slot = dataclasses.replace(slot, antenna=antenna)
-        stage = st.fits_exactly(slot)
+        stage = st.fits_exactly(slot, resources=resources)
         if stage is not None:
             return f"{STAGE_REASONS[stage]}: no longer fits at its time"
         return slot
@@ -223,6 +258,7 @@ class _Planner:
             placed_any = False
             for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
                 placed_any |= self.place(tid) is not None
+        self.changed_since_construct = False
 
     def place(self, task_id: str, prefer: str | None = None) -> Slot | None:
         """Place ``task_id`` where it finishes earliest (on ``prefer`` if it fits there), or
@@ -419,6 +455,7 @@ class _Planner:
         touched = {option.sat_id} | {s.sat_id for s in removed}
         after = (st.value, len(st.slots))
         if time.perf_counter() <= self.deadline and after >= before and all(self._sat_consistent(s) for s in touched):
+            self.changed_since_construct = True
             return after > before
         for t in reversed(inserted):
             st.remove(t)
@@ -529,9 +566,11 @@ class _Planner:
     # -- results -----------------------------------------------------------------------------
 
     def explain(self) -> tuple[Unplaced, ...]:
-        """Why each unplaced task is out, against the final state (placing any that now fit)."""
-        for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
-            self.place(tid)
+        """Why each unplaced task is out, against the final state (placing any that now fit).
+        Unchanged since the construction's last pass (which placed nothing): its reasons hold."""
+        if self.changed_since_construct:
+            for tid in self.ix.planning_order(t for t in self.ix.tasks if t not in self.state.slots):
+                self.place(tid)
         out = []
         for tid in sorted(t for t in self.ix.tasks if t not in self.state.slots):
             if tid in self.ix.cyclic:

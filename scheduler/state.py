@@ -254,8 +254,9 @@ class State:
             nxt = latest if latest > t + EPS_S else math.inf
         return self.ix.snap(nxt) if nxt < math.inf else math.inf
 
-    def fits_exactly(self, slot: Slot) -> int | None:
-        """None when ``slot`` (a kept placement) still fits as it is, else the failing stage."""
+    def fits_exactly(self, slot: Slot, *, resources: bool = True) -> int | None:
+        """None when ``slot`` (a kept placement) still fits as it is, else the failing stage
+        (memory and energy only with ``resources``)."""
         ix = self.ix
         if slot.station_id is not None:
             station = ix.stations[slot.station_id]
@@ -267,6 +268,8 @@ class State:
                 return _STATION
         if self.busy[slot.sat_id].blocker_end(slot.start_s, slot.end_s) is not None:
             return _SATELLITE
+        if not resources:
+            return None
         if slot.memory_mb and not self.memory_ok(
             slot.sat_id, slot.start_s if slot.memory_mb > 0 else slot.end_s, slot.memory_mb
         ):
