@@ -2,8 +2,9 @@
 them: the settings (``STELLAROPS_CLUSTER_*``, ``STELLAROPS_DIST_*``) rendered into the
 ``sys.config`` written from ``rel/sys.config.src``. Real ``erl`` nodes running the ``stellar`` app
 (without Python nodes: discovery is between BEAM nodes), a real ``kill -9`` and a real return.
-DNS discovery against a real nameserver is in stellar_cluster_tests.erl; a network alias with
-several A records (aardvark-dns) belongs to the container tier."""
+The DNS strategy runs against a real nameserver on loopback (a small one in this file; OTP's
+resolver asks it over UDP). A network alias shared by containers (aardvark-dns), each node on its
+own address, belongs to the container tier."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -126,6 +128,11 @@ async def poll(ctl: Node, node: str, function: str, condition: Callable[[Any], b
             return value
         await asyncio.sleep(0.2)
     raise AssertionError(f"stellar:{function}() on {node}: {value}")
+
+
+def connected_to(*names: str) -> Callable[[Any], bool]:
+    """A condition on ``stellar:cluster()``: connected to exactly ``names``."""
+    return lambda info: bool(info[Atom("connected")] == [Atom(n) for n in names])
 
 
 def beams(nodes_info: list[Any]) -> dict[str, dict[Atom, Any]]:
@@ -245,6 +252,95 @@ async def test_a_node_on_a_non_loopback_interface_listens_there_only(
         info = await poll(ctl, near.name, "cluster", lambda i: i[Atom("joins")] == 1)
         assert info[Atom("connected")] == [Atom(far.name)]
     assert near.logged(f"cluster: node {far.name} joined")
+
+
+class Nameserver:
+    """A DNS server on 127.0.0.1 (UDP) answering A queries from ``records``: what the DNS
+    strategy asks of a Kubernetes headless Service or a network alias, on loopback."""
+
+    def __init__(self, records: dict[str, list[str]]) -> None:
+        self.records = records
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.queries = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                query, client = self.sock.recvfrom(512)
+            except OSError:  # closed
+                return
+            self.queries += 1
+            try:
+                self.sock.sendto(self.answer(query), client)
+            except OSError:  # closed meanwhile
+                return
+
+    def answer(self, query: bytes) -> bytes:
+        labels, at = [], 12
+        while query[at]:
+            labels.append(query[at + 1 : at + 1 + query[at]].decode())
+            at += 1 + query[at]
+        question = query[12 : at + 5]  # the name, its terminator, QTYPE and QCLASS
+        qtype = int.from_bytes(query[at + 1 : at + 3], "big")
+        name = ".".join(labels).lower()
+        ips = self.records.get(name, []) if qtype == 1 else []
+        rcode = 0 if name in self.records else 3  # NXDOMAIN
+        recursion_desired = int.from_bytes(query[2:4], "big") & 0x0100  # echoed, as resolvers expect
+        header = query[:2] + struct.pack(">HHHHH", 0x8400 | recursion_desired | rcode, 1, len(ips), 0, 0)
+        answers = b"".join(struct.pack(">HHHIH", 0xC00C, 1, 1, 0, 4) + socket.inet_aton(ip) for ip in ips)
+        return header + question + answers
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.erlang
+async def test_dns_peers_join_leave_and_return(tmp_path: Path, cookie: str) -> None:
+    """The DNS strategy end to end, against a real nameserver: one name with two A records,
+    127.0.0.1 (where both nodes run) and 127.0.0.3 (where nobody does: discovered, never up).
+    One epmd serves both nodes here, so they differ in alive name and each names the other's
+    (``basename``); on separate hosts all share one. A kill -9 is a leave, the return a join."""
+    dns = Nameserver({"stellar.cluster.test": ["127.0.0.1", "127.0.0.3"]})
+    one_alive, two_alive = (unique_name(p).partition("@")[0] for p in ("cldnsa", "cldnsb"))
+    started: list[BeamNode] = []
+    try:
+        for alive, other_alive in ((one_alive, two_alive), (two_alive, one_alive)):
+            cluster = (
+                f'{{cluster, #{{dns => "stellar.cluster.test", basename => "{other_alive}",'
+                f" nameservers => [{{{{127,0,0,1}}, {dns.port}}}], poll_ms => 200}}}}"
+            )
+            (tmp_path / alive).mkdir()
+            config = render_sys_config(ENV, tmp_path / alive, py_nodes=NO_PY_NODES, cluster=cluster)
+            started.append(BeamNode(f"{alive}@127.0.0.1", config, tmp_path / alive / "home", cookie).start())
+        one, two = started
+        async with Node(unique_name("clctl"), cookie=cookie) as ctl:
+            for node, other in ((one, two), (two, one)):
+                info = await poll(ctl, node.name, "cluster", connected_to(other.name))
+                nowhere = other.name.replace("127.0.0.1", "127.0.0.3")
+                assert info[Atom("discovered")] == [Atom(other.name), Atom(nowhere)]
+                assert info[Atom("dns")] == b"stellar.cluster.test" and info[Atom("last_error")] is None
+            listed = beams(await rpc(ctl, one.name, "nodes"))
+            assert listed[two.name][Atom("status")] == "up"
+            assert listed[two.name.replace("127.0.0.1", "127.0.0.3")][Atom("status")] == "down"  # discovered, not there
+            two.kill()
+            info = await poll(ctl, one.name, "cluster", lambda i: i[Atom("leaves")] == 1)
+            assert info[Atom("connected")] == [] and Atom(two.name) in info[Atom("discovered")]
+            listed = await poll(ctl, one.name, "nodes", lambda ns: beams(ns)[two.name][Atom("status")] == "down")
+            assert beams(listed)[two.name][Atom("leaves")] == 1
+            two.start()
+            await poll(ctl, one.name, "cluster", connected_to(two.name))
+            wait_for("one logs the leave and both joins", lambda: one.logged(f"cluster: node {two.name} left")
+                     and len(one.logged(f"cluster: node {two.name} joined")) == 2, 10)  # fmt: skip
+        assert dns.queries >= 4
+    finally:
+        dns.close()
+        for node in started:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.kill()
+                node.proc.wait(10)
 
 
 @pytest.mark.erlang

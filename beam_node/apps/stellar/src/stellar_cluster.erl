@@ -39,7 +39,7 @@
 -type member() :: #{status := up | down, joins := non_neg_integer(), leaves := non_neg_integer(),
                     since := integer(), reason => term(), discovered => boolean()}.
 -type members() :: #{node() => member()}.
--type info() :: #{node := node(), peers := [node()], dns := string() | undefined,
+-type info() :: #{node := node(), peers := [node()], dns := binary() | undefined,
                   poll_ms := pos_integer(), discovered := [node()], connected := [node()],
                   joins := non_neg_integer(), leaves := non_neg_integer(), polls := non_neg_integer(),
                   last_error := term()}.
@@ -147,7 +147,8 @@ init([]) ->
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call(info, _From, State = #state{config = C}) ->
-    Info = #{node => node(), peers => maps:get(peers, C), dns => maps:get(dns, C),
+    Dns = case maps:get(dns, C) of undefined -> undefined; Name -> list_to_binary(Name) end,
+    Info = #{node => node(), peers => maps:get(peers, C), dns => Dns,
              poll_ms => maps:get(poll_ms, C), discovered => State#state.discovered,
              connected => lists:sort(nodes()), joins => State#state.joins,
              leaves => State#state.leaves, polls => State#state.polls,
