@@ -8,7 +8,8 @@
 %%
 %% Visible nodes joining and leaving are logged (one line each) and counted, per node and in
 %% all: stellar:nodes() and stellar:cluster() show them. The pure parts (discover/2,
-%% node_names/2, targets/3, joined/3, left/4) are unit tested with the lookup passed as a fun.
+%% node_names/2, targets/3, joined/3, left/4, forget/3) are unit tested, the lookup passed as
+%% a fun. Peer names from DNS become atoms: one per address ever seen, forgotten by no one.
 -module(stellar_cluster).
 -behaviour(gen_server).
 
@@ -23,6 +24,7 @@
 -export([targets/3]).
 -export([joined/3]).
 -export([left/4]).
+-export([forget/3]).
 -export([dns_lookup/2]).
 
 %% gen_server.
@@ -34,6 +36,9 @@
 -include_lib("kernel/include/inet.hrl").
 
 -define(DNS_TIMEOUT_MS, 5000).
+%% A node that left and that discovery no longer names is forgotten after this long (pods come
+%% and go with new addresses: the members map must not grow without bound).
+-define(FORGET_MS, 3600000).
 
 -type lookup() :: fun((string()) -> {ok, [inet:ip4_address()]} | {error, term()}).
 -type member() :: #{status := up | down, joins := non_neg_integer(), leaves := non_neg_integer(),
@@ -111,6 +116,13 @@ left(Node, Reason, Now, Members) ->
     M = maps:get(Node, Members, #{joins => 0, leaves => 0}),
     Members#{Node => M#{status => down, leaves => maps:get(leaves, M) + 1, since => Now, reason => Reason}}.
 
+%% Members without the nodes that are down, not discovered, and left before Before (ms).
+-spec forget(members(), [node()], integer()) -> members().
+forget(Members, Discovered, Before) ->
+    maps:filter(fun(N, #{status := Status, since := Since}) ->
+                    Status =:= up orelse Since >= Before orelse lists:member(N, Discovered)
+                end, Members).
+
 %% Every A record of Name, from the nameservers given (default: the system's resolv.conf).
 -spec dns_lookup(string(), [{inet:ip4_address(), inet:port_number()}]) ->
     {ok, [inet:ip4_address()]} | {error, term()}.
@@ -183,8 +195,11 @@ handle_info({polled, Worker, {Discovered, Result}}, State = #state{worker = Work
     _ = Result =:= ok andalso Last =/= undefined andalso
         logger:info("cluster: peer discovery works again", []),
     LastError = case Result of ok -> undefined; _ -> Result end,
-    {noreply, State#state{discovered = Discovered, polls = State#state.polls + 1, last_error = LastError}};
-handle_info({'DOWN', _, process, Worker, _}, State = #state{worker = Worker}) ->
+    Members = forget(State#state.members, Discovered, now_ms() - ?FORGET_MS),
+    {noreply, State#state{discovered = Discovered, polls = State#state.polls + 1, last_error = LastError,
+                          members = Members}};
+handle_info({'DOWN', _, process, Worker, Reason}, State = #state{worker = Worker}) ->
+    _ = Reason =:= normal orelse logger:warning("cluster: a discovery round crashed: ~p", [Reason]),
     {noreply, State#state{worker = undefined}};
 handle_info({nodeup, Node, _Info}, State = #state{members = Members, joins = Joins}) ->
     logger:info("cluster: node ~s joined (~b connected)", [Node, length(nodes())]),

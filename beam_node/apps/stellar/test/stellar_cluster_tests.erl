@@ -45,6 +45,15 @@ joins_and_leaves_are_counted_per_node_test() ->
     ?assertMatch(#{'c@h' := #{status := down, joins := 0, leaves := 1}},
                  stellar_cluster:left('c@h', x, 40, M3)).
 
+forget_only_long_gone_undiscovered_nodes_test() ->
+    M = lists:foldl(fun({N, F}, Acc) -> F(N, Acc) end, #{},
+                    [{'up@h', fun(N, A) -> stellar_cluster:joined(N, 10, A) end},
+                     {'old@h', fun(N, A) -> stellar_cluster:left(N, x, 10, A) end},
+                     {'new@h', fun(N, A) -> stellar_cluster:left(N, x, 500, A) end},
+                     {'named@h', fun(N, A) -> stellar_cluster:left(N, x, 10, A) end}]),
+    ?assertEqual(['named@h', 'new@h', 'up@h'], lists:sort(maps:keys(stellar_cluster:forget(M, ['named@h'], 100)))),
+    ?assertEqual(M, stellar_cluster:forget(M, [], 0)).
+
 %% The real resolver path (inet_res) against a real nameserver on loopback.
 dns_lookup_against_a_nameserver_test() ->
     {ok, Sock} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
