@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_HOME", "state folder: cookie, Erlang home, embedded database, logs", "./.stellarops"),
     Variable("STELLAROPS_COOKIE", "the Erlang cookie (else the file `$STELLAROPS_HOME/cookie`, made on first run)", "generated", secret=True),
     Variable("STELLAROPS_COOKIE_FILE", "a file holding the Erlang cookie, e.g. a secret at `/run/secrets/erlang_cookie` (not with `STELLAROPS_COOKIE`)", "none"),
-    Variable("STELLAROPS_NODE_NAME", "the BEAM node's name (`name@host`); `STELLAR_NODE_NAME` is its deprecated spelling", DEFAULT_NODE_NAME),
+    Variable("STELLAROPS_NODE_NAME", "the BEAM node's name (`name@host`; `name@auto`: host is the `STELLAROPS_DIST_INTERFACE` address); `STELLAR_NODE_NAME` is its deprecated spelling", DEFAULT_NODE_NAME),
     Variable("STELLAROPS_BEAM_NODE", "the BEAM node a Python node belongs to (BEAM sets it for the nodes it starts)", "none"),
     Variable("STELLAROPS_LOG_LEVEL", "log level of Python nodes and commands (" + ", ".join(LOG_LEVELS) + ")", "INFO"),
     Variable("STELLAROPS_LOG_FORMAT", "log format of every node (BEAM, Python nodes, `up`): `text`, or `json` (one object per line: ts, level, node, msg, sat_id, request_id); the container image sets `json`", "text"),
@@ -87,7 +88,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_CLUSTER_PEERS", "other BEAM nodes to connect to, comma-separated node names (e.g. `stellar@10.0.0.6,stellar@10.0.0.7`)", "none"),
     Variable("STELLAROPS_CLUSTER_DNS", "a DNS name whose A records are the BEAM nodes, each `<alive>@<ip>` with this node's alive name (a Kubernetes headless Service, a container network alias)", "none"),
     Variable("STELLAROPS_CLUSTER_DNS_POLL_S", "how often peers are looked up and reconnected, seconds (0.1..3600)", "5"),
-    Variable("STELLAROPS_DIST_INTERFACE", "the IPv4 address the BEAM node's distribution (and epmd, besides loopback) listens on; with an address in the node name, that address", "127.0.0.1"),
+    Variable("STELLAROPS_DIST_INTERFACE", "the IPv4 address the BEAM node's distribution (and epmd, besides loopback) listens on; with an address in the node name, that address; `auto`: this host's address on its default route (a container's own)", "127.0.0.1"),
     Variable("STELLAROPS_DIST_PORT_MIN", "lowest port of the BEAM node's distribution listener (1024..65535), for firewalls and NetworkPolicies", "any free port"),
     Variable("STELLAROPS_DIST_PORT_MAX", "highest port of that range (needs `STELLAROPS_DIST_PORT_MIN`; >= it)", "`STELLAROPS_DIST_PORT_MIN`"),
     Variable("STELLAROPS_HTTP_HOST", "address the gateway listens on", "127.0.0.1"),
@@ -331,6 +332,10 @@ class Settings:
         if not _text(env, node_name_var) and _text(env, "STELLAR_NODE_NAME"):
             node_name_var = "STELLAR_NODE_NAME"
             deprecations.append("STELLAR_NODE_NAME is deprecated: set STELLAROPS_NODE_NAME instead")
+        cluster = _cluster(env, _parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var)))
+        node_name = _parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var))
+        if node_name.endswith("@auto"):  # named after the address the distribution listens on
+            node_name = f"{node_name.removesuffix('@auto')}@{cluster.dist_interface}"
         return cls(
             node=NodeSettings(
                 home=home,
@@ -341,7 +346,7 @@ class Settings:
                 log_format=_log_format(env),
             ),
             up=UpSettings(
-                node_name=_parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var)),
+                node_name=node_name,
                 demo_satellites=_parse(env, "STELLAROPS_DEMO_SATELLITES", DEFAULT_DEMO_SATELLITES, _int_in("STELLAROPS_DEMO_SATELLITES", 0, 100_000)),
                 start_timeout_s=_parse(env, "STELLAROPS_START_TIMEOUT", 60.0, _float_in("STELLAROPS_START_TIMEOUT", 1.0, 3600.0)),
                 roles=_parse(env, "STELLAROPS_ROLES", None, _roles),
@@ -358,7 +363,7 @@ class Settings:
             gateway=_gateway(env),
             deprecations=tuple(deprecations),
             scheduler=_scheduler(env),
-            cluster=_cluster(env, _parse(env, node_name_var, DEFAULT_NODE_NAME, _node_name(node_name_var))),
+            cluster=cluster,
             environ=dict(env),
         )
 
@@ -436,15 +441,32 @@ def _dns_name(raw: str) -> str:
 
 def _ipv4(name: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
+        if raw == "auto":
+            found = default_route_address()
+            if found is None:
+                raise SettingsError(name, raw, "must be an IPv4 address: this host has no default route to find its own")
+            return found
         try:
             address = ipaddress.IPv4Address(raw)
         except ValueError:
-            raise SettingsError(name, raw, "must be the IPv4 address of one interface, e.g. 10.0.0.5") from None
+            raise SettingsError(name, raw, "must be the IPv4 address of one interface, e.g. 10.0.0.5, or auto") from None
         if address.is_unspecified:  # epmd cannot listen on 0.0.0.0 besides loopback
             raise SettingsError(name, raw, "must be the IPv4 address of one interface, e.g. 10.0.0.5 (not 0.0.0.0)")
         return str(address)
 
     return parse
+
+
+def default_route_address() -> str | None:
+    """This host's address on its default route (a container's own address), None without one:
+    a UDP socket "connected" to a TEST-NET-1 address (RFC 5737) sends nothing, only routes."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if ipaddress.IPv4Address(address).is_loopback else address
 
 
 def _cluster(env: Mapping[str, str], node_name: str) -> ClusterSettings:
@@ -453,7 +475,7 @@ def _cluster(env: Mapping[str, str], node_name: str) -> ClusterSettings:
     try:
         host: ipaddress.IPv4Address | None = ipaddress.IPv4Address(node_name.partition("@")[2])
     except ValueError:  # a host name: where it resolves is the operator's to keep right
-        host = None
+        host = None if not node_name.endswith("@auto") else ipaddress.IPv4Address(interface)
     if host is not None and str(host) != interface:  # unset too: a node named stellar@10.0.0.5 on loopback is unreachable
         raise SettingsError("STELLAROPS_DIST_INTERFACE", _text(env, "STELLAROPS_DIST_INTERFACE"),
                             f"must be the address in the node name ({node_name}): peers and Python nodes connect there")  # fmt: skip

@@ -28,7 +28,7 @@ from stack import CLI, UpStack
 
 from py_nodes.dist_config import kernel_dist_config, stellar_cluster_config
 from py_nodes.erldist import Atom, EpmdAddress, Node, epmd
-from py_nodes.settings import Settings
+from py_nodes.settings import Settings, default_route_address
 from py_nodes.up import render_sys_config
 from web.cluster import ErldistCluster
 from web.metrics import BeamCollector
@@ -103,7 +103,8 @@ def nodes(tmp_path: Path, cookie: str) -> Iterator[Callable[..., BeamNode]]:
     started: list[BeamNode] = []
 
     def make(name: str, epmd_port: int = 4369, **env: str) -> BeamNode:
-        node = BeamNode(name, rendered(tmp_path / name, STELLAROPS_NODE_NAME=name, **env), tmp_path / name / "home", cookie, epmd_port)
+        env.setdefault("STELLAROPS_NODE_NAME", name)
+        node = BeamNode(name, rendered(tmp_path / name, **env), tmp_path / name / "home", cookie, epmd_port)
         started.append(node)
         return node
 
@@ -206,17 +207,6 @@ def free_port() -> int:
         return port
 
 
-def local_address() -> str | None:
-    """This machine's address on its default route (no packet is sent), None without one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the route is looked up
-        except OSError:
-            return None
-        address: str = probe.getsockname()[0]
-        return None if address.startswith("127.") else address
-
-
 @pytest.fixture
 def epmd_on(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
     """An epmd of this test's own (its own port), started as ``stellarops up`` starts it for a
@@ -235,13 +225,16 @@ def epmd_on(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
 async def test_a_node_on_a_non_loopback_interface_listens_there_only(
     nodes: Callable[..., BeamNode], cookie: str, epmd_on: Callable[[str], Any]
 ) -> None:
-    """STELLAROPS_DIST_INTERFACE: the distribution listens on that address and not on loopback;
-    epmd answers there; a peer (on loopback) finds and joins the node through it."""
-    address = local_address()
+    """STELLAROPS_DIST_INTERFACE=auto and a node named <alive>@auto (as in a container): the
+    distribution listens on the default route's address and not on loopback; epmd answers there;
+    a peer (on loopback) finds and joins the node through it."""
+    address = default_route_address()
     if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
+        pytest.skip("this machine has no default route (no non-loopback address)")
     port = await epmd_on(address)
-    far = nodes(unique_name("clfar").replace("127.0.0.1", address), epmd_port=port, STELLAROPS_DIST_INTERFACE=address).start()
+    auto = {"STELLAROPS_NODE_NAME": unique_name("clfar").replace("127.0.0.1", "auto"), "STELLAROPS_DIST_INTERFACE": "auto"}
+    far = nodes(Settings.from_env(auto).up.node_name, epmd_port=port, **auto).start()
+    assert far.name.endswith(f"@{address}")
     near = nodes(unique_name("clnear"), epmd_port=port, STELLAROPS_CLUSTER_PEERS=far.name, STELLAROPS_CLUSTER_DNS_POLL_S="0.2").start()
     found = await epmd.lookup(far.name.split("@")[0], address, epmd_port=port)  # epmd on the interface
     with socket.create_connection((address, found.port), timeout=5):

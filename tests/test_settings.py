@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from py_nodes import settings as settings_module
 from py_nodes.settings import DEFAULT_DASHBOARD_DIR, VARIABLES, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,3 +219,24 @@ def test_cluster_settings_that_cannot_work_are_refused(env: dict[str, str], name
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
     assert caught.value.name == name and says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_auto_names_the_node_after_its_own_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container knows its address only when it runs: `auto` finds it (the default route's)."""
+    monkeypatch.setattr(settings_module, "default_route_address", lambda: "10.89.0.7")
+    s = Settings.from_env({"STELLAROPS_NODE_NAME": "stellar@auto", "STELLAROPS_DIST_INTERFACE": "auto", "STELLAROPS_CLUSTER_DNS": "stellar"})
+    assert s.up.node_name == "stellar@10.89.0.7" and s.cluster.dist_interface == "10.89.0.7" and s.cluster.dns == "stellar"
+    assert Settings.from_env({"STELLAROPS_NODE_NAME": "stellar@auto"}).up.node_name == "stellar@127.0.0.1"
+    monkeypatch.setattr(settings_module, "default_route_address", lambda: None)
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"STELLAROPS_DIST_INTERFACE": "auto"})
+    assert caught.value.name == "STELLAROPS_DIST_INTERFACE" and "no default route" in str(caught.value)
+
+
+def test_the_default_route_address_is_this_hosts_own() -> None:
+    """Not loopback, and one of this host's interfaces: a socket can listen on it."""
+    address = settings_module.default_route_address()
+    if address is None:
+        pytest.skip("this machine has no default route")
+    with socket.socket() as sock:
+        sock.bind((address, 0))
