@@ -362,7 +362,27 @@ def test_the_shell_submits_lists_plans_and_cancels_tasks(stack: UpStack) -> None
             assert (ok, one[Atom("kind")], one[Atom("satellite_id")]) == (Atom("ok"), Atom("maintenance"), b"demo-04")
             ok, plan = await stack.rpc(ctl, "stellar", "plan", [])
             assert ok == Atom("ok") and plan[Atom("run")] is not None and isinstance(plan[Atom("tasks")], list)
+            # Another task stays open: an idle scheduler does not re-plan for nothing.
+            ok, other_id = await stack.rpc(ctl, "stellar", "submit_task", [{
+                Atom("kind"): Atom("command"), Atom("satellite_id"): b"demo-04", Atom("deadline_ms"): deadline_ms,
+                Atom("earliest_start_ms"): deadline_ms - 600_000, Atom("args"): {Atom("command"): Atom("noop")},
+            }])  # fmt: skip
+            assert ok == Atom("ok")
+
+            async def planned() -> Any:  # both in a plan run already: the cancel is news of its own
+                found = [(await stack.rpc(ctl, "stellar", "task", [i]))[1] for i in (task_id, other_id)]
+                return all(t[Atom("planned")] is not None or t[Atom("reason")] is not None for t in found)
+
+            await until("both tasks planned", planned, 30)
             assert await stack.rpc(ctl, "stellar", "cancel_task", [task_id]) == Atom("ok")
+
+            async def replanned() -> Any:
+                _, now_plan = await stack.rpc(ctl, "stellar", "plan", [])
+                run = now_plan[Atom("run")]
+                return run if run[Atom("cause")] == "task_cancelled" else None
+
+            await until("a re-plan for the cancel", replanned, 30)
+            assert await stack.rpc(ctl, "stellar", "cancel_task", [other_id]) == Atom("ok")
             assert await stack.rpc(ctl, "stellar", "cancel_task", [task_id]) == (Atom("error"), (Atom("already"), Atom("cancelled")))
             assert await stack.rpc(ctl, "stellar", "task", [10**12]) == (Atom("error"), Atom("not_found"))
             assert await stack.rpc(ctl, "stellar", "task", [-1]) == (Atom("error"), (Atom("bad_field"), Atom("id")))

@@ -630,16 +630,19 @@ class Tasks:
         return bool(row and row[0])
 
     async def fingerprint(self) -> tuple[Any, ...]:
-        """What, when it changes, calls for a re-plan: the open tasks (and their updates), and
-        which stations are active."""
+        """What, when it changes, calls for a re-plan: ``((waiting, newest id, cancelled), active
+        stations)``: tasks pending or scheduled, the newest task's id (a new task), how many were
+        cancelled, and which stations are active. Tasks the scheduler itself starts or finishes
+        change only ``waiting``."""
         async with self._db.connection() as conn:
             tasks = await (
                 await conn.execute(
-                    "SELECT count(*), coalesce(max(id), 0), coalesce(sum(id), 0) FROM tasks WHERE status IN ('pending', 'scheduled')"
+                    "SELECT count(*) FILTER (WHERE status IN ('pending', 'scheduled')), coalesce(max(id), 0),"
+                    " count(*) FILTER (WHERE status = 'cancelled') FROM tasks"
                 )
             ).fetchone()
             stations = await (await conn.execute("SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM ground_stations WHERE active")).fetchone()
-        return (tuple(tasks or ()), stations[0] if stations else "")
+        return (tuple(tasks or (0, 0, 0)), stations[0] if stations else "")
 
 
 async def _request(conn: Connection, cause: str, detail: str, actor: str) -> int:

@@ -264,18 +264,18 @@ class SchedulerService:
             return requests[0][1], requests[0][2], ids
         if self._failed_this_tick:
             return "execution_failed", "; ".join(self._failed_this_tick)[:1000], ids
-        (count, max_id, _), stations = fingerprint
-        (old_count, old_max, _), old_stations = previous
+        (count, max_id, cancelled), stations = fingerprint
+        (_, old_max, old_cancelled), old_stations = previous
         if stations != old_stations:
             up = set(filter(None, stations.split(","))) - set(filter(None, old_stations.split(",")))
             down = set(filter(None, old_stations.split(","))) - set(filter(None, stations.split(",")))
             if down:
                 return "station_down", f"down: {', '.join(sorted(down))}", ids
             return "station_up", f"up: {', '.join(sorted(up))}", ids
-        if max_id != old_max or count > old_count:
+        if max_id > old_max:
             return "task_added", f"{count} task(s) waiting", ids
-        if fingerprint != previous:
-            return "task_cancelled", f"{count} task(s) waiting", ids
+        if cancelled > old_cancelled:
+            return "task_cancelled", f"{cancelled - old_cancelled} cancelled, {count} task(s) waiting", ids
         if was_unavailable is not None and unavailable - was_unavailable:
             return "satellite_unavailable", f"unavailable: {', '.join(sorted(unavailable - was_unavailable))}"[:1000], ids
         waiting = count > 0
