@@ -17,6 +17,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -341,24 +342,36 @@ async def test_dns_peers_join_leave_and_return(tmp_path: Path, cookie: str) -> N
 @pytest.mark.timeout(300)
 def test_stellarops_up_joins_its_configured_peer(tmp_path: Path, cookie: str, nodes: Callable[..., BeamNode]) -> None:
     """The settings reach the BEAM node `stellarops up` starts: it joins its static peer (a bare
-    BEAM node here), `stellarops status` lists the peer, and its kill -9 is logged as a leave."""
+    BEAM node here); `stellarops status` and the gateway's GET /api/nodes list the peer with its
+    joins, and after its kill -9 as down with one leave, which the stack logs."""
     peer = nodes(unique_name("clpeer")).start()
     stack = UpStack(
         tmp_path / "home", unique_name("stellar_cl").partition("@")[0], STELLAROPS_COOKIE=cookie,
         STELLAROPS_CLUSTER_PEERS=peer.name, STELLAROPS_CLUSTER_DNS_POLL_S="0.5",
-        STELLAROPS_ROLES="sats=1", STELLAROPS_DEMO_SATELLITES="0",
+        STELLAROPS_ROLES="gateway=1", STELLAROPS_DEMO_SATELLITES="0",
     ).start(timeout_s=240)  # fmt: skip
     try:
 
-        def peer_status() -> str | None:
+        def status_peer() -> dict[str, Any]:
             done = subprocess.run([*CLI, "status"], env=stack.env, capture_output=True, text=True, timeout=60, check=True)
-            by_name = {n["name"]: n for n in json.loads(done.stdout)["nodes"] if n["role"] == "beam"}
-            return by_name[peer.name]["status"] if peer.name in by_name else None
+            found: dict[str, Any] = {n["name"]: n for n in json.loads(done.stdout)["nodes"]}.get(peer.name, {})
+            return found
 
-        wait_for("the stack lists its peer up", lambda: peer_status() == "up", 60)
+        def api_peer() -> dict[str, Any]:
+            request = urllib.request.Request(f"{stack.gateway_url()}/api/nodes", headers={"Authorization": f"Bearer {stack.admin_token()}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                items = json.loads(response.read())["items"]
+            found: dict[str, Any] = {n["name"]: n for n in items}.get(peer.name, {})
+            return found
+
+        wait_for("status lists the peer up", lambda: status_peer().get("status") == "up", 60)
+        wait_for("the API lists the peer up", lambda: api_peer().get("status") == "up", 60)
+        assert {k: api_peer()[k] for k in ("role", "joins", "leaves")} == {"role": "beam", "joins": 1, "leaves": 0}
         wait_for("the peer logs the stack's join", lambda: peer.logged(f"cluster: node {stack.beam} joined"), 30)
         peer.kill()
-        wait_for("the stack lists its peer down", lambda: peer_status() == "down", 60)
+        wait_for("the API lists the peer down", lambda: api_peer().get("status") == "down", 60)
+        assert {k: api_peer()[k] for k in ("role", "joins", "leaves")} == {"role": "beam", "joins": 1, "leaves": 1}
+        assert status_peer()["status"] == "down"
         wait_for("the stack logs the leave", lambda: any(f"cluster: node {peer.name} left" in line for line in stack.log_tail), 30)
     finally:
         assert stack.stop() == 0
