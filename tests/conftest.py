@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,22 @@ from py_nodes.erldist import Node
 pytest_plugins = ["db_fixtures"]  # PostgreSQL: one server per session, a database per test
 
 os.environ.setdefault("ERL_EPMD_ADDRESS", HOST)
+
+# Temporary folders outside /tmp/pytest-of-<user>: every pytest start makes that folder 0700
+# again, which takes away the traverse bit the embedded PostgreSQL's system user needs, so a
+# second test run started on the machine would break the first one's databases mid-run.
+TEMP_ROOT = Path(tempfile.gettempdir()) / "stellarops-pytest"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.basetemp is not None or hasattr(config, "workerinput"):
+        return
+    TEMP_ROOT.mkdir(mode=0o711, exist_ok=True)
+    for old in TEMP_ROOT.glob("run-*"):  # runs whose process is gone
+        pid = old.name.removeprefix("run-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    config.option.basetemp = str(TEMP_ROOT / f"run-{os.getpid()}")
 
 
 @pytest.fixture(scope="session")
