@@ -351,7 +351,11 @@ async def _run_owned(settings: Settings, state: StateDir) -> int:
     # adds loopback itself, where the local nodes register).
     interface = settings.cluster.dist_interface
     if not ipaddress.IPv4Address(interface).is_loopback:
-        await epmd.ensure_epmd(EpmdAddress(interface, settings.epmd.port))
+        try:
+            await epmd.ensure_epmd(EpmdAddress(interface, settings.epmd.port))
+        except NodeDownError as exc:  # e.g. an epmd already runs here on loopback only
+            raise UpError(f"STELLAROPS_DIST_INTERFACE={interface}: epmd does not listen there ({exc}); an epmd"
+                          " started for loopback only must be stopped first (epmd -kill)") from None  # fmt: skip
     await epmd.ensure_epmd(_epmd(settings))
     alive, _, host = settings.up.node_name.partition("@")
     try:

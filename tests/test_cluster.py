@@ -377,6 +377,41 @@ def test_stellarops_up_joins_its_configured_peer(tmp_path: Path, cookie: str, no
         assert stack.stop() == 0
 
 
+@pytest.mark.erlang
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_stellarops_up_on_its_own_address(tmp_path: Path) -> None:
+    """A stack as a container runs it (name@auto, STELLAROPS_DIST_INTERFACE=auto): up starts
+    epmd on that address too, the BEAM node and its Python nodes are named after it and come up.
+    An epmd already running for loopback only on that port is a clear refusal instead."""
+    address = default_route_address()
+    if address is None:
+        pytest.skip("this machine has no default route (no non-loopback address)")
+    loopback_only = free_port()
+    subprocess.run(["epmd", "-daemon", "-address", "127.0.0.1", "-port", str(loopback_only)], check=True, timeout=30)
+    try:
+        alive = unique_name("stellar_auto").partition("@")[0]
+        auto = {"STELLAROPS_NODE_NAME": f"{alive}@auto", "STELLAROPS_DIST_INTERFACE": "auto", "STELLAROPS_ROLES": "sats=1",
+                "STELLAROPS_DEMO_SATELLITES": "0"}  # fmt: skip
+        refused = UpStack(tmp_path / "refused", alive, ERL_EPMD_PORT=str(loopback_only), **auto)
+        done = subprocess.run([*CLI, "up"], env=refused.env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and f"STELLAROPS_DIST_INTERFACE={address}: epmd does not listen there" in done.stderr, done.stderr
+    finally:
+        subprocess.run(["epmd", "-port", str(loopback_only), "-kill"], capture_output=True, timeout=30, check=False)
+    port = free_port()  # up starts this epmd itself (killed below)
+    stack = UpStack(tmp_path / "home", alive, ERL_EPMD_PORT=str(port), **auto).start(timeout_s=240)
+    try:
+        done = subprocess.run([*CLI, "status"], env=stack.env, capture_output=True, text=True, timeout=60, check=True)
+        names = sorted((n["role"], n["name"], n["status"]) for n in json.loads(done.stdout)["nodes"])
+        assert names == [("beam", f"{alive}@{address}", "up"), ("sats", f"{alive}_sats1@{address}", "up")]
+        found = asyncio.run(epmd.lookup(alive, address, epmd_port=port))  # peers find it on its address
+        with socket.create_connection((address, found.port), timeout=5):
+            pass
+    finally:
+        assert stack.stop() == 0
+        subprocess.run(["epmd", "-port", str(port), "-kill"], capture_output=True, timeout=30, check=False)
+
+
 def test_the_rendered_config_is_what_stellar_config_reads(tmp_path: Path) -> None:
     """A real erl reads the rendered file; stellar_config:cluster/0 accepts it as rendered."""
     config = rendered(
