@@ -23,7 +23,10 @@ _timings: dict[str, float] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
     for item in items:
+        if here not in item.path.parents:
+            continue  # the hook sees the whole session's items
         item.add_marker(pytest.mark.containers)
         # pytest-timeout counts fixture set-up: the first test waits for the build and `up`.
         item.add_marker(pytest.mark.timeout(UP_TIMEOUT_S + DOWN_TIMEOUT_S + 15 * 60))
