@@ -11,6 +11,7 @@ from aiohttp import web
 from py_nodes.db import Station, Stations, StationSpec
 from py_nodes.db import ValidationError as DbValidationError
 
+from ..cluster import Cluster, ClusterRefusal
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..keys import CLUSTER, DATABASE
 from ..models import NAME, SAT_ID, STATION_ID, TIME, TIME_QUERY, error_replies, iso, items_of
@@ -124,6 +125,8 @@ async def list_passes(request: web.Request) -> web.StreamResponse:
         s["id"] for s in await cluster.sats() if s.get("tle")
     ]  # fmt: skip
     if not sat_ids or not stations:
+        if "sat" in query:  # a named satellite that does not exist is 404 even with no station to pass over
+            await _require_sats(cluster, sat_ids)
         return json_response({"items": []})
     inline = [
         {"id": s.id, "name": s.name, "lat_deg": s.lat_deg, "lon_deg": s.lon_deg, "alt_m": s.alt_m, "min_el_deg": s.min_el_deg}
@@ -139,6 +142,16 @@ async def list_passes(request: web.Request) -> web.StreamResponse:
         for p in found
     ]
     return json_response({"items": items})
+
+
+async def _require_sats(cluster: Cluster, sat_ids: list[str]) -> None:
+    for sat_id in sat_ids:
+        try:
+            await cluster.sat(sat_id)
+        except ClusterRefusal as refusal:
+            if refusal.reason == "not_found":
+                raise NotFound(f"no satellite {sat_id!r}", details={"field": "sat"}) from None
+            raise
 
 
 ROUTES: Final = [
