@@ -60,6 +60,9 @@ class Stack:
     timings_s: dict[str, float] = field(default_factory=dict)
     _token: str | None = None
     _engine: str | None = None
+    # Every volume the project's containers had mounted, seen before each `down`: compose removes
+    # the named ones with `down -v`, but podman-compose leaves anonymous ones (an image's VOLUME).
+    _volumes: set[str] = field(default_factory=set)
 
     @property
     def env(self) -> dict[str, str]:
@@ -75,6 +78,8 @@ class Stack:
 
     def compose(self, *args: str, timeout_s: float, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         """scripts/compose.sh ARGS; its output goes to ours (pytest shows it on failure)."""
+        if args[:1] == ("down",) and self._engine is not None:
+            self._volumes |= self.mounted_volumes()
         done = subprocess.run(
             ["bash", str(COMPOSE_SH), *args], cwd=ROOT, env={**self.env, **env}, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s,
@@ -103,6 +108,10 @@ class Stack:
             raise AssertionError(f"{self.engine} {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
         return done.stdout
 
+    def cli_ok(self, *args: str) -> bool:
+        env = {**self.env, "CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")}
+        return subprocess.run([self.engine, *args], env=env, capture_output=True, timeout=120).returncode == 0
+
     def containers(self, service: str | None = None, *, running: bool = False) -> list[str]:
         filters = ["--filter", f"label={PROJECT_LABEL}={self.project}"]
         if service:
@@ -119,6 +128,13 @@ class Stack:
     def inspect(self, service: str, template: str) -> str:
         return self.cli("inspect", "--format", template, self.container(service)).strip()
 
+    def mounted_volumes(self) -> set[str]:
+        names: set[str] = set()
+        template = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
+        for cid in self.cli("ps", "-a", "-q", "--filter", f"label={PROJECT_LABEL}={self.project}", check=False).split():
+            names.update(self.cli("inspect", "--format", template, cid, check=False).split())
+        return names
+
     def remove_everything(self) -> list[str]:
         """Whatever of this project is left (containers, volumes, networks), removed; returns
         what there was, so a caller can say that compose's own `down -v` left it."""
@@ -134,6 +150,10 @@ class Stack:
                 left.append(f"{kind} {name}")
                 remove = ["rm", "-f", "-v"] if kind == "container" else [kind, "rm", "-f"]
                 self.cli(*remove, name, check=False)
+        for name in sorted(self._volumes):  # anonymous ones included (they have no label)
+            if self.cli_ok("volume", "inspect", name):
+                left.append(f"volume {name}")
+                self.cli("volume", "rm", "-f", name, check=False)
         return left
 
     # ---- HTTP ------------------------------------------------------------------------------
