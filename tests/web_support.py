@@ -295,8 +295,16 @@ def documented_relation_refused(case: Any, response: Any) -> bool:
             return "from" in query and "to" in query and _time(query, "from", now) >= _time(query, "to", now)
         points = _POINTS.match(message)
         return points is not None and int(points[1]) > int(points[2]) and field in ("step_s", "to")
-    if operation in ("createTask", "whatIf") and message.endswith("expected integer, got number"):
+    if operation in ("createTask", "whatIf", "createGroundStation", "setGroundStationActive") and message.endswith("expected integer, got number"):
         return True  # documented: integers are JSON integers (JSON Schema also calls 1.0 an integer)
+    if operation in ("createGroundStation", "setGroundStationActive") and isinstance(field, str) and isinstance(case.body, dict):
+        window = re.fullmatch(r"unavailable\[(\d+)\]\.(from|to)", field)
+        if window is not None:  # documented: from < to, to at most 366 days ahead, years from 2000
+            w = case.body["unavailable"][int(window[1])]
+            start, end = _time(w, "from", now), _time(w, "to", now)
+            if window[2] == "from":
+                return start.year < 2000
+            return end.year < 2000 or end <= start or end > now + timedelta(days=366) - timedelta(minutes=1)
     if operation == "createTask" and isinstance(case.body, dict):
         return _task_relation_broken(case.body, field, message, "")
     if operation == "whatIf" and isinstance(case.body, dict) and isinstance(field, str):

@@ -31,6 +31,7 @@ from py_nodes.satellite.modes import Mode
 from .audit import append_audit
 from .errors import NotFound, ValidationError
 from .pool import Connection, Database
+from .stations import Station, update_station
 from .values import check_actor, check_number, check_text, json_object, refused
 
 __all__ = [
@@ -346,21 +347,35 @@ class Tasks:
     async def set_station_active(self, station_id: str, active: bool, *, actor: str) -> tuple[bool, int | None]:
         """Take a ground station down (or back up): ``(changed, plan request id)``; a change
         asks the scheduler to re-plan (cause station_down / station_up)."""
+        _, changed, request_id = await self.change_station(station_id, {"active": active}, actor=actor)
+        return changed, request_id
+
+    async def change_station(self, station_id: str, changes: dict[str, Any], *, actor: str) -> tuple[Station, bool, int | None]:
+        """Change a station's ``active``, ``antennas`` or ``unavailable`` windows: ``(station,
+        changed, plan request id)``. A change asks the scheduler to re-plan in the same transaction:
+        cause station_down when the station lost capacity (taken down, fewer antennas, a new or
+        longer down window), else station_up."""
         check_actor(actor)
+        unknown = set(changes) - {"active", "antennas", "unavailable"}
+        if unknown:
+            raise ValidationError(sorted(unknown)[0], "not a field of a station's availability")
         async with self._db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE ground_stations SET active = %s, updated_at = now() WHERE id = %s AND active <> %s RETURNING id",
-                (active, station_id, active),
+            try:
+                before, after = await update_station(conn, station_id, changes, actor=actor)
+            except NotFound:
+                raise NotFound("station_id", f"no ground station {station_id!r}") from None
+            what = [k for k in ("active", "antennas", "unavailable") if getattr(before, k) != getattr(after, k)]
+            if not what:
+                return after, False, None
+            lost = (
+                (before.active and not after.active)
+                or after.antennas < before.antennas
+                or not _covered(after.unavailable, before.unavailable)
             )
-            if await cur.fetchone() is None:
-                exists = await (await conn.execute("SELECT 1 FROM ground_stations WHERE id = %s", (station_id,))).fetchone()
-                if exists is None:
-                    raise NotFound("station_id", f"no ground station {station_id!r}")
-                return False, None
-            await append_audit(conn, actor, "ground_station.update", "ground_station", station_id, {"active": {"to": active}})
-            cause = "station_up" if active else "station_down"
-            request_id = await _request(conn, cause, f"{station_id} {'up' if active else 'down'}", actor)
-        return True, request_id
+            cause = "station_down" if lost else "station_up"
+            detail = f"{station_id} {'down' if lost else 'up'}" + ("" if what == ["active"] else f": {', '.join(what)} changed")
+            request_id = await _request(conn, cause, detail, actor)
+        return after, True, request_id
 
     async def request_replan(self, cause: str, detail: str, *, actor: str) -> int:
         """Ask the scheduler holding the lease for a re-plan; the request's id."""
@@ -643,6 +658,11 @@ class Tasks:
             ).fetchone()
             stations = await (await conn.execute("SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM ground_stations WHERE active")).fetchone()
         return (tuple(tasks or (0, 0, 0)), stations[0] if stations else "")
+
+
+def _covered(windows: tuple[tuple[datetime, datetime], ...], by: tuple[tuple[datetime, datetime], ...]) -> bool:
+    """Whether every window lies within one of ``by`` (no new downtime)."""
+    return all(any(a >= c and b <= d for c, d in by) for a, b in windows)
 
 
 async def _request(conn: Connection, cause: str, detail: str, actor: str) -> int:

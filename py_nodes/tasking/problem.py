@@ -18,6 +18,7 @@ satellite that is in safe mode then.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -157,16 +158,34 @@ def replace_task(window: scheduler.Window, task_id: str) -> scheduler.Window:
     return scheduler.Window(window.sat_id, window.start_utc, window.end_utc, task_id=task_id, max_elevation_deg=window.max_elevation_deg)
 
 
-def previous_plan(now: datetime, horizon_s: float, tasks: Iterable[DbTask]) -> scheduler.Plan:
-    """The stored placements (scheduled and running tasks) as a plan, for a re-plan's freeze."""
-    placements = [
-        scheduler.Placement(str(t.id), t.planned_satellite_id, t.planned_start, t.planned_end,
-                            station_id=t.planned_station_id, antenna=0 if t.planned_station_id else None)
-        for t in tasks
-        if t.status in ("scheduled", "running") and t.planned_satellite_id and t.planned_start and t.planned_end
-    ]  # fmt: skip
-    placements.sort(key=lambda p: p.start_utc)
-    return scheduler.Plan(now, horizon_s, tuple(placements), (), 0, 0.0, "stored")
+def previous_plan(now: datetime, horizon_s: float, tasks: Iterable[DbTask], last: scheduler.Plan | None = None) -> scheduler.Plan:
+    """The stored placements (scheduled and running tasks) as the plan in force, for a re-plan
+    (frozen placements stay, the others stay where they still fit). ``last``, the engine's own
+    previous plan (none after a takeover), gives each placement it still agrees with its antenna
+    and its reusable window grouping; the others get the lowest antenna free at a station."""
+    engine = {p.task_id: p for p in last.placements} if last is not None else {}
+    placements: list[scheduler.Placement] = []
+    unassigned: list[scheduler.Placement] = []
+    for t in tasks:
+        if t.status not in ("scheduled", "running") or not (t.planned_satellite_id and t.planned_start and t.planned_end):
+            continue
+        stored = scheduler.Placement(str(t.id), t.planned_satellite_id, t.planned_start, t.planned_end,
+                                     station_id=t.planned_station_id, antenna=0 if t.planned_station_id else None)  # fmt: skip
+        known = engine.get(stored.task_id)
+        same = known is not None and (known.sat_id, known.station_id, known.start_utc, known.end_utc) == (
+            stored.sat_id, stored.station_id, stored.start_utc, stored.end_utc)  # fmt: skip
+        if same and known is not None:
+            placements.append(known)
+        elif stored.station_id is None:
+            placements.append(stored)
+        else:
+            unassigned.append(stored)
+    for p in sorted(unassigned, key=lambda p: (p.start_utc, p.task_id)):
+        taken = {q.antenna for q in placements if q.station_id == p.station_id and q.start_utc < p.end_utc and p.start_utc < q.end_utc}
+        placements.append(dataclasses.replace(p, antenna=next(a for a in range(len(taken) + 1) if a not in taken)))
+    placements.sort(key=lambda p: (p.start_utc, p.task_id))
+    reuse = last.reuse if last is not None else None
+    return scheduler.Plan(now, horizon_s, tuple(placements), (), 0, 0.0, "stored", reuse=reuse)
 
 
 def _elements(sats: Sequence[LiveSat]) -> dict[str, Elements]:
@@ -221,9 +240,13 @@ def _resources(s: LiveSat) -> scheduler.SatelliteResources:
 
 
 def _station(s: DbStation, now: datetime, end: datetime, setup_gap_s: float) -> scheduler.Station:
-    # A station taken down is down for the whole horizon (and a bit around it).
-    down = () if s.active else ((now - timedelta(hours=1), end + timedelta(hours=1)),)
-    return scheduler.Station(s.id, s.downlink_mbps, antennas=1, setup_gap_s=setup_gap_s, unavailable=down)
+    # A station taken down is down for the whole horizon (and a bit around it); otherwise during
+    # its stored down windows that reach into the horizon.
+    if not s.active:
+        down: tuple[tuple[datetime, datetime], ...] = ((now - timedelta(hours=1), end + timedelta(hours=1)),)
+    else:
+        down = tuple((a, b) for a, b in s.unavailable if b > now and a < end)
+    return scheduler.Station(s.id, s.downlink_mbps, antennas=s.antennas, setup_gap_s=setup_gap_s, unavailable=down)
 
 
 def _task(t: DbTask, by_id: dict[int, DbTask], open_ids: set[int]) -> scheduler.Task:

@@ -145,14 +145,16 @@ async def plan_once(
     budget_s: float,
     cause: str,
     now: datetime | None = None,
+    last: scheduler.Plan | None = None,
 ) -> PlanOutcome:
     """One solve in a worker thread (numpy and the engine hold the CPU): the problem from live
-    state, the stored placements as ``previous``."""
+    state, the stored placements as ``previous`` (with ``last``, the engine's previous plan, for
+    their antennas): an incremental re-plan, moving only what the change reaches."""
     when = now or datetime.now(UTC)
 
     def solve() -> PlanOutcome:
         problem = builder.build(when, tasks, sats, stations)
-        previous = previous_plan(when, builder.horizon_s, tasks)
+        previous = previous_plan(when, builder.horizon_s, tasks, last)
         return PlanOutcome(scheduler.plan(problem, budget_s=budget_s, previous=previous, cause=cause), problem)
 
     return await asyncio.to_thread(solve)
@@ -174,6 +176,7 @@ class SchedulerService:
         self._last_plan_at = -1e9
         self._failed_this_tick: list[str] = []
         self._owner_known: bool | None = None
+        self._plan: scheduler.Plan | None = None  # the engine's last plan while we lead (None after a takeover)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
@@ -206,7 +209,7 @@ class SchedulerService:
                 if await self.lease.check():
                     if not self._leading:
                         log.info("scheduler: %s holds the scheduler lease: planning and executing", self.holder)
-                        self._leading, self._fingerprint = True, None
+                        self._leading, self._fingerprint, self._plan = True, None, None
                     await self.tick()
                 elif self._leading:
                     log.warning("scheduler: %s lost the scheduler lease: standing by", self.holder)
@@ -289,7 +292,9 @@ class SchedulerService:
         open_tasks = await self.tasks.open_tasks()
         stations = await self.stations.list_all()
         now = datetime.now(UTC)
-        outcome = await plan_once(self.builder, open_tasks, sats, stations, budget_s=self.settings.budget_s, cause=cause, now=now)
+        outcome = await plan_once(
+            self.builder, open_tasks, sats, stations, budget_s=self.settings.budget_s, cause=cause, now=now, last=self._plan
+        )
         plan = outcome.plan
         by_id = {t.id: t for t in open_tasks}
         placements = [
@@ -304,6 +309,7 @@ class SchedulerService:
             handled_requests=requests,
             changes=[{"task_id": int(c.task_id), "change": c.change, "detail": c.detail} for c in plan.changes if c.task_id.isdigit()],
         )  # fmt: skip
+        self._plan = plan
         self._last_plan_at = time.monotonic()
         self._fingerprint = await self.tasks.fingerprint()  # our own changes are not a trigger
         log.info(

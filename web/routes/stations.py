@@ -10,23 +10,43 @@ from aiohttp import web
 
 from py_nodes.db import Station, Stations, StationSpec
 from py_nodes.db import ValidationError as DbValidationError
+from py_nodes.db.stations import MAX_ANTENNAS, MAX_DOWN_AHEAD, MAX_DOWN_WINDOWS, DownWindow
 
 from ..cluster import Cluster, ClusterRefusal
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..keys import CLUSTER, DATABASE
 from ..models import NAME, SAT_ID, STATION_ID, TIME, TIME_QUERY, error_replies, iso, items_of
 from ..respond import json_response
+from ..schema import parse_datetime
 from ..spec import RouteSpec, params
 from ..sse import iso_ms
 from .telemetry import time_param
 
-__all__ = ["ROUTES"]
+__all__ = ["ANTENNAS", "DOWN_WINDOWS", "DOWN_WINDOWS_OUT", "ROUTES", "down_windows", "station_json"]
 
 MAX_WINDOW: Final = timedelta(days=7)
 
+ANTENNAS: Final = {"type": "integer", "minimum": 1, "maximum": MAX_ANTENNAS, "description": "satellites served at once"}
+DOWN_WINDOWS: Final = {
+    "type": "array",
+    "maxItems": MAX_DOWN_WINDOWS,
+    "description": f"when the station is down (no pass planned on it); each `from` < `to`, `to` at most "
+    f"{MAX_DOWN_AHEAD.days} days ahead, years 2000-2099 (else 422 on `unavailable[i].from`/`.to`)",
+    "items": {
+        "type": "object",
+        "required": ["from", "to"],
+        "additionalProperties": False,
+        "properties": {"from": {**TIME, "pattern": "^(19|20)[0-9]{2}-"}, "to": {**TIME, "pattern": "^(19|20)[0-9]{2}-"}},
+    },
+}
+DOWN_WINDOWS_OUT: Final = {
+    "type": "array",
+    "items": {"type": "object", "required": ["from", "to"], "properties": {"from": TIME, "to": TIME}},
+}
+
 STATION: Final = {
     "type": "object",
-    "required": ["id", "name", "lat_deg", "lon_deg", "alt_m", "min_el_deg", "downlink_mbps", "active"],
+    "required": ["id", "name", "lat_deg", "lon_deg", "alt_m", "min_el_deg", "downlink_mbps", "active", "antennas", "unavailable"],
     "properties": {
         "id": {"type": "string"},
         "name": {"type": "string"},
@@ -36,6 +56,8 @@ STATION: Final = {
         "min_el_deg": {"type": "number", "description": "elevation mask"},
         "downlink_mbps": {"type": "number"},
         "active": {"type": "boolean"},
+        "antennas": {"type": "integer"},
+        "unavailable": DOWN_WINDOWS_OUT,
         "created_at": TIME,
         "updated_at": TIME,
     },
@@ -53,6 +75,8 @@ STATION_BODY: Final = {
         "min_el_deg": {"type": "number", "minimum": 0, "exclusiveMaximum": 90},
         "downlink_mbps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9},
         "active": {"type": "boolean"},
+        "antennas": {**ANTENNAS, "default": 1},
+        "unavailable": {**DOWN_WINDOWS, "default": []},
     },
 }
 PASS: Final = {
@@ -79,30 +103,42 @@ PASSES_QUERY: Final = {
 }  # fmt: skip
 
 
-def _station_json(s: Station) -> dict[str, Any]:
+def station_json(s: Station) -> dict[str, Any]:
     return {
         "id": s.id, "name": s.name, "lat_deg": s.lat_deg, "lon_deg": s.lon_deg, "alt_m": s.alt_m,
-        "min_el_deg": s.min_el_deg, "downlink_mbps": s.downlink_mbps, "active": s.active,
+        "min_el_deg": s.min_el_deg, "downlink_mbps": s.downlink_mbps, "active": s.active, "antennas": s.antennas,
+        "unavailable": [{"from": iso(a), "to": iso(b)} for a, b in s.unavailable],
         "created_at": iso(s.created_at), "updated_at": iso(s.updated_at),
     }  # fmt: skip
 
 
+def down_windows(items: list[dict[str, str]]) -> tuple[DownWindow, ...]:
+    """A body's ``unavailable`` (checked against DOWN_WINDOWS) as UTC pairs; 422 names the field."""
+    return tuple(
+        (parse_datetime(w["from"], f"unavailable[{i}].from"), parse_datetime(w["to"], f"unavailable[{i}].to"))
+        for i, w in enumerate(items)
+    )
+
+
 async def list_stations(request: web.Request) -> web.StreamResponse:
     stations = await Stations(request.app[DATABASE]).list_all()
-    return json_response({"items": [_station_json(s) for s in stations]})
+    return json_response({"items": [station_json(s) for s in stations]})
 
 
 async def create_station(request: web.Request) -> web.StreamResponse:
     p = params(request)
     assert p.principal is not None
-    spec = StationSpec(**p.body)
+    body = dict(p.body)
+    if "unavailable" in body:
+        body["unavailable"] = down_windows(body["unavailable"])
+    spec = StationSpec(**body)
     try:
         station = await Stations(request.app[DATABASE]).create(spec, actor=p.principal.actor)
     except DbValidationError as exc:
         if exc.field == "id" and "already exists" in exc.problem:
             raise Conflict(f"ground station {spec.id!r} already exists", details={"field": "id"}) from None
         raise
-    return json_response(_station_json(station), status=201, headers={"Location": "/api/ground-stations"})
+    return json_response(station_json(station), status=201, headers={"Location": "/api/ground-stations"})
 
 
 async def list_passes(request: web.Request) -> web.StreamResponse:

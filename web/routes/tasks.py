@@ -29,6 +29,7 @@ from ..models import MODE, SAT_ID, STATION_ID, TIME, error_replies, iso, items_o
 from ..respond import json_response
 from ..schema import parse_datetime
 from ..spec import RouteSpec, params
+from .stations import ANTENNAS, DOWN_WINDOWS, DOWN_WINDOWS_OUT, down_windows, station_json
 
 __all__ = ["ROUTES"]
 
@@ -187,15 +188,20 @@ WHAT_IF: Final = {
 }
 STATION_PATCH: Final = {
     "type": "object",
-    "required": ["active"],
+    "minProperties": 1,
     "additionalProperties": False,
-    "properties": {"active": {"type": "boolean", "description": "false: taken down (its downlinks are re-planned)"}},
-}
+    "properties": {
+        "active": {"type": "boolean", "description": "false: taken down (its downlinks are re-planned)"},
+        "antennas": ANTENNAS,
+        "unavailable": {**DOWN_WINDOWS, "description": f"replaces the station's down windows; {DOWN_WINDOWS['description']}"},
+    },
+}  # fmt: skip
 STATION_CHANGED: Final = {
     "type": "object",
-    "required": ["id", "active", "changed"],
+    "required": ["id", "active", "antennas", "unavailable", "changed"],
     "properties": {
         "id": {"type": "string"}, "active": {"type": "boolean"}, "changed": {"type": "boolean"},
+        "antennas": {"type": "integer"}, "unavailable": DOWN_WINDOWS_OUT,
         "request_id": {"type": ["integer", "null"], "description": "the re-plan it asked for"},
     },
 }  # fmt: skip
@@ -391,12 +397,18 @@ async def patch_station(request: web.Request) -> web.StreamResponse:
     p = params(request)
     assert p.principal is not None
     station_id = p.path["station_id"]
-    active = p.body["active"]
+    changes = dict(p.body)
+    if "unavailable" in changes:
+        changes["unavailable"] = down_windows(changes["unavailable"])
     try:
-        changed, request_id = await Tasks(request.app[DATABASE]).set_station_active(station_id, active, actor=p.principal.actor)
+        station, changed, request_id = await Tasks(request.app[DATABASE]).change_station(station_id, changes, actor=p.principal.actor)
     except DbNotFound:
         raise NotFound(f"no ground station {station_id!r}", details={"field": "station_id"}) from None
-    return json_response({"id": station_id, "active": active, "changed": changed, "request_id": request_id})
+    out = station_json(station)
+    return json_response({
+        "id": station_id, "active": station.active, "antennas": station.antennas, "unavailable": out["unavailable"],
+        "changed": changed, "request_id": request_id,
+    })  # fmt: skip
 
 
 ROUTES: Final = [
@@ -447,9 +459,12 @@ ROUTES: Final = [
     ),
     RouteSpec(
         "PATCH", "/api/ground-stations/{station_id}", patch_station, "setGroundStationActive",
-        "Take a ground station down or bring it back", "ground stations", "operator",
+        "Take a ground station down or bring it back, set its antennas or down windows", "ground stations", "operator",
         {200: ("the station's availability; a change asks for a re-plan", STATION_CHANGED),
          **error_replies(400, 401, 403, 404, 413, 415, 422, 503)},
         path_params=STATION_PATH, body=STATION_PATCH, database="here",
+        description="A change asks for a re-plan: cause `station_down` when the station lost capacity (taken "
+        "down, fewer antennas, new down time), else `station_up`. Bad values: 422 naming the field "
+        "(`antennas`, `unavailable[i].from`/`.to`), nothing stored.",
     ),
 ]  # fmt: skip

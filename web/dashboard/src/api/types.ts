@@ -74,6 +74,8 @@ export interface GroundStation {
   min_el_deg: number;
   downlink_mbps: number;
   active: boolean;
+  antennas: number;
+  unavailable: { from: string; to: string }[];
 }
 
 export interface Pass {
