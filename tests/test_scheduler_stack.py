@@ -250,12 +250,17 @@ def test_an_imaging_and_downlink_pair_is_planned_executed_and_done(stack: UpStac
     asyncio.run(with_api(stack, body))
 
 
-def test_a_station_taken_down_moves_its_downlink(stack: UpStack) -> None:
+@pytest.mark.parametrize("how", ["active", "window"])
+def test_a_station_taken_down_moves_its_downlink(stack: UpStack, how: str) -> None:
+    """Taken down with ``active: false``, or with a down window (``unavailable``) over the pass."""
     sat = "demo-02"
+    now = datetime.now(UTC)
+    down, up = ({"active": False}, {"active": True}) if how == "active" else (
+        {"unavailable": [{"from": iso(now - timedelta(minutes=1)), "to": iso(now + timedelta(minutes=30))}]}, {"unavailable": []})  # fmt: skip
 
     async def body(api: Api) -> None:
-        await station_under(api, "move-a", sat, 150)
-        await station_under(api, "move-b", sat, 160)
+        await station_under(api, f"move-a-{how}", sat, 150)
+        await station_under(api, f"move-b-{how}", sat, 160)
         status, downlink = await api.call("POST", "/api/tasks", {
             "kind": "downlink", "satellite_id": sat, "priority": 60, "duration_s": 20,
             "earliest_start": iso(datetime.now(UTC) + timedelta(seconds=90)),
@@ -274,7 +279,7 @@ def test_a_station_taken_down_moves_its_downlink(stack: UpStack) -> None:
             first = await until("downlink placed on a station", placed, 60)
         except AssertionError:
             raise AssertionError(f"not placed: {seen}") from None
-        status, changed = await api.call("PATCH", f"/api/ground-stations/{first['station_id']}", {"active": False})
+        status, changed = await api.call("PATCH", f"/api/ground-stations/{first['station_id']}", down)
         assert status == 200 and changed["changed"] and changed["request_id"], changed
 
         async def moved() -> Any:
@@ -288,7 +293,7 @@ def test_a_station_taken_down_moves_its_downlink(stack: UpStack) -> None:
         assert any(r["cause"] == "station_down" and first["station_id"] in r["detail"] for r in plan["runs"]), plan["runs"]
         assert isinstance(plan["changes"], list)
         await api.call("POST", f"/api/tasks/{downlink['id']}/cancel")
-        await api.call("PATCH", f"/api/ground-stations/{first['station_id']}", {"active": True})
+        await api.call("PATCH", f"/api/ground-stations/{first['station_id']}", up)
 
     asyncio.run(with_api(stack, body))
 
