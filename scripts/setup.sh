@@ -20,6 +20,16 @@ APT_PACKAGES=(erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer)
 FOR_TESTS=0
 [[ "${1:-}" == "--tests" ]] && FOR_TESTS=1
 ((FOR_TESTS)) && APT_PACKAGES+=(chromium prometheus)
+# kubectl (kustomize built in) renders k8s/ for tests/test_k8s.py; a kubectl already on PATH
+# (CI runners ship one outside apt) is used as it is. Debian 12 has no kubectl package (the
+# Kubernetes or Google Cloud apt repositories do): without one, test_k8s.py reports itself skipped.
+if ((FOR_TESTS)) && ! command -v kubectl >/dev/null 2>&1; then
+    if apt-cache show kubectl >/dev/null 2>&1; then
+        APT_PACKAGES+=(kubectl)
+    else
+        echo "setup: no kubectl on PATH or in apt: tests/test_k8s.py will be skipped" >&2
+    fi
+fi
 
 log() { echo "setup: $*"; }
 
