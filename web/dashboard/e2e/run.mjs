@@ -141,8 +141,15 @@ await scenario("satellite detail: charts fill, a command sent from the page reac
   const commandId = (await message.textContent()).split(": ").pop().trim();
   const status = page.locator(`tr[data-command="${commandId}"] [data-testid=command-status]`);
   await status.filter({ hasText: /^done$/ }).waitFor({ timeout: WAIT_MS });
-  const ledger = await api("GET", `/api/satellites/${target}/commands?limit=10`);
-  assert.equal(ledger.items.find((c) => c.id === commandId)?.status, "done");
+  // The page hears `done` from the event stream; the ledger row is written by the store node a
+  // moment later (asynchronously, in batches): poll it, with the same bound.
+  let ledgerStatus;
+  for (const until = Date.now() + WAIT_MS; Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+    const ledger = await api("GET", `/api/satellites/${target}/commands?limit=10`);
+    ledgerStatus = ledger.items.find((c) => c.id === commandId)?.status;
+    if (ledgerStatus === "done") break;
+  }
+  assert.equal(ledgerStatus, "done");
   await shot("satellite-detail");
   return { command_id: commandId };
 });
