@@ -187,9 +187,17 @@ async def _prepare_database(conninfo: str, demo_satellites: int, admin_token: Pa
         raise UpError(f"the database could not be prepared: {exc}") from None
 
 
-async def _gateway_url(ctl: Node, nodes: list[Any], timeout_s: float = 10.0) -> str | None:
-    """The gateway's URL (``gateway:info()`` of the gateway node), None without one."""
+def local_gateways(nodes: list[Any], host: str) -> list[str]:
+    """The gateway nodes this BEAM node started (named after its ``host``). A cluster lists its
+    peers' gateways too: a node without one of its own (``STELLAROPS_ROLES=orbital=1``) has no
+    gateway to report, and its health check then must not probe another pod's."""
     names = [str(n[Atom("name")]) for n in nodes if n.get(Atom("role")) == "gateway"]
+    return [name for name in names if name.partition("@")[2] == host]
+
+
+async def _gateway_url(ctl: Node, nodes: list[Any], host: str, timeout_s: float = 10.0) -> str | None:
+    """This node's gateway's URL (``gateway:info()`` of the gateway node), None without one."""
+    names = local_gateways(nodes, host)
     if not names:
         return None
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -444,7 +452,7 @@ async def _run_cluster(
                 nodes = await _wait_until_ready(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 count = await _wait_until_restored(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 restored = True
-                url = await _gateway_url(ctl, nodes)
+                url = await _gateway_url(ctl, nodes, host)
                 # JSON lines are collected as logs: the new token stays in its 0600 file only.
                 shown_token = None if settings.node.log_format == "json" else new_token
                 gateway = _gateway_text(url, admin_token, shown_token)
