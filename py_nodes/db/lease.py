@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 OWNER_KEY: Final = 0x5354_454C_4F57_4E  # "STELOWN" (migrations use "STELLAR")
 RECONNECT_S: Final = 0.2  # the owner's first retry after losing its lease connection
+# Server-side TCP keepalive of the lease session (s, s, probes): ignored on Unix sockets.
+KEEPALIVE: Final = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2, "tcp_keepalives_count": 3}
 
 
 class OwnershipLease:
@@ -122,9 +124,15 @@ class OwnershipLease:
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
+            conn = await psycopg.AsyncConnection.connect(
                 self.conninfo, autocommit=True, connect_timeout=max(1, math.ceil(self.retry_s))
             )
+            # PostgreSQL releases the lock only when it notices the session is gone. A host cut off
+            # by a partition sends no FIN, and the OS's default keepalive waits 2 h: have the
+            # server probe this idle session (renewed every renew_s) and drop it within ~11 s.
+            for setting, value in KEEPALIVE.items():
+                await conn.execute(f"SET {setting} = {value}")
+            self._conn = conn
         return self._conn
 
     async def _drop_connection(self) -> None:
