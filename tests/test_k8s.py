@@ -133,6 +133,8 @@ def test_the_app_runs_as_the_image_user_with_writable_state_and_tmp(overlay: tup
         assert pod_spec(doc)["securityContext"]["runAsUser"] == 10001
         mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
         assert {"/var/lib/stellarops", "/tmp"} <= mounts, f"{doc['metadata']['name']}: {mounts}"
+    # A volume's root is root's: the state folder is one `up` makes inside it (and chmods 0700).
+    assert config(docs)["STELLAROPS_HOME"].startswith("/var/lib/stellarops/")
 
 
 def test_secrets_are_files_never_config_literals_or_args(overlay: tuple[str, str]) -> None:
