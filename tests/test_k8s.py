@@ -7,6 +7,7 @@ headless Service being what discovery looks up, and every environment variable a
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,11 +32,16 @@ WORKLOADS = ("Deployment", "StatefulSet", "Job", "DaemonSet", "CronJob")
 POSTGRES_IMAGE_VARIABLES = {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE", "PGDATA"}
 SECRET_FILE_DIR = "/run/secrets/stellarops"
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed (scripts/setup.sh --tests installs it)")
+# Where CI runs (CI=true), kubectl is part of the set-up: its absence fails every test here instead
+# of skipping them (a silent skip would hide a broken set-up). Elsewhere it is a visible skip.
+IN_CI = os.environ.get("CI") == "true"
+pytestmark = pytest.mark.skipif(
+    KUBECTL is None and not IN_CI, reason="kubectl not installed (scripts/setup.sh --tests installs it from apt where it can)"
+)
 
 
 def render(path: Path) -> str:
-    assert KUBECTL is not None
+    assert KUBECTL is not None, "kubectl is not installed, and CI=true: the set-up must provide it"
     done = subprocess.run([KUBECTL, "kustomize", str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
