@@ -481,7 +481,7 @@ async def _run_cluster(
 def _print_banner(
     node: str, state: StateDir, nodes: list[Any], count: int, seeded: SeedReport, database: str, gateway: str = ""
 ) -> None:
-    lines = [f"  {to_json(n.get(Atom('name')))!s:<30} {to_json(n.get(Atom('role')))!s:<8} "
+    lines = [f"  {to_json(n.get(Atom('name')))!s:<30} {to_json(n.get(Atom('role')))!s:<9} "
              f"{to_json(n.get(Atom('status')))}" for n in nodes]  # fmt: skip
     banner = (
         "\nStellarOps is running.\n"
