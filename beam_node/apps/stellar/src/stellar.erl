@@ -319,19 +319,29 @@ orbital_call(Request) ->
     stellar_metrics:orbital_call(element(1, Request), erlang:monotonic_time() - T0, Result),
     Result.
 
+%% Calls are spread over every orbital node that is up (in the cluster, not only this node's):
+%% each starts at a random one and goes on to the next when that one is gone.
 orbital_call_untimed(Request) ->
     case [N || #{role := orbital, status := up, name := N} <- stellar_catalog:py_nodes()] of
-        [] ->
-            {error, no_orbital_node};
-        [Node | _] ->
-            try
-                gen_server:call({orbital, Node}, Request, 60000)
-            catch
-                exit:{timeout, _} -> {error, timeout};
-                exit:{noproc, _} -> {error, no_orbital_node};
-                exit:{{nodedown, _}, _} -> {error, no_orbital_node}
-            end
+        [] -> {error, no_orbital_node};
+        Nodes -> call_orbital(rotate(Nodes, rand:uniform(length(Nodes)) - 1), Request)
     end.
+
+call_orbital([], _Request) ->
+    {error, no_orbital_node};
+call_orbital([Node | Rest], Request) ->
+    try
+        gen_server:call({orbital, Node}, Request, 60000)
+    catch
+        exit:{timeout, _} -> {error, timeout};
+        exit:{noproc, _} -> call_orbital(Rest, Request);
+        exit:{{nodedown, _}, _} -> call_orbital(Rest, Request)
+    end.
+
+%% The list started at its Nth element (0-based), the ones before it at the end.
+rotate(List, N) ->
+    {Front, Back} = lists:split(N rem length(List), List),
+    Back ++ Front.
 
 %% With persistence on, a satellite is in the database before it exists here; a restore
 %% (stellar_store) re-creates it after a restart.
@@ -407,3 +417,26 @@ sat_map(#{id := Id, state := S, node := Node, owner := Owner, status := Status})
                 in_sunlight => undefined},
     (maps:merge(Unknown, maps:with(Keys, S)))#{id => Id, node => Node, beam => Owner,
                                                status => Status}.
+
+-ifdef(TEST).
+-include_lib("eunit/include/eunit.hrl").
+
+rotate_test_() ->
+    [?_assertEqual([a, b, c], rotate([a, b, c], 0)),
+     ?_assertEqual([b, c, a], rotate([a, b, c], 1)),
+     ?_assertEqual([c, a, b], rotate([a, b, c], 2)),
+     ?_assertEqual([a], rotate([a], 0))].
+
+%% Nodes that are gone are skipped, in order, until one answers; the call fails only when
+%% every one is gone. (This node stands in for a live orbital node: a local `orbital' process.)
+call_orbital_test() ->
+    Gone = ['orbital_gone1@127.0.0.1', 'orbital_gone2@127.0.0.1'],
+    ?assertEqual({error, no_orbital_node}, call_orbital(Gone, ping)),
+    Server = spawn(fun() -> receive {'$gen_call', From, Req} -> gen_server:reply(From, {pong, Req}) end end),
+    true = register(orbital, Server),
+    try
+        ?assertEqual({pong, ping}, call_orbital(Gone ++ [node()], ping))
+    after
+        catch unregister(orbital)
+    end.
+-endif.
