@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import psycopg
 
-__all__ = ["OWNER_KEY", "OwnershipLease"]
+__all__ = ["OWNER_KEY", "AdvisoryLock", "OwnershipLease", "lock_session"]
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +124,7 @@ class OwnershipLease:
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
-            conn = await psycopg.AsyncConnection.connect(
-                self.conninfo, autocommit=True, connect_timeout=max(1, math.ceil(self.retry_s))
-            )
-            # PostgreSQL releases the lock only when it notices the session is gone. A host cut off
-            # by a partition sends no FIN, and the OS's default keepalive waits 2 h: have the
-            # server probe this idle session (renewed every renew_s) and drop it within ~11 s.
-            for setting, value in KEEPALIVE.items():
-                await conn.execute(f"SET {setting} = {value}")
-            self._conn = conn
+            self._conn = await lock_session(self.conninfo, connect_timeout_s=max(1, math.ceil(self.retry_s)))
         return self._conn
 
     async def _drop_connection(self) -> None:
@@ -181,3 +173,48 @@ class OwnershipLease:
             log.warning("not the owner of the database: %s; not restoring or delivering anything", reason)
         self._was_owner = owner
         self.reason = reason
+
+
+async def lock_session(conninfo: str, *, connect_timeout_s: int) -> psycopg.AsyncConnection[Any]:
+    """A connection of its own for a session advisory lock (autocommit).
+
+    PostgreSQL releases such a lock only when it notices the session is gone. A host cut off by a
+    partition sends no FIN, and the OS's default keepalive waits 2 h: the server probes this idle
+    session and drops it within ~11 s (``KEEPALIVE``)."""
+    conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=connect_timeout_s)
+    for setting, value in KEEPALIVE.items():
+        await conn.execute(f"SET {setting} = {value}")
+    return conn
+
+
+class AdvisoryLock:
+    """A session advisory lock ``key`` held on a ``lock_session``: ``await check()`` says whether
+    we hold it now (taking it if it is free); losing the connection loses the lock."""
+
+    def __init__(self, conninfo: str, key: int, *, what: str) -> None:
+        self._conninfo, self._key, self._what = conninfo, key, what
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.held = False
+
+    async def check(self) -> bool:
+        try:
+            if self._conn is None or self._conn.closed:
+                self.held = False
+                self._conn = await lock_session(self._conninfo, connect_timeout_s=2)
+            if self.held:
+                await self._conn.execute("SELECT 1")
+            else:
+                row = await (await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))).fetchone()
+                self.held = bool(row and row[0])
+        except psycopg.Error as exc:
+            if self.held:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                log.warning("%s: lost the lock's connection (%s)", self._what, first)
+            await self.close()
+        return self.held
+
+    async def close(self) -> None:
+        conn, self._conn, self.held = self._conn, None, False
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()

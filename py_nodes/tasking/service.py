@@ -40,13 +40,14 @@ import psycopg
 
 import scheduler
 from py_nodes.db import Alarms, Database, DatabaseUnavailable, DbError, Stations
+from py_nodes.db.lease import AdvisoryLock
 from py_nodes.db.tasks import PlacementRow, Task, Tasks, step_key
 from py_nodes.erldist import Atom, Node, NodeDownError, RpcError
 from py_nodes.settings import SchedulerSettings
 
 from .problem import LiveSat, ProblemBuilder, previous_plan
 
-__all__ = ["SCHEDULER_KEY", "SchedulerLease", "SchedulerService", "live_sats", "plan_once"]
+__all__ = ["SCHEDULER_KEY", "SchedulerService", "live_sats", "plan_once"]
 
 log = logging.getLogger("stellarops.scheduler")
 
@@ -74,38 +75,6 @@ def steps_of(task: Task) -> tuple[Step, list[Step]]:
         return ("set_mode", {"mode": mode}), back
     command = str(task.args["command"])
     return (command, {"mode": task.args["mode"]} if command == "set_mode" else {}), []
-
-
-class SchedulerLease:
-    """A session advisory lock on a connection of its own: held while the session lives."""
-
-    def __init__(self, conninfo: str) -> None:
-        self._conninfo = conninfo
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self.held = False
-
-    async def check(self) -> bool:
-        """Whether we hold the lease now (taking it if it is free)."""
-        try:
-            if self._conn is None or self._conn.closed:
-                self.held = False
-                self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, connect_timeout=2)
-            if self.held:
-                await self._conn.execute("SELECT 1")
-            else:
-                row = await (await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (SCHEDULER_KEY,))).fetchone()
-                self.held = bool(row and row[0])
-        except psycopg.Error as exc:
-            if self.held:
-                log.warning("scheduler: lost the lease's connection (%s)", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
-            await self.close()
-        return self.held
-
-    async def close(self) -> None:
-        conn, self._conn, self.held = self._conn, None, False
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                await conn.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +136,7 @@ class SchedulerService:
         self.tasks = Tasks(self.db)
         self.stations = Stations(self.db)
         self.alarms = Alarms(self.db)
-        self.lease = SchedulerLease(conninfo)
+        self.lease = AdvisoryLock(conninfo, SCHEDULER_KEY, what="scheduler")
         self.builder = ProblemBuilder(horizon_s=settings.horizon_s, freeze_s=settings.freeze_s, setup_gap_s=settings.setup_gap_s)
         self._task: asyncio.Task[None] | None = None
         self._leading = False
