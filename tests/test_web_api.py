@@ -220,7 +220,7 @@ async def test_command_history_from_the_ledger(gw: Harness) -> None:
     assert body["items"][0]["args"] == {"mode": "safe"}
     body = await (await gw.client.get("/api/satellites/demo-01/commands?limit=1", headers=gw.auth("viewer"))).json()
     assert len(body["items"]) == 1
-    assert (await (await gw.client.get("/api/satellites/other/commands", headers=gw.auth("viewer"))).json()) == {"items": []}
+    assert (await (await gw.client.get("/api/satellites/other/commands", headers=gw.auth("viewer"))).json()) == {"items": [], "next": None}
 
 
 # -- telemetry and position -----------------------------------------------------------------------

@@ -51,6 +51,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         if body is not None:
             media = spec.media_type if 200 <= status < 300 else "application/json"
             response["content"] = {media: {"schema": body}}
+            if 200 <= status < 300:
+                response["content"].update({alt: {"schema": schema} for alt, schema in spec.alt_media.items()})
         responses[str(status)] = response
     operation: dict[str, Any] = {
         "operationId": spec.operation_id,

@@ -57,6 +57,7 @@ class RouteSpec:
     body: Schema | None = None
     description: str = ""
     media_type: str = "application/json"  # of the success responses
+    alt_media: Mapping[str, Schema] = field(default_factory=dict)  # other media of the success responses (CSV)
     query_token: bool = False  # also accept ?access_token= (the event stream)
     headers: Mapping[str, Schema] = field(default_factory=dict)  # request headers documented
     database: NeedsDb = None  # see the module's docstring

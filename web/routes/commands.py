@@ -1,26 +1,39 @@
-"""/api/satellites/{id}/commands: submit (202 once it is in the ledger) and history."""
+"""/api/satellites/{id}/commands: submit (202 once it is in the ledger) and history; /api/commands:
+the fleet's history (filters, keyset pages, CSV export)."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
-from py_nodes.db import Command, CommandLedger
+from py_nodes.db import Command
+from py_nodes.db.command_history import (
+    CSV_COLUMNS,
+    CommandFilter,
+    Cursor,
+    command_csv,
+    command_page,
+)
 from py_nodes.vocabulary import COMMAND_KINDS
 
 from ..errors import ValidationFailed
+from ..export import CSV_MEDIA, FORMAT_QUERY, stream_csv, wants_csv
 from ..keys import CLUSTER, DATABASE
 from ..logs import sat_id_var
-from ..models import MODE, TIME, error_replies, iso, items_of
+from ..models import MODE, TIME, TIME_QUERY, error_replies, iso, items_of
 from ..respond import json_response
-from ..spec import RouteSpec, params
+from ..schema import parse_datetime
+from ..spec import GATE, RouteSpec, params
 from .satellites import SAT_PATH
 
 __all__ = ["ROUTES"]
 
 KINDS: Final = list(COMMAND_KINDS)
+STATUSES: Final = ["queued", "sent", "done", "failed", "expired"]
+CURSOR_PATTERN: Final = "^-?[0-9]{1,16}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _KEY: Final = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII, as HTTP header values are
 NO_ARGS_KINDS: Final = [k for k in KINDS if k != "set_mode"]
 BODY: Final = {
@@ -66,7 +79,7 @@ COMMAND: Final = {
         "kind": {"type": "string"},
         "args": {"type": "object"},
         "idempotency_key": {"type": "string"},
-        "status": {"type": "string", "enum": ["queued", "sent", "done", "failed", "expired"]},
+        "status": {"type": "string", "enum": STATUSES},
         "attempts": {"type": "integer"},
         "result": {},
         "submitted_by": {"type": "string"},
@@ -75,6 +88,7 @@ COMMAND: Final = {
         "finished_at": {"type": ["string", "null"], "format": "date-time"},
     },
 }
+PAGE: Final = items_of(COMMAND, next={"type": ["string", "null"], "description": "the next page's cursor; null: no more"})
 IDEMPOTENCY_HEADER: Final = {
     "Idempotency-Key": {
         "type": "string",
@@ -107,12 +121,53 @@ async def submit_command(request: web.Request) -> web.StreamResponse:
     return json_response(body, status=202, headers={"Location": f"/api/satellites/{sat_id}/commands"})
 
 
-async def list_commands(request: web.Request) -> web.StreamResponse:
+HISTORY_QUERY: Final = {
+    "kind": {"type": "array", "items": {"type": "string", "enum": KINDS}, "maxItems": len(KINDS), "description": "any of these kinds"},
+    "status": {"type": "array", "items": {"type": "string", "enum": STATUSES}, "maxItems": len(STATUSES), "description": "any of these statuses"},
+    "submitted_by": {"type": "string", "minLength": 1, "maxLength": 128, "description": "who submitted them (the token's name)"},
+    "from": {**TIME_QUERY, "description": "submitted at or after"},
+    "to": {**TIME_QUERY, "description": "submitted before"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100, "description": "a page's commands at most (JSON)"},
+    "cursor": {"type": "string", "pattern": CURSOR_PATTERN, "description": "`next` of the previous page: the commands older than it"},
+    **FORMAT_QUERY,
+}  # fmt: skip
+HISTORY_DESCRIPTION: Final = (
+    "Filters combine (and); `from` < `to` (else 422 on `from`). A page ends with `next`, the cursor of the "
+    "following (older) page, or null. With `format=csv` (or `Accept: text/csv`) every matching command comes as a "
+    "CSV attachment, streamed, newest first (`limit` and `cursor` do not apply)."
+)
+CSV_BODY: Final = {"type": "string", "description": f"CSV with a header line: {', '.join(CSV_COLUMNS)}"}
+
+
+def _filter(query: dict[str, Any], sat_id: str | None) -> CommandFilter:
+    since, until = query.get("from"), query.get("to")
+    start = parse_datetime(since, "from") if since is not None else None
+    end = parse_datetime(until, "to") if until is not None else None
+    if start is not None and end is not None and start >= end:
+        raise ValidationFailed("from", "must be before to")
+    return CommandFilter(sat_id, query.get("kind", ()), query.get("status", ()), query.get("submitted_by"), start, end)
+
+
+async def _history(request: web.Request, sat_id: str | None) -> web.StreamResponse:
     p = params(request)
-    sat_id = p.path["sat_id"]
+    which = _filter(p.query, sat_id)
+    db, gate = request.app[DATABASE], request.app[GATE]
+    if wants_csv(request, p.query):
+        name = f"commands_{sat_id or 'fleet'}_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.csv"
+        return await stream_csv(request, name, command_csv(db, which), gate)
+    after = Cursor.decode(p.query["cursor"]) if "cursor" in p.query else None
+    page, following = await gate.run(command_page(db, which, limit=p.query.get("limit", 100), after=after))
+    return json_response({"items": [_command_json(c) for c in page], "next": following and following.encode()})
+
+
+async def list_commands(request: web.Request) -> web.StreamResponse:
+    sat_id = params(request).path["sat_id"]
     sat_id_var.set(sat_id)
-    history = await CommandLedger(request.app[DATABASE]).history(sat_id, limit=p.query.get("limit", 100))
-    return json_response({"items": [_command_json(c) for c in history]})
+    return await _history(request, sat_id)
+
+
+async def list_fleet_commands(request: web.Request) -> web.StreamResponse:
+    return await _history(request, None)
 
 
 ROUTES: Final = [
@@ -125,9 +180,15 @@ ROUTES: Final = [
         description="The outcome arrives as a `command` event (GET /api/events) and in the command history.",
     ),
     RouteSpec(
-        "GET", "/api/satellites/{sat_id}/commands", list_commands, "listCommands", "A satellite's commands, newest first",
-        "commands", "viewer", {200: ("commands", items_of(COMMAND)), **error_replies(401, 403, 422, 503)},
-        path_params=SAT_PATH, query={"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-        database="here",
+        "GET", "/api/satellites/{sat_id}/commands", list_commands, "listCommands",
+        "A satellite's command history, newest first, filtered, a page at a time or as CSV",
+        "commands", "viewer", {200: ("commands", PAGE), **error_replies(401, 403, 422, 503)},
+        path_params=SAT_PATH, query=HISTORY_QUERY, alt_media={CSV_MEDIA: CSV_BODY}, description=HISTORY_DESCRIPTION,
+    ),
+    RouteSpec(
+        "GET", "/api/commands", list_fleet_commands, "listFleetCommands",
+        "Every satellite's command history, newest first, filtered, a page at a time or as CSV",
+        "commands", "viewer", {200: ("commands", PAGE), **error_replies(401, 403, 422, 503)},
+        query=HISTORY_QUERY, alt_media={CSV_MEDIA: CSV_BODY}, description=HISTORY_DESCRIPTION,
     ),
 ]  # fmt: skip

@@ -9,15 +9,16 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from py_nodes.db.history import telemetry_history
+from py_nodes.db.telemetry_range import SERIES, TelemetryRange, telemetry_csv, telemetry_rows
 
 from ..errors import Conflict, NotFound, ValidationFailed
+from ..export import CSV_MEDIA, FORMAT_QUERY, stream_csv, wants_csv
 from ..keys import CLUSTER, DATABASE
 from ..logs import sat_id_var
 from ..models import MODE, NUMBER_OR_NULL, TIME, TIME_QUERY, error_replies, iso, items_of
 from ..respond import json_response
 from ..schema import parse_datetime
-from ..spec import RouteSpec, params
+from ..spec import GATE, RouteSpec, params
 from ..sse import iso_ms
 from .satellites import SAT_PATH
 
@@ -25,6 +26,7 @@ __all__ = ["ROUTES", "orbital_period_s", "time_param"]
 
 MAX_BUCKETS: Final = 10_000
 MAX_RAW: Final = 10_000
+MAX_RANGE: Final = timedelta(days=366)
 MAX_TRACK_POINTS: Final = 2000
 TRACK_STEPS_PER_PERIOD: Final = 180  # the default step: a smooth line, a few hundred points
 MIN_MEAN_MOTION: Final = 0.01  # rev/day (a 100-day period): slower is no orbit to draw
@@ -32,6 +34,10 @@ MIN_MEAN_MOTION: Final = 0.01  # rev/day (a 100-day period): slower is no orbit 
 EARLIEST: Final = datetime(1899, 12, 31, tzinfo=UTC)
 LATEST: Final = datetime(2100, 1, 2, tzinfo=UTC)
 
+_STATS: Final = {
+    "type": "object",
+    "properties": {name: NUMBER_OR_NULL for name in SERIES},
+}
 SAMPLE: Final = {
     "type": "object",
     "required": ["time", "energy_pct", "memory_used_mb", "mode", "in_sunlight", "samples"],
@@ -42,14 +48,23 @@ SAMPLE: Final = {
         "mode": {**MODE, "description": "the last in the bucket"},
         "lat_deg": NUMBER_OR_NULL,
         "lon_deg": NUMBER_OR_NULL,
-        "alt_km": NUMBER_OR_NULL,
+        "alt_km": {**NUMBER_OR_NULL, "description": "the last in the bucket (with lat_deg, lon_deg)"},
         "in_sunlight": {"type": "boolean"},
         "samples": {"type": "integer"},
+        "min": {**_STATS, "description": "buckets only: each parameter's minimum over the bucket"},
+        "avg": {**_STATS, "description": "buckets only: each parameter's mean"},
+        "max": {**_STATS, "description": "buckets only: each parameter's maximum (peaks are kept)"},
     },
 }
 HISTORY: Final = items_of(
     SAMPLE, satellite_id={"type": "string"}, start=TIME, end=TIME, step_s={"type": ["integer", "null"]}
 )
+CSV_BODY: Final = {
+    "type": "string",
+    "description": "CSV with a header line. Raw: time, satellite_id, energy_pct, memory_used_mb, mode, lat_deg, "
+    "lon_deg, alt_km, in_sunlight. Buckets: time, satellite_id, samples, <p>_min, <p>_avg, <p>_max for "
+    "energy_pct, memory_used_mb, alt_km, then mode_last, lat_deg_last, lon_deg_last, alt_km_last, in_sunlight_last.",
+}
 POSITION: Final = {
     "type": "object",
     "required": ["satellite_id", "at", "sgp4_error"],
@@ -90,8 +105,16 @@ HISTORY_QUERY: Final = {
     "from": {**TIME_QUERY, "description": "default: an hour before `to`"},
     "to": {**TIME_QUERY, "description": "default: now"},
     "step": {"type": "integer", "minimum": 1, "maximum": 86_400, "description": "bucket in seconds; raw samples without it"},
-    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_RAW, "default": 1000, "description": "rows at most"},
-}
+    "max_points": {
+        "type": "integer", "minimum": 1, "maximum": MAX_BUCKETS,
+        "description": "instead of step: buckets of ceil((to - from) / max_points) seconds (at least 1 s)",
+    },
+    "limit": {
+        "type": "integer", "minimum": 1, "maximum": MAX_RAW,
+        "description": "rows at most; default 1000 (max_points with max_points; every row for CSV)",
+    },
+    **FORMAT_QUERY,
+}  # fmt: skip
 
 
 def time_param(query: dict[str, Any], name: str, default: datetime) -> datetime:
@@ -101,21 +124,45 @@ def time_param(query: dict[str, Any], name: str, default: datetime) -> datetime:
     return value
 
 
+def _range(query: dict[str, Any]) -> tuple[datetime, datetime, int | None, int | None]:
+    """from, to, the bucket (seconds or None: raw) and max_points, checked."""
+    end = time_param(query, "to", datetime.now(UTC))
+    start = time_param(query, "from", end - timedelta(hours=1))
+    if start >= end:
+        raise ValidationFailed("from", "must be before to")
+    if end - start > MAX_RANGE:
+        raise ValidationFailed("to", f"more than {MAX_RANGE.days} days after from: ask for a shorter range, or export it in parts")
+    step: int | None = query.get("step")
+    max_points: int | None = query.get("max_points")
+    if step is not None and max_points is not None:
+        raise ValidationFailed("max_points", "give step or max_points, not both")
+    if max_points is not None:
+        step = max(1, math.ceil((end - start).total_seconds() / max_points))
+    elif step is not None and (end - start).total_seconds() / step > MAX_BUCKETS:
+        raise ValidationFailed("step", f"more than {MAX_BUCKETS} buckets: use a larger step or a shorter window")
+    return start, end, step, max_points
+
+
 async def telemetry(request: web.Request) -> web.StreamResponse:
     p = params(request)
     sat_id = p.path["sat_id"]
     sat_id_var.set(sat_id)
-    end = time_param(p.query, "to", datetime.now(UTC))
-    start = time_param(p.query, "from", end - timedelta(hours=1))
-    if start >= end:
-        raise ValidationFailed("from", "must be before to")
-    step: int | None = p.query.get("step")
-    if step is not None and (end - start).total_seconds() / step > MAX_BUCKETS:
-        raise ValidationFailed("step", f"more than {MAX_BUCKETS} buckets: use a larger step or a shorter window")
-    rows = await telemetry_history(request.app[DATABASE], sat_id, start, end, step, p.query.get("limit", 1000))
+    start, end, step, max_points = _range(p.query)
+    gate = request.app[GATE]
+    db = request.app[DATABASE]
+    if wants_csv(request, p.query):
+        wanted = TelemetryRange(sat_id, start, end, step, p.query.get("limit"))
+        name = f"{sat_id}_telemetry_{_stamp(start)}_{_stamp(end)}{f'_{step}s' if step else ''}.csv"
+        return await stream_csv(request, name, telemetry_csv(db, wanted), gate)
+    wanted = TelemetryRange(sat_id, start, end, step, p.query.get("limit", max_points or 1000))
+    rows = await gate.run(telemetry_rows(db, wanted))
     for row in rows:
         row["time"] = iso(row["time"])
     return json_response({"satellite_id": sat_id, "start": iso(start), "end": iso(end), "step_s": step, "items": rows})
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y%m%dT%H%M%SZ")
 
 
 def _no_orbit(sat_id: str, reason: str) -> Conflict:
@@ -213,11 +260,15 @@ async def track(request: web.Request) -> web.StreamResponse:
 ROUTES: Final = [
     RouteSpec(
         "GET", "/api/satellites/{sat_id}/telemetry", telemetry, "getTelemetry",
-        "Telemetry history, raw or downsampled by step", "telemetry", "viewer",
+        "Telemetry history, raw or downsampled (min/avg/max per bucket), as JSON or a streamed CSV export",
+        "telemetry", "viewer",
         {200: ("samples, oldest first", HISTORY), **error_replies(401, 403, 422, 503)},
-        path_params=SAT_PATH, query=HISTORY_QUERY, database="here",
-        description=f"Between parameters: `from` < `to` (else 422 on `from`), and at most {MAX_BUCKETS} buckets "
-        "per request ((to - from) / step, else 422 on `step`).",
+        path_params=SAT_PATH, query=HISTORY_QUERY, alt_media={CSV_MEDIA: CSV_BODY},
+        description=f"Between parameters: `from` < `to` (else 422 on `from`), at most {MAX_RANGE.days} days apart "
+        f"(else 422 on `to`), at most {MAX_BUCKETS} buckets per request ((to - from) / step, else 422 on `step`), "
+        "and `step` or `max_points`, not both (else 422 on `max_points`). Buckets start at `from`. "
+        "With `format=csv` (or `Accept: text/csv`) the rows come as a CSV attachment, streamed as the "
+        "database reads them; a download cut short ends without the chunked encoding's last chunk.",
     ),
     RouteSpec(
         "GET", "/api/satellites/{sat_id}/position", position, "getPosition", "Position at a time (SGP4 on the orbital node)",
