@@ -217,6 +217,7 @@ COMMAND_ARGS: Final[Mapping[str, Mapping[str, Shape]]] = {
     "downlink": {},
     "reboot": {},
     "noop": {},
+    "set_tle": {"line1": "binary", "line2": "binary"},
 }
 
 

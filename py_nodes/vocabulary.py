@@ -16,8 +16,11 @@ from py_nodes.satellite.modes import Mode
 __all__ = [
     "ALARM_KINDS",
     "ALARM_SEVERITIES",
+    "ALARM_STATES",
+    "ALARM_TRANSITIONS",
     "COMMAND_KINDS",
     "COMMAND_STATUSES",
+    "LIMIT_PARAMETERS",
     "MODES",
     "NODE_ROLES",
     "PLAN_CAUSES",
@@ -30,7 +33,7 @@ __all__ = [
 
 MODES: Final = tuple(mode.value for mode in Mode)
 # What an operator can ask a satellite to do (docs/protocol-v1.md, "Talking to an actor").
-COMMAND_KINDS: Final = ("set_mode", "collect", "downlink", "reboot", "noop")
+COMMAND_KINDS: Final = ("set_mode", "collect", "downlink", "reboot", "noop", "set_tle")
 # A ledger row's life: queued -> sent -> done | failed; expired: committed after its caller gave up.
 COMMAND_STATUSES: Final = ("queued", "sent", "done", "failed", "expired")
 # The Python node roles BEAM can start (`stellarops node --role R`).
@@ -40,6 +43,11 @@ ALARM_KINDS: Final = ("low_energy", "memory_full")
 ALARM_SEVERITIES: Final = ("warning", "critical")
 # Stored alarms may also be informational (the alarms table).
 STORED_ALARM_SEVERITIES: Final = ("info", *ALARM_SEVERITIES)
+# A stored alarm's lifecycle (migration 0009, py_nodes/db/alarms.py) and what moves it.
+ALARM_STATES: Final = ("unacknowledged", "acknowledged", "shelved", "cleared")
+ALARM_TRANSITIONS: Final = ("raised", "escalated", "returned", "acknowledged", "shelved", "unshelved", "cleared")
+# What a limit watches in each telemetry sample (py_nodes/limits.py, the limits table).
+LIMIT_PARAMETERS: Final = ("energy_pct", "memory_used_pct", "memory_used_mb", "alt_km")
 # A mission task's life (the tasks table).
 TASK_STATES: Final = ("pending", "scheduled", "running", "done", "failed", "cancelled")
 # What a task asks for (the scheduler, issue 17; the tasks table's CHECK).

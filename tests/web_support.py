@@ -130,6 +130,11 @@ class FakeCluster:
         self.emit("state", sat_id, {"from": sat["mode"], "to": mode, "reason": "command"})
         sat["mode"] = mode
 
+    async def set_tle(self, sat_id: str, line1: str, line2: str) -> str:
+        sat = self._get(sat_id)
+        sat["tle"] = {"line1": line1, "line2": line2}
+        return str(uuid.uuid4())
+
     async def command(self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None) -> str:
         self._get(sat_id)
         if idempotency_key is not None and (sat_id, idempotency_key) in self.keys:

@@ -104,6 +104,7 @@ class Cluster(Protocol):
     async def create(self, spec: dict[str, Any]) -> str: ...
     async def stop(self, sat_id: str) -> None: ...
     async def set_mode(self, sat_id: str, mode: str) -> None: ...
+    async def set_tle(self, sat_id: str, line1: str, line2: str) -> str: ...  # the set_tle command's id
     async def command(self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None) -> str: ...
     async def nodes(self) -> list[dict[str, Any]]: ...
     async def propagate(self, sat_id: str, times_ms: list[int]) -> dict[str, Any]: ...
@@ -213,6 +214,12 @@ class ErldistCluster:
 
     async def set_mode(self, sat_id: str, mode: str) -> None:
         self._result(await self._rpc("stellar", "set_mode", [sat_id.encode(), Atom(mode)], timeout_s=self._timeout_s + 2))
+
+    async def set_tle(self, sat_id: str, line1: str, line2: str) -> str:
+        """``stellar:set_tle/2``: waits until the actor flies the new elements (a ledger command)."""
+        term = (line1.encode(), line2.encode())
+        command_id = self._result(await self._rpc("stellar", "set_tle", [sat_id.encode(), term], timeout_s=self._timeout_s + 2))
+        return command_id.decode() if type(command_id) is bytes else str(command_id)
 
     async def command(self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None) -> str:
         opts = {} if idempotency_key is None else {Atom("idempotency_key"): idempotency_key.encode()}

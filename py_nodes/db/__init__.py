@@ -27,7 +27,7 @@ from .errors import (
 )
 from .migrate import Migration, applied_versions, load_migrations, migrate
 from .pool import Connection, Database
-from .satellites import SatelliteRecord, Satellites
+from .satellites import SatelliteRecord, Satellites, TleRecord
 from .seed import SeedReport, seed
 from .server import EmbeddedServer, running_database
 from .stations import Station, Stations, StationSpec
@@ -66,6 +66,7 @@ __all__ = [
     "TelemetryRow",
     "TelemetryStats",
     "TelemetryWriter",
+    "TleRecord",
     "ValidationError",
     "append_audit",
     "applied_versions",

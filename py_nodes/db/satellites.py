@@ -22,7 +22,7 @@ from .errors import ValidationError
 from .pool import Connection, Database
 from .values import datetime_from_ms, ms_from_datetime, refused
 
-__all__ = ["SatelliteRecord", "Satellites", "insert_satellite"]
+__all__ = ["SatelliteRecord", "Satellites", "TleRecord", "insert_satellite"]
 
 _COLUMNS: Final = (
     "id, name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle_line1, tle_line2, applied, updated_at"
@@ -57,6 +57,16 @@ class SatelliteRecord:
     state: SatState
     version: int  # checkpoints accepted, 1 for the first
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TleRecord:
+    """One TLE a satellite flew (kept by migration 0011's trigger): ``valid_to`` None while current."""
+
+    line1: str
+    line2: str
+    valid_from: datetime
+    valid_to: datetime | None
 
 
 class Satellites:
@@ -114,6 +124,25 @@ class Satellites:
         async with self._db.connection() as conn:
             rows = await (await conn.execute(_SELECT + " WHERE deleted_at IS NULL ORDER BY id")).fetchall()
         return [_record(row) for row in rows]
+
+    async def tle_history(self, satellite_id: str, *, limit: int = 100) -> list[TleRecord] | None:
+        """The satellite's TLEs, newest first; None when no satellite ever had this id."""
+        async with self._db.connection() as conn:
+            known = await (await conn.execute("SELECT 1 FROM satellites WHERE id = %s", (satellite_id,))).fetchone()
+            if known is None:
+                return None
+            cur = await conn.execute(
+                "SELECT tle_line1, tle_line2, valid_from, valid_to FROM satellite_tle_history"
+                " WHERE satellite_id = %s ORDER BY valid_from DESC, id DESC LIMIT %s",
+                (satellite_id, limit),
+            )
+            return [TleRecord(*row) for row in await cur.fetchall()]
+
+    async def audit_tle(self, satellite_id: str, old: tuple[str, str] | None, new: tuple[str, str], *, actor: str) -> None:
+        """Who changed a satellite's TLE (the change itself reaches the table by the actor's checkpoint)."""
+        async with self._db.transaction() as conn:
+            details = {"from": list(old) if old else None, "to": list(new)}
+            await append_audit(conn, actor, "satellite.tle", "satellite", satellite_id, details)
 
     async def count(self) -> int:
         async with self._db.connection() as conn:

@@ -350,13 +350,18 @@ class Tasks:
         _, changed, request_id = await self.change_station(station_id, {"active": active}, actor=actor)
         return changed, request_id
 
-    async def change_station(self, station_id: str, changes: dict[str, Any], *, actor: str) -> tuple[Station, bool, int | None]:
-        """Change a station's ``active``, ``antennas`` or ``unavailable`` windows: ``(station,
-        changed, plan request id)``. A change asks the scheduler to re-plan in the same transaction:
-        cause station_down when the station lost capacity (taken down, fewer antennas, a new or
-        longer down window), else station_up."""
+    async def change_station(
+        self, station_id: str, changes: dict[str, Any], *, actor: str, any_field: bool = False
+    ) -> tuple[Station, bool, int | None]:
+        """Change a station's ``active``, ``antennas`` or ``unavailable`` windows (with
+        ``any_field``, any field but its id: an edit): ``(station, changed, plan request id)``. A
+        change that matters to plans asks the scheduler to re-plan in the same transaction: cause
+        station_down when the station lost capacity (taken down, fewer antennas, a new or longer
+        down window, a lower downlink rate) or moved (location, height or mask: its passes
+        change), else station_up. A new name alone asks for nothing."""
         check_actor(actor)
-        unknown = set(changes) - {"active", "antennas", "unavailable"}
+        allowed = (*_STATION_PLANNED, "name") if any_field else _STATION_AVAILABILITY
+        unknown = set(changes) - set(allowed)
         if unknown:
             raise ValidationError(sorted(unknown)[0], "not a field of a station's availability")
         async with self._db.transaction() as conn:
@@ -364,13 +369,15 @@ class Tasks:
                 before, after = await update_station(conn, station_id, changes, actor=actor)
             except NotFound:
                 raise NotFound("station_id", f"no ground station {station_id!r}") from None
-            what = [k for k in ("active", "antennas", "unavailable") if getattr(before, k) != getattr(after, k)]
+            what = [k for k in _STATION_PLANNED if getattr(before, k) != getattr(after, k)]
             if not what:
-                return after, False, None
+                return after, before.name != after.name, None
             lost = (
                 (before.active and not after.active)
                 or after.antennas < before.antennas
                 or not _covered(after.unavailable, before.unavailable)
+                or after.downlink_mbps < before.downlink_mbps
+                or any(k in what for k in ("lat_deg", "lon_deg", "alt_m", "min_el_deg"))
             )
             cause = "station_down" if lost else "station_up"
             detail = f"{station_id} {'down' if lost else 'up'}" + ("" if what == ["active"] else f": {', '.join(what)} changed")
@@ -658,6 +665,11 @@ class Tasks:
             ).fetchone()
             stations = await (await conn.execute("SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM ground_stations WHERE active")).fetchone()
         return (tuple(tasks or (0, 0, 0)), stations[0] if stations else "")
+
+
+_STATION_AVAILABILITY: Final = ("active", "antennas", "unavailable")
+# What plans depend on: a change of one asks for a re-plan.
+_STATION_PLANNED: Final = (*_STATION_AVAILABILITY, "lat_deg", "lon_deg", "alt_m", "min_el_deg", "downlink_mbps")
 
 
 def _covered(windows: tuple[tuple[datetime, datetime], ...], by: tuple[tuple[datetime, datetime], ...]) -> bool:

@@ -78,7 +78,7 @@ class SatsServer(GenServer):
         running = self.actors.get(state.id)
         if running is not None and running.alive:
             return proto_v1.already_running(running.proc.pid)
-        actor = start_actor(self.node, state, shadow, link=self.process.pid)
+        actor = start_actor(self.node, state, shadow, link=self.process.pid, on_tle=self.orbit.track)
         self.actors[state.id] = actor
         self._sat_by_pid[actor.proc.pid] = state.id
         self.orbit.track(state.id, state.tle)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from py_nodes import proto_v1
@@ -29,6 +30,7 @@ __all__ = ["Actor", "now_ms", "start_actor"]
 log = logging.getLogger("stellarops.satellite")
 
 DOWN = Atom("DOWN")
+TleHook = Callable[[bytes, "tuple[bytes, bytes] | None"], Any]
 NORMAL = Atom("normal")
 
 
@@ -39,14 +41,15 @@ def now_ms() -> int:
 class Actor:
     """One satellite's state and the process that stands for it. Made by ``start_actor``."""
 
-    __slots__ = ("log_extra", "proc", "shadow", "shadow_ref", "state")
+    __slots__ = ("log_extra", "on_tle", "proc", "shadow", "shadow_ref", "state")
 
     proc: Process
     shadow_ref: Reference
 
-    def __init__(self, state: SatState, shadow: Pid) -> None:
+    def __init__(self, state: SatState, shadow: Pid, on_tle: TleHook | None = None) -> None:
         self.state = state
         self.shadow = shadow
+        self.on_tle = on_tle  # told of new elements (set_tle), so the next tick flies them
         # Structured log metadata; ids off the wire are [A-Za-z0-9_.-], "replace" is for the rest.
         self.log_extra = {"sat_id": state.id.decode("ascii", "replace")}
 
@@ -90,8 +93,11 @@ class Actor:
             # Nothing trustworthy to answer to: drop it, say exactly why.
             log.warning("%s: dropped a bad command (%s): %.200r", self.log_extra["sat_id"], exc, message, extra=self.log_extra)
             return
+        old_tle = self.state.tle
         state, outcome, events = apply_command(self.state, cmd.command_id, cmd.kind, cmd.args, now_ms())
         self.state = state
+        if state.tle != old_tle and self.on_tle is not None:
+            self.on_tle(state.id, state.tle)
         log.debug(
             "%s: command %r %s -> %s", self.log_extra["sat_id"], cmd.command_id, cmd.kind, outcome, extra=self.log_extra
         )
@@ -128,9 +134,10 @@ class Actor:
             log.warning("%s: message to %s dropped: %s", self.log_extra["sat_id"], dest, exc, extra=self.log_extra)
 
 
-def start_actor(node: Node, state: SatState, shadow: Pid, *, link: Pid) -> Actor:
-    """Start an actor for ``state`` reporting to ``shadow``, linked to ``link`` (its supervisor)."""
-    actor = Actor(state, shadow)
+def start_actor(node: Node, state: SatState, shadow: Pid, *, link: Pid, on_tle: TleHook | None = None) -> Actor:
+    """Start an actor for ``state`` reporting to ``shadow``, linked to ``link`` (its supervisor);
+    ``on_tle(sat_id, tle)`` is called when a command changes its TLE."""
+    actor = Actor(state, shadow, on_tle)
     actor.proc = node.spawn(actor.run, link=link)
     actor.shadow_ref = actor.proc.monitor(shadow)
     log.debug("%s: actor %s started (shadow %s)", actor.log_extra["sat_id"], actor.proc.pid, shadow, extra=actor.log_extra)

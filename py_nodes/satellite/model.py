@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
+from orbital import Elements, ElementsError
+
 from .modes import Mode, check_transition
 
 __all__ = [
@@ -152,6 +154,8 @@ def apply_command(
     """Apply one command: the new state, its outcome (``DONE`` or ``Failed``) and its events."""
     if command_id in state.applied:
         return state, DONE, _NO_EVENTS  # exactly-once: already applied, report success again
+    if kind == "set_tle":
+        return _set_tle(state, command_id, args, now_ms)
     target_of = COMMAND_TARGETS.get(kind)
     if target_of is None:
         return state, Failed(("unknown_command", kind)), _NO_EVENTS
@@ -164,6 +168,22 @@ def apply_command(
     events = _NO_EVENTS if target is state.mode else (ModeChanged(state.mode, target, kind),)
     applied = (command_id, *state.applied[: MAX_APPLIED - 1])
     return replace(state, mode=target, applied=applied, updated_at=now_ms), DONE, events
+
+
+def _set_tle(
+    state: SatState, command_id: bytes, args: Mapping[Any, Any], now_ms: int
+) -> tuple[SatState, Outcome, tuple[Event, ...]]:
+    """New two-line elements (``line1``, ``line2``: binaries that SGP4's parser accepts); the mode
+    is kept. The node's orbit tracker picks them up (``satellite.actor``)."""
+    line1, line2 = args.get("line1"), args.get("line2")
+    if type(line1) is not bytes or type(line2) is not bytes:
+        return state, Failed(("bad_args", "tle")), _NO_EVENTS
+    try:
+        Elements.from_tle(line1.decode("ascii"), line2.decode("ascii"))
+    except (UnicodeDecodeError, ElementsError):
+        return state, Failed(("bad_args", "tle")), _NO_EVENTS
+    applied = (command_id, *state.applied[: MAX_APPLIED - 1])
+    return replace(state, tle=(line1, line2), applied=applied, updated_at=now_ms), DONE, _NO_EVENTS
 
 
 def _mode_arg(args: Mapping[Any, Any]) -> Mode | None:
@@ -182,6 +202,7 @@ COMMAND_TARGETS: Final[Mapping[str, Callable[[SatState, Mapping[Any, Any]], Mode
     "downlink": lambda state, args: Mode.DOWNLINK,
     "reboot": lambda state, args: Mode.SAFE,  # energy and memory are kept
     "noop": lambda state, args: state.mode,
+    "set_tle": lambda state, args: state.mode,  # the mode is kept: apply_command sets the TLE (_set_tle)
 }
 
 

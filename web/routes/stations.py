@@ -1,5 +1,8 @@
-"""/api/ground-stations (PostgreSQL) and /api/passes (computed by the orbital node for the
-database's stations, passed inline so that both always agree)."""
+"""/api/ground-stations (PostgreSQL: the one source of station data, seeded from
+``py_nodes.ground_stations``; create, edit, delete) and /api/passes (computed by the orbital node
+for the database's stations, passed inline so that both always agree). Taking a station down
+and bringing it back is PATCH (``web.routes.tasks``); an edit or a removal that matters to plans
+asks the scheduler for a re-plan."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from py_nodes.db import NotFound as DbNotFound
 from py_nodes.db import Station, Stations, StationSpec
 from py_nodes.db import ValidationError as DbValidationError
 from py_nodes.db.stations import MAX_ANTENNAS, MAX_DOWN_AHEAD, MAX_DOWN_WINDOWS, DownWindow
+from py_nodes.db.tasks import Tasks
 
 from ..cluster import Cluster, ClusterRefusal
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -62,23 +67,38 @@ STATION: Final = {
         "updated_at": TIME,
     },
 }
+STATION_FIELDS: Final[dict[str, Any]] = {  # what PUT replaces (every field but the id)
+    "name": NAME,
+    "lat_deg": {"type": "number", "minimum": -90, "maximum": 90},
+    "lon_deg": {"type": "number", "minimum": -180, "maximum": 180},
+    "alt_m": {"type": "number", "minimum": -500, "maximum": 9000},
+    "min_el_deg": {"type": "number", "minimum": 0, "exclusiveMaximum": 90},
+    "downlink_mbps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9},
+    "active": {"type": "boolean"},
+    "antennas": {**ANTENNAS, "default": 1},
+    "unavailable": {**DOWN_WINDOWS, "default": []},
+}
 STATION_BODY: Final = {
     "type": "object",
     "required": ["id", "name", "lat_deg", "lon_deg"],
     "additionalProperties": False,
-    "properties": {
-        "id": STATION_ID,
-        "name": NAME,
-        "lat_deg": {"type": "number", "minimum": -90, "maximum": 90},
-        "lon_deg": {"type": "number", "minimum": -180, "maximum": 180},
-        "alt_m": {"type": "number", "minimum": -500, "maximum": 9000},
-        "min_el_deg": {"type": "number", "minimum": 0, "exclusiveMaximum": 90},
-        "downlink_mbps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9},
-        "active": {"type": "boolean"},
-        "antennas": {**ANTENNAS, "default": 1},
-        "unavailable": {**DOWN_WINDOWS, "default": []},
-    },
+    "properties": {"id": STATION_ID, **STATION_FIELDS},
 }
+STATION_PATH: Final = {"station_id": STATION_ID}
+STATION_PUT: Final = {
+    **STATION_BODY,
+    "required": ["name", "lat_deg", "lon_deg"],
+    "properties": STATION_FIELDS,
+    "description": "the station as it is to be: fields left out take their defaults (as on create)",
+}
+STATION_EDITED: Final = {
+    "type": "object",
+    "required": ["station", "changed"],
+    "properties": {
+        "station": STATION, "changed": {"type": "boolean"},
+        "request_id": {"type": ["integer", "null"], "description": "the re-plan it asked for (none for a new name alone)"},
+    },
+}  # fmt: skip
 PASS: Final = {
     "type": "object",
     "required": ["satellite_id", "station_id", "aos", "tca", "los", "max_el_deg"],
@@ -141,6 +161,32 @@ async def create_station(request: web.Request) -> web.StreamResponse:
     return json_response(station_json(station), status=201, headers={"Location": "/api/ground-stations"})
 
 
+async def put_station(request: web.Request) -> web.StreamResponse:
+    p = params(request)
+    assert p.principal is not None
+    station_id = p.path["station_id"]
+    body = dict(p.body)
+    body["unavailable"] = down_windows(body.get("unavailable", []))
+    defaults = StationSpec(id=station_id, name="-", lat_deg=0.0, lon_deg=0.0)
+    changes = {k: body.get(k, getattr(defaults, k)) for k in STATION_FIELDS}
+    try:
+        station, changed, request_id = await Tasks(request.app[DATABASE]).change_station(
+            station_id, changes, actor=p.principal.actor, any_field=True
+        )
+    except DbNotFound:
+        raise NotFound(f"no ground station {station_id!r}", details={"field": "station_id"}) from None
+    return json_response({"station": station_json(station), "changed": changed, "request_id": request_id})
+
+
+async def delete_station(request: web.Request) -> web.StreamResponse:
+    p = params(request)
+    assert p.principal is not None
+    station_id = p.path["station_id"]
+    if not await Stations(request.app[DATABASE]).delete(station_id, actor=p.principal.actor):
+        raise NotFound(f"no ground station {station_id!r}", details={"field": "station_id"})
+    return web.Response(status=204)
+
+
 async def list_passes(request: web.Request) -> web.StreamResponse:
     query = params(request).query
     start = time_param(query, "from", datetime.now(UTC))
@@ -196,9 +242,25 @@ ROUTES: Final = [
         {200: ("every station, by id", items_of(STATION)), **error_replies(401, 403, 422, 503)}, database="here",
     ),
     RouteSpec(
-        "POST", "/api/ground-stations", create_station, "createGroundStation", "Add a ground station", "ground stations", "admin",
+        "POST", "/api/ground-stations", create_station, "createGroundStation", "Add a ground station", "ground stations", "operator",
         {201: ("created", STATION), **error_replies(400, 401, 403, 409, 413, 415, 422, 503)}, body=STATION_BODY,
         database="here",
+    ),
+    RouteSpec(
+        "PUT", "/api/ground-stations/{station_id}", put_station, "putGroundStation", "Edit a ground station", "ground stations",
+        "operator", {200: ("the station as stored", STATION_EDITED), **error_replies(400, 401, 403, 404, 413, 415, 422, 503)},
+        path_params=STATION_PATH, body=STATION_PUT, database="here",
+        description="Replaces every field but the id (left out: the defaults). A change of location, height, mask, "
+        "downlink rate, antennas, availability or down windows asks for a re-plan (`station_down` when it lost capacity "
+        "or moved, else `station_up`); passes and the scheduler use the stored station from then on. Bad values: 422 "
+        "naming the field (`unavailable[i].from`/`.to`), nothing stored.",
+    ),
+    RouteSpec(
+        "DELETE", "/api/ground-stations/{station_id}", delete_station, "deleteGroundStation", "Remove a ground station",
+        "ground stations", "operator", {204: ("deleted", None), **error_replies(401, 403, 404, 422, 503)},
+        path_params=STATION_PATH, database="here",
+        description="Tasks that asked for it keep no station; downlinks planned on it are re-planned (the scheduler "
+        "sees the active stations change).",
     ),
     RouteSpec(
         "GET", "/api/passes", list_passes, "listPasses", "Passes of satellites over ground stations", "ground stations", "viewer",

@@ -8,6 +8,7 @@
 -export([create/1]).
 -export([stop/1]).
 -export([set_mode/2]).
+-export([set_tle/2]).
 -export([command/3]).
 -export([command/4]).
 -export([crash/1]).
@@ -106,7 +107,29 @@ set_mode(Id, Mode) ->
         end
     end).
 
-%% Sends a command (set_mode, collect, downlink, reboot, noop) without waiting for it; its
+%% Gives the satellite new two-line elements {Line1, Line2} (binaries or strings) and waits for
+%% the actor to take them: a set_tle command, so it is in the ledger first, applied once, and the
+%% checkpoint that follows stores the TLE. The actor flies it from its next tick.
+-spec set_tle(id(), {binary() | string(), binary() | string()}) ->
+    {ok, binary()} | {error, not_found | {bad_tle, term()} | {bad_field, id | tle} | timeout | term()}.
+set_tle(Id, Tle) ->
+    with_id(Id, fun(B) ->
+        case stellar_spec:tle(Tle) of
+            {ok, {L1, L2}} ->
+                Sync = {sync, ?SYNC_TIMEOUT},
+                case submit_and_send(B, set_tle, #{line1 => L1, line2 => L2}, undefined, Sync) of
+                    {done, CmdId} -> {ok, CmdId};
+                    {failed, _CmdId, Reason} -> {error, Reason};
+                    {error, Reason} -> {error, Reason}
+                end;
+            {ok, undefined} ->
+                {error, {bad_field, tle}};
+            Error ->
+                Error
+        end
+    end).
+
+%% Sends a command (set_mode, collect, downlink, reboot, noop, set_tle) without waiting for it; its
 %% outcome is published as a `command' event with this id. With persistence on, the command
 %% is in the ledger before this returns ({error, store_unavailable} otherwise: not accepted).
 -spec command(id(), atom(), map()) -> {ok, binary()} | {error, term()}.
@@ -273,7 +296,7 @@ scheduler_call(Request) ->
             {error, no_scheduler_node};
         [{_, Node} | _] ->
             try
-                gen_server:call({scheduler, Node}, Request, 15000)
+                stellar_py_node:call(Node, scheduler, Request, 15000)
             catch
                 exit:{timeout, _} -> {error, timeout};
                 exit:{noproc, _} -> {error, no_scheduler_node};
@@ -331,7 +354,7 @@ call_orbital([], _Request) ->
     {error, no_orbital_node};
 call_orbital([Node | Rest], Request) ->
     try
-        gen_server:call({orbital, Node}, Request, 60000)
+        stellar_py_node:call(Node, orbital, Request, 60000)
     catch
         exit:{timeout, _} -> {error, timeout};
         exit:{noproc, _} -> call_orbital(Rest, Request);

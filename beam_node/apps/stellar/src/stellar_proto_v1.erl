@@ -40,7 +40,7 @@
                      updated_at]).
 
 -type mode() :: safe | standby | nominal | science | downlink | maintenance.
--type command_kind() :: set_mode | collect | downlink | reboot | noop.
+-type command_kind() :: set_mode | collect | downlink | reboot | noop | set_tle.
 -type sat_state() :: #{id := binary(), name := binary(), mode := mode(),
                        energy_pct := float(), memory_used_mb := float(),
                        memory_capacity_mb := float(),
@@ -77,7 +77,7 @@ modes() ->
 %% The command kinds an actor knows (anything else fails with {unknown_command, Kind}).
 -spec command_kinds() -> [command_kind(), ...].
 command_kinds() ->
-    [set_mode, collect, downlink, reboot, noop].
+    [set_mode, collect, downlink, reboot, noop, set_tle].
 
 %% The args of each command kind, as shapes (py_nodes/proto_v1.py's COMMAND_ARGS): the table
 %% by which the store turns a command read back from the ledger's JSON into the terms the
@@ -85,7 +85,7 @@ command_kinds() ->
 -spec command_args() -> #{command_kind() => #{atom() => shape()}}.
 command_args() ->
     #{set_mode => #{mode => <<"enum:mode">>}, collect => #{}, downlink => #{}, reboot => #{},
-      noop => #{}}.
+      noop => #{}, set_tle => #{line1 => <<"binary">>, line2 => <<"binary">>}}.
 
 %% Every message as data, exactly as py_nodes/proto_v1.py's SHAPES (an interop test compares
 %% shapes/0, map_shapes/0, enums/0 and unions/0 with SHAPES, MAP_SHAPES, ENUMS and UNIONS).

@@ -119,6 +119,7 @@ command(Kind, Args) when is_atom(Kind), is_map(Args) ->
     case lists:member(Kind, stellar_proto_v1:command_kinds()) of
         false -> {error, {unknown_command, Kind}};
         true when Kind =:= set_mode -> command_mode(Args);
+        true when Kind =:= set_tle -> command_tle(Args);
         true -> {ok, Kind, Args}
     end;
 command(Kind, _Args) when not is_atom(Kind) ->
@@ -132,6 +133,15 @@ command_mode(#{mode := M}) ->
         Error -> Error
     end;
 command_mode(Args) ->
+    {error, {bad_args, Args}}.
+
+%% set_tle: exactly #{line1, line2}, a valid pair (trimmed), as binaries.
+command_tle(Args = #{line1 := L1, line2 := L2}) when map_size(Args) =:= 2 ->
+    case tle({L1, L2}) of
+        {ok, {T1, T2}} -> {ok, set_tle, #{line1 => T1, line2 => T2}};
+        Error -> Error
+    end;
+command_tle(Args) ->
     {error, {bad_args, Args}}.
 
 %% Two-line elements: undefined, or {Line1, Line2} (binaries or strings) with the lengths,
