@@ -32,10 +32,14 @@ def stellar_cluster_config(cluster: ClusterSettings) -> str:
     """The ``stellar`` app's ``cluster`` entry; empty without peers or a DNS name (the app's
     default: no peers). Names and the DNS name are checked by the settings (only letters,
     digits, ``-_.@``), so quoting them is enough."""
-    if not cluster.peers and cluster.dns is None:
+    default = ClusterSettings()
+    quorum = (cluster.size, cluster.failure_ms) != (default.size, default.failure_ms)
+    if not cluster.peers and cluster.dns is None and not quorum:
         return ""
     fields = ["peers => [" + ", ".join(f"'{peer}'" for peer in cluster.peers) + "]"]
     if cluster.dns is not None:
         fields.append(f'dns => "{cluster.dns}"')
     fields.append(f"poll_ms => {max(100, round(cluster.dns_poll_s * 1000))}")
+    if quorum:
+        fields.append(f"size => {cluster.size}, failure_ms => {cluster.failure_ms}")
     return "{cluster, #{" + ", ".join(fields) + "}}"

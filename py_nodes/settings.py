@@ -88,6 +88,8 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_CLUSTER_PEERS", "other BEAM nodes to connect to, comma-separated node names (e.g. `stellar@10.0.0.6,stellar@10.0.0.7`)", "none"),
     Variable("STELLAROPS_CLUSTER_DNS", "a DNS name whose A records are the BEAM nodes, each `<alive>@<ip>` with this node's alive name (a Kubernetes headless Service, a container network alias)", "none"),
     Variable("STELLAROPS_CLUSTER_DNS_POLL_S", "how often peers are looked up and reconnected, seconds (0.1..3600)", "5"),
+    Variable("STELLAROPS_CLUSTER_SIZE", "the expected number of BEAM nodes (1..1000): a node runs satellites and takes commands only while it sees a strict majority of them, itself included (see Several BEAM nodes)", "1 (a single node: always a majority)"),
+    Variable("STELLAROPS_CLUSTER_FAILURE_MS", "a connected BEAM peer that sent no heartbeat and no traffic for this long is disconnected and its satellites run elsewhere, milliseconds (300..600000)", "3000"),
     Variable("STELLAROPS_DIST_INTERFACE", "the IPv4 address the BEAM node's distribution (and epmd, besides loopback) listens on; with an address in the node name, that address; `auto`: this host's address on its default route (a container's own)", "127.0.0.1"),
     Variable("STELLAROPS_DIST_PORT_MIN", "lowest port of the BEAM node's distribution listener (1024..65535), for firewalls and NetworkPolicies", "any free port"),
     Variable("STELLAROPS_DIST_PORT_MAX", "highest port of that range (needs `STELLAROPS_DIST_PORT_MIN`; >= it)", "`STELLAROPS_DIST_PORT_MIN`"),
@@ -273,6 +275,8 @@ class ClusterSettings:
     peers: tuple[str, ...] = ()
     dns: str | None = None
     dns_poll_s: float = 5.0
+    size: int = 1  # expected BEAM nodes: the quorum is a strict majority of them
+    failure_ms: int = 3000  # a BEAM peer silent this long is disconnected
     dist_interface: str = "127.0.0.1"
     dist_ports: tuple[int, int] | None = None  # (min, max); None: any free port
 
@@ -490,6 +494,8 @@ def _cluster(env: Mapping[str, str], node_name: str) -> ClusterSettings:
         peers=_parse(env, "STELLAROPS_CLUSTER_PEERS", d.peers, _peers),
         dns=dns,
         dns_poll_s=_parse(env, "STELLAROPS_CLUSTER_DNS_POLL_S", d.dns_poll_s, _float_in("STELLAROPS_CLUSTER_DNS_POLL_S", 0.1, 3600.0)),
+        size=_parse(env, "STELLAROPS_CLUSTER_SIZE", d.size, _int_in("STELLAROPS_CLUSTER_SIZE", 1, 1000)),
+        failure_ms=_parse(env, "STELLAROPS_CLUSTER_FAILURE_MS", d.failure_ms, _int_in("STELLAROPS_CLUSTER_FAILURE_MS", 300, 600_000)),
         dist_interface=interface,
         dist_ports=None if low is None else (low, low if high is None else high),
     )

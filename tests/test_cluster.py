@@ -417,6 +417,7 @@ def test_the_rendered_config_is_what_stellar_config_reads(tmp_path: Path) -> Non
     config = rendered(
         tmp_path, STELLAROPS_CLUSTER_PEERS="stellar@10.0.0.6,ops_2@db-1.ops", STELLAROPS_CLUSTER_DNS="stellar.ops.svc.",
         STELLAROPS_CLUSTER_DNS_POLL_S="2.5", STELLAROPS_DIST_PORT_MIN="9100", STELLAROPS_DIST_PORT_MAX="9110",
+        STELLAROPS_CLUSTER_SIZE="3", STELLAROPS_CLUSTER_FAILURE_MS="1500",
     )  # fmt: skip
     expr = (
         "application:load(stellar), {ok, C} = stellar_config:cluster(),"
@@ -432,13 +433,17 @@ def test_the_rendered_config_is_what_stellar_config_reads(tmp_path: Path) -> Non
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        "{#{basename => \"nonode\",dns => \"stellar.ops.svc.\",nameservers => [],\n"
+        "{#{basename => \"nonode\",dns => \"stellar.ops.svc.\",failure_ms => 1500,\n"
+        "   nameservers => [],\n"
         "   peers => ['stellar@10.0.0.6','ops_2@db-1.ops'],\n"
-        "   poll_ms => 2500},\n {127,0,0,1},\n 9100,9110}."
+        "   poll_ms => 2500,size => 3},\n {127,0,0,1},\n 9100,9110}."
     )
 
 
 def test_without_cluster_settings_nothing_is_added() -> None:
     cluster = Settings.from_env({}).cluster
     assert stellar_cluster_config(cluster) == ""
+    # The quorum settings alone (one host of a cluster sized by hand) are written.
+    sized = stellar_cluster_config(Settings.from_env({"STELLAROPS_CLUSTER_SIZE": "3"}).cluster)
+    assert sized == "{cluster, #{peers => [], poll_ms => 5000, size => 3, failure_ms => 3000}}"
     assert kernel_dist_config(cluster) == "{inet_dist_use_interface, {127,0,0,1}}"

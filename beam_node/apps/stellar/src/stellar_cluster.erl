@@ -10,6 +10,24 @@
 %% all: stellar:nodes() and stellar:cluster() show them. The pure parts (discover/2,
 %% node_names/2, targets/3, joined/3, left/4, forget/3) are unit tested, the lookup passed as
 %% a fun. Peer names from DNS become atoms: one per address ever seen, forgotten by no one.
+%%
+%% Failure detection: every heartbeat (failure_ms / 6, 500 ms by default) this server casts a
+%% heartbeat to the stellar_cluster of every connected node, and looks at how many bytes each
+%% BEAM peer sent on its connection (net_kernel:node_info/2). A peer is alive while either
+%% moves; one silent for failure_ms (STELLAROPS_CLUSTER_FAILURE_MS, 3 s) is disconnected
+%% (logged, counted), so that its satellites run elsewhere within that time instead of after
+%% net_ticktime (60 s, which also guards the Python nodes' links and stays as it is). A slow
+%% peer whose traffic still flows is never cut.
+%%
+%% Quorum (the partition rule): a node runs satellites and takes commands only while it sees a
+%% strict majority of the expected cluster size (`size', STELLAROPS_CLUSTER_SIZE, default 1:
+%% a single node always has it): itself plus the BEAM peers heard from within failure_ms minus
+%% two heartbeats. A node that loses quorum (has_quorum/0 turns false, one log line, counted)
+%% has the catalog stop every local shadow and actor, keeping the catalog entries; it takes
+%% nothing over until quorum returns. The majority side disconnects the silent peers only at
+%% failure_ms, so the minority has stopped its copies about a second before the majority
+%% starts them. On regaining quorum the catalogs merge (newer updated_at wins) before the
+%% catalog starts anything (stellar_catalog waits for every peer's table).
 -module(stellar_cluster).
 -behaviour(gen_server).
 
@@ -18,7 +36,14 @@
 -export([child_spec/0]).
 -export([info/0]).
 -export([members/0]).
+-export([has_quorum/0]).
+-export([quorum/0]).
+-export([beam_peers/0]).
 %% Pure parts.
+-export([quorum_of/2]).
+-export([heartbeat_ms/1]).
+-export([fresh_ms/1]).
+-export([alive/4]).
 -export([discover/2]).
 -export([node_names/2]).
 -export([targets/3]).
@@ -44,11 +69,18 @@
 -type member() :: #{status := up | down, joins := non_neg_integer(), leaves := non_neg_integer(),
                     since := integer(), reason => term(), discovered => boolean()}.
 -type members() :: #{node() => member()}.
+-type quorum() :: #{size := pos_integer(), seen := pos_integer(), has_quorum := boolean(),
+                    peers := [node()], losses := non_neg_integer(), failures := non_neg_integer(),
+                    since := integer()}.
 -type info() :: #{node := node(), peers := [node()], dns := binary() | undefined,
                   poll_ms := pos_integer(), discovered := [node()], connected := [node()],
                   joins := non_neg_integer(), leaves := non_neg_integer(), polls := non_neg_integer(),
-                  last_error := term()}.
--export_type([lookup/0, member/0, info/0]).
+                  last_error := term(), quorum := quorum()}.
+%% Per BEAM peer: when it last showed life (monotonic ms) and the bytes read from it then.
+-type heard() :: #{node() => {integer(), non_neg_integer()}}.
+-export_type([lookup/0, member/0, info/0, quorum/0, heard/0]).
+
+-define(QUORUM_KEY, {?MODULE, has_quorum}).
 
 -record(state, {
     config :: stellar_config:cluster(),
@@ -58,7 +90,12 @@
     leaves = 0 :: non_neg_integer(),
     polls = 0 :: non_neg_integer(),
     last_error :: term(),
-    worker :: pid() | undefined
+    worker :: pid() | undefined,
+    heard = #{} :: heard(),
+    quorum = true :: boolean(),
+    quorum_since = 0 :: integer(),
+    losses = 0 :: non_neg_integer(),
+    failures = 0 :: non_neg_integer()
 }).
 
 %% API.
@@ -82,6 +119,56 @@ info() ->
 -spec members() -> members().
 members() ->
     try gen_server:call(?MODULE, members, 5000) catch exit:_ -> #{} end.
+
+%% Whether this node may run satellites and take commands: it sees a strict majority of the
+%% expected BEAM nodes (always true for a single node). Cheap: a persistent term, written only
+%% when it changes.
+-spec has_quorum() -> boolean().
+has_quorum() ->
+    persistent_term:get(?QUORUM_KEY, true).
+
+%% The quorum as this node sees it: the expected size, the nodes seen (itself included), the
+%% BEAM peers heard from, how often quorum was lost and peers were cut for silence, and since
+%% when (ms since the epoch) the current answer holds.
+-spec quorum() -> quorum().
+quorum() ->
+    try gen_server:call(?MODULE, quorum, 5000)
+    catch exit:_ -> #{size => 1, seen => 1, has_quorum => has_quorum(), peers => [], losses => 0,
+                      failures => 0, since => 0}
+    end.
+
+%% The connected BEAM peers (those that run stellar_cluster) heard from recently.
+-spec beam_peers() -> [node()].
+beam_peers() ->
+    maps:get(peers, quorum()).
+
+%% A strict majority of Size.
+-spec quorum_of(pos_integer(), pos_integer()) -> boolean().
+quorum_of(Seen, Size) ->
+    Seen * 2 > Size.
+
+%% How often heartbeats go out: a sixth of the failure time (at least 50 ms).
+-spec heartbeat_ms(pos_integer()) -> pos_integer().
+heartbeat_ms(FailureMs) ->
+    max(50, FailureMs div 6).
+
+%% How recently a peer must have shown life to count for quorum: two heartbeats less than
+%% the failure time, so that a minority stops before the majority takes over.
+-spec fresh_ms(pos_integer()) -> pos_integer().
+fresh_ms(FailureMs) ->
+    max(heartbeat_ms(FailureMs), FailureMs - 2 * heartbeat_ms(FailureMs)).
+
+%% Heard after a look at Peer's connection at Now: alive again if it read bytes since the last
+%% look (In, or undefined when the peer is no longer connected: then it is dropped).
+-spec alive(node(), non_neg_integer() | undefined, integer(), heard()) -> heard().
+alive(Peer, undefined, _Now, Heard) ->
+    maps:remove(Peer, Heard);
+alive(Peer, In, Now, Heard) ->
+    case maps:find(Peer, Heard) of
+        {ok, {_, In}} -> Heard;
+        {ok, {_, _}} -> Heard#{Peer => {Now, In}};
+        error -> Heard
+    end.
 
 %% The peers of Config: the static ones and Basename@IP for every A record of the DNS name;
 %% sorted, unique. A failed lookup is returned beside the static peers, which still count.
@@ -155,7 +242,13 @@ init([]) ->
             logger:info("cluster: looking for peers ~p~s every ~b ms", [Peers, dns_text(Dns), maps:get(poll_ms, Config)])
     end,
     self() ! poll,
-    {ok, #state{config = Config, members = Members}}.
+    self() ! heartbeat,
+    #{size := Size} = Config,
+    Has = quorum_of(1, Size),
+    persistent_term:put(?QUORUM_KEY, Has),
+    _ = Has orelse logger:warning("cluster: no quorum yet (1 of ~b BEAM nodes seen): no satellite runs "
+                                  "here and commands are refused until a majority is connected", [Size]),
+    {ok, #state{config = Config, members = Members, quorum = Has, quorum_since = now_ms()}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call(info, _From, State = #state{config = C}) ->
@@ -164,8 +257,10 @@ handle_call(info, _From, State = #state{config = C}) ->
              poll_ms => maps:get(poll_ms, C), discovered => State#state.discovered,
              connected => lists:sort(nodes()), joins => State#state.joins,
              leaves => State#state.leaves, polls => State#state.polls,
-             last_error => State#state.last_error},
+             last_error => State#state.last_error, quorum => quorum_info(State)},
     {reply, Info, State};
+handle_call(quorum, _From, State) ->
+    {reply, quorum_info(State), State};
 handle_call(members, _From, State = #state{members = Members, discovered = Discovered}) ->
     %% Discovered peers never seen are members too: down, never joined.
     Unseen = maps:from_list([{N, #{status => down, joins => 0, leaves => 0, since => 0}}
@@ -176,6 +271,18 @@ handle_call(_Request, _From, State) ->
     {reply, {error, bad_call}, State}.
 
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast({heartbeat, From}, State = #state{heard = Heard}) when is_atom(From) ->
+    case lists:member(From, nodes()) of
+        true ->
+            Now = now_mono(),
+            Heard1 = case maps:find(From, Heard) of
+                {ok, {_, In}} -> Heard#{From => {Now, In}};
+                error -> logger:info("cluster: BEAM peer ~s heard", [From]), Heard#{From => {Now, 0}}
+            end,
+            {noreply, update_quorum(State#state{heard = Heard1})};
+        false ->
+            {noreply, State}  % a late one from a peer already disconnected
+    end;
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
@@ -201,13 +308,30 @@ handle_info({polled, Worker, {Discovered, Result}}, State = #state{worker = Work
 handle_info({'DOWN', _, process, Worker, Reason}, State = #state{worker = Worker}) ->
     _ = Reason =:= normal orelse logger:warning("cluster: a discovery round crashed: ~p", [Reason]),
     {noreply, State#state{worker = undefined}};
+handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}}) ->
+    _ = erlang:send_after(heartbeat_ms(FailureMs), self(), heartbeat),
+    Connected = nodes(),
+    gen_server:abcast(Connected, ?MODULE, {heartbeat, node()}),
+    Now = now_mono(),
+    Heard = maps:fold(fun(Peer, _, Acc) -> alive(Peer, bytes_in(Peer), Now, Acc) end,
+                      State#state.heard, State#state.heard),
+    Silent = [{P, Now - At} || {P, {At, _}} <- maps:to_list(Heard), Now - At >= FailureMs],
+    lists:foreach(fun({Peer, Ms}) ->
+                      logger:warning("cluster: node ~s silent for ~b ms (no heartbeat, no traffic): "
+                                     "disconnecting it", [Peer, Ms]),
+                      erlang:disconnect_node(Peer)
+                  end, Silent),
+    Heard1 = maps:without([P || {P, _} <- Silent], Heard),
+    {noreply, update_quorum(State#state{heard = Heard1, failures = State#state.failures + length(Silent)})};
 handle_info({nodeup, Node, _Info}, State = #state{members = Members, joins = Joins}) ->
     logger:info("cluster: node ~s joined (~b connected)", [Node, length(nodes())]),
     {noreply, State#state{members = joined(Node, now_ms(), Members), joins = Joins + 1}};
 handle_info({nodedown, Node, Info}, State = #state{members = Members, leaves = Leaves}) ->
     Reason = maps:get(nodedown_reason, Info, unknown),
     logger:warning("cluster: node ~s left (~p; ~b connected)", [Node, Reason, length(nodes())]),
-    {noreply, State#state{members = left(Node, Reason, now_ms(), Members), leaves = Leaves + 1}};
+    State1 = State#state{members = left(Node, Reason, now_ms(), Members), leaves = Leaves + 1,
+                         heard = maps:remove(Node, State#state.heard)},
+    {noreply, update_quorum(State1)};
 handle_info(_Info, State) ->
     {noreply, State}.
 
@@ -224,6 +348,49 @@ poll(Config = #{nameservers := Ns}) ->
     Connects = [spawn_monitor(net_kernel, connect_node, [N]) || N <- Targets],
     ok = lists:foreach(fun({Pid, Ref}) -> receive {'DOWN', Ref, process, Pid, _} -> ok end end, Connects),
     {Discovered, Result}.
+
+%% The bytes read from Peer's connection; undefined when it is not connected.
+bytes_in(Peer) ->
+    case net_kernel:node_info(Peer, in) of
+        {ok, In} when is_integer(In) -> In;
+        _ -> undefined
+    end.
+
+fresh_peers(#state{heard = Heard, config = #{failure_ms := FailureMs}}) ->
+    Now = now_mono(),
+    Fresh = fresh_ms(FailureMs),
+    lists:sort([P || {P, {At, _}} <- maps:to_list(Heard), Now - At < Fresh]).
+
+quorum_info(State = #state{config = #{size := Size}}) ->
+    Peers = fresh_peers(State),
+    #{size => Size, seen => length(Peers) + 1, has_quorum => State#state.quorum, peers => Peers,
+      losses => State#state.losses, failures => State#state.failures, since => State#state.quorum_since}.
+
+%% Recomputes the quorum; on a change: one log line, the persistent term, the catalog told.
+update_quorum(State = #state{config = #{size := Size}, quorum = Was}) ->
+    Peers = fresh_peers(State),
+    Seen = length(Peers) + 1,
+    case quorum_of(Seen, Size) of
+        Was ->
+            State;
+        true ->
+            logger:warning("cluster: quorum regained (~b of ~b BEAM nodes seen: ~p): satellites run "
+                           "here again once the catalogs are merged", [Seen, Size, Peers]),
+            changed(true, State);
+        false ->
+            logger:warning("cluster: quorum lost (~b of ~b BEAM nodes seen: ~p): stopping this "
+                           "node's satellites and refusing commands until a majority is back",
+                           [Seen, Size, Peers]),
+            changed(false, State#state{losses = State#state.losses + 1})
+    end.
+
+changed(Has, State) ->
+    persistent_term:put(?QUORUM_KEY, Has),
+    gen_server:cast(stellar_catalog, {quorum, Has}),
+    State#state{quorum = Has, quorum_since = now_ms()}.
+
+now_mono() ->
+    erlang:monotonic_time(millisecond).
 
 dns_text(undefined) -> "";
 dns_text(Name) -> " and the A records of " ++ Name.

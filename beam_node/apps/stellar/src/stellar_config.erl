@@ -20,13 +20,17 @@
 
 -type py_node() :: #{role := atom(), name := node()}.
 -type cluster() :: #{peers := [node()], dns := string() | undefined, basename := string(),
-                     poll_ms := pos_integer(), nameservers := [{inet:ip4_address(), inet:port_number()}]}.
+                     poll_ms := pos_integer(), nameservers := [{inet:ip4_address(), inet:port_number()}],
+                     size := pos_integer(), failure_ms := pos_integer()}.
 -export_type([py_node/0, cluster/0]).
 
 -define(PY_NODE_KEYS, [name, role]).
 -define(PY_COUNT_KEYS, [count, prefix, role]).
 -define(MAX_COUNT, 64).
--define(CLUSTER_KEYS, [basename, dns, nameservers, peers, poll_ms]).
+-define(CLUSTER_KEYS, [basename, dns, failure_ms, nameservers, peers, poll_ms, size]).
+-define(MAX_CLUSTER_SIZE, 1000).
+-define(MIN_FAILURE_MS, 300).
+-define(MAX_FAILURE_MS, 600000).
 -define(MAX_POLL_MS, 3600000).
 
 %% Checks the whole environment; the application does not start when this fails.
@@ -212,11 +216,14 @@ resolve_python_exe(undefined, _OsEnv, Cwd) ->
 %% Checks a `cluster' value: #{peers => ['name@host', ...] (static peers), dns => "name"
 %% (every A record of name is a peer Basename@IP), basename => "alive" (default: this node's
 %% own, Alive), poll_ms => N (how often peers are looked up and connected, 100..3600000,
-%% default 5000), nameservers => [{{A,B,C,D}, Port}] (default: the system's resolv.conf)}.
+%% default 5000), nameservers => [{{A,B,C,D}, Port}] (default: the system's resolv.conf),
+%% size => N (the expected number of BEAM nodes, for the quorum rule of stellar_cluster,
+%% 1..1000, default 1), failure_ms => N (a connected peer silent this long is disconnected,
+%% 300..600000, default 3000)}.
 -spec validate_cluster(term(), string()) -> {ok, cluster()} | {error, term()}.
 validate_cluster(Cluster, Alive) when is_map(Cluster) ->
     Full = maps:merge(#{peers => [], dns => undefined, basename => Alive, poll_ms => 5000,
-                        nameservers => []}, Cluster),
+                        nameservers => [], size => 1, failure_ms => 3000}, Cluster),
     #{peers := Peers, dns := Dns, basename := Base, poll_ms := Poll, nameservers := Ns} = Full,
     BadPeers = [P || P <- list_or_bad(Peers), not is_node_name(P)],
     if
@@ -245,7 +252,17 @@ validate_cluster_rest(Full, Base, Poll, Ns) ->
         not GoodBase -> {error, {bad_cluster_basename, Base}};
         not is_integer(Poll); Poll < 100; Poll > ?MAX_POLL_MS -> {error, {bad_cluster_poll_ms, Poll}};
         not GoodNs -> {error, {bad_cluster_nameservers, Ns}};
-        true -> {ok, Full}
+        true -> validate_quorum(Full)
+    end.
+
+validate_quorum(Full = #{size := Size, failure_ms := FailureMs}) ->
+    if
+        not is_integer(Size); Size < 1; Size > ?MAX_CLUSTER_SIZE ->
+            {error, {bad_cluster_size, Size, "expected the number of BEAM nodes, 1..1000"}};
+        not is_integer(FailureMs); FailureMs < ?MIN_FAILURE_MS; FailureMs > ?MAX_FAILURE_MS ->
+            {error, {bad_cluster_failure_ms, FailureMs, "expected milliseconds, 300..600000"}};
+        true ->
+            {ok, Full}
     end.
 
 list_or_bad(L) when is_list(L) -> L;

@@ -87,3 +87,35 @@ serve(Sock, Records) ->
     Reply = inet_dns:make_msg(Msg, [{header, Header}, {anlist, Answers}]),
     ok = gen_udp:send(Sock, Ip, Port, inet_dns:encode(Reply)),
     serve(Sock, Records).
+
+%% The partition rule: a strict majority of the expected size.
+quorum_is_a_strict_majority_test_() ->
+    [?_assert(stellar_cluster:quorum_of(1, 1)),
+     ?_assertNot(stellar_cluster:quorum_of(1, 2)),
+     ?_assert(stellar_cluster:quorum_of(2, 2)),
+     ?_assertNot(stellar_cluster:quorum_of(1, 3)),
+     ?_assert(stellar_cluster:quorum_of(2, 3)),
+     ?_assertNot(stellar_cluster:quorum_of(2, 4)),
+     ?_assert(stellar_cluster:quorum_of(3, 4)),
+     ?_assert(stellar_cluster:quorum_of(3, 5)),
+     ?_assertNot(stellar_cluster:quorum_of(2, 5))].
+
+%% Heartbeats every sixth of the failure time; a peer counts for quorum two heartbeats less
+%% than the failure time, so a minority stops before the majority cuts it and takes over.
+failure_timings_test() ->
+    ?assertEqual(500, stellar_cluster:heartbeat_ms(3000)),
+    ?assertEqual(2000, stellar_cluster:fresh_ms(3000)),
+    ?assertEqual(50, stellar_cluster:heartbeat_ms(300)),
+    ?assertEqual(200, stellar_cluster:fresh_ms(300)),
+    [?assert(stellar_cluster:fresh_ms(F) < F andalso stellar_cluster:fresh_ms(F) >= stellar_cluster:heartbeat_ms(F))
+     || F <- [300, 1000, 3000, 600000]].
+
+%% Traffic on a peer's connection is life too: bytes read since the last look refresh it;
+%% the same count leaves it as it was; a peer no longer connected is dropped; an unknown peer
+%% (never heard by heartbeat: not a stellar node) is not added.
+alive_by_traffic_test() ->
+    H0 = #{'b@h' => {100, 7}},
+    ?assertEqual(#{'b@h' => {250, 9}}, stellar_cluster:alive('b@h', 9, 250, H0)),
+    ?assertEqual(H0, stellar_cluster:alive('b@h', 7, 250, H0)),
+    ?assertEqual(#{}, stellar_cluster:alive('b@h', undefined, 250, H0)),
+    ?assertEqual(H0, stellar_cluster:alive('c@h', 3, 250, H0)).

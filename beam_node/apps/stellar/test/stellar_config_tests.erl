@@ -106,7 +106,7 @@ info_without_app_test() ->
 
 cluster_defaults_test() ->
     ?assertEqual({ok, #{peers => [], dns => undefined, basename => "stellar", poll_ms => 5000,
-                        nameservers => []}},
+                        nameservers => [], size => 1, failure_ms => 3000}},
                  stellar_config:validate_cluster(#{}, "stellar")),
     ?assertMatch({ok, #{peers := ['a@10.0.0.5'], dns := "stellar-headless.ops.svc.cluster.local",
                         basename := "ops", poll_ms := 100, nameservers := [{{127, 0, 0, 1}, 53}]}},
@@ -131,7 +131,13 @@ bad_cluster_test_() ->
         ?_assertMatch({error, {bad_cluster_poll_ms, 99}}, Bad(#{poll_ms => 99})),
         ?_assertMatch({error, {bad_cluster_poll_ms, 1.5}}, Bad(#{poll_ms => 1.5})),
         ?_assertMatch({error, {bad_cluster_nameservers, [{{1, 2, 3}, 53}]}}, Bad(#{nameservers => [{{1, 2, 3}, 53}]})),
-        ?_assertMatch({error, {bad_cluster_nameservers, [{{1, 2, 3, 4}, 0}]}}, Bad(#{nameservers => [{{1, 2, 3, 4}, 0}]}))
+        ?_assertMatch({error, {bad_cluster_nameservers, [{{1, 2, 3, 4}, 0}]}}, Bad(#{nameservers => [{{1, 2, 3, 4}, 0}]})),
+        ?_assertMatch({error, {bad_cluster_size, 0, _}}, Bad(#{size => 0})),
+        ?_assertMatch({error, {bad_cluster_size, 1001, _}}, Bad(#{size => 1001})),
+        ?_assertMatch({error, {bad_cluster_size, "3", _}}, Bad(#{size => "3"})),
+        ?_assertMatch({error, {bad_cluster_failure_ms, 299, _}}, Bad(#{failure_ms => 299})),
+        ?_assertMatch({error, {bad_cluster_failure_ms, 2.5, _}}, Bad(#{failure_ms => 2.5})),
+        ?_assertMatch({ok, #{size := 5, failure_ms := 1500}}, Bad(#{size => 5, failure_ms => 1500}))
     ].
 
 %% The app does not start with a bad cluster value (stellar_config:check/0 includes it).
