@@ -294,7 +294,13 @@ def documented_relation_refused(case: Any, response: Any) -> bool:
         start = _time(query, "from", end - timedelta(hours=1))
         if field == "from":
             return start >= end
+        if field == "to":  # documented: at most 366 days apart (a minute of slack for the clocks)
+            return end - start > timedelta(days=366) - timedelta(minutes=1)
+        if field == "max_points":  # documented: step or max_points, not both
+            return "step" in query
         return field == "step" and bool(_BUCKETS.search(message)) and (end - start).total_seconds() / query["step"] > 10_000
+    if operation in ("listCommands", "listFleetCommands") and field == "from":
+        return "to" in query and _time(query, "from", now) >= _time(query, "to", now)
     if operation == "getGroundTrack":
         if message.endswith("must be after from"):
             return "from" in query and "to" in query and _time(query, "from", now) >= _time(query, "to", now)
