@@ -1,0 +1,251 @@
+"""Limits and the alarm state they give a satellite's parameters: pure (no I/O, no clock).
+
+A ``Limit`` has a warning and a critical range; a value is within a range when
+``low <= value < high`` (a missing bound is open), so ``energy_pct < 10`` and "memory at 100 %
+of capacity" both read naturally. The critical range is the wider one. ``hysteresis`` (in the
+parameter's unit) is how far back inside a range a value must come to leave the level it is at,
+so an alarm does not flap around a threshold; ``persistence`` is how many samples in a row must
+be at a higher level before it is raised (coming back down is immediate).
+
+``step`` moves one ``Watch`` (a satellite's parameter) by one sample; ``LimitEngine`` holds the
+limits (a satellite's own override the fleet's) and the watches of every satellite, and turns
+telemetry samples into ``Change``s for the alarm repository (``py_nodes.db.alarms``). Samples
+are judged in time order: one not newer than the last seen (a batch sent again) is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Final, Literal
+
+from py_nodes.vocabulary import LIMIT_PARAMETERS
+
+__all__ = [
+    "LEVELS",
+    "Change",
+    "Limit",
+    "LimitEngine",
+    "LimitError",
+    "Side",
+    "Watch",
+    "alarm_kind",
+    "classify",
+    "step",
+]
+
+Side = Literal["low", "high"]
+LEVELS: Final = ("normal", "warning", "critical")  # index = level
+MAX_PERSISTENCE: Final = 3600
+# Kinds that existed before limits were data keep their names (dashboards and scripts use them).
+_LEGACY_KINDS: Final[Mapping[tuple[str, Side], str]] = {
+    ("energy_pct", "low"): "low_energy",
+    ("memory_used_pct", "high"): "memory_full",
+}
+_UNITS: Final[Mapping[str, str]] = {"energy_pct": " %", "memory_used_pct": " %", "memory_used_mb": " MB", "alt_km": " km"}
+
+
+def alarm_kind(parameter: str, side: Side) -> str:
+    """The alarm a parameter raises on one side of its limits (``low_energy``, ``alt_km_high``)."""
+    return _LEGACY_KINDS.get((parameter, side), f"{parameter}_{side}")
+
+
+class LimitError(ValueError):
+    """A limit that makes no sense: ``field`` names the bad part (as the HTTP API names it)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    parameter: str
+    warning_low: float | None = None
+    warning_high: float | None = None
+    critical_low: float | None = None
+    critical_high: float | None = None
+    hysteresis: float = 0.0
+    persistence: int = 1  # samples
+    latched: bool = False
+
+    def check(self) -> Limit:
+        """This limit if it makes sense, else LimitError naming the first bad field."""
+        if self.parameter not in LIMIT_PARAMETERS:
+            raise LimitError("parameter", f"{self.parameter!r:.40} is not one of {', '.join(LIMIT_PARAMETERS)}")
+        bounds = {
+            "warning_low": self.warning_low, "warning_high": self.warning_high,
+            "critical_low": self.critical_low, "critical_high": self.critical_high,
+        }  # fmt: skip
+        for name, value in bounds.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)):
+                raise LimitError(name, f"expected a finite number or null, got {value!r:.40}")
+        if all(v is None for v in bounds.values()):
+            raise LimitError("warning_low", "a limit needs at least one bound (warning_low, warning_high, critical_low, critical_high)")
+        _ordered("warning_low", self.warning_low, "warning_high", self.warning_high, strict=True)
+        _ordered("critical_low", self.critical_low, "critical_high", self.critical_high, strict=True)
+        _ordered("critical_low", self.critical_low, "warning_low", self.warning_low, strict=False)
+        _ordered("warning_high", self.warning_high, "critical_high", self.critical_high, strict=False)
+        if isinstance(self.hysteresis, bool) or not isinstance(self.hysteresis, int | float):
+            raise LimitError("hysteresis", f"expected a number, got {self.hysteresis!r:.40}")
+        if not (math.isfinite(self.hysteresis) and self.hysteresis >= 0):
+            raise LimitError("hysteresis", f"must be a finite number >= 0, got {self.hysteresis!r:.40}")
+        for low, high in ((self.warning_low, self.warning_high), (self.critical_low, self.critical_high)):
+            if low is not None and high is not None and self.hysteresis >= high - low:
+                raise LimitError("hysteresis", f"{self.hysteresis:g} must be smaller than the range it applies to ({low:g} to {high:g})")
+        if type(self.persistence) is not int or not 1 <= self.persistence <= MAX_PERSISTENCE:
+            raise LimitError("persistence", f"must be an integer of samples in 1..{MAX_PERSISTENCE}, got {self.persistence!r:.40}")
+        if type(self.latched) is not bool:
+            raise LimitError("latched", f"expected true or false, got {self.latched!r:.40}")
+        return self
+
+
+def _ordered(low_name: str, low: float | None, high_name: str, high: float | None, *, strict: bool) -> None:
+    if low is None or high is None:
+        return
+    if low > high or (strict and low == high):
+        relation = "below" if strict else "at most"
+        raise LimitError(low_name, f"{low:g} must be {relation} {high_name} ({high:g})")
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A parameter's alarm state: its level (0 normal, 1 warning, 2 critical), on which side,
+    how many samples in a row asked for a higher level, and the time of the last sample."""
+
+    level: int = 0
+    side: Side | None = None
+    pending: int = 0
+    last_ms: int = -1
+
+
+def classify(limit: Limit, value: float, level: int = 0, side: Side | None = None) -> tuple[int, Side | None]:
+    """The level and side of ``value``; the thresholds of the level it is at (and below) on its
+    side are moved back by the hysteresis: leaving a level takes a clear return."""
+    h = limit.hysteresis
+    for lvl, low, high in ((2, limit.critical_low, limit.critical_high), (1, limit.warning_low, limit.warning_high)):
+        held = level >= lvl
+        if low is not None and value < low + (h if held and side == "low" else 0.0):
+            return lvl, "low"
+        if high is not None and value >= high - (h if held and side == "high" else 0.0):
+            return lvl, "high"
+    return 0, None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a sample did to an alarm: ``raised`` (at ``severity``), ``escalated`` (to it), or
+    ``returned`` (the value is back within limits)."""
+
+    transition: Literal["raised", "escalated", "returned"]
+    kind: str
+    severity: Literal["warning", "critical"]
+    value: float
+    message: str
+    latched: bool = False
+    satellite_id: str = ""
+
+
+def step(
+    parameter: str, limit: Limit | None, watch: Watch, value: float | None, at_ms: int
+) -> tuple[Watch, tuple[Change, ...]]:
+    """``watch`` after one sample of ``parameter`` (``value`` at ``at_ms``) under ``limit``
+    (None: no limit, so within limits), and the changes it made."""
+    if at_ms <= watch.last_ms:
+        return watch, ()  # seen already (or older): judged once
+    if value is None or not math.isfinite(value):
+        return replace(watch, last_ms=at_ms), ()  # nothing to judge (no position yet)
+    level, side = (0, None) if limit is None else classify(limit, value, watch.level, watch.side)
+    changes: tuple[Change, ...] = ()
+    if watch.side is not None and (level == 0 or side != watch.side):
+        message = f"{_describe(parameter, value)} is back within limits"
+        changes = (Change("returned", alarm_kind(parameter, watch.side), _severity(watch.level), value, message),)
+        watch = Watch(last_ms=watch.last_ms)  # normal again; a jump to the other side is raised below
+    if level <= watch.level:  # no higher level: coming down is immediate (the alarm keeps its severity)
+        return Watch(level=level, side=side, last_ms=at_ms), changes
+    assert limit is not None and side is not None
+    pending = watch.pending + 1
+    if pending < limit.persistence:
+        return replace(watch, pending=pending, last_ms=at_ms), changes
+    threshold = _threshold(limit, level, side)
+    relation = "below" if side == "low" else "at or above"
+    message = f"{_describe(parameter, value)} is {relation} {threshold:g}{_UNITS.get(parameter, '')} ({LEVELS[level]} limit)"
+    transition: Literal["raised", "escalated"] = "escalated" if watch.level else "raised"
+    change = Change(transition, alarm_kind(parameter, side), _severity(level), value, message, limit.latched)
+    return Watch(level=level, side=side, last_ms=at_ms), (*changes, change)
+
+
+def _severity(level: int) -> Literal["warning", "critical"]:
+    return "critical" if level >= 2 else "warning"
+
+
+def _threshold(limit: Limit, level: int, side: Side) -> float:
+    if level >= 2:
+        value = limit.critical_low if side == "low" else limit.critical_high
+    else:
+        value = limit.warning_low if side == "low" else limit.warning_high
+    assert value is not None
+    return value
+
+
+def _describe(parameter: str, value: float) -> str:
+    return f"{parameter.replace('_pct', '').replace('_mb', '').replace('_km', '').replace('_', ' ')} {value:.4g}{_UNITS.get(parameter, '')}"
+
+
+class LimitEngine:
+    """The limits in force and the watches of every satellite (one per parameter).
+
+    ``set_limits`` replaces the table (the next sample is judged by it); ``seed`` says which
+    alarms are already raised (from the database, when a store node starts), so that a watch
+    starts at that level: a value found back within limits then clears it.
+    """
+
+    def __init__(self) -> None:
+        self._fleet: dict[str, Limit] = {}
+        self._own: dict[tuple[str, str], Limit] = {}
+        self._watches: dict[tuple[str, str], Watch] = {}
+        self._seed: dict[tuple[str, str], int] = {}  # (satellite, kind) -> level
+
+    def set_limits(self, limits: Iterable[tuple[str | None, Limit]]) -> None:
+        """Every limit as ``(satellite id or None for the fleet, limit)``."""
+        self._fleet, self._own = {}, {}
+        for sat_id, limit in limits:
+            if sat_id is None:
+                self._fleet[limit.parameter] = limit
+            else:
+                self._own[(sat_id, limit.parameter)] = limit
+
+    def seed(self, raised: Mapping[tuple[str, str], str]) -> None:
+        """Alarms raised already, ``(satellite id, kind) -> severity``; forgets every watch."""
+        self._seed = {key: 2 if severity == "critical" else 1 for key, severity in raised.items()}
+        self._watches.clear()
+
+    def limit_for(self, sat_id: str, parameter: str) -> Limit | None:
+        return self._own.get((sat_id, parameter)) or self._fleet.get(parameter)
+
+    def forget(self, sat_id: str) -> None:
+        for parameter in LIMIT_PARAMETERS:
+            self._watches.pop((sat_id, parameter), None)
+
+    def sample(self, sat_id: str, at_ms: int, values: Mapping[str, float | None]) -> list[Change]:
+        """Judge one telemetry sample (``values`` by parameter; a missing one is not judged)."""
+        changes: list[Change] = []
+        for parameter, value in values.items():
+            key = (sat_id, parameter)
+            watch = self._watches.get(key)
+            if watch is None:
+                watch = self._seeded(sat_id, parameter)
+            watch, made = step(parameter, self.limit_for(sat_id, parameter), watch, value, at_ms)
+            self._watches[key] = watch
+            changes += [replace(c, satellite_id=sat_id) for c in made]
+        return changes
+
+    def _seeded(self, sat_id: str, parameter: str) -> Watch:
+        sides: tuple[Side, Side] = ("low", "high")
+        for side in sides:
+            level = self._seed.get((sat_id, alarm_kind(parameter, side)))
+            if level:
+                return Watch(level=level, side=side)
+        return Watch()
