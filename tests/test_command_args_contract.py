@@ -22,6 +22,8 @@ from py_nodes.satellite.modes import Mode
 pytestmark = pytest.mark.erlang
 A = Atom
 
+_L1 = "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9009"
+_L2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.50377579 12348"
 # Args as a shell user may give them, per kind (every kind must have samples).
 SAMPLES: dict[str, list[str]] = {
     "set_mode": [f"#{{mode => {m.value}}}" for m in Mode] + [f'#{{mode => <<"{m.value}">>}}' for m in Mode],
@@ -29,6 +31,8 @@ SAMPLES: dict[str, list[str]] = {
     "downlink": ["#{}"],
     "reboot": ["#{}"],
     "noop": ["#{}"],
+    # A pasted pair may end with spaces or a CR: stellar_spec trims it (the ledger keeps the trimmed lines).
+    "set_tle": [f'#{{line1 => <<"{_L1}">>, line2 => <<"{_L2}">>}}', f'#{{line1 => "{_L1}  ", line2 => <<"{_L2}\\r">>}}'],
 }
 
 

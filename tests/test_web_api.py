@@ -14,8 +14,18 @@ from typing import Any
 import pytest
 from web_support import DEMO_TLE, Harness, expect_error, expect_invalid_field, gateway
 
-from py_nodes.db import Alarms, CommandLedger, Satellites, TelemetryRow, TelemetryWriter
+from py_nodes.db import (
+    Alarms,
+    CommandLedger,
+    Satellites,
+    Stations,
+    StationSpec,
+    TelemetryRow,
+    TelemetryWriter,
+)
 from py_nodes.db.seed import demo_satellites
+from py_nodes.satellite.model import SatState
+from py_nodes.satellite.modes import Mode
 from web import GatewayConfig
 from web.keys import ACCESS_LOG, MIRROR
 from web.logs import JsonFormatter, request_id_var, sat_id_var
@@ -63,14 +73,18 @@ async def test_request_id_is_echoed_or_made(gw: Harness) -> None:
 AUTH_MATRIX = [
     ("GET", "/api/satellites", None, "viewer"),
     ("GET", "/api/satellites/sat-1", None, "viewer"),
-    ("POST", "/api/satellites", {"id": "new-1", "name": "New"}, "admin"),
+    ("POST", "/api/satellites", {"id": "new-1", "name": "New"}, "operator"),
     ("PATCH", "/api/satellites/sat-1", {"mode": "standby"}, "operator"),
-    ("DELETE", "/api/satellites/sat-1", None, "admin"),
+    ("PUT", "/api/satellites/sat-2/tle", {"tle": {"line1": DEMO_TLE[0], "line2": DEMO_TLE[1]}}, "operator"),
+    ("GET", "/api/satellites/sat-2/tle-history", None, "viewer"),
+    ("DELETE", "/api/satellites/sat-1", None, "operator"),
     ("POST", "/api/satellites/sat-1/commands", {"kind": "noop"}, "operator"),
     ("GET", "/api/satellites/sat-1/commands", None, "viewer"),
     ("GET", "/api/satellites/sat-1/telemetry", None, "viewer"),
     ("GET", "/api/ground-stations", None, "viewer"),
-    ("POST", "/api/ground-stations", {"id": "st-x", "name": "X", "lat_deg": 1, "lon_deg": 2}, "admin"),
+    ("POST", "/api/ground-stations", {"id": "st-x", "name": "X", "lat_deg": 1, "lon_deg": 2}, "operator"),
+    ("PUT", "/api/ground-stations/st-y", {"name": "Y", "lat_deg": 1, "lon_deg": 2}, "operator"),
+    ("DELETE", "/api/ground-stations/st-z", None, "operator"),
     ("GET", "/api/nodes", None, "viewer"),
     ("GET", "/api/alarms", None, "viewer"),
     ("GET", "/api/satellites/sat-2/track", None, "viewer"),
@@ -82,6 +96,10 @@ RANK = {"viewer": 0, "operator": 1, "admin": 2}
 @pytest.mark.parametrize(("method", "path", "body", "needs"), AUTH_MATRIX, ids=[f"{m} {p}" for m, p, _, _ in AUTH_MATRIX])
 async def test_auth_matrix(gw: Harness, method: str, path: str, body: Any, needs: str) -> None:
     kwargs = {} if body is None else {"json": body}
+    if path.startswith("/api/ground-stations/"):  # something to edit or delete
+        await Stations(gw.db).create(StationSpec(id=path.rsplit("/", 1)[1], name="S", lat_deg=0.0, lon_deg=0.0), actor="test")
+    if path.endswith("/tle-history"):  # the history is the database's
+        await Satellites(gw.db).create(SatState(b"sat-2", b"Sat", Mode.NOMINAL, 90.0, 0.0, 1024.0, None, (), 1), actor="test")
     response = await gw.client.request(method, path, **kwargs)
     await expect_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -36,6 +36,8 @@ from py_nodes.db import ROLES, ApiTokens, Database
 from py_nodes.satellite.modes import Mode, check_transition
 from web import GatewayConfig, create_app
 from web.cluster import ClusterRefusal, ClusterUnavailable, Event, EventReceiver
+from web.elements import from_omm, from_text, from_tle_pair
+from web.errors import ValidationFailed
 
 DEMO_TLE = (
     "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927",
@@ -306,9 +308,11 @@ def documented_relation_refused(case: Any, response: Any) -> bool:
             return "from" in query and "to" in query and _time(query, "from", now) >= _time(query, "to", now)
         points = _POINTS.match(message)
         return points is not None and int(points[1]) > int(points[2]) and field in ("step_s", "to")
-    if operation in ("createTask", "whatIf", "createGroundStation", "setGroundStationActive") and message.endswith("expected integer, got number"):
+    if operation in ("createSatellite", "setSatelliteTle", "submitCommand") and isinstance(case.body, dict):
+        return _elements_refused(case.body)  # a TLE's checksum, columns, an OMM's values: recomputed
+    if operation in ("createTask", "whatIf", "createGroundStation", "setGroundStationActive", "putGroundStation") and message.endswith("expected integer, got number"):
         return True  # documented: integers are JSON integers (JSON Schema also calls 1.0 an integer)
-    if operation in ("createGroundStation", "setGroundStationActive") and isinstance(field, str) and isinstance(case.body, dict):
+    if operation in ("createGroundStation", "setGroundStationActive", "putGroundStation") and isinstance(field, str) and isinstance(case.body, dict):
         window = re.fullmatch(r"unavailable\[(\d+)\]\.(from|to)", field)
         if window is not None:  # documented: from < to, to at most 366 days ahead, years from 2000
             w = case.body["unavailable"][int(window[1])]
@@ -327,6 +331,25 @@ def documented_relation_refused(case: Any, response: Any) -> bool:
         start = _time(query, "from", now)
         end = _time(query, "to", start + timedelta(days=1))
         return start >= end if message.endswith("must be after from") else end - start > timedelta(days=7)
+    return False
+
+
+def _elements_refused(body: dict[str, Any]) -> bool:
+    """Whether web.elements refuses the body's element set (or it gives more than one)."""
+    given = [k for k in ("tle", "elements", "omm") if k in body]
+    if body.get("kind") == "set_tle":
+        given, body = ["tle"], {"tle": body.get("args")}
+    if len(given) > 1:
+        return True
+    try:
+        if given == ["tle"]:
+            from_tle_pair(body["tle"]["line1"], body["tle"]["line2"])
+        elif given == ["elements"]:
+            from_text(body["elements"])
+        elif given == ["omm"]:
+            from_omm(body["omm"])
+    except ValidationFailed:
+        return True
     return False
 
 

@@ -66,7 +66,7 @@ ARGS_BY_KIND: Final[dict[str, Any]] = {
             {"type": "object", "required": ["command", "mode"], "additionalProperties": False,
              "properties": {"command": {"type": "string", "enum": ["set_mode"]}, "mode": MODE}},
             {"type": "object", "required": ["command"], "additionalProperties": False,
-             "properties": {"command": {"type": "string", "enum": [k for k in vocabulary.COMMAND_KINDS if k != "set_mode"]}}},
+             "properties": {"command": {"type": "string", "enum": [k for k in vocabulary.COMMAND_KINDS if k not in ("set_mode", "set_tle")]}}},
         ],
         "discriminator": {"propertyName": "command"},
         "description": "the ledger command it sends: {command} (set_mode also takes mode)",

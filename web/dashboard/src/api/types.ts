@@ -3,7 +3,7 @@
 export const MODES = ["safe", "standby", "nominal", "science", "downlink", "maintenance"] as const;
 export type Mode = (typeof MODES)[number];
 
-export const COMMAND_KINDS = ["set_mode", "collect", "downlink", "reboot", "noop"] as const;
+export const COMMAND_KINDS = ["set_mode", "collect", "downlink", "reboot", "noop", "set_tle"] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 export type Role = "viewer" | "operator" | "admin";
