@@ -16,7 +16,9 @@ Errors::
      ├── ValidationFailed        422 validation_failed; ``details.field`` names the field
      ├── BadGateway              502 cluster_error (the cluster answered something unexpected)
      └── ServiceUnavailable      503 unavailable (cluster or orbital node away)
-          └── DatabaseDown       503 database_unavailable, with Retry-After (PostgreSQL away)
+          ├── DatabaseDown       503 database_unavailable, with Retry-After (PostgreSQL away)
+          └── NoQuorum           503 no_quorum, with Retry-After (this node is cut off from most
+                                 of the cluster: it accepts no command)
 
 ``response_for`` turns these, aiohttp's own HTTP exceptions and (as a last resort, logged as a
 bug) anything else into that shape.
@@ -38,6 +40,7 @@ __all__ = [
     "DatabaseDown",
     "Forbidden",
     "MethodNotAllowed",
+    "NoQuorum",
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -120,6 +123,16 @@ class DatabaseDown(ServiceUnavailable):
 
     def __init__(self, message: str, *, retry_after_s: int = 2) -> None:
         super().__init__(message, details={"reason": "database_unavailable"}, headers={"Retry-After": str(retry_after_s)})
+
+
+class NoQuorum(ServiceUnavailable):
+    """This node is on the minority side of a partition: nothing was accepted; try again later
+    or through a gateway on the majority side."""
+
+    code = "no_quorum"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message, details={"reason": "no_quorum"}, headers={"Retry-After": str(retry_after_s)})
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -16,7 +16,15 @@ from py_nodes.db import ValidationError as DbValidationError
 from py_nodes.jsonterms import JsonValue
 
 from .cluster import ClusterError, ClusterRefusal, ClusterUnavailable
-from .errors import ApiError, BadGateway, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from .errors import (
+    ApiError,
+    BadGateway,
+    Conflict,
+    NoQuorum,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 __all__ = ["from_db", "from_refusal", "translate"]
 
@@ -37,6 +45,9 @@ def from_refusal(reason: JsonValue, subject: str | None = None) -> ApiError:
             return NotFound(f"no satellite {subject!r}" if subject else "not found")
         if reason == "already_exists":
             return Conflict(f"satellite {subject!r} already exists" if subject else "already exists", details={"field": "id"})
+        if reason == "no_quorum":
+            return NoQuorum("this node is cut off from most of the cluster: nothing was accepted; "
+                            "try again, or through another host's gateway")
         if reason in _UNAVAILABLE:
             return ServiceUnavailable(_UNAVAILABLE[reason], details={"reason": reason})
         if reason == "bad_window":

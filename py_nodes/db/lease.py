@@ -12,6 +12,11 @@ session merely dropped (a database restart) and it is reconnecting. The owner, f
 stays owner for ``grace_s - renew_s`` after its last renewal while it takes the lock back (fast
 retries), which no newcomer can reach: a database restart does not interrupt it. A clean stop
 deletes the row, so the next cluster takes over at its next attempt (every ``retry_s``).
+
+``allow(False)`` (the BEAM node of this store lost quorum: it is on the minority side of a
+partition) gives the lease up the same way (row deleted, lock released, ``owner`` false at once)
+and makes no attempt until ``allow(True)``: the majority side's store takes the database over at
+its next attempt, while this side refuses everything.
 """
 
 from __future__ import annotations
@@ -58,10 +63,13 @@ class OwnershipLease:
         self._was_owner = False
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
+        self.allowed = True
+        self._lock = asyncio.Lock()  # one attempt or give-up at a time on the lease session
+        self._give_up_task: asyncio.Task[None] | None = None
 
     @property
     def owner(self) -> bool:
-        return self.held or time.monotonic() < self._valid_until
+        return self.allowed and (self.held or time.monotonic() < self._valid_until)
 
     async def start(self) -> None:
         await self._attempt()
@@ -87,6 +95,34 @@ class OwnershipLease:
         self.held, self._valid_until = False, -math.inf
         self._note("stopped")
 
+    def allow(self, allowed: bool, why: str = "this node's cluster has no quorum") -> None:
+        """Whether this store may own the database (call it in the event loop). Refused,
+        ``owner`` is false at once and the lease is given up in the background as soon as no
+        attempt is running on its session (one stuck on a cut-off connection ends with it)."""
+        if allowed == self.allowed:
+            return
+        self.allowed = allowed
+        if allowed:
+            log.info("ownership lease: allowed again (%s)", self.holder)
+            return
+        self._valid_until = -math.inf  # not the owner again before an attempt takes the lock again
+        self._note(why)
+        if self.held:
+            self._give_up_task = asyncio.get_running_loop().create_task(self._give_up(why), name="lease-give-up")
+
+    async def _give_up(self, why: str) -> None:
+        async with self._lock:
+            conn = self._conn
+            if self.allowed or not self.held or conn is None:
+                return
+            try:
+                await conn.execute("DELETE FROM cluster_owner WHERE holder = %s", (self.holder,))
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (OWNER_KEY,))
+            except psycopg.Error:
+                await self._drop_connection()  # the session's end releases the lock too
+            self.held = False
+            log.warning("ownership lease given up: %s", why)
+
     async def _run(self) -> None:
         delay_s = RECONNECT_S
         while True:
@@ -100,6 +136,11 @@ class OwnershipLease:
             await self._attempt()
 
     async def _attempt(self) -> None:
+        async with self._lock:
+            if self.allowed:
+                await self._attempt_locked()
+
+    async def _attempt_locked(self) -> None:
         started = time.monotonic()
         try:
             conn = await self._connection()

@@ -16,11 +16,15 @@ BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
     cast {telemetry, From, BatchId, [{SatId, Telemetry}]}   (answered From ! {telemetry_ack, BatchId,
                                                          Stored, Rejected} | {telemetry_nack, BatchId})
     cast {alarm, SatId, #{alarm, severity, message}}   (to the alarms table; one active per kind)
+    cast {quorum, From, HasQuorum}                     (every tick; answered From ! {store_lease,
+                                                         Owner, Why})
 
 One cluster owns the database (``OwnershipLease``: an advisory lock on a connection of its own):
 while this store node does not hold it, every call answers ``{error, {not_owner, Why}}`` (BEAM
 then restores and delivers nothing) and casts are not written; it keeps trying and takes over
-when the owner stops or dies.
+when the owner stops or dies. A store whose BEAM node says it has no quorum (``{quorum, _,
+false}``: the minority side of a partition) gives the lease up at once and takes it again only
+once told it has quorum, so the majority side's store can take the database over.
 
 Calls that must be durable before BEAM acknowledges anything (a new satellite, a command) go to
 the database at once and answer ``{error, store_unavailable}`` when it is down. Casts are work
@@ -62,6 +66,7 @@ from py_nodes.db.lease import OwnershipLease
 from py_nodes.db.values import datetime_from_ms
 from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid
 from py_nodes.jsonterms import to_json
+from py_nodes.roles.alarming import AlarmKeeper
 from py_nodes.settings import Settings
 
 __all__ = ["StoreServer", "serve_store", "start"]
@@ -89,6 +94,9 @@ class StoreServer(GenServer):
         self.ledger = CommandLedger(self.db)
         self.alarms = Alarms(self.db)
         self.telemetry = TelemetryWriter(self.db)
+        # Limits judged on every telemetry sample, alarm transitions stored and published.
+        self.alarm_keeper = AlarmKeeper(self.db, self._publish_alarm, lambda: self.lease.owner)
+        self.beam_node: str | None = None  # where alarm events are published (set by serve_store)
         # Durable work in arrival order; checkpoints coalesced by satellite id (latest wins).
         self._jobs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._checkpoints: OrderedDict[str, dict[Atom, Any]] = OrderedDict()
@@ -114,6 +122,7 @@ class StoreServer(GenServer):
             log.info("store: applied %s", ", ".join(m.filename for m in applied))
         await self.telemetry.start()
         await self.lease.start()
+        self.alarm_keeper.start()
         self._ready.set()
         log.info("store: connected to %s", self.db.target)
 
@@ -125,6 +134,7 @@ class StoreServer(GenServer):
                 await asyncio.wait_for(self._jobs.join(), timeout_s)
             except TimeoutError:
                 log.error("store: stopping with %d durable job(s) not written", self._jobs.qsize())
+        await self.alarm_keeper.close()
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,6 +190,7 @@ class StoreServer(GenServer):
         if type(deadline_ms) is not int:
             return (ERROR, (Atom("bad_field"), Atom("deadline")))
         state = proto_v1.state_from_term(term)
+        self.alarm_keeper.note_capacity(state.id.decode(), state.memory_capacity_mb)
         if time.time() > deadline_ms / 1000 - COMMIT_MARGIN_S:
             log.warning("store: satellite %s refused uncreated: the call arrived after its deadline", state.id.decode())
             return UNAVAILABLE
@@ -226,6 +237,13 @@ class StoreServer(GenServer):
         status = Atom("new") if created else (Atom("existing"), Atom(command.status))
         return (OK, str(command.id).encode(), status)
 
+    async def _publish_alarm(self, sat_id: str, data: dict[str, Any]) -> None:
+        """An alarm transition on BEAM's event bus (every gateway's event streams)."""
+        if self.beam_node is None:
+            return
+        term = {Atom(k): v.encode() if isinstance(v, str) else v for k, v in data.items()}
+        await self.process.node.rpc(self.beam_node, "stellar", "publish", [Atom("alarm"), sat_id.encode(), term], timeout=5)
+
     # -- casts: never dropped ---------------------------------------------------------------
 
     def handle_cast(self, request: Any) -> None:
@@ -233,13 +251,18 @@ class StoreServer(GenServer):
             log.warning("store: dropped a malformed cast %.200r", request)
             return
         tag = request[0]
+        if tag == "quorum" and len(request) == 3 and type(request[1]) is Pid and type(request[2]) is bool:
+            self._quorum(request[1], request[2])
+            return
         if not self.lease.ever_owned:  # a cluster that never owned the database has nothing to write
             self._refuse_cast(request)
             return
         if tag == "telemetry" and len(request) == 4 and type(request[1]) is Pid and type(request[2]) is int and type(request[3]) is list:
             self._telemetry_batch(request[1], request[2], request[3])
         elif tag == "telemetry" and type(request[1]) is list:
-            self.telemetry.offer(_telemetry_rows(request[1]))
+            rows = _telemetry_rows(request[1])
+            self.telemetry.offer(rows)
+            self.alarm_keeper.offer(rows)
         elif tag == "checkpoint" and type(request[1]) is list:
             self._queue_checkpoints(request[1])
         elif tag == "commands_sent" and type(request[1]) is list:
@@ -250,6 +273,15 @@ class StoreServer(GenServer):
             self._jobs.put_nowait(("alarm", request[1:]))
         else:
             log.warning("store: dropped an unknown cast %.200r", request)
+
+    def _quorum(self, sender: Pid, quorum: bool) -> None:
+        """BEAM's word on quorum (every tick): the lease follows it; the answer says whether we
+        own the database now."""
+        if quorum != self.lease.allowed and not quorum:
+            log.warning("store: this node's BEAM node has no quorum: giving the ownership lease up")
+        self.lease.allow(quorum)
+        owner = self.lease.owner
+        self.process.send(sender, (Atom("store_lease"), owner, b"" if owner else self.lease.reason.encode()))
 
     def _refuse_cast(self, request: tuple[Any, ...]) -> None:
         if request[0] == "telemetry" and len(request) == 4 and type(request[1]) is Pid:
@@ -271,12 +303,17 @@ class StoreServer(GenServer):
 
         if not self.telemetry.offer_batch(rows, confirm):
             self.process.send(sender, (Atom("telemetry_nack"), batch_id))
+            return
+        self.alarm_keeper.offer(rows)  # samples judged twice (a batch sent again) count once
 
     def _queue_checkpoints(self, items: list[Any]) -> None:
         fresh = not self._checkpoints
         for item in items:
             if type(item) is dict and type(item.get(Atom("id"))) is bytes:
                 sat_id = item[Atom("id")].decode()
+                state = item.get(Atom("state"))
+                if type(state) is dict:
+                    self.alarm_keeper.note_capacity(sat_id, state.get(proto_v1.K_MEMORY_CAPACITY))
                 self._checkpoints.pop(sat_id, None)
                 self._checkpoints[sat_id] = item
         if fresh and self._checkpoints:
@@ -388,6 +425,7 @@ def serve_store(node: Node, conninfo: str, beam_node: str | None = None) -> Stor
     # The cluster's name, stable across restarts of this node: a restarted store of the owning
     # cluster takes its lease back at once (a newcomer waits the grace period).
     server = StoreServer(conninfo, f"{beam_node or 'a cluster'} (store node {node.name})")
+    server.beam_node = beam_node
     node.start_server(server, name="store")
     return server
 

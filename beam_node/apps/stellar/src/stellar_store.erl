@@ -5,7 +5,8 @@
 %%
 %% - Commands: submit/4 commits a command to the ledger (a call to the store) before its id
 %%   goes back to the caller; with no store reachable it answers {error, store_unavailable}
-%%   and nothing is acknowledged.
+%%   and nothing is acknowledged; on a node without quorum (stellar_cluster:has_quorum/0),
+%%   {error, no_quorum}.
 %% - Outcomes: each command result goes to the store with the satellite's state, which the
 %%   store writes in one transaction (done/failed is final). A result lost on the way is
 %%   healed by redelivery: the actor answers `done' again for an id it applied.
@@ -20,9 +21,20 @@
 %%   it rows are dropped, counted (never reset) and logged; so are rows the database refused.
 %% - Restore: each time the store node comes up, satellites that the catalog does not know are
 %%   restored from their checkpoints, and every queued or sent command is delivered again.
-%% - Ownership: one cluster at a time owns the database (the store node's lease). A store that
-%%   answers {error, {not_owner, Why}} restores and delivers nothing; this server says why (log,
-%%   status/0) and asks again every tick, so it takes over when the owner stops or dies.
+%% - Ownership: one store node at a time owns the database (the store node's lease). A store
+%%   that answers {error, {not_owner, Why}} restores and delivers nothing; this server says why
+%%   (log, status/0) and asks again every tick, so it takes over when the owner stops or dies.
+%%   Every tick this server tells its store whether this node has quorum ({quorum, self(), Q});
+%%   a store without it gives its lease up, so the majority side's store can take it, and
+%%   answers {store_lease, Owner, Why}, which this server follows.
+%% - Routing in a cluster: the server whose store owns the database announces it to every
+%%   connected BEAM node each tick ({owner_is, Node, StoreNode}). The others send everything
+%%   there: commands and creations by erpc (a call to the owner's store node, through its BEAM
+%%   node: Python nodes may listen on loopback only), outcomes, alarms, checkpoints and
+%%   telemetry through the owner's stellar_store ({relay, ...}, in order; telemetry batches are
+%%   acknowledged back to the sender). With no owner known, outcomes wait here (bounded); each
+%%   time an owner is found, the pending commands of this node's satellites are delivered
+%%   again (an outcome lost with a connection comes back) and every satellite is checkpointed.
 -module(stellar_store).
 -behaviour(gen_server).
 
@@ -57,6 +69,10 @@
 %% A new store's restore waits (at most this long) for this node's sats nodes that are still
 %% starting, so that the satellites spread over all of them rather than the first one up.
 -define(SATS_SETTLE_MS, 15000).
+%% An owner not announced for this long (or whose node is gone) is not routed to any more.
+-define(OWNER_STALE_MS, 3000).
+-define(HELD_MAX, 10000).  % outcomes, alarms and sent marks waiting for an owner
+-define(REMOTE_MARGIN_MS, 1000).  % an erpc's timeout beyond the store call's own
 
 -type telemetry_status() :: #{rows := non_neg_integer(), buffered := non_neg_integer(),
                               unconfirmed_batches := non_neg_integer(),
@@ -76,8 +92,18 @@
     unacked = #{} :: #{pos_integer() => {pos_integer(), pos_integer(), integer()}},  % Id => {First, Last, SentAtMs}
     lease = unknown :: unknown | owner | {not_owner, binary()},
     hold_until = 0 :: integer(),  % monotonic ms: no telemetry sent before (after a nack)
-    store_seen_at :: integer() | undefined  % monotonic ms: a new store waits for the sats nodes
+    store_seen_at :: integer() | undefined,  % monotonic ms: a new store waits for the sats nodes
+    quorum = true :: boolean(),  % stellar_cluster:has_quorum() at the last tick
+    lease_hint = unknown :: unknown | boolean(),  % this node's store's last {store_lease, ...}
+    owner :: {node(), node(), integer()} | undefined,  % {Beam, StorePy, SeenAtMs} last announced
+    route = none :: route(),  % where casts and telemetry go now
+    held = {0, []} :: {non_neg_integer(), [term()]},  % casts waiting for a route, newest first
+    dropped_held = 0 :: non_neg_integer(),
+    relays = #{} :: #{neg_integer() => {pid(), pos_integer(), integer()}},  % RelayId => {From, Id, AtMs}
+    relay_seq = 0 :: non_neg_integer()
 }).
+
+-type route() :: none | local | {remote, node(), node()}.
 
 %% API.
 
@@ -108,7 +134,8 @@ enabled() ->
 %% Writes a new satellite (its row exists before commands can refer to it). A satellite the
 %% store knows, but deleted, is created again from this state. Like submit/4, with a deadline:
 %% {error, store_unavailable} means it was not created (a late write is deleted again).
--spec create(stellar_proto_v1:sat_state()) -> ok | {error, already_exists | store_unavailable | term()}.
+-spec create(stellar_proto_v1:sat_state())
+    -> ok | {error, already_exists | store_unavailable | no_quorum | term()}.
 create(SatState) ->
     case enabled() of
         false -> ok;
@@ -182,7 +209,9 @@ alarm(SatId, Data) ->
 -spec status() -> #{enabled := boolean(), store := node() | undefined,
                     restores := non_neg_integer(), buffered := non_neg_integer(),
                     overflow := non_neg_integer(), telemetry := telemetry_status(),
-                    owner := boolean() | undefined, not_owner_reason := binary()}.
+                    owner := boolean() | undefined, not_owner_reason := binary(),
+                    route := none | local | remote, owner_node := node() | undefined,
+                    quorum := boolean()}.
 status() ->
     gen_server:call(?MODULE, status).
 
@@ -208,9 +237,15 @@ handle_call(status, _From, State = #state{store = Store, restores = R, unacked =
         owner -> {true, <<>>};
         {not_owner, W} -> {false, W}
     end,
+    {Route, OwnerNode} = case State#state.route of
+        none -> {none, undefined};
+        local -> {local, node()};
+        {remote, Beam, _} -> {remote, Beam}
+    end,
     Reply = #{enabled => enabled(), store => Store, restores => R,
               buffered => Buffered, overflow => overflow(), telemetry => Telemetry,
-              owner => Owner, not_owner_reason => Why},
+              owner => Owner, not_owner_reason => Why, route => Route, owner_node => OwnerNode,
+              quorum => State#state.quorum},
     {reply, Reply, State};
 handle_call(_Request, _From, State) ->
     {reply, {error, bad_call}, State}.
@@ -218,29 +253,67 @@ handle_call(_Request, _From, State) ->
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
 handle_cast({sent, CmdId}, State = #state{sent = Sent}) ->
     {noreply, State#state{sent = [CmdId | Sent]}};
-handle_cast({result, SatId, CmdId, _Outcome, _SatState}, State = #state{store = undefined}) ->
-    logger:warning("satellite ~s: outcome of ~s not stored (no store node); it is delivered "
-                   "again when the store is back", [SatId, CmdId]),
-    {noreply, State};
-handle_cast({result, SatId, CmdId, Outcome, SatState}, State = #state{store = Store, sent = Sent}) ->
+handle_cast({result, SatId, CmdId, Outcome, SatState}, State = #state{sent = Sent}) ->
     %% The ledger sees `sent' before the outcome.
-    _ = Sent =/= [] andalso store_cast(Store, {commands_sent, lists:reverse(Sent)}),
-    store_cast(Store, {command_result, CmdId, SatId, Outcome, SatState}),
-    {noreply, State#state{sent = []}};
-handle_cast({alarm, SatId, Data}, State = #state{store = undefined}) ->
-    logger:warning("satellite ~s: alarm ~0P not stored (no store node)", [SatId, Data, 10]),
+    State1 = case Sent of
+        [] -> State;
+        _ -> to_store({commands_sent, lists:reverse(Sent)}, State#state{sent = []})
+    end,
+    {noreply, to_store({command_result, CmdId, SatId, Outcome, SatState}, State1)};
+handle_cast({alarm, SatId, Data}, State) ->
+    {noreply, to_store({alarm, SatId, Data}, State)};
+%% Another BEAM node's store owns the database (it says so every tick).
+handle_cast({owner_is, Beam, Py}, State) when is_atom(Beam), is_atom(Py), Beam =/= node() ->
+    {noreply, State#state{owner = {Beam, Py, erlang:monotonic_time(millisecond)}}};
+%% From a node that routes to this one's store (in order, per sender).
+handle_cast({relay, _From, Msg}, State = #state{store = undefined}) ->
+    logger:warning("~s not written: this node's store no longer owns the database (the sender "
+                   "delivers again when it finds the owner)", [element(1, Msg)]),
     {noreply, State};
-handle_cast({alarm, SatId, Data}, State = #state{store = Store}) ->
-    store_cast(Store, {alarm, SatId, Data}),
+handle_cast({relay, _From, Msg}, State = #state{store = Store}) ->
+    store_cast(Store, Msg),
     {noreply, State};
+handle_cast({relay_telemetry, From, Id, _Rows}, State = #state{store = undefined}) ->
+    From ! {telemetry_nack, Id},
+    {noreply, State};
+handle_cast({relay_telemetry, From, Id, Rows}, State = #state{store = Store, relays = Relays,
+                                                               relay_seq = Seq}) ->
+    RelayId = -(Seq + 1),  % the store acks it here; this server's own batches have ids > 0
+    store_cast(Store, {telemetry, self(), RelayId, Rows}),
+    At = erlang:monotonic_time(millisecond),
+    {noreply, State#state{relays = Relays#{RelayId => {From, Id, At}}, relay_seq = Seq + 1}};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info(tick, State) ->
-    schedule(tick, application:get_env(stellar, telemetry_flush_ms, 500)),
-    State1 = connect(State),
+    schedule(tick, flush_ms()),
+    State1 = follow_owner(connect(tell_quorum(State))),
     {noreply, flush(State1)};
+handle_info({store_lease, Owner, Why}, State) when is_boolean(Owner), is_binary(Why) ->
+    Lease = case Owner of
+        true -> State#state.lease;
+        false when State#state.store =:= undefined -> not_owner_logged(Why, State#state.lease);
+        false -> State#state.lease  % connect/1 lets the store go at the next tick
+    end,
+    {noreply, State#state{lease_hint = Owner, lease = Lease}};
+handle_info({telemetry_ack, Id, Stored, Rejected}, State = #state{relays = Relays})
+  when is_integer(Id), Id < 0 ->
+    case maps:take(Id, Relays) of
+        {{From, FromId, _At}, Relays1} ->
+            From ! {telemetry_ack, FromId, Stored, Rejected},
+            {noreply, State#state{relays = Relays1}};
+        error ->
+            {noreply, State}
+    end;
+handle_info({telemetry_nack, Id}, State = #state{relays = Relays}) when is_integer(Id), Id < 0 ->
+    case maps:take(Id, Relays) of
+        {{From, FromId, _At}, Relays1} ->
+            From ! {telemetry_nack, FromId},
+            {noreply, State#state{relays = Relays1}};
+        error ->
+            {noreply, State}
+    end;
 handle_info({telemetry_ack, Id, Stored, Rejected}, State = #state{unacked = U})
   when is_integer(Stored), Stored >= 0, is_integer(Rejected), Rejected >= 0 ->
     case maps:take(Id, U) of
@@ -264,12 +337,13 @@ handle_info(_Info, State) ->
 
 %% A clean stop writes every satellite of this node, waiting for the store to confirm.
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, State = #state{store = Store}) when Store =/= undefined ->
+terminate(_Reason, State = #state{route = Route}) when Route =/= none ->
     _ = flush(State#state{checkpoint_at = erlang:system_time(millisecond)}),
     Self = node(),
     All = [checkpoint_row(E) || E = #{owner := Owner} <- all_entries(), Owner =:= Self],
     try
-        lists:foreach(fun(Chunk) -> ok = gen_server:call({store, Store}, {checkpoint, Chunk}, 30000) end,
+        Target = case Route of local -> {local, State#state.store}; _ -> Route end,
+        lists:foreach(fun(Chunk) -> ok = route_call(Target, {checkpoint, Chunk}, 30000) end,
                       chunks(All, 1000)),
         logger:info("checkpointed ~b satellite(s) at stop", [length(All)])
     catch
@@ -296,21 +370,61 @@ store_node() ->
     end.
 
 store_call(Request, Timeout) ->
-    case store_node() of
-        undefined ->
-            {error, store_unavailable};
-        Node ->
-            try gen_server:call({store, Node}, Request, Timeout) of
+    case quorum() of
+        false ->
+            {error, no_quorum};
+        true ->
+            Route = case ets:lookup(?COUNTERS, route) of
+                [{route, R = {remote, _, _}}] -> R;
+                _ -> case store_node() of undefined -> none; Py -> {local, Py} end
+            end,
+            try route_call(Route, Request, Timeout) of
                 {error, {not_owner, _Why}} -> {error, store_unavailable};  % status/0 says why
                 Reply -> Reply
-            catch exit:_ -> {error, store_unavailable}
+            catch _:_ -> {error, store_unavailable}
             end
     end.
+
+%% A call to the owning store node: this node's, or another BEAM node's through that node.
+route_call(none, _Request, _Timeout) ->
+    {error, store_unavailable};
+route_call(local, Request, Timeout) ->
+    route_call({local, store_node()}, Request, Timeout);
+route_call({local, undefined}, _Request, _Timeout) ->
+    {error, store_unavailable};
+route_call({local, Py}, Request, Timeout) ->
+    gen_server:call({store, Py}, Request, Timeout);
+route_call({remote, Beam, Py}, Request, Timeout) ->
+    erpc:call(Beam, gen_server, call, [{store, Py}, Request, Timeout], Timeout + ?REMOTE_MARGIN_MS).
+
+%% Whether this node may accept commands (a node on the minority side of a partition may not).
+quorum() ->
+    stellar_cluster:has_quorum().
 
 store_cast(Node, Msg) ->
     gen_server:cast({store, Node}, Msg).
 
-%% Follows the store node; each time it (re)appears, restores from it.
+%% Every tick: this node's store hears whether we have quorum (and answers {store_lease, ...}).
+tell_quorum(State) ->
+    Q = quorum(),
+    _ = Q =/= State#state.quorum andalso
+        logger:warning("this node ~s quorum: ~s", [case Q of true -> "has"; false -> "lost" end,
+            case Q of true -> "commands are taken again";
+                      false -> "commands are refused and the store gives its lease up" end]),
+    _ = case store_node() of
+        undefined -> ok;
+        Py -> store_cast(Py, {quorum, self(), Q})
+    end,
+    State#state{quorum = Q}.
+
+%% Follows this node's store node while it owns the database; each time it (re)appears as
+%% the owner, restores from it. It is let go when it says it lost the lease or we lost quorum.
+connect(State = #state{store = Old, lease_hint = false}) when Old =/= undefined ->
+    logger:warning("store ~s no longer owns the database", [Old]),
+    unsent(State#state{store = undefined, lease = {not_owner, <<"the lease was lost">>}});
+connect(State = #state{store = Old, quorum = false}) when Old =/= undefined ->
+    logger:warning("store ~s: this node lost quorum; it no longer owns the database", [Old]),
+    unsent(State#state{store = undefined, lease = {not_owner, <<"this node has no quorum">>}});
 connect(State = #state{store = Old}) ->
     case store_node() of
         Old ->
@@ -318,6 +432,8 @@ connect(State = #state{store = Old}) ->
         undefined ->
             logger:warning("store node ~s is down: commands are refused until it is back", [Old]),
             unsent(State#state{store = undefined});
+        _New when not State#state.quorum; State#state.lease_hint =:= false ->
+            State;  % not the owner (it says why): nothing to restore
         New ->
             Now = erlang:monotonic_time(millisecond),
             SeenAt = case State#state.store_seen_at of undefined -> Now; T -> T end,
@@ -329,16 +445,123 @@ connect(State = #state{store = Old}) ->
             end
     end.
 
+%% The route for casts and telemetry: this node's store while it owns the database (then we
+%% announce it to the other BEAM nodes), else the last owner announced if it is fresh and
+%% connected, else none. A new route gets every unconfirmed telemetry batch, the outcomes held
+%% meanwhile, a full checkpoint, and (another node's store) a redelivery of the pending
+%% commands of this node's satellites.
+follow_owner(State = #state{store = Store, quorum = Q, owner = Owner, route = Old}) ->
+    Now = erlang:monotonic_time(millisecond),
+    Route = case {Store, Q, Owner} of
+        {_, false, _} -> none;
+        {Py, true, _} when Py =/= undefined ->
+            gen_server:abcast(nodes(), ?MODULE, {owner_is, node(), Py}),
+            local;
+        {undefined, true, {Beam, Py, SeenAt}} ->
+            case Now - SeenAt < max(?OWNER_STALE_MS, 4 * flush_ms()) andalso lists:member(Beam, nodes()) of
+                true -> {remote, Beam, Py};
+                false -> none
+            end;
+        {undefined, true, undefined} -> none
+    end,
+    case Route =:= Old of
+        true -> State;
+        false -> new_route(Old, Route, State)
+    end.
+
+new_route(Old, Route, State) ->
+    true = case Route of
+        {remote, _, _} -> ets:insert(?COUNTERS, {route, Route});
+        _ -> ets:delete(?COUNTERS, route)
+    end,
+    case Route of
+        none ->
+            logger:warning("no store owns the database for this node (~s): commands are refused, "
+                           "outcomes wait here", [route_text(Old)]);
+        _ ->
+            logger:info("persistence goes to ~s (was ~s)", [route_text(Route), route_text(Old)])
+    end,
+    _ = case Route of
+        {remote, Beam, Py} -> redeliver_local(Beam, Py);
+        _ -> ok
+    end,
+    {N, Held} = State#state.held,
+    State1 = unsent(State#state{route = Route, held = {0, []}}),
+    State2 = lists:foldl(fun to_store/2, State1, lists:reverse(Held)),
+    _ = N > 0 andalso Route =/= none andalso
+        logger:info("~b held outcome(s) and mark(s) sent to the store", [N]),
+    case Route of
+        none -> State2;
+        _ -> State2#state{checkpoint_at = 0}
+    end.
+
+route_text(none) -> "no store";
+route_text(local) -> "this node's store";
+route_text({remote, Beam, Py}) -> io_lib:format("store ~s of ~s", [Py, Beam]).
+
+%% The pending commands of the satellites whose shadow is here, delivered again (in a helper:
+%% the list may be long and the owner slow).
+redeliver_local(Beam, Py) ->
+    _ = spawn(fun() ->
+        try route_call({remote, Beam, Py}, pending_commands, 60000) of
+            {ok, Pending} ->
+                N = lists:foldl(fun(Cmd = {_, SatId, _, _}, Acc) ->
+                                    case stellar_registry:whereis_local(SatId) of
+                                        undefined -> Acc;
+                                        _ -> Acc + redeliver(Cmd)
+                                    end
+                                end, 0, Pending),
+                _ = N > 0 andalso logger:info("~b command(s) of this node's satellites delivered "
+                                              "again", [N]);
+            Other ->
+                logger:warning("pending commands not read from ~s: ~0P", [Beam, Other, 10])
+        catch Class:Reason ->
+            logger:warning("pending commands not read from ~s: ~p:~0P", [Beam, Class, Reason, 10])
+        end
+    end),
+    ok.
+
+%% A cast for the owning store: to this node's store, through the owner's BEAM node, or held
+%% until there is an owner (bounded: the oldest go first; redelivery heals lost outcomes).
+to_store(Msg, State = #state{route = local, store = Store}) ->
+    store_cast(Store, Msg),
+    State;
+to_store(Msg, State = #state{route = {remote, Beam, _}}) ->
+    gen_server:cast({?MODULE, Beam}, {relay, node(), Msg}),
+    State;
+to_store(Msg, State = #state{route = none, held = {N, Held}, dropped_held = D}) when N < ?HELD_MAX ->
+    _ = N =:= 0 andalso D =:= 0 andalso
+        logger:warning("~s waits here: no store owns the database for this node", [element(1, Msg)]),
+    State#state{held = {N + 1, [Msg | Held]}};
+to_store(Msg, State = #state{route = none, held = {N, Held}, dropped_held = D}) ->
+    _ = D rem 1000 =:= 0 andalso
+        logger:warning("~b outcome(s) or mark(s) waiting for a store: the oldest are dropped "
+                       "(~b so far; delivered again when a store is back)", [N, D + 1]),
+    State#state{held = {N, [Msg | lists:droplast(Held)]}, dropped_held = D + 1}.
+
+flush_ms() ->
+    application:get_env(stellar, telemetry_flush_ms, 500).
+
 %% True while one of this node's sats nodes is starting (none is `up' yet, or not all are).
 sats_starting() ->
     lists:any(fun(#{role := Role, status := Status}) -> Role =:= sats andalso Status =:= starting end,
               stellar_py_node:info()).
 
 %% A new store (or none): nothing sent to the old one counts as sent; its batches go again.
-unsent(State = #state{unacked = U}) ->
+%% Batches relayed for other nodes to the old store are refused back to them (they send again).
+unsent(State = #state{unacked = U, relays = Relays}) ->
     _ = map_size(U) > 0 andalso
         logger:info("telemetry: ~b unconfirmed batch(es) will be sent to the next store", [map_size(U)]),
-    State#state{sent_upto = 0, unacked = #{}}.
+    _ = [From ! {telemetry_nack, Id} || {From, Id, _} <- maps:values(Relays)],
+    State#state{sent_upto = 0, unacked = #{}, relays = #{}}.
+
+%% Relayed batches the store never confirmed: their senders send them again after their own
+%% ?ACK_TIMEOUT_MS; their entries go.
+expire_relays(State = #state{relays = Relays}) when map_size(Relays) =:= 0 ->
+    State;
+expire_relays(State = #state{relays = Relays}) ->
+    Since = erlang:monotonic_time(millisecond) - ?ACK_TIMEOUT_MS,
+    State#state{relays = maps:filter(fun(_, {_, _, At}) -> At >= Since end, Relays)}.
 
 restore(Node, State) ->
     try gen_server:call({store, Node}, satellites, 60000) of
@@ -351,11 +574,14 @@ restore(Node, State) ->
     end.
 
 %% Another cluster owns the database: nothing is restored or delivered; asked again next tick.
-not_owner(Node, Why, State = #state{lease = Lease}) ->
+not_owner(_Node, Why, State = #state{lease = Lease}) ->
+    State#state{store = undefined, lease = not_owner_logged(Why, Lease)}.
+
+not_owner_logged(Why, Lease) ->
     _ = Lease =:= {not_owner, Why} orelse
-        logger:warning("store ~s: this cluster does not own the database: ~ts; nothing is restored "
-                       "or delivered until it does (asking again every tick)", [Node, Why]),
-    State#state{store = undefined, lease = {not_owner, Why}}.
+        logger:warning("this node's store does not own the database: ~ts; it restores nothing "
+                       "(asking again every tick)", [Why]),
+    {not_owner, Why}.
 
 restore(Node, Sats, State = #state{restores = R}) ->
     try
@@ -394,12 +620,15 @@ redeliver({CmdId, SatId, Kind, Args}) ->
         Pid -> stellar_sat:deliver(Pid, CmdId, Kind, Args), 1
     end.
 
-flush(State = #state{store = undefined}) ->
-    report_overflow(State);
-flush(State = #state{store = Store, sent = Sent}) ->
-    _ = Sent =/= [] andalso store_cast(Store, {commands_sent, lists:reverse(Sent)}),
-    State1 = flush_telemetry(resend_late(State#state{sent = []})),
-    checkpoint(report_overflow(State1)).
+flush(State = #state{route = none}) ->
+    report_overflow(expire_relays(State));
+flush(State = #state{sent = Sent}) ->
+    State1 = case Sent of
+        [] -> State;
+        _ -> to_store({commands_sent, lists:reverse(Sent)}, State#state{sent = []})
+    end,
+    State2 = flush_telemetry(resend_late(expire_relays(State1))),
+    checkpoint(report_overflow(State2)).
 
 %% Sends the rows after sent_upto, in batches of at most ?BATCH, each remembered until acked.
 flush_telemetry(State = #state{hold_until = Hold}) when is_integer(Hold) ->
@@ -408,14 +637,14 @@ flush_telemetry(State = #state{hold_until = Hold}) when is_integer(Hold) ->
         false -> send_telemetry(State)
     end.
 
-send_telemetry(State = #state{store = Store, sent_upto = Upto, batch_seq = Seq, unacked = U}) ->
+send_telemetry(State = #state{sent_upto = Upto, batch_seq = Seq, unacked = U}) ->
     case take(ets:next(?TAB, Upto), ?BATCH, []) of
         [] ->
             State;
         Batch = [{First, _, _} | _] ->
             {Last, _, _} = lists:last(Batch),
             Id = Seq + 1,
-            store_cast(Store, {telemetry, self(), Id, [{SatId, T} || {_, SatId, T} <- Batch]}),
+            send_batch(State, Id, [{SatId, T} || {_, SatId, T} <- Batch]),
             State1 = State#state{sent_upto = Last, batch_seq = Id,
                                  unacked = U#{Id => {First, Last, erlang:monotonic_time(millisecond)}}},
             case length(Batch) =:= ?BATCH of
@@ -423,6 +652,11 @@ send_telemetry(State = #state{store = Store, sent_upto = Upto, batch_seq = Seq, 
                 false -> State1
             end
     end.
+
+send_batch(#state{route = local, store = Store}, Id, Rows) ->
+    store_cast(Store, {telemetry, self(), Id, Rows});
+send_batch(#state{route = {remote, Beam, _}}, Id, Rows) ->
+    gen_server:cast({?MODULE, Beam}, {relay_telemetry, self(), Id, Rows}).
 
 take('$end_of_table', _N, Acc) ->
     lists:reverse(Acc);
@@ -479,7 +713,7 @@ report_overflow(State = #state{overflow_logged = Logged, overflow_logged_at = At
             State
     end.
 
-checkpoint(State = #state{store = Store, checkpoint_at = Since}) ->
+checkpoint(State = #state{checkpoint_at = Since}) ->
     Now = erlang:system_time(millisecond),
     case Now - Since >= application:get_env(stellar, checkpoint_ms, 5000) of
         false ->
@@ -488,9 +722,9 @@ checkpoint(State = #state{store = Store, checkpoint_at = Since}) ->
             Self = node(),
             Changed = [checkpoint_row(E) || E = #{owner := Owner, updated_at := At} <- all_entries(),
                                             Owner =:= Self, At >= Since],
-            lists:foreach(fun(Chunk) -> store_cast(Store, {checkpoint, Chunk}) end,
-                          chunks(Changed, 1000)),
-            State#state{checkpoint_at = Now}
+            State1 = lists:foldl(fun(Chunk, S) -> to_store({checkpoint, Chunk}, S) end, State,
+                                 chunks(Changed, 1000)),
+            State1#state{checkpoint_at = Now}
     end.
 
 checkpoint_row(#{id := Id, state := S, status := Status}) ->
