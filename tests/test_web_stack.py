@@ -87,7 +87,7 @@ async def _scenario(url: str, tokens: dict[str, str]) -> None:
         assert (await http.get("/api/satellites")).status == 401
         assert (await http.get("/api/satellites", headers={"Authorization": "Bearer sto_wrong"})).status == 401
         assert (await http.get("/api/events")).status == 401
-        assert (await http.post("/api/satellites", json={"id": SAT, "name": "W"}, headers=auth("operator"))).status == 403
+        assert (await http.post("/api/satellites", json={"id": SAT, "name": "W"}, headers=auth("viewer"))).status == 403
         assert (await http.patch("/api/satellites/demo-01", json={"mode": "safe"}, headers=auth("viewer"))).status == 403
         assert (await http.post("/api/satellites/demo-01/commands", json={"kind": "noop"}, headers=auth("viewer"))).status == 403
         listing = await (await http.get("/api/satellites", headers=auth("viewer"))).json()
