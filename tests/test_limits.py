@@ -217,3 +217,14 @@ def test_lifecycle_invariants(latched: bool, script: list[str]) -> None:
 def test_legacy_kind_names_are_kept() -> None:
     assert alarm_kind("energy_pct", "low") == "low_energy" and alarm_kind("memory_used_pct", "high") == "memory_full"
     assert alarm_kind("alt_km", "low") == "alt_km_low"
+
+
+def test_a_watch_whose_alarm_was_cleared_elsewhere_raises_again() -> None:
+    engine = LimitEngine()
+    engine.set_limits([(None, ENERGY)])
+    [raised] = engine.sample("sat-1", 1, {"energy_pct": 5.0})
+    assert engine.sample("sat-1", 2, {"energy_pct": 5.0}) == []
+    assert engine.reconcile({("sat-1", "low_energy"): "critical"}) == 0  # still raised there
+    assert engine.reconcile({}) == 1  # an operator cleared it
+    [again] = engine.sample("sat-1", 3, {"energy_pct": 5.0})
+    assert again.transition == raised.transition == "raised"

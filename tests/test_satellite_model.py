@@ -103,14 +103,11 @@ def test_nominal_example_values() -> None:
 # -- tick: memory -----------------------------------------------------------------------------
 
 
-def test_science_fills_memory_and_alarms_once_when_full() -> None:
+def test_science_fills_memory_up_to_capacity() -> None:
     state, events = tick(sat(mode=SC), 10.0, True, T0_MS)
     assert state.memory_used_mb == approx(15.0) and events == ()
     state, events = tick(sat(mode=SC, memory_used_mb=99.0), 10.0, True, T0_MS)
-    assert state.memory_used_mb == 100.0
-    assert events == (Alarm("memory_full", "warning", "memory full (100 MB)"),)
-    state, events = tick(state, 10.0, True, T0_MS)
-    assert state.memory_used_mb == 100.0 and events == ()  # still full: no second alarm
+    assert state.memory_used_mb == 100.0 and events == ()  # memory_full: the ground's limits (py_nodes.limits)
 
 
 def test_downlink_drains_memory_to_zero_and_other_modes_keep_it() -> None:
@@ -126,26 +123,23 @@ def test_downlink_drains_memory_to_zero_and_other_modes_keep_it() -> None:
 # -- tick: low energy -------------------------------------------------------------------------
 
 
-def test_low_energy_forces_safe_and_alarms_once_per_entry() -> None:
+def test_low_energy_forces_safe() -> None:
     state, events = tick(sat(mode=SC, energy_pct=10.05), 1.0, False, T0_MS)
     assert state.mode is S and state.energy_pct == approx(9.93)
-    assert events == (
-        ModeChanged(SC, S, "low_energy"),
-        Alarm("low_energy", "critical", "energy 9.9 % is below 10 %"),
-    )
+    assert events == (ModeChanged(SC, S, "low_energy"),)  # the alarm: the ground's limits
     state, events = tick(state, 1.0, False, T0_MS)
-    assert events == ()  # still low: no new alarm
-    # Commanded out of safe while still low: forced back, without a second alarm.
+    assert events == ()  # still low, already safe
+    # Commanded out of safe while still low: forced back.
     state, outcome, _ = apply_command(state, b"c1", "set_mode", {"mode": Atom("standby")}, T0_MS)
     assert outcome == DONE and state.mode is SB
     state, events = tick(state, 1.0, False, T0_MS)
     assert state.mode is S and events == (ModeChanged(SB, S, "low_energy"),)
-    # Recharged above the threshold, then low again: a new entry, a new alarm.
+    # Recharged above the threshold, then low again: safe again.
     state, _ = tick(state, 10.0, True, T0_MS)
     assert state.energy_pct > 10.0
     state, _, _ = apply_command(state, b"c2", "set_mode", {"mode": Atom("standby")}, T0_MS)
     state, events = tick(state, 100.0, False, T0_MS)
-    assert [type(e) for e in events] == [ModeChanged, Alarm]
+    assert [type(e) for e in events] == [ModeChanged]
 
 
 def test_state_placed_below_threshold_goes_safe_without_alarm() -> None:
@@ -288,9 +282,7 @@ class SatelliteMachine(RuleBasedStateMachine):
         assert_events_follow_the_table(before, self.state, events)
         if self.state.energy_pct < 10.0:
             assert self.state.mode is S
-        alarms = [e.alarm for e in events if isinstance(e, Alarm)]
-        assert len(alarms) == len(set(alarms))
-        assert ("low_energy" in alarms) == (before.energy_pct >= 10.0 > self.state.energy_pct)
+        assert not any(isinstance(e, Alarm) for e in events)  # alarms: the ground's limits
         assert self.state.applied == before.applied
 
     @rule(n=st.integers(0, 15), kind=st.sampled_from(KINDS), args=st.sampled_from(ARGS))

@@ -1,7 +1,8 @@
 """Prometheus metrics of the gateway, in a registry of its own (no global state).
 
 Fleet figures (``stellar_satellites_active``, ``stellar_energy_avg``, ``stellar_tasks_pending``,
-``stellar_tasks_failed_total``, ``stellar_alarms_active{severity}``, ``stellar_database_up``)
+``stellar_tasks_failed_total``, ``stellar_alarms_active{severity}``, ``stellar_alarms{severity,state}``,
+``stellar_database_up``)
 are refreshed when ``/metrics`` is scraped, at most once per ``fleet_refresh_s``, from the
 cluster and the database; so are the BEAM node's own metrics (``stellar:metrics()``: VM,
 commands, orbital calls, Python nodes, distribution; ``BeamCollector``) and its telemetry
@@ -26,6 +27,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+from py_nodes.vocabulary import ALARM_STATES
 
 __all__ = ["CONTENT_TYPE", "SEVERITIES", "BeamCollector", "DistCollector", "GatewayMetrics", "TelemetryCollector"]
 
@@ -226,6 +229,7 @@ class GatewayMetrics:
         self.tasks = TasksCollector()
         r.register(self.tasks)
         self.alarms_active = Gauge("stellar_alarms_active", "Active (not cleared) alarms by severity", ["severity"], registry=r)
+        self.alarms_open = Gauge("stellar_alarms", "Open (not cleared) alarms by severity and state", ["severity", "state"], registry=r)
         self.database_up = Gauge("stellar_database_up", "1 while the gateway reaches the database, else 0", registry=r)
         self.http_duration = Histogram(
             "stellar_http_request_duration_seconds", "HTTP request duration by route",
@@ -277,6 +281,13 @@ class GatewayMetrics:
         """Active alarms by severity (every severity is exported, 0 when none)."""
         for severity in SEVERITIES:
             self.alarms_active.labels(severity).set(active.get(severity, 0))
+
+    def set_alarm_states(self, counts: dict[tuple[str, str], int]) -> None:
+        """Open alarms by (severity, state): every pair is exported, 0 when none."""
+        for severity in SEVERITIES:
+            for state in ALARM_STATES:
+                if state != "cleared":
+                    self.alarms_open.labels(severity, state).set(counts.get((severity, state), 0))
 
     def set_database(self, up: bool) -> None:
         self.database_up.set(1 if up else 0)

@@ -112,6 +112,12 @@ class Limits:
             await append_audit(conn, actor, "limit.update", "limit", _entity_id(satellite_id, limit.parameter), details)
         return record, old is None
 
+    async def capacities(self, satellite_ids: list[str]) -> dict[str, float]:
+        """Memory capacity (MB) of these satellites, for ``memory_used_pct`` (unknown ids absent)."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute("SELECT id, memory_capacity_mb FROM satellites WHERE id = ANY(%s)", (satellite_ids,))
+            return {sat_id: float(capacity) for sat_id, capacity in await cur.fetchall()}
+
     async def delete(self, parameter: str, *, satellite_id: str | None, actor: str) -> LimitRecord:
         """Remove a limit (NotFound when there is none); the removed one is returned."""
         check_actor(actor)

@@ -5,11 +5,11 @@ the time (``now_ms``) as an argument and return the new state plus the events it
 the actor turns into messages (``proto_v1``). Rules (docs/protocol-v1.md):
 
 - energy drains at a per-mode rate and charges in sunlight, clamped to [0, 100] %;
-- memory fills in ``science`` (``memory_full`` alarm once, when it reaches capacity) and drains
-  in ``downlink`` down to 0;
-- energy below 10 % forces ``safe`` (reason ``low_energy``); the critical ``low_energy`` alarm is
-  raised once per entry into low energy, i.e. when a tick takes energy from >= 10 % to < 10 %
-  (a state placed already below 10 % is forced to safe without a second alarm);
+- memory fills in ``science`` up to its capacity and drains in ``downlink`` down to 0;
+- energy below 10 % forces ``safe`` (reason ``low_energy``): the on-board protection. Alarms are
+  not the model's business: the ground judges telemetry by limits that operators edit
+  (``py_nodes.limits``, the store node); the seeded limits raise ``low_energy`` below 10 % and
+  ``memory_full`` at capacity, as the model did before (``Alarm`` stays in the protocol);
 - ``applied`` keeps the newest 256 applied command ids; a command whose id is there is answered
   ``done`` and not applied again. Failed commands are not recorded: a retry is evaluated anew.
 """
@@ -123,17 +123,11 @@ def tick(state: SatState, dt_s: float, in_sunlight: bool, now_ms: int) -> tuple[
     events = _NO_EVENTS
     if mode is _SCIENCE:
         memory_mb = min(capacity_mb, memory_mb + SCIENCE_FILL_MB_PER_S * dt_s)
-        if memory_mb >= capacity_mb > state.memory_used_mb:
-            events = (Alarm("memory_full", "warning", f"memory full ({capacity_mb:g} MB)"),)
     elif mode is _DOWNLINK:
         memory_mb = max(0.0, memory_mb - DOWNLINK_DRAIN_MB_PER_S * dt_s)
-    if energy_pct < LOW_ENERGY_PCT:
-        if mode is not _SAFE:
-            events += (ModeChanged(mode, _SAFE, "low_energy"),)
-            mode = _SAFE
-        if state.energy_pct >= LOW_ENERGY_PCT:
-            message = f"energy {energy_pct:.1f} % is below {LOW_ENERGY_PCT:g} %"
-            events += (Alarm("low_energy", "critical", message),)
+    if energy_pct < LOW_ENERGY_PCT and mode is not _SAFE:
+        events = (ModeChanged(mode, _SAFE, "low_energy"),)
+        mode = _SAFE
     new_state = SatState(
         state.id,
         state.name,

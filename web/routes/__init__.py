@@ -6,7 +6,18 @@ from typing import Final
 
 from .. import openapi
 from ..spec import RouteSpec
-from . import commands, events, satellites, session, stations, system, tasks, telemetry
+from . import (
+    alarms,
+    commands,
+    events,
+    limits,
+    satellites,
+    session,
+    stations,
+    system,
+    tasks,
+    telemetry,
+)
 
 __all__ = ["ROUTES"]
 
@@ -16,6 +27,8 @@ ROUTES: Final[list[RouteSpec]] = [
     *telemetry.ROUTES,
     *stations.ROUTES,
     *tasks.ROUTES,
+    *alarms.ROUTES,
+    *limits.ROUTES,
     *system.ROUTES,
     *events.ROUTES,
     *session.ROUTES,

@@ -1,4 +1,4 @@
-"""Nodes, alarms (list, clear), health, readiness and Prometheus metrics."""
+"""Nodes, health, readiness and Prometheus metrics (alarms: routes/alarms.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from py_nodes.db import AlarmRecord, Alarms, DbError
+from py_nodes.db import Alarms, DbError
 from py_nodes.db.history import active_alarm_counts, task_counts
 from py_nodes.db.tasks import Tasks
 
@@ -16,9 +16,9 @@ from ..cluster import ClusterError
 from ..errors import DatabaseDown, error_response
 from ..keys import CLUSTER, DATABASE, METRICS
 from ..metrics import CONTENT_TYPE, GatewayMetrics
-from ..models import SAT_ID, TIME, error_replies, iso, items_of
+from ..models import error_replies, items_of
 from ..respond import json_response
-from ..spec import GATE, RouteSpec, params
+from ..spec import GATE, RouteSpec
 
 __all__ = ["ROUTES"]
 
@@ -41,21 +41,6 @@ NODE: Final = {
         "leaves": {"type": "integer", "description": "a BEAM node: how often it left (lost its connection)"},
     },
 }
-ALARM: Final = {
-    "type": "object",
-    "required": ["id", "satellite_id", "kind", "severity", "message", "raised_at"],
-    "properties": {
-        "id": {"type": "integer"},
-        "satellite_id": {"type": "string"},
-        "kind": {"type": "string"},
-        "severity": {"type": "string", "enum": ["info", "warning", "critical"]},
-        "message": {"type": "string"},
-        "raised_at": TIME,
-        "cleared_at": {**TIME, "type": ["string", "null"]},
-        "cleared_by": {"type": ["string", "null"], "description": "who cleared it (audit actor)"},
-    },
-}
-ALARM_PATH: Final = {"alarm_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "description": "alarm id"}}
 STATUS: Final = {
     "type": "object",
     "required": ["status"],
@@ -65,37 +50,6 @@ STATUS: Final = {
 
 async def nodes(request: web.Request) -> web.StreamResponse:
     return json_response({"items": await request.app[CLUSTER].nodes()})
-
-
-def _alarm_json(a: AlarmRecord) -> dict[str, Any]:
-    return {
-        "id": a.id, "satellite_id": a.satellite_id, "kind": a.kind, "severity": a.severity, "message": a.message,
-        "raised_at": iso(a.raised_at), "cleared_at": iso(a.cleared_at), "cleared_by": a.cleared_by,
-    }  # fmt: skip
-
-
-async def alarms(request: web.Request) -> web.StreamResponse:
-    sat_id = params(request).query.get("sat")
-    active = await Alarms(request.app[DATABASE]).active(sat_id)
-    return json_response({"items": [_alarm_json(a) for a in active]})
-
-
-async def clear_alarm(request: web.Request) -> web.StreamResponse:
-    """Clear (acknowledge) an alarm; idempotent. A clear that happens now is also published on
-    BEAM's event bus so that every dashboard drops the alarm without polling."""
-    p = params(request)
-    assert p.principal is not None
-    alarm, now = await Alarms(request.app[DATABASE]).clear(p.path["alarm_id"], actor=p.principal.actor)
-    if now:
-        data = {
-            "alarm_id": alarm.id, "kind": alarm.kind, "severity": alarm.severity, "cleared": True,
-            "cleared_by": alarm.cleared_by, "message": alarm.message,
-        }  # fmt: skip
-        try:
-            await request.app[CLUSTER].publish("alarm", alarm.satellite_id, data)
-        except ClusterError as exc:  # the clear is in the database: it stands; clients see it on refetch
-            log.warning("alarm %d cleared but its event was not published: %s", alarm.id, exc)
-    return json_response(_alarm_json(alarm))
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -168,6 +122,7 @@ async def _refresh_database(app: web.Application, gauges: GatewayMetrics) -> Non
         by_cause, solve_ms = await gate.run(tasks.run_stats())
         gauges.set_plan(await gate.run(tasks.counts()), by_cause, solve_ms)
         gauges.set_alarms(await gate.run(active_alarm_counts(app[DATABASE])))
+        gauges.set_alarm_states(await gate.run(Alarms(app[DATABASE]).counts()))
     except (DbError, DatabaseDown) as exc:  # no database: the last task and alarm figures stand
         log.warning("metrics: no task figures: %s", exc)
     gauges.set_database(gate.up)
@@ -177,21 +132,6 @@ ROUTES: Final = [
     RouteSpec(
         "GET", "/api/nodes", nodes, "listNodes", "BEAM and Python nodes of the cluster", "cluster", "viewer",
         {200: ("nodes", items_of(NODE)), **error_replies(401, 403, 422, 503)},
-    ),
-    RouteSpec(
-        "GET", "/api/alarms", alarms, "listAlarms", "Active alarms, most severe first", "cluster", "viewer",
-        {200: ("alarms", items_of(ALARM)), **error_replies(401, 403, 422, 503)}, query={"sat": SAT_ID}, database="here",
-        description="Alarms change as `alarm` events on GET /api/events: a satellite raising one (data: alarm, "
-        "severity, message) or an operator clearing one (data: alarm_id, kind, severity, cleared: true, "
-        "cleared_by, message). Clients refetch this list on either.",
-    ),
-    RouteSpec(
-        "POST", "/api/alarms/{alarm_id}/clear", clear_alarm, "clearAlarm", "Clear (acknowledge) an alarm", "cluster",
-        "operator", {200: ("the alarm, cleared (now or before)", ALARM), **error_replies(401, 403, 404, 422, 503)},
-        path_params=ALARM_PATH, database="here",
-        description="Idempotent: clearing a cleared alarm answers it unchanged (its cleared_at and cleared_by tell "
-        "when and by whom). A clear made now is audited and sent to every event stream as an `alarm` event with "
-        "data {alarm_id, kind, severity, cleared: true, cleared_by, message}; clients refetch GET /api/alarms.",
     ),
     RouteSpec("GET", "/healthz", healthz, "healthz", "The process is up", "health", None, {200: ("up", STATUS)}),
     RouteSpec(

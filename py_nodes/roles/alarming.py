@@ -1,0 +1,158 @@
+"""The store node's alarm keeper: judges every telemetry sample by the limits in the database,
+stores the alarm transitions they make, expires shelves, and publishes each transition.
+
+Why here and not on the satellites' nodes: the store node already receives every tick's
+telemetry (``stellar_store`` batches) and owns the database, so the limit table needs no
+distribution (no new messages between BEAM and Python) and a limit edited over HTTP is in force
+for the next samples anywhere in the cluster; after a restart it is read again from PostgreSQL.
+
+Every ``PERIOD_S`` (while this store node owns the database) the keeper reloads the limit table
+(small), expires shelves, and lets a watch whose alarm an operator cleared start over (so a
+value still out of limits raises a new alarm). Judging is synchronous and pure (``py_nodes.limits``); the
+transitions go through a queue to the database, retried while it is down, in order. Each stored
+transition is published as an ``alarm`` event on BEAM's bus (``stellar:publish/3``).
+``memory_used_pct`` needs each satellite's capacity: learned from creates and checkpoints, or
+read once from the database for a satellite not seen yet (its samples are judged from then on).
+Samples that arrive before the first load are not judged (a store starting up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from py_nodes.db import Database, DatabaseUnavailable, DbError, TelemetryRow
+from py_nodes.db.alarms import AlarmRecord, Alarms, AlarmTransition
+from py_nodes.db.limits import Limits
+from py_nodes.db.values import ms_from_datetime
+from py_nodes.limits import Change, LimitEngine
+
+__all__ = ["PERIOD_S", "AlarmKeeper", "event_data"]
+
+log = logging.getLogger("stellarops.alarms")
+
+PERIOD_S: Final = 1.0
+RETRY_MAX_S: Final = 5.0
+MAX_QUEUED: Final = 10_000  # transitions waiting for the database (beyond: dropped, logged)
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[None]]  # (satellite id, event data)
+
+
+def event_data(alarm: AlarmRecord, transition: AlarmTransition) -> dict[str, Any]:
+    """An ``alarm`` event's data: the alarm after the transition (``alarm`` names its kind,
+    as the satellites' own alarm events did)."""
+    data: dict[str, Any] = {
+        "alarm_id": alarm.id, "alarm": alarm.kind, "kind": alarm.kind, "severity": alarm.severity,
+        "message": alarm.message, "transition": transition.transition, "state": alarm.state, "active": alarm.active,
+        "actor": transition.actor, "comment": transition.comment,
+    }  # fmt: skip
+    if transition.value is not None:
+        data["value"] = transition.value
+    if alarm.state == "cleared":
+        data["cleared"] = True
+        data["cleared_by"] = alarm.cleared_by
+    if alarm.shelved_until is not None:
+        data["shelved_until_ms"] = ms_from_datetime(alarm.shelved_until)
+    return data
+
+
+class AlarmKeeper:
+    def __init__(self, db: Database, publish: Publish, owner: Callable[[], bool]) -> None:
+        self.alarms = Alarms(db)
+        self.limits = Limits(db)
+        self.engine = LimitEngine()
+        self._publish = publish
+        self._owner = owner
+        self._ready = False
+        self._capacity_mb: dict[str, float] = {}
+        self._unknown: set[str] = set()
+        self._changes: asyncio.Queue[Change] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._housekeeping()), loop.create_task(self._writer())]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def note_capacity(self, sat_id: str, capacity_mb: Any) -> None:
+        if isinstance(capacity_mb, float) and capacity_mb > 0:
+            self._capacity_mb[sat_id] = capacity_mb
+
+    def offer(self, rows: list[TelemetryRow]) -> None:
+        """Judge telemetry samples (any order across satellites; time order per satellite)."""
+        if not self._ready:
+            return
+        for row in rows:
+            capacity_mb = self._capacity_mb.get(row.satellite_id)
+            if capacity_mb is None:
+                self._unknown.add(row.satellite_id)
+            values = {
+                "energy_pct": row.energy_pct,
+                "memory_used_mb": row.memory_used_mb,
+                "memory_used_pct": None if capacity_mb is None else 100.0 * row.memory_used_mb / capacity_mb,
+                "alt_km": row.alt_km,
+            }
+            for change in self.engine.sample(row.satellite_id, ms_from_datetime(row.time), values):
+                if self._changes.qsize() >= MAX_QUEUED:
+                    log.error("alarms: %d transitions wait for the database; dropped %s", MAX_QUEUED, change)
+                    continue
+                self._changes.put_nowait(change)
+
+    async def _housekeeping(self) -> None:
+        seeded = False
+        while True:
+            try:
+                if self._owner():
+                    if not seeded:
+                        self.engine.seed(await self.alarms.raised_conditions())
+                        seeded = True
+                    elif self._changes.empty():  # nothing of ours on its way to the database
+                        self.engine.reconcile(await self.alarms.raised_conditions())
+                    self.engine.set_limits((r.satellite_id, r.limit) for r in await self.limits.all())
+                    self._ready = True
+                    if self._unknown:
+                        unknown, self._unknown = list(self._unknown), set()
+                        self._capacity_mb.update(await self.limits.capacities(unknown))
+                    for alarm, transitions in await self.alarms.expire_shelves():
+                        await self._announce(alarm, transitions)
+            except DbError as exc:
+                log.warning("alarms: %s", exc)
+            except Exception:  # a bug: say so, keep the keeper alive
+                log.exception("alarms: housekeeping failed")
+            await asyncio.sleep(PERIOD_S)
+
+    async def _writer(self) -> None:
+        while True:
+            change = await self._changes.get()
+            delay_s = 0.2
+            while True:
+                try:
+                    result = await self.alarms.apply(change)
+                    if result is not None:
+                        await self._announce(*result)
+                    break
+                except DatabaseUnavailable as exc:
+                    log.warning("alarms: %s; retrying in %.1f s", exc, delay_s)
+                    await asyncio.sleep(delay_s)
+                    delay_s = min(delay_s * 2, RETRY_MAX_S)
+                except DbError as exc:  # e.g. the satellite was deleted meanwhile
+                    log.warning("alarms: %s not stored: %s", change, exc)
+                    break
+
+    async def _announce(self, alarm: AlarmRecord, transitions: tuple[AlarmTransition, ...]) -> None:
+        for transition in transitions:
+            log.log(logging.WARNING if transition.transition in ("raised", "escalated") else logging.INFO,
+                    "alarm %d %s %s: %s (%s)", alarm.id, alarm.satellite_id, alarm.kind, transition.transition, alarm.message)  # fmt: skip
+            try:
+                await self._publish(alarm.satellite_id, event_data(alarm, transition))
+            except Exception as exc:  # stored: clients see it on their next fetch
+                log.warning("alarms: alarm %d's %s not published: %s", alarm.id, transition.transition, exc)
