@@ -58,14 +58,16 @@ see ``orbital.propagate``) and the neglected effects in ``orbital.frames`` and
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-from sgp4.api import SatrecArray  # type: ignore[import-untyped]
+from sgp4.api import Satrec, SatrecArray  # type: ignore[import-untyped]
 
 from .elements import Elements
 from .frames import EARTH_ROTATION_RAD_S, teme_to_ecef, teme_to_ecef_position
@@ -79,6 +81,10 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _COARSE_STEP_S = 120.0  # coarse grid step when min_pass_s is shorter
+_HIGH_STEP_S = 600.0  # ... for orbits of _HIGH_PERIOD_MIN or longer (MEO, GEO, HEO)
+_HIGH_PERIOD_MIN = 225.0  # SGP4's deep-space threshold
+_PARALLEL_MIN_SAMPLES = 20_000_000  # satellite × station × grid samples worth a worker pool
+_CHUNKS_PER_WORKER = 4
 _SPEED_MARGIN = 1.05  # on the Earth-fixed speed bound V
 _DISTANCE_SLACK_KM = 1e-6  # rounding allowance in the cell test
 _EDGE_TOLERANCE_S = 0.01  # AOS/LOS: stop when the Newton step is below this (then apply it)
@@ -125,9 +131,14 @@ def find_passes(
     *,
     min_pass_s: float = 30.0,
     max_chunk_bytes: int = 50_000_000,
+    workers: int = 1,
 ) -> list[Pass]:
     """Every pass in [from_utc, to_utc] lasting at least ``min_pass_s`` (see module docstring),
-    sorted by AOS. ``min_el_deg`` overrides every station's own mask when given."""
+    sorted by AOS. ``min_el_deg`` overrides every station's own mask when given.
+
+    ``workers`` > 1 spreads large searches over that many processes (satellites split into
+    interleaved chunks; each is searched whole, the results are merged); small ones, below
+    ~``_PARALLEL_MIN_SAMPLES`` satellite × station samples, stay in this process."""
     start = as_utc(from_utc, "from_utc")
     end = as_utc(to_utc, "to_utc")
     if end <= start:
@@ -136,15 +147,117 @@ def find_passes(
         raise ValueError(f"min_pass_s must be positive, got {min_pass_s}")
     if min_el_deg is not None and not -90.0 <= min_el_deg < 90.0:
         raise ValueError(f"min_el_deg {min_el_deg} is outside [-90, 90)")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if not elements or not stations:
         return []
-    duration_s = (end - start).total_seconds()
-    n_cells = max(1, math.ceil(duration_s / max(min_pass_s, _COARSE_STEP_S)))
-    grid_s = np.linspace(0.0, duration_s, n_cells + 1)
     masks = np.array([s.min_el_deg if min_el_deg is None else min_el_deg for s in stations])
-    sky = _Sky([e.satrec() for e in elements], stations, masks, start)
+    (jd0,), (fr0,) = jd_fr_from_utc(start)
+    job = _Job(
+        np.array([s.r_ecef_km for s in stations]).reshape(-1, 3),
+        np.array([s.enu_basis()[2] for s in stations]).reshape(-1, 3),
+        masks,
+        float(jd0),
+        float(fr0),
+        (end - start).total_seconds(),
+        min_pass_s,
+        max(1, min(max_chunk_bytes, _BLOCK_BYTES)),
+    )
+    satrecs = [e.satrec() for e in elements]
+    pieces = _plan(job, satrecs, workers)
+    if workers > 1 and len(pieces) > 1:
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(
+                    _search_tles,
+                    job,
+                    [(elements[i].line1, elements[i].line2) for i in index.tolist()],
+                    step_s,
+                )
+                for index, step_s in pieces
+            ]
+            results = [f.result() for f in futures]
+    else:
+        results = [
+            _search(job, [satrecs[i] for i in index.tolist()], step_s) for index, step_s in pieces
+        ]
+    found = _Found.merge([r.renumber(index) for r, (index, _) in zip(results, pieces, strict=True)])
+    return _make_passes(elements, stations, start, found)
 
-    scan = _coarse_scan(sky, grid_s, min_pass_s, max(1, min(max_chunk_bytes, _BLOCK_BYTES)))
+
+class _Job(NamedTuple):
+    """What every piece of a search shares (picklable, for worker processes)."""
+
+    sites: FloatArray  # [n_st, 3] ECEF km
+    ups: FloatArray  # [n_st, 3] unit ellipsoid normals
+    masks: FloatArray  # [n_st] deg
+    jd0: float
+    fr0: float
+    duration_s: float
+    min_pass_s: float
+    block_bytes: int
+
+
+class _Found(NamedTuple):
+    """Refined passes as columns (``sat`` indexes the satellites of the search that made it)."""
+
+    sat: IntArray
+    st: IntArray
+    aos_s: FloatArray
+    tca_s: FloatArray
+    los_s: FloatArray
+    max_el: FloatArray
+    aos_cut: BoolArray
+    los_cut: BoolArray
+
+    def renumber(self, index: IntArray) -> _Found:
+        return self._replace(sat=index[self.sat])
+
+    @staticmethod
+    def merge(parts: Sequence[_Found]) -> _Found:
+        return _Found(*(np.concatenate(c) for c in zip(*parts, strict=True)))
+
+
+def _grid_step_s(satrec: Any) -> float:
+    """Coarse-grid step for one satellite: _COARSE_STEP_S below _HIGH_PERIOD_MIN, _HIGH_STEP_S
+    above (slow Earth-fixed motion and long passes: fewer samples, few cells to halve). Any step
+    keeps the guarantee (step 2 halves whatever cells could hide a pass); it only sets the cost."""
+    no_rad_min = float(satrec.no_kozai)
+    if no_rad_min > 0.0 and 2.0 * math.pi / no_rad_min >= _HIGH_PERIOD_MIN:
+        return _HIGH_STEP_S
+    return _COARSE_STEP_S
+
+
+def _plan(job: _Job, satrecs: Sequence[Any], workers: int) -> list[tuple[IntArray, float]]:
+    """Satellite index arrays with their grid step: one piece per step, or, when the search is
+    big enough to share out, ``_CHUNKS_PER_WORKER`` × workers interleaved pieces per step (so
+    each holds a like mix of orbits, and a slow piece does not leave a process idle at the end)."""
+    steps = np.array([_grid_step_s(s) for s in satrecs])
+    n_st = len(job.masks)
+    pieces: list[tuple[IntArray, float]] = []
+    for step in np.unique(steps).tolist():
+        index = np.flatnonzero(steps == step)
+        samples = len(index) * n_st * job.duration_s / max(step, job.min_pass_s)
+        n = 1
+        if workers > 1 and samples >= _PARALLEL_MIN_SAMPLES:
+            n = min(len(index), workers * _CHUNKS_PER_WORKER)
+        pieces += [(index[c::n], float(step)) for c in range(n)]
+    return pieces
+
+
+def _search_tles(job: _Job, lines: list[tuple[str, str]], step_s: float) -> _Found:
+    """``_search`` in a worker process, from TLE lines (cheaper to send than Satrecs)."""
+    return _search(job, [Satrec.twoline2rv(a, b) for a, b in lines], step_s)
+
+
+def _search(job: _Job, satrecs: list[Any], step_s: float) -> _Found:
+    """Steps 1-3 of the method for some satellites, on a grid of about ``step_s``."""
+    duration_s, min_pass_s = job.duration_s, job.min_pass_s
+    n_cells = max(1, math.ceil(duration_s / max(min_pass_s, step_s)))
+    grid_s = np.linspace(0.0, duration_s, n_cells + 1)
+    sky = _Sky(satrecs, job)
+    scan = _coarse_scan(sky, grid_s, min_pass_s, job.block_bytes)
     p = _assemble(sky, scan, grid_s, min_pass_s)
 
     aos_s = np.zeros(len(p.sat))
@@ -173,7 +286,7 @@ def find_passes(
         better = el_2 >= np.fmax(max_el[low], p.best_el[low] - _EL_SLACK_DEG)
         tca_s[low] = np.where(better, tca_2, p.best_t[low])
         max_el[low] = np.where(better, el_2, p.best_el[low])
-    return _make_passes(elements, stations, start, p, aos_s, tca_s, los_s, max_el)
+    return _Found(p.sat, p.st, aos_s, tca_s, los_s, max_el, p.aos_cut, p.los_cut)
 
 
 # ---------------------------------------------------------------- geometry
@@ -194,23 +307,15 @@ class _Sky:
     """Satellites and stations; d and its derivatives at (satellite, station, offset) points,
     with one ``sgp4_array`` call per satellite involved."""
 
-    def __init__(
-        self,
-        satrecs: list[Any],
-        stations: Sequence[GroundStation],
-        masks: FloatArray,
-        start: datetime,
-    ) -> None:
+    def __init__(self, satrecs: list[Any], job: _Job) -> None:
         self.satrecs = satrecs
-        self.n_sats, self.n_st = len(satrecs), len(stations)
-        self.sites = np.array([s.r_ecef_km for s in stations]).reshape(-1, 3)
-        self.ups = np.array([s.enu_basis()[2] for s in stations]).reshape(-1, 3)
+        self.n_sats, self.n_st = len(satrecs), len(job.masks)
+        self.sites, self.ups = job.sites, job.ups
         self.site_up = np.einsum("sk,sk->s", self.sites, self.ups)  # site·û
         self.site2 = np.einsum("sk,sk->s", self.sites, self.sites)
-        mask_rad = np.radians(masks)
+        mask_rad = np.radians(job.masks)
         self.cos_m, self.sin_m = np.cos(mask_rad), np.sin(mask_rad)
-        (jd0,), (fr0,) = jd_fr_from_utc(start)
-        self.jd0, self.fr0 = float(jd0), float(fr0)
+        self.jd0, self.fr0 = job.jd0, job.fr0
         self.speed_bound = _speed_bounds(satrecs)
 
     def times(self, offset_s: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -392,11 +497,8 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
                 hidden &= d[:, :-1, :] + d[:, 1:, :] >= -reach[:, None, None]  # NaN -> False
                 s, j, t = _nonzero3(hidden)
                 add(cells, s + s0, t, j + k0, d[s, j, t], d[s, j + 1, t])
-            s, j, t = _nonzero3(vis[:, 1:, :] if k0 > 0 else vis)  # edge sample: done before
-            if k0 > 0:
-                j += 1
-            flat = (s * m + j) * n_st + t
-            add(highs, s + s0, t, j + k0, up.reshape(-1)[flat] / np.sqrt(rho2.reshape(-1)[flat]))
+            s, t, j, sin_el = _run_peaks(vis, up, rho2)
+            add(highs, s + s0, t, j + k0, sin_el)
             if k1 == n_cells:
                 break
             k0 = k1
@@ -430,6 +532,29 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
         h_sin,
         speed,
     )
+
+
+def _run_peaks(
+    vis: BoolArray, up: FloatArray, rho2: FloatArray
+) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    """The highest sample of each run of consecutive samples above the mask in one block
+    (``vis`` [S, m, n_st]; ``up``, ``rho2`` [S·m, n_st]): satellite, station, sample and
+    sin(elevation). A pass's highest sample is the highest of its runs' (one per block it spans).
+    Keeping only these, not every sample above the mask, matters for GEO: up all day long."""
+    m, n_st = vis.shape[1], vis.shape[2]
+    flat = np.flatnonzero(vis.transpose(0, 2, 1))  # runs are contiguous in (sat, station, time)
+    s, rest = np.divmod(flat, n_st * m)
+    t, j = np.divmod(rest, m)
+    row = s * m + j
+    sin_el = up[row, t] / np.sqrt(rho2[row, t])
+    if not len(flat):
+        return s, t, j, sin_el
+    is_start = (np.diff(flat, prepend=-2) != 1) | (j == 0)
+    peak = np.maximum.reduceat(sin_el, np.flatnonzero(is_start))
+    run = np.cumsum(is_start) - 1
+    at = np.flatnonzero(sin_el >= peak[run])
+    first = at[np.diff(run[at], prepend=-1) != 0]
+    return s[first], t[first], j[first], sin_el[first]
 
 
 def _nonzero3(mask: BoolArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -478,8 +603,9 @@ class _Passes(NamedTuple):
 
 def _assemble(sky: _Sky, scan: _Scan, grid_s: FloatArray, min_pass_s: float) -> _Passes:
     n_cells = len(grid_s) - 1
+    span = n_cells + 2
     # Each (satellite, station) has rise, set, rise, set, ... in time order.
-    order = np.lexsort((scan.k, scan.st, scan.sat))
+    order = np.argsort((scan.sat * sky.n_st + scan.st) * span + (scan.k + 1))
     rises, sets = order[0::2], order[1::2]
     if not (
         len(rises) == len(sets) and scan.rising[rises].all() and not scan.rising[sets].any()
@@ -490,7 +616,6 @@ def _assemble(sky: _Sky, scan: _Scan, grid_s: FloatArray, min_pass_s: float) -> 
     edge = np.append(grid_s, grid_s[-1])  # grid[k + 1] for k = n_cells is never used
     # Highest grid sample of each pass: samples above the mask belong to the pass of their
     # (satellite, station) with the last rise before them.
-    span = n_cells + 2
     pass_key = (sat * sky.n_st + st) * span + (k_rise + 1)
     sample_key = (scan.up_sat * sky.n_st + scan.up_st) * span + scan.up_k
     owner = np.searchsorted(pass_key, sample_key, side="right") - 1
@@ -661,7 +786,6 @@ def _culminations(
     tca, el_max = np.empty(n), np.empty(n)
     lo, hi = aos_s.copy(), los_s.copy()
     lo_seen, hi_seen = np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_)
-    final = np.zeros(n, dtype=np.bool_)
     x = np.clip(start_s, lo, hi)
     active = np.arange(n)
     omega = EARTH_ROTATION_RAD_S
@@ -714,17 +838,16 @@ def _culminations(
         )
         done |= ~(rising | falling)  # at the maximum, or SGP4 failed here (NaN)
         tca[active] = np.where(converged, newton, x)
-        el_max[active] = np.degrees(np.arctan2(look.up, look.horizontal))
-        final[active] = converged
+        # Where the last Newton step (< _TCA_TOLERANCE_S) is applied, s at its end from the
+        # quadratic about x, s - ṡ²/(2 s̈): its error, s⃛·δ³/6 with δ < 0.01 s, is ~1e-13.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s_top = np.where(converged, s - 0.5 * s_dot * s_dot / s_ddot, s)
+        el_max[active] = np.degrees(np.arcsin(np.clip(s_top, -1.0, 1.0)))
         lo[active], hi[active] = lo_a, hi_a
         x = target[~done]
         active = active[~done]
     else:  # pragma: no cover - bisection halves every bracket
         raise AssertionError("TCA refinement did not converge")
-    # The elevation at the TCA reported (the last Newton step applied): one more evaluation.
-    again = np.flatnonzero(final)
-    look = sky.look(sat[again], st[again], tca[again])
-    el_max[again] = np.degrees(np.arctan2(look.up, look.horizontal))
     return tca, el_max
 
 
@@ -735,46 +858,31 @@ def _make_passes(
     elements: Sequence[Elements],
     stations: Sequence[GroundStation],
     start: datetime,
-    p: _Passes,
-    aos_s: FloatArray,
-    tca_s: FloatArray,
-    los_s: FloatArray,
-    max_el: FloatArray,
+    p: _Found,
 ) -> list[Pass]:
     """Pass objects sorted by (AOS, station id, satellite index); times rounded to the µs."""
-    aos_us = np.rint(aos_s * 1e6).astype(np.int64)
-    tca_us = np.rint(tca_s * 1e6).astype(np.int64)
-    los_us = np.rint(los_s * 1e6).astype(np.int64)
+    aos_us = np.rint(p.aos_s * 1e6).astype(np.int64)
+    tca_us = np.rint(p.tca_s * 1e6).astype(np.int64)
+    los_us = np.rint(p.los_s * 1e6).astype(np.int64)
     ids = [s.station_id for s in stations]
     rank = np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"), kind="stable")
     order = np.lexsort((p.sat, rank[p.st], aos_us))
     norad = [e.norad_id for e in elements]
     names = [e.name for e in elements]
     us = timedelta(microseconds=1)
-    out = []
-    for s_i, t_i, a, c, b, el, a_cut, b_cut in zip(
-        p.sat[order].tolist(),
-        p.st[order].tolist(),
-        aos_us[order].tolist(),
-        tca_us[order].tolist(),
-        los_us[order].tolist(),
-        max_el[order].tolist(),
-        p.aos_cut[order].tolist(),
-        p.los_cut[order].tolist(),
-        strict=True,
-    ):
-        out.append(
-            Pass(
-                s_i,
-                norad[s_i],
-                names[s_i],
-                ids[t_i],
-                start + us * a,
-                start + us * c,
-                start + us * b,
-                el,
-                a_cut,
-                b_cut,
-            )
+    make = Pass
+    return [
+        make(s_i, norad[s_i], names[s_i], ids[t_i], start + us * a, start + us * c,
+             start + us * b, el, a_cut, b_cut)
+        for s_i, t_i, a, c, b, el, a_cut, b_cut in zip(
+            p.sat[order].tolist(),
+            p.st[order].tolist(),
+            aos_us[order].tolist(),
+            tca_us[order].tolist(),
+            los_us[order].tolist(),
+            p.max_el[order].tolist(),
+            p.aos_cut[order].tolist(),
+            p.los_cut[order].tolist(),
+            strict=True,
         )
-    return out
+    ]  # fmt: skip
