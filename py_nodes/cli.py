@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from py_nodes import orbital_cli, up
-from py_nodes.erldist import EpmdAddress, Node
+from py_nodes.erldist import DistTls, EpmdAddress, Node
 from py_nodes.logs import configure as configure_logs
 from py_nodes.logs import console_line
 from py_nodes.roles import echo, gateway, orbital, sats, scheduler, store
@@ -66,7 +66,8 @@ async def run_node(args: argparse.Namespace, cookie: bytes, settings: Settings) 
         # Started by a BEAM port: when the BEAM side goes away our stdin closes; so do we.
         eof_watch = loop.create_task(_wait_eof(stop))
     epmd = EpmdAddress(settings.epmd.host, settings.epmd.port)
-    node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime, epmd_address=epmd)
+    tls = None if settings.cluster.tls_dir is None else DistTls.from_dir(settings.cluster.tls_dir)
+    node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime, epmd_address=epmd, tls=tls)
     async with node:
         try:
             close = ROLES[args.role](node, settings)

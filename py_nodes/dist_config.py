@@ -1,16 +1,25 @@
 """The BEAM node's distribution and peer discovery, as the Erlang terms ``stellarops up`` writes
 into its ``sys.config`` (placeholders of ``rel/sys.config.src``): the kernel's listen address and
 port range, and the ``stellar`` app's ``cluster`` entry (read by ``stellar_cluster``, checked by
-``stellar_config:validate_cluster/2``). Pure: settings in, text out."""
+``stellar_config:validate_cluster/2``) and ``py_nodes_local``; with TLS, the ``ssl_dist_optfile``
+the node is started with (``-proto_dist inet_tls``). Pure: settings in, text out."""
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Final
 
 from py_nodes.settings import ClusterSettings
 
-__all__ = ["LOOPBACK_DIST", "kernel_dist_config", "stellar_cluster_config"]
+__all__ = [
+    "LOOPBACK_DIST",
+    "kernel_dist_config",
+    "py_nodes_local_config",
+    "ssl_dist_optfile",
+    "stellar_cluster_config",
+    "tls_dist_args",
+]
 
 LOOPBACK_DIST: Final = "{inet_dist_use_interface, {127,0,0,1}}"
 
@@ -43,3 +52,36 @@ def stellar_cluster_config(cluster: ClusterSettings) -> str:
     if quorum:
         fields.append(f"size => {cluster.size}, failure_ms => {cluster.failure_ms}")
     return "{cluster, #{" + ", ".join(fields) + "}}"
+
+
+def py_nodes_local_config(cluster: ClusterSettings) -> str:
+    """The ``stellar`` app's ``py_nodes_local`` entry (``STELLAROPS_PY_NODES_LOCAL``)."""
+    return f"{{py_nodes_local, {'true' if cluster.py_nodes_local else 'false'}}}"
+
+
+def _erl_string(path: Path) -> str:
+    """A path as an Erlang string literal (backslashes and quotes escaped)."""
+    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def ssl_dist_optfile(tls_dir: Path) -> str:
+    """The options of ``inet_tls_dist`` (``-ssl_dist_optfile``, read as one Erlang expression) for
+    the certificates in ``tls_dir``: both sides present their certificate and verify the other's
+    against the cluster's CA; a server refuses a client without one. Node names hold addresses
+    that change (pod IPs), so the client checks no host name (its match_fun accepts any): every
+    certificate the CA signed is a cluster member."""
+    files = (
+        f"{{certfile, {_erl_string(tls_dir / 'tls.crt')}}}, {{keyfile, {_erl_string(tls_dir / 'tls.key')}}}, "
+        f"{{cacertfile, {_erl_string(tls_dir / 'ca.crt')}}}, {{verify, verify_peer}}, {{secure_renegotiate, true}}, "
+        "{versions, ['tlsv1.3', 'tlsv1.2']}"
+    )
+    return (
+        "%% Written by stellarops up from STELLAROPS_DIST_TLS_DIR (py_nodes/dist_config.py).\n"
+        f"[{{server, [{files}, {{fail_if_no_peer_cert, true}}]}},\n"
+        f" {{client, [{files}, {{customize_hostname_check, [{{match_fun, fun(_, _) -> true end}}]}}]}}].\n"
+    )
+
+
+def tls_dist_args(optfile: Path) -> list[str]:
+    """The ``erl`` arguments that put the distribution on TLS with ``optfile``."""
+    return ["-proto_dist", "inet_tls", "-ssl_dist_optfile", str(optfile)]

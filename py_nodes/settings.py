@@ -93,6 +93,8 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_DIST_INTERFACE", "the IPv4 address the BEAM node's distribution (and epmd, besides loopback) listens on; with an address in the node name, that address; `auto`: this host's address on its default route (a container's own)", "127.0.0.1"),
     Variable("STELLAROPS_DIST_PORT_MIN", "lowest port of the BEAM node's distribution listener (1024..65535), for firewalls and NetworkPolicies", "any free port"),
     Variable("STELLAROPS_DIST_PORT_MAX", "highest port of that range (needs `STELLAROPS_DIST_PORT_MIN`; >= it)", "`STELLAROPS_DIST_PORT_MIN`"),
+    Variable("STELLAROPS_PY_NODES_LOCAL", "`true`: a BEAM node's Python nodes listen on loopback (named `<role><n>-<host>@127.0.0.1` when the BEAM node is not on loopback) and its satellites' actors run on its own `sats` nodes only; `false`: they are named after the BEAM node's host and listen there, and actors may be placed on any host's", "true"),
+    Variable("STELLAROPS_DIST_TLS_DIR", "a folder holding `ca.crt`, `tls.crt` and `tls.key` (PEM, a Kubernetes TLS secret's names): the distribution of every node (BEAM and Python) runs over TLS, each side verifying the other's certificate against `ca.crt`", "none (plain TCP)"),
     Variable("STELLAROPS_HTTP_HOST", "address the gateway listens on", "127.0.0.1"),
     Variable("STELLAROPS_HTTP_PORT", "gateway port (0: any free port)", "8080"),
     Variable("STELLAROPS_CORS_ORIGINS", "comma-separated origins allowed cross-origin (`*`: any)", "none (CORS off)"),
@@ -279,6 +281,8 @@ class ClusterSettings:
     failure_ms: int = 3000  # a BEAM peer silent this long is disconnected
     dist_interface: str = "127.0.0.1"
     dist_ports: tuple[int, int] | None = None  # (min, max); None: any free port
+    py_nodes_local: bool = True  # Python nodes on loopback, actors placed on this node's own
+    tls_dir: Path | None = None  # ca.crt, tls.crt, tls.key; None: plain TCP distribution
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +502,26 @@ def _cluster(env: Mapping[str, str], node_name: str) -> ClusterSettings:
         failure_ms=_parse(env, "STELLAROPS_CLUSTER_FAILURE_MS", d.failure_ms, _int_in("STELLAROPS_CLUSTER_FAILURE_MS", 300, 600_000)),
         dist_interface=interface,
         dist_ports=None if low is None else (low, low if high is None else high),
+        py_nodes_local=_parse(env, "STELLAROPS_PY_NODES_LOCAL", "true", _choice("STELLAROPS_PY_NODES_LOCAL", ("true", "false"))) == "true",
+        tls_dir=_parse(env, "STELLAROPS_DIST_TLS_DIR", None, _tls_dir),
     )
+
+
+TLS_FILES: Final = ("ca.crt", "tls.crt", "tls.key")  # as a Kubernetes TLS secret (cert-manager) names them
+
+
+def _tls_dir(raw: str) -> Path:
+    """The folder of the distribution's certificates, checked: each file readable and PEM."""
+    folder = Path(raw).absolute()
+    allowed = "must be a folder holding ca.crt, tls.crt and tls.key (PEM)"
+    for name, marker in zip(TLS_FILES, ("CERTIFICATE", "CERTIFICATE", "PRIVATE KEY"), strict=True):
+        try:
+            text = (folder / name).read_text(errors="replace")
+        except OSError as exc:
+            raise SettingsError("STELLAROPS_DIST_TLS_DIR", raw, f"{allowed}: {name}: {exc.strerror}") from None
+        if f"-----BEGIN {marker}" not in text and not (marker == "PRIVATE KEY" and "PRIVATE KEY-----" in text):
+            raise SettingsError("STELLAROPS_DIST_TLS_DIR", raw, f"{allowed}: {name} holds no PEM {marker.lower()}")
+    return folder
 
 
 def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:

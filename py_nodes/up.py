@@ -53,8 +53,15 @@ from py_nodes.db import (
     seed,
 )
 from py_nodes.db.watch import DatabaseHealth, EmbeddedWatch, ExternalWatch
-from py_nodes.dist_config import LOOPBACK_DIST, kernel_dist_config, stellar_cluster_config
-from py_nodes.erldist import Atom, EpmdAddress, Node, NodeDownError, RpcError, epmd
+from py_nodes.dist_config import (
+    LOOPBACK_DIST,
+    kernel_dist_config,
+    py_nodes_local_config,
+    ssl_dist_optfile,
+    stellar_cluster_config,
+    tls_dist_args,
+)
+from py_nodes.erldist import Atom, DistTls, EpmdAddress, Node, NodeDownError, RpcError, epmd
 from py_nodes.jsonterms import to_json
 from py_nodes.logs import console_line
 from py_nodes.settings import Settings
@@ -79,6 +86,27 @@ class UpError(Exception):
 
 def _epmd(settings: Settings) -> EpmdAddress:
     return EpmdAddress(settings.epmd.host, settings.epmd.port)
+
+
+def _dist_tls(settings: Settings) -> DistTls | None:
+    """The certificates of our own control nodes: with TLS distribution every node speaks TLS."""
+    try:
+        return None if settings.cluster.tls_dir is None else DistTls.from_dir(settings.cluster.tls_dir)
+    except ValueError as exc:
+        raise UpError(f"STELLAROPS_DIST_TLS_DIR: {exc}") from None
+
+
+def write_ssl_dist_optfile(settings: Settings, folder: Path) -> list[str]:
+    """With ``STELLAROPS_DIST_TLS_DIR``: its ``inet_tls_dist`` options written to
+    ``folder/ssl_dist.conf`` (0600) and the ``erl`` arguments that use them; else none."""
+    if settings.cluster.tls_dir is None:
+        return []
+    out = folder / "ssl_dist.conf"
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(ssl_dist_optfile(settings.cluster.tls_dir))
+    tmp.chmod(0o600)
+    tmp.replace(out)
+    return tls_dist_args(out)
 
 
 def py_nodes_config(roles: tuple[tuple[str, int], ...] | None) -> str:
@@ -134,7 +162,7 @@ class Release:
                 raise UpError(f"STELLAROPS_RELEASE={root}: {path} is missing (was it built with include_erts?)")
 
 
-def _beam_command(node: str, sys_config: Path, release: Release | None = None) -> list[str]:
+def _beam_command(node: str, sys_config: Path, release: Release | None = None, dist_args: list[str] | None = None) -> list[str]:
     if release is not None:
         code = [str(release.erl), "-boot", str(release.boot)]
     else:
@@ -151,7 +179,7 @@ def _beam_command(node: str, sys_config: Path, release: Release | None = None) -
         " spawn(fun() -> Wait = fun W() -> case io:get_line('') of eof -> init:stop();"
         " {error, _} -> init:stop(); _ -> W() end end, Wait() end)"
     )
-    return [*code, "-name", node, "-noshell", "-config", str(sys_config), "-eval", start]
+    return [*code, "-name", node, *(dist_args or []), "-noshell", "-config", str(sys_config), "-eval", start]
 
 
 async def _wait_until_ready(ctl: Node, beam: subprocess.Popen[bytes], node: str, timeout_s: float) -> list[Any]:
@@ -187,17 +215,27 @@ async def _prepare_database(conninfo: str, demo_satellites: int, admin_token: Pa
         raise UpError(f"the database could not be prepared: {exc}") from None
 
 
-def local_gateways(nodes: list[Any], host: str) -> list[str]:
-    """The gateway nodes this BEAM node started (named after its ``host``). A cluster lists its
-    peers' gateways too: a node without one of its own (``STELLAROPS_ROLES=orbital=1``) has no
-    gateway to report, and its health check then must not probe another pod's."""
-    names = [str(n[Atom("name")]) for n in nodes if n.get(Atom("role")) == "gateway"]
-    return [name for name in names if name.partition("@")[2] == host]
+def local_gateways(nodes: list[Any], host: str, beam: str | None = None) -> list[str]:
+    """The gateway nodes this BEAM node started: those it reports as its own (``beam``), else
+    (rows without it) those named after its ``host``. A cluster lists its peers' gateways too:
+    a node without one of its own (``STELLAROPS_ROLES=orbital=1``) has no gateway to report, and
+    its health check then must not probe another pod's. (Python nodes on loopback are all named
+    after 127.0.0.1, on every host: the ``beam`` field tells them apart.)"""
+    names = []
+    for n in nodes:
+        if n.get(Atom("role")) != "gateway":
+            continue
+        owner = n.get(Atom("beam"))
+        name = str(n[Atom("name")])
+        mine = str(owner) == beam if owner is not None and beam is not None else name.partition("@")[2] == host
+        if mine:
+            names.append(name)
+    return names
 
 
-async def _gateway_url(ctl: Node, nodes: list[Any], host: str, timeout_s: float = 10.0) -> str | None:
+async def _gateway_url(ctl: Node, nodes: list[Any], host: str, beam: str, timeout_s: float = 10.0) -> str | None:
     """This node's gateway's URL (``gateway:info()`` of the gateway node), None without one."""
-    names = local_gateways(nodes, host)
+    names = local_gateways(nodes, host, beam)
     if not names:
         return None
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -427,6 +465,10 @@ async def _run_cluster(
         ERL_EPMD_ADDRESS=settings.epmd.host,
         DATABASE_URL=conninfo,  # for the store node (env only: never on a command line)
         STELLAROPS_LOG_FORMAT=settings.node.log_format,  # every node's (BEAM's through sys.config)
+        # Resolved once (`auto`): a Python node restarted after this host lost its default route
+        # (a network cut) must not fail to read its settings.
+        STELLAROPS_NODE_NAME=settings.up.node_name,
+        STELLAROPS_DIST_INTERFACE=settings.cluster.dist_interface,
     )
     # The BEAM node reads $HOME/.erlang.cookie and hands the cookie to its Python nodes as
     # STELLAROPS_COOKIE; DATABASE_URL above holds the password DATABASE_PASSWORD_FILE gave.
@@ -436,23 +478,26 @@ async def _run_cluster(
     release = None if settings.up.release is None else Release(settings.up.release)
     sys_config = render_sys_config(
         env, state.root, source=SYS_CONFIG_SRC if release is None else release.sys_config_src,
-        py_nodes=py_nodes_config(settings.up.roles), cluster=stellar_cluster_config(settings.cluster),
+        py_nodes=py_nodes_config(settings.up.roles),
+        cluster=", ".join(e for e in (stellar_cluster_config(settings.cluster), py_nodes_local_config(settings.cluster)) if e),
         dist=kernel_dist_config(settings.cluster),
     )  # fmt: skip
+    dist_args = write_ssl_dist_optfile(settings, state.root)
+    tls = _dist_tls(settings)
     beam = subprocess.Popen(
-        _beam_command(settings.up.node_name, sys_config, release), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        _beam_command(settings.up.node_name, sys_config, release, dist_args), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
     )
     output = _BeamOutput(beam)
     restored = False
     try:
-        async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie, epmd_address=_epmd(settings)) as ctl:
+        async with Node(f"stellarops-ctl-{os.getpid()}@{host}", cookie=cookie, epmd_address=_epmd(settings), tls=tls) as ctl:
 
             async def start_up() -> None:
                 nonlocal restored
                 nodes = await _wait_until_ready(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 count = await _wait_until_restored(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 restored = True
-                url = await _gateway_url(ctl, nodes, host)
+                url = await _gateway_url(ctl, nodes, host, settings.up.node_name)
                 # JSON lines are collected as logs: the new token stays in its 0600 file only.
                 shown_token = None if settings.node.log_format == "json" else new_token
                 gateway = _gateway_text(url, admin_token, shown_token)
@@ -528,7 +573,7 @@ async def _run_status(settings: Settings) -> dict[str, Any]:
     state = StateDir(settings.node.home, settings.node.cookie)
     cookie = state.cookie()
     host = settings.up.node_name.partition("@")[2]
-    async with Node(f"stellarops-status-{os.getpid()}@{host}", cookie=cookie, epmd_address=_epmd(settings)) as ctl:
+    async with Node(f"stellarops-status-{os.getpid()}@{host}", cookie=cookie, epmd_address=_epmd(settings), tls=_dist_tls(settings)) as ctl:
         try:
             nodes = await ctl.rpc(settings.up.node_name, "stellar", "nodes", [])
             sats = await ctl.rpc(settings.up.node_name, "stellar", "sats", [])

@@ -23,6 +23,7 @@ from .gen_server import NO_REPLY, Caller, GenServer
 from .node import HandshakeStats, Node
 from .process import Process
 from .terms import Atom, BitString, Export, Fun, ImproperList, Pid, Port, Reference
+from .tls import DistTls
 
 __all__ = [
     "NO_REPLY",
@@ -33,6 +34,7 @@ __all__ = [
     "CallTimeout",
     "Caller",
     "DecodeError",
+    "DistTls",
     "EncodeError",
     "EpmdAddress",
     "ErldistError",

@@ -4,14 +4,20 @@ Outgoing connections are looked up in the peer's epmd and set up in a task; fram
 meanwhile wait in order in a ``Pending``. Simultaneous connects are settled as dist_util does
 (the greater node name's attempt survives). A lost connection is reported once to
 ``on_node_down`` so that everything that crossed it can end with ``noconnection``.
+
+With ``tls`` every connection runs inside TLS (``inet_tls_dist``): outgoing ones verify the peer's
+certificate; accepted ones go through the TLS handshake first (``_TlsAccept``), and one that fails
+it (no certificate the CA signed, plain TCP, or not done within the handshake timeout) is closed,
+counted and logged before any node name is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from . import epmd
 from .connection import NO_PAYLOAD, Connection
@@ -19,6 +25,7 @@ from .errors import HandshakeError, NodeDownError
 from .handshake import Acceptor, Initiator, Status
 from .handshake_guard import HandshakeGuard, HandshakeStats
 from .terms import Atom
+from .tls import DistTls
 
 __all__ = ["ConnectionManager", "Pending"]
 
@@ -55,6 +62,7 @@ class ConnectionManager:
         hard_limit_bytes: int,
         dispatch: Callable[[Connection, Any, Any], None],
         on_node_down: Callable[[Atom], None],
+        tls: DistTls | None = None,
     ) -> None:
         self.name = name
         self._cookie = cookie
@@ -69,6 +77,8 @@ class ConnectionManager:
         self._hard_limit = hard_limit_bytes
         self._dispatch = dispatch
         self._on_node_down = on_node_down
+        self.tls = tls
+        self._header_bytes = 2 if tls is None else 4  # inet_tls_dist frames the handshake with 4 bytes
         self.guard = HandshakeGuard(name, handshake_timeout_s=handshake_timeout_s, max_handshakes=max_handshakes)
         self.conns: dict[Atom, Connection] = {}
         self._connecting: dict[Atom, Pending] = {}
@@ -127,8 +137,14 @@ class ConnectionManager:
             async with asyncio.timeout(self._connect_timeout_s):
                 alive, _, host = peer.partition("@")
                 address = await epmd.lookup(alive, host, epmd_port=self._epmd_port)
-                hs = Initiator(self.name, self.flags, self.creation, self._cookie)
-                _, conn = await loop.create_connection(lambda: self._connection(hs), host, address.port)
+                hs = Initiator(self.name, self.flags, self.creation, self._cookie, header_bytes=self._header_bytes)
+                if self.tls is None:
+                    _, conn = await loop.create_connection(lambda: self._connection(hs), host, address.port)
+                else:  # no server name: trust is the CA's signature (see tls.py)
+                    _, conn = await loop.create_connection(
+                        lambda: self._connection(hs), host, address.port,
+                        ssl=self.tls.client, server_hostname="", ssl_handshake_timeout=self.handshake_timeout_s,
+                    )  # fmt: skip
                 pending.attempt = conn
                 try:
                     await conn.established
@@ -138,6 +154,8 @@ class ConnectionManager:
                     # Simultaneous connect that the peer won: its connection to us will do.
                     await asyncio.shield(pending.future)
         except (OSError, NodeDownError, HandshakeError, TimeoutError) as exc:
+            if isinstance(exc, ssl.SSLError):  # e.g. its certificate is not from our CA
+                log.warning("%s: TLS connection to %s failed: %s", self.name, peer, exc)
             attempt = pending.attempt
             if attempt is not None and self.conns.get(peer) is not attempt:
                 attempt.abort()  # given up (e.g. connect_timeout_s): its socket must not linger
@@ -149,8 +167,36 @@ class ConnectionManager:
                 self._on_node_down(peer)
 
     def accept(self) -> Connection:
-        """The protocol factory for the node's listening socket."""
-        return self._connection(Acceptor(self.name, self.flags, self.creation, self._cookie, self._decide))
+        """The protocol factory for the node's listening socket (plain TCP)."""
+        return self._connection(
+            Acceptor(self.name, self.flags, self.creation, self._cookie, self._decide, header_bytes=self._header_bytes)
+        )
+
+    def accept_tls(self) -> asyncio.Protocol:
+        """The protocol factory for the node's listening socket with TLS."""
+        return _TlsAccept(self)
+
+    async def _start_tls(self, transport: asyncio.Transport, waiting: _TlsAccept) -> None:
+        assert self.tls is not None
+        peer = transport.get_extra_info("peername")
+        address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
+        try:
+            tls_transport = await asyncio.get_running_loop().start_tls(
+                transport, waiting, self.tls.server, server_side=True, ssl_handshake_timeout=self.handshake_timeout_s
+            )
+        except (OSError, TimeoutError, ConnectionError) as exc:  # ssl.SSLError is an OSError
+            transport.abort()
+            self.guard.tls_refused(address, exc)
+            return
+        if tls_transport is None or not self.accepting:
+            transport.abort()
+            return
+        waiting.hand_over(self.accept(), tls_transport)
+
+    def spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _connection(self, hs: Initiator | Acceptor) -> Connection:
         return Connection(
@@ -215,3 +261,43 @@ class ConnectionManager:
 
     def dispatch(self, conn: Connection, control: Any, message: Any) -> None:
         self._dispatch(conn, control, message)
+
+
+class _TlsAccept(asyncio.Protocol):
+    """An accepted socket until its TLS handshake is done; then its ``Connection`` takes over.
+
+    Stands in as the protocol during ``start_tls``: what arrives between the end of the TLS
+    handshake and the hand-over (the peer's first handshake message) is kept and passed on."""
+
+    def __init__(self, manager: ConnectionManager) -> None:
+        self._manager = manager
+        self._target: Connection | None = None
+        self._early: list[bytes] = []
+        self._lost: tuple[Exception | None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        raw = cast(asyncio.Transport, transport)  # a cast: uvloop's transports are not asyncio's
+        raw.pause_reading()  # the ClientHello is for the TLS layer: start_tls reads it
+        self._manager.spawn(self._manager._start_tls(raw, self))
+
+    def data_received(self, data: bytes) -> None:
+        if self._target is not None:
+            self._target.data_received(data)
+        else:
+            self._early.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._target is not None:
+            self._target.connection_lost(exc)
+        else:
+            self._lost = (exc,)
+
+    def hand_over(self, conn: Connection, tls_transport: asyncio.Transport) -> None:
+        self._target = conn
+        tls_transport.set_protocol(conn)
+        conn.connection_made(tls_transport)
+        for data in self._early:
+            conn.data_received(data)
+        self._early.clear()
+        if self._lost is not None:
+            conn.connection_lost(self._lost[0])

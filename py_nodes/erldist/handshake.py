@@ -5,7 +5,8 @@ true the peer is authenticated, ``peer_name``/``peer_flags``/``peer_creation`` a
 ``leftover`` holds bytes that already belong to the connected phase. A refusal raises
 ``HandshakeError`` (the messages never contain the cookie).
 
-Packets carry a 2-byte length until the handshake ends. Initiator (A) and acceptor (B):
+Packets carry a 2-byte length until the handshake ends (a 4-byte one over TLS, as
+``inet_tls_dist`` frames them: ``header_bytes=4``). Initiator (A) and acceptor (B):
 
     A -> B  'N' flags:64 creation:32 nlen:16 name          send_name
     B -> A  's' status                                     ok | ok_simultaneous | nok | alive | ...
@@ -41,14 +42,13 @@ def digest(challenge: int, cookie: bytes) -> bytes:
     return hashlib.md5(cookie + str(challenge).encode()).digest()
 
 
-def _packet(payload: bytes) -> bytes:
-    return len(payload).to_bytes(2, "big") + payload
-
-
 class _Handshake:
     """What both sides share: packet reassembly, outbound buffer, flag checks."""
 
-    def __init__(self, our_name: str, our_flags: int, creation: int, cookie: bytes) -> None:
+    def __init__(self, our_name: str, our_flags: int, creation: int, cookie: bytes, header_bytes: int = 2) -> None:
+        if header_bytes not in (2, 4):
+            raise ValueError(f"header_bytes must be 2 (TCP) or 4 (TLS), got {header_bytes}")
+        self._header = header_bytes
         self.our_name = our_name.encode()
         self.our_flags = our_flags
         self.creation = creation
@@ -73,13 +73,14 @@ class _Handshake:
         if self.done:
             raise HandshakeError("handshake already finished")
         self._in += data
-        while len(self._in) >= 2:
-            size = int.from_bytes(self._in[:2], "big")
+        head = self._header
+        while len(self._in) >= head:
+            size = int.from_bytes(self._in[:head], "big")
             if size == 0 or size > _MAX_PACKET:
                 raise HandshakeError(f"bad handshake packet length {size}")
-            if len(self._in) < 2 + size:
+            if len(self._in) < head + size:
                 return
-            packet, self._in = self._in[2 : 2 + size], self._in[2 + size :]
+            packet, self._in = self._in[head : head + size], self._in[head + size :]
             if self._on_packet(packet):
                 self.done = True
                 self.leftover, self._in = self._in, b""
@@ -90,7 +91,7 @@ class _Handshake:
         raise NotImplementedError
 
     def _send(self, payload: bytes) -> None:
-        self._out.append(_packet(payload))
+        self._out.append(len(payload).to_bytes(self._header, "big") + payload)
 
     def _check_peer_flags(self, peer_flags: int) -> None:
         missing = F.REQUIRED_OF_PEER & ~peer_flags
@@ -121,8 +122,9 @@ class Initiator(_Handshake):
         cookie: bytes,
         *,
         challenge: int | None = None,
+        header_bytes: int = 2,
     ) -> None:
-        super().__init__(our_name, our_flags, creation, cookie)
+        super().__init__(our_name, our_flags, creation, cookie, header_bytes)
         self._challenge = secrets.randbits(32) if challenge is None else challenge
         self._state = "status"
         self.status: str = ""
@@ -178,8 +180,9 @@ class Acceptor(_Handshake):
         decide: Callable[[str], Status],
         *,
         challenge: int | None = None,
+        header_bytes: int = 2,
     ) -> None:
-        super().__init__(our_name, our_flags, creation, cookie)
+        super().__init__(our_name, our_flags, creation, cookie, header_bytes)
         self._decide = decide
         self._challenge = secrets.randbits(32) if challenge is None else challenge
         self._state = "name"

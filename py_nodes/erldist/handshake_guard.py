@@ -28,6 +28,7 @@ class HandshakeStats:
     timed_out: int = 0  # still mid-handshake at the deadline: silent, or stopped half-way
     evicted: int = 0  # the oldest accepted one, closed to make room beyond ``max_handshakes``
     failed: int = 0  # sent something that is not a handshake (before naming a node)
+    tls_refused: int = 0  # with TLS: no certificate the CA signed, not TLS, or too slow
 
 
 class _RateLimitedWarning:
@@ -65,6 +66,7 @@ class HandshakeGuard:
         self._evicted_warning = _RateLimitedWarning(log, 60.0)
         self._timeout_warning = _RateLimitedWarning(log, 60.0)
         self._garbage_warning = _RateLimitedWarning(log, 60.0)
+        self._tls_warning = _RateLimitedWarning(log, 60.0)
 
     def in_progress(self) -> int:
         return len(self._handshaking)
@@ -102,6 +104,11 @@ class HandshakeGuard:
             self._garbage_warning("%s: closed a connection from %s: %s", self._node_name, conn.peer_address(), exc)
         else:
             log.warning("%s: connection with %s refused: %s", self._node_name, hs.peer_name or "?", exc)
+
+    def tls_refused(self, peer_address: str, exc: BaseException) -> None:
+        """An accepted connection did not get through the TLS handshake (before any node name)."""
+        self.stats.tls_refused += 1
+        self._tls_warning("%s: refused a TLS connection from %s: %s", self._node_name, peer_address, exc or "timeout")
 
     def abort_all(self) -> None:
         for conn in list(self._handshaking):

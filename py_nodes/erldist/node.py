@@ -35,6 +35,7 @@ from .process import KILLED, NORMAL, Process, python_exception_reason
 from .registry import ProcessTable
 from .signals import Signals
 from .terms import Atom, Pid, Reference
+from .tls import DistTls
 
 __all__ = ["HandshakeStats", "Node", "RpcFunction"]
 
@@ -58,12 +59,14 @@ class Node:
         high_water_bytes: int = 4 << 20,
         hard_limit_bytes: int = 64 << 20,
         epmd_address: epmd.EpmdAddress = epmd.DEFAULT_EPMD,
+        tls: DistTls | None = None,
     ) -> None:
         """``handshake_timeout_s``: a connection not through the handshake by then is closed (OTP's
         net_setuptime, 7 s). ``max_handshakes``: accepted connections allowed mid-handshake at once;
         a new one beyond that closes the oldest, so idle floods cannot lock real peers out.
         ``epmd_address``: the local epmd (started if none answers); peers are looked up in the
-        epmd on their own host, at the same port."""
+        epmd on their own host, at the same port. ``tls``: every connection, in and out, runs
+        inside TLS with these certificates (as ``-proto_dist inet_tls``); epmd stays plain."""
         if "@" not in name:
             name = f"{name}@{socket.gethostname().split('.')[0]}"
         alive, host = name.split("@", 1)
@@ -101,6 +104,7 @@ class Node:
             hard_limit_bytes=hard_limit_bytes,
             dispatch=functools.partial(control.dispatch, self),
             on_node_down=self._node_down,
+            tls=tls,
         )
         self._signals = Signals(self.name, self._table, self._connections, self.make_ref)
         self._rpc: dict[tuple[str, str], RpcFunction] = {}
@@ -132,13 +136,15 @@ class Node:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await epmd.ensure_epmd(self.epmd_address)
-        self._server = await loop.create_server(self._connections.accept, self.listen_host, 0)
+        factory = self._connections.accept if self._connections.tls is None else self._connections.accept_tls
+        self._server = await loop.create_server(factory, self.listen_host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         self._registration = await epmd.register(self.alive_name, self.port, epmd=self.epmd_address)
         self._connections.creation = self._registration.creation
         self.spawn(_net_kernel, name="net_kernel")
         self.started = self._connections.accepting = True
-        log.info("node %s up on port %d (%s)", self.name, self.port, "published" if self.published else "hidden")
+        log.info("node %s up on port %d (%s%s)", self.name, self.port, "published" if self.published else "hidden",
+                 ", TLS" if self._connections.tls is not None else "")  # fmt: skip
 
     async def stop(self) -> None:
         if not self.started:

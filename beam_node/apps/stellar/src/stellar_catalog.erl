@@ -421,16 +421,20 @@ delete_py_rows(Beam) ->
     _ = ets:select_delete(?PY, [{{'_', #{beam => '$1'}}, [{'=:=', '$1', Beam}], [true]}]),
     ok.
 
-%% The `sats' nodes an actor can go to: this node's that are up and connected, and those
-%% of the other BEAM nodes that they report up.
+%% The `sats' nodes an actor can go to: this node's that are up and connected; and, when the
+%% Python nodes are not kept local (py_nodes_local false), those the other BEAM nodes report up.
 candidates() ->
     Connected = nodes(connected),
     Local = [{N, satellite_count(py, N), true}
              || #{name := N, role := sats, status := up} <- stellar_py_node:info(),
                 lists:member(N, Connected)],
-    Remote = [{N, satellite_count(py, N), false}
-              || {N, #{role := sats, status := up}} <- ets:tab2list(?PY)],
-    Local ++ Remote.
+    case stellar_config:py_nodes_local() of
+        true ->
+            Local;
+        false ->
+            Local ++ [{N, satellite_count(py, N), false}
+                      || {N, #{role := sats, status := up}} <- ets:tab2list(?PY)]
+    end.
 
 purge_tombstones() ->
     Old = now_ms() - ?TOMBSTONE_MS,

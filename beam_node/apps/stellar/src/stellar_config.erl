@@ -17,6 +17,8 @@
 -export([resolve_python_exe/3]).
 -export([cluster/0]).
 -export([validate_cluster/2]).
+-export([py_nodes_local/0]).
+-export([py_host/2]).
 
 -type py_node() :: #{role := atom(), name := node()}.
 -type cluster() :: #{peers := [node()], dns := string() | undefined, basename := string(),
@@ -36,6 +38,12 @@
 %% Checks the whole environment; the application does not start when this fails.
 -spec check() -> ok | {error, term()}.
 check() ->
+    case application:get_env(stellar, py_nodes_local, true) of
+        Local when is_boolean(Local) -> check_rest();
+        Bad -> {error, {bad_py_nodes_local, Bad, "expected true or false"}}
+    end.
+
+check_rest() ->
     case {py_nodes(), cluster()} of
         {{ok, _}, {ok, _}} -> validate_tick_s(application:get_env(stellar, tick_s, 1.0));
         {{ok, _}, Error} -> Error;
@@ -52,9 +60,33 @@ cluster() ->
 -spec py_nodes() -> {ok, [py_node()]} | {error, term()}.
 %% Without a prefix, the nodes of a BEAM node named other than stellar@ are named after it
 %% (e.g. demo@h starts demo_sats1@h), so that two clusters can run on one host.
+%% With py_nodes_local (the default) they listen on loopback, named apart per host (see py_host/2).
 py_nodes() ->
     [Alive, Host] = string:split(atom_to_list(node()), "@"),
-    validate_py_nodes(default_prefixes(application:get_env(stellar, py_nodes, []), Alive), Host).
+    validate_py_nodes(default_prefixes(application:get_env(stellar, py_nodes, []), Alive),
+                      py_host(Host, py_nodes_local())).
+
+%% Whether this node's Python nodes stay local: on loopback, and the only ones its satellites'
+%% actors are placed on (stellar_catalog); another host's are reached through their BEAM node
+%% (stellar_py_node:call/4). false: named after this node's host and listening there, and
+%% placement across hosts (the Python nodes' ports must then be open between the hosts).
+-spec py_nodes_local() -> boolean().
+py_nodes_local() ->
+    application:get_env(stellar, py_nodes_local, true) =/= false.
+
+%% Where the `count' entries' Python nodes live for a BEAM node on Host: Host itself when not
+%% local; else 127.0.0.1, and on a BEAM node not named after loopback, with a suffix made of
+%% Host (sats1-10-0-0-5@127.0.0.1): every host has a sats1@127.0.0.1 of its own, and a peer
+%% that tried another host's by name would reach its own. A name with the suffix is found in
+%% no other host's epmd, so no BEAM node ever connects to another host's Python nodes.
+-spec py_host(string(), boolean()) -> string() | {string(), string()}.
+py_host(Host, false) ->
+    Host;
+py_host("127.0.0.1", true) ->
+    "127.0.0.1";
+py_host(Host, true) ->
+    Tag = [case is_alive_char(C) of true -> C; false -> $- end || C <- Host],
+    {"-" ++ Tag, "127.0.0.1"}.
 
 %% Gives each `count' entry without a prefix the default prefix for the BEAM node Alive.
 -spec default_prefixes(term(), string()) -> term().
@@ -105,9 +137,9 @@ timeout(Key, Default) ->
 
 %% Checks a `py_nodes' value: a list of #{role => atom(), name => 'alive@host'} or
 %% #{role => atom(), count => N} (optional prefix => "alive", default the role), which means
-%% the N nodes Prefix1@Host .. PrefixN@Host. Names must be unique. Returns the first problem
-%% found, naming the entry.
--spec validate_py_nodes(term(), string()) -> {ok, [py_node()]} | {error, term()}.
+%% the N nodes Prefix1@Host .. PrefixN@Host (Host {Suffix, H}: Prefix1Suffix@H ..). Names must be
+%% unique. Returns the first problem found, naming the entry.
+-spec validate_py_nodes(term(), string() | {string(), string()}) -> {ok, [py_node()]} | {error, term()}.
 validate_py_nodes(PyNodes, Host) when is_list(PyNodes) ->
     validate_py_nodes(PyNodes, Host, [], #{});
 validate_py_nodes(Other, _Host) ->
@@ -166,8 +198,12 @@ node_name(Prefix, N, Host) ->
         true -> atom_to_list(Prefix);
         false -> Prefix
     end,
+    {Suffix, At} = case Host of
+        {S, H} -> {S, H};
+        H -> {"", H}
+    end,
     try
-        list_to_atom(Alive ++ integer_to_list(N) ++ "@" ++ Host)
+        list_to_atom(Alive ++ integer_to_list(N) ++ Suffix ++ "@" ++ At)
     catch
         error:badarg -> 'bad@bad@name'
     end.

@@ -18,6 +18,7 @@
 -export([info/0]).
 -export([port_args/1]).
 -export([port_env/2]).
+-export([call/4]).
 
 %% gen_server.
 -export([init/1]).
@@ -103,6 +104,44 @@ port_env(Cookie, TickS) ->
     end,
     [{"STELLAROPS_COOKIE", atom_to_list(Cookie)}, {"STELLAROPS_TICK_S", Tick},
      {"STELLAROPS_BEAM_NODE", atom_to_list(node())}].
+
+%% gen_server:call(Server, Request, Timeout) to the process registered as Server on the Python
+%% node Name, anywhere in the cluster. Another BEAM node's Python nodes listen on that host's
+%% loopback when py_nodes_local is on: the call then runs on their BEAM node (erpc), and fails
+%% as gen_server:call/3 would ({nodedown, _} when that BEAM node is gone).
+-spec call(node(), atom(), term(), timeout()) -> term().
+call(Name, Server, Request, Timeout) ->
+    case owner(Name) of
+        Beam when Beam =:= node() ->
+            gen_server:call({Server, Name}, Request, Timeout);
+        Beam ->
+            Call = {gen_server, call, [{Server, Name}, Request, Timeout]},
+            {M, F, A} = Call,
+            ErpcTimeout = case Timeout of infinity -> infinity; _ -> Timeout + 5000 end,
+            try
+                erpc:call(Beam, M, F, A, ErpcTimeout)
+            catch
+                exit:{exception, Reason} -> exit(Reason);
+                error:{exception, Reason, Stack} -> erlang:raise(error, Reason, Stack);
+                error:{erpc, timeout} -> exit({timeout, Call});
+                error:{erpc, _} -> exit({{nodedown, Beam}, Call})
+            end
+    end.
+
+%% The BEAM node through which Name is reached: this one for its own Python nodes, for any
+%% node when they are not kept local, and for names it does not know (a direct call then
+%% fails as it would have).
+owner(Name) ->
+    case stellar_config:py_nodes_local() andalso
+             not lists:any(fun(#{name := N}) -> N =:= Name end, info()) of
+        false ->
+            node();
+        true ->
+            case [B || #{name := N, beam := B} <- stellar_catalog:py_nodes(), N =:= Name] of
+                [Beam | _] -> Beam;
+                [] -> node()
+            end
+    end.
 
 %% gen_server.
 
