@@ -57,7 +57,7 @@ run_pytest() {
 run_ct() {
     HOME="$STELLAROPS_ERLANG_HOME" \
         REBAR_CACHE_DIR="$ROOT/_build/rebar3-cache" \
-        ERL_FLAGS="${ERL_FLAGS:-} -kernel inet_dist_use_interface {127,0,0,1}" \
+        ERL_FLAGS="${ERL_FLAGS:-} -kernel inet_dist_use_interface {127,0,0,1} -kernel prevent_overlapping_partitions false" \
         rebar3 ct --name ct@127.0.0.1
 }
 

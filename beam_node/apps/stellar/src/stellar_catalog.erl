@@ -14,6 +14,18 @@
 %% two BEAM nodes claim one id at once (survivors that disagree on who is alive), the claim of
 %% the node with the smaller name wins on both sides and the other shadow yields: exactly one
 %% shadow per id, without a cluster-wide lock on the creation and re-placement paths.
+%%
+%% Quorum (stellar_cluster): without it this node takes nothing over, moves nothing, and stops
+%% every local shadow and actor (the entries stay). With it again, nothing starts until every
+%% BEAM peer heard from has sent its whole table (merged by updated_at: the newer checkpoint
+%% wins); then this node's own entries without a shadow are started again at once.
+%%
+%% Rebalancing: every reconcile, with quorum and every peer's table merged, the satellites per
+%% BEAM node are compared with an even share over the nodes that have a `sats' node up (a node
+%% without one gets none); each node moves at most rebalance_batch (200) of its own surplus to
+%% the nodes short of their share, by stellar_sat:hand_off/3 (the state, the commands in
+%% flight and the waiting callers go along; one actor at a time). Every node computes the same
+%% plan from the same counts (plan/5) and carries out its own rows only.
 -module(stellar_catalog).
 -behaviour(gen_server).
 
@@ -36,6 +48,13 @@
 -export([satellite_count/2]).
 -export([choose/1]).
 -export([assignee/2]).
+-export([moving/2]).
+-export([adopt/5]).
+-export([rebalance_info/0]).
+%% Pure parts of rebalancing.
+-export([shares/2]).
+-export([transfers/2]).
+-export([plan/5]).
 
 %% gen_server.
 -export([init/1]).
@@ -49,6 +68,7 @@
 -define(PY, stellar_catalog_py).
 -define(TOMBSTONE_MS, 60000).
 -define(SELF_ORPHAN_MS, 10000).
+-define(MOVE_CONCURRENCY, 16).
 
 -type status() :: placing | running | deleted.
 -type entry() :: #{id := binary(), state := stellar_proto_v1:known_state(),
@@ -59,14 +79,25 @@
                      beam := node(), satellites := non_neg_integer()}.
 -type beam_info() :: #{name := node(), role := beam, status := up, restarts := 0,
                        os_pid := non_neg_integer() | undefined, satellites := non_neg_integer()}.
--export_type([entry/0, py_info/0, beam_info/0]).
+-type rebalance() :: #{moved := non_neg_integer(), failed := non_neg_integer(),
+                       rounds := non_neg_integer(), moving := non_neg_integer(),
+                       stopped := non_neg_integer()}.
+-export_type([entry/0, py_info/0, beam_info/0, rebalance/0]).
 
 -record(state, {
     peers = #{} :: #{node() => non_neg_integer() | undefined},
     left = [] :: [node()],
     pending = #{} :: #{binary() => entry()},
     flush_timer :: reference() | undefined,
-    takeover :: pid() | undefined
+    takeover :: pid() | undefined,
+    synced = [] :: [node()],
+    restart_own = false :: boolean(),
+    mover :: pid() | undefined,
+    moving = 0 :: non_neg_integer(),
+    moved = 0 :: non_neg_integer(),
+    move_failed = 0 :: non_neg_integer(),
+    rounds = 0 :: non_neg_integer(),
+    stopped = 0 :: non_neg_integer()
 }).
 
 %% API.
@@ -196,6 +227,83 @@ assignee(Id, Alive) ->
     Sorted = lists:usort(Alive),
     lists:nth(erlang:phash2(Id, length(Sorted)) + 1, Sorted).
 
+%% The shadow of Id on this node is handing it over to Dest: from now on the entry names Dest
+%% as its owner here (not replicated, updated_at kept), so that no reconcile starts it again.
+-spec moving(binary(), node()) -> ok.
+moving(Id, Dest) ->
+    gen_server:call(?MODULE, {moving, Id, Dest}, infinity).
+
+%% Asks Dest's catalog to take satellite Id over from its shadow here: its final state, the
+%% commands in flight and the callers waiting for an outcome. ok once Dest's shadow started.
+-spec adopt(node(), binary(), stellar_proto_v1:known_state(), [stellar_inflight:entry()],
+            #{binary() => gen_server:from()}) -> ok | {error, term()}.
+adopt(Dest, Id, Known, Inflight, Waiting) ->
+    try gen_server:call({?MODULE, Dest}, {adopt, Id, Known, Inflight, Waiting}, 10000)
+    catch exit:Reason -> {error, {adopt, Dest, Reason}}
+    end.
+
+%% Satellites moved here to other nodes (and failed moves), rebalancing rounds, moves under
+%% way, satellites stopped for want of quorum.
+-spec rebalance_info() -> rebalance().
+rebalance_info() ->
+    try gen_server:call(?MODULE, rebalance_info, 5000)
+    catch exit:_ -> #{moved => 0, failed => 0, rounds => 0, moving => 0, stopped => 0}
+    end.
+
+%% An even share of Total satellites (the sum of Counts) for each Eligible node: Total div K,
+%% one more for the Total rem K nodes that hold the most now (fewest moves); others get 0.
+-spec shares(#{node() => non_neg_integer()}, [node()]) -> #{node() => non_neg_integer()}.
+shares(Counts, []) ->
+    maps:map(fun(_, _) -> 0 end, Counts);
+shares(Counts, Eligible) ->
+    Total = lists:sum(maps:values(Counts)),
+    K = length(lists:usort(Eligible)),
+    Ranked = [N || {_, N} <- lists:sort([{-maps:get(N, Counts, 0), N} || N <- lists:usort(Eligible)])],
+    {More, Rest} = lists:split(Total rem K, Ranked),
+    Base = Total div K,
+    Zero = maps:map(fun(_, _) -> 0 end, Counts),
+    maps:merge(Zero, maps:from_list([{N, Base + 1} || N <- More] ++ [{N, Base} || N <- Rest])).
+
+%% The moves {From, To, N} that bring Counts to shares/2, sources and destinations taken in
+%% name order; a node within 2 % of its share (at least 1) neither gives nor takes, so that
+%% counts that differ a little between nodes' views do not make satellites go back and forth.
+-spec transfers(#{node() => non_neg_integer()}, [node()]) -> [{node(), node(), pos_integer()}].
+transfers(Counts, Eligible) ->
+    Shares = shares(Counts, Eligible),
+    Slack = fun(Share) -> max(1, Share div 50) end,
+    Surplus = [{N, C - S} || {N, C} <- lists:sort(maps:to_list(Counts)),
+                             S <- [maps:get(N, Shares)], C - S > Slack(S) orelse (S =:= 0 andalso C > 0)],
+    Deficit = [{N, S - C} || {N, S} <- lists:sort(maps:to_list(Shares)),
+                             C <- [maps:get(N, Counts, 0)], S - C > Slack(S)],
+    match(Surplus, Deficit, []).
+
+match([], _, Acc) -> lists:reverse(Acc);
+match(_, [], Acc) -> lists:reverse(Acc);
+match([{From, Give} | Srcs], [{To, Take} | Dsts], Acc) ->
+    N = min(Give, Take),
+    Srcs1 = case Give - N of 0 -> Srcs; G -> [{From, G} | Srcs] end,
+    Dsts1 = case Take - N of 0 -> Dsts; T -> [{To, T} | Dsts] end,
+    match(Srcs1, Dsts1, [{From, To, N} | Acc]).
+
+%% The moves this node (Self) makes now: its rows of transfers/2, at most Max satellites in
+%% all, taken from OwnIds (those whose assignee among the eligible nodes is the destination
+%% first, so that a node coming back gets the same satellites as after an earlier takeover).
+-spec plan(#{node() => non_neg_integer()}, [node()], node(), [binary()], non_neg_integer()) ->
+    [{binary(), node()}].
+plan(Counts, Eligible, Self, OwnIds, Max) ->
+    Mine = [{To, N} || {From, To, N} <- transfers(Counts, Eligible), From =:= Self],
+    Alive = case Eligible of [] -> [Self]; _ -> Eligible end,
+    pick(Mine, Alive, lists:usort(OwnIds), Max, []).
+
+pick([], _Alive, _Ids, _Max, Acc) -> lists:reverse(Acc);
+pick(_, _Alive, [], _Max, Acc) -> lists:reverse(Acc);
+pick(_, _Alive, _Ids, 0, Acc) -> lists:reverse(Acc);
+pick([{To, N} | Rest], Alive, Ids, Max, Acc) ->
+    Take = min(N, Max),
+    Ranked = lists:sort([{assignee(Id, Alive) =/= To, Id} || Id <- Ids]),
+    Chosen = [Id || {_, Id} <- lists:sublist(Ranked, Take)],
+    pick(Rest, Alive, Ids -- Chosen, Max - length(Chosen), lists:reverse([{Id, To} || Id <- Chosen], Acc)).
+
 %% gen_server.
 
 -spec init([]) -> {ok, #state{}}.
@@ -240,6 +348,37 @@ handle_call({delete, Id}, _From, State) ->
         error ->
             {reply, {error, not_found}, State}
     end;
+handle_call({moving, Id, Dest}, _From, State) ->
+    _ = case lookup(Id) of
+        {ok, Entry} -> write(Entry#{owner => Dest, shadow => undefined});
+        error -> ok
+    end,
+    {reply, ok, State};
+handle_call({adopt, Id, Known, Inflight, Waiting}, _From, State) when is_binary(Id), is_map(Known),
+                                                                     is_list(Inflight), is_map(Waiting) ->
+    case stellar_cluster:has_quorum() of
+        false ->
+            {reply, {error, no_quorum}, State};
+        true ->
+            Entry = case lookup(Id) of
+                {ok, E} -> E;
+                error -> #{id => Id, node => undefined}
+            end,
+            Adopted = write(Entry#{state => Known, owner => node(), shadow => undefined,
+                                   status => placing, updated_at => now_ms()}),
+            State1 = replicate_now(Adopted, State),
+            _ = [stellar_inflight:add(Id, C, K, A) || {C, K, A} <- Inflight],
+            case stellar_sat_sup:start_shadow(Id) of
+                {ok, Pid} ->
+                    _ = map_size(Waiting) > 0 andalso stellar_sat:adopt_waiting(Pid, Waiting),
+                    {reply, ok, State1};
+                {error, Reason} ->
+                    {reply, {error, Reason}, State1}
+            end
+    end;
+handle_call(rebalance_info, _From, State) ->
+    {reply, #{moved => State#state.moved, failed => State#state.move_failed, rounds => State#state.rounds,
+              moving => State#state.moving, stopped => State#state.stopped}, State};
 handle_call(peers, _From, State = #state{peers = Peers}) ->
     Connected = nodes(),
     {reply, maps:filter(fun(N, _) -> lists:member(N, Connected) end, Peers), State};
@@ -278,10 +417,15 @@ handle_cast(py_node_changed, State) ->
 handle_cast({hello, From, OsPid}, State = #state{peers = Peers, left = Left}) when is_atom(From) ->
     gen_server:cast({?MODULE, From}, {merge, node(), os_pid(), all_entries()}),
     gen_server:cast({?MODULE, From}, {py_nodes, node(), local_py_rows()}),
+    %% Its app (re)started without a nodeup here: ask for its table too (it answers our
+    %% hello with it, and does not ask back: it has ours, sent just before).
+    _ = lists:member(From, State#state.synced) orelse
+        gen_server:cast({?MODULE, From}, {hello, node(), os_pid()}),
     {noreply, State#state{peers = Peers#{From => OsPid}, left = Left -- [From]}};
-handle_cast({merge, From, OsPid, Entries}, State = #state{peers = Peers}) when is_list(Entries) ->
+handle_cast({merge, From, OsPid, Entries}, State = #state{peers = Peers, synced = Synced}) when is_list(Entries) ->
+    %% A peer's whole table (the answer to our hello): merged, the peer counts as synced.
     State1 = lists:foldl(fun merge/2, State, Entries),
-    {noreply, State1#state{peers = Peers#{From => OsPid}}};
+    {noreply, State1#state{peers = Peers#{From => OsPid}, synced = lists:usort([From | Synced])}};
 handle_cast({merge, _From, Entries}, State) when is_list(Entries) ->
     {noreply, lists:foldl(fun merge/2, State, Entries)};
 handle_cast({py_nodes, From, Rows}, State) when is_list(Rows), From =/= node() ->
@@ -293,7 +437,17 @@ handle_cast({leaving, From}, State = #state{peers = Peers, left = Left}) ->
                 [From]),
     delete_py_rows(From),
     forget_shadows(From),
-    {noreply, takeover(State#state{peers = maps:remove(From, Peers), left = [From | Left]}, false)};
+    {noreply, takeover(State#state{peers = maps:remove(From, Peers), left = [From | Left],
+                                   synced = State#state.synced -- [From]}, false)};
+handle_cast({quorum, false}, State) ->
+    Shadows = try stellar_sat_sup:shadows() catch exit:_ -> [] end,  % the app may be stopping
+    logger:warning("quorum lost: stopping the ~b satellite(s) of this node (their entries stay)",
+                   [length(Shadows)]),
+    lists:foreach(fun stellar_sat:suspend/1, Shadows),
+    {noreply, State#state{stopped = State#state.stopped + length(Shadows), restart_own = false}};
+handle_cast({quorum, true}, State) ->
+    %% Started again at the next reconcile, once every peer's table is merged.
+    {noreply, State#state{restart_own = true}};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
@@ -308,7 +462,7 @@ handle_info({nodedown, Node}, State = #state{peers = Peers}) ->
     end,
     delete_py_rows(Node),
     forget_shadows(Node),
-    {noreply, takeover(State#state{peers = maps:remove(Node, Peers)}, false)};
+    {noreply, takeover(State#state{peers = maps:remove(Node, Peers), synced = State#state.synced -- [Node]}, false)};
 handle_info(flush, State = #state{pending = Pending}) ->
     _ = maps:size(Pending) > 0 andalso
         gen_server:abcast(nodes(), ?MODULE, {merge, node(), maps:values(Pending)}),
@@ -316,9 +470,14 @@ handle_info(flush, State = #state{pending = Pending}) ->
 handle_info(reconcile, State) ->
     schedule_reconcile(),
     purge_tombstones(),
-    {noreply, takeover(State, true)};
+    {noreply, rebalance(takeover(State, true))};
 handle_info({'EXIT', Pid, _Reason}, State = #state{takeover = Pid}) ->
     {noreply, State#state{takeover = undefined}};
+handle_info({moved, Pid, Ok, Failed}, State = #state{mover = Pid}) ->
+    {noreply, State#state{moved = State#state.moved + Ok, move_failed = State#state.move_failed + Failed}};
+handle_info({'EXIT', Pid, Reason}, State = #state{mover = Pid}) ->
+    _ = Reason =:= normal orelse logger:warning("rebalancing: a round crashed: ~p", [Reason]),
+    {noreply, State#state{mover = undefined, moving = 0}};
 handle_info(_Info, State) ->
     {noreply, State}.
 
@@ -446,17 +605,51 @@ purge_tombstones() ->
 %% Periodic runs also restart this node's own entries that have no shadow (IncludeOwn).
 takeover(State = #state{takeover = Pid}, _IncludeOwn) when is_pid(Pid) ->
     State;
-takeover(State = #state{peers = Peers, left = Left}, IncludeOwn) ->
+takeover(State, IncludeOwn) ->
+    Alive = alive(State),
+    case may_start(Alive, State) of
+        true -> takeover(State, IncludeOwn, Alive);
+        false -> State
+    end.
+
+%% The BEAM nodes that run the catalog, are connected and have not left (this one included).
+alive(#state{peers = Peers, left = Left}) ->
     Connected = nodes(),
-    Alive = lists:usort([node() | [N || N <- maps:keys(Peers), lists:member(N, Connected),
-                                        not lists:member(N, Left)]]),
-    Old = now_ms() - ?SELF_ORPHAN_MS,
+    lists:usort([node() | [N || N <- maps:keys(Peers), lists:member(N, Connected),
+                                not lists:member(N, Left)]]).
+
+%% Satellites may be started or moved here: with quorum (stellar_cluster's, and the catalog's
+%% own count of live nodes, which may see a nodedown first), and every BEAM peer heard from
+%% has sent its whole table since it (re)connected.
+may_start(Alive, #state{synced = Synced, left = Left}) ->
+    {ok, #{size := Size}} = stellar_config:cluster(),
+    stellar_cluster:has_quorum() andalso stellar_cluster:quorum_of(length(Alive), Size)
+        andalso lists:all(fun(N) -> lists:member(N, Synced) end, stellar_cluster:beam_peers() -- Left).
+
+%% The nodes among Alive that can run actors: a `sats' node up (all of Alive when none has).
+eligible(Alive) ->
+    Here = [node() || lists:any(fun(#{role := R, status := S}) -> R =:= sats andalso S =:= up end,
+                                stellar_py_node:info())],
+    There = lists:usort([B || {_, #{role := sats, status := up, beam := B}} <- ets:tab2list(?PY)]),
+    [N || N <- Alive, lists:member(N, Here ++ There)].
+
+takeover(State = #state{restart_own = RestartOwn}, IncludeOwn, Alive) ->
+    %% An orphan goes to a node that can run its actor (any live node when none can).
+    Takers = case eligible(Alive) of
+        [] -> Alive;
+        Eligible -> Eligible
+    end,
+    Connected = nodes(),
+    Old = case RestartOwn of
+        true -> now_ms() + 1;  % quorum is back: every own entry without a shadow, at once
+        false -> now_ms() - ?SELF_ORPHAN_MS
+    end,
     Self = node(),
     Orphans = ets:foldl(
         fun({Id, #{status := S, owner := Owner, updated_at := At}}, Acc) when S =/= deleted ->
                 Dead = not lists:member(Owner, Alive),
                 Own = IncludeOwn andalso Owner =:= Self andalso At < Old,
-                case (Dead andalso assignee(Id, Alive) =:= Self) orelse Own of
+                case (Dead andalso assignee(Id, Takers) =:= Self) orelse Own of
                     true ->
                         case has_live_shadow(Id, [Self | Connected]) of
                             true -> Acc;
@@ -468,13 +661,71 @@ takeover(State = #state{peers = Peers, left = Left}, IncludeOwn) ->
            (_, Acc) ->
                 Acc
         end, [], ?TAB),
+    State1 = State#state{restart_own = RestartOwn andalso not IncludeOwn},
     case Orphans of
         [] ->
-            State;
+            State1;
         _ ->
             logger:info("taking over ~b satellite(s)", [length(Orphans)]),
             Starter = spawn_link(fun() -> start_shadows(Orphans) end),
-            State#state{takeover = Starter}
+            State1#state{takeover = Starter}
+    end.
+
+%% One rebalancing round (see the module doc), from a helper process: at most
+%% rebalance_batch moves, ?MOVE_CONCURRENCY at a time.
+rebalance(State = #state{takeover = T, mover = M}) when is_pid(T); is_pid(M) ->
+    State;
+rebalance(State) ->
+    Alive = alive(State),
+    case may_start(Alive, State) of
+        false ->
+            State;
+        true ->
+            Counts = maps:from_list([{N, satellite_count(beam, N)} || N <- Alive]),
+            Self = node(),
+            Own = ets:foldl(fun({Id, #{owner := O, status := S}}, Acc) when O =:= Self, S =/= deleted ->
+                                    case stellar_registry:whereis_local(Id) of
+                                        undefined -> Acc;
+                                        _ -> [Id | Acc]
+                                    end;
+                               (_, Acc) -> Acc
+                            end, [], ?TAB),
+            Max = application:get_env(stellar, rebalance_batch, 200),
+            case plan(Counts, eligible(Alive), Self, Own, Max) of
+                [] ->
+                    State;
+                Moves ->
+                    PerDest = lists:foldl(fun({_, To}, Acc) -> maps:update_with(To, fun(X) -> X + 1 end, 1, Acc) end,
+                                          #{}, Moves),
+                    logger:info("rebalancing: moving ~b satellite(s) ~p (counts ~p)",
+                                [length(Moves), PerDest, Counts]),
+                    Catalog = self(),
+                    Mover = spawn_link(fun() -> move_all(Catalog, Moves) end),
+                    State#state{mover = Mover, moving = length(Moves), rounds = State#state.rounds + 1}
+            end
+    end.
+
+move_all(Catalog, Moves) ->
+    Timeout = stellar_config:timeout(sat_start_timeout, 5000),
+    Results = pmap(fun({Id, Dest}) ->
+                       case stellar_registry:whereis_local(Id) of
+                           undefined -> skipped;
+                           Pid -> stellar_sat:hand_off(Pid, Dest, Timeout)
+                       end
+                   end, Moves, ?MOVE_CONCURRENCY),
+    Failed = [R || R <- Results, R =/= ok, R =/= skipped],
+    _ = Failed =/= [] andalso logger:warning("rebalancing: ~b move(s) failed, e.g. ~0P",
+                                             [length(Failed), hd(Failed), 12]),
+    Catalog ! {moved, self(), length([ok || ok <- Results]), length(Failed)}.
+
+%% Fun over List, at most N at a time, results in order.
+pmap(Fun, List, N) ->
+    {Batch, Rest} = lists:split(min(N, length(List)), List),
+    Refs = [erpc:send_request(node(), erlang, apply, [Fun, [X]]) || X <- Batch],
+    Results = [try erpc:receive_response(R, infinity) catch _:E -> {error, E} end || R <- Refs],
+    case Rest of
+        [] -> Results;
+        _ -> Results ++ pmap(Fun, Rest, N)
     end.
 
 has_live_shadow(Id, Connected) ->

@@ -12,6 +12,14 @@
 %% every sat_place_retry ms (it does not crash-loop its supervisor). A shadow that finds another
 %% live shadow of its id (here or on another BEAM node), or that the catalog tells to yield
 %% after two BEAM nodes claimed the id at once, ends `normal', quietly.
+%%
+%% Quorum and moves: a shadow starts no actor while its node is without quorum (it ends at
+%% once; stellar_catalog starts it again when quorum returns), and suspend/1 (quorum lost)
+%% stops its actor and ends it, leaving the catalog entry. hand_off/3 moves the satellite to
+%% another BEAM node (rebalancing): the actor is stopped and its exit awaited, so every
+%% message it sent (ticks, command results) is handled here first and the state shipped is
+%% its final one; the commands still in flight and the callers waiting for an outcome go with
+%% it; the new shadow starts only then. One actor at any moment; only the `node' field shows.
 -module(stellar_sat).
 -behaviour(gen_server).
 
@@ -20,6 +28,9 @@
 -export([whereis/1]).
 -export([stop/1]).
 -export([yield/1]).
+-export([suspend/1]).
+-export([hand_off/3]).
+-export([adopt_waiting/2]).
 -export([actor/1]).
 -export([command/5]).
 -export([deliver/4]).
@@ -37,7 +48,7 @@
 
 -define(MAX_INFLIGHT, 10000).
 
--type phase() :: placing | running.
+-type phase() :: placing | running | handing_off.
 
 -record(state, {
     id :: binary(),
@@ -47,7 +58,8 @@
     last :: stellar_proto_v1:known_state() | undefined,
     waiting = #{} :: #{binary() => gen_server:from()},
     attempts = 0 :: non_neg_integer(),
-    timer :: reference() | undefined
+    timer :: reference() | undefined,
+    handoff :: {node(), gen_server:from(), reference()} | undefined
 }).
 
 %% API.
@@ -78,6 +90,25 @@ stop(Pid) ->
 -spec yield(pid()) -> ok.
 yield(Pid) ->
     gen_server:cast(Pid, yield).
+
+%% This node lost quorum: stop the actor and end, keeping the catalog entry and the commands
+%% in flight (sent again when the satellite is placed anew, here or elsewhere).
+-spec suspend(pid()) -> ok.
+suspend(Pid) ->
+    gen_server:cast(Pid, suspend).
+
+%% Moves the satellite to the BEAM node Dest (see the module doc); ok once Dest's shadow is
+%% started with the final state. On an error the satellite is placed here again.
+-spec hand_off(pid(), node(), timeout()) -> ok | {error, term()}.
+hand_off(Pid, Dest, Timeout) ->
+    try gen_server:call(Pid, {hand_off, Dest, Timeout}, Timeout + 1000)
+    catch exit:Reason -> {error, {hand_off, Reason}}
+    end.
+
+%% Callers waiting for an outcome, handed over from the satellite's previous shadow.
+-spec adopt_waiting(pid(), #{binary() => gen_server:from()}) -> ok.
+adopt_waiting(Pid, Waiting) ->
+    gen_server:cast(Pid, {adopt_waiting, Waiting}).
 
 -spec actor(pid()) -> {ok, pid()} | {error, not_running}.
 actor(Pid) ->
@@ -140,7 +171,7 @@ init(Id) ->
     process_flag(trap_exit, true),
     logger:set_process_metadata(#{sat_id => binary_to_list(Id)}),
     State = #state{id = Id},
-    case stellar_catalog:lookup(Id) =/= error andalso claim(Id) of
+    case stellar_catalog:lookup(Id) =/= error andalso stellar_cluster:has_quorum() andalso claim(Id) of
         false ->
             {ok, State, {continue, quit}};
         yes ->
@@ -174,6 +205,16 @@ handle_call(actor, _From, State = #state{actor = Actor}) ->
     {reply, {ok, Actor}, State};
 handle_call(info, _From, State = #state{phase = Phase, py = Py, actor = Actor}) ->
     {reply, #{phase => Phase, py => Py, actor => Actor}, State};
+handle_call({hand_off, _Dest, _Timeout}, _From, State = #state{phase = handing_off}) ->
+    {reply, {error, already_moving}, State};
+handle_call({hand_off, Dest, _Timeout}, From, State = #state{actor = undefined}) ->
+    cancel(State#state.timer),
+    transfer(Dest, From, State#state{timer = undefined});
+handle_call({hand_off, Dest, Timeout}, From, State = #state{actor = Actor}) ->
+    %% The exit signal comes after every message the actor sent: see the 'EXIT' clause.
+    Actor ! stellar_proto_v1:stop(),
+    Timer = erlang:start_timer(Timeout, self(), hand_off),
+    {noreply, State#state{phase = handing_off, handoff = {Dest, From, Timer}}};
 handle_call({command, CmdId, Kind, Args, Mode}, From, State = #state{id = Id}) ->
     case stellar_inflight:count(Id) >= ?MAX_INFLIGHT of
         true -> {reply, {error, queue_full}, State};
@@ -202,12 +243,37 @@ handle_cast(yield, State = #state{id = Id, actor = Actor}) ->
     maps:foreach(fun(_, From) -> gen_server:reply(From, {error, moved}) end, State#state.waiting),
     ok = stellar_registry:release(Id),
     {stop, normal, State#state{actor = undefined, waiting = #{}}};
+handle_cast(suspend, State = #state{id = Id, actor = Actor}) ->
+    case Actor of
+        undefined -> ok;
+        _ -> unlink(Actor), Actor ! stellar_proto_v1:stop()
+    end,
+    maps:foreach(fun(_, From) -> gen_server:reply(From, {error, no_quorum}) end, State#state.waiting),
+    ok = stellar_registry:release(Id),
+    logger:debug("satellite ~s: suspended (no quorum)", [Id]),
+    {stop, normal, State#state{actor = undefined, waiting = #{}}};
+handle_cast({adopt_waiting, Waiting}, State = #state{waiting = W}) when is_map(Waiting) ->
+    Timeout = stellar_config:timeout(sat_start_timeout, 5000) * 2,
+    maps:foreach(fun(CmdId, _) -> erlang:send_after(Timeout, self(), {command_timeout, CmdId}) end, Waiting),
+    {noreply, State#state{waiting = maps:merge(W, Waiting)}};
 handle_cast({deliver, CmdId, Kind, Args}, State) when is_binary(CmdId), is_atom(Kind), is_map(Args) ->
     {noreply, send_command(CmdId, Kind, Args, State)};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}} | {stop, term(), #state{}}.
+handle_info({'EXIT', Actor, _Reason}, State = #state{actor = Actor, phase = handing_off,
+                                                    handoff = {Dest, From, Timer}}) ->
+    cancel(Timer),
+    transfer(Dest, From, State#state{actor = undefined, handoff = undefined});
+handle_info({timeout, Timer, hand_off}, State = #state{id = Id, handoff = {Dest, From, Timer}, actor = Actor}) ->
+    %% The actor did not stop in time: as if it died (its supervisor places it again here).
+    logger:warning("satellite ~s: its actor did not stop for the move to ~s; placing it again", [Id, Dest]),
+    gen_server:reply(From, {error, actor_did_not_stop}),
+    _ = is_pid(Actor) andalso exit(Actor, kill),
+    stellar_catalog:actor_down(Id),
+    maps:foreach(fun(_, F) -> gen_server:reply(F, {error, {actor_down, hand_off}}) end, State#state.waiting),
+    {stop, {actor_down, hand_off_timeout}, State#state{actor = undefined, waiting = #{}, handoff = undefined}};
 handle_info({'EXIT', Actor, Reason}, State = #state{actor = Actor, id = Id, py = Py})
         when Actor =/= undefined ->
     logger:warning("satellite ~s: its actor ~p on ~s exited (~p); restarting the shadow",
@@ -219,7 +285,7 @@ handle_info({'EXIT', Actor, Reason}, State = #state{actor = Actor, id = Id, py =
 handle_info({'EXIT', _Pid, _Reason}, State) ->
     %% A link to an earlier actor that we gave up on (see place/1).
     {noreply, State};
-handle_info(place, State = #state{phase = placing}) ->
+handle_info(place, State = #state{phase = placing, handoff = undefined}) ->
     place(State#state{timer = undefined});
 handle_info({command_timeout, CmdId}, State = #state{waiting = W}) ->
     case maps:take(CmdId, W) of
@@ -277,6 +343,43 @@ format_status(Status) ->
     Status.
 
 %% Internal.
+
+cancel(undefined) -> ok;
+cancel(Timer) -> _ = erlang:cancel_timer(Timer), ok.
+
+%% The actor is gone (or never ran): ship the final state, the commands in flight and the
+%% waiting callers to Dest. The registration is released first, so that the catalog entry Dest
+%% replicates (owner Dest) meets no local claimant here; on a refusal the satellite is placed
+%% here again.
+transfer(Dest, From, State = #state{id = Id, last = Last, waiting = Waiting}) ->
+    Known = case Last of
+        undefined ->
+            case stellar_catalog:lookup(Id) of
+                {ok, #{state := S}} -> S;
+                error -> undefined
+            end;
+        _ ->
+            Last
+    end,
+    Inflight = stellar_inflight:list(Id),
+    ok = stellar_catalog:moving(Id, Dest),
+    ok = stellar_registry:release(Id),
+    case Known =/= undefined andalso stellar_catalog:adopt(Dest, Id, Known, Inflight, Waiting) of
+        ok ->
+            ok = stellar_inflight:clear(Id),
+            gen_server:reply(From, ok),
+            logger:debug("satellite ~s moved to ~s", [Id, Dest]),
+            {stop, normal, State#state{actor = undefined, waiting = #{}, phase = placing}};
+        Refused ->
+            Reason = case Refused of false -> not_found; {error, R} -> R end,
+            gen_server:reply(From, {error, Reason}),
+            case stellar_registry:claim(Id) of
+                yes ->
+                    place(State#state{phase = placing, actor = undefined});
+                {no, _} ->
+                    {stop, normal, State#state{actor = undefined}}
+            end
+    end.
 
 last_or_empty(#state{last = undefined}) -> #{};
 last_or_empty(#state{last = Last}) -> Last.
