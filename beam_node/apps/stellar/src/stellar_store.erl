@@ -223,6 +223,7 @@ init([]) ->
     process_flag(trap_exit, true),  % terminate/2 writes the last checkpoint
     {ok, PyNodes} = stellar_config:py_nodes(),
     persistent_term:put(?ENABLED, lists:any(fun(#{role := R}) -> R =:= store end, PyNodes)),
+    true = ets:delete(?COUNTERS, route),  % a route of this server's previous run (the table outlives it)
     _ = enabled() andalso schedule(tick, 0),
     Now = erlang:monotonic_time(millisecond),  % (monotonic time may be negative)
     {ok, #state{overflow_logged_at = Now - ?OVERFLOW_LOG_MS, hold_until = Now}}.
