@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { ApiError } from "./api/client";
+import { CommandHistory } from "./components/CommandHistory";
 import { ConnectionBadge } from "./components/ConnectionBadge";
 import { OutageBanner } from "./components/OutageBanner";
 import { TokenControl } from "./components/TokenControl";
@@ -22,6 +23,7 @@ const TABS: { label: string; route: Route; views: Route["view"][] }[] = [
   { label: "Satellites", route: { view: "satellites" }, views: ["satellites", "satellite"] },
   { label: "Passes", route: { view: "passes" }, views: ["passes"] },
   { label: "Tasks", route: { view: "tasks" }, views: ["tasks"] },
+  { label: "Commands", route: { view: "commands", satId: null }, views: ["commands"] },
   { label: "Alarms", route: { view: "alarms" }, views: ["alarms"] },
   { label: "Cluster", route: { view: "cluster" }, views: ["cluster"] },
 ];
@@ -38,6 +40,8 @@ function View({ route }: { route: Route }) {
       return <PassesTimeline />;
     case "tasks":
       return <TasksView />;
+    case "commands":
+      return <CommandHistory key={route.satId ?? ""} satId={route.satId ?? undefined} />;
     case "alarms":
       return <AlarmsPanel />;
     case "cluster":

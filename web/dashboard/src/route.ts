@@ -8,6 +8,7 @@ export type Route =
   | { view: "satellite"; satId: string }
   | { view: "passes" }
   | { view: "tasks" }
+  | { view: "commands"; satId: string | null }
   | { view: "alarms" }
   | { view: "cluster" }
   | { view: "signin" };
@@ -23,6 +24,8 @@ export function parseRoute(hash: string): Route {
       return { view: "passes" };
     case "tasks":
       return { view: "tasks" };
+    case "commands":
+      return { view: "commands", satId: parts[1] || null };
     case "alarms":
       return { view: "alarms" };
     case "cluster":
@@ -40,6 +43,8 @@ export function href(route: Route): string {
       return route.satId ? `#/map/${encodeURIComponent(route.satId)}` : "#/map";
     case "satellite":
       return `#/sat/${encodeURIComponent(route.satId)}`;
+    case "commands":
+      return route.satId ? `#/commands/${encodeURIComponent(route.satId)}` : "#/commands";
     default:
       return `#/${route.view}`;
   }

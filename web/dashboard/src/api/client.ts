@@ -6,6 +6,7 @@ import type {
   Command,
   CommandAccepted,
   CommandKind,
+  CommandPage,
   ErrorBody,
   GroundStation,
   Items,
@@ -19,6 +20,34 @@ import type {
   TelemetryHistory,
   Track,
 } from "./types";
+
+export interface CommandFilter {
+  satId?: string;
+  kinds?: string[];
+  statuses?: string[];
+  submittedBy?: string;
+  from?: Date;
+  to?: Date;
+}
+
+export interface Download {
+  blob: Blob;
+  filename: string;
+}
+
+function commandsPath(satId: string | undefined): string {
+  return satId ? `/api/satellites/${encodeURIComponent(satId)}/commands` : "/api/commands";
+}
+
+function commandQuery(filter: CommandFilter): Query {
+  return {
+    kind: filter.kinds?.length ? filter.kinds : undefined,
+    status: filter.statuses?.length ? filter.statuses : undefined,
+    submitted_by: filter.submittedBy || undefined,
+    from: filter.from?.toISOString(),
+    to: filter.to?.toISOString(),
+  };
+}
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -153,6 +182,39 @@ export class ApiClient {
     return this.request("GET", `/api/satellites/${encodeURIComponent(id)}/telemetry`, {
       query: { from: from.toISOString(), to: to.toISOString(), step: stepS },
     });
+  }
+
+  /** A page of the command history (one satellite's, or the fleet's), newest first. */
+  commandHistory(filter: CommandFilter, cursor?: string, limit = 50): Promise<CommandPage> {
+    return this.request("GET", commandsPath(filter.satId), { query: { ...commandQuery(filter), cursor, limit } });
+  }
+
+  /** Every command matching ``filter`` as a CSV file (the gateway streams it). */
+  exportCommands(filter: CommandFilter): Promise<Download> {
+    return this.download(commandsPath(filter.satId), commandQuery(filter), "commands.csv");
+  }
+
+  /** The raw samples of ``id`` in [from, to) as a CSV file (the gateway streams it). */
+  exportTelemetry(id: string, from: Date, to: Date): Promise<Download> {
+    const query = { from: from.toISOString(), to: to.toISOString(), format: "csv" };
+    return this.download(`/api/satellites/${encodeURIComponent(id)}/telemetry`, query, `${id}_telemetry.csv`);
+  }
+
+  /** A file from the gateway: its body and the name Content-Disposition gives it. */
+  async download(path: string, query: Query, fallbackName: string): Promise<Download> {
+    let response: Response;
+    try {
+      response = await this.fetchFn(this.url(path, query), { headers: this.headers({ Accept: "text/csv" }) });
+    } catch (cause) {
+      throw new ApiError(0, "network", `cannot reach the gateway: ${String(cause)}`);
+    }
+    if (!response.ok) {
+      const body: unknown = await response.json().catch(() => null);
+      if (isErrorBody(body)) throw new ApiError(response.status, body.error.code, body.error.message, body.error.details ?? null);
+      throw new ApiError(response.status, "http_error", `HTTP ${response.status} ${response.statusText}`.trim());
+    }
+    const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1] ?? fallbackName;
+    return { blob: await response.blob(), filename: name };
   }
 
   track(id: string): Promise<Track> {

@@ -89,7 +89,8 @@ export interface Pass {
   los_cut: boolean;
 }
 
-export type CommandStatus = "queued" | "sent" | "done" | "failed";
+export type CommandStatus = "queued" | "sent" | "done" | "failed" | "expired";
+export const COMMAND_STATUSES: readonly CommandStatus[] = ["queued", "sent", "done", "failed", "expired"];
 
 export interface Command {
   id: string;
@@ -101,6 +102,15 @@ export interface Command {
   created_at: string;
   result?: unknown;
   idempotency_key?: string | null;
+  submitted_by?: string;
+  sent_at?: string | null;
+  finished_at?: string | null;
+}
+
+/** A page of the command history, newest first; ``next`` is the cursor of the older page. */
+export interface CommandPage {
+  items: Command[];
+  next: string | null;
 }
 
 export interface CommandAccepted {
@@ -120,6 +130,16 @@ export interface TelemetrySample {
   alt_km?: number | null;
   in_sunlight?: boolean | null;
   samples?: number;
+  /** buckets only: each parameter's min, mean and max over the bucket */
+  min?: TelemetryStats;
+  avg?: TelemetryStats;
+  max?: TelemetryStats;
+}
+
+export interface TelemetryStats {
+  energy_pct: number | null;
+  memory_used_mb: number | null;
+  alt_km: number | null;
 }
 
 export interface TelemetryHistory {

@@ -1,24 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { ApiError } from "../api/client";
-import { watch } from "../api/reducer";
-import type { TailPoint } from "../api/reducer";
 import type { Command, CommandKind, Mode, Pass } from "../api/types";
 import { COMMAND_KINDS, MODES } from "../api/types";
 import { modeColor } from "../colors";
-import { Chart } from "../components/Chart";
-import type { Series } from "../components/Chart";
+import { TelemetryCharts } from "../components/TelemetryCharts";
 import { duration, km, latitude, longitude, megabytes, outcome, pct, relative, utcDateTime, utcTime } from "../format";
 import { useStations } from "../queries";
 import { href } from "../route";
 import { api } from "../services";
 import { allows, useDashboard } from "../store";
-
-export const HISTORY_S = 3600;
-
-function series(tail: TailPoint[], pick: (p: TailPoint) => number | null): Series {
-  return { t_s: tail.map((p) => p.t_ms / 1000), values: tail.map(pick) };
-}
 
 /** The status a command shows: the ledger's, unless an event has told us more since. */
 function liveStatus(command: Command, outcomes: Record<string, unknown>): string {
@@ -29,10 +20,8 @@ function liveStatus(command: Command, outcomes: Record<string, unknown>): string
 
 export function SatDetail({ satId }: { satId: string }) {
   const sat = useDashboard((s) => s.live.sats[satId]);
-  const tail = useDashboard((s) => (s.live.watched === satId ? s.live.tail : null));
   const outcomes = useDashboard((s) => s.live.commandOutcomes);
   const role = useDashboard((s) => s.role);
-  const setLive = useDashboard((s) => s.setLive);
   const queryClient = useQueryClient();
   const [nowMs, setNowMs] = useState(() => Date.now());
   const [mode, setMode] = useState<Mode>("nominal");
@@ -44,26 +33,6 @@ export function SatDetail({ satId }: { satId: string }) {
     const timer = setInterval(() => setNowMs(Date.now()), 1000);
     return () => clearInterval(timer);
   }, []);
-
-  // History first, then the live tail is appended to it by the reducer.
-  const history = useQuery({
-    queryKey: ["telemetry", satId],
-    queryFn: () => {
-      const to = new Date();
-      return api.telemetry(satId, new Date(to.getTime() - HISTORY_S * 1000), to);
-    },
-    staleTime: Infinity,
-  });
-  useEffect(() => {
-    const points: TailPoint[] = (history.data?.items ?? []).map((s) => ({
-      t_ms: Date.parse(s.time),
-      energy_pct: s.energy_pct,
-      memory_used_mb: s.memory_used_mb,
-      alt_km: s.alt_km ?? null,
-    }));
-    setLive((live) => watch(live, satId, points));
-    return () => setLive((live) => (live.watched === satId ? watch(live, null) : live));
-  }, [satId, history.data, setLive]);
 
   const commands = useQuery({ queryKey: ["commands", satId], queryFn: () => api.commands(satId, 50), refetchInterval: 30_000 });
   const commandIds = useMemo(() => new Set((commands.data ?? []).map((c) => c.id)), [commands.data]);
@@ -109,7 +78,6 @@ export function SatDetail({ satId }: { satId: string }) {
       </section>
     );
   }
-  const points = tail ?? [];
   const canOperate = allows(role, "operator");
   const nextByStation = new Map<string, Pass>();
   for (const p of passes.data ?? []) if (Date.parse(p.los) >= nowMs && !nextByStation.has(p.station_id)) nextByStation.set(p.station_id, p);
@@ -146,11 +114,7 @@ export function SatDetail({ satId }: { satId: string }) {
           <dd>{utcTime(sat.updated_ms)} UTC</dd>
         </dl>
       </div>
-      <div className="charts">
-        <Chart title="energy" unit="%" color="#66bb6a" series={series(points, (p) => p.energy_pct)} testId="chart-energy" yRange={[0, 100]} />
-        <Chart title="memory" unit="MB" color="#42a5f5" series={series(points, (p) => p.memory_used_mb)} testId="chart-memory" />
-        <Chart title="altitude" unit="km" color="#ffca28" series={series(points, (p) => p.alt_km)} testId="chart-altitude" />
-      </div>
+      <TelemetryCharts satId={sat.id} />
       <div className="columns">
         <div className="panel">
           <h3>Control</h3>
@@ -237,7 +201,9 @@ export function SatDetail({ satId }: { satId: string }) {
         </div>
       </div>
       <div className="panel">
-        <h3>Commands</h3>
+        <h3>
+          Commands <a href={href({ view: "commands", satId: sat.id })}>history, filters and export</a>
+        </h3>
         <table className="grid compact" data-testid="commands">
           <thead>
             <tr>
