@@ -8,16 +8,19 @@ either way, and the refusal is logged; a plain-TCP node cannot connect either wa
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from erl_support import ErlNode, erl_eval, unique_name
+from stack import CLI, ROOT, UpStack
 
 from py_nodes.dist_config import ssl_dist_optfile, tls_dist_args
 from py_nodes.erldist import Atom, DistTls, Node, NodeDownError
@@ -187,3 +190,38 @@ def test_the_settings_check_the_folder_and_render_the_options(pki: dict[str, Pat
         Settings.from_env({"STELLAROPS_DIST_TLS_DIR": str(tmp_path / "only-ca")})
     with pytest.raises(ValueError, match="cannot load"):
         DistTls.from_dir(tmp_path / "only-ca")
+
+
+@pytest.mark.erlang
+@pytest.mark.timeout(300)
+async def test_stellarops_up_runs_its_nodes_over_tls(pki: dict[str, Path], tmp_path: Path) -> None:
+    """``STELLAROPS_DIST_TLS_DIR`` reaches every node ``up`` starts: the stack comes up (each Python
+    node joined its BEAM node over TLS, the gateway answers), ``status`` works, and a node without
+    the cluster's certificate cannot connect."""
+    home = tmp_path / "home"
+    stack = UpStack(home, unique_name("tlsup").split("@")[0], STELLAROPS_DIST_TLS_DIR=str(pki["good"]),
+                    STELLAROPS_DEMO_SATELLITES="4")  # fmt: skip
+    stack.start(timeout_s=180)
+    try:
+        optfile = home / "ssl_dist.conf"
+        assert optfile.stat().st_mode & 0o777 == 0o600
+        assert ssl_dist_optfile(pki["good"]) == optfile.read_text()
+        with urllib.request.urlopen(f"{stack.gateway_url()}/readyz", timeout=10) as response:
+            assert response.status == 200
+        status = subprocess.run([*CLI, "status"], env=stack.env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["satellites"]["total"] == 4
+        cookie = (home / "cookie").read_text().strip()
+        async with Node(unique_name("tlsctl"), cookie=cookie, tls=DistTls.from_dir(pki["good"])) as ctl:
+            assert await ctl.rpc(stack.beam, "init", "get_argument", [Atom("proto_dist")]) == (Atom("ok"), [[[*b"inet_tls"]]])
+            python_nodes = [n for n in await ctl.rpc(stack.beam, "stellar", "nodes", []) if n[Atom("role")] != "beam"]
+            assert python_nodes and all(n[Atom("status")] == "up" for n in python_nodes)
+            for n in python_nodes:  # the BEAM node's connection to each of them is TLS
+                info = await ctl.rpc(stack.beam, "net_kernel", "node_info", [n[Atom("name")]])
+                assert dict(info[1])[Atom("address")][3] == "tls"
+        async with Node(unique_name("plainctl"), cookie=cookie) as plain:
+            assert not await plain.ping(stack.beam)
+        async with Node(unique_name("roguectl"), cookie=cookie, tls=DistTls.from_dir(pki["impostor"])) as rogue:
+            assert not await rogue.ping(stack.beam)
+    finally:
+        assert stack.stop() == 0
