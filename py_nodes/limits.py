@@ -222,18 +222,6 @@ class LimitEngine:
         self._seed = {key: 2 if severity == "critical" else 1 for key, severity in raised.items()}
         self._watches.clear()
 
-    def reconcile(self, raised: Mapping[tuple[str, str], str]) -> int:
-        """Watches at a raised level whose alarm is no longer raised in the database (an operator
-        cleared it, another store owned it) start over, so a value still out of limits raises
-        a new alarm; returns how many."""
-        stale = [
-            key for key, w in self._watches.items()
-            if w.side is not None and (key[0], alarm_kind(key[1], w.side)) not in raised
-        ]  # fmt: skip
-        for key in stale:
-            self._watches[key] = Watch(last_ms=self._watches[key].last_ms)
-        return len(stale)
-
     def limit_for(self, sat_id: str, parameter: str) -> Limit | None:
         return self._own.get((sat_id, parameter)) or self._fleet.get(parameter)
 

@@ -7,8 +7,10 @@ distribution (no new messages between BEAM and Python) and a limit edited over H
 for the next samples anywhere in the cluster; after a restart it is read again from PostgreSQL.
 
 Every ``PERIOD_S`` (while this store node owns the database) the keeper reloads the limit table
-(small), expires shelves, and lets a watch whose alarm an operator cleared start over (so a
-value still out of limits raises a new alarm). Judging is synchronous and pure (``py_nodes.limits``); the
+(small) and expires shelves. An alarm an operator clears by hand while its value is still out
+of limits is raised again only once the value has come back and left again (as before limits
+were data: one alarm per entry into the condition); a restarted store starts its watches from
+the open alarms in the database. Judging is synchronous and pure (``py_nodes.limits``); the
 transitions go through a queue to the database, retried while it is down, in order. Each stored
 transition is published as an ``alarm`` event on BEAM's bus (``stellar:publish/3``).
 ``memory_used_pct`` needs each satellite's capacity: learned from creates and checkpoints, or
@@ -115,8 +117,6 @@ class AlarmKeeper:
                     if not seeded:
                         self.engine.seed(await self.alarms.raised_conditions())
                         seeded = True
-                    elif self._changes.empty():  # nothing of ours on its way to the database
-                        self.engine.reconcile(await self.alarms.raised_conditions())
                     self.engine.set_limits((r.satellite_id, r.limit) for r in await self.limits.all())
                     self._ready = True
                     if self._unknown:
