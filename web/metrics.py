@@ -213,7 +213,15 @@ class BeamCollector(Collector):
         leaves.add_metric([], dist.get("leaves", 0))
         discovered = GaugeMetricFamily("stellar_cluster_discovered_peers", "BEAM peers that discovery names (static and DNS)")
         discovered.add_metric([], dist.get("discovered", 0))
-        return [up, restarts, connections, joins, leaves, discovered]
+        quorum = GaugeMetricFamily("stellar_cluster_quorum", "1 while the BEAM node sees a majority of STELLAROPS_CLUSTER_SIZE")
+        quorum.add_metric([], dist.get("quorum", 1))
+        losses = CounterMetricFamily("stellar_cluster_quorum_losses", "Times the BEAM node lost quorum and stopped its satellites")
+        losses.add_metric([], dist.get("quorum_losses", 0))
+        failures = CounterMetricFamily("stellar_cluster_peer_failures", "BEAM peers disconnected for silence (STELLAROPS_CLUSTER_FAILURE_MS)")
+        failures.add_metric([], dist.get("peer_failures", 0))
+        moves = CounterMetricFamily("stellar_cluster_rebalance_moves", "Satellites this BEAM node moved to others to even out the load")
+        moves.add_metric([], dist.get("moves", 0))
+        return [up, restarts, connections, joins, leaves, discovered, quorum, losses, failures, moves]
 
 
 class GatewayMetrics:

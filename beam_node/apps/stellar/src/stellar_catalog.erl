@@ -690,7 +690,10 @@ rebalance(State) ->
                                     end;
                                (_, Acc) -> Acc
                             end, [], ?TAB),
-            Max = application:get_env(stellar, rebalance_batch, 200),
+            Max = case application:get_env(stellar, rebalance_batch, 200) of
+                M when is_integer(M), M >= 0 -> M;
+                _ -> 200  % not a count: the default (0 turns rebalancing off)
+            end,
             case plan(Counts, eligible(Alive), Self, Own, Max) of
                 [] ->
                     State;

@@ -111,12 +111,16 @@ collect() ->
                            cluster_counts())
     }.
 
-%% Joins and leaves of peers (stellar_cluster) and how many peers discovery names.
+%% Joins and leaves of peers (stellar_cluster) and how many peers discovery names; the quorum
+%% (1/0), how often it was lost, peers cut for silence, satellites moved by rebalancing.
 cluster_counts() ->
+    Moves = #{moves => maps:get(moved, stellar_catalog:rebalance_info())},
     try stellar_cluster:info() of
-        #{joins := J, leaves := L, discovered := D} -> #{joins => J, leaves => L, discovered => length(D)}
+        #{joins := J, leaves := L, discovered := D, quorum := #{has_quorum := Q, losses := QL, failures := F}} ->
+            Moves#{joins => J, leaves => L, discovered => length(D), quorum => case Q of true -> 1; false -> 0 end,
+                   quorum_losses => QL, peer_failures => F}
     catch
-        exit:_ -> #{joins => 0, leaves => 0, discovered => 0}
+        exit:_ -> Moves#{joins => 0, leaves => 0, discovered => 0, quorum => 1, quorum_losses => 0, peer_failures => 0}
     end.
 
 %% Internal.
