@@ -17,5 +17,8 @@ grep -q "^name ${NODE%@*} at" <<<"$(epmd -names 2>/dev/null || true)" \
     || die "$NODE is not running: start it with make run"
 
 echo "remote shell on $NODE: try stellar:nodes(). Leave with Ctrl-G then q (the node keeps running)."
-HOME="$STELLAROPS_ERLANG_HOME" exec erl -name "shell-$$@127.0.0.1" -hidden -remsh "$NODE" \
+# With TLS distribution (STELLAROPS_DIST_TLS_DIR) the shell needs the options `stellarops up` wrote.
+TLS=()
+[[ -z "${STELLAROPS_DIST_TLS_DIR:-}" ]] || TLS=(-proto_dist inet_tls -ssl_dist_optfile "$STELLAROPS_HOME/ssl_dist.conf")
+HOME="$STELLAROPS_ERLANG_HOME" exec erl -name "shell-$$@127.0.0.1" -hidden -remsh "$NODE" "${TLS[@]}" \
     -kernel inet_dist_use_interface '{127,0,0,1}'
