@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { ApiError } from "./api/client";
+import { AlarmBadge } from "./components/AlarmBadge";
 import { CommandHistory } from "./components/CommandHistory";
 import { ConnectionBadge } from "./components/ConnectionBadge";
 import { OutageBanner } from "./components/OutageBanner";
@@ -76,6 +77,7 @@ export function App() {
           ))}
         </nav>
         <div className="spacer" />
+        <AlarmBadge />
         <ConnectionBadge />
         <TokenControl />
       </header>

@@ -9,6 +9,8 @@ import type { LonLat } from "../geo";
 import { href } from "../route";
 import { api } from "../services";
 import { useDashboard } from "../store";
+import { worstBySatellite } from "../api/alarms";
+import { useAlarmList } from "../alarmQueries";
 import { drawBase, drawCircle, drawNight, drawPath } from "./worldmap";
 
 /** Elevation mask of the coverage footprint drawn around the selected satellite (deg). */
@@ -20,6 +22,7 @@ interface Layers {
   stations: GroundStation[];
   track: Track | undefined;
   selected: string | null;
+  alarmed?: Map<string, string>; // satellite id -> worst open alarm severity
 }
 
 function positioned(sat: LiveSat): sat is LiveSat & { lat_deg: number; lon_deg: number } {
@@ -72,6 +75,17 @@ function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Liv
     ctx.fillRect(x - r, y - r, 2 * r, 2 * r);
     drawn += 1;
   }
+  for (const sat of sats) {
+    const severity = layers.alarmed?.get(sat.id);
+    if (!severity || !positioned(sat)) continue;
+    const [x, y] = project(sat.lon_deg, sat.lat_deg, w, h);
+    ctx.strokeStyle = severity === "critical" ? "#ef5350" : severity === "warning" ? "#ffa726" : "#90caf9";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.arc(x, y, r + 4, 0, 2 * Math.PI);
+    ctx.stroke();
+    ctx.lineWidth = 1;
+  }
   if (selected && positioned(selected)) {
     const [x, y] = project(selected.lon_deg, selected.lat_deg, w, h);
     ctx.strokeStyle = "#ffffff";
@@ -80,6 +94,21 @@ function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Liv
     ctx.lineWidth = 1;
   }
   return drawn;
+}
+
+/** Satellites in alarm (ringed on the map), each a link that selects it. */
+function AlarmedList({ alarmed }: { alarmed: Map<string, string> }) {
+  if (!alarmed.size) return null;
+  return (
+    <p className="map-alarms" data-testid="map-alarms" data-count={alarmed.size}>
+      in alarm:{" "}
+      {[...alarmed].map(([id, severity]) => (
+        <a key={id} className={`alarm-mark severity-${severity}`} href={href({ view: "map", satId: id })}>
+          {id}
+        </a>
+      ))}
+    </p>
+  );
 }
 
 export function MapView({ selected }: { selected: string | null }) {
@@ -100,6 +129,7 @@ export function MapView({ selected }: { selected: string | null }) {
   });
   const selectedSat = useDashboard((s) => (selected ? s.live.sats[selected] : undefined));
   const satCount = useDashboard((s) => Object.keys(s.live.sats).length);
+  const alarms = useAlarmList();
 
   const draw = useCallback(() => {
     frameRef.current = null;
@@ -135,9 +165,9 @@ export function MapView({ selected }: { selected: string | null }) {
   }, [draw]);
 
   useEffect(() => {
-    layersRef.current = { stations: stations.data ?? [], track: track.data, selected };
+    layersRef.current = { stations: stations.data ?? [], track: track.data, selected, alarmed: worstBySatellite(alarms.data ?? []) };
     schedule();
-  }, [stations.data, track.data, selected, schedule]);
+  }, [stations.data, track.data, selected, schedule, alarms.data]);
 
   useEffect(() => {
     const unsubscribe = useDashboard.subscribe((state, previous) => {
@@ -207,6 +237,7 @@ export function MapView({ selected }: { selected: string | null }) {
             <i className="night" /> night
           </span>
         </div>
+        <AlarmedList alarmed={worstBySatellite(alarms.data ?? [])} />
         <p className="muted">{satCount} satellites · click one for its ground track and footprint (≥ {FOOTPRINT_MIN_EL_DEG}° elevation)</p>
         {selectedSat ? (
           <div className="card" data-testid="map-selected">

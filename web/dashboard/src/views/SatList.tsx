@@ -6,6 +6,8 @@ import { megabytes, pct, relative } from "../format";
 import { indexPasses, nextPass } from "../passes";
 import type { TimedPass } from "../passes";
 import { useUpcomingPasses } from "../queries";
+import { worstBySatellite } from "../api/alarms";
+import { useAlarmList } from "../alarmQueries";
 import { href } from "../route";
 import { useDashboard } from "../store";
 
@@ -34,6 +36,7 @@ const OVERSCAN_ROWS = 8;
 export function SatList() {
   const sats = useDashboard((s) => s.live.sats);
   const passes = useUpcomingPasses();
+  const alarmed = worstBySatellite(useAlarmList().data ?? []);
   const [filter, setFilter] = useState("");
   const [mode, setMode] = useState("");
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "id", desc: false });
@@ -117,9 +120,14 @@ export function SatList() {
             {visible.map((s) => {
               const pass = nextPass(passIndex, s.id, nowMs);
               return (
-                <tr key={s.id} data-sat={s.id} style={{ height: ROW_PX }}>
+                <tr key={s.id} data-sat={s.id} data-alarm-severity={alarmed.get(s.id)} style={{ height: ROW_PX }}>
                   <td>
                     <a href={href({ view: "satellite", satId: s.id })}>{s.id}</a>
+                    {alarmed.has(s.id) ? (
+                      <a className={`alarm-mark severity-${alarmed.get(s.id)}`} href={href({ view: "alarms" })} title={`${alarmed.get(s.id)} alarm`}>
+                        ⚠
+                      </a>
+                    ) : null}
                   </td>
                   <td>{s.name}</td>
                   <td>
