@@ -6,7 +6,8 @@ scheduler and gateway nodes, embedded PostgreSQL), as an operator over HTTP (iss
 - a new TLE (PUT .../tle: a set_tle command through the ledger) is flown from the actor's next
   tick: its height moves from ~400 km to ~1,700 km; the old TLE is in the history;
 - a ground station edited (PUT) changes the passes at once and the scheduler re-plans
-  (station_down); taken down (PATCH) it leaves the default passes; deleted, it is gone;
+  (station_down); taken down (PATCH) it leaves the default passes; deleted, it is gone; the
+  shell's station ids (the orbital node's registry) are the database's, created and deleted;
 - after a full restart the satellite still flies its new TLE, with its history;
 - a deleted satellite is gone.
 """
@@ -27,6 +28,7 @@ import pytest
 from stack import CLI, UpStack
 
 from orbital import Elements, make_elements, tle_checksum
+from py_nodes.erldist import Atom
 
 pytestmark = [pytest.mark.slow, pytest.mark.erlang]
 
@@ -85,7 +87,7 @@ def test_manage_satellites_and_stations(tmp_path: Path) -> None:
         operator = _token(stack, "operator")
         first = elements(15.5)
         second = elements(12.0)
-        asyncio.run(_before_restart(stack.gateway_url(), operator, first, second))
+        asyncio.run(_before_restart(stack, operator, first, second))
     finally:
         assert stack.stop() == 0
     stack.start()
@@ -95,9 +97,17 @@ def test_manage_satellites_and_stations(tmp_path: Path) -> None:
         assert stack.stop() == 0
 
 
-async def _before_restart(url: str, token: str, first: Elements, second: Elements) -> None:
-    async with aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=60)) as session:
+async def _before_restart(stack: UpStack, token: str, first: Elements, second: Elements) -> None:
+    async with (
+        aiohttp.ClientSession(stack.gateway_url(), timeout=aiohttp.ClientTimeout(total=60)) as session,
+        stack.ctl("manage_ctl") as ctl,
+    ):
         api = Api(session, token)
+
+        async def visible(station_id: str) -> Any:
+            """The shell's view of a station id (the orbital node's registry)."""
+            return await stack.rpc(ctl, "stellar", "visible", [station_id.encode(), int(time.time() * 1000)])
+
         await until("the gateway is ready", lambda: _ready(session))
 
         # A bad checksum: 422 naming the line and column, nothing created.
@@ -105,6 +115,7 @@ async def _before_restart(url: str, token: str, first: Elements, second: Element
         status, body = await api.call("POST", "/api/satellites", {"id": "m-1", "name": "M", "elements": f"MANAGED\n{first.line1}\n{broken}"})
         assert status == 422 and body["error"]["details"] == {"field": "elements", "line": 3, "column": 69}, body
         assert "line 3, column 69: checksum" in body["error"]["message"]
+        assert await visible("mg-eq") == (Atom("error"), (Atom("unknown_station"), b"mg-eq"))
         assert (await api.call("GET", "/api/satellites/m-1"))[0] == 404
 
         # Created from a pasted TLE and from an OMM: both fly.
@@ -132,10 +143,13 @@ async def _before_restart(url: str, token: str, first: Elements, second: Element
         assert status == 422 and body["error"]["details"]["field"] == "tle.line2"
         status, body = await api.call("POST", "/api/satellites/m-2/commands", {"kind": "set_tle", "args": {"line1": second.line1, "line2": broken}})
         assert status == 422 and body["error"]["details"]["field"] == "args.line2", body
+        refused = await stack.rpc(ctl, "stellar", "set_tle", [b"m-2", (second.line1.encode(), broken.encode())])
+        assert refused == (Atom("error"), (Atom("bad_tle"), (Atom("line2"), Atom("checksum"))))  # the shell API checks too
 
         # A station: edits change the passes at once and make the scheduler re-plan.
         station = {"id": "mg-eq", "name": "Equator", "lat_deg": 0.0, "lon_deg": 0.0, "min_el_deg": 5}
         assert (await api.call("POST", "/api/ground-stations", station))[0] == 201
+        await until("the shell knows the new station", lambda: _is_ok(visible("mg-eq")))  # one source: the database
         start = datetime.now(UTC).replace(microsecond=0)
         window = f"from={start.isoformat().replace('+00:00', 'Z')}&to={(start + timedelta(days=1)).isoformat().replace('+00:00', 'Z')}"
         status, low = await api.call("GET", f"/api/passes?sat=m-1&station=mg-eq&{window}")
@@ -159,6 +173,7 @@ async def _before_restart(url: str, token: str, first: Elements, second: Element
         assert (await api.call("DELETE", "/api/ground-stations/mg-eq"))[0] == 204
         status, body = await api.call("GET", f"/api/passes?sat=m-1&station=mg-eq&{window}")
         assert status == 404 and body["error"]["details"]["field"] == "station", body
+        await until("the shell forgets the deleted station", lambda: _is_unknown(visible("mg-eq")))
 
         # A deleted satellite is gone.
         assert (await api.call("DELETE", "/api/satellites/m-2"))[0] == 204
@@ -174,6 +189,16 @@ async def _after_restart(url: str, token: str, first: Elements, second: Elements
         status, history = await api.call("GET", "/api/satellites/m-1/tle-history")
         assert status == 200 and [h["line2"] for h in history["items"]] == [second.line2, first.line2]
         assert (await api.call("GET", "/api/satellites/m-2"))[0] == 404
+
+
+async def _is_ok(answer: Awaitable[Any]) -> bool:
+    value = await answer
+    return isinstance(value, tuple) and value[0] == Atom("ok")
+
+
+async def _is_unknown(answer: Awaitable[Any]) -> bool:
+    value = await answer
+    return isinstance(value, tuple) and value[0] == Atom("error") and value[1][0] == Atom("unknown_station")
 
 
 async def _ready(session: aiohttp.ClientSession) -> bool:

@@ -3,7 +3,9 @@
 Registers ``orbital``, a GenServer. Times are integer milliseconds since the Unix epoch (UTC);
 satellites are ids (binaries, whose TLEs come from the BEAM node ``STELLAROPS_BEAM_NODE`` through
 ``stellar:tles/1``) or TLE tuples ``{Name, Line1, Line2}``; stations are ids of the registry
-(``py_nodes.ground_stations`` at start, changed by ``put_stations``) or inline maps. Calls::
+(the database's ``ground_stations``, the one source of station data, re-read on use at most every
+``STATION_REFRESH_S``; the defaults of ``py_nodes.ground_stations`` on a node without a database;
+``put_stations`` adds to them on this node) or inline maps. Calls::
 
     {propagate, Sats, TimesMs}                    -> {ok, [SatResult]}  (one per item, in order)
     {passes, Sats, Stations, FromMs, ToMs, MinEl} -> {ok, [Pass]}       (sorted by aos)
@@ -47,6 +49,7 @@ from orbital import (
     teme_to_ecef,
 )
 from orbital.timescale import jd_fr_from_ms, ms_from_utc, utc_from_ms
+from py_nodes.db import Database, DbError, Stations
 from py_nodes.erldist import Atom, Caller, ErldistError, GenServer, Node
 from py_nodes.ground_stations import DEFAULT_STATIONS
 from py_nodes.settings import Settings
@@ -78,6 +81,7 @@ MIN_TIME_MS: Final = -2_208_988_800_000  # 1900-01-01
 MAX_TIME_MS: Final = 4_102_444_800_000  # 2100-01-01
 MAX_ID_BYTES: Final = 256
 BEAM_RPC_TIMEOUT_S: Final = 5.0
+STATION_REFRESH_S: Final = 2.0  # an edit over HTTP reaches the shell's passes/visible this fast
 
 OK = Atom("ok")
 ERROR = Atom("error")
@@ -85,6 +89,7 @@ ALL = Atom("all")
 STATIONS = Atom("stations")
 
 FloatArray = NDArray[np.float64]
+StationSource = Callable[[], Awaitable[Iterable[GroundStation]]]
 Term = Any
 Failure = tuple[Atom, bytes]  # {unknown_satellite | no_tle | bad_tle, Message}
 
@@ -376,10 +381,15 @@ class OrbitalServer(GenServer):
         beam_node: str | None,
         stations: Iterable[GroundStation] = DEFAULT_STATIONS,
         rpc_timeout_s: float = BEAM_RPC_TIMEOUT_S,
+        station_source: StationSource | None = None,
     ) -> None:
         self.beam_node = beam_node
         self.rpc_timeout_s = rpc_timeout_s
         self.stations = {s.station_id: s for s in stations}
+        self._source = station_source  # None: ``stations`` as given (and put)
+        self._put: dict[str, GroundStation] = {}
+        self._read_at = -math.inf
+        self._source_failing = False
         self._calls: dict[Atom, tuple[int, Callable[..., Awaitable[Term]]]] = {
             Atom("propagate"): (3, self._propagate),
             Atom("passes"): (6, self._passes),
@@ -396,7 +406,25 @@ class OrbitalServer(GenServer):
             log.exception("orbital: request %.200r failed", request)
             return (ERROR, (Atom("internal"), f"{type(exc).__name__}: {exc}".encode()))
 
+    async def _refresh_stations(self) -> None:
+        """The source's stations (plus this node's put ones), if read more than STATION_REFRESH_S
+        ago; on failure the last ones stay (logged once per outage)."""
+        now = asyncio.get_running_loop().time()
+        if self._source is None or now - self._read_at < STATION_REFRESH_S:
+            return
+        self._read_at = now
+        try:
+            found = {s.station_id: s for s in await self._source()}
+        except (DbError, OSError) as exc:
+            if not self._source_failing:
+                log.warning("orbital: cannot read the ground stations (keeping the %d known): %s", len(self.stations), exc)
+            self._source_failing = True
+            return
+        self._source_failing = False
+        self.stations = found | self._put
+
     async def _dispatch(self, request: Term) -> Term:
+        await self._refresh_stations()
         if type(request) is Atom and request == STATIONS:
             return (OK, [station_term(self.stations[k]) for k in sorted(self.stations)])
         is_call = type(request) is tuple and request and type(request[0]) is Atom
@@ -478,6 +506,7 @@ class OrbitalServer(GenServer):
         if len(merged) > MAX_STATIONS:
             raise Refused((Atom("too_large"), Atom("stations"), MAX_STATIONS))
         self.stations = merged
+        self._put |= {s.station_id: s for s in parsed}
         log.info("orbital: %d stations put, %d known", len(parsed), len(merged))
         return OK
 
@@ -521,14 +550,38 @@ class OrbitalServer(GenServer):
 
 
 def serve_orbital(
-    node: Node, *, beam_node: str | None, stations: Iterable[GroundStation] = DEFAULT_STATIONS
+    node: Node,
+    *,
+    beam_node: str | None,
+    stations: Iterable[GroundStation] = DEFAULT_STATIONS,
+    station_source: StationSource | None = None,
 ) -> OrbitalServer:
     """Start the ``orbital`` server on ``node``."""
-    server = OrbitalServer(beam_node=beam_node, stations=stations)
+    server = OrbitalServer(beam_node=beam_node, stations=stations, station_source=station_source)
     node.start_server(server, name="orbital")
     return server
 
 
-def start(node: Node, settings: Settings) -> None:
-    """The role's entry point for ``stellarops node --role orbital``."""
-    serve_orbital(node, beam_node=settings.node.beam_node)
+def database_stations(db: Database) -> StationSource:
+    """Every station of the database (taken down or not: look angles still mean something),
+    connecting on first use."""
+
+    async def read() -> list[GroundStation]:
+        await db.connect()
+        return [s.to_orbital() for s in await Stations(db).list_all()]
+
+    return read
+
+
+def start(node: Node, settings: Settings) -> Callable[[], Awaitable[None]]:
+    """The role's entry point for ``stellarops node --role orbital``; returns what to await on a
+    clean stop. With ``DATABASE_URL`` (``up`` sets it) station ids are the database's."""
+    url = settings.database.url
+    db = Database(url, min_size=0, max_size=1, timeout_s=BEAM_RPC_TIMEOUT_S, name="orbital") if url else None
+    serve_orbital(node, beam_node=settings.node.beam_node, station_source=database_stations(db) if db else None)
+
+    async def close() -> None:
+        if db is not None:
+            await db.close()
+
+    return close
