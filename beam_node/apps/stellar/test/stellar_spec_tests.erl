@@ -74,3 +74,18 @@ ids_modes_commands_test_() ->
         ?_assertEqual({error, {bad_command, <<"noop">>}}, stellar_spec:command(<<"noop">>, #{})),
         ?_assertEqual({error, {bad_args, []}}, stellar_spec:command(noop, []))
     ].
+
+%% set_tle takes exactly #{line1, line2}, a valid pair, trimmed to binaries (as stored).
+set_tle_command_test_() ->
+    Bad = <<(binary_part(?L2, 0, 68))/binary, "0">>,
+    [
+        ?_assertEqual({ok, set_tle, #{line1 => ?L1, line2 => ?L2}},
+                      stellar_spec:command(set_tle, #{line1 => binary_to_list(?L1) ++ " ", line2 => ?L2})),
+        ?_assertEqual({error, {bad_tle, {line2, checksum}}}, stellar_spec:command(set_tle, #{line1 => ?L1, line2 => Bad})),
+        ?_assertEqual({error, {bad_tle, catalog_number_mismatch}},
+                      stellar_spec:command(set_tle, #{line1 => ?L1, line2 => <<"2 25553", (binary_part(?L2, 7, 62))/binary>>})),
+        ?_assertEqual({error, {bad_args, #{line1 => ?L1}}}, stellar_spec:command(set_tle, #{line1 => ?L1})),
+        ?_assertEqual({error, {bad_args, #{line1 => ?L1, line2 => ?L2, x => 1}}},
+                      stellar_spec:command(set_tle, #{line1 => ?L1, line2 => ?L2, x => 1})),
+        ?_assertEqual({error, {bad_field, tle}}, stellar_spec:command(set_tle, #{line1 => 1, line2 => ?L2}))
+    ].
