@@ -263,3 +263,26 @@ def test_overlays_differ_as_documented() -> None:
     for _, container, _ in containers(prod):  # pinned: a digest, never a moving tag
         assert "@sha256:" in container["image"], container["image"]
     assert of_kind(prod, "PodDisruptionBudget")
+
+
+def test_prod_runs_the_distribution_over_tls_from_a_secret() -> None:
+    """Every prod container that joins the cluster (it runs `up`) reads its TLS files from the
+    Secret stellar-dist-tls, mounted read-only where STELLAROPS_DIST_TLS_DIR points; dev runs plain."""
+    for name in OVERLAYS:
+        docs = objects(render(K8S / "overlays" / name))
+        checked: set[str] = set()
+        for doc, container, long_running in containers(docs, init=False):
+            if not long_running or not container["image"].startswith(("stellarops", "ghcr.io/stellarops/stellarops")):
+                continue  # the migrate Job does not join the cluster; postgres is not ours
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            checked.add(doc["metadata"]["name"])
+            if name == "dev":
+                assert "STELLAROPS_DIST_TLS_DIR" not in env
+                continue
+            folder = env["STELLAROPS_DIST_TLS_DIR"]
+            (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == folder]
+            assert mount.get("readOnly") is True, doc["metadata"]["name"]
+            (volume,) = [v for v in pod_spec(doc)["volumes"] if v["name"] == mount["name"]]
+            assert volume["secret"]["secretName"] == "stellar-dist-tls"
+            assert volume["secret"]["defaultMode"] & 0o007 == 0, "not readable by others"
+        assert checked == {"stellar", "stellar-gateway", "stellar-orbital"}, (name, checked)
