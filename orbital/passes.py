@@ -70,9 +70,9 @@ from numpy.typing import NDArray
 from sgp4.api import Satrec, SatrecArray  # type: ignore[import-untyped]
 
 from .elements import Elements
-from .frames import EARTH_ROTATION_RAD_S, teme_to_ecef, teme_to_ecef_position
+from .frames import EARTH_ROTATION_RAD_S, teme_to_ecef
 from .stations import GroundStation
-from .timescale import as_utc, jd_fr_from_utc
+from .timescale import as_utc, gmst_rad, jd_fr_from_utc
 
 __all__ = ["Pass", "find_passes"]
 
@@ -87,6 +87,7 @@ _PARALLEL_MIN_SAMPLES = 20_000_000  # satellite × station × grid samples worth
 _CHUNKS_PER_WORKER = 4
 _SPEED_MARGIN = 1.05  # on the Earth-fixed speed bound V
 _DISTANCE_SLACK_KM = 1e-6  # rounding allowance in the cell test
+_FAR_SLACK_KM = 1.0  # margin on the near/far split of the scan (rounding, and more)
 _EDGE_TOLERANCE_S = 0.01  # AOS/LOS: stop when the Newton step is below this (then apply it)
 _TCA_TOLERANCE_S = 0.01  # TCA: likewise
 _EL_SLACK_DEG = 1e-6  # elevations closer than this count as equal (rounding)
@@ -409,15 +410,25 @@ class _Scan(NamedTuple):
 
 
 def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: int) -> _Scan:
-    n_sats, n_st, n_grid = sky.n_sats, sky.n_st, len(grid_s)
+    """Step 1 over blocks of satellites × times. In each block, ``up`` (height above each
+    station's horizontal plane) for every sample comes from one matrix product; d <= up·cos(mask)
+    for a mask >= 0, so a sample with up·cos(mask) < -reach is below the mask and too far from it
+    for its cell to hide a pass: only the others ("near", ~10% for LEO) get the full geometry.
+    The rest of the scan works on the near samples alone."""
+    n_st, n_grid = sky.n_st, len(grid_s)
     n_cells = n_grid - 1
     cell_s = grid_s[1] - grid_s[0]
     bytes_per_sat_time = 8 * (16 + 8 * n_st)  # float64 temporaries, generously
     sats_per_block = max(1, block_bytes // (bytes_per_sat_time * n_grid))
     times_per_block = max(2, min(n_grid, block_bytes // (bytes_per_sat_time * sats_per_block)))
     jd, fr = sky.times(grid_s)
-    w = np.concatenate([sky.ups, sky.sites]).T  # [3, 2 n_st]: r·û and r·site in one product
-    sloped = bool(np.any(sky.sin_m != 0.0))
+    theta = gmst_rad(jd, fr)
+    cos_g, sin_g = np.cos(theta), np.sin(theta)
+    ups_t = np.ascontiguousarray(sky.ups.T)
+    # A far sample has d <= up·cos(mask) < -reach; for a negative mask that bound fails, so
+    # every sample is near.
+    far_ok = sky.sin_m >= 0.0
+    hiding = cell_s > min_pass_s
     speed = sky.speed_bound.copy()
     edges: list[list[Any]] = [[] for _ in range(8)]  # sat, st, k, rising, d0, d1, rate0, rate1
     cells: list[list[Any]] = [[] for _ in range(5)]  # sat, st, k, d0, d1
@@ -426,16 +437,16 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
     def add(into: list[list[Any]], *columns: Any) -> None:
         n = len(columns[0])
         for column, values in zip(into, columns, strict=True):
-            column.append(np.broadcast_to(values, (n,)))
+            column.append(values if isinstance(values, np.ndarray) else np.full(n, values))
 
-    for s0 in range(0, n_sats, sats_per_block):
-        s1 = min(s0 + sats_per_block, n_sats)
+    for s0 in range(0, sky.n_sats, sats_per_block):
+        s1 = min(s0 + sats_per_block, sky.n_sats)
         array = SatrecArray(sky.satrecs[s0:s1])
         k0 = 0
         while True:
             k1 = min(k0 + times_per_block - 1, n_cells)  # blocks share their edge sample
-            jd_b, fr_b = jd[k0 : k1 + 1], fr[k0 : k1 + 1]
-            error, r_teme, v_teme = array.sgp4(jd_b, fr_b)
+            m = k1 - k0 + 1
+            error, r_teme, v_teme = array.sgp4(jd[k0 : k1 + 1], fr[k0 : k1 + 1])
             r_teme = np.asarray(r_teme)
             v_teme = np.asarray(v_teme)
             failed = np.asarray(error) != 0
@@ -447,65 +458,86 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
             vy = v_teme[..., 1] - EARTH_ROTATION_RAD_S * r_teme[..., 0]
             seen = np.sqrt(np.nanmax(vx * vx + vy * vy + v_teme[..., 2] ** 2, axis=1, initial=0.0))
             speed[s0:s1] = np.maximum(speed[s0:s1], _SPEED_MARGIN * seen)
-            r = teme_to_ecef_position(r_teme, jd_b, fr_b).reshape(-1, 3)
-            prod = r @ w  # [n * m, 2 n_st]
-            up = prod[:, :n_st]
-            up -= sky.site_up
-            rho2 = np.einsum("ik,ik->i", r, r)[:, None] + sky.site2 - 2.0 * prod[:, n_st:]
-            if sloped:
-                h = rho2 - up * up
-                np.maximum(h, 0.0, out=h)
-                np.sqrt(h, out=h)
-                h *= sky.sin_m
-                d = up * sky.cos_m
-                d -= h
-            else:
-                d = up * sky.cos_m
-            m = k1 - k0 + 1
-            d = d.reshape(s1 - s0, m, n_st)
-            vis = d >= 0.0  # NaN -> False: a failed SGP4 counts as below the mask
-            if k0 == 0:
-                s, _, t = _nonzero3(vis[:, :1, :])
-                add(edges, s + s0, t, -1, True, np.nan, d[s, 0, t], np.nan, np.nan)
-            s, j, t = _nonzero3(vis[:, :-1, :] != vis[:, 1:, :])
-            # ḋ at both ends of these cells, for the refinement's starting points
-            rows = np.concatenate([s * m + j, s * m + j + 1])
-            at = np.concatenate([j, j + 1])
-            _, v_ecef = teme_to_ecef(
-                r_teme.reshape(-1, 3)[rows], v_teme.reshape(-1, 3)[rows], jd_b[at], fr_b[at]
-            )
-            tt = np.concatenate([t, t])
-            rate = sky.d_rate(tt, sky.geometry(tt, r[rows], v_ecef))
+            c, s = cos_g[k0 : k1 + 1], sin_g[k0 : k1 + 1]
+            r = np.empty_like(r_teme)
+            r[..., 0] = c * r_teme[..., 0] + s * r_teme[..., 1]
+            r[..., 1] = c * r_teme[..., 1] - s * r_teme[..., 0]
+            r[..., 2] = r_teme[..., 2]
+            r = r.reshape(-1, 3)
+            up_all = r @ ups_t  # [S·m, n_st]
+            up_all -= sky.site_up
+            reach = speed[s0:s1] * (cell_s - min_pass_s) + _DISTANCE_SLACK_KM if hiding else None
+            limit = (0.0 if reach is None else float(reach.max())) + _FAR_SLACK_KM
+            near_at = np.flatnonzero(
+                (up_all >= np.where(far_ok, -limit / sky.cos_m, -np.inf)).reshape(-1)
+            )  # NaN (SGP4 failed) -> far: below the mask, as d = NaN counts
+            row, st = np.divmod(near_at, n_st)
+            up = up_all.reshape(-1)[near_at]
+            rho = r[row] - sky.sites[st]
+            rho2 = np.einsum("ik,ik->i", rho, rho)
+            h = np.sqrt(np.maximum(rho2 - up * up, 0.0))
+            d = up * sky.cos_m[st] - h * sky.sin_m[st]
+            sat, j = np.divmod(row, m)
+            vis = d >= 0.0
+            # Neighbours in time: the same (satellite, station) one sample later is near_at +
+            # n_st, if near; `nxt` is its position in the near list (or -1).
+            nxt = np.searchsorted(near_at, near_at + n_st)
+            nxt[nxt >= len(near_at)] = 0
+            nxt = np.where((near_at[nxt] == near_at + n_st) & (j < m - 1), nxt, -1)
+            nxt_vis = np.where(nxt >= 0, vis[nxt], False)
+            prv = np.full(len(near_at), -1)
+            prv[nxt[nxt >= 0]] = np.flatnonzero(nxt >= 0)
+            prv_vis = np.where(prv >= 0, vis[prv], False)
+            # sign changes: a visible sample whose next (previous) sample in the block is not
+            falls = np.flatnonzero(vis & ~nxt_vis & (j < m - 1))
+            rises = np.flatnonzero(vis & ~prv_vis & (j > 0))
+            at_end = np.concatenate([falls, rises])  # the visible end of each cell
+            cell_j = np.concatenate([j[falls], j[rises] - 1])
+            e_sat, e_st = sat[at_end], st[at_end]
+            # ḋ (and d) at both ends of these cells, for the refinement's starting points
+            ends_j = np.concatenate([cell_j, cell_j + 1])
+            rows = np.concatenate([e_sat, e_sat]) * m + ends_j
+            tt = np.concatenate([e_st, e_st])
+            look = sky.geometry(tt, r[rows], _rotate_v(r_teme, v_teme, rows, c[ends_j], s[ends_j]))
+            rate = sky.d_rate(tt, look)
+            n_e = len(at_end)
             add(
                 edges,
-                s + s0,
-                t,
-                j + k0,
-                vis[s, j + 1, t],
-                d[s, j, t],
-                d[s, j + 1, t],
-                rate[: len(s)],
-                rate[len(s) :],
+                e_sat + s0,
+                e_st,
+                cell_j + k0,
+                np.arange(n_e) >= len(falls),
+                look.d[:n_e],
+                look.d[n_e:],
+                rate[:n_e],
+                rate[n_e:],
             )
+            if k0 == 0:
+                first = np.flatnonzero(vis & (j == 0))
+                add(edges, sat[first] + s0, st[first], -1, True, np.nan, d[first], np.nan, np.nan)
             if k1 == n_cells:
-                s, _, t = _nonzero3(vis[:, -1:, :])
-                add(edges, s + s0, t, n_cells, False, d[s, -1, t], np.nan, np.nan, np.nan)
-            if cell_s > min_pass_s:
-                reach = speed[s0:s1] * (cell_s - min_pass_s) + _DISTANCE_SLACK_KM
-                below = ~vis
-                hidden = below[:, :-1, :] & below[:, 1:, :]
-                hidden &= d[:, :-1, :] + d[:, 1:, :] >= -reach[:, None, None]  # NaN -> False
-                s, j, t = _nonzero3(hidden)
-                add(cells, s + s0, t, j + k0, d[s, j, t], d[s, j + 1, t])
-            s, t, j, sin_el = _run_peaks(vis, up, rho2)
-            add(highs, s + s0, t, j + k0, sin_el)
+                last = np.flatnonzero(vis & (j == m - 1))
+                add(
+                    edges, sat[last] + s0, st[last], n_cells, False, d[last], np.nan, np.nan, np.nan
+                )
+            if reach is not None:
+                # both ends near (a far end is too far) and below, and within reach
+                a = np.flatnonzero(nxt >= 0)
+                b = nxt[a]
+                a = a[(d[a] < 0.0) & (d[b] < 0.0) & (d[a] + d[b] >= -reach[sat[a]])]
+                b = nxt[a]
+                add(cells, sat[a] + s0, st[a], j[a] + k0, d[a], d[b])
+            p_sat, p_st, p_j, p_sin = _run_peaks(
+                sat[vis], st[vis], j[vis], up[vis] / np.sqrt(rho2[vis]), m, n_st
+            )
+            add(highs, p_sat + s0, p_st, p_j + k0, p_sin)
             if k1 == n_cells:
                 break
             k0 = k1
 
     def cat(columns: list[list[Any]], dtypes: str) -> list[Any]:
         return [
-            np.concatenate(c).astype(dt) if c else np.zeros(0, dt)
+            np.concatenate(c).astype(dt, copy=False) if c else np.zeros(0, dt)
             for c, dt in zip(columns, dtypes, strict=True)
         ]
 
@@ -534,36 +566,37 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
     )
 
 
+def _rotate_v(
+    r_teme: FloatArray, v_teme: FloatArray, rows: IntArray, c: FloatArray, s: FloatArray
+) -> FloatArray:
+    """ECEF velocity at ``rows`` of a block's [S·m, 3] TEME states, GMST cos/sin given."""
+    r = r_teme.reshape(-1, 3)[rows]
+    v = v_teme.reshape(-1, 3)[rows]
+    out = np.empty_like(v)
+    out[:, 0] = c * v[:, 0] + s * v[:, 1] + EARTH_ROTATION_RAD_S * (c * r[:, 1] - s * r[:, 0])
+    out[:, 1] = c * v[:, 1] - s * v[:, 0] - EARTH_ROTATION_RAD_S * (c * r[:, 0] + s * r[:, 1])
+    out[:, 2] = v[:, 2]
+    return out
+
+
 def _run_peaks(
-    vis: BoolArray, up: FloatArray, rho2: FloatArray
+    sat: IntArray, st: IntArray, j: IntArray, sin_el: FloatArray, m: int, n_st: int
 ) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-    """The highest sample of each run of consecutive samples above the mask in one block
-    (``vis`` [S, m, n_st]; ``up``, ``rho2`` [S·m, n_st]): satellite, station, sample and
-    sin(elevation). A pass's highest sample is the highest of its runs' (one per block it spans).
-    Keeping only these, not every sample above the mask, matters for GEO: up all day long."""
-    m, n_st = vis.shape[1], vis.shape[2]
-    flat = np.flatnonzero(vis.transpose(0, 2, 1))  # runs are contiguous in (sat, station, time)
-    s, rest = np.divmod(flat, n_st * m)
-    t, j = np.divmod(rest, m)
-    row = s * m + j
-    sin_el = up[row, t] / np.sqrt(rho2[row, t])
-    if not len(flat):
-        return s, t, j, sin_el
-    is_start = (np.diff(flat, prepend=-2) != 1) | (j == 0)
+    """The highest sample of each run of consecutive samples above the mask in one block (of
+    m samples): satellite, station, sample and sin(elevation). A pass's highest sample is the
+    highest of its runs' (one per block it spans). Keeping only these, not every sample above
+    the mask, matters for GEO: up all day long."""
+    if not len(sat):
+        return sat, st, j, sin_el
+    key = (sat * n_st + st) * m + j
+    order = np.argsort(key)
+    key, sat, st, j, sin_el = key[order], sat[order], st[order], j[order], sin_el[order]
+    is_start = (np.diff(key, prepend=-2) != 1) | (j == 0)
     peak = np.maximum.reduceat(sin_el, np.flatnonzero(is_start))
     run = np.cumsum(is_start) - 1
     at = np.flatnonzero(sin_el >= peak[run])
     first = at[np.diff(run[at], prepend=-1) != 0]
-    return s[first], t[first], j[first], sin_el[first]
-
-
-def _nonzero3(mask: BoolArray) -> tuple[IntArray, IntArray, IntArray]:
-    """``np.nonzero`` of a 3-D mask, faster for sparse masks (one flat scan, then arithmetic)."""
-    flat = np.flatnonzero(mask)
-    n1, n2 = mask.shape[1], mask.shape[2]
-    i, rest = np.divmod(flat, n1 * n2)
-    j, k = np.divmod(rest, n2)
-    return i, j, k
+    return sat[first], st[first], j[first], sin_el[first]
 
 
 # ---------------------------------------------------------------- 2. passes, hidden ones
