@@ -137,12 +137,12 @@ export function AlarmsPanel() {
                   <a href={href({ view: "satellite", satId: a.satellite_id })}>{a.satellite_id}</a>
                 </td>
                 <td>{a.kind}</td>
-                <td>
+                <td className="wrap">
                   {a.message}
                   {a.comment ? <div className="muted">“{a.comment}”</div> : null}
                   {open === a.id ? <History id={a.id} /> : null}
                 </td>
-                <td data-testid="alarm-state">{stateText(a, nowMs)}</td>
+                <td className="wrap" data-testid="alarm-state">{stateText(a, nowMs)}</td>
                 <td title={relative(Date.parse(a.raised_at), nowMs)}>{utcDateTime(Date.parse(a.raised_at))}</td>
                 <td className="actions">
                   <button type="button" onClick={() => setOpen(open === a.id ? null : a.id)}>
