@@ -382,7 +382,8 @@ def test_stellarops_up_joins_its_configured_peer(tmp_path: Path, cookie: str, no
 @pytest.mark.timeout(300)
 def test_stellarops_up_on_its_own_address(tmp_path: Path) -> None:
     """A stack as a container runs it (name@auto, STELLAROPS_DIST_INTERFACE=auto): up starts
-    epmd on that address too, the BEAM node and its Python nodes are named after it and come up.
+    epmd on that address too, the BEAM node is named after it, its Python nodes (on loopback) after
+    its host, and they come up.
     An epmd already running for loopback only on that port is a clear refusal instead."""
     address = default_route_address()
     if address is None:
@@ -403,7 +404,9 @@ def test_stellarops_up_on_its_own_address(tmp_path: Path) -> None:
     try:
         done = subprocess.run([*CLI, "status"], env=stack.env, capture_output=True, text=True, timeout=60, check=True)
         names = sorted((n["role"], n["name"], n["status"]) for n in json.loads(done.stdout)["nodes"])
-        assert names == [("beam", f"{alive}@{address}", "up"), ("sats", f"{alive}_sats1@{address}", "up")]
+        # Its Python nodes stay on loopback, named after its host (STELLAROPS_PY_NODES_LOCAL).
+        sats = f"{alive}_sats1-{address.replace('.', '-')}@127.0.0.1"
+        assert names == [("beam", f"{alive}@{address}", "up"), ("sats", sats, "up")]
         found = asyncio.run(epmd.lookup(alive, address, epmd_port=port))  # peers find it on its address
         with socket.create_connection((address, found.port), timeout=5):
             pass
