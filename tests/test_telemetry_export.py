@@ -19,7 +19,7 @@ from web_support import Harness, expect_invalid_field, gateway
 
 from py_nodes.db import CommandLedger, Satellites, TelemetryRow, TelemetryWriter
 from py_nodes.db.seed import demo_satellites
-from web import build_document
+from web import build_document, export
 from web.routes import ROUTES
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -97,6 +97,27 @@ async def test_a_download_cut_by_the_database_ends_truncated(gw: Harness, db_con
                 while chunk := await response.content.readany():
                     received += len(chunk)
     assert 0 < received < 100_000 * 60  # part of it, never the whole file
+
+
+async def test_a_client_that_stops_reading_loses_the_export(gw: Harness, db_conninfo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "STALL_S", 1.0)  # the gateway's bound on a write that waits for the client
+    await fill(gw, 200_000)  # ~19 MB of CSV: more than the sockets on the way can buffer
+
+    def exporting() -> int:
+        with psycopg.connect(db_conninfo, autocommit=True) as admin:
+            row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%%' AND state = 'active'").fetchone()
+            return int(row[0]) if row else 0
+
+    async with gw.client.get(f"{BASE}?{window(56)}&format=csv", headers=gw.auth("viewer")) as response:
+        assert response.status == 200
+        assert exporting() == 1
+        async with asyncio.timeout(60):  # the client reads nothing: the gateway gives up, the COPY ends
+            while exporting():
+                await asyncio.sleep(0.1)
+        with pytest.raises(aiohttp.ClientPayloadError):  # and what it buffered ends without the last chunk
+            async with asyncio.timeout(60):
+                while await response.content.readany():
+                    pass
 
 
 async def test_openapi_documents_both_exports() -> None:
