@@ -702,7 +702,10 @@ def _hidden_passes(sky: _Sky, scan: _Scan, grid_s: FloatArray, min_pass_s: float
     for _ in range(_MAX_ROUNDS):
         if not len(sat):
             break
-        mid = 0.5 * (a + b)
+        # The middle of where the satellite can be inside the cone, given V: [a + |d(a)|/V,
+        # b - |d(b)|/V] (the cell's middle for V = inf); it halves that interval each round.
+        v_bound = scan.speed_bound[sat]
+        mid = np.clip(0.5 * (a + b + (db - da) / v_bound), a, b)
         look = sky.look(sat, st, mid)
         dm = look.d
         hit = dm >= 0.0
