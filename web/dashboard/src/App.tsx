@@ -15,13 +15,16 @@ import { ClusterPanel } from "./views/ClusterPanel";
 import { MapView } from "./views/MapView";
 import { PassesTimeline } from "./views/PassesTimeline";
 import { SatDetail } from "./views/SatDetail";
+import { SatelliteForm } from "./views/SatelliteForm";
 import { SatList } from "./views/SatList";
 import { SignIn } from "./views/SignIn";
+import { StationsPanel } from "./views/StationsPanel";
 import { TasksView } from "./views/TasksView";
 
 const TABS: { label: string; route: Route; views: Route["view"][] }[] = [
   { label: "Map", route: { view: "map", satId: null }, views: ["map"] },
-  { label: "Satellites", route: { view: "satellites" }, views: ["satellites", "satellite"] },
+  { label: "Satellites", route: { view: "satellites" }, views: ["satellites", "satellite", "newsat"] },
+  { label: "Stations", route: { view: "stations" }, views: ["stations"] },
   { label: "Passes", route: { view: "passes" }, views: ["passes"] },
   { label: "Tasks", route: { view: "tasks" }, views: ["tasks"] },
   { label: "Commands", route: { view: "commands", satId: null }, views: ["commands"] },
@@ -37,6 +40,10 @@ function View({ route }: { route: Route }) {
       return <SatList />;
     case "satellite":
       return <SatDetail satId={route.satId} />;
+    case "newsat":
+      return <SatelliteForm />;
+    case "stations":
+      return <StationsPanel />;
     case "passes":
       return <PassesTimeline />;
     case "tasks":

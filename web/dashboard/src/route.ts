@@ -6,6 +6,8 @@ export type Route =
   | { view: "map"; satId: string | null }
   | { view: "satellites" }
   | { view: "satellite"; satId: string }
+  | { view: "newsat" }
+  | { view: "stations" }
   | { view: "passes" }
   | { view: "tasks" }
   | { view: "commands"; satId: string | null }
@@ -20,6 +22,10 @@ export function parseRoute(hash: string): Route {
       return { view: "satellites" };
     case "sat":
       return parts[1] ? { view: "satellite", satId: parts[1] } : { view: "satellites" };
+    case "new-satellite":
+      return { view: "newsat" };
+    case "stations":
+      return { view: "stations" };
     case "passes":
       return { view: "passes" };
     case "tasks":
@@ -45,6 +51,8 @@ export function href(route: Route): string {
       return `#/sat/${encodeURIComponent(route.satId)}`;
     case "commands":
       return route.satId ? `#/commands/${encodeURIComponent(route.satId)}` : "#/commands";
+    case "newsat":
+      return "#/new-satellite";
     default:
       return `#/${route.view}`;
   }

@@ -16,8 +16,12 @@ import type {
   Plan,
   Satellite,
   Session,
+  StationEdited,
+  StationFields,
   Task,
   TelemetryHistory,
+  TleChanged,
+  TleEntry,
   Track,
 } from "./types";
 
@@ -235,6 +239,41 @@ export class ApiClient {
 
   async stations(): Promise<GroundStation[]> {
     return (await this.request<Items<GroundStation>>("GET", "/api/ground-stations")).items;
+  }
+
+  createSatellite(body: Record<string, unknown>): Promise<Satellite> {
+    return this.request("POST", "/api/satellites", { body });
+  }
+
+  deleteSatellite(id: string): Promise<void> {
+    return this.request("DELETE", `/api/satellites/${encodeURIComponent(id)}`);
+  }
+
+  /** New elements for a satellite: ``{elements: text}`` (TLE or OMM), ``{tle}`` or ``{omm}``. */
+  setTle(id: string, body: Record<string, unknown>): Promise<TleChanged> {
+    return this.request("PUT", `/api/satellites/${encodeURIComponent(id)}/tle`, { body });
+  }
+
+  async tleHistory(id: string): Promise<TleEntry[]> {
+    return (await this.request<Items<TleEntry>>("GET", `/api/satellites/${encodeURIComponent(id)}/tle-history`)).items;
+  }
+
+  createStation(body: StationFields & { id: string }): Promise<GroundStation> {
+    return this.request("POST", "/api/ground-stations", { body });
+  }
+
+  /** Replaces every field but the id (left out: the defaults). */
+  putStation(id: string, body: StationFields): Promise<StationEdited> {
+    return this.request("PUT", `/api/ground-stations/${encodeURIComponent(id)}`, { body });
+  }
+
+  /** Take a station down (false) or bring it back (true). */
+  setStationActive(id: string, active: boolean): Promise<{ id: string; active: boolean; changed: boolean }> {
+    return this.request("PATCH", `/api/ground-stations/${encodeURIComponent(id)}`, { body: { active } });
+  }
+
+  deleteStation(id: string): Promise<void> {
+    return this.request("DELETE", `/api/ground-stations/${encodeURIComponent(id)}`);
   }
 
   async passes(options: { from?: Date; to?: Date; sats?: string[]; stations?: string[] } = {}): Promise<Pass[]> {

@@ -78,6 +78,37 @@ export interface GroundStation {
   unavailable: { from: string; to: string }[];
 }
 
+/** What PUT /api/ground-stations/{id} replaces (every field but the id). */
+export interface StationFields {
+  name: string;
+  lat_deg: number;
+  lon_deg: number;
+  alt_m?: number;
+  min_el_deg?: number;
+  downlink_mbps?: number;
+  active?: boolean;
+  antennas?: number;
+  unavailable?: { from: string; to: string }[];
+}
+
+export interface StationEdited {
+  station: GroundStation;
+  changed: boolean;
+  request_id: number | null;
+}
+
+export interface TleEntry {
+  line1: string;
+  line2: string;
+  valid_from: string;
+  valid_to: string | null;
+}
+
+export interface TleChanged {
+  satellite: Satellite;
+  command_id: string;
+}
+
 export interface Pass {
   satellite_id: string;
   station_id: string;

@@ -4,6 +4,7 @@ import { ApiError } from "../api/client";
 import type { Command, CommandKind, Mode, Pass } from "../api/types";
 import { COMMAND_KINDS, MODES } from "../api/types";
 import { modeColor } from "../colors";
+import { SatManage } from "../components/SatManage";
 import { TelemetryCharts } from "../components/TelemetryCharts";
 import { duration, km, latitude, longitude, megabytes, outcome, pct, relative, utcDateTime, utcTime } from "../format";
 import { useStations } from "../queries";
@@ -18,13 +19,24 @@ function liveStatus(command: Command, outcomes: Record<string, unknown>): string
   return seen === "done" ? "done" : `failed: ${outcome(seen)}`;
 }
 
+/** Why the next-passes table is empty (or that it is being computed): a satellite without a
+ * usable TLE has no orbit, which is not the same as no pass. */
+function passesNote(loading: boolean, error: unknown, tle: unknown, count: number): string | null {
+  const reason = error instanceof ApiError ? error.details?.reason : undefined;
+  if (!tle || reason === "no_tle") return "no orbit (no TLE)";
+  if (reason === "bad_tle") return "no usable orbit (bad TLE)";
+  if (loading) return "computing…";
+  if (error) return error instanceof ApiError ? `${error.code}: ${error.message}` : String(error);
+  return count ? null : "no pass in the next 24 h";
+}
+
 export function SatDetail({ satId }: { satId: string }) {
   const sat = useDashboard((s) => s.live.sats[satId]);
   const outcomes = useDashboard((s) => s.live.commandOutcomes);
   const role = useDashboard((s) => s.role);
   const queryClient = useQueryClient();
   const [nowMs, setNowMs] = useState(() => Date.now());
-  const [mode, setMode] = useState<Mode>("nominal");
+  const [mode, setMode] = useState<Mode | null>(null); // null: the satellite's current mode
   const [kind, setKind] = useState<CommandKind>("noop");
   const [commandMode, setCommandMode] = useState<Mode>("nominal");
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
@@ -58,7 +70,10 @@ export function SatDetail({ satId }: { satId: string }) {
 
   const setModeMutation = useMutation({
     mutationFn: (m: Mode) => api.setMode(satId, m),
-    onSuccess: (s) => report(`mode is now ${s.mode}`),
+    onSuccess: (s) => {
+      setMode(null);
+      report(`mode is now ${s.mode}`);
+    },
     onError: failure,
   });
   const commandMutation = useMutation({
@@ -124,12 +139,12 @@ export function SatDetail({ satId }: { satId: string }) {
                 className="row"
                 onSubmit={(e) => {
                   e.preventDefault();
-                  setModeMutation.mutate(mode);
+                  setModeMutation.mutate(mode ?? sat.mode);
                 }}
               >
                 <label>
                   mode{" "}
-                  <select value={mode} onChange={(e) => setMode(e.target.value as Mode)} aria-label="new mode">
+                  <select value={mode ?? sat.mode} onChange={(e) => setMode(e.target.value as Mode)} aria-label="new mode">
                     {MODES.map((m) => (
                       <option key={m}>{m}</option>
                     ))}
@@ -149,7 +164,7 @@ export function SatDetail({ satId }: { satId: string }) {
                 <label>
                   command{" "}
                   <select value={kind} onChange={(e) => setKind(e.target.value as CommandKind)} aria-label="command kind">
-                    {COMMAND_KINDS.map((k) => (
+                    {COMMAND_KINDS.filter((k) => k !== "set_tle").map((k) => (
                       <option key={k}>{k}</option>
                     ))}
                   </select>
@@ -197,9 +212,12 @@ export function SatDetail({ satId }: { satId: string }) {
               ))}
             </tbody>
           </table>
-          {passes.isLoading ? <p className="muted">computing…</p> : !nextByStation.size ? <p className="muted">no pass in the next 24 h</p> : null}
+          <p className="muted" data-testid="passes-note">
+            {passesNote(passes.isLoading, passes.error, sat.tle ?? null, nextByStation.size)}
+          </p>
         </div>
       </div>
+      <SatManage sat={sat} canOperate={canOperate} />
       <div className="panel">
         <h3>
           Commands <a href={href({ view: "commands", satId: sat.id })}>history, filters and export</a>

@@ -102,6 +102,9 @@ export function SatList() {
         <span className="muted" data-testid="sat-count">
           {rows.length} of {Object.keys(sats).length}
         </span>
+        <a href={href({ view: "newsat" })} data-testid="new-satellite">
+          + new satellite
+        </a>
       </div>
       <div className="table-scroll" ref={scrollRef} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
         <table className="grid">

@@ -1,0 +1,137 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { ApiError } from "../api/client";
+import type { LiveSat } from "../api/reducer";
+import { checkElements } from "../elements";
+import { utcDateTime } from "../format";
+import { href } from "../route";
+import { api, live } from "../services";
+
+/** A satellite's orbit and its management: the TLE it flies and the ones before it, new
+ * elements pasted or uploaded (TLE or OMM; flown from the actor's next tick), and deletion
+ * after a confirmation. */
+export function SatManage({ sat, canOperate }: { sat: LiveSat; canOperate: boolean }) {
+  const queryClient = useQueryClient();
+  const [text, setText] = useState("");
+  const [confirming, setConfirming] = useState(false);
+  const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
+  const history = useQuery({ queryKey: ["tle-history", sat.id], queryFn: () => api.tleHistory(sat.id), staleTime: 60_000 });
+  const failure = (cause: unknown) => setMessage({ text: cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause), error: true });
+
+  const update = useMutation({
+    mutationFn: () => api.setTle(sat.id, { elements: text }),
+    onSuccess: async () => {
+      setText("");
+      setMessage({ text: "new elements: flown from the next tick", error: false });
+      void queryClient.invalidateQueries({ queryKey: ["tle-history", sat.id] });
+      void queryClient.invalidateQueries({ queryKey: ["passes"] });
+      await live.reloadAll();
+    },
+    onError: failure,
+  });
+  const remove = useMutation({
+    mutationFn: () => api.deleteSatellite(sat.id),
+    onSuccess: async () => {
+      await live.reloadAll();
+      window.location.hash = href({ view: "satellites" });
+    },
+    onError: failure,
+  });
+
+  const check = text.trim() ? checkElements(text) : null;
+  return (
+    <div className="panel" data-testid="sat-manage">
+      <h3>Orbit</h3>
+      {sat.tle ? (
+        <pre className="mono tle" data-testid="current-tle">
+          {sat.tle.line1}
+          {"\n"}
+          {sat.tle.line2}
+        </pre>
+      ) : (
+        <p className="muted">no orbit (no TLE)</p>
+      )}
+      {canOperate ? (
+        <form
+          className="stack"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (check && !check.ok) setMessage({ text: check.message, error: true });
+            else if (check) update.mutate();
+          }}
+        >
+          <label>
+            new elements: a TLE or an OMM (JSON or KVN)
+            <textarea className="mono" rows={4} cols={72} spellCheck={false} value={text} onChange={(e) => setText(e.target.value)} aria-label="new elements" />
+          </label>
+          <div className="row">
+            <input
+              type="file"
+              accept=".tle,.txt,.json,.kvn,.omm,text/plain,application/json"
+              aria-label="new elements file"
+              onChange={(e) => {
+                const file = e.target.files?.[0];
+                if (file) void file.text().then(setText);
+              }}
+            />
+            {check ? <span className={check.ok ? "ok" : "error"}>{check.ok ? `${check.format}${check.name ? `: ${check.name}` : ""}` : check.message}</span> : null}
+            <button type="submit" disabled={!check?.ok || update.isPending}>
+              Update TLE
+            </button>
+          </div>
+        </form>
+      ) : null}
+      {history.data?.length ? (
+        <details data-testid="tle-history">
+          <summary>{history.data.length} element set(s) flown</summary>
+          <table className="grid compact">
+            <thead>
+              <tr>
+                <th>from (UTC)</th>
+                <th>to (UTC)</th>
+                <th>lines</th>
+              </tr>
+            </thead>
+            <tbody>
+              {history.data.map((t) => (
+                <tr key={t.valid_from + t.line2}>
+                  <td>{utcDateTime(Date.parse(t.valid_from))}</td>
+                  <td>{t.valid_to ? utcDateTime(Date.parse(t.valid_to)) : "current"}</td>
+                  <td className="mono">
+                    {t.line1}
+                    <br />
+                    {t.line2}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
+      ) : null}
+      {canOperate ? (
+        confirming ? (
+          <p className="row" role="alert">
+            Delete {sat.id}? Its actor stops; its history stays.{" "}
+            <button type="button" className="danger" onClick={() => remove.mutate()} disabled={remove.isPending}>
+              Yes, delete {sat.id}
+            </button>
+            <button type="button" onClick={() => setConfirming(false)}>
+              Keep it
+            </button>
+          </p>
+        ) : (
+          <p>
+            <button type="button" onClick={() => setConfirming(true)}>
+              Delete satellite
+            </button>
+          </p>
+        )
+      ) : null}
+      {message ? (
+        <p className={message.error ? "error" : "ok"} role="status" data-testid="manage-message">
+          {message.text}
+        </p>
+      ) : null}
+    </div>
+  );
+}
