@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from py_nodes.db import DatabaseUnavailable
+
 from .dbgate import DatabaseGate
 
 __all__ = ["CSV_MEDIA", "FORMAT_QUERY", "stream_csv", "wants_csv"]
@@ -92,6 +94,8 @@ async def stream_csv(
             chunk = await anext(iterator, b"")
         await response.write_eof()
     except (Exception, asyncio.CancelledError) as exc:
+        if isinstance(exc, DatabaseUnavailable):
+            gate.mark_down(str(exc))  # as the guard does before the headers: the probe brings it back
         if not isinstance(exc, ConnectionError | asyncio.CancelledError):
             log.warning("export %s cut after the headers: %s", filename, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         if request.transport is not None:
