@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -139,7 +140,10 @@ def find_passes(
 
     ``workers`` > 1 spreads large searches over that many processes (satellites split into
     interleaved chunks; each is searched whole, the results are merged); small ones, below
-    ~``_PARALLEL_MIN_SAMPLES`` satellite × station samples, stay in this process."""
+    ``_PARALLEL_MIN_SAMPLES`` satellite × station samples, stay in this process. Workers are
+    forked, or started by a fork server when other threads are running (then ``__main__`` must
+    be importable without side effects, as for any ``multiprocessing`` program). The result is
+    the same for any ``workers``."""
     start = as_utc(from_utc, "from_utc")
     end = as_utc(to_utc, "to_utc")
     if end <= start:
@@ -167,7 +171,10 @@ def find_passes(
     satrecs = [e.satrec() for e in elements]
     pieces = _plan(job, satrecs, workers)
     if workers > 1 and len(pieces) > 1:
-        ctx = multiprocessing.get_context("forkserver")
+        # fork (cheap, and no re-import of an unguarded __main__) unless other threads run,
+        # whose locks a forked child could inherit held; then forkserver.
+        one_thread = threading.active_count() == 1
+        ctx = multiprocessing.get_context("fork" if one_thread else "forkserver")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = [
                 pool.submit(
