@@ -5,7 +5,7 @@ signals and spawn requests reach the node's processes. Typing those back-referen
 concrete classes would make the modules import each other, so they are typed against these
 protocols instead. A module imports only modules on earlier lines, or earlier on its own line::
 
-    terms errors flags etf handshake epmd                  leaves: terms, codec, sans-IO handshake
+    terms errors flags etf handshake epmd tls              leaves: terms, codec, sans-IO handshake, TLS contexts
     interfaces                                             this module: protocols only
     process connection                                     typed against ProcessHost / ConnectionOwner
     registry gen_server client rpc control handshake_guard one job each (rpc, control: NodeRuntime)
