@@ -389,8 +389,6 @@ store_call(Request, Timeout) ->
 %% A call to the owning store node: this node's, or another BEAM node's through that node.
 route_call(none, _Request, _Timeout) ->
     {error, store_unavailable};
-route_call(local, Request, Timeout) ->
-    route_call({local, store_node()}, Request, Timeout);
 route_call({local, undefined}, _Request, _Timeout) ->
     {error, store_unavailable};
 route_call({local, Py}, Request, Timeout) ->
