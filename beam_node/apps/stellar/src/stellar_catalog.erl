@@ -69,6 +69,10 @@
 -define(TOMBSTONE_MS, 60000).
 -define(SELF_ORPHAN_MS, 10000).
 -define(MOVE_CONCURRENCY, 16).
+%% No rebalancing until the membership has been still this long and takeovers are done: the
+%% nodes' counts must agree first, or two nodes that see each other's takeover late move
+%% satellites back and forth.
+-define(SETTLE_MS, 3000).
 
 -type status() :: placing | running | deleted.
 -type entry() :: #{id := binary(), state := stellar_proto_v1:known_state(),
@@ -97,7 +101,8 @@
     moved = 0 :: non_neg_integer(),
     move_failed = 0 :: non_neg_integer(),
     rounds = 0 :: non_neg_integer(),
-    stopped = 0 :: non_neg_integer()
+    stopped = 0 :: non_neg_integer(),
+    changed_at = 0 :: integer()
 }).
 
 %% API.
@@ -312,7 +317,7 @@ init([]) ->
     ok = net_kernel:monitor_nodes(true),
     gen_server:abcast(nodes(), ?MODULE, {hello, node(), os_pid()}),
     schedule_reconcile(),
-    {ok, #state{}}.
+    {ok, #state{changed_at = mono_ms()}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({create, SatState = #{id := Id}}, _From, State) ->
@@ -438,7 +443,7 @@ handle_cast({leaving, From}, State = #state{peers = Peers, left = Left}) ->
     delete_py_rows(From),
     forget_shadows(From),
     {noreply, takeover(State#state{peers = maps:remove(From, Peers), left = [From | Left],
-                                   synced = State#state.synced -- [From]}, false)};
+                                   synced = State#state.synced -- [From], changed_at = mono_ms()}, false)};
 handle_cast({quorum, false}, State) ->
     Shadows = try stellar_sat_sup:shadows() catch exit:_ -> [] end,  % the app may be stopping
     logger:warning("quorum lost: stopping the ~b satellite(s) of this node (their entries stay)",
@@ -454,7 +459,7 @@ handle_cast(_Msg, State) ->
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info({nodeup, Node}, State) ->
     gen_server:cast({?MODULE, Node}, {hello, node(), os_pid()}),
-    {noreply, State};
+    {noreply, State#state{changed_at = mono_ms()}};
 handle_info({nodedown, Node}, State = #state{peers = Peers}) ->
     case maps:is_key(Node, Peers) of
         true -> logger:warning("BEAM node ~s went down: taking over its satellites", [Node]);
@@ -462,7 +467,8 @@ handle_info({nodedown, Node}, State = #state{peers = Peers}) ->
     end,
     delete_py_rows(Node),
     forget_shadows(Node),
-    {noreply, takeover(State#state{peers = maps:remove(Node, Peers), synced = State#state.synced -- [Node]}, false)};
+    {noreply, takeover(State#state{peers = maps:remove(Node, Peers), synced = State#state.synced -- [Node],
+                                   changed_at = mono_ms()}, false)};
 handle_info(flush, State = #state{pending = Pending}) ->
     _ = maps:size(Pending) > 0 andalso
         gen_server:abcast(nodes(), ?MODULE, {merge, node(), maps:values(Pending)}),
@@ -472,7 +478,7 @@ handle_info(reconcile, State) ->
     purge_tombstones(),
     {noreply, rebalance(takeover(State, true))};
 handle_info({'EXIT', Pid, _Reason}, State = #state{takeover = Pid}) ->
-    {noreply, State#state{takeover = undefined}};
+    {noreply, State#state{takeover = undefined, changed_at = mono_ms()}};
 handle_info({moved, Pid, Ok, Failed}, State = #state{mover = Pid}) ->
     {noreply, State#state{moved = State#state.moved + Ok, move_failed = State#state.move_failed + Failed}};
 handle_info({'EXIT', Pid, Reason}, State = #state{mover = Pid}) ->
@@ -633,7 +639,7 @@ eligible(Alive) ->
     There = lists:usort([B || {_, #{role := sats, status := up, beam := B}} <- ets:tab2list(?PY)]),
     [N || N <- Alive, lists:member(N, Here ++ There)].
 
-takeover(State = #state{restart_own = RestartOwn}, IncludeOwn, Alive) ->
+takeover(State = #state{restart_own = RestartOwn, left = Left}, IncludeOwn, Alive) ->
     %% An orphan goes to a node that can run its actor (any live node when none can).
     Takers = case eligible(Alive) of
         [] -> Alive;
@@ -647,7 +653,10 @@ takeover(State = #state{restart_own = RestartOwn}, IncludeOwn, Alive) ->
     Self = node(),
     Orphans = ets:foldl(
         fun({Id, #{status := S, owner := Owner, updated_at := At}}, Acc) when S =/= deleted ->
-                Dead = not lists:member(Owner, Alive),
+                %% Dead: gone, or its app stopped. A connected node that has not said hello
+                %% yet (its entries came in a flush first) is not dead.
+                Dead = not lists:member(Owner, Alive) andalso
+                    (lists:member(Owner, Left) orelse not lists:member(Owner, Connected)),
                 Own = IncludeOwn andalso Owner =:= Self andalso At < Old,
                 case (Dead andalso assignee(Id, Takers) =:= Self) orelse Own of
                     true ->
@@ -675,9 +684,10 @@ takeover(State = #state{restart_own = RestartOwn}, IncludeOwn, Alive) ->
 %% rebalance_batch moves, ?MOVE_CONCURRENCY at a time.
 rebalance(State = #state{takeover = T, mover = M}) when is_pid(T); is_pid(M) ->
     State;
-rebalance(State) ->
+rebalance(State = #state{changed_at = Changed}) ->
     Alive = alive(State),
-    case may_start(Alive, State) of
+    Settled = mono_ms() - Changed >= ?SETTLE_MS andalso settled(Alive),
+    case Settled andalso may_start(Alive, State) of
         false ->
             State;
         true ->
@@ -707,6 +717,20 @@ rebalance(State) ->
                     State#state{mover = Mover, moving = length(Moves), rounds = State#state.rounds + 1}
             end
     end.
+
+%% Every live entry is owned by a live node, and at most 1 % are being placed (a satellite
+%% that cannot be placed must not stop rebalancing for good).
+settled(Alive) ->
+    {Total, Placing, Orphans} = ets:foldl(
+        fun({_, #{status := deleted}}, Acc) -> Acc;
+           ({_, #{status := S, owner := O}}, {T, P, Or}) ->
+                {T + 1, P + case S of placing -> 1; _ -> 0 end,
+                 Or + case lists:member(O, Alive) of true -> 0; false -> 1 end}
+        end, {0, 0, 0}, ?TAB),
+    Orphans =:= 0 andalso Placing * 100 =< Total.
+
+mono_ms() ->
+    erlang:monotonic_time(millisecond).
 
 move_all(Catalog, Moves) ->
     Timeout = stellar_config:timeout(sat_start_timeout, 5000),

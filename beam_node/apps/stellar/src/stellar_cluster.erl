@@ -279,7 +279,9 @@ handle_cast({heartbeat, From}, State = #state{heard = Heard}) when is_atom(From)
                 {ok, {_, In}} -> Heard#{From => {Now, In}};
                 error -> logger:info("cluster: BEAM peer ~s heard", [From]), Heard#{From => {Now, 0}}
             end,
-            {noreply, update_quorum(State#state{heard = Heard1})};
+            %% Only a gain here: the other peers' freshness is looked at by the heartbeat tick
+            %% (bytes read), and a late tick must not read as silence.
+            {noreply, update_quorum(State#state{heard = Heard1}, gain)};
         false ->
             {noreply, State}  % a late one from a peer already disconnected
     end;
@@ -313,8 +315,7 @@ handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}}) ->
     Connected = nodes(),
     gen_server:abcast(Connected, ?MODULE, {heartbeat, node()}),
     Now = now_mono(),
-    Heard = maps:fold(fun(Peer, _, Acc) -> alive(Peer, bytes_in(Peer), Now, Acc) end,
-                      State#state.heard, State#state.heard),
+    Heard = refresh(State#state.heard, Now),
     Silent = [{P, Now - At} || {P, {At, _}} <- maps:to_list(Heard), Now - At >= FailureMs],
     lists:foreach(fun({Peer, Ms}) ->
                       logger:warning("cluster: node ~s silent for ~b ms (no heartbeat, no traffic): "
@@ -322,7 +323,7 @@ handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}}) ->
                       erlang:disconnect_node(Peer)
                   end, Silent),
     Heard1 = maps:without([P || {P, _} <- Silent], Heard),
-    {noreply, update_quorum(State#state{heard = Heard1, failures = State#state.failures + length(Silent)})};
+    {noreply, update_quorum(State#state{heard = Heard1, failures = State#state.failures + length(Silent)}, any)};
 handle_info({nodeup, Node, _Info}, State = #state{members = Members, joins = Joins}) ->
     logger:info("cluster: node ~s joined (~b connected)", [Node, length(nodes())]),
     {noreply, State#state{members = joined(Node, now_ms(), Members), joins = Joins + 1}};
@@ -330,8 +331,8 @@ handle_info({nodedown, Node, Info}, State = #state{members = Members, leaves = L
     Reason = maps:get(nodedown_reason, Info, unknown),
     logger:warning("cluster: node ~s left (~p; ~b connected)", [Node, Reason, length(nodes())]),
     State1 = State#state{members = left(Node, Reason, now_ms(), Members), leaves = Leaves + 1,
-                         heard = maps:remove(Node, State#state.heard)},
-    {noreply, update_quorum(State1)};
+                         heard = refresh(maps:remove(Node, State#state.heard), now_mono())},
+    {noreply, update_quorum(State1, any)};
 handle_info(_Info, State) ->
     {noreply, State}.
 
@@ -356,6 +357,10 @@ bytes_in(Peer) ->
         _ -> undefined
     end.
 
+%% Every peer heard: alive now if it sent bytes since the last look.
+refresh(Heard, Now) ->
+    maps:fold(fun(Peer, _, Acc) -> alive(Peer, bytes_in(Peer), Now, Acc) end, Heard, Heard).
+
 fresh_peers(#state{heard = Heard, config = #{failure_ms := FailureMs}}) ->
     Now = now_mono(),
     Fresh = fresh_ms(FailureMs),
@@ -366,12 +371,15 @@ quorum_info(State = #state{config = #{size := Size}}) ->
     #{size => Size, seen => length(Peers) + 1, has_quorum => State#state.quorum, peers => Peers,
       losses => State#state.losses, failures => State#state.failures, since => State#state.quorum_since}.
 
-%% Recomputes the quorum; on a change: one log line, the persistent term, the catalog told.
-update_quorum(State = #state{config = #{size := Size}, quorum = Was}) ->
+%% Recomputes the quorum (Change: any, or only a gain); on a change: one log line, the
+%% persistent term, the catalog told.
+update_quorum(State = #state{config = #{size := Size}, quorum = Was}, Change) ->
     Peers = fresh_peers(State),
     Seen = length(Peers) + 1,
     case quorum_of(Seen, Size) of
         Was ->
+            State;
+        false when Change =:= gain ->
             State;
         true ->
             logger:warning("cluster: quorum regained (~b of ~b BEAM nodes seen: ~p): satellites run "
