@@ -1,8 +1,10 @@
 """The ground stations of StellarOps: one table, the only one (a short id, e.g. ``"svalbard"``).
 
 Everything that needs default stations reads them from here: the database seed
-(``py_nodes.db.seed``), ``stellarops passes --station ID`` and the ``orbital`` role's registry at
-start (callers add or replace stations with ``put_stations``, the API with POST). Coordinates are
+(``py_nodes.db.seed``) and ``stellarops passes --station ID`` (offline). In a running cluster the
+database is the one source of station data (edited over HTTP: POST, PUT, PATCH, DELETE
+/api/ground-stations): passes, the scheduler and the ``orbital`` role's station ids read it; these
+defaults serve an orbital node that has no database. Coordinates are
 approximate (about 0.01°, tens of metres in height): good enough for pass prediction, where the
 TLE itself is uncertain by ~1 km. Sources: the sites' Wikipedia articles and operators' pages
 (KSAT, SSC, NASA, SANSA, ASF), rounded. Every mask is 5°, a common antenna minimum.
