@@ -118,6 +118,12 @@ def add_orbital_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--min-el", type=float, default=None, help="elevation mask in degrees for every station"
     )
     passes.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    passes.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for a large search (default: every usable core; 1 = this process only)",
+    )
     for parser in (prop, passes):
         parser.set_defaults(run=run)
 
@@ -308,9 +314,13 @@ def _passes(args: argparse.Namespace) -> None:
         raise UsageError(f"--from {iso_z(start, 1)} must be before --to {iso_z(end, 1)}")
     if args.min_el is not None and not -90.0 <= args.min_el < 90.0:
         raise UsageError(f"--min-el {args.min_el} is outside [-90, 90) degrees")
+    workers = usable_cores() if args.workers is None else args.workers
+    if workers < 1:
+        raise UsageError(f"--workers {args.workers} must be at least 1")
     elements = read_elements(args.tle_file)
     _warn_old_elements("passes", elements, [start, end])
-    rows = [pass_row(p, elements) for p in find_passes(elements, stations, start, end, args.min_el)]
+    found = find_passes(elements, stations, start, end, args.min_el, workers=workers)
+    rows = [pass_row(p, elements) for p in found]
     if args.json:
         _print_json(rows)
         return
@@ -338,6 +348,14 @@ def _passes(args: argparse.Namespace) -> None:
         for row in rows
     ]
     _print_table(headers, table, right={1, 6})
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def pass_row(found: Pass, elements: Sequence[Elements]) -> dict[str, Any]:

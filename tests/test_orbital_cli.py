@@ -268,6 +268,10 @@ def test_bad_station(
             ["--from", "2013-11-26T12:00Z", "--to", "2013-11-27T12:00Z", "--min-el", "95"],
             "--min-el 95.0 is outside",
         ),
+        (
+            ["--from", "2013-11-26T12:00Z", "--to", "2013-11-27T12:00Z", "--workers", "0"],
+            "--workers 0 must be at least 1",
+        ),
     ],
 )
 def test_bad_window(
