@@ -93,7 +93,7 @@ _PUT_DOC: Final = (
     "A value is within a range when low <= value < high (a null bound is open); the critical range must hold the "
     "warning one. Alarms: PARAMETER_low / PARAMETER_high (low_energy and memory_full for the seeded energy_pct and "
     "memory_used_pct limits). Judged on the next telemetry samples (the store node reloads limits every second). "
-    "Bad values (low >= high, critical inside warning, hysteresis not smaller than a range, persistence < 1): 422 "
+    "Bad values (no bound at all, low >= high, critical inside warning, hysteresis not smaller than a range, persistence < 1): 422 "
     "naming the field, nothing changed. Audited (limit.update, old and new). 201 when created, 200 when replaced."
 )
 _PUT_REPLIES: Final = {
