@@ -33,6 +33,7 @@ from schemathesis.checks import (
 from schemathesis.core.parameters import ParameterLocation
 
 from py_nodes.db import ROLES, ApiTokens, Database
+from py_nodes.limits import Limit, LimitError
 from py_nodes.satellite.modes import Mode, check_transition
 from web import GatewayConfig, create_app
 from web.cluster import ClusterRefusal, ClusterUnavailable, Event, EventReceiver
@@ -308,6 +309,8 @@ def documented_relation_refused(case: Any, response: Any) -> bool:
             return "from" in query and "to" in query and _time(query, "from", now) >= _time(query, "to", now)
         points = _POINTS.match(message)
         return points is not None and int(points[1]) > int(points[2]) and field in ("step_s", "to")
+    if operation in ("putFleetLimit", "putSatelliteLimit") and isinstance(case.body, dict):
+        return _limit_refused(case.path_parameters["parameter"], case.body, message)
     if operation in ("createSatellite", "setSatelliteTle", "submitCommand") and isinstance(case.body, dict):
         return _elements_refused(case.body)  # a TLE's checksum, columns, an OMM's values: recomputed
     if operation in ("createTask", "whatIf", "createGroundStation", "setGroundStationActive", "putGroundStation") and message.endswith("expected integer, got number"):
@@ -349,6 +352,20 @@ def _elements_refused(body: dict[str, Any]) -> bool:
         elif given == ["omm"]:
             from_omm(body["omm"])
     except ValidationFailed:
+        return True
+    return False
+
+
+def _limit_refused(parameter: str, body: dict[str, Any], message: str) -> bool:
+    """A limit's documented relations (bounds ordered, the critical range holding the warning one,
+    at least one bound, hysteresis smaller than a range), recomputed with py_nodes.limits."""
+    if message.endswith("expected integer, got number"):
+        return True  # documented: integers are JSON integers (JSON Schema also calls 1.0 an integer)
+    bounds = [body.get(name) for name in ("warning_low", "warning_high", "critical_low", "critical_high")]
+    limit = Limit(parameter, *bounds, body.get("hysteresis", 0.0), body.get("persistence", 1), body.get("latched", False))
+    try:
+        limit.check()
+    except LimitError:
         return True
     return False
 
