@@ -8,9 +8,11 @@ either way, and the refusal is logged; a plain-TCP node cannot connect either wa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -171,6 +173,37 @@ async def test_no_plain_tcp_node_can_connect(
         assert py.handshake_stats.tls_refused == 2
         assert not await py.ping(plain.name)  # and TLS does not fall back to plain TCP
         assert await erl_eval(py, a, "nodes(connected).") == [py.name]
+
+
+async def test_connections_idle_in_the_tls_handshake_are_capped(
+    tls_erl: Callable[..., ErlNode], pki: dict[str, Path], cookie: str
+) -> None:
+    """At most ``max_handshakes`` accepted connections wait in the TLS handshake: a new one closes
+    the oldest (counted as evicted), so an idle flood cannot lock a real peer out."""
+    a = tls_erl("tlsa")
+    tls = DistTls.from_dir(pki["good"])
+    async with Node(unique_name("tlscap"), cookie=cookie, tls=tls, max_handshakes=3, handshake_timeout_s=60) as py:
+        idle = [socket.create_connection(("127.0.0.1", py.port), timeout=5) for _ in range(8)]
+        try:
+            deadline = time.monotonic() + 30
+            while py.handshake_stats.evicted < 5:
+                assert time.monotonic() < deadline, py.handshake_stats
+                await asyncio.sleep(0.05)
+            for sock in idle:
+                sock.settimeout(0.5)
+            closed = [sock.recv(1) == b"" for sock in idle[:5]]
+            assert closed == [True] * 5
+            for sock in idle[5:]:
+                with pytest.raises(TimeoutError):  # still open, waiting for a ClientHello
+                    sock.recv(1)
+            assert py.handshake_stats.tls_refused == 0
+            # A real peer still gets in (closing the oldest idle one).
+            async with Node(unique_name("tlsctl"), cookie=cookie, tls=tls) as ctl:
+                assert await erl_eval(ctl, a, "net_adm:ping(P).", P=py.name) == "pong"
+            assert py.handshake_stats.evicted == 6
+        finally:
+            for sock in idle:
+                sock.close()
 
 
 def test_the_settings_check_the_folder_and_render_the_options(pki: dict[str, Path], tmp_path: Path) -> None:

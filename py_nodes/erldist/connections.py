@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -79,6 +80,8 @@ class ConnectionManager:
         self._on_node_down = on_node_down
         self.tls = tls
         self._header_bytes = 2 if tls is None else 4  # inet_tls_dist frames the handshake with 4 bytes
+        self._tls_handshaking: OrderedDict[asyncio.Transport, str] = OrderedDict()  # accepted, oldest first
+        self._tls_evicted: set[asyncio.Transport] = set()
         self.guard = HandshakeGuard(name, handshake_timeout_s=handshake_timeout_s, max_handshakes=max_handshakes)
         self.conns: dict[Atom, Connection] = {}
         self._connecting: dict[Atom, Pending] = {}
@@ -116,6 +119,8 @@ class ConnectionManager:
             if pending.attempt is not None:
                 pending.attempt.close()
         self.guard.abort_all()
+        for transport in list(self._tls_handshaking):
+            transport.abort()
         return [t for t in self._tasks if not t.done()]
 
     # -- setting up ----------------------------------------------------------------------
@@ -180,14 +185,26 @@ class ConnectionManager:
         assert self.tls is not None
         peer = transport.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
+        # TLS handshakes count against max_handshakes too: beyond it the oldest one is closed.
+        while len(self._tls_handshaking) >= self.guard.max_handshakes:
+            oldest, oldest_address = self._tls_handshaking.popitem(last=False)
+            self._tls_evicted.add(oldest)
+            self.guard.tls_evicted(oldest_address)
+            oldest.abort()
+        self._tls_handshaking[transport] = address
         try:
             tls_transport = await asyncio.get_running_loop().start_tls(
                 transport, waiting, self.tls.server, server_side=True, ssl_handshake_timeout=self.handshake_timeout_s
             )
         except (OSError, TimeoutError, ConnectionError) as exc:  # ssl.SSLError is an OSError
             transport.abort()
-            self.guard.tls_refused(address, exc)
+            if transport in self._tls_evicted:
+                self._tls_evicted.discard(transport)  # counted and logged as evicted
+            else:
+                self.guard.tls_refused(address, exc)
             return
+        finally:
+            self._tls_handshaking.pop(transport, None)
         if tls_transport is None or not self.accepting:
             transport.abort()
             return

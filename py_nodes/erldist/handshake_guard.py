@@ -110,6 +110,14 @@ class HandshakeGuard:
         self.stats.tls_refused += 1
         self._tls_warning("%s: refused a TLS connection from %s: %s", self._node_name, peer_address, exc or "timeout")
 
+    def tls_evicted(self, peer_address: str) -> None:
+        """An accepted connection mid-TLS-handshake closed to make room (as ``started`` does)."""
+        self.stats.evicted += 1
+        self._evicted_warning(
+            "%s: more than %d connections mid-handshake; closing the oldest (from %s)",
+            self._node_name, self.max_handshakes, peer_address,
+        )  # fmt: skip
+
     def abort_all(self) -> None:
         for conn in list(self._handshaking):
             conn.abort()
