@@ -88,10 +88,10 @@ export function CommandHistory({ satId: initialSat = "" }: { satId?: string }) {
         </select>
         <input placeholder="submitted by" value={draft.who} onChange={(e) => setDraft({ ...draft, who: e.target.value })} aria-label="submitted by" />
         <label>
-          from <input type="datetime-local" value={draft.from} onChange={(e) => setDraft({ ...draft, from: e.target.value })} aria-label="submitted from (UTC)" />
+          from (UTC) <input type="datetime-local" value={draft.from} onChange={(e) => setDraft({ ...draft, from: e.target.value })} aria-label="submitted from (UTC)" />
         </label>
         <label>
-          to <input type="datetime-local" value={draft.to} onChange={(e) => setDraft({ ...draft, to: e.target.value })} aria-label="submitted to (UTC)" />
+          to (UTC) <input type="datetime-local" value={draft.to} onChange={(e) => setDraft({ ...draft, to: e.target.value })} aria-label="submitted to (UTC)" />
         </label>
         <button type="submit">Filter</button>
         {problem ? <span className="error">{problem}</span> : null}
