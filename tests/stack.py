@@ -27,6 +27,8 @@ class UpStack:
     banner (kept in ``banner``), ``stop()`` sends SIGTERM and waits for a clean exit. Where the
     stack is (gateway URL, nodes) comes from the ``up-status.json`` that ``up`` writes when ready."""
 
+    prefix: tuple[str, ...] = ()  # what up runs under, e.g. ("ip", "netns", "exec", NAME)
+
     def __init__(self, home: Path, beam_name: str, **env: str) -> None:
         self.home = home
         self.beam = f"{beam_name}@127.0.0.1"
@@ -39,7 +41,7 @@ class UpStack:
         self.log_tail: deque[str] = deque(maxlen=500)  # the output after the banner (BEAM's log)
 
     def start(self, timeout_s: float = 90.0, stderr: IO[str] | int = subprocess.DEVNULL) -> UpStack:
-        self.proc = subprocess.Popen([*CLI, "up"], env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        self.proc = subprocess.Popen([*self.prefix, *CLI, "up"], env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
         assert self.proc.stdout is not None
         self.banner = ""
         deadline = time.monotonic() + timeout_s
