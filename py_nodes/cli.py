@@ -66,7 +66,10 @@ async def run_node(args: argparse.Namespace, cookie: bytes, settings: Settings) 
         # Started by a BEAM port: when the BEAM side goes away our stdin closes; so do we.
         eof_watch = loop.create_task(_wait_eof(stop))
     epmd = EpmdAddress(settings.epmd.host, settings.epmd.port)
-    tls = None if settings.cluster.tls_dir is None else DistTls.from_dir(settings.cluster.tls_dir)
+    try:
+        tls = None if settings.cluster.tls_dir is None else DistTls.from_dir(settings.cluster.tls_dir)
+    except ValueError as exc:  # e.g. a key that does not match its certificate
+        raise ConfigError(f"STELLAROPS_DIST_TLS_DIR: {exc}") from None
     node = Node(args.name, cookie=cookie, published=args.published, net_ticktime_s=args.net_ticktime, epmd_address=epmd, tls=tls)
     async with node:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -258,3 +259,16 @@ async def test_stellarops_up_runs_its_nodes_over_tls(pki: dict[str, Path], tmp_p
             assert not await rogue.ping(stack.beam)
     finally:
         assert stack.stop() == 0
+
+
+def test_a_python_node_whose_key_does_not_match_its_certificate_says_so(pki: dict[str, Path], tmp_path: Path, cookie: str) -> None:
+    folder = tmp_path / "mismatch"
+    folder.mkdir()
+    for name, source in (("ca.crt", "good"), ("tls.crt", "good"), ("tls.key", "rogue")):
+        shutil.copy(pki[source] / name, folder / name)
+    env = {**os.environ, "STELLAROPS_COOKIE": cookie, "STELLAROPS_DIST_TLS_DIR": str(folder)}
+    done = subprocess.run([*CLI, "node", "--role", "echo", "--name", unique_name("tlsbad")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "STELLAROPS_DIST_TLS_DIR: distribution TLS: cannot load" in done.stderr
+    assert "Traceback" not in done.stderr
