@@ -21,7 +21,8 @@ from py_nodes.db import Database, MigrationError, applied_versions, load_migrati
 MIGRATIONS = Path(__file__).resolve().parent.parent / "py_nodes" / "db" / "migrations"
 TABLES = {"satellites", "telemetry", "commands", "ground_stations", "tasks", "alarms", "audit_log", "api_tokens", "cluster_owner", "schema_migrations",
           "plan_runs", "task_placements", "plan_requests",
-          "limits", "alarm_transitions"}  # 0009
+          "limits", "alarm_transitions",  # 0009
+          "satellite_tle_history"}  # 0011
 
 # The migrations this version ships, {version: name}.
 SHIPPED = {m.version: m.name for m in load_migrations()}
