@@ -26,3 +26,13 @@ def test_only_the_gateways_named_after_this_host() -> None:
 
 def test_a_host_is_matched_whole() -> None:
     assert local_gateways([node("gateway1@10.0.0.50", "gateway")], "10.0.0.5") == []
+
+
+def test_gateways_on_loopback_are_told_apart_by_their_beam_node() -> None:
+    """With Python nodes on loopback (STELLAROPS_PY_NODES_LOCAL) every host's are @127.0.0.1:
+    the row's ``beam`` says whose they are."""
+    rows = [
+        {**node(f"gateway1-10-0-0-{n}@127.0.0.1", "gateway"), Atom("beam"): Atom(f"stellar@10.0.0.{n}")} for n in (5, 6)
+    ]
+    assert local_gateways(rows, "10.0.0.6", "stellar@10.0.0.6") == ["gateway1-10-0-0-6@127.0.0.1"]
+    assert local_gateways(rows, "10.0.0.7", "stellar@10.0.0.7") == []
