@@ -14,17 +14,24 @@ rotation at its apogee distance (and the fastest speed seen in the scan, if larg
 
 Method:
 
-1. Coarse scan: d for every satellite × station on a uniform grid of step
-   Δ = duration / ceil(duration / max(min_pass_s, 120 s)), including both window edges,
-   vectorised over blocks of satellites × times (``max_chunk_bytes`` bounds their memory).
-   Sign changes between consecutive samples bracket AOS and LOS; ḋ is kept at both ends.
+1. Coarse scan: satellites are searched in groups by grid step (120 s; 600 s for orbits of
+   225 min or longer, whose Earth-fixed motion is slow: any step keeps the guarantee below, it
+   only sets the cost), on a uniform grid of step Δ = duration / ceil(duration / max(min_pass_s,
+   step)), including both window edges, vectorised over blocks of satellites × times
+   (``max_chunk_bytes`` bounds their memory). For every sample and station one matrix product
+   gives ``up``; as d <= up·cos(mask) when the mask is >= 0, a sample with up·cos(mask) below
+   -(V·(Δ - T) + 1 km) is below the mask and too far from it for step 2 ("far": ~90% of LEO
+   samples); d itself is computed for the others only. Sign changes between consecutive
+   samples bracket AOS and LOS; d and ḋ are kept at both ends.
 2. Cells that could hide a pass: a pass lasting T >= ``min_pass_s`` strictly inside a cell
    [a, b] of length L whose ends are both below the mask lies at distances t1 >= |d(a)|/V and
    t2 >= |d(b)|/V from them with t1 + T + t2 <= L, so |d(a)| + |d(b)| <= V·(L - T). Cells that
-   fail this cannot hide such a pass and are dropped. The others are split at their midpoint m
-   (one batched evaluation for all of them): if d(m) >= 0, m is inside a pass, bracketed by
-   [a, m] and [m, b]; otherwise both halves are tested the same way. A half no longer than T
-   always fails, so this ends within log2(Δ / T) + 1 rounds.
+   fail this cannot hide such a pass and are dropped (a cell with a far end always fails). The
+   others are split at m, the middle of [a + |d(a)|/V, b - |d(b)|/V] where the satellite can
+   be inside the cone (one batched evaluation for all of them): if d(m) >= 0, m is inside a
+   pass, bracketed by [a, m] and [m, b]; otherwise both parts are tested the same way. That
+   interval at least halves each round and must stay T long, so this ends within
+   log2(Δ / T) + 1 rounds.
 3. Refinement, batched over all passes (each round is one ``sgp4_array`` call per satellite
    for all of its points, not one per pass). AOS and LOS: Newton's method on d (ḋ from the SGP4
    velocity), starting from the root of the cubic Hermite interpolant of d over the bracket
@@ -33,8 +40,12 @@ Method:
    applies that step. TCA: Newton's method on the rate of sin(elevation) (its second
    derivative from gravity with J2 and the Earth-fixed frame's terms), from the middle of
    [AOS, LOS] (from the highest sample for a cut pass, or where the middle leads to a lower
-   local maximum than that sample), kept within [AOS, LOS], to a step below 0.01 s; the
-   reported maximum elevation is evaluated at the reported TCA.
+   local maximum than that sample), kept within [AOS, LOS], to a step below 0.01 s (applied);
+   the maximum elevation is sin(el) at the last evaluation carried to the reported TCA by its
+   second-order expansion (error ~1e-13 in sin(el)), so no further evaluation is needed.
+4. Large searches can be spread over worker processes (``workers``): the satellites of each
+   grid group are dealt into interleaved pieces, each searched whole (steps 1-3) in a
+   process, and the passes merged; the result does not depend on the split.
 
 Guarantee (``min_pass_s``): a pass is an interval where el >= mask. If its part inside the window
 lasts at least ``min_pass_s``, either it contains a grid sample (found in step 1), or it lies
@@ -48,8 +59,8 @@ two passes.
 
 Accuracy, for the SGP4 model: AOS and LOS within ~1e-5 s of the crossing; TCA within ~1e-3 s
 of the elevation maximum (the search uses SGP4's velocity, which differs from the derivative of
-its positions by ~1 cm/s); the maximum elevation, evaluated at TCA, within ~1e-9° of the
-maximum, the peak being flat. Checked against dense look-angle sampling of 3,200 passes: AOS/LOS
+its positions by ~1 cm/s); the maximum elevation within ~1e-9° of the maximum, the peak
+being flat. Checked against dense look-angle sampling of 3,200 passes: AOS/LOS
 within 20 µs, TCA within 0.7 ms, elevation within 3e-10°. The model itself (TLE errors of ~1 km,
 see ``orbital.propagate``) and the neglected effects in ``orbital.frames`` and
 ``orbital.stations`` (no refraction: a real AOS at a 0° mask comes ~5-15 s earlier) dominate.
