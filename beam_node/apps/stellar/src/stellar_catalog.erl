@@ -23,7 +23,7 @@
 %% Rebalancing: every reconcile, with quorum and every peer's table merged, the satellites per
 %% BEAM node are compared with an even share over the nodes that have a `sats' node up (a node
 %% without one gets none); each node moves at most rebalance_batch (200) of its own surplus to
-%% the nodes short of their share, by stellar_sat:hand_off/3 (the state, the commands in
+%% the nodes short of their share, by stellar_sat:hand_off/4 (the state, the commands in
 %% flight and the waiting callers go along; one actor at a time). Every node computes the same
 %% plan from the same counts (plan/5) and carries out its own rows only.
 -module(stellar_catalog).
@@ -69,6 +69,7 @@
 -define(TOMBSTONE_MS, 60000).
 -define(SELF_ORPHAN_MS, 10000).
 -define(MOVE_CONCURRENCY, 16).
+-define(ADOPT_TIMEOUT_MS, 60000).
 %% No rebalancing until the membership has been still this long and takeovers are done: the
 %% nodes' counts must agree first, or two nodes that see each other's takeover late move
 %% satellites back and forth.
@@ -243,7 +244,9 @@ moving(Id, Dest) ->
 -spec adopt(node(), binary(), stellar_proto_v1:known_state(), [stellar_inflight:entry()],
             #{binary() => gen_server:from()}) -> ok | {error, term()}.
 adopt(Dest, Id, Known, Inflight, Waiting) ->
-    try gen_server:call({?MODULE, Dest}, {adopt, Id, Known, Inflight, Waiting}, 10000)
+    %% Long: a timeout here while Dest still adopts would leave two shadows for a while; a
+    %% Dest that goes down ends the call at once (noconnection).
+    try gen_server:call({?MODULE, Dest}, {adopt, Id, Known, Inflight, Waiting}, ?ADOPT_TIMEOUT_MS)
     catch exit:Reason -> {error, {adopt, Dest, Reason}}
     end.
 
@@ -737,7 +740,7 @@ move_all(Catalog, Moves) ->
     Results = pmap(fun({Id, Dest}) ->
                        case stellar_registry:whereis_local(Id) of
                            undefined -> skipped;
-                           Pid -> stellar_sat:hand_off(Pid, Dest, Timeout)
+                           Pid -> stellar_sat:hand_off(Pid, Dest, Timeout, ?ADOPT_TIMEOUT_MS + 1000)
                        end
                    end, Moves, ?MOVE_CONCURRENCY),
     Failed = [R || R <- Results, R =/= ok, R =/= skipped],
@@ -745,15 +748,13 @@ move_all(Catalog, Moves) ->
                                              [length(Failed), hd(Failed), 12]),
     Catalog ! {moved, self(), length([ok || ok <- Results]), length(Failed)}.
 
-%% Fun over List, at most N at a time, results in order.
+%% Fun over List by N workers, each taking every Nth element in turn (a slow one holds up only
+%% its own share); the results, in no particular order.
 pmap(Fun, List, N) ->
-    {Batch, Rest} = lists:split(min(N, length(List)), List),
-    Refs = [erpc:send_request(node(), erlang, apply, [Fun, [X]]) || X <- Batch],
-    Results = [try erpc:receive_response(R, infinity) catch _:E -> {error, E} end || R <- Refs],
-    case Rest of
-        [] -> Results;
-        _ -> Results ++ pmap(Fun, Rest, N)
-    end.
+    Shares = [[X || {I, X} <- lists:zip(lists:seq(0, length(List) - 1), List), I rem N =:= K]
+              || K <- lists:seq(0, N - 1)],
+    Refs = [erpc:send_request(node(), lists, map, [Fun, Share]) || Share <- Shares, Share =/= []],
+    lists:append([try erpc:receive_response(R, infinity) catch _:E -> [{error, E}] end || R <- Refs]).
 
 has_live_shadow(Id, Connected) ->
     case stellar_sat:whereis(Id) of

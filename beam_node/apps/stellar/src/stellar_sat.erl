@@ -15,7 +15,7 @@
 %%
 %% Quorum and moves: a shadow starts no actor while its node is without quorum (it ends at
 %% once; stellar_catalog starts it again when quorum returns), and suspend/1 (quorum lost)
-%% stops its actor and ends it, leaving the catalog entry. hand_off/3 moves the satellite to
+%% stops its actor and ends it, leaving the catalog entry. hand_off/4 moves the satellite to
 %% another BEAM node (rebalancing): the actor is stopped and its exit awaited, so every
 %% message it sent (ticks, command results) is handled here first and the state shipped is
 %% its final one; the commands still in flight and the callers waiting for an outcome go with
@@ -29,7 +29,7 @@
 -export([stop/1]).
 -export([yield/1]).
 -export([suspend/1]).
--export([hand_off/3]).
+-export([hand_off/4]).
 -export([adopt_waiting/2]).
 -export([actor/1]).
 -export([command/5]).
@@ -98,10 +98,11 @@ suspend(Pid) ->
     gen_server:cast(Pid, suspend).
 
 %% Moves the satellite to the BEAM node Dest (see the module doc); ok once Dest's shadow is
-%% started with the final state. On an error the satellite is placed here again.
--spec hand_off(pid(), node(), timeout()) -> ok | {error, term()}.
-hand_off(Pid, Dest, Timeout) ->
-    try gen_server:call(Pid, {hand_off, Dest, Timeout}, Timeout + 1000)
+%% started with the final state. The actor gets StopMs to stop, Dest AdoptMs to take it over.
+%% On an error the satellite is placed here again.
+-spec hand_off(pid(), node(), timeout(), timeout()) -> ok | {error, term()}.
+hand_off(Pid, Dest, StopMs, AdoptMs) ->
+    try gen_server:call(Pid, {hand_off, Dest, StopMs}, StopMs + AdoptMs + 1000)
     catch exit:Reason -> {error, {hand_off, Reason}}
     end.
 
