@@ -3,7 +3,8 @@ whether it has quorum (``{quorum, From, HasQuorum}``, answered ``{store_lease, O
 A store told "no quorum" gives the ownership lease up at once (row deleted, lock released), so
 another cluster member's store takes the database over without waiting out the grace period,
 and it refuses every call meanwhile; told "quorum" again, it is a standby like any other.
-Real PostgreSQL, real store servers as processes of a (local-only) erldist node."""
+And a renewal stuck on the database (as on a session a partition cut off) does not keep the lease
+past its term. Real PostgreSQL, real store servers as processes of a (local-only) erldist node."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
 from py_nodes.db import Database
+from py_nodes.db.lease import OwnershipLease
 from py_nodes.erldist import Atom, Node
 from py_nodes.erldist.gen_server import GEN_CAST
 from py_nodes.erldist.process import Process
@@ -79,3 +83,19 @@ async def test_a_store_without_quorum_gives_the_lease_up_and_a_peer_takes_it(db:
         await first.close()
         await second.close()
         await node.stop()
+
+
+async def test_a_renewal_stuck_on_the_database_does_not_keep_the_lease(db_conninfo: str) -> None:
+    lease = OwnershipLease(db_conninfo, "stellar@a (store node store@a)", retry_s=0.5, renew_s=0.5, grace_s=3.0)
+    await lease.start()
+    try:
+        assert lease.owner
+        async with await psycopg.AsyncConnection.connect(db_conninfo) as blocker:
+            # The row locked elsewhere: the next renewal waits, with no answer and no error.
+            await blocker.execute("SELECT holder FROM cluster_owner FOR UPDATE")
+            await wait_for(lambda: not lease.owner, "the lease runs out while its renewal hangs", 30)
+            assert lease.held, "the lock's session should still look fine"
+            await blocker.rollback()
+        await wait_for(lambda: lease.owner, "owner again once the renewal gets its answer", 30)
+    finally:
+        await lease.close()

@@ -5,6 +5,10 @@ connection of its own (not the pool's: a pooled connection is shared and recycle
 belongs to the session). PostgreSQL releases the lock when that session ends, however the owner
 ends (clean stop, kill -9, lost connection), so ownership cannot be leaked by a dead process.
 
+``owner`` holds until ``grace_s - renew_s`` after the last renewal that got an answer, not while
+the lock's session merely looks open: a renewal stuck on a session that a partition cut off (no
+answer and no error until the network returns) does not keep us the owner.
+
 The ``cluster_owner`` row (migration 0006) says who holds it, for the reason a refused cluster
 logs, and when the owner last renewed it (every ``renew_s``). A newcomer that finds the lock free
 takes over only if that row is its own, absent, or older than ``grace_s``; otherwise the owner's
@@ -69,7 +73,9 @@ class OwnershipLease:
 
     @property
     def owner(self) -> bool:
-        return self.allowed and (self.held or time.monotonic() < self._valid_until)
+        # Not `held`: a renewal stuck on a session cut off by a partition (no answer, no error
+        # until the network returns) must not keep us the owner past our lease.
+        return self.allowed and time.monotonic() < self._valid_until
 
     async def start(self) -> None:
         await self._attempt()
@@ -147,7 +153,7 @@ class OwnershipLease:
             if self.held:
                 cur = await conn.execute("UPDATE cluster_owner SET renewed_at = now() WHERE holder = %s", (self.holder,))
                 if cur.rowcount != 1:  # the row went (by hand?): we hold the lock, say so again
-                    await self._claim(conn)
+                    await self._claim(conn, started)
                 self._valid_until = started + self.grace_s - self.renew_s
             else:
                 await self._acquire(conn, started)
@@ -193,15 +199,15 @@ class OwnershipLease:
                 f" ago (it may be reconnecting); taking over if it is not back within {self.grace_s:.0f} s"
             )
             return
-        await self._claim(conn)
-        self._valid_until = started + self.grace_s - self.renew_s
+        await self._claim(conn, started)
 
-    async def _claim(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _claim(self, conn: psycopg.AsyncConnection[Any], started: float) -> None:
         await conn.execute(
             "INSERT INTO cluster_owner (holder) VALUES (%s) ON CONFLICT (singleton) DO UPDATE"
             " SET holder = EXCLUDED.holder, acquired_at = now(), renewed_at = now()",
             (self.holder,),
         )
+        self._valid_until = started + self.grace_s - self.renew_s
         self.held = self.ever_owned = True
         self._note("")
 
