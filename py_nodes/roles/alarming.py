@@ -15,7 +15,8 @@ transitions go through a queue to the database, retried while it is down, in ord
 transition is published as an ``alarm`` event on BEAM's bus (``stellar:publish/3``).
 ``memory_used_pct`` needs each satellite's capacity: learned from creates and checkpoints, or
 read once from the database for a satellite not seen yet (its samples are judged from then on).
-Samples that arrive before the first load are not judged (a store starting up).
+Samples that arrive before the first load, or while another store owns the database, are not
+judged; a store that (re)gains ownership starts its watches from the open alarms stored.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class AlarmKeeper:
 
     def offer(self, rows: list[TelemetryRow]) -> None:
         """Judge telemetry samples (any order across satellites; time order per satellite)."""
-        if not self._ready:
+        if not self._ready or not self._owner():
             return
         for row in rows:
             capacity_mb = self._capacity_mb.get(row.satellite_id)
@@ -113,7 +114,9 @@ class AlarmKeeper:
         seeded = False
         while True:
             try:
-                if self._owner():
+                if not self._owner():
+                    seeded = False  # another store may raise and clear meanwhile: start over when back
+                else:
                     if not seeded:
                         self.engine.seed(await self.alarms.raised_conditions())
                         seeded = True
