@@ -64,12 +64,18 @@ def _erl_string(path: Path) -> str:
     return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# The client's host name check, made to accept any name: inet_tls_dist checks the node's host (an
+# address) against the certificate, and public_key drops IP references before it calls match_fun
+# when the certificate has no subjectAltName, hence fqdn_fun too.
+_ANY_HOST: Final = '[{fqdn_fun, fun(_) -> "cluster-member" end}, {match_fun, fun(_, _) -> true end}]'
+
+
 def ssl_dist_optfile(tls_dir: Path) -> str:
     """The options of ``inet_tls_dist`` (``-ssl_dist_optfile``, read as one Erlang expression) for
     the certificates in ``tls_dir``: both sides present their certificate and verify the other's
     against the cluster's CA; a server refuses a client without one. Node names hold addresses
-    that change (pod IPs), so the client checks no host name (its match_fun accepts any): every
-    certificate the CA signed is a cluster member."""
+    that change (pod IPs), so the client checks no host name (``_ANY_HOST``): every certificate
+    the CA signed is a cluster member."""
     files = (
         f"{{certfile, {_erl_string(tls_dir / 'tls.crt')}}}, {{keyfile, {_erl_string(tls_dir / 'tls.key')}}}, "
         f"{{cacertfile, {_erl_string(tls_dir / 'ca.crt')}}}, {{verify, verify_peer}}, {{secure_renegotiate, true}}, "
@@ -78,7 +84,7 @@ def ssl_dist_optfile(tls_dir: Path) -> str:
     return (
         "%% Written by stellarops up from STELLAROPS_DIST_TLS_DIR (py_nodes/dist_config.py).\n"
         f"[{{server, [{files}, {{fail_if_no_peer_cert, true}}]}},\n"
-        f" {{client, [{files}, {{customize_hostname_check, [{{match_fun, fun(_, _) -> true end}}]}}]}}].\n"
+        f" {{client, [{files}, {{customize_hostname_check, {_ANY_HOST}}}]}}].\n"
     )
 
 
