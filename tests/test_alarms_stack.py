@@ -126,8 +126,10 @@ def test_limits_and_the_alarm_lifecycle_on_a_real_stack(tmp_path: Path) -> None:
             return int(second["id"])
 
     stack.start()
-    second_id = asyncio.run(first_run())
-    assert stack.stop() == 0
+    try:
+        second_id = asyncio.run(first_run())
+    finally:  # a failed check must not leave the stack running
+        assert stack.stop() == 0
     stack.start()
 
     async def second_run() -> None:
