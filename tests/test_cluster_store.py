@@ -148,9 +148,20 @@ def test_commands_outcomes_and_telemetry_reach_the_owner_from_any_node(
             row = conn.execute("SELECT count(*) FROM telemetry WHERE satellite_id = 'far-1'").fetchone()
         return int(row[0]) if row else 0
 
+    def confirmed_on_b() -> float:
+        """stellar_telemetry_rows_total of B's BEAM node: rows whose batch the owner's store
+        confirmed, the confirmation relayed back to B (only then do they leave B's buffer)."""
+        req = urllib.request.Request(f"{b.gateway_url()}/metrics", headers={"Authorization": f"Bearer {b.admin_token()}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith("stellar_telemetry_rows_total "):
+                    return float(line.split()[1])
+        return 0.0
+
     after_commands = version()
     wait_for("far-1 checkpointed again (periodic checkpoints)", lambda: version() > after_commands)
     wait_for("far-1's telemetry stored", lambda: samples() >= 3)
+    wait_for("B hears its telemetry confirmed", lambda: confirmed_on_b() >= 3)
 
 
 def ledger_count(db_conninfo: str, sat_id: str) -> int:
