@@ -1,9 +1,9 @@
 // Managing the constellation in real Chromium against the real stack (tests/test_dashboard_manage_e2e.py
 // runs it): a new satellite from a pasted TLE (a bad checksum refused first, naming line and column),
 // seen on the map; its page (the mode dropdown shows the current mode; a satellite without a TLE says
-// "no orbit"); a ground station edited, taken down and brought back; the satellite deleted after a
-// confirmation. Env: DASHBOARD_URL, STELLAROPS_TOKEN (admin), E2E_TLE (a fresh two-line element
-// set), DEMO_COUNT, E2E_OUT, CHROMIUM. Every wait has a long bound.
+// "no orbit"); new elements uploaded as a file; a ground station edited, taken down and brought back; the satellite deleted after a
+// confirmation. Env: DASHBOARD_URL, STELLAROPS_TOKEN (admin), E2E_TLE and E2E_TLE2 (fresh two-line
+// element sets of one satellite), DEMO_COUNT, E2E_OUT, CHROMIUM. Every wait has a long bound.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -13,6 +13,7 @@ import { chromium } from "playwright-core";
 const BASE = (process.env.DASHBOARD_URL ?? "").replace(/\/$/, "");
 const TOKEN = process.env.STELLAROPS_TOKEN ?? "";
 const TLE = (process.env.E2E_TLE ?? "").trim();
+const TLE2 = (process.env.E2E_TLE2 ?? "").trim(); // the elements uploaded as an update
 const DEMO_COUNT = Number(process.env.DEMO_COUNT ?? "0");
 const OUT = process.env.E2E_OUT ?? "test-output/dashboard-manage";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -75,6 +76,15 @@ try {
   await page.locator("[data-testid=passes-note]", { hasText: "no orbit (no TLE)" }).waitFor();
   await page.goto(`${BASE}/#/sat/${SAT}`);
   await page.locator("[data-testid=current-tle]", { hasText: line2 }).waitFor();
+
+  // New elements uploaded as a file: flown, the old ones in the history.
+  const newLine2 = TLE2.split("\n")[1].trim();
+  await page.getByLabel("new elements file").setInputFiles({ name: "update.tle", mimeType: "text/plain", buffer: Buffer.from(`E2E NEW\n${TLE2}\n`) });
+  await page.getByRole("button", { name: "Update TLE" }).click();
+  await page.locator("[data-testid=manage-message]", { hasText: "flown from the next tick" }).waitFor();
+  await page.locator("[data-testid=current-tle]", { hasText: newLine2 }).waitFor();
+  await page.locator("[data-testid=tle-history] summary", { hasText: "2 element set(s)" }).waitFor();
+  result.history = await (await api("GET", `/api/satellites/${SAT}/tle-history`)).json();
   await page.screenshot({ path: path.join(OUT, "satellite-orbit.png") });
 
   // A station edited (its mask), taken down, brought back.
