@@ -95,8 +95,9 @@ class BenchCluster:
             argv += ["-stellar", key, value]
         with open(self.tmp / "beam.log", "wb") as log:
             # Own session: Ctrl-C reaches only us, and we can kill the node's process group.
+            # stdin a pipe we keep open: the node stops when it closes (py_nodes.up._beam_command).
             self.beam = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                argv, env=env, stdin=subprocess.PIPE, stdout=log, stderr=log, start_new_session=True
             )
         return self.beam
 

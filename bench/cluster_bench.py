@@ -133,7 +133,7 @@ class Member(BenchCluster):
             self.beam = subprocess.Popen(
                 argv,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # kept open: the node stops when it closes
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
@@ -149,6 +149,9 @@ def single_host(n: int, steady_s: float) -> dict[str, Any]:
             beam = run.start()
             args = argparse.Namespace(satellites=n, steady_s=steady_s)
             fig: dict[str, Any] = asyncio.run(sats_bench.measure(run, beam, args))
+        except sats_bench.BenchError as exc:  # reported beside the cluster's figures
+            print(f"   the single node's run failed: {exc}", flush=True)
+            return {"error": str(exc)}
         finally:
             run.stop_all()
     fig["steady_cpu_pct"] = sum(p["cpu_pct"] for p in fig["steady"].values())
@@ -306,6 +309,15 @@ def checks(n: int, fig: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _pair(
+    single: dict[str, Any], key: str, one_fmt: str, many: float, suffix: str = ""
+) -> tuple[str, str]:
+    """The single node's figure (or "failed") and the ratio of the cluster's to it."""
+    if key not in single:
+        return "failed", ""
+    return one_fmt.format(single[key]) + suffix, f"{many / single[key]:.2f}x" if single[key] else ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,30000", help="satellite counts, comma-separated")
@@ -313,6 +325,8 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    # rel/sys.config.src names it; `stellarops up` sets it from the settings (bench nodes copy our env).
+    os.environ.setdefault("STELLAROPS_LOG_FORMAT", "text")
     load = os.getloadavg()
     figures: dict[str, Any] = {}
     results: list[dict[str, Any]] = []
@@ -324,14 +338,20 @@ def main() -> int:
             three = asyncio.run(cluster(n, args.steady_s, Path(tmp)))
         figures[str(n)] = {"single": single, "cluster": three}
         results += checks(n, three)
+        running_one, running_ratio = _pair(
+            single, "all_running_s", "{:.1f}", three["all_running_s"]
+        )
+        cpu_one, cpu_ratio = _pair(
+            single, "steady_cpu_pct", "{:.0f}", three["steady_cpu_total_pct"]
+        )
+        replace_one, replace_ratio = _pair(
+            single, "replace_s", "{:.2f}", three["replace_s"], " (sats node)"
+        )
         rows = [
             ("satellites per BEAM node", f"{n:,}", " / ".join(f"{v:,}" for v in sorted(three["satellites_per_node"].values())), ""),
-            ("all running after creation (s)", f"{single['all_running_s']:.1f}", f"{three['all_running_s']:.1f}",
-             f"{three['all_running_s'] / single['all_running_s']:.2f}x"),
-            ("steady CPU, all processes (% of a core)", f"{single['steady_cpu_pct']:.0f}", f"{three['steady_cpu_total_pct']:.0f}",
-             f"{three['steady_cpu_total_pct'] / single['steady_cpu_pct']:.2f}x"),
-            ("re-placement after a kill -9 (s)", f"{single['replace_s']:.2f} (sats node)", f"{three['replace_s']:.2f} (BEAM node)",
-             f"{three['replace_s'] / single['replace_s']:.2f}x"),
+            ("all running after creation (s)", running_one, f"{three['all_running_s']:.1f}", running_ratio),
+            ("steady CPU, all processes (% of a core)", cpu_one, f"{three['steady_cpu_total_pct']:.0f}", cpu_ratio),
+            ("re-placement after a kill -9 (s)", replace_one, f"{three['replace_s']:.2f} (BEAM node)", replace_ratio),
             ("cut -> minority stopped, majority runs all (s)", "-", f"{three['cut_to_majority_s']:.1f}", ""),
             ("heal -> one shadow per satellite (s)", "-", f"{three['heal_one_each_s']:.1f}", ""),
             ("heal -> cut node holds its share again (s)", "-", f"{three['heal_rebalanced_s']:.1f}", ""),

@@ -121,7 +121,9 @@ class Cluster:
                 "-e", f"STELLAROPS_CLUSTER_DNS={ALIAS}", "-e", "STELLAROPS_CLUSTER_DNS_POLL_S=1",
                 "-e", f"STELLAROPS_CLUSTER_SIZE={HOSTS}",
                 "-e", f"STELLAROPS_DEMO_SATELLITES={SATELLITES}",
-                "-e", "STELLAROPS_TICK_S=2",  # 3,000 actors and their telemetry on 2 shared cores
+                # 3,000 actors and their telemetry on 2 shared cores: a slower tick, and only the
+                # roles this test needs (no orbital or scheduler node).
+                "-e", "STELLAROPS_TICK_S=5", "-e", "STELLAROPS_ROLES=sats=2,store=1,gateway=1",
                 "-p", f"127.0.0.1:{port}:8080", IMAGE,
             )  # fmt: skip
             self.ports[name] = port
