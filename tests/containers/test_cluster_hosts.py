@@ -509,7 +509,10 @@ def test_a_cut_off_host_refuses_and_after_the_heal_nothing_is_lost(hosts: Hosts,
                 minority_acked.append(body)
             time.sleep(1)
         new_owner = wait_for("a majority host takes the database over", lambda: _owner(hosts, majority), TAKEOVER_TIMEOUT_S, 1)
-        took_over_s = round(time.monotonic() - cut_at, 1)
+        took_over_at = time.monotonic()
+        took_over_s = round(took_over_at - cut_at, 1)
+        wait_for("the majority acknowledges commands under the new owner",
+                 lambda: True if any(t > took_over_at for t in load.acked_at) else None, TAKEOVER_TIMEOUT_S, 1)  # fmt: skip
         acked_during = len(load.acked)
         hosts.cli("network", "connect", "--ip", address, hosts.network, owner)
         healed_at = time.monotonic()
@@ -522,7 +525,6 @@ def test_a_cut_off_host_refuses_and_after_the_heal_nothing_is_lost(hosts: Hosts,
     # no_quorum when it can (tests/test_cluster_store.py); its BEAM node saw it has no quorum.
     assert minority and set(minority) <= {"503 no_quorum", "503 database_unavailable"}, minority
     assert "this node lost quorum" in hosts.logs(owner), "the cut-off BEAM node did not see it lost quorum"
-    assert acked_during > 0, f"the majority acknowledged nothing during the cut: {load.refused}"
     assert not load.failed_reads, load.failed_reads
     for name in names:  # exactly one actor per satellite, as every host sees it
         _wait_placed(hosts, name, set(beams.values()), TAKEOVER_TIMEOUT_S)
