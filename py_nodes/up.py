@@ -470,6 +470,8 @@ async def _run_cluster(
         STELLAROPS_NODE_NAME=settings.up.node_name,
         STELLAROPS_DIST_INTERFACE=settings.cluster.dist_interface,
     )
+    if settings.cluster.tls_dir is not None:  # absolute: the Python nodes need not share our cwd
+        env["STELLAROPS_DIST_TLS_DIR"] = str(settings.cluster.tls_dir)
     # The BEAM node reads $HOME/.erlang.cookie and hands the cookie to its Python nodes as
     # STELLAROPS_COOKIE; DATABASE_URL above holds the password DATABASE_PASSWORD_FILE gave.
     for name in ("STELLAROPS_COOKIE", "STELLAROPS_COOKIE_FILE", "DATABASE_PASSWORD_FILE"):
