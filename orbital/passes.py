@@ -180,8 +180,8 @@ def find_passes(
         max(1, min(max_chunk_bytes, _BLOCK_BYTES)),
     )
     satrecs = [e.satrec() for e in elements]
-    pieces = _plan(job, satrecs, workers)
-    if workers > 1 and len(pieces) > 1:
+    pieces, parallel = _plan(job, satrecs, workers)
+    if parallel:
         # fork (cheap, and no re-import of an unguarded __main__) unless other threads run,
         # whose locks a forked child could inherit held; then forkserver.
         one_thread = threading.active_count() == 1
@@ -248,21 +248,26 @@ def _grid_step_s(satrec: Any) -> float:
     return _COARSE_STEP_S
 
 
-def _plan(job: _Job, satrecs: Sequence[Any], workers: int) -> list[tuple[IntArray, float]]:
-    """Satellite index arrays with their grid step: one piece per step, or, when the search is
-    big enough to share out, ``_CHUNKS_PER_WORKER`` × workers interleaved pieces per step (so
-    each holds a like mix of orbits, and a slow piece does not leave a process idle at the end)."""
+def _plan(
+    job: _Job, satrecs: Sequence[Any], workers: int
+) -> tuple[list[tuple[IntArray, float]], bool]:
+    """Satellite index arrays with their grid step, and whether to use worker processes: one
+    piece per step, or, when the search is big enough to share out, ``_CHUNKS_PER_WORKER`` ×
+    workers interleaved pieces per step (so each holds a like mix of orbits, and a slow piece
+    does not leave a process idle at the end)."""
     steps = np.array([_grid_step_s(s) for s in satrecs])
-    n_st = len(job.masks)
+    grids = {step: max(step, job.min_pass_s) for step in np.unique(steps).tolist()}
+    samples = sum(
+        np.count_nonzero(steps == step) * len(job.masks) * job.duration_s / grid
+        for step, grid in grids.items()
+    )
+    parallel = workers > 1 and samples >= _PARALLEL_MIN_SAMPLES
     pieces: list[tuple[IntArray, float]] = []
-    for step in np.unique(steps).tolist():
+    for step in grids:
         index = np.flatnonzero(steps == step)
-        samples = len(index) * n_st * job.duration_s / max(step, job.min_pass_s)
-        n = 1
-        if workers > 1 and samples >= _PARALLEL_MIN_SAMPLES:
-            n = min(len(index), workers * _CHUNKS_PER_WORKER)
+        n = min(len(index), workers * _CHUNKS_PER_WORKER) if parallel else 1
         pieces += [(index[c::n], float(step)) for c in range(n)]
-    return pieces
+    return pieces, parallel
 
 
 def _search_tles(job: _Job, lines: list[tuple[str, str]], step_s: float) -> _Found:

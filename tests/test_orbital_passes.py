@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+import orbital.passes
 from orbital import (
     Elements,
     GroundStation,
@@ -303,3 +304,26 @@ def test_speed_bound_holds_for_leo_heo_and_geo() -> None:
     # Not loose either: within 15% for LEO (|v| + ω|r| counts Earth rotation in full, where a
     # prograde orbit's Earth-fixed speed is lower by up to ω|r| cos(inclination)).
     assert (fastest[: len(SATS)] > bound[: len(SATS)] / _SPEED_MARGIN / 1.15).all()
+
+
+def test_workers_argument_and_small_searches_stay_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A small search (here LEO and GEO: two grid groups) with workers > 1 starts no process;
+    a bad worker count is refused."""
+    geo = make_elements(
+        norad_id=95000, epoch_utc=EPOCH, inclination_deg=0.05, raan_deg=0.0, eccentricity=0.0002,
+        arg_perigee_deg=0.0, mean_anomaly_deg=300.0, mean_motion_rev_day=1.0027,
+    )  # fmt: skip
+    end = START + timedelta(hours=6)
+    reference = find_passes([*SATS, geo], STATIONS, START, end)
+    assert any(p.sat_index == len(SATS) for p in reference)  # the GEO is up somewhere
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a small search started worker processes")
+
+    monkeypatch.setattr(orbital.passes, "ProcessPoolExecutor", no_processes)
+    assert find_passes([*SATS, geo], STATIONS, START, end, workers=2) == reference
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="workers must be a positive integer"):
+            find_passes(SATS, STATIONS, START, end, workers=bad)  # type: ignore[arg-type]
