@@ -199,7 +199,9 @@ async def put_tle(request: web.Request) -> web.StreamResponse:
     cluster = request.app[CLUSTER]
     before = (await cluster.sat(sat_id)).get("tle")
     command_id = await cluster.set_tle(sat_id, parsed.line1, parsed.line2)
-    raw = await cluster.sat(sat_id)
+    # The actor has them (done); this BEAM node's catalog may learn it a moment later when the
+    # actor runs on another host.
+    raw = {**await cluster.sat(sat_id), "tle": {"line1": parsed.line1, "line2": parsed.line2}}
     request.app[MIRROR].put(raw)
     old = (before["line1"], before["line2"]) if isinstance(before, dict) else None
     await Satellites(request.app[DATABASE]).audit_tle(sat_id, old, (parsed.line1, parsed.line2), actor=p.principal.actor)
