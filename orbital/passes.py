@@ -82,7 +82,7 @@ from numpy.typing import NDArray
 from sgp4.api import Satrec, SatrecArray  # type: ignore[import-untyped]
 
 from .elements import Elements
-from .frames import EARTH_ROTATION_RAD_S, teme_to_ecef
+from .frames import EARTH_ROTATION_RAD_S
 from .stations import GroundStation
 from .timescale import as_utc, gmst_rad, jd_fr_from_utc
 
@@ -368,7 +368,16 @@ class _Sky:
         r_teme, v_teme = np.empty((n, 3)), np.empty((n, 3))
         r_teme[order] = r_o
         v_teme[order] = v_o
-        r_ecef, v_ecef = teme_to_ecef(r_teme, v_teme, jd, fr)
+        # TEME -> ECEF as orbital.frames.teme_to_ecef, with GMST computed once for r and v
+        theta = gmst_rad(jd, fr)
+        c, s = np.cos(theta), np.sin(theta)
+        r_ecef, v_ecef = np.empty((n, 3)), np.empty((n, 3))
+        r_ecef[:, 0] = c * r_teme[:, 0] + s * r_teme[:, 1]
+        r_ecef[:, 1] = c * r_teme[:, 1] - s * r_teme[:, 0]
+        r_ecef[:, 2] = r_teme[:, 2]
+        v_ecef[:, 0] = c * v_teme[:, 0] + s * v_teme[:, 1] + EARTH_ROTATION_RAD_S * r_ecef[:, 1]
+        v_ecef[:, 1] = c * v_teme[:, 1] - s * v_teme[:, 0] - EARTH_ROTATION_RAD_S * r_ecef[:, 0]
+        v_ecef[:, 2] = v_teme[:, 2]
         return self.geometry(st, r_ecef, v_ecef)
 
     def geometry(self, st: IntArray, r_ecef: FloatArray, v_ecef: FloatArray) -> _Look:
