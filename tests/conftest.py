@@ -3,6 +3,7 @@ they use, which tests import too, are in erl_support.py)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -36,6 +37,17 @@ def pytest_configure(config: pytest.Config) -> None:
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(old, ignore_errors=True)
     config.option.basetemp = str(TEMP_ROOT / f"run-{os.getpid()}")
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Tests that run a command line in process (``cli.main``) reconfigure the root logger
+    (``basicConfig(force=True)``, e.g. at CRITICAL); later tests must not inherit that level."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @pytest.fixture(scope="session")
