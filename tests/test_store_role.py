@@ -133,6 +133,25 @@ async def test_a_commit_that_outlives_its_caller_is_expired_and_a_retry_revives_
         await server.close()
 
 
+async def test_the_ledger_records_who_submitted_and_refuses_a_bad_submitter(db: Database, db_conninfo: str) -> None:
+    await Satellites(db).create(sat(b"s1", 1_000), actor="t")
+    server = await started(db_conninfo)
+    try:
+        by_token = (*submit_request(b"s1", b"k1", now_ms() + 4000), b"token:7:ops")
+        assert (await server.handle_call(by_token, None))[0] == "ok"  # type: ignore[arg-type]
+        nobody = (*submit_request(b"s1", b"k2", now_ms() + 4000), A("undefined"))
+        assert (await server.handle_call(nobody, None))[0] == "ok"  # type: ignore[arg-type]
+        for bad in (b"", b"x" * 129, b"\xff", 42):
+            refused = (*submit_request(b"s1", b"k3", now_ms() + 4000), bad)
+            reply = await server.handle_call(refused, None)  # type: ignore[arg-type]
+            assert reply == (A("error"), (A("bad_field"), A("submitted_by"))), bad
+        async with db.connection() as conn:
+            cur = await conn.execute("SELECT idempotency_key, submitted_by FROM commands WHERE satellite_id = 's1' ORDER BY created_at")
+            assert await cur.fetchall() == [("k1", "token:7:ops"), ("k2", "beam")]
+    finally:
+        await server.close()
+
+
 # -- one cluster owns the database (issue 12 item 12) -----------------------------------------
 
 

@@ -143,6 +143,15 @@ async def _scenario(url: str, tokens: dict[str, str]) -> None:
                 return any(c["id"] == command_id and c["status"] == "done" for c in items)
 
         assert await _wait_for(command_done)
+        # The ledger names who submitted it (the operator's token), and the history filters by it.
+        async with http.get(f"/api/satellites/{SAT}/commands", headers=auth("viewer")) as r:
+            [submitted] = [c for c in (await r.json())["items"] if c["id"] == command_id]
+        assert submitted["submitted_by"].startswith("token:"), submitted
+        by_filter = {"submitted_by": submitted["submitted_by"]}
+        async with http.get("/api/commands", params=by_filter, headers=auth("viewer")) as r:
+            assert r.status == 200 and command_id in {c["id"] for c in (await r.json())["items"]}
+        async with http.get("/api/commands", params={"submitted_by": "token:0:nobody"}, headers=auth("viewer")) as r:
+            assert r.status == 200 and (await r.json())["items"] == []
 
         async def telemetry() -> list[Any]:
             async with http.get(f"/api/satellites/{SAT}/telemetry?step=60", headers=auth("viewer")) as r:

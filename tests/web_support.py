@@ -138,7 +138,9 @@ class FakeCluster:
         sat["tle"] = {"line1": line1, "line2": line2}
         return str(uuid.uuid4())
 
-    async def command(self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None) -> str:
+    async def command(
+        self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None, submitted_by: str | None = None
+    ) -> str:
         self._get(sat_id)
         if idempotency_key is not None and (sat_id, idempotency_key) in self.keys:
             return self.keys[(sat_id, idempotency_key)]

@@ -105,7 +105,9 @@ class Cluster(Protocol):
     async def stop(self, sat_id: str) -> None: ...
     async def set_mode(self, sat_id: str, mode: str) -> None: ...
     async def set_tle(self, sat_id: str, line1: str, line2: str) -> str: ...  # the set_tle command's id
-    async def command(self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None) -> str: ...
+    async def command(
+        self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None, submitted_by: str | None = None
+    ) -> str: ...
     async def nodes(self) -> list[dict[str, Any]]: ...
     async def propagate(self, sat_id: str, times_ms: list[int]) -> dict[str, Any]: ...
     async def passes(
@@ -221,8 +223,14 @@ class ErldistCluster:
         command_id = self._result(await self._rpc("stellar", "set_tle", [sat_id.encode(), term], timeout_s=self._timeout_s + 2))
         return command_id.decode() if type(command_id) is bytes else str(command_id)
 
-    async def command(self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None) -> str:
-        opts = {} if idempotency_key is None else {Atom("idempotency_key"): idempotency_key.encode()}
+    async def command(
+        self, sat_id: str, kind: str, args: dict[str, Any], idempotency_key: str | None, submitted_by: str | None = None
+    ) -> str:
+        opts: dict[Atom, bytes] = {}
+        if idempotency_key is not None:
+            opts[Atom("idempotency_key")] = idempotency_key.encode()
+        if submitted_by is not None:  # the ledger's submitted_by (the principal), not this node
+            opts[Atom("submitted_by")] = submitted_by.encode()[:128]
         term_args = {Atom(k): Atom(v) if k == "mode" else _arg_term(v) for k, v in args.items()}
         command_id = self._result(await self._rpc("stellar", "command", [sat_id.encode(), Atom(kind), term_args, opts]))
         return command_id.decode() if type(command_id) is bytes else str(command_id)

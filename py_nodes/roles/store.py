@@ -5,7 +5,7 @@ BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
 
     call {create_satellite, SatState, DeadlineMs}      -> ok | {error, already_exists | ...}
                                                           (a late one is deleted at once)
-    call {submit_command, _Proposed, SatId, Kind, Args, IdemKey | undefined, DeadlineMs}
+    call {submit_command, _Proposed, SatId, Kind, Args, IdemKey | undefined, DeadlineMs, SubmittedBy | undefined}
                                                        -> {ok, CommandId, new | {existing, Status}}
                                                           (committed before DeadlineMs, or nothing)
     call satellites                                    -> {ok, [SatState]}   (live ones, by id)
@@ -176,7 +176,7 @@ class StoreServer(GenServer):
         tag = request[0]
         if tag == "create_satellite" and len(request) == 3:
             return await self._create(request[1], request[2])
-        if tag == "submit_command" and len(request) == 7:
+        if tag == "submit_command" and len(request) in (7, 8):  # 7: a node without submitted_by
             return await self._submit(*request[2:])
         if tag == "checkpoint" and len(request) == 2 and type(request[1]) is list:
             self._queue_checkpoints(request[1])
@@ -206,7 +206,7 @@ class StoreServer(GenServer):
             return UNAVAILABLE
         return OK
 
-    async def _submit(self, sat_id: Any, kind: Any, args: Any, key: Any, deadline_ms: Any) -> Any:
+    async def _submit(self, sat_id: Any, kind: Any, args: Any, key: Any, deadline_ms: Any, by: Any = None) -> Any:
         """A command into the ledger, committed before ``deadline_ms`` (the caller's timeout,
         ms since the epoch) less ``COMMIT_MARGIN_S`` for the reply, or not at all: a caller
         that gave up was told "refused", and a refused command must never run."""
@@ -216,6 +216,9 @@ class StoreServer(GenServer):
             return (ERROR, (Atom("bad_field"), Atom("idempotency_key")))
         if type(deadline_ms) is not int:
             return (ERROR, (Atom("bad_field"), Atom("deadline")))
+        submitted_by = _submitter(by)
+        if submitted_by is None:
+            return (ERROR, (Atom("bad_field"), Atom("submitted_by")))
         deadline_s = deadline_ms / 1000
         if time.time() > deadline_s - COMMIT_MARGIN_S:  # waited in the mailbox: its caller gave up
             log.warning("store: command for %s refused unwritten: it arrived after its deadline", sat_id.decode(errors="replace"))
@@ -224,7 +227,7 @@ class StoreServer(GenServer):
         try:
             command, created = await self.ledger.submit(
                 sat_id.decode(), str(kind), _args_json(args), None if key is None else key.decode(),
-                actor=ACTOR, commit_by=commit_by,
+                actor=submitted_by, commit_by=commit_by,
             )  # fmt: skip
         except LateCommit as exc:
             log.warning("store: %s", exc)
@@ -378,6 +381,19 @@ def _sat_state(known: Any) -> Any:
     if type(known) is not dict:
         return known
     return {k: v for k, v in known.items() if k in proto_v1.STATE_KEYS}
+
+
+def _submitter(by: Any) -> str | None:
+    """Who the ledger records for a command: the gateway's principal (1..128 bytes of UTF-8),
+    or this node for a caller that names nobody (``undefined``); None when ``by`` is bad."""
+    if by is None or by == Atom("undefined"):
+        return ACTOR
+    if type(by) is not bytes or not 1 <= len(by) <= 128:
+        return None
+    try:
+        return by.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _args_json(args: dict[Any, Any]) -> dict[str, Any]:

@@ -128,7 +128,8 @@ async def submit_command(request: web.Request) -> web.StreamResponse:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _KEY.fullmatch(key):
         raise ValidationFailed("Idempotency-Key", "expected 1..128 visible ASCII characters")
-    command_id = await request.app[CLUSTER].command(sat_id, kind, args, key)
+    by = None if p.principal is None else p.principal.actor
+    command_id = await request.app[CLUSTER].command(sat_id, kind, args, key, by)
     body = {"id": command_id, "satellite_id": sat_id, "kind": kind, "status": "accepted"}
     return json_response(body, status=202, headers={"Location": f"/api/satellites/{sat_id}/commands"})
 

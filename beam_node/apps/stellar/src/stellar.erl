@@ -96,7 +96,7 @@ set_mode(Id, Mode) ->
         case stellar_spec:mode(Mode) of
             {ok, M} ->
                 Sync = {sync, ?SYNC_TIMEOUT},
-                case submit_and_send(B, set_mode, #{mode => M}, undefined, Sync) of
+                case submit_and_send(B, set_mode, #{mode => M}, #{}, Sync) of
                     {done, _CmdId} -> ok;
                     {failed, _CmdId, {bad_args, mode}} -> {error, {bad_mode, Mode}};
                     {failed, _CmdId, Reason} -> {error, Reason};
@@ -117,7 +117,7 @@ set_tle(Id, Tle) ->
         case stellar_spec:tle(Tle) of
             {ok, {L1, L2}} ->
                 Sync = {sync, ?SYNC_TIMEOUT},
-                case submit_and_send(B, set_tle, #{line1 => L1, line2 => L2}, undefined, Sync) of
+                case submit_and_send(B, set_tle, #{line1 => L1, line2 => L2}, #{}, Sync) of
                     {done, CmdId} -> {ok, CmdId};
                     {failed, _CmdId, Reason} -> {error, Reason};
                     {error, Reason} -> {error, Reason}
@@ -137,16 +137,23 @@ command(Id, Kind, Args) ->
     command(Id, Kind, Args, #{}).
 
 %% As command/3; `idempotency_key' (a binary, unique per satellite) makes a retry return the
-%% first command's id instead of creating a second command.
--spec command(id(), atom(), map(), #{idempotency_key => binary()}) -> {ok, binary()} | {error, term()}.
+%% first command's id instead of creating a second command; `submitted_by' (1..128 bytes, e.g.
+%% the gateway's token name) is who the ledger records as the submitter (default: this node).
+-spec command(id(), atom(), map(), #{idempotency_key => binary(), submitted_by => binary()})
+    -> {ok, binary()} | {error, term()}.
 command(Id, Kind, Args, Opts) when is_map(Opts) ->
     with_id(Id, fun(B) ->
-        case {stellar_spec:command(Kind, Args), maps:get(idempotency_key, Opts, undefined)} of
-            {{ok, _, _}, Key} when Key =/= undefined, not is_binary(Key) ->
+        Key = maps:get(idempotency_key, Opts, undefined),
+        By = maps:get(submitted_by, Opts, undefined),
+        case stellar_spec:command(Kind, Args) of
+            {ok, _, _} when Key =/= undefined, not is_binary(Key) ->
                 {error, {bad_field, idempotency_key}};
-            {{ok, K, A}, Key} ->
-                submit_and_send(B, K, A, Key, async);
-            {Error, _} ->
+            {ok, _, _} when By =/= undefined,
+                            not (is_binary(By) andalso byte_size(By) >= 1 andalso byte_size(By) =< 128) ->
+                {error, {bad_field, submitted_by}};
+            {ok, K, A} ->
+                submit_and_send(B, K, A, #{key => Key, by => By}, async);
+            Error ->
                 Error
         end
     end);
@@ -306,12 +313,13 @@ scheduler_call(Request) ->
 
 %% The ledger first (when on), then the shadow. A command found in the ledger by its
 %% idempotency key is not sent again (its first submission was).
-submit_and_send(Id, Kind, Args, Key, Mode) ->
+submit_and_send(Id, Kind, Args, Ledger, Mode) ->
     case stellar_catalog:lookup(Id) of
         error ->
             {error, not_found};
         {ok, _} ->
-            case stellar_store:submit(Id, Kind, Args, Key) of
+            case stellar_store:submit(Id, Kind, Args, maps:get(key, Ledger, undefined),
+                                      maps:get(by, Ledger, undefined)) of
                 {ok, CmdId, new} ->
                     Deadline = erlang:monotonic_time(millisecond) + ?SYNC_TIMEOUT,
                     send_to_shadow(Id, fun(P) -> stellar_sat:command(P, CmdId, Kind, Args, Mode) end,

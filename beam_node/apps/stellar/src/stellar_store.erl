@@ -44,7 +44,7 @@
 -export([new_table/0]).
 -export([enabled/0]).
 -export([create/1]).
--export([submit/4]).
+-export([submit/4, submit/5]).
 -export([sent/1]).
 -export([result/4]).
 -export([telemetry/2]).
@@ -152,13 +152,19 @@ create(SatState) ->
 -spec submit(binary(), atom(), map(), binary() | undefined)
     -> {ok, binary(), new | {existing, atom()}} | {error, term()}.
 submit(SatId, Kind, Args, IdemKey) ->
+    submit(SatId, Kind, Args, IdemKey, undefined).
+
+%% As submit/4; SubmittedBy (undefined: the store's default) is who the ledger records.
+-spec submit(binary(), atom(), map(), binary() | undefined, binary() | undefined)
+    -> {ok, binary(), new | {existing, atom()}} | {error, term()}.
+submit(SatId, Kind, Args, IdemKey, SubmittedBy) ->
     CmdId = stellar_sat:new_command_id(),
     case enabled() of
         false ->
             {ok, CmdId, new};
         true ->
             DeadlineMs = erlang:system_time(millisecond) + ?SUBMIT_TIMEOUT,
-            store_call({submit_command, CmdId, SatId, Kind, Args, IdemKey, DeadlineMs},
+            store_call({submit_command, CmdId, SatId, Kind, Args, IdemKey, DeadlineMs, SubmittedBy},
                        ?SUBMIT_TIMEOUT)
     end.
 
