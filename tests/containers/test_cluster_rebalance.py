@@ -41,6 +41,7 @@ FORM_TIMEOUT_S = 360  # three hosts up, 3,000 satellites seeded and spread (2 sh
 REPLACE_BOUND_S = 3.0  # the bound: a lost host's satellites run elsewhere within 3 s
 TAKEOVER_TIMEOUT_S = 60  # the bound asserted (the figure is printed against the 3 s)
 REBALANCE_TIMEOUT_S = 180
+WORTH_SEEING = ('"level":"warning"', '"level":"error"', "rebalancing", "taking over", "quorum")
 
 
 @dataclass
@@ -224,9 +225,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         for kind, name in cluster.made:
             if kind == "container" and name.rsplit("-", 1)[-1].startswith("s"):
-                print(
-                    f"---- {name} (last lines)\n" + "\n".join(cluster.logs(name).splitlines()[-30:])
-                )
+                lines = cluster.logs(name).splitlines()
+                said = [line for line in lines if any(w in line for w in WORTH_SEEING)][-60:]
+                print(f"---- {name} (warnings, moves)\n" + "\n".join(said))
+                print(f"---- {name} (last lines)\n" + "\n".join(lines[-30:]))
         cluster.remove_everything()
 
 

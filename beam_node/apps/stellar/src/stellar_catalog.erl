@@ -96,6 +96,7 @@
     flush_timer :: reference() | undefined,
     takeover :: pid() | undefined,
     synced = [] :: [node()],
+    beam_peers = [] :: [node()],  % stellar_cluster's peers heard from, sent every heartbeat
     restart_own = false :: boolean(),
     mover :: pid() | undefined,
     moving = 0 :: non_neg_integer(),
@@ -453,6 +454,8 @@ handle_cast({quorum, false}, State) ->
                    [length(Shadows)]),
     lists:foreach(fun stellar_sat:suspend/1, Shadows),
     {noreply, State#state{stopped = State#state.stopped + length(Shadows), restart_own = false}};
+handle_cast({beam_peers, Peers}, State) when is_list(Peers) ->
+    {noreply, State#state{beam_peers = Peers}};
 handle_cast({quorum, true}, State) ->
     %% Started again at the next reconcile, once every peer's table is merged.
     {noreply, State#state{restart_own = true}};
@@ -630,10 +633,10 @@ alive(#state{peers = Peers, left = Left}) ->
 %% Satellites may be started or moved here: with quorum (stellar_cluster's, and the catalog's
 %% own count of live nodes, which may see a nodedown first), and every BEAM peer heard from
 %% has sent its whole table since it (re)connected.
-may_start(Alive, #state{synced = Synced, left = Left}) ->
+may_start(Alive, #state{synced = Synced, left = Left, beam_peers = Heard}) ->
     {ok, #{size := Size}} = stellar_config:cluster(),
     stellar_cluster:has_quorum() andalso stellar_cluster:quorum_of(length(Alive), Size)
-        andalso lists:all(fun(N) -> lists:member(N, Synced) end, stellar_cluster:beam_peers() -- Left).
+        andalso lists:all(fun(N) -> lists:member(N, Synced) end, Heard -- Left).
 
 %% The nodes among Alive that can run actors: a `sats' node up (all of Alive when none has).
 eligible(Alive) ->

@@ -323,7 +323,11 @@ handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}}) ->
                       erlang:disconnect_node(Peer)
                   end, Silent),
     Heard1 = maps:without([P || {P, _} <- Silent], Heard),
-    {noreply, update_quorum(State#state{heard = Heard1, failures = State#state.failures + length(Silent)}, any)};
+    State1 = update_quorum(State#state{heard = Heard1, failures = State#state.failures + length(Silent)}, any),
+    %% The catalog gets the peers heard from, every heartbeat, instead of asking (a call here
+    %% could wait behind a slow connection's status).
+    gen_server:cast(stellar_catalog, {beam_peers, fresh_peers(State1)}),
+    {noreply, State1};
 handle_info({nodeup, Node, _Info}, State = #state{members = Members, joins = Joins}) ->
     logger:info("cluster: node ~s joined (~b connected)", [Node, length(nodes())]),
     {noreply, State#state{members = joined(Node, now_ms(), Members), joins = Joins + 1}};
@@ -394,6 +398,8 @@ update_quorum(State = #state{config = #{size := Size}, quorum = Was}, Change) ->
 
 changed(Has, State) ->
     persistent_term:put(?QUORUM_KEY, Has),
+    %% The peers first: the catalog starts nothing before it has the table of each of them.
+    gen_server:cast(stellar_catalog, {beam_peers, fresh_peers(State)}),
     gen_server:cast(stellar_catalog, {quorum, Has}),
     State#state{quorum = Has, quorum_since = now_ms()}.
 
