@@ -40,7 +40,9 @@
     orbital_latency := [#{op := atom(), histogram := histogram()}],
     py_nodes := [#{name := node(), role := atom(), up := boolean(), restarts := non_neg_integer()}],
     dist := #{visible := non_neg_integer(), hidden := non_neg_integer(),
-              joins := non_neg_integer(), leaves := non_neg_integer(), discovered := non_neg_integer()}
+              joins := non_neg_integer(), leaves := non_neg_integer(), discovered := non_neg_integer(),
+              quorum := 0 | 1, quorum_losses := non_neg_integer(), peer_failures := non_neg_integer(),
+              moves := non_neg_integer()}
 }.
 -export_type([metrics/0, histogram/0]).
 
