@@ -174,6 +174,7 @@ class Connection(asyncio.Protocol):
         pos = 0
         size = len(data)
         dispatch = self.owner.dispatch
+        decode_frame = etf.decode_frame
         while size - pos >= 4:
             flen = int.from_bytes(data[pos : pos + 4], "big")
             if flen == 0:
@@ -188,13 +189,7 @@ class Connection(asyncio.Protocol):
                 log.warning("%s: dropped a frame of kind %d (only pass-through frames are agreed)", self, data[start])
                 continue
             try:
-                control, at = etf.decode_prefix(data, start + 1, end)
-                if at < end:
-                    message, at = etf.decode_prefix(data, at, end)
-                    if at != end:
-                        raise DecodeError(at, f"{end - at} bytes after the payload in a frame")
-                else:
-                    message = NO_PAYLOAD
+                control, message = decode_frame(data, start + 1, end, NO_PAYLOAD)
             except DecodeError as exc:
                 log.warning("%s: dropped an undecodable frame: %s", self, exc)
                 continue

@@ -23,6 +23,7 @@ from .terms import Atom, BitString, Export, Fun, ImproperList, Pid, Port, Refere
 __all__ = [
     "MAX_UNCOMPRESSED",
     "decode",
+    "decode_frame",
     "decode_prefix",
     "encode",
     "make_export",
@@ -100,6 +101,7 @@ _atoms: dict[bytes, Any] = {b"true": True, b"false": False, b"undefined": None}
 _plain_atoms: dict[bytes, Atom] = {}
 # Decoded NEW_PID_EXT pids by their raw bytes (tag included); Pid objects are never mutated.
 _pids: dict[bytes, Pid] = {}
+_MISS: Final = object()  # not in a cache (None is a cached value: undefined)
 
 
 def _truncated(pos: int, end: int, need: int, what: str) -> DecodeError:
@@ -188,17 +190,45 @@ def _dec(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         if depth <= 0:
             raise DecodeError(pos - 2, "terms nested deeper than max_depth")
         depth -= 1
-        if n == 3:  # unrolled for the common small arities (no list, no loop)
-            a, pos = _dec(data, pos, end, depth)
-            b, pos = _dec(data, pos, end, depth)
-            c, pos = _dec(data, pos, end, depth)
-            return (a, b, c), pos
-        if n == 2:
-            a, pos = _dec(data, pos, end, depth)
-            b, pos = _dec(data, pos, end, depth)
-            return (a, b), pos
         items = []
         for _ in range(n):
+            # The common leaves of control and gen_server messages are decoded here, without a
+            # call: cached atoms and pids, small integers, binaries. Anything else, or anything
+            # short or unknown, goes through _dec (which also raises the errors).
+            if pos + 2 <= end:
+                leaf = data[pos]
+                if leaf == SMALL_ATOM_UTF8_EXT:
+                    stop = pos + 2 + data[pos + 1]
+                    if stop <= end:
+                        item = _atoms.get(data[pos + 2 : stop], _MISS)
+                        if item is not _MISS:
+                            items.append(item)
+                            pos = stop
+                            continue
+                elif leaf == SMALL_INTEGER_EXT:
+                    items.append(data[pos + 1])
+                    pos += 2
+                    continue
+                elif leaf == INTEGER_EXT:
+                    if pos + 5 <= end:
+                        items.append(_i32(data, pos + 1)[0])
+                        pos += 5
+                        continue
+                elif leaf == BINARY_EXT:
+                    if pos + 5 <= end:
+                        stop = pos + 5 + _u32(data, pos + 1)[0]
+                        if stop <= end:
+                            items.append(data[pos + 5 : stop])
+                            pos = stop
+                            continue
+                elif leaf == NEW_PID_EXT:
+                    stop = pos + 15 + data[pos + 2] if pos + 3 <= end else end + 1
+                    if stop <= end:
+                        item = _pids.get(data[pos:stop])
+                        if item is not None:
+                            items.append(item)
+                            pos = stop
+                            continue
             item, pos = _dec(data, pos, end, depth)
             items.append(item)
         return tuple(items), pos
@@ -519,19 +549,54 @@ def decode_prefix(data: bytes, offset: int, end: int, *, max_depth: int = 256) -
     if end > len(data):
         end = len(data)
     try:
-        if offset >= end or offset < 0:
-            raise DecodeError(offset, "data ends where a term (version byte 131) was expected")
-        if data[offset] != VERSION:
-            raise DecodeError(offset, f"version byte is {data[offset]}, expected 131")
-        if offset + 1 < end and data[offset + 1] == COMPRESSED:
-            return _dec_compressed(data, offset + 1, end, max_depth)
-        return _dec(data, offset + 1, end, max_depth)
+        return _dec_versioned(data, offset, end, max_depth)
     except DecodeError:
         raise
     except RecursionError:
         raise DecodeError(offset, "terms nested deeper than Python's recursion limit") from None
     except Exception as exc:  # backstop: explicit checks above should make this unreachable
         raise DecodeError(offset, f"malformed term ({type(exc).__name__}: {exc})") from exc
+
+
+def decode_frame(
+    data: bytes, offset: int, end: int, absent: Any, *, max_depth: int = 256
+) -> tuple[Any, Any]:
+    """A distribution frame's body ``data[offset:end]``: a control term, then a payload term.
+
+    Returns ``(control, payload)``, with ``absent`` for the payload when the control term ends
+    the frame; bytes after the payload are an error. Same checks as two ``decode_prefix``
+    calls, in one guarded call (this runs once per received message).
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    if end > len(data):
+        end = len(data)
+    at = offset
+    try:
+        control, at = _dec_versioned(data, offset, end, max_depth)
+        if at >= end:
+            return control, absent
+        message, at = _dec_versioned(data, at, end, max_depth)
+    except DecodeError:
+        raise
+    except RecursionError:
+        raise DecodeError(at, "terms nested deeper than Python's recursion limit") from None
+    except Exception as exc:  # backstop: explicit checks above should make this unreachable
+        raise DecodeError(at, f"malformed term ({type(exc).__name__}: {exc})") from exc
+    if at != end:
+        raise DecodeError(at, f"{end - at} bytes after the payload in a frame")
+    return control, message
+
+
+def _dec_versioned(data: bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
+    """One term with its version byte at ``offset`` (``end`` within ``data``)."""
+    if offset >= end or offset < 0:
+        raise DecodeError(offset, "data ends where a term (version byte 131) was expected")
+    if data[offset] != VERSION:
+        raise DecodeError(offset, f"version byte is {data[offset]}, expected 131")
+    if offset + 1 < end and data[offset + 1] == COMPRESSED:
+        return _dec_compressed(data, offset + 1, end, depth)
+    return _dec(data, offset + 1, end, depth)
 
 
 def decode(data: bytes | bytearray | memoryview, *, max_depth: int = 256) -> Any:
