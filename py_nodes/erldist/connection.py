@@ -7,7 +7,8 @@ Frames are ``len:32, 'p', 131 control [, 131 payload]``; a zero-length frame is 
 frames are parsed with an offset into one bytes object per read (never re-slicing the buffer per
 frame), and handed to the owner (the node's connection manager) in order, synchronously: one
 ordered path per connection.
-Writes are collected and flushed once per event-loop turn.
+Writes are collected and flushed once per event-loop turn, and frames sent while a read is
+parsed (replies) leave together when the parsing ends.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ class Connection(asyncio.Protocol):
         self._sent = False
         self._high_water = high_water_bytes
         self._hard_limit = hard_limit_bytes
-        self._out: list[bytes] = []
+        self._out: list[bytes | bytearray] = []
         self._out_bytes = 0
         self._flush_scheduled = False
+        self._receiving = False  # in data_received: sends are batched, flushed at its end
         self._writable = asyncio.Event()
         self._writable.set()
         self._chunks: list[bytes] = []
@@ -98,9 +100,13 @@ class Connection(asyncio.Protocol):
                 return  # a big frame still arriving: join once, when complete
             data = b"".join(self._chunks)
             self._chunks.clear()
-        self._parse_frames(data)
+        self._receiving = True
+        try:
+            self._parse_frames(data)
+        finally:
+            self._receiving = False
         if self._out:
-            self._flush()  # replies made while parsing leave now, not a loop turn later
+            self._flush()  # replies made while parsing leave now, in one write
 
     def connection_lost(self, exc: Exception | None) -> None:
         was_closed = self.closed
@@ -217,11 +223,12 @@ class Connection(asyncio.Protocol):
             raise BackpressureError(
                 f"write buffer to {self.peer_name} is over {self._hard_limit} bytes; use asend()"
             )
-        body = etf.encode(control) if message is NO_PAYLOAD else etf.encode(control) + etf.encode(message)
-        frame = (len(body) + 1).to_bytes(4, "big") + b"p" + body
+        frame = etf.encode_frame(control, message, NO_PAYLOAD)
         self.messages_out += 1
-        if self._flush_scheduled:
-            self._out.append(frame)  # more frames this loop turn: batch them into one write
+        if self._flush_scheduled or self._receiving:
+            # More frames this loop turn, or replies made while parsing what arrived: batched
+            # into one write (data_received flushes when its parsing is done).
+            self._out.append(frame)
             self._out_bytes += len(frame)
             return
         # The first frame of a loop turn goes out at once (a lone reply waits for nothing).
@@ -244,8 +251,9 @@ class Connection(asyncio.Protocol):
             self._out.clear()
             self._out_bytes = 0
             return
-        self.transport.write(b"".join(self._out))
-        self._out.clear()
+        out = self._out
+        self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
         self._out_bytes = 0
         self._sent = True
 

@@ -26,6 +26,7 @@ __all__ = [
     "decode_frame",
     "decode_prefix",
     "encode",
+    "encode_frame",
     "make_export",
 ]
 
@@ -875,6 +876,27 @@ def _locate(parent: Any, child: Any) -> str:
 def encode(term: Any) -> bytes:
     """Encode ``term`` as ``b"\\x83" + body``, byte-identical to OTP's term_to_binary."""
     buf = bytearray(b"\x83")
+    _encode_into(term, buf)
+    return bytes(buf)
+
+
+def encode_frame(control: Any, message: Any, absent: Any) -> bytearray:
+    """A whole distribution frame: ``len:32, 'p', 131 control [, 131 message]``.
+
+    ``message is absent`` leaves the payload out. Built in one buffer (no joins); errors are
+    ``encode``'s, for whichever of the two terms failed.
+    """
+    buf = bytearray(b"\0\0\0\0p\x83")
+    _encode_into(control, buf)
+    if message is not absent:
+        buf.append(VERSION)
+        _encode_into(message, buf)
+    buf[0:4] = (len(buf) - 4).to_bytes(4, "big")
+    return buf
+
+
+def _encode_into(term: Any, buf: bytearray) -> None:
+    """Append ``term``'s encoding to ``buf``; EncodeError says where in ``term`` it failed."""
     try:
         _enc(term, buf)
     except _Unsupported as exc:
@@ -889,7 +911,6 @@ def encode(term: Any) -> bytes:
         ) from None
     except Exception as exc:  # backstop, e.g. a length beyond 32 bits (struct.error)
         raise EncodeError(f"cannot encode term ({type(exc).__name__}: {exc})") from exc
-    return bytes(buf)
 
 
 def make_export(module: str, function: str, arity: int) -> Export:
