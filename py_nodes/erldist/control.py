@@ -29,6 +29,13 @@ SPAWN_REPLY = Atom("spawn_reply")
 def dispatch(node: Runtime, conn: Connection, control: Any, message: Any) -> None:
     """Apply one control message (and its payload) from ``conn``."""
     try:
+        c = control
+        if type(c) is tuple and len(c) == 4 and c[0] == 6 and type(c[0]) is int and type(c[3]) is Atom:
+            # The most frequent one first, in line: REG_SEND {6, From, _, ToName}.
+            target = node.named(c[3])
+            if target is not None and message is not NO_PAYLOAD:
+                target.deliver(message)
+            return
         _dispatch(node, conn, control, message)
     except (IndexError, TypeError, ValueError, AttributeError, KeyError) as exc:
         log.warning("%s: dropped malformed control message %.200r: %s", conn, control, exc)
