@@ -41,7 +41,7 @@ from typing import Any
 import sats_bench
 from benchlib import HOST, BenchCluster, cpu_ticks, erlang_env, save_results
 
-from py_nodes.erldist import Atom, Node
+from py_nodes.erldist import Atom, Node, RpcError
 from py_nodes.jsonterms import to_json
 from py_nodes.up import _beam_command, _wait_until_ready, render_sys_config
 
@@ -149,7 +149,7 @@ def single_host(n: int, steady_s: float) -> dict[str, Any]:
             beam = run.start()
             args = argparse.Namespace(satellites=n, steady_s=steady_s)
             fig: dict[str, Any] = asyncio.run(sats_bench.measure(run, beam, args))
-        except sats_bench.BenchError as exc:  # reported beside the cluster's figures
+        except (sats_bench.BenchError, RpcError) as exc:  # reported beside the cluster's figures
             print(f"   the single node's run failed: {exc}", flush=True)
             return {"error": str(exc)}
         finally:
