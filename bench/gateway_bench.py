@@ -8,8 +8,10 @@ and gateway nodes, embedded PostgreSQL, the demo constellation of 24) and, besid
 aiohttp server whose one handler returns a satellite-sized JSON object. The same load generator
 (``wrk`` when installed: ``apt-get install wrk``; else a Python aiohttp client in its own
 process) hits both, in interleaved rounds: requests/s, p50 and p99 latency, and the gateway's
-CPU. Ours goes through bearer auth (cached), validation, an rpc to BEAM (``stellar:sat/1``),
-metrics and a JSON access-log line. Target: ours >= 0.5 x the bare rate.
+CPU. Ours goes through bearer auth (cached), validation, the satellites' read model (an rpc to
+BEAM, ``stellar:sat/1``, when it is stale), metrics and a JSON access-log line. Target (issue 19):
+ours >= 0.8 x the bare rate. On a shared machine the rates swing with the neighbours' load, so
+the CPU each server spends per request is reported too (its ratio, bare/ours, is steadier).
 
 SSE fan-out: N clients (a separate process) each subscribe to the telemetry of 10 satellites
 (the actors tick every second: 10 events/s per client) for the given time; reports events
@@ -39,7 +41,7 @@ from benchlib import UpStack, save_results
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.8
 SSE_SATS = [f"demo-{i:02d}" for i in range(1, 11)]
 SSE_RATE_PER_S = float(len(SSE_SATS))  # each satellite ticks once a second
 SSE_RATE_TOLERANCE = 0.2
@@ -136,9 +138,20 @@ def sse_clients(url: str, token: str, clients: int, seconds: float) -> None:
                     connected += 1
                     if connected == clients:
                         all_connected.set()
-                    async for line in r.content:
-                        if line.startswith(b"data: ") and counting.is_set():
-                            event = json.loads(line[6:])
+                    # Whole chunks, split into frames here: reading line by line costs the client
+                    # more than the gateway spends sending (5,000 clients x 10 events/s).
+                    pending = b""
+                    async for chunk in r.content.iter_any():
+                        frames = (pending + chunk).split(b"\n\n")
+                        pending = frames.pop()
+                        if not counting.is_set():
+                            continue
+                        for frame in frames:
+                            start = frame.find(b"data: ")
+                            if start < 0:
+                                continue  # a ping (comment)
+                            end = frame.find(b"\n", start)
+                            event = json.loads(frame[start + 6 : end if end >= 0 else len(frame)])
                             counts[i] += 1
                             ms = event["data"].get("updated_at", 0)
                             sat = event["sat_id"]
@@ -255,10 +268,14 @@ def run(args: argparse.Namespace) -> int:
         load(bare_url, token, args.connections, 2)
         runs: dict[str, list[dict[str, Any]]] = {"bare": [], "ours": []}
         for _ in range(args.rounds):
-            runs["bare"].append(load(bare_url, token, args.connections, args.duration))
+            before = cpu_s(bare.pid)
+            result = load(bare_url, token, args.connections, args.duration)
+            result["cpu_us_per_request"] = 1e6 * (cpu_s(bare.pid) - before) / max(1.0, result["rps"] * args.duration)
+            runs["bare"].append(result)
             before = cpu_s(pid)
             result = load(ours_url, token, args.connections, args.duration)
             result["gateway_cpu_pct"] = 100 * (cpu_s(pid) - before) / args.duration
+            result["cpu_us_per_request"] = 1e6 * (cpu_s(pid) - before) / max(1.0, result["rps"] * args.duration)
             runs["ours"].append(result)
         summary = {
             name: {
@@ -266,18 +283,20 @@ def run(args: argparse.Namespace) -> int:
                 "p50_ms": statistics.median(r["p50_ms"] for r in rs),
                 "p99_ms": statistics.median(r["p99_ms"] for r in rs),
                 "errors": sum(r["errors"] for r in rs),
+                "cpu_us_per_request": statistics.median(r["cpu_us_per_request"] for r in rs),
             }
             for name, rs in runs.items()
         }
         summary["ours"]["gateway_cpu_pct"] = statistics.median(r["gateway_cpu_pct"] for r in runs["ours"])
         ratio = summary["ours"]["rps"] / summary["bare"]["rps"]
-        print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        cpu_ratio = summary["bare"]["cpu_us_per_request"] / summary["ours"]["cpu_us_per_request"]
+        print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU us/req':>10}")
         for name in ("bare", "ours"):
             s = summary[name]
-            print(f"{name:6} {s['rps']:9.0f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['errors']:7d}")
-        print(f"ratio ours/bare: {ratio:.2f} (target >= {TARGET_RATIO}); gateway CPU under load "
-              f"{summary['ours']['gateway_cpu_pct']:.0f}%")  # fmt: skip
-        body["http"] = {"generator": generator, "runs": runs, "summary": summary, "ratio": ratio}
+            print(f"{name:6} {s['rps']:9.0f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['errors']:7d} {s['cpu_us_per_request']:10.1f}")
+        print(f"ratio ours/bare: {ratio:.2f} (target >= {TARGET_RATIO}); CPU per request bare/ours {cpu_ratio:.2f}; "
+              f"gateway CPU under load {summary['ours']['gateway_cpu_pct']:.0f}%")  # fmt: skip
+        body["http"] = {"generator": generator, "runs": runs, "summary": summary, "ratio": ratio, "cpu_ratio": cpu_ratio}
         checks.append({"check": f"ours >= {TARGET_RATIO} x bare", "value": round(ratio, 3), "pass": ratio >= TARGET_RATIO})
         checks.append({"check": "no errors", "value": summary["ours"]["errors"], "pass": summary["ours"]["errors"] == 0})
         if not args.no_sse:

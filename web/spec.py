@@ -79,31 +79,69 @@ def params(request: web.Request) -> Params:
     return request[_PARAMS]
 
 
+_ACCESS_TOKEN: Final[Schema] = {"type": "string", "maxLength": 256}
+_PATH_CACHE_MAX: Final = 4096  # checked path values kept per parameter (satellite ids: the fleet)
+
+
+class _Plan:
+    """What ``guard`` needs of a spec, worked out once per route instead of per request; a path
+    parameter's checked values are remembered (checking is a pure function of the text)."""
+
+    __slots__ = ("path_params", "query", "required", "spec")
+
+    def __init__(self, spec: RouteSpec) -> None:
+        self.spec = spec
+        self.path_params = [(name, schema, dict[str, Any]()) for name, schema in spec.path_params.items()]
+        query = dict(spec.query)
+        if spec.query_token:
+            query["access_token"] = _ACCESS_TOKEN
+        self.query = query
+        self.required = spec.required_query
+
+    def path(self, match_info: Mapping[str, str]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, schema, checked in self.path_params:
+            text = match_info[name]
+            try:
+                values[name] = checked[text]
+            except KeyError:
+                value = parse_param(text, schema, name)  # raises for a bad value: never cached
+                if len(checked) >= _PATH_CACHE_MAX:
+                    checked.clear()
+                checked[text] = values[name] = value
+        return values
+
+
+_PLANS: Final = web.AppKey("route_plans", dict)
+
+
 def add_routes(app: web.Application, specs: list[RouteSpec]) -> None:
     table: dict[Any, RouteSpec] = app.setdefault(SPECS, {})
+    plans: dict[Any, _Plan] = app.setdefault(_PLANS, {})
     for spec in specs:
         route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)
         table[route] = spec
+        plans[route] = _Plan(spec)
 
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    spec: RouteSpec | None = request.app[SPECS].get(request.match_info.route)
-    if spec is None:  # not found, method not allowed: the handler raises it
+    app = request.app
+    plan: _Plan | None = app[_PLANS].get(request.match_info.route)
+    if plan is None:  # not found, method not allowed: the handler raises it
         return await handler(request)
+    spec = plan.spec
     principal = None
     if spec.role is not None:
-        principal = await request.app[AUTHENTICATOR].require(request, spec.role, allow_query=spec.query_token)
-    path = {name: parse_param(request.match_info[name], schema, name) for name, schema in spec.path_params.items()}
+        principal = await app[AUTHENTICATOR].require(request, spec.role, allow_query=spec.query_token)
+    path = plan.path(request.match_info) if plan.path_params else {}
     if "sat_id" in path:
         sat_id_var.set(path["sat_id"])  # for the logs of this request
-    query_schema = dict(spec.query)
-    if spec.query_token:
-        query_schema["access_token"] = {"type": "string", "maxLength": 256}
-    query = parse_query(request.query, query_schema, spec.required_query)
+    # No query string and nothing required: nothing to parse (the common GET).
+    query = parse_query(request.query, plan.query, plan.required) if request.query_string or plan.required else {}
     body = await read_json(request, spec.body) if spec.body is not None else None
     request[_PARAMS] = Params(path, query, body, principal)
-    gate = request.app[GATE]
+    gate = app[GATE]
     try:
         if spec.database == "here":
             return await gate.run(handler(request))
