@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from typing import Any, cast
 
 from . import etf
@@ -29,6 +30,7 @@ log = logging.getLogger("erldist.connection")
 NO_PAYLOAD: Any = object()
 _TICK = b"\x00\x00\x00\x00"
 _PASS_THROUGH = 112
+_u32 = struct.Struct(">I").unpack_from
 
 
 class Connection(asyncio.Protocol):
@@ -182,7 +184,7 @@ class Connection(asyncio.Protocol):
         dispatch = self.owner.dispatch
         decode_frame = etf.decode_frame
         while size - pos >= 4:
-            flen = int.from_bytes(data[pos : pos + 4], "big")
+            flen = _u32(data, pos)[0]
             if flen == 0:
                 pos += 4
                 continue

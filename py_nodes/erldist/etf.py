@@ -574,10 +574,17 @@ def decode_frame(
         end = len(data)
     at = offset
     try:
-        control, at = _dec_versioned(data, offset, end, max_depth)
+        # Plain (uncompressed) terms go straight to _dec: two calls fewer per message.
+        if at + 1 < end and data[at] == VERSION and data[at + 1] != COMPRESSED:
+            control, at = _dec(data, at + 1, end, max_depth)
+        else:
+            control, at = _dec_versioned(data, at, end, max_depth)
         if at >= end:
             return control, absent
-        message, at = _dec_versioned(data, at, end, max_depth)
+        if at + 1 < end and data[at] == VERSION and data[at + 1] != COMPRESSED:
+            message, at = _dec(data, at + 1, end, max_depth)
+        else:
+            message, at = _dec_versioned(data, at, end, max_depth)
     except DecodeError:
         raise
     except RecursionError:
