@@ -37,6 +37,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 METRICS = ("msgs_per_s", "p50_us", "p99_us")
 # Python over the Erlang peer of the same round (issue 2's targets): (metric, limit, at_least).
 RATIO_TARGETS = (("msgs_per_s", 0.25, True), ("p50_us", 1.5, False), ("p99_us", 2.0, False))
+# Issue 19's performance goals, same form: printed and saved beside the verdicts, not judged.
+RATIO_GOALS = (("msgs_per_s", 0.5, True), ("p50_us", 1.2, False), ("p99_us", 1.5, False))
 FLOOR_MSGS_PER_S = 100_000  # second line: Python one-way, whatever the reference did
 PAYLOAD_BYTES, WARMUP_CALLS = 64, 200  # as in erl/dist_bench.erl
 
@@ -196,6 +198,24 @@ def checks(targets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+def goals(targets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 19's goals against the same medians of per-round ratios as the checks."""
+    ratios = round_ratios(targets)
+    out = []
+    for metric, limit, at_least in RATIO_GOALS:
+        value = statistics.median(ratios[metric])
+        out.append(
+            {
+                "metric": metric,
+                "limit": limit,
+                "at_least": at_least,
+                "value": value,
+                "met": value >= limit if at_least else value <= limit,
+            }
+        )
+    return out
+
+
 def report(
     args: argparse.Namespace,
     info: dict[str, str],
@@ -226,6 +246,13 @@ def report(
         else:
             value = f"{c['value']:.2f}x; rounds " + ", ".join(f"{r:.2f}x" for r in c["per_round"])
         print(f"{'PASS' if c['ok'] else 'FAIL'}  {c['check']:<46} ({value})")
+    names = {"msgs_per_s": "one-way msg/s", "p50_us": "call p50", "p99_us": "call p99"}
+    for g in goals(targets):
+        relation = ">=" if g["at_least"] else "<="
+        print(
+            f"goal (issue 19) python {names[g['metric']]} {relation} {g['limit']:g}x erlang's: "
+            f"{'met' if g['met'] else 'not met'} ({g['value']:.2f}x)"
+        )
 
 
 def save(
@@ -244,7 +271,8 @@ def save(
         "warmup_calls": WARMUP_CALLS,
         "aggregate": "median over rounds",
     }
-    save_results("dist_bench", params, info.get("otp"), load, {"targets": targets}, results, passed)
+    data = {"targets": targets, "goals": goals(targets)}
+    save_results("dist_bench", params, info.get("otp"), load, data, results, passed)
 
 
 def main(argv: list[str] | None = None) -> int:
