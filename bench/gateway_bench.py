@@ -1,7 +1,7 @@
 """Gateway benchmark: our GET /api/satellites/{id} against a bare aiohttp JSON handler, same load.
 
     .venv/bin/python bench/gateway_bench.py [--duration 10] [--connections 32] [--rounds 2]
-        [--sse-clients 1000] [--sse-seconds 30] [--no-sse] [--strict]
+        [--sse-clients 1000] [--sse-seconds 30] [--sse-procs 2] [--no-sse] [--strict]
 
 Runs the real stack (``stellarops up`` in a temporary state folder: BEAM, sats, orbital, store
 and gateway nodes, embedded PostgreSQL, the demo constellation of 24) and, beside it, a bare
@@ -198,6 +198,29 @@ def sse_checks(sse: dict[str, Any]) -> list[dict[str, Any]]:
 # -- the driver ----------------------------------------------------------------------------------
 
 
+def run_sse_clients(url: str, token: str, clients: int, seconds: float, procs: int) -> dict[str, Any]:
+    """The SSE clients split over ``procs`` processes (one Python process cannot read 50,000
+    events/s), their reports merged."""
+    shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+    running = [
+        subprocess.Popen([PY, __file__, "--sse-clients", url, token, str(n), str(seconds)], stdout=subprocess.PIPE, text=True)
+        for n in shares if n > 0
+    ]  # fmt: skip
+    parts = []
+    for proc in running:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"an SSE client process failed ({proc.returncode})")
+        parts.append(json.loads(out))
+    events = sum(p["events"] for p in parts)
+    return {
+        "clients": clients, "processes": len(parts), "seconds": max(p["seconds"] for p in parts), "events": events,
+        "min_per_client": min(p["min_per_client"] for p in parts), "max_per_client": max(p["max_per_client"] for p in parts),
+        "per_client_per_s": sum(p["per_client_per_s"] * p["clients"] for p in parts) / clients,
+        "gaps": sum(p["gaps"] for p in parts), "closed_by_server": sum(p["closed_by_server"] for p in parts),
+    }  # fmt: skip
+
+
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -303,12 +326,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"SSE: {args.sse_clients} clients x telemetry of {len(SSE_SATS)} satellites for {args.sse_seconds:g} s...")
             dropped_before = metric(url, "stellar_sse_clients_dropped_total")
             before, t0 = cpu_s(pid), time.perf_counter()
-            out = subprocess.run(
-                [PY, __file__, "--sse-clients", url, token, str(args.sse_clients), str(args.sse_seconds)],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
+            sse = run_sse_clients(url, token, args.sse_clients, args.sse_seconds, args.sse_procs)
             cpu_pct = 100 * (cpu_s(pid) - before) / (time.perf_counter() - t0)
-            sse = json.loads(out)
             sse["dropped"] = metric(url, "stellar_sse_clients_dropped_total") - dropped_before
             sse["gateway_cpu_pct"] = cpu_pct
             print(f"  events {sse['events']} ({sse['per_client_per_s']:.2f}/s per client; min {sse['min_per_client']}, "
@@ -322,7 +341,8 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(home, ignore_errors=True)
     passed = all(c["pass"] for c in checks)
     params = {"duration_s": args.duration, "connections": args.connections, "rounds": args.rounds,
-              "sse_clients": args.sse_clients, "sse_seconds": args.sse_seconds, "sse": not args.no_sse}  # fmt: skip
+              "sse_clients": args.sse_clients, "sse_seconds": args.sse_seconds, "sse_procs": args.sse_procs,
+              "sse": not args.no_sse}  # fmt: skip
     save_results("gateway_bench", params, None, load_before, body, checks, passed)
     for c in checks:
         print(f"  [{'ok' if c['pass'] else 'FAIL'}] {c['check']}: {c['value']}")
@@ -345,6 +365,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sse-clients", type=int, default=1000)
     parser.add_argument("--sse-seconds", type=float, default=30.0)
+    parser.add_argument("--sse-procs", type=int, default=2, help="processes the SSE clients are split over")
     parser.add_argument("--no-sse", action="store_true")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     return run(parser.parse_args())

@@ -29,6 +29,7 @@ log = logging.getLogger("stellarops.web")
 
 Line = tuple[float, str, str, str, str, int, float, str | None, str | None]
 MAX_BYTES: Final = 50 << 20
+QUOTED_MAX: Final = 4096
 
 
 class AccessLog:
@@ -51,6 +52,7 @@ class AccessLog:
         self.lost = 0
         self._pending: list[Line] = []
         self._file: IO[str] | None = None
+        self._quoted: dict[str | None, str] = {}  # JSON of paths and remotes seen (few distinct)
 
     @property
     def enabled(self) -> bool:
@@ -86,6 +88,9 @@ class AccessLog:
             return
         lines = []
         second, stamp = -1, ""
+        quoted = self._quoted
+        if len(quoted) > QUOTED_MAX:
+            quoted.clear()
         for ts, request_id, method, path, route, status, seconds, remote, sat_id in pending:
             # Formatted by hand: only the path (and remote) can hold characters JSON must escape;
             # the other fields are checked tokens (ids, methods, our routes).
@@ -94,10 +99,16 @@ class AccessLog:
                 second = whole
                 stamp = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             sat = f',"sat_id":"{sat_id}"' if sat_id is not None else ""
+            path_json = quoted.get(path)
+            if path_json is None:
+                path_json = quoted[path] = json.dumps(path)
+            remote_json = quoted.get(remote)
+            if remote_json is None:
+                remote_json = quoted[remote] = json.dumps(remote)
             lines.append(
                 f'{{"ts":"{stamp}.{int((ts - whole) * 1000):03d}Z","level":"info","logger":"stellarops.web.access",'
-                f'"request_id":"{request_id}","method":"{method}","path":{json.dumps(path)},"route":"{route}",'
-                f'"status":{status},"duration_ms":{seconds * 1000:.3f},"remote":{json.dumps(remote)}{sat}}}'
+                f'"request_id":"{request_id}","method":"{method}","path":{path_json},"route":"{route}",'
+                f'"status":{status},"duration_ms":{seconds * 1000:.3f},"remote":{remote_json}{sat}}}'
             )
         try:
             stream = self._stream()
