@@ -17,7 +17,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from py_nodes.erldist.errors import DecodeError
-from py_nodes.erldist.etf import decode, decode_prefix, encode, make_export
+from py_nodes.erldist.etf import (
+    decode,
+    decode_frame,
+    decode_prefix,
+    encode,
+    encode_frame,
+    make_export,
+)
 from py_nodes.erldist.terms import (
     Atom,
     BitString,
@@ -162,6 +169,56 @@ def test_decode_prefix_any_window(data: bytes, offset: int, end: int) -> None:
         assert exc.__cause__ is None, f"backstop caught {exc.__cause__!r}"
     else:
         assert offset < after <= min(end, len(data))
+
+
+_ABSENT = object()
+
+
+def _frame_by_prefixes(data: bytes, end: int) -> tuple[Any, Any]:
+    """What decode_frame must equal: the reference path, two decode_prefix calls."""
+    control, at = decode_prefix(data, 0, end)
+    if at >= end:
+        return control, _ABSENT
+    message, at = decode_prefix(data, at, end)
+    if at != end:
+        raise DecodeError(at, "bytes after the payload")
+    return control, message
+
+
+@FUZZ
+@given(terms, st.one_of(st.just(_ABSENT), terms), st.booleans(), st.data())
+def test_decode_frame_equals_two_prefix_decodes(control: Any, message: Any, squeeze: bool, data: st.DataObject) -> None:
+    """The fast one-call frame decoder (decoded inline leaves, no version re-checks) gives the
+    same terms as the reference path on whole frames (plain or compressed payloads), and on
+    truncated or mutated ones fails where the reference fails (a DecodeError, same offset)."""
+    frame = bytes(encode_frame(control, message, _ABSENT))
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4 and frame[4:5] == b"p"
+    body = frame[5:]
+    if squeeze and message is not _ABSENT:  # a compressed payload, as OTP may send
+        body = encode(control) + compressed(encode(message))
+    assert encode(decode_frame(body, 0, len(body), _ABSENT)[0]) == encode(control)
+    got = decode_frame(body, 0, len(body), _ABSENT)[1]
+    assert got is _ABSENT if message is _ABSENT else encode(got) == encode(message)
+    if message is not _ABSENT:  # a third term after the payload is refused, where it starts
+        with pytest.raises(DecodeError) as trailing:
+            decode_frame(body + encode(0), 0, len(body) + 3, _ABSENT)
+        assert trailing.value.offset == len(body)
+    cut = data.draw(st.integers(0, len(body)))
+    flip = data.draw(st.integers(0, max(0, len(body) - 1)))
+    if data.draw(st.booleans()):
+        broken = body[:cut]
+    else:
+        broken = body[:flip] + bytes([body[flip] ^ 0x5A]) + body[flip + 1 :]
+    try:
+        expected: Any = _frame_by_prefixes(broken, len(broken))
+    except DecodeError as exc:
+        with pytest.raises(DecodeError) as raised:
+            decode_frame(broken, 0, len(broken), _ABSENT)
+        assert raised.value.__cause__ is None and raised.value.offset == exc.offset
+    else:
+        got_control, got_message = decode_frame(broken, 0, len(broken), _ABSENT)
+        assert encode(got_control) == encode(expected[0])
+        assert (got_message is _ABSENT) == (expected[1] is _ABSENT)
 
 
 @FUZZ
