@@ -88,7 +88,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_CLUSTER_PEERS", "other BEAM nodes to connect to, comma-separated node names (e.g. `stellar@10.0.0.6,stellar@10.0.0.7`)", "none"),
     Variable("STELLAROPS_CLUSTER_DNS", "a DNS name whose A records are the BEAM nodes, each `<alive>@<ip>` with this node's alive name (a Kubernetes headless Service, a container network alias)", "none"),
     Variable("STELLAROPS_CLUSTER_DNS_POLL_S", "how often peers are looked up and reconnected, seconds (0.1..3600)", "5"),
-    Variable("STELLAROPS_CLUSTER_SIZE", "the expected number of BEAM nodes (1..1000): a node runs satellites and takes commands only while it sees a strict majority of them, itself included (see Several BEAM nodes)", "1 (a single node: always a majority)"),
+    Variable("STELLAROPS_CLUSTER_SIZE", "the expected number of BEAM nodes that run satellites (1..1000; gateway-only and orbital-only nodes do not count): a node runs satellites and takes commands only while it sees a strict majority of them (see Several BEAM nodes)", "1 (a single node: always a majority)"),
     Variable("STELLAROPS_CLUSTER_FAILURE_MS", "a connected BEAM peer that sent no heartbeat and no traffic for this long is disconnected and its satellites run elsewhere, milliseconds (300..600000)", "3000"),
     Variable("STELLAROPS_DIST_INTERFACE", "the IPv4 address the BEAM node's distribution (and epmd, besides loopback) listens on; with an address in the node name, that address; `auto`: this host's address on its default route (a container's own)", "127.0.0.1"),
     Variable("STELLAROPS_DIST_PORT_MIN", "lowest port of the BEAM node's distribution listener (1024..65535), for firewalls and NetworkPolicies", "any free port"),

@@ -21,8 +21,10 @@
 %%
 %% Quorum (the partition rule): a node runs satellites and takes commands only while it sees a
 %% strict majority of the expected cluster size (`size', STELLAROPS_CLUSTER_SIZE, default 1:
-%% a single node always has it): itself plus the BEAM peers heard from within failure_ms minus
-%% two heartbeats. A node that loses quorum (has_quorum/0 turns false, one log line, counted)
+%% a single node always has it): the voters among itself and the BEAM peers heard from within
+%% failure_ms minus two heartbeats. Voters are the nodes that run satellites (a sats node
+%% configured); gateway-only and orbital-only nodes (scaled apart, e.g. by an autoscaler) do not
+%% vote, so `size' counts only the nodes that run satellites, and they follow the voters they see. A node that loses quorum (has_quorum/0 turns false, one log line, counted)
 %% has the catalog stop every local shadow and actor, keeping the catalog entries; it takes
 %% nothing over until quorum returns. The majority side disconnects the silent peers only at
 %% failure_ms, so the minority has stopped its copies about a second before the majority
@@ -41,6 +43,7 @@
 -export([beam_peers/0]).
 %% Pure parts.
 -export([quorum_of/2]).
+-export([is_voter/0]).
 -export([heartbeat_ms/1]).
 -export([fresh_ms/1]).
 -export([alive/4]).
@@ -69,7 +72,7 @@
 -type member() :: #{status := up | down, joins := non_neg_integer(), leaves := non_neg_integer(),
                     since := integer(), reason => term(), discovered => boolean()}.
 -type members() :: #{node() => member()}.
--type quorum() :: #{size := pos_integer(), seen := pos_integer(), has_quorum := boolean(),
+-type quorum() :: #{size := pos_integer(), seen := non_neg_integer(), has_quorum := boolean(),
                     peers := [node()], losses := non_neg_integer(), failures := non_neg_integer(),
                     since := integer()}.
 -type info() :: #{node := node(), peers := [node()], dns := binary() | undefined,
@@ -94,6 +97,8 @@
     heard = #{} :: heard(),
     quorum = true :: boolean(),
     quorum_since = 0 :: integer(),
+    voter = true :: boolean(),                  % this node runs satellites
+    voters = #{} :: #{node() => boolean()},     % what each peer's heartbeat said
     losses = 0 :: non_neg_integer(),
     failures = 0 :: non_neg_integer()
 }).
@@ -142,10 +147,20 @@ quorum() ->
 beam_peers() ->
     maps:get(peers, quorum()).
 
-%% A strict majority of Size.
--spec quorum_of(pos_integer(), pos_integer()) -> boolean().
+%% A strict majority of Size (voters seen); a cluster of one always has it.
+-spec quorum_of(non_neg_integer(), pos_integer()) -> boolean().
+quorum_of(_Seen, 1) ->
+    true;
 quorum_of(Seen, Size) ->
     Seen * 2 > Size.
+
+%% Whether this node votes: it runs satellites (a sats node among its Python nodes).
+-spec is_voter() -> boolean().
+is_voter() ->
+    case stellar_config:py_nodes() of
+        {ok, PyNodes} -> lists:any(fun(#{role := Role}) -> Role =:= sats end, PyNodes);
+        {error, _} -> false
+    end.
 
 %% How often heartbeats go out: a sixth of the failure time (at least 50 ms).
 -spec heartbeat_ms(pos_integer()) -> pos_integer().
@@ -244,11 +259,13 @@ init([]) ->
     self() ! poll,
     self() ! heartbeat,
     #{size := Size} = Config,
-    Has = quorum_of(1, Size),
+    Voter = is_voter(),
+    Has = quorum_of(self_vote(Voter), Size),
     persistent_term:put(?QUORUM_KEY, Has),
-    _ = Has orelse logger:warning("cluster: no quorum yet (1 of ~b BEAM nodes seen): no satellite runs "
-                                  "here and commands are refused until a majority is connected", [Size]),
-    {ok, #state{config = Config, members = Members, quorum = Has, quorum_since = now_ms()}}.
+    _ = Has orelse logger:warning("cluster: no quorum yet (~b of ~b voting BEAM nodes seen): no satellite runs "
+                                  "here and commands are refused until a majority is connected", [self_vote(Voter), Size]),
+    {ok, #state{config = Config, members = Members, quorum = Has, quorum_since = now_ms(),
+                voter = Voter}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call(info, _From, State = #state{config = C}) ->
@@ -271,7 +288,10 @@ handle_call(_Request, _From, State) ->
     {reply, {error, bad_call}, State}.
 
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
-handle_cast({heartbeat, From}, State = #state{heard = Heard}) when is_atom(From) ->
+handle_cast({heartbeat, From}, State) when is_atom(From) ->
+    handle_cast({heartbeat, From, true}, State);  % a node of a release before voters: one
+handle_cast({heartbeat, From, Votes}, State = #state{heard = Heard, voters = Voters})
+  when is_atom(From), is_boolean(Votes) ->
     case lists:member(From, nodes()) of
         true ->
             Now = now_mono(),
@@ -281,7 +301,7 @@ handle_cast({heartbeat, From}, State = #state{heard = Heard}) when is_atom(From)
             end,
             %% Only a gain here: the other peers' freshness is looked at by the heartbeat tick
             %% (bytes read), and a late tick must not read as silence.
-            {noreply, update_quorum(State#state{heard = Heard1}, gain)};
+            {noreply, update_quorum(State#state{heard = Heard1, voters = Voters#{From => Votes}}, gain)};
         false ->
             {noreply, State}  % a late one from a peer already disconnected
     end;
@@ -313,7 +333,7 @@ handle_info({'DOWN', _, process, Worker, Reason}, State = #state{worker = Worker
 handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}}) ->
     _ = erlang:send_after(heartbeat_ms(FailureMs), self(), heartbeat),
     Connected = nodes(),
-    gen_server:abcast(Connected, ?MODULE, {heartbeat, node()}),
+    gen_server:abcast(Connected, ?MODULE, {heartbeat, node(), State#state.voter}),
     Now = now_mono(),
     Heard = refresh(State#state.heard, Now),
     Silent = [{P, Now - At} || {P, {At, _}} <- maps:to_list(Heard), Now - At >= FailureMs],
@@ -372,29 +392,36 @@ fresh_peers(#state{heard = Heard, config = #{failure_ms := FailureMs}}) ->
 
 quorum_info(State = #state{config = #{size := Size}}) ->
     Peers = fresh_peers(State),
-    #{size => Size, seen => length(Peers) + 1, has_quorum => State#state.quorum, peers => Peers,
+    #{size => Size, seen => seen(Peers, State), has_quorum => State#state.quorum, peers => Peers,
       losses => State#state.losses, failures => State#state.failures, since => State#state.quorum_since}.
 
 %% Recomputes the quorum (Change: any, or only a gain); on a change: one log line, the
 %% persistent term, the catalog told.
 update_quorum(State = #state{config = #{size := Size}, quorum = Was}, Change) ->
     Peers = fresh_peers(State),
-    Seen = length(Peers) + 1,
+    Seen = seen(Peers, State),
     case quorum_of(Seen, Size) of
         Was ->
             State;
         false when Change =:= gain ->
             State;
         true ->
-            logger:warning("cluster: quorum regained (~b of ~b BEAM nodes seen: ~p): satellites run "
+            logger:warning("cluster: quorum regained (~b of ~b voting BEAM nodes seen; peers ~p): satellites run "
                            "here again once the catalogs are merged", [Seen, Size, Peers]),
             changed(true, State);
         false ->
-            logger:warning("cluster: quorum lost (~b of ~b BEAM nodes seen: ~p): stopping this "
+            logger:warning("cluster: quorum lost (~b of ~b voting BEAM nodes seen; peers ~p): stopping this "
                            "node's satellites and refusing commands until a majority is back",
                            [Seen, Size, Peers]),
             changed(false, State#state{losses = State#state.losses + 1})
     end.
+
+%% The voters seen: this node if it votes, and the fresh peers whose heartbeat said they vote.
+seen(Peers, #state{voter = Voter, voters = Voters}) ->
+    self_vote(Voter) + length([P || P <- Peers, maps:get(P, Voters, true)]).
+
+self_vote(true) -> 1;
+self_vote(false) -> 0.
 
 changed(Has, State) ->
     persistent_term:put(?QUORUM_KEY, Has),

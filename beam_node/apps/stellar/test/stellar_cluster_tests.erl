@@ -98,7 +98,11 @@ quorum_is_a_strict_majority_test_() ->
      ?_assertNot(stellar_cluster:quorum_of(2, 4)),
      ?_assert(stellar_cluster:quorum_of(3, 4)),
      ?_assert(stellar_cluster:quorum_of(3, 5)),
-     ?_assertNot(stellar_cluster:quorum_of(2, 5))].
+     ?_assertNot(stellar_cluster:quorum_of(2, 5)),
+     %% A node that does not vote (no sats node) counts 0 for itself: alone it has no quorum,
+     %% except in a cluster of one, which always has it.
+     ?_assertNot(stellar_cluster:quorum_of(0, 3)),
+     ?_assert(stellar_cluster:quorum_of(0, 1))].
 
 %% Heartbeats every sixth of the failure time; a peer counts for quorum two heartbeats less
 %% than the failure time, so a minority stops before the majority cuts it and takes over.

@@ -19,7 +19,8 @@
 -define(SATS, 150).
 
 all() ->
-    [quorum_needs_two_of_three, returning_node_gets_its_share, cut_off_node_stops_its_copies].
+    [quorum_needs_two_of_three, returning_node_gets_its_share, cut_off_node_stops_its_copies,
+     non_voter_makes_no_majority].
 
 init_per_suite(Config) ->
     ok = stellar_ct:require_distribution(),
@@ -179,3 +180,43 @@ cut_off_node_stops_its_copies(Config) ->
     stellar_ct:wait_until("C has quorum again", fun() -> has_quorum(C, Config) end, 30000),
     spread([node(), B, C], ?SATS, Config, 90000),
     one_each(Ids, [node(), B, C], Config, 30000).
+
+non_voter_makes_no_majority() ->
+    [{doc, "D runs no satellites (no sats node: a gateway-only node), so it does not vote: C cut "
+           "off from A and B but still connected to D has 1 of 3 voters and stops its copies; "
+           "D, seeing the three voters, keeps quorum."}].
+non_voter_makes_no_majority(Config) ->
+    {B, C} = {?config(b, Config), ?config(c, Config)},
+    EnvD = [{py_nodes, []}, {tick_s, ?TICK_S},
+            {cluster, #{peers => [node(), B, C], size => 3, poll_ms => 200, failure_ms => 1500}}],
+    {PeerD, D} = start_peer("ptd", standard, ?config(exe, Config), EnvD),
+    try
+        ?assertNot(erpc:call(D, stellar_cluster, is_voter, [])),
+        stellar_ct:wait_until("D sees the three voters", fun() ->
+            case erpc:call(D, stellar_cluster, quorum, []) of
+                #{seen := 3, has_quorum := true} -> true;
+                Q -> Q
+            end
+        end, 30000),
+        Ids = create(?SATS),
+        spread([node(), B, C], ?SATS, Config, 60000),
+        ?assertEqual([], erpc:call(D, stellar_registry, ids, [])),
+        %% The cut: C keeps only D (and its own sats node).
+        ok = call(C, net_kernel, allow, [[?C1, D]], Config),
+        [true = call(C, erlang, disconnect_node, [N], Config) || N <- [node(), B]],
+        stellar_ct:wait_until("C connected to D, without quorum, no copies", fun() ->
+            Seen = call(C, stellar_cluster, quorum, [], Config),
+            Connected = lists:member(D, call(C, erlang, nodes, [], Config)),
+            case {Connected, Seen, shadows(C, Config), actors(?C1, C, Config)} of
+                {true, #{seen := 1, has_quorum := false}, [], 0} -> true;
+                Other -> Other
+            end
+        end, 15000),
+        one_each(Ids, [node(), B], Config, 30000),
+        ?assert(erpc:call(D, stellar_cluster, has_quorum, [])),
+        ok = call(C, net_kernel, allow, [[node(), B]], Config),
+        stellar_ct:wait_until("C has quorum again", fun() -> has_quorum(C, Config) end, 30000),
+        one_each(Ids, [node(), B, C], Config, 60000)
+    after
+        catch peer:stop(PeerD)
+    end.
