@@ -171,6 +171,9 @@ async def test_command_history_filters(gw: Harness) -> None:
     await expect_invalid_field(await gw.client.get("/api/commands?from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z", headers=viewer), "from")
     await expect_invalid_field(await gw.client.get("/api/commands?kind=fly", headers=viewer), "kind[0]")
     await expect_invalid_field(await gw.client.get("/api/commands?status=lost", headers=viewer), "status[0]")
+    # An empty filter is a mistake, not "any": refused instead of silently matching everything.
+    await expect_invalid_field(await gw.client.get("/api/commands?kind=", headers=viewer), "kind")
+    await expect_invalid_field(await gw.client.get("/api/commands?status=", headers=viewer), "status")
     await expect_invalid_field(await gw.client.get("/api/commands?cursor=abc", headers=viewer), "cursor")
 
 

@@ -135,8 +135,8 @@ async def submit_command(request: web.Request) -> web.StreamResponse:
 
 
 HISTORY_QUERY: Final = {
-    "kind": {"type": "array", "items": {"type": "string", "enum": KINDS}, "maxItems": len(KINDS), "description": "any of these kinds"},
-    "status": {"type": "array", "items": {"type": "string", "enum": STATUSES}, "maxItems": len(STATUSES), "description": "any of these statuses"},
+    "kind": {"type": "array", "items": {"type": "string", "enum": KINDS}, "minItems": 1, "maxItems": len(KINDS), "description": "any of these kinds (comma-separated)"},
+    "status": {"type": "array", "items": {"type": "string", "enum": STATUSES}, "minItems": 1, "maxItems": len(STATUSES), "description": "any of these statuses (comma-separated)"},
     "submitted_by": {"type": "string", "minLength": 1, "maxLength": 128, "description": "who submitted them (the token's name)"},
     "from": {**TIME_QUERY, "description": "submitted at or after"},
     "to": {**TIME_QUERY, "description": "submitted before"},
