@@ -7,12 +7,11 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { openSignedIn, runScenario } from "./harness.mjs";
 
 const BASE = (process.env.DASHBOARD_URL ?? "").replace(/\/$/, "");
 const TOKEN = process.env.STELLAROPS_TOKEN ?? "";
 const OUT = process.env.E2E_OUT ?? "test-output/dashboard-alarms";
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const WAIT_MS = 60_000;
 const SAT = `e2e-lim-${Date.now()}`;
 fs.mkdirSync(OUT, { recursive: true });
@@ -28,83 +27,68 @@ async function api(method, route, body) {
   return text ? JSON.parse(text) : null;
 }
 
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
-const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-await context.addInitScript((token) => sessionStorage.setItem("stellarops.token", token), TOKEN);
-const page = await context.newPage();
-page.setDefaultTimeout(WAIT_MS);
-const pageErrors = [];
-page.on("pageerror", (error) => pageErrors.push(error.message));
-page.on("console", (message) => {
-  // Expected: the 422 of the limit refused by the server.
-  if (message.type() === "error" && !/status of 422/.test(message.text())) pageErrors.push(`console: ${message.text()}`);
-});
+const { browser, page, pageErrors } = await openSignedIn({ token: TOKEN, waitMs: WAIT_MS, expectedConsole: /status of 422/ });
 page.on("dialog", (dialog) => void dialog.accept());
 
-const result = { ok: false, sat: SAT };
-try {
-  // Energy 50 % in safe mode: it stays near 50 % for minutes.
-  await api("POST", "/api/satellites", { id: SAT, name: "E2E limits", mode: "safe", energy_pct: 50 });
-  await page.goto(`${BASE}/#/alarms`);
-  await page.locator("[data-testid=limit-editor] [data-limit='fleet/energy_pct']").waitFor();
+await runScenario({
+  browser,
+  pageErrors,
+  out: OUT,
+  result: { ok: false, sat: SAT },
+  scenario: async (result) => {
+    // Energy 50 % in safe mode: it stays near 50 % for minutes.
+    await api("POST", "/api/satellites", { id: SAT, name: "E2E limits", mode: "safe", energy_pct: 50 });
+    await page.goto(`${BASE}/#/alarms`);
+    await page.locator("[data-testid=limit-editor] [data-limit='fleet/energy_pct']").waitFor();
 
-  // Refused by the server, nothing stored: warning low above warning high.
-  await page.getByTestId("limit-new").click();
-  const form = page.getByTestId("limit-form");
-  await form.getByLabel("satellite").fill(SAT);
-  await form.getByLabel("warning_low").fill("80");
-  await form.getByLabel("warning_high").fill("70");
-  await form.getByRole("button", { name: "Save" }).click();
-  await page.getByTestId("limit-error").filter({ hasText: "warning_low" }).waitFor();
+    // Refused by the server, nothing stored: warning low above warning high.
+    await page.getByTestId("limit-new").click();
+    const form = page.getByTestId("limit-form");
+    await form.getByLabel("satellite").fill(SAT);
+    await form.getByLabel("warning_low").fill("80");
+    await form.getByLabel("warning_high").fill("70");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.getByTestId("limit-error").filter({ hasText: "warning_low" }).waitFor();
 
-  // A limit this satellite breaks: warning below 90 %.
-  await form.getByLabel("warning_high").fill("");
-  await form.getByLabel("warning_low").fill("90");
-  await form.getByLabel("persistence").fill("2");
-  await form.getByRole("button", { name: "Save" }).click();
-  await page.locator(`[data-testid=limits] [data-limit='${SAT}/energy_pct']`).waitFor();
+    // A limit this satellite breaks: warning below 90 %.
+    await form.getByLabel("warning_high").fill("");
+    await form.getByLabel("warning_low").fill("90");
+    await form.getByLabel("persistence").fill("2");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.locator(`[data-testid=limits] [data-limit='${SAT}/energy_pct']`).waitFor();
 
-  const row = page.locator("tr[data-alarm]", { hasText: SAT });
-  await row.filter({ hasText: "low_energy" }).waitFor({ timeout: WAIT_MS });
-  result.alarm_id = Number(await row.first().getAttribute("data-alarm"));
-  await page.locator("[data-testid=alarm-badge][data-worst=warning]").waitFor();
-  await page.screenshot({ path: path.join(OUT, "alarm-raised.png") });
+    const row = page.locator("tr[data-alarm]", { hasText: SAT });
+    await row.filter({ hasText: "low_energy" }).waitFor({ timeout: WAIT_MS });
+    result.alarm_id = Number(await row.first().getAttribute("data-alarm"));
+    await page.locator("[data-testid=alarm-badge][data-worst=warning]").waitFor();
+    await page.screenshot({ path: path.join(OUT, "alarm-raised.png") });
 
-  // Acknowledge with a comment.
-  await page.getByLabel("comment").fill("e2e: looking into it");
-  await row.getByRole("button", { name: "Acknowledge" }).click();
-  await page.locator(`tr[data-alarm="${result.alarm_id}"][data-state=acknowledged]`).waitFor();
-  assert.match(await row.first().textContent(), /looking into it/);
+    // Acknowledge with a comment.
+    await page.getByLabel("comment").fill("e2e: looking into it");
+    await row.getByRole("button", { name: "Acknowledge" }).click();
+    await page.locator(`tr[data-alarm="${result.alarm_id}"][data-state=acknowledged]`).waitFor();
+    assert.match(await row.first().textContent(), /looking into it/);
 
-  // Marked on the satellite list and on the map.
-  await page.goto(`${BASE}/#/satellites`);
-  await page.locator(`tr[data-sat="${SAT}"][data-alarm-severity=warning]`).waitFor();
-  await page.goto(`${BASE}/#/map`);
-  await page.locator("[data-testid=map-alarms]", { hasText: SAT }).waitFor();
-  await page.screenshot({ path: path.join(OUT, "map.png") });
+    // Marked on the satellite list and on the map.
+    await page.goto(`${BASE}/#/satellites`);
+    await page.locator(`tr[data-sat="${SAT}"][data-alarm-severity=warning]`).waitFor();
+    await page.goto(`${BASE}/#/map`);
+    await page.locator("[data-testid=map-alarms]", { hasText: SAT }).waitFor();
+    await page.screenshot({ path: path.join(OUT, "map.png") });
 
-  // Shelved from the page for its shortest choice (1 min): back, unacknowledged, at expiry.
-  await page.goto(`${BASE}/#/alarms`);
-  await page.getByLabel("shelve duration").selectOption("60");
-  await row.getByRole("button", { name: "Shelve" }).click();
-  await page.locator(`tr[data-alarm="${result.alarm_id}"][data-state=shelved]`).waitFor();
-  await page.screenshot({ path: path.join(OUT, "alarm-shelved.png") });
-  await page.locator(`tr[data-alarm="${result.alarm_id}"][data-state=unacknowledged]`).waitFor({ timeout: 120_000 });
-  await row.getByRole("button", { name: "History" }).click();
-  const transitions = await page.locator("[data-testid=alarm-history] li").evaluateAll((items) => items.map((li) => li.dataset.transition));
-  assert.deepEqual(transitions, ["raised", "acknowledged", "shelved", "unshelved"]);
-  result.transitions = transitions;
-  await page.screenshot({ path: path.join(OUT, "alarm-back.png") });
+    // Shelved from the page for its shortest choice (1 min): back, unacknowledged, at expiry.
+    await page.goto(`${BASE}/#/alarms`);
+    await page.getByLabel("shelve duration").selectOption("60");
+    await row.getByRole("button", { name: "Shelve" }).click();
+    await page.locator(`tr[data-alarm="${result.alarm_id}"][data-state=shelved]`).waitFor();
+    await page.screenshot({ path: path.join(OUT, "alarm-shelved.png") });
+    await page.locator(`tr[data-alarm="${result.alarm_id}"][data-state=unacknowledged]`).waitFor({ timeout: 120_000 });
+    await row.getByRole("button", { name: "History" }).click();
+    const transitions = await page.locator("[data-testid=alarm-history] li").evaluateAll((items) => items.map((li) => li.dataset.transition));
+    assert.deepEqual(transitions, ["raised", "acknowledged", "shelved", "unshelved"]);
+    result.transitions = transitions;
+    await page.screenshot({ path: path.join(OUT, "alarm-back.png") });
 
-  await api("DELETE", `/api/satellites/${SAT}`);
-  assert.deepEqual(pageErrors, []);
-  result.ok = true;
-} catch (error) {
-  result.error = String(error?.stack ?? error);
-  result.page_errors = pageErrors;
-} finally {
-  fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify(result, null, 2));
-  await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+    await api("DELETE", `/api/satellites/${SAT}`);
+  },
+});

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { openSignedIn, runScenario } from "./harness.mjs";
 
 const BASE = (process.env.DASHBOARD_URL ?? "").replace(/\/$/, "");
 const TOKEN = process.env.STELLAROPS_TOKEN ?? "";
@@ -16,110 +16,93 @@ const TLE = (process.env.E2E_TLE ?? "").trim();
 const TLE2 = (process.env.E2E_TLE2 ?? "").trim(); // the elements uploaded as an update
 const DEMO_COUNT = Number(process.env.DEMO_COUNT ?? "0");
 const OUT = process.env.E2E_OUT ?? "test-output/dashboard-manage";
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const WAIT_MS = 60_000;
 const SAT = "e2e-new";
 fs.mkdirSync(OUT, { recursive: true });
 
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
-const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-await context.addInitScript((token) => sessionStorage.setItem("stellarops.token", token), TOKEN);
-const page = await context.newPage();
-page.setDefaultTimeout(WAIT_MS);
-const pageErrors = [];
-page.on("pageerror", (error) => pageErrors.push(error.message));
-page.on("console", (message) => {
-  // Expected: the 409 of the next-passes query for the satellite without a TLE.
-  if (message.type() === "error" && !/status of 409/.test(message.text())) pageErrors.push(`console: ${message.text()}`);
-});
+const { browser, page, pageErrors } = await openSignedIn({ token: TOKEN, waitMs: WAIT_MS, expectedConsole: /status of 409/ });
 const api = (method, url, data) =>
   page.request.fetch(`${BASE}${url}`, { method, data, headers: { Authorization: `Bearer ${TOKEN}` }, failOnStatusCode: true });
 const drawn = () => page.locator("canvas[data-testid=map]").evaluate((c) => Number(c.dataset.drawnSats));
 
-const result = { ok: false };
-try {
-  const [line1, line2] = TLE.split("\n").map((l) => l.trim());
-  assert.equal(line2?.length, 69, "E2E_TLE must hold two TLE lines");
+await runScenario({
+  browser,
+  pageErrors,
+  out: OUT,
+  result: { ok: false },
+  scenario: async (result) => {
+    const [line1, line2] = TLE.split("\n").map((l) => l.trim());
+    assert.equal(line2?.length, 69, "E2E_TLE must hold two TLE lines");
 
-  // The form, from the satellite list: a bad checksum is refused in the page, naming line and column.
-  await page.goto(`${BASE}/#/satellites`);
-  await page.locator("[data-testid=new-satellite]").click();
-  await page.locator("[data-testid=satellite-form]").waitFor();
-  await page.getByLabel("satellite id").fill(SAT);
-  const broken = line2.slice(0, 68) + String((Number(line2[68]) + 1) % 10);
-  await page.getByLabel("elements", { exact: true }).fill(`E2E NEW\n${line1}\n${broken}`);
-  await page.locator("[data-testid=elements-check]", { hasText: "line 3, column 69: checksum" }).waitFor();
-  await page.getByRole("button", { name: "Create" }).click();
-  await page.locator("[data-testid=form-message]", { hasText: "elements" }).waitFor();
-  result.refused = await page.locator("[data-testid=elements-check]").textContent();
+    // The form, from the satellite list: a bad checksum is refused in the page, naming line and column.
+    await page.goto(`${BASE}/#/satellites`);
+    await page.locator("[data-testid=new-satellite]").click();
+    await page.locator("[data-testid=satellite-form]").waitFor();
+    await page.getByLabel("satellite id").fill(SAT);
+    const broken = line2.slice(0, 68) + String((Number(line2[68]) + 1) % 10);
+    await page.getByLabel("elements", { exact: true }).fill(`E2E NEW\n${line1}\n${broken}`);
+    await page.locator("[data-testid=elements-check]", { hasText: "line 3, column 69: checksum" }).waitFor();
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.locator("[data-testid=form-message]", { hasText: "elements" }).waitFor();
+    result.refused = await page.locator("[data-testid=elements-check]").textContent();
 
-  // The good TLE pasted (the name comes from its name line): created, then on the map.
-  await page.getByLabel("elements", { exact: true }).fill(`E2E NEW\n${line1}\n${line2}\n`);
-  await page.locator("[data-testid=elements-check]", { hasText: "TLE: E2E NEW" }).waitFor();
-  assert.equal(await page.getByLabel("satellite name").inputValue(), "E2E NEW");
-  await page.getByRole("button", { name: "Create" }).click();
-  await page.waitForURL(new RegExp(`#/map/${SAT}$`));
-  await page.waitForFunction((n) => Number(document.querySelector("canvas[data-testid=map]")?.dataset.drawnSats) === n, DEMO_COUNT + 1);
-  await page.locator("[data-testid=map-selected]", { hasText: SAT }).waitFor();
-  await page.locator("[data-testid=map-selected]", { hasText: "period" }).waitFor();
-  result.drawn = await drawn();
-  await page.screenshot({ path: path.join(OUT, "new-satellite-on-map.png") });
+    // The good TLE pasted (the name comes from its name line): created, then on the map.
+    await page.getByLabel("elements", { exact: true }).fill(`E2E NEW\n${line1}\n${line2}\n`);
+    await page.locator("[data-testid=elements-check]", { hasText: "TLE: E2E NEW" }).waitFor();
+    assert.equal(await page.getByLabel("satellite name").inputValue(), "E2E NEW");
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.waitForURL(new RegExp(`#/map/${SAT}$`));
+    await page.waitForFunction((n) => Number(document.querySelector("canvas[data-testid=map]")?.dataset.drawnSats) === n, DEMO_COUNT + 1);
+    await page.locator("[data-testid=map-selected]", { hasText: SAT }).waitFor();
+    await page.locator("[data-testid=map-selected]", { hasText: "period" }).waitFor();
+    result.drawn = await drawn();
+    await page.screenshot({ path: path.join(OUT, "new-satellite-on-map.png") });
 
-  // Its page: the orbit it flies. A demo satellite in science shows science in the mode dropdown;
-  // a satellite without a TLE says it has no orbit (not "no pass").
-  await api("PATCH", "/api/satellites/demo-01", { mode: "science" });
-  await page.goto(`${BASE}/#/sat/demo-01`);
-  await page.locator("[data-testid=detail-mode]", { hasText: "science" }).waitFor();
-  assert.equal(await page.getByLabel("new mode").inputValue(), "science");
-  await api("POST", "/api/satellites", { id: "e2e-no-tle", name: "No TLE" });
-  await page.goto(`${BASE}/#/sat/e2e-no-tle`);
-  await page.locator("[data-testid=passes-note]", { hasText: "no orbit (no TLE)" }).waitFor();
-  await page.goto(`${BASE}/#/sat/${SAT}`);
-  await page.locator("[data-testid=current-tle]", { hasText: line2 }).waitFor();
+    // Its page: the orbit it flies. A demo satellite in science shows science in the mode dropdown;
+    // a satellite without a TLE says it has no orbit (not "no pass").
+    await api("PATCH", "/api/satellites/demo-01", { mode: "science" });
+    await page.goto(`${BASE}/#/sat/demo-01`);
+    await page.locator("[data-testid=detail-mode]", { hasText: "science" }).waitFor();
+    assert.equal(await page.getByLabel("new mode").inputValue(), "science");
+    await api("POST", "/api/satellites", { id: "e2e-no-tle", name: "No TLE" });
+    await page.goto(`${BASE}/#/sat/e2e-no-tle`);
+    await page.locator("[data-testid=passes-note]", { hasText: "no orbit (no TLE)" }).waitFor();
+    await page.goto(`${BASE}/#/sat/${SAT}`);
+    await page.locator("[data-testid=current-tle]", { hasText: line2 }).waitFor();
 
-  // New elements uploaded as a file: flown, the old ones in the history.
-  const newLine2 = TLE2.split("\n")[1].trim();
-  await page.getByLabel("new elements file").setInputFiles({ name: "update.tle", mimeType: "text/plain", buffer: Buffer.from(`E2E NEW\n${TLE2}\n`) });
-  await page.getByRole("button", { name: "Update TLE" }).click();
-  await page.locator("[data-testid=manage-message]", { hasText: "flown from the next tick" }).waitFor();
-  await page.locator("[data-testid=current-tle]", { hasText: newLine2 }).waitFor();
-  await page.locator("[data-testid=tle-history] summary", { hasText: "2 element set(s)" }).waitFor();
-  result.history = await (await api("GET", `/api/satellites/${SAT}/tle-history`)).json();
-  await page.screenshot({ path: path.join(OUT, "satellite-orbit.png") });
+    // New elements uploaded as a file: flown, the old ones in the history.
+    const newLine2 = TLE2.split("\n")[1].trim();
+    await page.getByLabel("new elements file").setInputFiles({ name: "update.tle", mimeType: "text/plain", buffer: Buffer.from(`E2E NEW\n${TLE2}\n`) });
+    await page.getByRole("button", { name: "Update TLE" }).click();
+    await page.locator("[data-testid=manage-message]", { hasText: "flown from the next tick" }).waitFor();
+    await page.locator("[data-testid=current-tle]", { hasText: newLine2 }).waitFor();
+    await page.locator("[data-testid=tle-history] summary", { hasText: "2 element set(s)" }).waitFor();
+    result.history = await (await api("GET", `/api/satellites/${SAT}/tle-history`)).json();
+    await page.screenshot({ path: path.join(OUT, "satellite-orbit.png") });
 
-  // A station edited (its mask), taken down, brought back.
-  await page.goto(`${BASE}/#/stations`);
-  const row = page.locator("[data-testid=station-list] tr[data-station=svalbard]");
-  await row.getByRole("button", { name: "Edit" }).click();
-  await page.getByLabel("station mask °").fill("12.5");
-  await page.getByRole("button", { name: "Save" }).click();
-  await page.locator("[data-testid=station-message]", { hasText: "saved svalbard" }).waitFor();
-  await row.locator("[data-testid=station-mask]", { hasText: "12.5°" }).waitFor();
-  result.station_message = await page.locator("[data-testid=station-message]").textContent();
-  await row.getByRole("button", { name: "Take down" }).click();
-  await page.locator("[data-testid=station-list] tr[data-station=svalbard][data-active=false]").waitFor();
-  await page.screenshot({ path: path.join(OUT, "stations.png") });
-  await row.getByRole("button", { name: "Bring back" }).click();
-  await page.locator("[data-testid=station-list] tr[data-station=svalbard][data-active=true]").waitFor();
-  const stored = await (await api("GET", "/api/ground-stations")).json();
-  result.svalbard = stored.items.find((s) => s.id === "svalbard");
+    // A station edited (its mask), taken down, brought back.
+    await page.goto(`${BASE}/#/stations`);
+    const row = page.locator("[data-testid=station-list] tr[data-station=svalbard]");
+    await row.getByRole("button", { name: "Edit" }).click();
+    await page.getByLabel("station mask °").fill("12.5");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.locator("[data-testid=station-message]", { hasText: "saved svalbard" }).waitFor();
+    await row.locator("[data-testid=station-mask]", { hasText: "12.5°" }).waitFor();
+    result.station_message = await page.locator("[data-testid=station-message]").textContent();
+    await row.getByRole("button", { name: "Take down" }).click();
+    await page.locator("[data-testid=station-list] tr[data-station=svalbard][data-active=false]").waitFor();
+    await page.screenshot({ path: path.join(OUT, "stations.png") });
+    await row.getByRole("button", { name: "Bring back" }).click();
+    await page.locator("[data-testid=station-list] tr[data-station=svalbard][data-active=true]").waitFor();
+    const stored = await (await api("GET", "/api/ground-stations")).json();
+    result.svalbard = stored.items.find((s) => s.id === "svalbard");
 
-  // The satellite deleted, after a confirmation.
-  await page.goto(`${BASE}/#/sat/${SAT}`);
-  await page.getByRole("button", { name: "Delete satellite" }).click();
-  await page.getByRole("button", { name: `Yes, delete ${SAT}` }).click();
-  await page.waitForURL(/#\/satellites$/);
-  const gone = await page.request.fetch(`${BASE}/api/satellites/${SAT}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  result.deleted_status = gone.status();
-  assert.deepEqual(pageErrors, []);
-  result.ok = true;
-} catch (error) {
-  result.error = String(error?.stack ?? error);
-  result.page_errors = pageErrors;
-  await page.screenshot({ path: path.join(OUT, "failure.png") }).catch(() => undefined);
-} finally {
-  fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify(result, null, 2));
-  await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+    // The satellite deleted, after a confirmation.
+    await page.goto(`${BASE}/#/sat/${SAT}`);
+    await page.getByRole("button", { name: "Delete satellite" }).click();
+    await page.getByRole("button", { name: `Yes, delete ${SAT}` }).click();
+    await page.waitForURL(/#\/satellites$/);
+    const gone = await page.request.fetch(`${BASE}/api/satellites/${SAT}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    result.deleted_status = gone.status();
+  },
+});
