@@ -33,28 +33,20 @@ import itertools
 import json
 import os
 import random
-import secrets
-import shutil
-import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from compose_support import ROOT, free_port, wait_for
+from cluster_support import BUILD_TIMEOUT_S, ClusterHosts, build_image
+from compose_support import wait_for
 
-IMAGE = os.environ.get("STELLAROPS_IMAGE", "localhost/stellarops:latest")
-POSTGRES_IMAGE = "docker.io/library/postgres:15-bookworm"
 HOSTS = 3
 DEMO_SATELLITES = 24  # STELLAROPS_DEMO_SATELLITES' default
-ALIAS = "stellar-headless"
 DIST_PORT_MIN, DIST_PORT_MAX = 9100, 9105
-BUILD_TIMEOUT_S = 45 * 60
 # Bounds for conditions polled on 2 shared cores (never what they usually take: ~25 s to form,
 # ~12 s to re-place and take the lease over after a kill).
 FORM_TIMEOUT_S = 240
@@ -81,165 +73,18 @@ except OSError as err:
 """
 
 
-@dataclass
-class Hosts:
-    """One network, one database and HOSTS `stellar` containers of this run (unique names)."""
+class Hosts(ClusterHosts):
+    """The drill's hosts: every role, the distribution in a fixed port range."""
 
-    prefix: str
-    secrets_dir: Path
-    engine: str = field(default_factory=lambda: shutil.which("podman") or "docker")
-    ports: dict[str, int] = field(default_factory=dict)  # container -> published gateway port
-    tokens: dict[str, str] = field(default_factory=dict)
-    made: list[tuple[str, str]] = field(default_factory=list)  # (kind, name), in creation order
-
-    @property
-    def network(self) -> str:
-        return f"{self.prefix}-net"
-
-    @property
-    def db(self) -> str:
-        return f"{self.prefix}-db"
-
-    def host(self, i: int) -> str:
-        return f"{self.prefix}-s{i}"
-
-    def cli(self, *args: str, timeout_s: float = 180, check: bool = True) -> str:
-        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")}
-        done = subprocess.run(
-            [self.engine, *args], env=env, text=True, capture_output=True, timeout=timeout_s
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(
-                f"{self.engine} {' '.join(args[:3])}... exited {done.returncode}: {done.stderr.strip()[-2000:]}"
-            )
-        return done.stdout
-
-    # ---- bring-up and clean-up -------------------------------------------------------------
-
-    def _secret(self, name: str, value: str) -> Path:
-        path = self.secrets_dir / name
-        path.write_text(value)
-        path.chmod(0o644)  # read by uid 10001 (the image) and postgres in the containers
-        return path
-
-    def up(self) -> None:
-        db_password = self._secret("db_password", secrets.token_urlsafe(24))
-        cookie = self._secret("erlang_cookie", secrets.token_hex(20).upper())
-        database = [
-            "-e", f"DATABASE_URL=postgresql://stellarops@{self.db}:5432/stellarops",
-            "-e", "DATABASE_PASSWORD_FILE=/run/secrets/db_password",
-            "-v", f"{db_password}:/run/secrets/db_password:ro",
-        ]  # fmt: skip
-        self.cli("network", "create", self.network)
-        self.made.append(("network", self.network))
-        self.made.append(("container", self.db))
-        self.cli("run", "-d", "--name", self.db, "--network", self.network,
-                 "-e", "POSTGRES_USER=stellarops", "-e", "POSTGRES_DB=stellarops",
-                 "-e", "POSTGRES_PASSWORD_FILE=/run/secrets/db_password",
-                 "-v", f"{db_password}:/run/secrets/db_password:ro", POSTGRES_IMAGE)  # fmt: skip
-        wait_for("PostgreSQL ready", lambda: True if self.cli(
-            "exec", self.db, "pg_isready", "--username=stellarops", "--dbname=stellarops", "--host=127.0.0.1", check=False
-        ).strip().endswith("accepting connections") else None, 120)  # fmt: skip
-        migrate = f"{self.prefix}-migrate"
-        self.made.append(("container", migrate))
-        self.cli(
-            "run",
-            "--name",
-            migrate,
-            "--network",
-            self.network,
-            *database,
-            IMAGE,
-            "stellarops",
-            "migrate",
-        )
-        for i in range(1, HOSTS + 1):
-            name, port = self.host(i), free_port()
-            self.made.append(("container", name))
-            self.cli(
-                "run", "-d", "--name", name, "--hostname", f"stellar-{i}",
-                "--network", self.network, "--network-alias", ALIAS, *database,
-                "-e", "STELLAROPS_COOKIE_FILE=/run/secrets/erlang_cookie",
-                "-v", f"{cookie}:/run/secrets/erlang_cookie:ro",
-                "-e", "STELLAROPS_NODE_NAME=stellar@auto", "-e", "STELLAROPS_DIST_INTERFACE=auto",
-                "-e", f"STELLAROPS_CLUSTER_SIZE={HOSTS}",
-                "-e", f"STELLAROPS_CLUSTER_DNS={ALIAS}", "-e", "STELLAROPS_CLUSTER_DNS_POLL_S=2",
-                "-e", f"STELLAROPS_DIST_PORT_MIN={DIST_PORT_MIN}", "-e", f"STELLAROPS_DIST_PORT_MAX={DIST_PORT_MAX}",
-                "-p", f"127.0.0.1:{port}:8080", IMAGE,
-            )  # fmt: skip
-            self.ports[name] = port
-
-    def volumes(self) -> set[str]:
-        names: set[str] = set()
-        template = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
-        for kind, name in self.made:
-            if kind == "container":
-                names.update(self.cli("inspect", "--format", template, name, check=False).split())
-        return names
-
-    def remove_everything(self) -> None:
-        volumes = self.volumes()  # anonymous ones (the PostgreSQL image's VOLUME)
-        for kind, name in reversed(self.made):
-            if kind == "container":
-                self.cli("rm", "-f", "-v", "-t", "5", name, check=False)
-            else:
-                self.cli(kind, "rm", "-f", name, check=False)
-        for name in volumes:
-            self.cli("volume", "rm", "-f", name, check=False)
-        left = [f"{kind} {name}" for kind, name in self.made if self.exists(kind, name)]
-        left += [f"volume {name}" for name in volumes if self.exists("volume", name)]
-        assert not left, f"left behind: {left}"
-
-    def exists(self, kind: str, name: str) -> bool:
-        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")}
-        return (
-            subprocess.run(
-                [self.engine, kind, "inspect", name], env=env, capture_output=True, timeout=60
-            ).returncode
-            == 0
-        )
-
-    # ---- one host, from the outside --------------------------------------------------------
-
-    def logs(self, name: str) -> str:
-        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")}
-        done = subprocess.run(
-            [self.engine, "logs", name], env=env, text=True, capture_output=True, timeout=60
-        )
-        return done.stdout + done.stderr
+    def host_args(self, i: int) -> list[str]:
+        return ["-e", "STELLAROPS_CLUSTER_DNS_POLL_S=2",
+                "-e", f"STELLAROPS_DIST_PORT_MIN={DIST_PORT_MIN}", "-e", f"STELLAROPS_DIST_PORT_MAX={DIST_PORT_MAX}"]  # fmt: skip
 
     def status(self, name: str) -> dict[str, Any]:
         """`stellarops status` inside the host (its nodes, satellites and database ownership)."""
         out = self.cli("exec", name, "stellarops", "status", timeout_s=60)
         decoded: dict[str, Any] = json.loads(out[out.index("{\n") :])
         return decoded
-
-    def token(self, name: str) -> str:
-        if name not in self.tokens:
-            token = self.cli(
-                "exec", name, "sh", "-c", 'cat "$STELLAROPS_HOME/admin-token"', check=False
-            ).strip()
-            if not token:  # up writes it once the database is ready: wait_for asks again
-                raise ConnectionError(f"{name}: no admin token yet")
-            self.tokens[name] = token
-        return self.tokens[name]
-
-    def request(self, name: str, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.ports[name]}{path}", data=data, method=method
-        )
-        req.add_header("Authorization", f"Bearer {self.token(name)}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        for key, value in (headers or {}).items():
-            req.add_header(key, value)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
 
     def request_inside(self, name: str, method: str, path: str, body: Any = None, key: str = "") -> tuple[int, Any]:
         """A request to ``name``'s gateway from inside the host (it may be cut off from ours):
@@ -252,11 +97,6 @@ class Hosts:
         except ValueError:
             return 0, out[-500:]
 
-    def get_ok(self, name: str, path: str) -> Any:
-        status, body = self.request(name, "GET", path)
-        assert status == 200, f"{name} GET {path}: {status} {body}"
-        return body
-
     def metric(self, name: str, metric: str) -> float:
         req = urllib.request.Request(f"http://127.0.0.1:{self.ports[name]}/metrics")
         req.add_header("Authorization", f"Bearer {self.token(name)}")
@@ -265,12 +105,6 @@ class Hosts:
                 if line.startswith(metric + " "):
                     return float(line.split()[1])
         raise KeyError(metric)
-
-
-def _ip(hosts: Hosts, name: str) -> str:
-    return hosts.cli(
-        "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
-    ).strip()
 
 
 def _beams(hosts: Hosts, via: str) -> set[str]:
@@ -432,14 +266,7 @@ def _error_code(body: Any) -> str | None:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
-    # The image, as `make up` builds it (quick when the layer cache has it); this file may run
-    # before the compose stack's.
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "containers.sh"), "build"],
-        cwd=ROOT,
-        check=True,
-        timeout=BUILD_TIMEOUT_S,
-    )
+    build_image()  # as `make up` builds it; this file may run before the compose stack's
     hosts = Hosts(
         prefix=f"stellaropsch{os.getpid()}", secrets_dir=tmp_path_factory.mktemp("cluster-secrets")
     )
@@ -459,7 +286,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
 def beams(hosts: Hosts) -> dict[str, str]:
     """container -> its BEAM node's name (stellar@<its address>), once formed."""
     names = [hosts.host(i) for i in range(1, HOSTS + 1)]
-    found = {name: f"stellar@{_ip(hosts, name)}" for name in names}
+    found = {name: f"stellar@{hosts.ip(name)}" for name in names}
     assert len(set(found.values())) == HOSTS, found
     return found
 
@@ -491,7 +318,7 @@ def test_a_cut_off_host_refuses_and_after_the_heal_nothing_is_lost(hosts: Hosts,
     owner = wait_for("one host owns the database", lambda: _owner(hosts, names), TAKEOVER_TIMEOUT_S, 1)
     majority = [n for n in names if n != owner]
     sat_ids = sorted(_satellites(hosts, majority[0]))
-    address = _ip(hosts, owner)
+    address = hosts.ip(owner)
     minority: dict[str, int] = {}  # what the cut-off host answered (status code)
     minority_acked: list[Any] = []
 
@@ -556,7 +383,7 @@ def test_a_rolling_restart_loses_no_acknowledged_command(hosts: Hosts, beams: di
             restarting.add(name)
             started = time.monotonic()
             hosts.cli("restart", "-t", "30", name, timeout_s=180)
-            beams[name] = f"stellar@{_ip(hosts, name)}"  # a new address, maybe
+            beams[name] = f"stellar@{hosts.ip(name)}"  # a new address, maybe
             wait_for(f"{name} back and the three formed again",
                      lambda: all(_sees(hosts, n, set(beams.values()))() for n in names) or None, FORM_TIMEOUT_S, 2)  # fmt: skip
             wait_for("the satellites running once", lambda: _placed(hosts, names[0], set(beams.values())), FORM_TIMEOUT_S, 2)

@@ -15,28 +15,16 @@ could fail; bench/cluster_bench.py checks it."""
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
-import shutil
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
-from compose_support import ROOT, free_port, wait_for
+from cluster_support import BUILD_TIMEOUT_S, ClusterHosts, build_image
+from compose_support import wait_for
 
-IMAGE = os.environ.get("STELLAROPS_IMAGE", "localhost/stellarops:latest")
-POSTGRES_IMAGE = "docker.io/library/postgres:15-bookworm"
 HOSTS = 3
 SATELLITES = 3000
-ALIAS = "stellar-headless"
-BUILD_TIMEOUT_S = 45 * 60
 FORM_TIMEOUT_S = 360  # three hosts up, 3,000 satellites seeded and spread (2 shared cores)
 REPLACE_BOUND_S = 3.0  # the issue's bound: a lost host's satellites run elsewhere within 3 s
 TAKEOVER_TIMEOUT_S = 60  # the bound asserted (the figure is printed against the 3 s)
@@ -44,143 +32,25 @@ REBALANCE_TIMEOUT_S = 180
 WORTH_SEEING = ('"level":"warning"', '"level":"error"', "rebalancing", "taking over", "quorum")
 
 
-@dataclass
-class Cluster:
-    """A network, a database and HOSTS `stellar` containers of this run (unique names)."""
+class Cluster(ClusterHosts):
+    """3,000 demo satellites, a slower tick and only the roles this test needs (no orbital or
+    scheduler node): 3,000 actors and their telemetry on 2 shared cores."""
 
-    prefix: str
-    secrets_dir: Path
-    engine: str = field(default_factory=lambda: shutil.which("podman") or "docker")
-    ports: dict[str, int] = field(default_factory=dict)  # container -> published gateway port
-    tokens: dict[str, str] = field(default_factory=dict)
-    made: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def network(self) -> str:
-        return f"{self.prefix}-net"
-
-    def host(self, i: int) -> str:
-        return f"{self.prefix}-s{i}"
-
-    def cli(self, *args: str, timeout_s: float = 180, check: bool = True) -> str:
-        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")}
-        done = subprocess.run(
-            [self.engine, *args], env=env, text=True, capture_output=True, timeout=timeout_s
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(
-                f"{self.engine} {' '.join(args[:3])}... exited {done.returncode}: {done.stderr.strip()[-2000:]}"
-            )
-        return done.stdout
-
-    def _secret(self, name: str, value: str) -> Path:
-        path = self.secrets_dir / name
-        path.write_text(value)
-        path.chmod(0o644)  # read by uid 10001 (the image) and postgres in the containers
-        return path
-
-    def up(self) -> None:
-        db = f"{self.prefix}-db"
-        db_password = self._secret("db_password", secrets.token_urlsafe(24))
-        cookie = self._secret("erlang_cookie", secrets.token_hex(20).upper())
-        database = [
-            "-e", f"DATABASE_URL=postgresql://stellarops@{db}:5432/stellarops",
-            "-e", "DATABASE_PASSWORD_FILE=/run/secrets/db_password",
-            "-v", f"{db_password}:/run/secrets/db_password:ro",
-        ]  # fmt: skip
-        self.cli("network", "create", self.network)
-        self.made += [("network", self.network), ("container", db)]
-        self.cli("run", "-d", "--name", db, "--network", self.network,
-                 "-e", "POSTGRES_USER=stellarops", "-e", "POSTGRES_DB=stellarops",
-                 "-e", "POSTGRES_PASSWORD_FILE=/run/secrets/db_password",
-                 "-v", f"{db_password}:/run/secrets/db_password:ro", POSTGRES_IMAGE)  # fmt: skip
-        wait_for("PostgreSQL ready", lambda: True if self.cli(
-            "exec", db, "pg_isready", "--username=stellarops", "--dbname=stellarops", "--host=127.0.0.1", check=False
-        ).strip().endswith("accepting connections") else None, 120)  # fmt: skip
-        migrate = f"{self.prefix}-migrate"
-        self.made.append(("container", migrate))
-        self.cli(
-            "run",
-            "--name",
-            migrate,
-            "--network",
-            self.network,
-            *database,
-            IMAGE,
-            "stellarops",
-            "migrate",
-        )
-        for i in range(1, HOSTS + 1):
-            name, port = self.host(i), free_port()
-            self.made.append(("container", name))
-            self.cli(
-                "run", "-d", "--name", name, "--hostname", f"stellar-{i}",
-                "--network", self.network, "--network-alias", ALIAS, *database,
-                "-e", "STELLAROPS_COOKIE_FILE=/run/secrets/erlang_cookie",
-                "-v", f"{cookie}:/run/secrets/erlang_cookie:ro",
-                "-e", "STELLAROPS_NODE_NAME=stellar@auto", "-e", "STELLAROPS_DIST_INTERFACE=auto",
-                "-e", f"STELLAROPS_CLUSTER_DNS={ALIAS}", "-e", "STELLAROPS_CLUSTER_DNS_POLL_S=1",
-                "-e", f"STELLAROPS_CLUSTER_SIZE={HOSTS}",
-                "-e", f"STELLAROPS_DEMO_SATELLITES={SATELLITES}",
-                # 3,000 actors and their telemetry on 2 shared cores: a slower tick, and only the
-                # roles this test needs (no orbital or scheduler node).
-                "-e", "STELLAROPS_TICK_S=5", "-e", "STELLAROPS_ROLES=sats=2,store=1,gateway=1",
-                "-p", f"127.0.0.1:{port}:8080", IMAGE,
-            )  # fmt: skip
-            self.ports[name] = port
-
-    def remove_everything(self) -> None:
-        template = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
-        volumes = {v for kind, name in self.made if kind == "container"
-                   for v in self.cli("inspect", "--format", template, name, check=False).split()}  # fmt: skip
-        for kind, name in reversed(self.made):
-            if kind == "container":
-                self.cli("rm", "-f", "-v", "-t", "5", name, check=False)
-            else:
-                self.cli(kind, "rm", "-f", name, check=False)
-        for name in volumes:
-            self.cli("volume", "rm", "-f", name, check=False)
-
-    def logs(self, name: str) -> str:
-        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")}
-        done = subprocess.run(
-            [self.engine, "logs", name], env=env, text=True, capture_output=True, timeout=60
-        )
-        return done.stdout + done.stderr
-
-    def ip(self, name: str) -> str:
-        return self.cli(
-            "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
-        ).strip()
-
-    def token(self, name: str) -> str:
-        if name not in self.tokens:  # written by `stellarops up` on its first start
-            token = self.cli(
-                "exec", name, "sh", "-c", 'cat "$STELLAROPS_HOME/admin-token"', check=False
-            )
-            if not token.strip():
-                raise KeyError(f"{name}: no admin token yet")  # polled again by wait_for
-            self.tokens[name] = token.strip()
-        return self.tokens[name]
-
-    def get(self, name: str, path: str) -> Any:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.ports[name]}{path}")
-        req.add_header("Authorization", f"Bearer {self.token(name)}")
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            assert resp.status == 200, f"{name} GET {path}: {resp.status}"
-            return json.loads(resp.read())
+    def host_args(self, i: int) -> list[str]:
+        return ["-e", "STELLAROPS_CLUSTER_DNS_POLL_S=1", "-e", f"STELLAROPS_DEMO_SATELLITES={SATELLITES}",
+                "-e", "STELLAROPS_TICK_S=5", "-e", "STELLAROPS_ROLES=sats=2,store=1,gateway=1"]  # fmt: skip
 
 
 def owned(cluster: Cluster, via: str) -> dict[str, int]:
     """BEAM node (up) -> satellites it owns (runs the shadow of), as GET /api/nodes says."""
-    items = cluster.get(via, "/api/nodes")["items"]
+    items = cluster.get_ok(via, "/api/nodes")["items"]
     return {
         n["name"]: n["satellites"] for n in items if n["role"] == "beam" and n["status"] == "up"
     }
 
 
 def running(cluster: Cluster, via: str) -> int:
-    return int(cluster.get(via, "/api/satellites?status=running&limit=1")["total"])
+    return int(cluster.get_ok(via, "/api/satellites?status=running&limit=1")["total"])
 
 
 def spread_within(counts: dict[str, int], nodes: set[str], tolerance: float = 0.10) -> bool:
@@ -195,26 +65,20 @@ def spread_within(counts: dict[str, int], nodes: set[str], tolerance: float = 0.
 def once_everywhere(cluster: Cluster, via: str) -> bool:
     """Every satellite once: each sats node's actors sum to the total, and the list has no id twice."""
     sats = sum(
-        n["satellites"] for n in cluster.get(via, "/api/nodes")["items"] if n["role"] == "sats"
+        n["satellites"] for n in cluster.get_ok(via, "/api/nodes")["items"] if n["role"] == "sats"
     )
     ids: list[str] = []
     for offset in range(0, SATELLITES, 1000):
         ids += [
             s["id"]
-            for s in cluster.get(via, f"/api/satellites?limit=1000&offset={offset}")["items"]
+            for s in cluster.get_ok(via, f"/api/satellites?limit=1000&offset={offset}")["items"]
         ]
     return sats == SATELLITES and len(ids) == len(set(ids)) == SATELLITES
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    if os.environ.get("STELLAROPS_IMAGE_BUILT") != "1":  # 1: STELLAROPS_IMAGE is built already
-        subprocess.run(
-            ["bash", str(ROOT / "scripts" / "containers.sh"), "build"],
-            cwd=ROOT,
-            check=True,
-            timeout=BUILD_TIMEOUT_S,
-        )
+    build_image()
     cluster = Cluster(
         prefix=f"stellaropsrb{os.getpid()}",
         secrets_dir=tmp_path_factory.mktemp("rebalance-secrets"),
