@@ -582,6 +582,8 @@ async def _run_status(settings: Settings) -> dict[str, Any]:
             store = await ctl.rpc(settings.up.node_name, "stellar", "store_status", [])
         except NodeDownError as exc:
             raise UpError(f"{settings.up.node_name} is not running ({exc}); start it with `make run`") from None
+        except RpcError as exc:  # e.g. a node busy right after a partition heals: one line, no traceback
+            raise UpError(f"{settings.up.node_name} did not answer ({exc}); try again") from None
     by_mode: dict[str, int] = {}
     by_node: dict[str, int] = {}
     for sat in sats:
