@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import (
@@ -37,6 +37,17 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SEVERITIES = ("info", "warning", "critical")  # alarms' (py_nodes.db.alarms.Severity)
 
+
+# The BEAM node's one-number cluster figures: (family, name, help, key in its dist map, default).
+_CLUSTER_SCALARS: Final = (
+    (CounterMetricFamily, "stellar_cluster_joins", "Times a node joined the BEAM node's cluster (since it started)", "joins", 0),
+    (CounterMetricFamily, "stellar_cluster_leaves", "Times a node left the BEAM node's cluster (since it started)", "leaves", 0),
+    (GaugeMetricFamily, "stellar_cluster_discovered_peers", "BEAM peers that discovery names (static and DNS)", "discovered", 0),
+    (GaugeMetricFamily, "stellar_cluster_quorum", "1 while the BEAM node sees a majority of STELLAROPS_CLUSTER_SIZE", "quorum", 1),
+    (CounterMetricFamily, "stellar_cluster_quorum_losses", "Times the BEAM node lost quorum and stopped its satellites", "quorum_losses", 0),
+    (CounterMetricFamily, "stellar_cluster_peer_failures", "BEAM peers disconnected for silence (STELLAROPS_CLUSTER_FAILURE_MS)", "peer_failures", 0),
+    (CounterMetricFamily, "stellar_cluster_rebalance_moves", "Satellites this BEAM node moved to others to even out the load", "moves", 0),
+)  # fmt: skip
 
 class DistCollector(Collector):
     """``stellar_dist_messages_{received,sent}_total`` per peer node, from erldist connections."""
@@ -207,21 +218,10 @@ class BeamCollector(Collector):
         )
         for kind in ("visible", "hidden"):
             connections.add_metric([kind], dist.get(kind, 0))
-        joins = CounterMetricFamily("stellar_cluster_joins", "Times a node joined the BEAM node's cluster (since it started)")
-        joins.add_metric([], dist.get("joins", 0))
-        leaves = CounterMetricFamily("stellar_cluster_leaves", "Times a node left the BEAM node's cluster (since it started)")
-        leaves.add_metric([], dist.get("leaves", 0))
-        discovered = GaugeMetricFamily("stellar_cluster_discovered_peers", "BEAM peers that discovery names (static and DNS)")
-        discovered.add_metric([], dist.get("discovered", 0))
-        quorum = GaugeMetricFamily("stellar_cluster_quorum", "1 while the BEAM node sees a majority of STELLAROPS_CLUSTER_SIZE")
-        quorum.add_metric([], dist.get("quorum", 1))
-        losses = CounterMetricFamily("stellar_cluster_quorum_losses", "Times the BEAM node lost quorum and stopped its satellites")
-        losses.add_metric([], dist.get("quorum_losses", 0))
-        failures = CounterMetricFamily("stellar_cluster_peer_failures", "BEAM peers disconnected for silence (STELLAROPS_CLUSTER_FAILURE_MS)")
-        failures.add_metric([], dist.get("peer_failures", 0))
-        moves = CounterMetricFamily("stellar_cluster_rebalance_moves", "Satellites this BEAM node moved to others to even out the load")
-        moves.add_metric([], dist.get("moves", 0))
-        return [up, restarts, connections, joins, leaves, discovered, quorum, losses, failures, moves]
+        scalars = [family(name, text, labels=[]) for family, name, text, _, _ in _CLUSTER_SCALARS]
+        for metric, (_, _, _, key, default) in zip(scalars, _CLUSTER_SCALARS, strict=True):
+            metric.add_metric([], dist.get(key, default))
+        return [up, restarts, connections, *scalars]
 
 
 class GatewayMetrics:
