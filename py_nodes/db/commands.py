@@ -11,12 +11,20 @@ again revives it as a new command.
 Marking a final command again changes nothing and returns the existing outcome, so results that
 arrive twice (redelivery, retries) are recorded exactly once. ``pending()`` lists what to
 (re)deliver after a restart: everything queued or sent.
+
+Group commit: ``submit_many`` records many submissions in one transaction with the same answer
+per item as ``submit`` one after the other (a key repeated in the batch: the first is new, the
+others get it as existing); ``mark_sent_many`` and ``finish_many`` are ``mark_sent`` and
+``mark_done``/``mark_failed`` for many commands, on the caller's transaction.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -32,7 +40,7 @@ from .errors import DbError, NotFound, ValidationError
 from .pool import Connection, Database
 from .values import check_actor, check_text, json_object, json_value, refused
 
-__all__ = ["COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus", "LateCommit"]
+__all__ = ["COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus", "LateCommit", "Submission", "finish_many", "mark_sent_many"]
 
 CommandStatus = Literal["queued", "sent", "done", "failed", "expired"]
 # The kinds an actor knows (docs/protocol-v1.md, "Talking to an actor").
@@ -67,6 +75,22 @@ class Command:
     @property
     def final(self) -> bool:
         return self.status in ("done", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One command for ``CommandLedger.submit_many`` (the arguments of ``submit``)."""
+
+    satellite_id: str
+    kind: str
+    args: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    actor: str = "system"
+    commit_by: datetime | None = None
+
+
+SubmitResult = tuple[Command, bool] | DbError
+_Prepared = tuple[str, str, str, str, str, datetime | None]  # satellite, kind, args JSON, key, actor, commit_by
 
 
 class CommandLedger:
@@ -134,6 +158,54 @@ class CommandLedger:
                     raise LateCommit(f"command for {satellite_id!r} not written: past its deadline {commit_by.isoformat()}")
         return created, True
 
+    async def submit_many(self, submissions: Sequence[Submission]) -> list[SubmitResult]:
+        """``submit`` for each submission, in one transaction: per item ``(command, created)``
+        or the error ``submit`` would raise for it (ValidationError, NotFound, LateCommit), which
+        writes nothing for that item only. A row the checks miss and the schema refuses makes
+        the lot go one by one (``submit`` each), so it fails alone."""
+        results: list[SubmitResult | None] = [None] * len(submissions)
+        leaders: dict[tuple[str, str], int] = {}  # (satellite, key) -> its first item
+        followers: dict[int, int] = {}  # a later item with the same key -> the first one
+        prepared: dict[int, _Prepared] = {}
+        for i, sub in enumerate(submissions):
+            try:
+                item = _prepare(sub)
+            except ValidationError as exc:
+                results[i] = exc
+                continue
+            pair = (item[0], item[3])
+            if pair in leaders:
+                followers[i] = leaders[pair]
+            else:
+                leaders[pair] = i
+                prepared[i] = item
+        if prepared:
+            try:
+                async with self._db.transaction() as conn:
+                    results_by_pair = await _submit_batch(conn, list(prepared.values()))
+            except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
+                return await self._submit_one_by_one(submissions)
+            for i, item in prepared.items():
+                results[i] = results_by_pair[(item[0], item[3])]
+        for i, first in followers.items():
+            lead = results[first]
+            # Submitted after the first in the same batch: it finds the first one's command.
+            results[i] = (lead[0], False) if isinstance(lead, tuple) else lead
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    async def _submit_one_by_one(self, submissions: Sequence[Submission]) -> list[SubmitResult]:
+        results: list[SubmitResult] = []
+        for sub in submissions:
+            try:
+                results.append(
+                    await self.submit(sub.satellite_id, sub.kind, sub.args, sub.idempotency_key,
+                                      actor=sub.actor, commit_by=sub.commit_by)
+                )  # fmt: skip
+            except (ValidationError, LateCommit) as exc:
+                results.append(exc)
+        return results
+
     async def expire(self, command_id: uuid.UUID | str) -> bool:
         """Queued -> expired (a commit that outlived its caller: never to be delivered); False
         when the command had already moved on (then it was accepted after all)."""
@@ -200,6 +272,128 @@ class CommandLedger:
         if existing is None:
             raise NotFound("command_id", f"no command {ident}")
         return existing, False
+
+
+def _prepare(sub: Submission) -> _Prepared:
+    """``submit``'s checks on one submission; its key (a fresh one when it has none)."""
+    check_text(sub.satellite_id, "satellite_id", max_chars=64, pattern=_SAT_ID)
+    payload = json_object({} if sub.args is None else sub.args, "args")
+    _check_kind(sub.kind, sub.args)
+    key = str(uuid.uuid4()) if sub.idempotency_key is None else sub.idempotency_key
+    check_text(key, "idempotency_key", max_chars=MAX_IDEMPOTENCY_KEY_CHARS)
+    check_actor(sub.actor)
+    return (sub.satellite_id, sub.kind, json.dumps(payload.obj), key, sub.actor, sub.commit_by)
+
+
+_BATCH_ROWS: Final = (
+    "unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::timestamptz[])"
+    " WITH ORDINALITY AS t(satellite_id, kind, args, key, actor, accept_by, n)"
+)
+
+
+async def _submit_batch(conn: Connection, items: list[_Prepared]) -> dict[tuple[str, str], SubmitResult]:
+    """The body of ``submit_many`` for items with distinct (satellite, key) pairs, on ``conn``'s
+    transaction: insert the new ones, revive expired ones, find the known ones; then, last
+    before COMMIT, take back the ones past their commit_by on the database's clock."""
+    columns = [list(col) for col in zip(*items, strict=True)]
+    cur = conn.cursor(row_factory=class_row(Command))
+    # In item order, each with its own clock_timestamp(): pending() redelivers in this order.
+    await cur.execute(
+        "INSERT INTO commands (satellite_id, kind, args, idempotency_key, submitted_by, accept_by, created_at)"
+        f" SELECT satellite_id, kind, args, key, actor, accept_by, clock_timestamp() FROM {_BATCH_ROWS}"
+        " WHERE EXISTS (SELECT 1 FROM satellites s WHERE s.id = t.satellite_id) ORDER BY n"
+        f" ON CONFLICT (satellite_id, idempotency_key) DO NOTHING RETURNING {_COLUMNS}",
+        columns,
+    )
+    created = {(c.satellite_id, c.idempotency_key): c for c in await cur.fetchall()}
+    rest = [item for item in items if (item[0], item[3]) not in created]
+    revived: dict[tuple[str, str], Command] = {}
+    known: dict[tuple[str, str], Command] = {}
+    if rest:
+        rest_columns = [list(col) for col in zip(*rest, strict=True)]
+        await cur.execute(
+            "UPDATE commands c SET kind = t.kind, args = t.args, status = 'queued', attempts = 0,"
+            " submitted_by = t.actor, created_at = clock_timestamp(), sent_at = NULL, accept_by = t.accept_by"
+            f" FROM {_BATCH_ROWS} WHERE c.satellite_id = t.satellite_id AND c.idempotency_key = t.key"
+            f" AND c.status = 'expired' RETURNING {', '.join('c.' + col for col in _COLUMNS.split(', '))}",
+            rest_columns,
+        )
+        revived = {(c.satellite_id, c.idempotency_key): c for c in await cur.fetchall()}
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM commands c WHERE (satellite_id, idempotency_key) IN"
+            " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            (rest_columns[0], rest_columns[3]),
+        )
+        known = {(c.satellite_id, c.idempotency_key): c for c in await cur.fetchall() if (c.satellite_id, c.idempotency_key) not in revived}
+    results: dict[tuple[str, str], SubmitResult] = {}
+    new = {**created, **revived}
+    deadlines = {(item[0], item[3]): item[5] for item in items}
+    if any(deadlines[pair] is not None for pair in new):
+        # Last before COMMIT, on the database's clock: an item past its commit_by writes nothing.
+        row = await (await conn.execute("SELECT clock_timestamp()")).fetchone()
+        assert row is not None
+        late = {pair for pair in new if (by := deadlines[pair]) is not None and not row[0] < by}
+        if late:
+            gone = [new[p].id for p in late if p in created]
+            back = [new[p].id for p in late if p in revived]
+            if gone:
+                await conn.execute("DELETE FROM commands WHERE id = ANY(%s)", (gone,))
+            if back:
+                await conn.execute("UPDATE commands SET status = 'expired' WHERE id = ANY(%s)", (back,))
+            for pair in late:
+                results[pair] = LateCommit(f"command for {pair[0]!r} not written: past its deadline {deadlines[pair]}")
+                del new[pair]
+    if new:
+        await conn.execute(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, details)"
+            " SELECT actor, 'command.submit', 'command', id, details"
+            " FROM unnest(%s::text[], %s::text[], %s::jsonb[]) AS a(actor, id, details)",
+            (
+                [c.submitted_by for c in new.values()],
+                [str(c.id) for c in new.values()],
+                [json.dumps({"satellite_id": c.satellite_id, "kind": c.kind, "args": c.args}) for c in new.values()],
+            ),
+        )
+    for pair, command in new.items():
+        results[pair] = (command, True)
+    for pair, command in known.items():
+        results[pair] = (command, False)
+    for item in items:
+        results.setdefault((item[0], item[3]), NotFound("satellite_id", f"no satellite {item[0]!r}"))
+    return results
+
+
+async def mark_sent_many(conn: Connection, command_ids: Sequence[uuid.UUID]) -> int:
+    """``mark_sent`` for each id (one more attempt per occurrence), on ``conn``; final and
+    unknown commands are left as they are. How many commands changed."""
+    counts = Counter(command_ids)
+    if not counts:
+        return 0
+    cur = await conn.execute(
+        "UPDATE commands c SET status = 'sent', attempts = c.attempts + t.n, sent_at = now()"
+        " FROM unnest(%s::uuid[], %s::int[]) AS t(id, n) WHERE c.id = t.id AND c.status IN ('queued', 'sent')",
+        (list(counts), list(counts.values())),
+    )
+    return cur.rowcount
+
+
+async def finish_many(conn: Connection, outcomes: Sequence[tuple[uuid.UUID, bool, Any]]) -> int:
+    """``mark_done`` / ``mark_failed`` for each ``(id, done, result or reason)``, on ``conn``:
+    the first outcome of a command wins (a final one is left as it is). How many changed."""
+    first: dict[uuid.UUID, tuple[str, str]] = {}
+    for command_id, done, value in outcomes:
+        if command_id not in first:
+            outcome = json_value({} if value is None else value, "result") if done else json_value({"reason": value}, "reason")
+            first[command_id] = ("done" if done else "failed", json.dumps(outcome.obj))
+    if not first:
+        return 0
+    cur = await conn.execute(
+        "UPDATE commands c SET status = t.status, result = t.result, finished_at = now()"
+        " FROM unnest(%s::uuid[], %s::text[], %s::jsonb[]) AS t(id, status, result)"
+        " WHERE c.id = t.id AND c.status IN ('queued', 'sent')",
+        (list(first), [v[0] for v in first.values()], [v[1] for v in first.values()]),
+    )
+    return cur.rowcount
 
 
 async def _get(conn: Connection, command_id: uuid.UUID) -> Command | None:

@@ -6,7 +6,10 @@
 
     node.start_server(Echo(), name="echo")
 
-``handle_call``, ``handle_cast`` and ``handle_info`` may be plain or ``async`` methods. As in
+``handle_call``, ``handle_cast`` and ``handle_info`` may be plain or ``async`` methods. A server
+with ``concurrent_calls = True`` runs each async ``handle_call`` as a task of its own and answers
+when it returns (a server that groups work, e.g. one commit for many calls); casts and other
+messages are still handled one at a time, in order. As in
 Erlang, an exception in a handler ends the server (exit reason ``{python_exception, Class,
 Message}``) and every caller waiting on it gets a CallError through its monitor.
 The client side is ``Node.call`` / ``Node.cast``.
@@ -14,12 +17,13 @@ The client side is ``Node.call`` / ``Node.cast``.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from .process import Process
+from .process import Process, python_exception_reason
 from .terms import Atom, Pid
 
 __all__ = ["NO_REPLY", "Caller", "GenServer", "serve"]
@@ -43,6 +47,8 @@ class GenServer:
     """Subclass and override the handlers you need."""
 
     process: Process
+    # True: calls answered as they finish, not one at a time (see the module's docstring).
+    concurrent_calls: bool = False
 
     async def init(self) -> None:
         """Runs in the server's process before the first message."""
@@ -85,6 +91,9 @@ def _handle(proc: Process, server: GenServer, message: Any) -> Any:
             return None
         result = server.handle_call(message[2], caller)
         if inspect.isawaitable(result):
+            if server.concurrent_calls:
+                _reply_concurrently(proc, caller, result)
+                return None
             return _reply_later(proc, caller, result)
         if result is not NO_REPLY:
             proc.send(caller[0], (caller[1], result))
@@ -98,3 +107,19 @@ async def _reply_later(proc: Process, caller: Caller, pending: Awaitable[Any]) -
     result = await pending
     if result is not NO_REPLY:
         proc.send(caller[0], (caller[1], result))
+
+
+_calls: set[asyncio.Task[None]] = set()  # running concurrent calls (the loop keeps weak references only)
+
+
+def _reply_concurrently(proc: Process, caller: Caller, pending: Awaitable[Any]) -> None:
+    async def run() -> None:
+        try:
+            await _reply_later(proc, caller, pending)
+        except Exception as exc:  # as in a handler run in line: the server ends
+            log.error("%s: a call crashed the server: %r", proc.pid, exc, exc_info=True)
+            proc.node.terminate(proc, python_exception_reason(exc))
+
+    task = asyncio.get_running_loop().create_task(run())
+    _calls.add(task)
+    task.add_done_callback(_calls.discard)

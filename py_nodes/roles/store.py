@@ -27,12 +27,17 @@ false}``: the minority side of a partition) gives the lease up at once and takes
 once told it has quorum, so the majority side's store can take the database over.
 
 Calls that must be durable before BEAM acknowledges anything (a new satellite, a command) go to
-the database at once and answer ``{error, store_unavailable}`` when it is down. Casts are work
-BEAM will not repeat, so they are never dropped: command outcomes and checkpoints wait in order
-in a queue, retried with backoff while the database is down (checkpoints coalesced per
-satellite); telemetry goes to the bounded ``TelemetryWriter``. A command's outcome is written
-after the state it produced: if we stop between the two, the command stays ``sent``, is delivered
-again, and the actor, which has its id in ``applied``, answers ``done`` without applying it twice.
+the database at once and answer ``{error, store_unavailable}`` when it is down. Calls run
+concurrently (``concurrent_calls``): the submissions (and creations) that arrive while one
+transaction commits go together in the next (``GroupCommit``: one fsync for the lot), each answered
+on its own, exactly as if written alone (its own id, its own ``existing``, error or deadline).
+Casts are work BEAM will not repeat, so they are never dropped: command outcomes and checkpoints
+wait in order in a queue, retried with backoff while the database is down (checkpoints coalesced
+per satellite); what queued while the previous write ran is written in one transaction ("sent"
+marks, then states, then outcomes), or job by job when one of them is bad, so only it is dropped.
+Telemetry goes to the bounded ``TelemetryWriter``. A command's outcome is written with (or after)
+the state it produced: if we stop before, the command stays ``sent``, is delivered again, and the
+actor, which has its id in ``applied``, answers ``done`` without applying it twice.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -61,12 +67,15 @@ from py_nodes.db import (
     ValidationError,
     migrate,
 )
-from py_nodes.db.commands import LateCommit
+from py_nodes.db.commands import LateCommit, Submission, finish_many, mark_sent_many
 from py_nodes.db.lease import OwnershipLease
+from py_nodes.db.satellites import checkpoint_rows, delete_rows
 from py_nodes.db.values import datetime_from_ms
 from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid
 from py_nodes.jsonterms import to_json
 from py_nodes.roles.alarming import AlarmKeeper
+from py_nodes.roles.group_commit import GroupCommit
+from py_nodes.satellite.model import SatState
 from py_nodes.settings import Settings
 
 __all__ = ["StoreServer", "serve_store", "start"]
@@ -82,9 +91,12 @@ RETRY_MAX_S: Final = 5.0
 CONNECT_TIMEOUT_S: Final = 2.0  # under the BEAM side's 4 s submit timeout
 # A command commits this long before its caller's deadline, or not at all: time for the reply.
 COMMIT_MARGIN_S: Final = 1.0
+MAX_BATCH: Final = 2000  # submissions, creations or queued jobs in one transaction
 
 
 class StoreServer(GenServer):
+    concurrent_calls = True  # submissions wait for their group's commit, not for each other
+
     def __init__(self, conninfo: str, holder: str | None = None, *, lease_grace_s: float = 10.0) -> None:
         self.db = Database(conninfo, max_size=8, timeout_s=CONNECT_TIMEOUT_S, name="store")
         # One cluster owns the database: calls and casts are refused while we do not hold this.
@@ -102,6 +114,9 @@ class StoreServer(GenServer):
         self._checkpoints: OrderedDict[str, dict[Atom, Any]] = OrderedDict()
         self._worker: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        # Group commit: a caller awaits its own item's answer (an error of its own is raised).
+        self.submits: GroupCommit[Submission, tuple[Command, bool]] = GroupCommit(self.ledger.submit_many, max_items=MAX_BATCH)
+        self.creates: GroupCommit[SatState, None] = GroupCommit(self._create_many, max_items=MAX_BATCH)
 
     async def init(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run_jobs())
@@ -131,6 +146,7 @@ class StoreServer(GenServer):
         BEAM kills a Python node 2 s after asking it to stop)."""
         if self._ready.is_set():
             try:
+                await asyncio.wait_for(self.submits.wait_idle(), timeout_s)  # replies of calls in flight
                 await asyncio.wait_for(self._jobs.join(), timeout_s)
             except TimeoutError:
                 log.error("store: stopping with %d durable job(s) not written", self._jobs.qsize())
@@ -195,7 +211,7 @@ class StoreServer(GenServer):
             log.warning("store: satellite %s refused uncreated: the call arrived after its deadline", state.id.decode())
             return UNAVAILABLE
         try:
-            await self.satellites.create(state, actor=ACTOR)
+            await self.creates.submit(state)  # written with the others that came meanwhile
         except ValidationError as exc:
             if exc.field == "id":
                 return (ERROR, Atom("already_exists"))
@@ -225,10 +241,12 @@ class StoreServer(GenServer):
             return UNAVAILABLE
         commit_by = datetime.fromtimestamp(deadline_s - COMMIT_MARGIN_S, UTC)
         try:
-            command, created = await self.ledger.submit(
-                sat_id.decode(), str(kind), _args_json(args), None if key is None else key.decode(),
-                actor=submitted_by, commit_by=commit_by,
-            )  # fmt: skip
+            key_text = None if key is None else key.decode()
+        except UnicodeDecodeError:
+            return (ERROR, (Atom("bad_field"), Atom("idempotency_key")))
+        submission = Submission(sat_id.decode(errors="replace"), str(kind), _args_json(args), key_text, submitted_by, commit_by)
+        try:
+            command, created = await self.submits.submit(submission)  # committed with the others that came meanwhile
         except LateCommit as exc:
             log.warning("store: %s", exc)
             return UNAVAILABLE
@@ -239,6 +257,9 @@ class StoreServer(GenServer):
             return UNAVAILABLE
         status = Atom("new") if created else (Atom("existing"), Atom(command.status))
         return (OK, str(command.id).encode(), status)
+
+    async def _create_many(self, states: list[SatState]) -> list[ValidationError | None]:
+        return await self.satellites.create_many(states, actor=ACTOR)
 
     async def _publish_alarm(self, sat_id: str, data: dict[str, Any]) -> None:
         """An alarm transition on BEAM's event bus (every gateway's event streams)."""
@@ -323,57 +344,93 @@ class StoreServer(GenServer):
             self._jobs.put_nowait(("checkpoints", None))
 
     async def _run_jobs(self) -> None:
-        """The durable work, one job at a time, each retried until the database takes it."""
+        """The durable work in arrival order: what queued while the previous write ran goes
+        in one transaction, retried until the database takes it."""
         await self._ready.wait()
         while True:
-            job = await self._jobs.get()
-            delay_s = RETRY_INITIAL_S
-            while True:
-                try:
-                    await self._do(*job)
-                    break
-                except DatabaseUnavailable as exc:
-                    log.warning("store: %s; retrying %s in %.1f s", exc, job[0], delay_s)
-                    await asyncio.sleep(delay_s)
-                    delay_s = min(delay_s * 2, RETRY_MAX_S)
-                except Exception:  # bad data: it will not get better by retrying
-                    log.exception("store: %s job dropped", job[0])
-                    break
-            self._jobs.task_done()
+            jobs = [await self._jobs.get()]
+            while len(jobs) < MAX_BATCH and not self._jobs.empty():
+                jobs.append(self._jobs.get_nowait())
+            await self._write([j for j in jobs if j[0] != "alarm"])
+            for job in jobs:
+                if job[0] == "alarm":  # a transaction of its own (rare)
+                    await self._write([job])
+                self._jobs.task_done()
 
-    async def _do(self, kind: str, payload: Any) -> None:
-        if kind == "checkpoints":
-            items = list(self._checkpoints.values())
-            live = [proto_v1.state_from_term(_sat_state(i[Atom("state")])) for i in items if not i.get(Atom("deleted"))]
-            gone = [i[Atom("id")].decode() for i in items if i.get(Atom("deleted"))]
-            await self.satellites.checkpoint_many(live)
-            if gone:
-                await self.satellites.delete(gone, actor=ACTOR)
-            for item in items:  # newer ones that came in meanwhile stay for the next job
-                sat_id = item[Atom("id")].decode()
-                if self._checkpoints.get(sat_id) is item:
-                    del self._checkpoints[sat_id]
-            if self._checkpoints:
-                self._jobs.put_nowait(("checkpoints", None))
-        elif kind == "sent":
-            for command_id in payload:
-                with contextlib.suppress(ValidationError):  # not a ledger id: nothing to mark
-                    await self.ledger.mark_sent(command_id.decode())
-        elif kind == "alarm":
-            sat_id, data = payload
+    async def _write(self, jobs: list[tuple[str, Any]]) -> None:
+        """``jobs`` in one transaction, retried while the database is down; when the lot fails
+        otherwise (bad data), job by job, so only the bad one is dropped."""
+        delay_s = RETRY_INITIAL_S
+        while jobs:
+            try:
+                await self._do(jobs)
+                return
+            except DatabaseUnavailable as exc:
+                log.warning("store: %s; retrying %d job(s) in %.1f s", exc, len(jobs), delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+            except Exception:  # bad data: it will not get better by retrying
+                if len(jobs) == 1:
+                    log.exception("store: %s job dropped", jobs[0][0])
+                    return
+                for job in jobs:
+                    await self._write([job])
+                return
+
+    async def _do(self, jobs: list[tuple[str, Any]]) -> None:
+        if len(jobs) == 1 and jobs[0][0] == "alarm":
+            sat_id, data = jobs[0][1]
             message = data.get(Atom("message"), b"")
             await self.alarms.raise_alarm(
                 sat_id.decode(), str(data.get(Atom("alarm"))), str(data.get(Atom("severity"))),  # type: ignore[arg-type]
                 message.decode(errors="replace") if type(message) is bytes else "",
             )  # fmt: skip
-        elif kind == "result":
-            command_id, _sat_id, outcome, state = payload
-            await self.satellites.checkpoint(proto_v1.state_from_term(_sat_state(state)))
-            with contextlib.suppress(ValidationError):
-                if outcome == "done":
-                    await self.ledger.mark_done(command_id.decode(), {"outcome": "done"})
-                else:
-                    await self.ledger.mark_failed(command_id.decode(), to_json(outcome[1] if type(outcome) is tuple else outcome))
+            return
+        sent: list[uuid.UUID] = []
+        states: dict[bytes, SatState] = {}  # the newest state per satellite
+        outcomes: list[tuple[uuid.UUID, bool, Any]] = []
+        taken: list[dict[Atom, Any]] = []  # checkpoints written by this transaction
+        for kind, payload in jobs:
+            if kind == "sent":
+                sent.extend(u for c in payload if (u := _command_uuid(c)) is not None)
+            elif kind == "result":
+                command_id, _sat_id, outcome, state = payload
+                _newest(states, proto_v1.state_from_term(_sat_state(state)))
+                if (u := _command_uuid(command_id)) is not None:
+                    done = outcome == "done"
+                    outcomes.append((u, done, {"outcome": "done"} if done else to_json(outcome[1] if type(outcome) is tuple else outcome)))
+            elif kind == "checkpoints" and not taken:
+                taken = list(self._checkpoints.values())
+                for item in taken:
+                    if not item.get(Atom("deleted")):
+                        _newest(states, proto_v1.state_from_term(_sat_state(item[Atom("state")])))
+        gone = [i[Atom("id")].decode() for i in taken if i.get(Atom("deleted"))]
+        async with self.db.transaction() as conn:
+            await mark_sent_many(conn, sent)  # "sent" before the outcome
+            await checkpoint_rows(conn, list(states.values()))  # the state before the outcome
+            if gone:
+                await delete_rows(conn, gone, actor=ACTOR)
+            await finish_many(conn, outcomes)
+        for item in taken:  # newer ones that came in meanwhile stay for the next job
+            sat_id = item[Atom("id")].decode()
+            if self._checkpoints.get(sat_id) is item:
+                del self._checkpoints[sat_id]
+        if taken and self._checkpoints:
+            self._jobs.put_nowait(("checkpoints", None))
+
+
+def _newest(states: dict[bytes, SatState], state: SatState) -> None:
+    known = states.get(state.id)
+    if known is None or known.updated_at < state.updated_at:
+        states[state.id] = state
+
+
+def _command_uuid(command_id: Any) -> uuid.UUID | None:
+    """A ledger id from BEAM; None for anything else (an id from before persistence was on)."""
+    try:
+        return uuid.UUID(command_id.decode()) if type(command_id) is bytes else None
+    except ValueError:
+        return None
 
 
 def _sat_state(known: Any) -> Any:
