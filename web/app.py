@@ -6,9 +6,10 @@ the database connected (retrying in the background while PostgreSQL is away), wa
 cluster's event stream into the SSE hub. At shutdown every event stream is ended first
 (``on_shutdown``), so a stop never waits for clients that would stay connected forever.
 
-Middlewares, outermost first: ``observe`` (request id, every failure as the JSON error shape,
-metrics, access log), CORS (when configured), ``guard`` (auth, then validation from the route's
-spec; cluster and database refusals as HTTP errors). Events from the cluster go to the SSE hub
+One middleware, ``observe.Front`` (request id, CORS preflight when configured, every failure as
+the JSON error shape, metrics, access log); each route's handler is its ``spec.Route`` (auth,
+then validation from the route's spec; cluster and database refusals as HTTP errors), composed
+once here rather than as a stack of middlewares (a coroutine layer each, per request). Events from the cluster go to the SSE hub
 and to the satellites' read model (``mirror``). The built dashboard is served at ``/``
 (``static``).
 """
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
@@ -36,7 +37,7 @@ from .keys import ACCESS_LOG, CLUSTER, CONFIG, DATABASE, HUB, METRICS, MIRROR
 from .metrics import DistCollector, GatewayMetrics
 from .mirror import SatMirror
 from .routes import ROUTES
-from .spec import AUTHENTICATOR, GATE, add_routes, guard
+from .spec import AUTHENTICATOR, GATE, add_routes
 from .sse import EventHub
 
 __all__ = ["create_app"]
@@ -61,19 +62,17 @@ def create_app(
     metrics = GatewayMetrics()
     if dist_connections is not None:
         metrics.add_collector(DistCollector(dist_connections))
-    middlewares: list[Any] = [observe.middleware]
     cors = Cors(config.cors_origins) if config.cors_origins else None
-    if cors is not None:
-        middlewares.append(cors.middleware)
-    middlewares.append(guard)
-    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
+    access_log = AccessLog(config.access_log, private_dir=config.log_dir)
+    front = observe.Front(metrics, access_log, cors)
+    app = web.Application(middlewares=[front.middleware], client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[CLUSTER] = cluster
     app[DATABASE] = db
     app[METRICS] = metrics
     app[HUB] = EventHub(metrics, queue_size=config.sse_queue_events)
     app[MIRROR] = SatMirror(snapshot_max_s=config.sat_cache_s)
-    app[ACCESS_LOG] = AccessLog(config.access_log, private_dir=config.log_dir)
+    app[ACCESS_LOG] = access_log
     gate = app[GATE] = DatabaseGate(db)
     app[AUTHENTICATOR] = Authenticator(
         ApiTokens(db), gate, cache_s=config.token_cache_s, anonymous_role=config.anonymous_role
@@ -81,7 +80,6 @@ def create_app(
     add_routes(app, ROUTES)
     openapi.install(app)
     static.install(app)  # the dashboard's files: routes without a spec, not in the document
-    app.on_response_prepare.append(observe.on_prepare)
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
     if manage_db:

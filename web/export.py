@@ -21,6 +21,7 @@ from aiohttp import web
 from py_nodes.db import DatabaseUnavailable
 
 from .dbgate import DatabaseGate
+from .observe import prepare_stream
 
 __all__ = ["CSV_MEDIA", "FORMAT_QUERY", "stream_csv", "wants_csv"]
 
@@ -86,7 +87,7 @@ async def stream_csv(
     })  # fmt: skip
     response.enable_chunked_encoding()
     try:
-        await response.prepare(request)
+        await prepare_stream(request, response)
         chunk = first
         while chunk:
             async with asyncio.timeout(STALL_S):

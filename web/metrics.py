@@ -15,11 +15,13 @@ node names): none is per satellite.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import metrics as client_metrics
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -27,6 +29,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from py_nodes.vocabulary import ALARM_STATES
 
@@ -48,6 +51,59 @@ _CLUSTER_SCALARS: Final = (
     (CounterMetricFamily, "stellar_cluster_peer_failures", "BEAM peers disconnected for silence (STELLAROPS_CLUSTER_FAILURE_MS)", "peer_failures", 0),
     (CounterMetricFamily, "stellar_cluster_rebalance_moves", "Satellites this BEAM node moved to others to even out the load", "moves", 0),
 )  # fmt: skip
+
+class RequestMetrics(Collector):
+    """``stellar_http_request_duration_seconds{method,route}`` (a histogram) and
+    ``stellar_http_requests_total{method,route,status}``, counted in plain lists per label set:
+    a request costs one bisect and a few additions, where prometheus_client's children take a
+    lock per bucket and per counter (their observe was the largest part of a request's metrics
+    work). No lock is needed: only the event loop writes, and a scrape reads whole numbers. At
+    scrape time the series come out as prometheus_client's Histogram and Counter write them
+    (buckets cumulative, ``_count``, ``_sum``, ``_created``)."""
+
+    DURATION: Final = "stellar_http_request_duration_seconds"
+    REQUESTS: Final = "stellar_http_requests"
+
+    def __init__(self, buckets: tuple[float, ...] = _BUCKETS) -> None:
+        self._bounds = (*buckets, float("inf"))
+        self._les: list[str] = [floatToGoString(b) for b in self._bounds]  # type: ignore[no-untyped-call]
+        # (method, route) -> [count per bucket..., sum_s, created]; (method, route, status) -> [count, created]
+        self._durations: dict[tuple[str, str], list[float]] = {}
+        self._requests: dict[tuple[str, str, int], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        durations = self._durations.get((method, route))
+        if durations is None:
+            durations = self._durations[(method, route)] = [0.0] * len(self._bounds) + [0.0, time.time()]
+        durations[bisect.bisect_left(self._bounds, seconds)] += 1
+        durations[-2] += seconds
+        requests = self._requests.get((method, route, status))
+        if requests is None:
+            requests = self._requests[(method, route, status)] = [0.0, time.time()]
+        requests[0] += 1
+
+    def collect(self) -> Iterable[Metric]:
+        created = client_metrics._use_created  # PROMETHEUS_DISABLE_CREATED_SERIES, as the library reads it
+        duration = Metric(self.DURATION, "HTTP request duration by route", "histogram")
+        n = len(self._bounds)
+        for (method, route), values in list(self._durations.items()):
+            counts, total_s, at = values[:n], values[n], values[n + 1]
+            acc = 0.0
+            for le, count in zip(self._les, counts, strict=True):
+                acc += count
+                duration.add_sample(self.DURATION + "_bucket", {"method": method, "route": route, "le": le}, acc)
+            duration.add_sample(self.DURATION + "_count", {"method": method, "route": route}, acc)
+            duration.add_sample(self.DURATION + "_sum", {"method": method, "route": route}, total_s)
+            if created:
+                duration.add_sample(self.DURATION + "_created", {"method": method, "route": route}, at)
+        requests = Metric(self.REQUESTS, "HTTP requests by route and status", "counter")
+        for (method, route, status), (count, at) in list(self._requests.items()):
+            labels = {"method": method, "route": route, "status": str(status)}
+            requests.add_sample(self.REQUESTS + "_total", labels, count)
+            if created:
+                requests.add_sample(self.REQUESTS + "_created", labels, at)
+        return [duration, requests]
+
 
 class DistCollector(Collector):
     """``stellar_dist_messages_{received,sent}_total`` per peer node, from erldist connections."""
@@ -239,20 +295,14 @@ class GatewayMetrics:
         self.alarms_active = Gauge("stellar_alarms_active", "Active (not cleared) alarms by severity", ["severity"], registry=r)
         self.alarms_open = Gauge("stellar_alarms", "Open (not cleared) alarms by severity and state", ["severity", "state"], registry=r)
         self.database_up = Gauge("stellar_database_up", "1 while the gateway reaches the database, else 0", registry=r)
-        self.http_duration = Histogram(
-            "stellar_http_request_duration_seconds", "HTTP request duration by route",
-            ["method", "route"], buckets=_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.http_requests = Counter(
-            "stellar_http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=r
-        )
+        self.requests = RequestMetrics()
+        r.register(self.requests)
         self.sse_clients = Gauge("stellar_sse_clients", "Connected server-sent-event clients", registry=r)
         self.sse_dropped = Counter(
             "stellar_sse_clients_dropped", "SSE clients dropped because they could not keep up", registry=r
         )
         self.sse_events = Counter("stellar_sse_events", "Events received from the cluster for fan-out", registry=r)
         self.sse_resets = Counter("stellar_sse_resets", "reset events sent (a client resumed too late)", registry=r)
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.telemetry = TelemetryCollector()
         r.register(self.telemetry)
         self.beam = BeamCollector()
@@ -301,15 +351,7 @@ class GatewayMetrics:
         self.database_up.set(1 if up else 0)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:  # labels() looks up under a lock: once per (method, route, status)
-            children = self._children[key] = (
-                self.http_duration.labels(method, route),
-                self.http_requests.labels(method, route, str(status)),
-            )
-        children[0].observe(seconds)
-        children[1].inc()
+        self.requests.observe(method, route, status, seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,10 +1,11 @@
 """Routes as data: each ``RouteSpec`` is both an aiohttp route and an OpenAPI operation.
 
 A spec names its handler, the role it needs (None: public), its path and query parameters and
-body as JSON Schemas, and its responses. ``add_routes`` registers specs on an app; the
-``guard`` middleware then authenticates (401/403) and validates (422) every request against
-its route's spec before the handler runs, leaves the checked values in ``params(request)``,
-and turns the cluster's and the database's refusals into HTTP errors (``refusals``).
+body as JSON Schemas, and its responses. ``add_routes`` registers specs on an app, each with
+a ``Route`` as its aiohttp handler, which authenticates (401/403) and validates (422) every
+request against the spec before the spec's handler runs, leaves the checked values in
+``params(request)``, and turns the cluster's and the database's refusals into HTTP errors
+(``refusals``).
 A spec also says whether its route needs the database: ``"here"`` (the gateway queries it: the
 request is refused at once while it is away, and cut if it goes away meanwhile) or ``"store"``
 (BEAM's store node writes it: refused at once while it is away, never cut, since BEAM may be
@@ -29,7 +30,7 @@ from .logs import sat_id_var
 from .refusals import translate
 from .schema import Schema, parse_param, parse_query, read_json
 
-__all__ = ["AUTHENTICATOR", "GATE", "SPECS", "Params", "Reply", "RouteSpec", "add_routes", "guard", "params"]
+__all__ = ["AUTHENTICATOR", "GATE", "SPECS", "Params", "Reply", "Route", "RouteSpec", "add_routes", "params"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # status -> (description, JSON schema of the body or None for no body)
@@ -63,7 +64,7 @@ class RouteSpec:
     database: NeedsDb = None  # see the module's docstring
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more, per request
 class Params:
     path: dict[str, Any]
     query: dict[str, Any]
@@ -83,14 +84,20 @@ _ACCESS_TOKEN: Final[Schema] = {"type": "string", "maxLength": 256}
 _PATH_CACHE_MAX: Final = 4096  # checked path values kept per parameter (satellite ids: the fleet)
 
 
-class _Plan:
-    """What ``guard`` needs of a spec, worked out once per route instead of per request; a path
-    parameter's checked values are remembered (checking is a pure function of the text)."""
+class Route:
+    """A spec's aiohttp handler (``run``): authenticates (401/403), validates (422), leaves the
+    checked values in ``params(request)``, runs the spec's handler and turns the cluster's and the
+    database's refusals into HTTP errors. What a request needs of the spec (path schemas, the
+    query schema with ``access_token``, the authenticator and the gate) is worked out once, when
+    the route is added; a path parameter's checked values are remembered (checking is a pure
+    function of the text)."""
 
-    __slots__ = ("path_params", "query", "required", "spec")
+    __slots__ = ("auth", "gate", "path_params", "query", "required", "spec")
 
-    def __init__(self, spec: RouteSpec) -> None:
+    def __init__(self, spec: RouteSpec, auth: Authenticator, gate: DatabaseGate) -> None:
         self.spec = spec
+        self.auth = auth
+        self.gate = gate
         self.path_params = [(name, schema, dict[str, Any]()) for name, schema in spec.path_params.items()]
         query = dict(spec.query)
         if spec.query_token:
@@ -111,53 +118,49 @@ class _Plan:
                 checked[text] = values[name] = value
         return values
 
-
-_PLANS: Final = web.AppKey("route_plans", dict)
+    async def run(self, request: web.Request) -> web.StreamResponse:
+        spec = self.spec
+        principal = None
+        if spec.role is not None:
+            # A header accepted within the token cache's time: no parsing, no coroutine.
+            principal = self.auth.cached(request, spec.role)
+            if principal is None:
+                principal = await self.auth.require(request, spec.role, allow_query=spec.query_token)
+        path = self.path(request.match_info) if self.path_params else {}
+        if "sat_id" in path:
+            sat_id_var.set(path["sat_id"])  # for the logs of this request
+        # No query string and nothing required: nothing to parse (the common GET).
+        query = parse_query(request.query, self.query, self.required) if request.query_string or self.required else {}
+        body = await read_json(request, spec.body) if spec.body is not None else None
+        request[_PARAMS] = Params(path, query, body, principal)
+        gate = self.gate
+        handler = spec.handler
+        try:
+            if spec.database == "here":
+                return await gate.run(handler(request))
+            if spec.database == "store":
+                gate.check()
+            return await handler(request)
+        except DatabaseUnavailable as exc:
+            gate.mark_down(str(exc))
+            raise gate.error() from None
+        except ClusterRefusal as exc:
+            if exc.reason == "store_unavailable":
+                raise gate.error() from None
+            raise translate(exc, path.get("sat_id")) from None
+        except ClusterUnavailable as exc:
+            if spec.database == "store" and not gate.up:  # timed out because the database went away
+                raise gate.error() from None
+            raise translate(exc, path.get("sat_id")) from None
+        except (ClusterError, DbError) as exc:
+            raise translate(exc, path.get("sat_id")) from None
 
 
 def add_routes(app: web.Application, specs: list[RouteSpec]) -> None:
+    """Register ``specs`` on ``app`` (its ``AUTHENTICATOR`` and ``GATE`` set first): each route's
+    handler is its ``Route``."""
     table: dict[Any, RouteSpec] = app.setdefault(SPECS, {})
-    plans: dict[Any, _Plan] = app.setdefault(_PLANS, {})
+    auth, gate = app[AUTHENTICATOR], app[GATE]
     for spec in specs:
-        route = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.operation_id)
+        route = app.router.add_route(spec.method, spec.path, Route(spec, auth, gate).run, name=spec.operation_id)
         table[route] = spec
-        plans[route] = _Plan(spec)
-
-
-@web.middleware
-async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    app = request.app
-    plan: _Plan | None = app[_PLANS].get(request.match_info.route)
-    if plan is None:  # not found, method not allowed: the handler raises it
-        return await handler(request)
-    spec = plan.spec
-    principal = None
-    if spec.role is not None:
-        principal = await app[AUTHENTICATOR].require(request, spec.role, allow_query=spec.query_token)
-    path = plan.path(request.match_info) if plan.path_params else {}
-    if "sat_id" in path:
-        sat_id_var.set(path["sat_id"])  # for the logs of this request
-    # No query string and nothing required: nothing to parse (the common GET).
-    query = parse_query(request.query, plan.query, plan.required) if request.query_string or plan.required else {}
-    body = await read_json(request, spec.body) if spec.body is not None else None
-    request[_PARAMS] = Params(path, query, body, principal)
-    gate = app[GATE]
-    try:
-        if spec.database == "here":
-            return await gate.run(handler(request))
-        if spec.database == "store":
-            gate.check()
-        return await handler(request)
-    except DatabaseUnavailable as exc:
-        gate.mark_down(str(exc))
-        raise gate.error() from None
-    except ClusterRefusal as exc:
-        if exc.reason == "store_unavailable":
-            raise gate.error() from None
-        raise translate(exc, path.get("sat_id")) from None
-    except ClusterUnavailable as exc:
-        if spec.database == "store" and not gate.up:  # timed out because the database went away
-            raise gate.error() from None
-        raise translate(exc, path.get("sat_id")) from None
-    except (ClusterError, DbError) as exc:
-        raise translate(exc, path.get("sat_id")) from None

@@ -13,6 +13,7 @@ from ..cluster import EVENT_TYPES
 from ..errors import ValidationFailed
 from ..keys import CLUSTER, CONFIG, HUB
 from ..models import SAT_ID, error_replies
+from ..observe import prepare_stream
 from ..spec import RouteSpec, params
 from ..sse import EventFilter
 
@@ -66,7 +67,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     hub, config = request.app[HUB], request.app[CONFIG]
     transport = request.transport
     response = web.StreamResponse(headers=HEADERS)
-    await response.prepare(request)
+    await prepare_stream(request, response)
     _small_send_buffer(transport, config.sse_send_buffer_bytes)
     client = hub.connect(event_filter, transport)
 
