@@ -12,9 +12,18 @@ Earth-fixed speed. V bounds |v| for each satellite: its mean orbit's perigee spe
 rotation at its apogee distance (and the fastest speed seen in the scan, if larger), times 1.05
 (mean-to-osculating J2 terms change the speed by ~0.1%, a day of drag by less).
 
+A tighter bound where ḋ is known: for a mask >= 0, d is a concave function of ρ (a linear term
+minus sin(mask) times the norm of ρ's horizontal part) with a gradient of length 1, so
+d(ρ(t)) <= d(a) + ḋ(a)·τ + A·τ²/2 for τ = t - a of either sign, where A bounds |ρ̈|, the
+satellite's Earth-fixed acceleration: gravity at the mean perigee, Coriolis for the speed bound
+and centrifugal at apogee, times 1.2 (J2 adds ~0.3%). From an end below the mask, d stays < 0
+until the larger root of that parabola (and until |d(a)|/V); so in a cell [a, b] with both ends
+below the mask, the satellite can be above it only in a window [lo, hi], lo = a + that time
+from a, hi = b - the same from b.
+
 Method:
 
-1. Coarse scan: satellites are searched in groups by grid step (120 s; 600 s for orbits of
+1. Coarse scan: satellites are searched in groups by grid step (240 s; 600 s for orbits of
    225 min or longer, whose Earth-fixed motion is slow: any step keeps the guarantee below, it
    only sets the cost), on a uniform grid of step Δ = duration / ceil(duration / max(min_pass_s,
    step)), including both window edges, vectorised over blocks of satellites × times
@@ -24,14 +33,15 @@ Method:
    samples); d itself is computed for the others only. Sign changes between consecutive
    samples bracket AOS and LOS; d and ḋ are kept at both ends.
 2. Cells that could hide a pass: a pass lasting T >= ``min_pass_s`` strictly inside a cell
-   [a, b] of length L whose ends are both below the mask lies at distances t1 >= |d(a)|/V and
-   t2 >= |d(b)|/V from them with t1 + T + t2 <= L, so |d(a)| + |d(b)| <= V·(L - T). Cells that
-   fail this cannot hide such a pass and are dropped (a cell with a far end always fails). The
-   others are split at m, the middle of [a + |d(a)|/V, b - |d(b)|/V] where the satellite can
-   be inside the cone (one batched evaluation for all of them): if d(m) >= 0, m is inside a
-   pass, bracketed by [a, m] and [m, b]; otherwise both parts are tested the same way. That
-   interval at least halves each round and must stay T long, so this ends within
-   log2(Δ / T) + 1 rounds.
+   [a, b] whose ends are both below the mask lies inside its window [lo, hi] (above), so
+   hi - lo >= T. With the speed bound alone, |d(a)| + |d(b)| <= V·(L - T) for a cell of length
+   L: the scan drops the cells that fail this first (a cell with a far end always fails), then
+   those whose window, with ḋ at both ends, is shorter than T (the acceleration bound prunes
+   ~98% of what the speed bound leaves). The others are split at m, the middle of the window
+   (one batched evaluation for all of them, d and ḋ): if d(m) >= 0, m is inside a pass,
+   bracketed by [a, m] and [m, b]; otherwise both parts are tested the same way. The window
+   at least halves each round and must stay T long, so this ends within log2(Δ / T) + 1
+   rounds.
 3. Refinement, batched over all passes (each round is one ``sgp4_array`` call per satellite
    for all of its points, not one per pass). AOS and LOS: Newton's method on d (ḋ from the SGP4
    velocity), starting from the root of the cubic Hermite interpolant of d over the bracket
@@ -49,8 +59,8 @@ Method:
 
 Guarantee (``min_pass_s``): a pass is an interval where el >= mask. If its part inside the window
 lasts at least ``min_pass_s``, either it contains a grid sample (found in step 1), or it lies
-strictly inside one cell whose ends are below the mask. That cell passes step 2's test by the
-bound above; when its midpoint is below the mask the pass lies strictly inside one half, whose
+strictly inside one cell whose ends are below the mask. That cell passes step 2's tests by the
+bounds above; when its midpoint is below the mask the pass lies strictly inside one half, whose
 ends are below the mask, so that half passes the test too; and so on until a midpoint falls
 inside the pass, which happens while the halves are still longer than it. So it is found and
 refined. Shorter passes may be missed. Two passes of one satellite over one station are
@@ -74,8 +84,8 @@ import multiprocessing
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -93,12 +103,13 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-_COARSE_STEP_S = 120.0  # coarse grid step when min_pass_s is shorter
+_COARSE_STEP_S = 240.0  # coarse grid step when min_pass_s is shorter
 _HIGH_STEP_S = 600.0  # ... for orbits of _HIGH_PERIOD_MIN or longer (MEO, GEO, HEO)
 _HIGH_PERIOD_MIN = 225.0  # SGP4's deep-space threshold
 _PARALLEL_MIN_SAMPLES = 20_000_000  # satellite × station × grid samples worth a worker pool
 _CHUNKS_PER_WORKER = 4
 _SPEED_MARGIN = 1.05  # on the Earth-fixed speed bound V
+_ACCEL_MARGIN = 1.2  # on the Earth-fixed acceleration bound A
 _DISTANCE_SLACK_KM = 1e-6  # rounding allowance in the cell test
 _FAR_SLACK_KM = 1.0  # margin on the near/far split of the scan (rounding, and more)
 _EDGE_TOLERANCE_S = 0.01  # AOS/LOS: stop when the Newton step is below this (then apply it)
@@ -112,12 +123,13 @@ _J2 = 1.082616e-3
 _RE_KM = 6378.135
 
 
-@dataclass(frozen=True, slots=True)
-class Pass:
+class Pass(NamedTuple):
     """One pass of satellite ``sat_index`` (its position in the input list) over a station.
 
     ``aos_cut``/``los_cut`` mark a pass already in progress at the window start / still in
-    progress at its end; the cut time is then the window edge.
+    progress at its end; the cut time is then the window edge. A named tuple (immutable, and
+    built in C: a catalog's day makes millions of them, and a frozen dataclass's ``__init__``
+    took twice as long as the search behind each pass).
     """
 
     sat_index: int
@@ -342,6 +354,37 @@ class _Sky:
         self.cos_m, self.sin_m = np.cos(mask_rad), np.sin(mask_rad)
         self.jd0, self.fr0 = job.jd0, job.fr0
         self.speed_bound = _speed_bounds(satrecs)
+        self.accel_bound = _accel_bounds(satrecs)
+        # The acceleration bound holds for d only where d is concave: masks >= 0.
+        self.concave = self.sin_m >= 0.0
+
+    def window(
+        self,
+        sat: IntArray,
+        st: IntArray,
+        a: FloatArray,
+        b: FloatArray,
+        da: FloatArray,
+        db: FloatArray,
+        ga: FloatArray,
+        gb: FloatArray,
+        speed: FloatArray,
+    ) -> tuple[FloatArray, FloatArray]:
+        """[lo, hi] within a cell [a, b] whose ends are below the mask (d < 0, ḋ = g, NaN if
+        unknown) outside which d < 0 holds throughout: d reaches 0 no sooner than |d|/V from
+        an end, and, for a mask >= 0, no sooner than the root of d + ḋτ + Aτ²/2 (module
+        docstring). A pass of T inside the cell needs hi - lo >= T (NaN d: no window)."""
+        ea = np.maximum(-da - _DISTANCE_SLACK_KM, 0.0)
+        eb = np.maximum(-db - _DISTANCE_SLACK_KM, 0.0)
+        acc = np.where(self.concave[st], self.accel_bound[sat], np.inf)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # the larger root of ea = gτ + Aτ²/2, in the form without cancellation for g's sign
+            ra, rb = np.sqrt(ga * ga + 2.0 * acc * ea), np.sqrt(gb * gb + 2.0 * acc * eb)
+            ta = np.where(ga >= 0.0, 2.0 * ea / (ga + ra), (ra - ga) / acc)
+            tb = np.where(gb <= 0.0, 2.0 * eb / (rb - gb), (rb + gb) / acc)
+        ta = np.fmax(ta, ea / speed)  # NaN (no ḋ, or A = inf) -> the speed bound alone
+        tb = np.fmax(tb, eb / speed)
+        return a + ta, b - tb
 
     def times(self, offset_s: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Split Julian dates of start + offsets (``fr`` may exceed 1; SGP4 and GMST accept it)."""
@@ -398,6 +441,25 @@ class _Sky:
         return result
 
 
+def _accel_bounds(satrecs: Sequence[Any]) -> FloatArray:
+    """Bound on each satellite's Earth-fixed acceleration (km/s²): gravity at the mean orbit's
+    perigee, Coriolis for the Earth-fixed speed bound (without its margin) and centrifugal at
+    apogee, times _ACCEL_MARGIN (J2 adds ~0.3% to gravity; the osculating perigee lies ~0.1%
+    below the mean one; drag and lunisolar terms are smaller still); +inf outside the elliptic
+    range."""
+    out = np.empty(len(satrecs))
+    speed = _speed_bounds(satrecs) / _SPEED_MARGIN
+    for i, s in enumerate(satrecs):
+        a_km, e = s.a * s.radiusearthkm, s.ecco
+        if a_km > 0.0 and 0.0 <= e < 1.0:
+            r_p, r_a = a_km * (1.0 - e), a_km * (1.0 + e)
+            omega = EARTH_ROTATION_RAD_S
+            out[i] = s.mu / (r_p * r_p) + 2.0 * omega * speed[i] + omega * omega * r_a
+        else:
+            out[i] = math.inf
+    return out * _ACCEL_MARGIN
+
+
 def _speed_bounds(satrecs: Sequence[Any]) -> FloatArray:
     """Bound on each satellite's Earth-fixed speed (km/s): perigee speed of the mean orbit plus
     Earth rotation at apogee distance (|v - ω×r| <= |v| + ω|r|), times _SPEED_MARGIN; +inf for
@@ -434,6 +496,8 @@ class _Scan(NamedTuple):
     cell_k: IntArray
     cell_d0: FloatArray
     cell_d1: FloatArray
+    cell_rate0: FloatArray
+    cell_rate1: FloatArray
     # samples above the mask and their sin(elevation)
     up_sat: IntArray
     up_st: IntArray
@@ -464,7 +528,7 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
     hiding = cell_s > min_pass_s
     speed = sky.speed_bound.copy()
     edges: list[list[Any]] = [[] for _ in range(8)]  # sat, st, k, rising, d0, d1, rate0, rate1
-    cells: list[list[Any]] = [[] for _ in range(5)]  # sat, st, k, d0, d1
+    cells: list[list[Any]] = [[] for _ in range(7)]  # sat, st, k, d0, d1, rate0, rate1
     highs: list[list[Any]] = [[] for _ in range(4)]  # sat, st, k, sin(el)
 
     def add(into: list[list[Any]], *columns: Any) -> None:
@@ -559,7 +623,21 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
                 b = nxt[a]
                 a = a[(d[a] < 0.0) & (d[b] < 0.0) & (d[a] + d[b] >= -reach[sat[a]])]
                 b = nxt[a]
-                add(cells, sat[a] + s0, st[a], j[a] + k0, d[a], d[b])
+                # ḋ at both ends, for the tighter test with the acceleration bound
+                ends_j = np.concatenate([j[a], j[b]])
+                rows = np.concatenate([row[a], row[b]])
+                tt = np.concatenate([st[a], st[a]])
+                look = sky.geometry(
+                    tt, r[rows], _rotate_v(r_teme, v_teme, rows, c[ends_j], s[ends_j])
+                )
+                rate = sky.d_rate(tt, look)
+                g0, g1 = rate[: len(a)], rate[len(a) :]
+                c_sat = sat[a] + s0
+                t0 = grid_s[j[a] + k0]
+                lo, hi = sky.window(c_sat, st[a], t0, t0 + cell_s, d[a], d[b], g0, g1, speed[c_sat])
+                ok = hi - lo >= min_pass_s
+                a, b = a[ok], b[ok]
+                add(cells, c_sat[ok], st[a], j[a] + k0, d[a], d[b], g0[ok], g1[ok])
             p_sat, p_st, p_j, p_sin = _run_peaks(
                 sat[vis], st[vis], j[vis], up[vis] / np.sqrt(rho2[vis]), m, n_st
             )
@@ -575,7 +653,7 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
         ]
 
     e_sat, e_st, e_k, e_rising, e_d0, e_d1, e_rate0, e_rate1 = cat(edges, "qqq?dddd")
-    c_sat, c_st, c_k, c_d0, c_d1 = cat(cells, "qqqdd")
+    c_sat, c_st, c_k, c_d0, c_d1, c_rate0, c_rate1 = cat(cells, "qqqdddd")
     h_sat, h_st, h_k, h_sin = cat(highs, "qqqd")
     return _Scan(
         e_sat,
@@ -591,6 +669,8 @@ def _coarse_scan(sky: _Sky, grid_s: FloatArray, min_pass_s: float, block_bytes: 
         c_k,
         c_d0,
         c_d1,
+        c_rate0,
+        c_rate1,
         h_sat,
         h_st,
         h_k,
@@ -731,45 +811,48 @@ def _hidden_passes(sky: _Sky, scan: _Scan, grid_s: FloatArray, min_pass_s: float
     sat, st = scan.cell_sat, scan.cell_st
     a, b = grid_s[scan.cell_k], grid_s[scan.cell_k + 1]
     da, db = scan.cell_d0, scan.cell_d1
+    ga, gb = scan.cell_rate0, scan.cell_rate1
     found: list[tuple[Any, ...]] = []
     for _ in range(_MAX_ROUNDS):
         if not len(sat):
             break
-        # The middle of where the satellite can be inside the cone, given V: [a + |d(a)|/V,
-        # b - |d(b)|/V] (the cell's middle for V = inf); it halves that interval each round.
-        v_bound = scan.speed_bound[sat]
-        mid = np.clip(0.5 * (a + b + (db - da) / v_bound), a, b)
+        # The middle of the window where the satellite can be inside the cone (Sky.window);
+        # it halves that window each round.
+        lo, hi = sky.window(sat, st, a, b, da, db, ga, gb, scan.speed_bound[sat])
+        mid = np.clip(0.5 * (lo + hi), a, b)
         look = sky.look(sat, st, mid)
-        dm = look.d
+        dm, gm = look.d, sky.d_rate(st, look)
         hit = dm >= 0.0
         if hit.any():
             sin_el = look.up[hit] / np.hypot(look.up[hit], look.horizontal[hit])
             found.append(
-                (sat[hit], st[hit], a[hit], mid[hit], b[hit], da[hit], dm[hit], db[hit], sin_el)
-            )
+                (sat[hit], st[hit], a[hit], mid[hit], b[hit], da[hit], dm[hit], db[hit],
+                 ga[hit], gm[hit], gb[hit], sin_el)
+            )  # fmt: skip
         miss = ~hit
         sat, st = np.tile(sat[miss], 2), np.tile(st[miss], 2)
         a, b = np.concatenate([a[miss], mid[miss]]), np.concatenate([mid[miss], b[miss]])
         da, db = np.concatenate([da[miss], dm[miss]]), np.concatenate([dm[miss], db[miss]])
-        reach = scan.speed_bound[sat] * ((b - a) - min_pass_s) + _DISTANCE_SLACK_KM
-        keep = da + db >= -reach  # NaN -> False
-        sat, st, a, b, da, db = sat[keep], st[keep], a[keep], b[keep], da[keep], db[keep]
+        ga, gb = np.concatenate([ga[miss], gm[miss]]), np.concatenate([gm[miss], gb[miss]])
+        lo, hi = sky.window(sat, st, a, b, da, db, ga, gb, scan.speed_bound[sat])
+        keep = hi - lo >= min_pass_s  # NaN -> False
+        sat, st, a, b = sat[keep], st[keep], a[keep], b[keep]
+        da, db, ga, gb = da[keep], db[keep], ga[keep], gb[keep]
     else:  # pragma: no cover - the cells halve each round
         raise AssertionError("hidden-pass search did not end")
     if found:
         cols = [np.concatenate(c) for c in zip(*found, strict=True)]
     else:
-        cols = [np.zeros(0)] * 9
-    h_sat, h_st, h_a, h_m, h_b, h_da, h_dm, h_db, h_sin = cols
+        cols = [np.zeros(0)] * 12
+    h_sat, h_st, h_a, h_m, h_b, h_da, h_dm, h_db, h_ga, h_gm, h_gb, h_sin = cols
     none = np.zeros(len(h_sat), dtype=np.bool_)
-    unknown = np.full(len(h_sat), np.nan)
     return _Passes(
         h_sat.astype(np.int64),
         h_st.astype(np.int64),
         none,
         none,
-        _Brackets(h_a, h_m, h_da, h_dm, unknown, unknown),
-        _Brackets(h_m, h_b, h_dm, h_db, unknown, unknown),
+        _Brackets(h_a, h_m, h_da, h_dm, h_ga, h_gm),
+        _Brackets(h_m, h_b, h_dm, h_db, h_gm, h_gb),
         h_m,
         np.degrees(np.arcsin(np.clip(h_sin, -1.0, 1.0))),
     )
@@ -936,46 +1019,36 @@ def _make_passes(
     ids = [s.station_id for s in stations]
     rank = np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"), kind="stable")
     order = np.lexsort((p.sat, rank[p.st], aos_us))
-    norad = [e.norad_id for e in elements]
-    names = [e.name for e in elements]
+    sat, st = p.sat[order], p.st[order]
     us = timedelta(microseconds=1)
-    make = Pass
+
+    def column(values: list[Any], index: IntArray) -> list[Any]:
+        return np.array(values, dtype=object)[index].tolist()  # type: ignore[no-any-return]
+
+    def times(offsets_us: IntArray) -> list[datetime]:
+        return list(map(start.__add__, map(us.__mul__, offsets_us[order].tolist())))
+
     # Millions of new objects, none in a reference cycle: the cyclic collector's passes over
-    # them would take ~45% of this loop's time, so it is paused here.
+    # them would take ~45% of this function's time, so it is paused here.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _pass_objects(make, us, start, ids, norad, names, p, order, aos_us, tca_us, los_us)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _pass_objects(
-    make: type[Pass],
-    us: timedelta,
-    start: datetime,
-    ids: list[str],
-    norad: list[int],
-    names: list[str],
-    p: _Found,
-    order: IntArray,
-    aos_us: IntArray,
-    tca_us: IntArray,
-    los_us: IntArray,
-) -> list[Pass]:
-    return [
-        make(s_i, norad[s_i], names[s_i], ids[t_i], start + us * a, start + us * c,
-             start + us * b, el, a_cut, b_cut)
-        for s_i, t_i, a, c, b, el, a_cut, b_cut in zip(
-            p.sat[order].tolist(),
-            p.st[order].tolist(),
-            aos_us[order].tolist(),
-            tca_us[order].tolist(),
-            los_us[order].tolist(),
+        rows = zip(
+            sat.tolist(),
+            column([e.norad_id for e in elements], sat),
+            column([e.name for e in elements], sat),
+            column([s.station_id for s in stations], st),
+            times(aos_us),
+            times(tca_us),
+            times(los_us),
             p.max_el[order].tolist(),
             p.aos_cut[order].tolist(),
             p.los_cut[order].tolist(),
             strict=True,
         )
-    ]  # fmt: skip
+        # tuple.__new__ over the rows: the named tuples are made without a Python call each
+        passes: list[Pass] = list(map(tuple.__new__, repeat(Pass), rows))
+        return passes
+    finally:
+        if collecting:
+            gc.enable()
