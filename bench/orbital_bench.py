@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/orbital_bench.py [--satellites 30000] [--pass-satellites 30000]
         [--catalog synthetic|walker] [--workers 1,2] [--stations 20] [--hours 24] [--min-el 10]
-        [--repeats 7] [--pass-repeats 1] [--sample-sats 20] [--sample-stations 2] [--strict]
+        [--repeats 7] [--pass-repeats 1] [--sample-sats 20] [--sample-stations 2] [--brute-sats 40]
+        [--strict]
 
 No network and no data files (epoch 2025-01-01T00:00Z). Propagation uses Walker-delta shells made
 by `orbital.walker_delta`; passes use `--catalog`: `synthetic` (default), a 30,000-object catalog
@@ -41,6 +42,11 @@ the load (printed), the ratios against the references measured in the same run m
    (the single-worker ratio is printed too). Without skyfield the
    comparison is skipped, and a skipped check is not a pass: the result says pass: false
    (`make bench` installs the `bench` extra, skyfield).
+
+4. Brute force on a sample (--brute-sats satellites spread over the catalog x every station):
+   elevation from `orbital.look_angles` at every whole second of the window; every run of seconds
+   above the mask lasting >= --min-pass-s must overlap a pass of step 2's full run (missed = 0),
+   and each AOS/LOS lie within 1 s of the sampled crossing.
 
 Prints the environment, a table and PASS/FAIL per target of the issue; results also go to
 bench/results/orbital_bench.json. Exit code 0 unless --strict and a check fails.
@@ -458,11 +464,95 @@ def bench_skyfield(
     }
 
 
+# ---------------------------------------------------------------- 4. brute force
+
+
+def bench_brute_force(
+    args: argparse.Namespace, full_found: Sequence[orbital.Pass]
+) -> dict[str, Any]:
+    """The no-missed-pass guarantee on a sample: --brute-sats satellites spread over the catalog
+    x every station, elevation from `orbital.look_angles` (not the search's code) at every whole
+    second of the window. A run of whole seconds above the mask from s0 to s1 is a pass of at
+    least s1 - s0 s; each with s1 - s0 >= min_pass_s must overlap a pass of the full run (same
+    satellite and station): missed otherwise. Also counted: passes of the full run that no
+    sampled second is inside (possible only for passes under ~1 s), and the largest distance of
+    an AOS/LOS from the last second below / first second above the mask (<= 1 s expected)."""
+    elements = pass_catalog(args)
+    index = spread(len(elements), args.brute_sats)
+    sample = [elements[i] for i in index]
+    sites = stations(args.stations, args.min_el)
+    duration_s = int(args.hours * 3600)
+    offsets = np.arange(duration_s + 1, dtype=float)
+    jd, fr = orbital.jd_fr_offsets(EPOCH, offsets)
+    c0 = cpu_s()
+    up = np.empty((len(sites), len(sample), len(offsets)), dtype=np.bool_)
+    for lo in range(0, len(offsets), 3600):
+        sl = slice(lo, lo + 3600)
+        states = orbital.propagate_jd(sample, jd[sl], fr[sl])
+        r, v = orbital.teme_to_ecef(states.r_teme_km, states.v_teme_km_s, jd[sl], fr[sl])
+        for k, site in enumerate(sites):
+            up[k, :, sl] = orbital.look_angles(site, r, v).el_deg >= site.min_el_deg
+    ours: dict[tuple[int, str], list[orbital.Pass]] = {}
+    position = {sat: j for j, sat in enumerate(index)}
+    for p in full_found:
+        if p.sat_index in position:
+            ours.setdefault((position[p.sat_index], p.station_id), []).append(p)
+    brute = missed = long_enough = 0
+    worst_edge = 0.0
+    missed_list: list[dict[str, Any]] = []
+    matched: set[tuple[int, str, int]] = set()
+    for k, site in enumerate(sites):
+        for j in range(len(sample)):
+            row = up[k, j]
+            change = np.flatnonzero(np.diff(row.astype(np.int8))).tolist()
+            starts = ([0] if row[0] else []) + [c + 1 for c in change if row[c + 1]]
+            ends = [c for c in change if row[c]] + ([duration_s] if row[-1] else [])
+            mine = ours.get((j, site.station_id), [])
+            for s0, s1 in zip(starts, ends, strict=True):
+                brute += 1
+                hits = [
+                    n for n, p in enumerate(mine)
+                    if (p.aos_utc - EPOCH).total_seconds() <= s1 + 1
+                    and s0 - 1 <= (p.los_utc - EPOCH).total_seconds()
+                ]  # fmt: skip
+                for n in hits:
+                    matched.add((j, site.station_id, n))
+                    p = mine[n]
+                    if not p.aos_cut:
+                        aos = (p.aos_utc - EPOCH).total_seconds()
+                        worst_edge = max(worst_edge, aos - s0, s0 - 1 - aos)
+                    if not p.los_cut:
+                        los = (p.los_utc - EPOCH).total_seconds()
+                        worst_edge = max(worst_edge, s1 - los, los - (s1 + 1))
+                if s1 - s0 >= args.min_pass_s:
+                    long_enough += 1
+                    if not hits:
+                        missed += 1
+                        missed_list.append(
+                            {"satellite": sample[j].name, "station": site.station_id,
+                             "from_s": s0, "to_s": s1}
+                        )  # fmt: skip
+    ours_total = sum(len(v) for v in ours.values())
+    return {
+        "satellites": [e.name for e in sample],
+        "stations": len(sites),
+        "step_s": 1.0,
+        "brute_passes": brute,
+        "brute_passes_min_pass_s": long_enough,
+        "our_passes": ours_total,
+        "missed": missed,
+        "missed_passes": missed_list[:20],
+        "ours_unseen": ours_total - len(matched),
+        "max_edge_s": worst_edge,
+        "cpu_s": cpu_s() - c0,
+    }
+
+
 # ---------------------------------------------------------------- checks, report
 
 
 def checks(fig: dict[str, Any]) -> list[dict[str, Any]]:
-    prop, sky, passes = fig["propagation"], fig["skyfield"], fig["passes"]
+    prop, sky, passes, brute = fig["propagation"], fig["skyfield"], fig["passes"], fig["brute"]
     results: list[dict[str, Any]] = [
         {
             "check": f"SatBatch propagate + geodetic >= {TARGET_RATIO:g}x raw SatrecArray.sgp4",
@@ -470,7 +560,17 @@ def checks(fig: dict[str, Any]) -> list[dict[str, Any]]:
             "limit": TARGET_RATIO,
             "unit": "x",
             "ok": prop["ratio"] >= TARGET_RATIO and prop["same_positions_as_raw"],
-        }
+        },
+        {
+            "check": (
+                f"brute force (1 s), {len(brute['satellites'])} sats x {brute['stations']}: "
+                f"passes >= {passes['min_pass_s']:g} s missed = 0"
+            ),
+            "value": brute["missed"],
+            "limit": 0,
+            "unit": "",
+            "ok": brute["missed"] == 0 and brute["max_edge_s"] <= 1.0 + 1e-6,
+        },
     ]
     if sky is None:
         for name in (
@@ -651,6 +751,15 @@ def report(fig: dict[str, Any], results: list[dict[str, Any]]) -> None:
             f"max |Δset| {c['max_set_diff_s']:.3f} s; sample passes = full run's: "
             f"{sky['full_run_consistent']}"
         )
+    b = fig["brute"]
+    print(
+        f"\n4. brute force on a sample: {len(b['satellites'])} satellites (spread over the catalog) x "
+        f"{b['stations']} stations, look_angles every {b['step_s']:g} s ({b['cpu_s']:.1f} s CPU): "
+        f"{b['brute_passes']} passes ({b['brute_passes_min_pass_s']} of >= "
+        f"{passes['min_pass_s']:g} s); the full run has {b['our_passes']} for them; missed "
+        f"{b['missed']}; full-run passes between two sampled seconds {b['ours_unseen']}; "
+        f"AOS/LOS within {b['max_edge_s']:.3f} s of the sampled crossing"
+    )
     print()
     for r in results:
         if r["ok"] is None:
@@ -681,6 +790,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pass-repeats", type=int, default=1, help="runs of the full pass search")
     parser.add_argument("--sample-sats", type=int, default=20, help="skyfield sample satellites")
     parser.add_argument("--sample-stations", type=int, default=2, help="skyfield sample stations")
+    parser.add_argument(
+        "--brute-sats",
+        type=int,
+        default=40,
+        help="satellites of the brute-force check (x all stations)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     args = parser.parse_args(argv)
     if args.satellites < len(SHELLS) or args.pass_satellites < len(SHELLS):
@@ -691,6 +806,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sample-stations must be in 1..--stations")
     if not 1 <= args.sample_sats <= args.pass_satellites:
         parser.error("--sample-sats must be in 1..--pass-satellites")
+    if not 1 <= args.brute_sats <= args.pass_satellites:
+        parser.error("--brute-sats must be in 1..--pass-satellites")
     if min(args.repeats, args.pass_repeats) < 1 or not args.hours > 0 or not args.min_pass_s > 0:
         parser.error("--repeats, --pass-repeats, --hours and --min-pass-s must be positive")
     if not -90.0 <= args.min_el < 90.0 or not math.isfinite(args.min_el):
@@ -711,6 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         found.clear()
         passes, found = bench_passes(args, workers)
         by_workers.append(passes)
+    brute = bench_brute_force(args, found)
     sky = bench_skyfield(args, found)
     params = {k: v for k, v in vars(args).items() if k != "strict"}
     fig = {
@@ -720,6 +838,7 @@ def main(argv: list[str] | None = None) -> int:
         "passes": passes,
         "passes_by_workers": by_workers,
         "skyfield": sky,
+        "brute": brute,
         "wall_s": time.perf_counter() - started,
     }
     results = checks(fig)
@@ -729,7 +848,9 @@ def main(argv: list[str] | None = None) -> int:
     passed = all(r["ok"] is True for r in results)
     skipped = [r["check"] for r in results if r["ok"] is None]
     if skipped:
-        print(f"NOT PASSED: {len(skipped)} checks did not run (pip install -e '.[bench]', or make bench)")
+        print(
+            f"NOT PASSED: {len(skipped)} checks did not run (pip install -e '.[bench]', or make bench)"
+        )
     body = {**{k: v for k, v in fig.items() if k != "params"}, "skipped_checks": skipped}
     save_results("orbital_bench", params, None, env["loadavg_before"], body, results, passed)
     return 1 if args.strict and not passed else 0
