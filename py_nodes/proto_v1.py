@@ -65,11 +65,13 @@ __all__ = [
     "OK",
     "SAT_EVENT",
     "SAT_TICK",
+    "SAT_TICKS",
     "SHAPES",
     "START_ACTOR",
     "STATE",
     "STATE_KEYS",
     "STOP",
+    "TICKS_SINK",
     "UNIONS",
     "VERSION",
     "Command",
@@ -90,10 +92,13 @@ __all__ = [
     "parse_start_actor",
     "sat_event",
     "sat_tick",
+    "sat_ticks",
     "start_actor",
     "start_actor_ok",
     "state_from_term",
     "state_to_term",
+    "telemetry",
+    "tick_entry",
 ]
 
 VERSION: Final = 1
@@ -115,6 +120,9 @@ COMMAND_RESULT: Final = Atom("command_result")
 FAILED: Final = Atom("failed")
 STOP: Final = Atom("stop")
 SAT_TICK: Final = Atom("sat_tick")
+SAT_TICKS: Final = Atom("sat_ticks")
+# The registered process of each BEAM node that takes a sats node's batched ticks.
+TICKS_SINK: Final = Atom("stellar_ticks")
 SAT_EVENT: Final = Atom("sat_event")
 STATE: Final = Atom("state")
 ALARM: Final = Atom("alarm")
@@ -152,6 +160,9 @@ SHAPES: Final[Mapping[str, Shape]] = {
     "command_result": ("atom:command_result", "int:1", "binary", "binary", "union:outcome", "map:SatState"),
     # Python -> BEAM: what an actor reports to its shadow
     "sat_tick": ("atom:sat_tick", "int:1", "binary", "map:Telemetry"),
+    # Python -> BEAM: a sats node's ticks for one BEAM node's shadows, one message per pass chunk;
+    # each entry is a Telemetry map's values as a tuple (no keys: smaller and cheaper both ways)
+    "sat_ticks": ("atom:sat_ticks", "int:1", "list:union:tick"),
     "sat_event_state": ("atom:sat_event", "int:1", "binary", "atom:state", "map:StateChange"),
     "sat_event_alarm": ("atom:sat_event", "int:1", "binary", "atom:alarm", "map:Alarm"),
 }
@@ -199,6 +210,12 @@ ENUMS: Final[Mapping[str, tuple[str, ...]]] = {
 UNIONS: Final[Mapping[str, tuple[Shape, ...]]] = {
     "tle": ("atom:undefined", ("binary", "binary")),
     "opt_float": ("atom:undefined", "float"),
+    "tick": (
+        (
+            "binary", "pid", "enum:mode", "float", "float", "int",
+            "union:opt_float", "union:opt_float", "union:opt_float", "enum:bool",
+        ),
+    ),
     "outcome": ("atom:done", ("atom:failed", "union:reason")),
     "reason": (
         ("atom:invalid_transition", "enum:mode", "enum:mode"),
@@ -488,8 +505,33 @@ def sat_tick(
 
     ``position`` is (lat_deg, lon_deg, alt_km) on WGS84, or None when unknown.
     """
+    return (SAT_TICK, VERSION, sat_id, telemetry(state, in_sunlight=in_sunlight, position=position))
+
+
+def sat_ticks(entries: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """``{sat_ticks, 1, [Tick]}``: many satellites' ticks (``tick_entry``) in one message to
+    ``TICKS_SINK`` on the shadows' BEAM node (whose shadows need not wake for a tick)."""
+    return (SAT_TICKS, VERSION, entries)
+
+
+def tick_entry(
+    state: SatState, shadow: Pid, *, in_sunlight: bool, position: tuple[float, float, float] | None
+) -> tuple[Any, ...]:
+    """One satellite's entry of ``sat_ticks``: ``{SatId, ShadowPid, Mode, EnergyPct, MemoryUsedMb,
+    UpdatedAt, LatDeg, LonDeg, AltKm, InSunlight}``, the ``Telemetry`` map's values in its order."""
     lat_deg, lon_deg, alt_km = position if position is not None else (None, None, None)
-    telemetry = {
+    return (
+        state.id, shadow, MODE_ATOMS[state.mode], state.energy_pct, state.memory_used_mb, state.updated_at,
+        lat_deg, lon_deg, alt_km, in_sunlight,
+    )
+
+
+def telemetry(
+    state: SatState, *, in_sunlight: bool, position: tuple[float, float, float] | None
+) -> dict[Atom, Any]:
+    """The ``Telemetry`` map of a tick (see ``sat_tick``)."""
+    lat_deg, lon_deg, alt_km = position if position is not None else (None, None, None)
+    return {
         K_MODE: MODE_ATOMS[state.mode],
         K_ENERGY: state.energy_pct,
         K_MEMORY_USED: state.memory_used_mb,
@@ -499,7 +541,6 @@ def sat_tick(
         K_ALT: alt_km,
         K_SUNLIT: in_sunlight,
     }
-    return (SAT_TICK, VERSION, sat_id, telemetry)
 
 
 def sat_event(sat_id: bytes, event: Event) -> tuple[Any, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from erl_support import ErlNode, erl_eval
-from test_sats_role import SHADOW_SRC, STATE_SRC, is_tagged, shadow_got
+from test_sats_role import SHADOW_SRC, STATE_SRC, TICKS_FANOUT_SRC, is_tagged, shadow_got
 
 from orbital import Elements, in_sunlight, make_elements, propagate, subsatellite_point
 from py_nodes import proto_v1
@@ -80,7 +80,8 @@ def test_a_decayed_satellite_is_left_out_not_raised() -> None:
 
 
 @pytest.fixture
-async def role(py_node: Node) -> SatsServer:
+async def role(py_node: Node, shared_erl: ErlNode) -> SatsServer:
+    await erl_eval(py_node, shared_erl, TICKS_FANOUT_SRC)  # ticks come batched: see test_sats_role
     return serve_sats(py_node, tick_s=0.1)
 
 

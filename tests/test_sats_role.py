@@ -74,6 +74,7 @@ def test_every_builder_conforms_to_its_shape() -> None:
         "stop": proto_v1.STOP,
         "command_result": proto_v1.command_result(b"sat-1", b"c1", "done", state),
         "sat_tick": proto_v1.sat_tick(b"sat-1", state, in_sunlight=True, position=(51.5, -0.1, 412.0)),
+        "sat_ticks": proto_v1.sat_ticks([proto_v1.tick_entry(state, PID, in_sunlight=True, position=None)]),
         "sat_event_state": proto_v1.sat_event(b"sat-1", ModeChanged(Mode.NOMINAL, Mode.SAFE, "low_energy")),
         "sat_event_alarm": proto_v1.sat_event(b"sat-1", Alarm("memory_full", "warning", "full")),
     }
@@ -220,12 +221,36 @@ end).
 """
 
 
+# The sats node sends ticks in batches to stellar_ticks on the shadows' node; there this stand-in
+# hands each shadow its own, as the single message {sat_tick, 1, Id, Telemetry} (which a real
+# shadow also takes), so the tests below see one tick per satellite. Shared by every test.
+TICKS_FANOUT_SRC = """
+case whereis(stellar_ticks) of
+    undefined ->
+        Pid = spawn(fun() ->
+            Loop = fun L() ->
+                receive {sat_ticks, 1, Ticks} ->
+                    [Shadow ! {sat_tick, 1, Id, #{mode => M, energy_pct => E, memory_used_mb => U, updated_at => T,
+                                                  lat_deg => Lat, lon_deg => Lon, alt_km => Alt, in_sunlight => Sun}}
+                     || {Id, Shadow, M, E, U, T, Lat, Lon, Alt, Sun} <- Ticks]
+                end,
+                L()
+            end,
+            Loop()
+        end),
+        register(stellar_ticks, Pid), ok;
+    _ -> ok
+end.
+"""
+
+
 def never_sunlit(sat_id: bytes, t_utc_s: float) -> bool:
     return False
 
 
 @pytest.fixture
-async def role(py_node: Node) -> SatsServer:
+async def role(py_node: Node, shared_erl: ErlNode) -> SatsServer:
+    await erl_eval(py_node, shared_erl, TICKS_FANOUT_SRC)
     server = serve_sats(py_node, tick_s=TICK_S, sunlight=never_sunlit)
     await asyncio.sleep(0)
     return server
@@ -283,6 +308,30 @@ async def test_placed_actor_ticks_to_its_shadow(py_node: Node, shared_erl: ErlNo
         assert t1_ms - t0_ms >= 0.5 * TICK_S * 1000  # paced by the tick, never bunched
         dt_s = min((t1_ms - t0_ms) / 1000, sats.MAX_DT_TICKS * TICK_S)
         assert e0 - e1 == pytest.approx(drain_pct_per_s * dt_s, abs=drain_pct_per_s * 0.002)
+
+
+async def test_ticks_come_batched_per_beam_node(py_node: Node) -> None:
+    """Every actor's tick in one sat_ticks message per pass chunk, to stellar_ticks on the
+    shadows' node (here the Python node itself), with each satellite's shadow and telemetry."""
+    server = serve_sats(py_node, tick_s=TICK_S, sunlight=never_sunlit)
+    n = 3 * sats.CHUNK_ACTORS // 2  # two chunks: two batches per pass
+    async with py_node.process("stellar_ticks") as sink, py_node.process() as shadow:
+        for i in range(n):
+            reply = await py_node.call("sats", proto_v1.start_actor(sat(id=b"sat-%d" % i), shadow.pid))
+            assert reply[0] == "ok"
+        first = await sink.receive(timeout=30)
+        while True:  # passes that began while the actors were being placed carry fewer
+            second = await sink.receive(timeout=30)
+            if len(first[2]) == sats.CHUNK_ACTORS and len(second[2]) == n - sats.CHUNK_ACTORS:
+                break
+            first = second
+        for batch in (first, second):
+            assert proto_v1.conforms(batch, proto_v1.SHAPES["sat_ticks"]), batch
+            assert all(entry[1] == shadow.pid for entry in batch[2])
+        ids = sorted(entry[0] for batch in (first, second) for entry in batch[2])
+        assert ids == sorted(b"sat-%d" % i for i in range(n))
+        assert shadow.mailbox_size() == 0  # no tick went to the shadow itself
+    assert server.process.alive
 
 
 @pytest.mark.erlang

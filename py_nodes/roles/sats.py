@@ -5,7 +5,9 @@ It supervises its actors the Erlang way: it traps exits and links to each actor,
 every actor's end, and if the server itself dies every actor dies with it (and each shadow
 re-places its satellite). One ticker process, linked to the server, advances every actor once per
 ``tick_s`` in a single pass: no timer or wake-up per actor (an actor's own task stays parked, see
-``satellite.actor``), so the per-actor cost of a tick is one model step and one message. The
+``satellite.actor``), and no message per actor either: each chunk of the pass goes to each BEAM
+node whose shadows it serves as one ``sat_ticks`` message (to ``stellar_ticks`` there), so the
+per-actor cost of a tick is one model step and one list entry on the wire. The
 positions and sunlight of all actors with a TLE come from one vectorised SGP4 call per pass
 (``satellite.orbit``); the others use the ``sunlight`` placeholder cycle and have no position.
 """
@@ -18,7 +20,7 @@ import time
 from typing import Any, Final
 
 from py_nodes import proto_v1
-from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid, Process
+from py_nodes.erldist import Atom, BackpressureError, Caller, GenServer, Node, Pid, Process
 from py_nodes.erldist.process import python_exception_reason
 from py_nodes.satellite.actor import Actor, start_actor
 from py_nodes.satellite.orbit import OrbitTracker
@@ -113,22 +115,40 @@ class SatsServer(GenServer):
         fixes = self.orbit.fixes(now_s) if len(self.orbit) else {}
         actors = list(self.actors.values())  # actors may come and go at each yield
         for start in range(0, len(actors), CHUNK_ACTORS):
+            batches: dict[Atom, list[Any]] = {}  # BEAM node -> this chunk's ticks of its shadows
             for actor in actors[start : start + CHUNK_ACTORS]:
                 if not actor.proc.alive:
                     continue
                 try:
                     fix = fixes.get(actor.state.id)
                     if fix is None:
-                        actor.advance(dt_s, sunlight(actor.state.id, now_s), now_ms)
+                        entry = actor.advance(dt_s, sunlight(actor.state.id, now_s), now_ms)
                     else:
                         position = (fix.lat_deg, fix.lon_deg, fix.alt_km)
-                        actor.advance(dt_s, fix.in_sunlight, now_ms, position)
+                        entry = actor.advance(dt_s, fix.in_sunlight, now_ms, position)
                 except Exception as exc:
                     # One broken actor must not stop the others: it crashes alone, and its
                     # shadow (linked) re-places it.
                     log.error("%s: tick failed: %r", actor, exc, exc_info=True, extra=actor.log_extra)
                     actor.proc.node.terminate(actor.proc, python_exception_reason(exc))
+                    continue
+                beam = actor.shadow.node
+                batch = batches.get(beam)
+                if batch is None:
+                    batches[beam] = [entry]
+                else:
+                    batch.append(entry)
+            self._send_ticks(batches)
             await self._breathe()
+
+    def _send_ticks(self, batches: dict[Atom, list[Any]]) -> None:
+        for beam, entries in batches.items():
+            try:
+                self.node.send(self.process.pid, (proto_v1.TICKS_SINK, beam), proto_v1.sat_ticks(entries))
+            except BackpressureError as exc:
+                # The BEAM node is 64 MiB behind: this chunk's ticks are lost (the next pass
+                # carries every state again); the shadows' links still report real failures.
+                log.warning("sats: %d tick(s) for %s dropped: %s", len(entries), beam, exc)
 
     async def _breathe(self) -> None:
         await asyncio.sleep(0)  # let messages in, and let this chunk's frames be written

@@ -4,7 +4,9 @@ The actor handles ``command`` and ``stop`` messages in mailbox order. Like erldi
 synchronous GenServers it sets ``Process.direct``, so a message is handled the moment it is
 delivered; its task only sits parked in ``receive`` (erldist runs ``direct`` only for a parked
 process), costing memory but no CPU. Ticks do not go through the mailbox: the node's single
-ticker (``roles.sats``) calls ``advance`` on every actor in one pass.
+ticker (``roles.sats``) calls ``advance`` on every actor in one pass, and sends the telemetry it
+returns to the shadows' BEAM node in batches (``proto_v1.sat_ticks``); events still go to the
+shadow one by one, ahead of the batch holding their tick.
 
 Lifetime: the shadow links to the actor, and the actor does not trap exits, so the shadow's
 exit signal ends it (and killing the actor sends the shadow an EXIT). The actor also monitors
@@ -109,14 +111,15 @@ class Actor:
 
     def advance(
         self, dt_s: float, in_sunlight: bool, now_ms: int, position: tuple[float, float, float] | None = None
-    ) -> None:
-        """Advance the state by ``dt_s`` and report it, its position (lat_deg, lon_deg, alt_km,
-        if known) and any events to the shadow."""
+    ) -> tuple[Any, ...]:
+        """Advance the state by ``dt_s``, send any events to the shadow, and return this tick's
+        entry for ``proto_v1.sat_ticks`` (``proto_v1.tick_entry``; ``position`` is lat_deg,
+        lon_deg, alt_km if known)."""
         state, events = tick(self.state, dt_s, in_sunlight, now_ms)
         self.state = state
         if events:
             self._publish(events)
-        self._send(self.shadow, proto_v1.sat_tick(state.id, state, in_sunlight=in_sunlight, position=position))
+        return proto_v1.tick_entry(state, self.shadow, in_sunlight=in_sunlight, position=position)
 
     def _publish(self, events: tuple[Event, ...]) -> None:
         sat_id = self.state.id

@@ -3,8 +3,13 @@
 %% (its last known SatState, the Python node hosting its actor, the BEAM node owning its
 %% shadow) and the Python nodes of the other BEAM nodes. This server is the only writer; it
 %% replicates each change to the stellar_catalog of every other BEAM node (creations,
-%% deletions and changes of owner at once, state updates batched every catalog_flush ms) and
-%% merges what they send by updated_at. On nodeup both sides exchange their whole tables.
+%% deletions and changes of owner at once; placements, command results and mode changes
+%% batched every catalog_flush ms) and merges what they send by updated_at. Ticks (put_ticks/1,
+%% every satellite every second) are not replicated one by one: every catalog_state_sync ms
+%% the entries of this node changed since the last round go to the peers in one pass, so a
+%% takeover starts a satellite from a state at most that old (a command's outcome is never
+%% older: it goes with the next flush). Only BEAM peers get these messages, never the Python
+%% nodes (which would decode and drop them). On nodeup both sides exchange their whole tables.
 %%
 %% Takeover: when a BEAM node goes down (or its app stops), every live entry that it owned
 %% is started here if this node is the entry's assignee among the survivors (phash2 of the id
@@ -41,6 +46,7 @@
 -export([running/2]).
 -export([actor_down/1]).
 -export([put_state/2]).
+-export([put_ticks/2]).
 -export([delete/1]).
 -export([py_node_changed/0]).
 -export([py_nodes/0]).
@@ -74,6 +80,8 @@
 %% nodes' counts must agree first, or two nodes that see each other's takeover late move
 %% satellites back and forth.
 -define(SETTLE_MS, 3000).
+%% Entries per message of a state sync round.
+-define(SYNC_CHUNK, 2000).
 
 -type status() :: placing | running | deleted.
 -type entry() :: #{id := binary(), state := stellar_proto_v1:known_state(),
@@ -104,7 +112,8 @@
     move_failed = 0 :: non_neg_integer(),
     rounds = 0 :: non_neg_integer(),
     stopped = 0 :: non_neg_integer(),
-    changed_at = 0 :: integer()
+    changed_at = 0 :: integer(),
+    synced_at = 0 :: integer()  % system ms when the last state sync round started
 }).
 
 %% API.
@@ -129,7 +138,8 @@ new_tables() ->
 %% Adds a satellite from its initial state; its shadow is started by the caller.
 -spec create(stellar_proto_v1:sat_state()) -> ok | {error, already_exists}.
 create(SatState = #{id := _}) ->
-    gen_server:call(?MODULE, {create, SatState}).
+    %% Long: at 100,000 satellites the catalog may be busy placing thousands for a while.
+    gen_server:call(?MODULE, {create, SatState}, 60000).
 
 %% The live entry of Id.
 -spec lookup(binary()) -> {ok, entry()} | error.
@@ -178,6 +188,13 @@ actor_down(Id) ->
 -spec put_state(binary(), stellar_proto_v1:known_state()) -> ok.
 put_state(Id, SatState) ->
     gen_server:cast(?MODULE, {put_state, Id, SatState}).
+
+%% The telemetry of ticks [{Id, Telemetry}] (from stellar_ticks), merged into the entries this
+%% node owns; replicated by the periodic state sync, not one by one. ReplyTo gets
+%% `ticks_applied' when they are in.
+-spec put_ticks([{binary(), stellar_proto_v1:telemetry()}], pid()) -> ok.
+put_ticks(Ticks, ReplyTo) ->
+    gen_server:cast(?MODULE, {put_ticks, Ticks, ReplyTo}).
 
 %% Removes Id from the catalog of every BEAM node.
 -spec delete(binary()) -> ok | {error, not_found}.
@@ -318,10 +335,12 @@ pick([{To, N} | Rest], Alive, Ids, Max, Acc) ->
 -spec init([]) -> {ok, #state{}}.
 init([]) ->
     process_flag(trap_exit, true),
+    process_flag(message_queue_data, off_heap),  % a long queue is not copied by each GC
     ok = net_kernel:monitor_nodes(true),
     gen_server:abcast(nodes(), ?MODULE, {hello, node(), os_pid()}),
     schedule_reconcile(),
-    {ok, #state{changed_at = mono_ms()}}.
+    schedule_state_sync(),
+    {ok, #state{changed_at = mono_ms(), synced_at = now_ms()}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({create, SatState = #{id := Id}}, _From, State) ->
@@ -420,6 +439,25 @@ handle_cast({put_state, Id, SatState}, State) ->
         error ->
             {noreply, State}
     end;
+handle_cast({put_ticks, Ticks, ReplyTo}, State) when is_list(Ticks), is_pid(ReplyTo) ->
+    Self = node(),
+    Now = now_ms(),
+    lists:foreach(
+        fun({Id, Telemetry = #{updated_at := TickAt}}) ->
+                case ets:lookup(?TAB, Id) of
+                    [{_, E = #{owner := Owner, status := S, state := Known}}]
+                            when Owner =:= Self, S =/= deleted, TickAt >= map_get(updated_at, Known) ->
+                        %% Not older than the state we have (a command's outcome that came by
+                        %% the shadow first). Owner, node and status unchanged: counts stay.
+                        true = ets:insert(?TAB, {Id, E#{state => maps:merge(Known, Telemetry), updated_at => Now}});
+                    _ ->
+                        ok
+                end;
+           (_) ->
+                ok
+        end, Ticks),
+    ReplyTo ! ticks_applied,
+    {noreply, State};
 handle_cast(py_node_changed, State) ->
     gen_server:abcast(nodes(), ?MODULE, {py_nodes, node(), local_py_rows()}),
     {noreply, State};
@@ -477,8 +515,21 @@ handle_info({nodedown, Node}, State = #state{peers = Peers}) ->
                                    changed_at = mono_ms()}, false)};
 handle_info(flush, State = #state{pending = Pending}) ->
     _ = maps:size(Pending) > 0 andalso
-        gen_server:abcast(nodes(), ?MODULE, {merge, node(), maps:values(Pending)}),
+        gen_server:abcast(peer_nodes(State), ?MODULE, {merge, node(), maps:values(Pending)}),
     {noreply, State#state{pending = #{}, flush_timer = undefined}};
+handle_info(state_sync, State = #state{synced_at = Since}) ->
+    schedule_state_sync(),
+    Now = now_ms(),
+    _ = case peer_nodes(State) of
+        [] ->
+            ok;
+        Peers ->
+            Self = node(),
+            Changed = ets:select(?TAB, [{{'_', #{owner => Self, updated_at => '$1'}}, [{'>=', '$1', Since}],
+                                         [{element, 2, '$_'}]}]),
+            [gen_server:abcast(Peers, ?MODULE, {merge, Self, Chunk}) || Chunk <- chunks(Changed, ?SYNC_CHUNK)]
+    end,
+    {noreply, State#state{synced_at = Now}};
 handle_info(reconcile, State) ->
     schedule_reconcile(),
     purge_tombstones(),
@@ -582,8 +633,24 @@ replicate(Entry = #{id := Id}, false, State = #state{pending = Pending, flush_ti
     State#state{pending = Pending#{Id => Entry}, flush_timer = Timer}.
 
 replicate_now(Entry = #{id := Id}, State = #state{pending = Pending}) ->
-    gen_server:abcast(nodes(), ?MODULE, {merge, node(), [Entry]}),
+    _ = gen_server:abcast(peer_nodes(State), ?MODULE, {merge, node(), [Entry]}),
     State#state{pending = maps:remove(Id, Pending)}.
+
+%% The connected BEAM nodes whose catalog said hello: where entries are replicated.
+peer_nodes(#state{peers = Peers}) ->
+    [N || N <- nodes(), is_map_key(N, Peers)].
+
+schedule_state_sync() ->
+    _ = erlang:send_after(application:get_env(stellar, catalog_state_sync, 2000), self(), state_sync),
+    ok.
+
+chunks([], _N) ->
+    [];
+chunks(List, N) when length(List) =< N ->
+    [List];
+chunks(List, N) ->
+    {Chunk, Rest} = lists:split(N, List),
+    [Chunk | chunks(Rest, N)].
 
 local_py_rows() ->
     [maps:with([name, role, status, restarts, os_pid], I) || I <- stellar_py_node:info()].
@@ -692,13 +759,15 @@ rebalance(State = #state{takeover = T, mover = M}) when is_pid(T); is_pid(M) ->
     State;
 rebalance(State = #state{changed_at = Changed}) ->
     Alive = alive(State),
-    Settled = mono_ms() - Changed >= ?SETTLE_MS andalso settled(Alive),
-    case Settled andalso may_start(Alive, State) of
+    Counts = maps:from_list([{N, satellite_count(beam, N)} || N <- Alive]),
+    Self = node(),
+    %% Cheap checks first: the passes over every entry below only when this node has to give.
+    Gives = mono_ms() - Changed >= ?SETTLE_MS andalso
+        lists:any(fun({From, _, _}) -> From =:= Self end, transfers(Counts, eligible(Alive))),
+    case Gives andalso settled(Alive) andalso may_start(Alive, State) of
         false ->
             State;
         true ->
-            Counts = maps:from_list([{N, satellite_count(beam, N)} || N <- Alive]),
-            Self = node(),
             Own = ets:foldl(fun({Id, #{owner := O, status := S}}, Acc) when O =:= Self, S =/= deleted ->
                                     case stellar_registry:whereis_local(Id) of
                                         undefined -> Acc;

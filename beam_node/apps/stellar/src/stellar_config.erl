@@ -127,7 +127,7 @@ restart_intensity() ->
 %% restarts at once, so this is sized by the number of satellites, not by 5.
 -spec sat_restart_intensity() -> {non_neg_integer(), pos_integer()}.
 sat_restart_intensity() ->
-    {application:get_env(stellar, sat_sup_intensity, 20000),
+    {application:get_env(stellar, sat_sup_intensity, 250000),
      application:get_env(stellar, sat_sup_period, 10)}.
 
 %% A timeout in milliseconds from the application environment.

@@ -15,6 +15,7 @@
 -export([subscribe/2]).
 -export([unsubscribe/1]).
 -export([publish/3]).
+-export([publish_many/2]).
 -export([since/1]).
 -export([last_id/0]).
 -export([matches/4]).
@@ -73,6 +74,13 @@ unsubscribe(Pid) when is_pid(Pid) ->
 -spec publish(type(), binary() | undefined, map()) -> ok.
 publish(Type, SatId, Data) when is_atom(Type), is_map(Data) ->
     gen_server:cast(?MODULE, {publish, Type, SatId, Data}).
+
+%% Publishes one event of Type per {SatId, Data}, in order, in one message (a tick batch).
+-spec publish_many(type(), [{binary() | undefined, map()}]) -> ok.
+publish_many(_Type, []) ->
+    ok;
+publish_many(Type, Events) when is_atom(Type), is_list(Events) ->
+    gen_server:cast(?MODULE, {publish_many, Type, Events}).
 
 %% The buffered events with an id greater than LastSeen, oldest first: `{ok, Events}', or
 %% `{truncated, Events}' when events after LastSeen have already left the buffer.
@@ -138,8 +146,17 @@ handle_call(_Request, _From, State) ->
     {reply, {error, bad_call}, State}.
 
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
-handle_cast({publish, Type, SatId, Data}, State = #state{next_id = Id, max = Max, subs = Subs}) ->
+handle_cast({publish, Type, SatId, Data}, State) ->
+    {noreply, publish_one(Type, erlang:system_time(millisecond), {SatId, Data}, State)};
+handle_cast({publish_many, Type, Events}, State) ->
     At = erlang:system_time(millisecond),
+    {noreply, lists:foldl(fun(E = {_, Data}, S) when is_map(Data) -> publish_one(Type, At, E, S);
+                             (_, S) -> S
+                          end, State, Events)};
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+publish_one(Type, At, {SatId, Data}, State = #state{next_id = Id, max = Max, subs = Subs}) ->
     true = ets:insert(?TAB, {Id, Type, SatId, Data, At}),
     _ = Id > Max andalso ets:delete(?TAB, Id - Max),
     Event = {stellar_event, Id, Type, SatId, Data, At},
@@ -149,9 +166,7 @@ handle_cast({publish, Type, SatId, Data}, State = #state{next_id = Id, max = Max
                              false -> ok
                          end
                  end, Subs),
-    {noreply, State#state{next_id = Id + 1}};
-handle_cast(_Msg, State) ->
-    {noreply, State}.
+    State#state{next_id = Id + 1}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info({'DOWN', Ref, process, Pid, _}, State = #state{subs = Subs}) ->

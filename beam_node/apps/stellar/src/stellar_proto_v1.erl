@@ -26,6 +26,8 @@
 -export([stop/0]).
 -export([sat_tick/2]).
 -export([sat_tick/3]).
+-export([sat_ticks/1]).
+-export([tick_entry/3]).
 -export([state_keys/0]).
 -export([is_telemetry/1]).
 -export([sat_event_state/4]).
@@ -62,7 +64,11 @@
                        updated_at := integer(), lat_deg := float() | undefined,
                        lon_deg := float() | undefined, alt_km := float() | undefined,
                        in_sunlight := boolean()}.
--export_type([mode/0, command_kind/0, sat_state/0, known_state/0, orbit/0, telemetry/0, outcome/0, shape/0]).
+%% {SatId, ShadowPid, Mode, EnergyPct, MemoryUsedMb, UpdatedAt, LatDeg, LonDeg, AltKm, InSunlight}
+-type tick_entry() :: {binary(), pid(), mode(), float(), float(), integer(), float() | undefined,
+                       float() | undefined, float() | undefined, boolean()}.
+-export_type([mode/0, command_kind/0, sat_state/0, known_state/0, orbit/0, telemetry/0, outcome/0, shape/0,
+              tick_entry/0]).
 
 %% The protocol version carried by every tuple message.
 -spec version() -> 1.
@@ -116,6 +122,10 @@ shapes() ->
                            <<"union:outcome">>, <<"map:SatState">>},
         %% Python -> BEAM: what an actor reports to its shadow.
         sat_tick => {<<"atom:sat_tick">>, <<"int:1">>, <<"binary">>, <<"map:Telemetry">>},
+        %% Python -> BEAM: a sats node's ticks for this node's shadows, one message per pass
+        %% chunk, to the registered stellar_ticks; each entry holds a Telemetry map's values
+        %% (tick_entry/3).
+        sat_ticks => {<<"atom:sat_ticks">>, <<"int:1">>, <<"list:union:tick">>},
         sat_event_state => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:state">>,
                             <<"map:StateChange">>},
         sat_event_alarm => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:alarm">>,
@@ -164,6 +174,8 @@ unions() ->
     #{
         tle => {<<"atom:undefined">>, {<<"binary">>, <<"binary">>}},
         opt_float => {<<"atom:undefined">>, <<"float">>},
+        tick => {{<<"binary">>, <<"pid">>, <<"enum:mode">>, <<"float">>, <<"float">>, <<"int">>,
+                  <<"union:opt_float">>, <<"union:opt_float">>, <<"union:opt_float">>, <<"enum:bool">>}},
         outcome => {<<"atom:done">>, {<<"atom:failed">>, <<"union:reason">>}},
         reason => {
             {<<"atom:invalid_transition">>, <<"enum:mode">>, <<"enum:mode">>},
@@ -320,6 +332,17 @@ sat_tick(SatId, SatState, Orbit) ->
     Telemetry = maps:with([mode, energy_pct, memory_used_mb, updated_at], SatState),
     {sat_tick, ?V, SatId, maps:merge(Telemetry, maps:with([lat_deg, lon_deg, alt_km, in_sunlight], Orbit))}.
 
+%% Many satellites' ticks in one message to stellar_ticks (entries: tick_entry/3).
+-spec sat_ticks([tick_entry()]) -> {sat_ticks, 1, [tick_entry()]}.
+sat_ticks(Ticks) ->
+    {sat_ticks, ?V, Ticks}.
+
+%% One satellite's entry of sat_ticks: the Telemetry map's values, without its keys.
+-spec tick_entry(binary(), pid(), telemetry()) -> tick_entry().
+tick_entry(SatId, Shadow, #{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T,
+                            lat_deg := Lat, lon_deg := Lon, alt_km := Alt, in_sunlight := Sun}) ->
+    {SatId, Shadow, M, E, U, T, Lat, Lon, Alt, Sun}.
+
 %% A tick's telemetry map: exactly its keys, each of its kind and range.
 -spec is_telemetry(term()) -> boolean().
 is_telemetry(#{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T,
@@ -350,9 +373,25 @@ sat_event_alarm(SatId, Alarm, Severity, Message) ->
 %% `{bad_message, Why}' (the shadow logs and drops it).
 -spec classify(term()) ->
     {sat_tick, binary(), telemetry()}
+    | {sat_ticks, [{binary(), pid(), telemetry()}], non_neg_integer()}
     | {sat_event, binary(), state | alarm, map()}
     | {command_result, binary(), binary(), outcome(), sat_state()}
     | {bad_message, term()}.
+classify({sat_ticks, ?V, Ticks}) when is_list(Ticks) ->
+    %% One bad entry does not cost the others: the good ones, and how many were dropped.
+    try length(Ticks) of
+        N ->
+            Good = [{SatId, Shadow, Telemetry}
+                    || {SatId, Shadow, M, E, U, T, Lat, Lon, Alt, Sun} <- Ticks,
+                       is_binary(SatId), is_pid(Shadow),
+                       Telemetry <- [#{mode => M, energy_pct => E, memory_used_mb => U,
+                                       updated_at => T, lat_deg => Lat, lon_deg => Lon,
+                                       alt_km => Alt, in_sunlight => Sun}],
+                       is_telemetry(Telemetry)],
+            {sat_ticks, Good, N - length(Good)}
+    catch
+        error:badarg -> {bad_message, bad_ticks}  % an improper list
+    end;
 classify({sat_tick, ?V, SatId, Telemetry}) when is_binary(SatId) ->
     case is_telemetry(Telemetry) of
         true -> {sat_tick, SatId, Telemetry};

@@ -2,8 +2,11 @@
 %% The shadow of one satellite: registered on its BEAM node (stellar_registry) and named in
 %% the catalog as the satellite's shadow, so one per id in the cluster. It places the
 %% satellite's Python actor on the least-loaded `sats' node (the catalog picks it) from the
-%% last known state, links to it and relays: ticks and events to the catalog and the event
-%% bus, commands to the actor, results back to their callers.
+%% last known state, links to it and relays: events to the catalog and the event bus, commands
+%% to the actor, results back to their callers. Ticks come batched from the sats node to
+%% stellar_ticks, not here (the shadow sleeps between commands); the catalog's entry is then
+%% the latest state, and the shadow reads it when it needs the whole state. A single
+%% {sat_tick, ...} sent to the shadow is still handled the same way.
 %%
 %% Failures, in OTP's way: when the actor exits for any reason (`noconnection' included: its
 %% Python node died), the shadow stops with {actor_down, Reason} and stellar_sat_sup starts a
@@ -277,8 +280,11 @@ handle_info({timeout, Timer, hand_off}, State = #state{id = Id, handoff = {Dest,
     {stop, {actor_down, hand_off_timeout}, State#state{actor = undefined, waiting = #{}, handoff = undefined}};
 handle_info({'EXIT', Actor, Reason}, State = #state{actor = Actor, id = Id, py = Py})
         when Actor =/= undefined ->
-    logger:warning("satellite ~s: its actor ~p on ~s exited (~p); restarting the shadow",
-                   [Id, Actor, Py, Reason]),
+    %% Its node gone (noconnection): stellar_py_node says so once, not once per satellite (a
+    %% sats node hosting 50,000 would write 50,000 lines while they are being re-placed).
+    Level = case Reason of noconnection -> debug; _ -> warning end,
+    logger:log(Level, "satellite ~s: its actor ~p on ~s exited (~p); restarting the shadow",
+               [Id, Actor, Py, Reason]),
     maps:foreach(fun(_, From) -> gen_server:reply(From, {error, {actor_down, Reason}}) end,
                  State#state.waiting),
     stellar_catalog:actor_down(Id),
@@ -302,7 +308,7 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
             stellar_store:telemetry(Id, Telemetry),
             {noreply, State#state{last = Last}};
         {sat_event, Id, state, Data = #{to := To}} ->
-            State1 = case State#state.last of
+            State1 = case known(State) of
                 undefined -> State;
                 Last -> stellar_catalog:put_state(Id, Last#{mode => To}),
                         State#state{last = Last#{mode => To}}
@@ -316,7 +322,7 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
             {noreply, State};
         {command_result, Id, CmdId, Outcome, SatState} ->
             %% Keeps the last tick's position, which a command result does not carry.
-            Last = maps:merge(last_or_empty(State), SatState),
+            Last = maps:merge(known_or_empty(State), SatState),
             stellar_catalog:put_state(Id, Last),
             ok = stellar_inflight:remove(Id, CmdId),
             stellar_store:result(Id, CmdId, Outcome, Last),
@@ -352,18 +358,11 @@ cancel(Timer) -> _ = erlang:cancel_timer(Timer), ok.
 %% waiting callers to Dest. The registration is released first, so that the catalog entry Dest
 %% replicates (owner Dest) meets no local claimant here; on a refusal the satellite is placed
 %% here again.
-transfer(Dest, From, State = #state{id = Id, last = Last, waiting = Waiting}) ->
-    Known = case Last of
-        undefined ->
-            case stellar_catalog:lookup(Id) of
-                {ok, #{state := S}} -> S;
-                error -> undefined
-            end;
-        _ ->
-            Last
-    end,
+transfer(Dest, From, State = #state{id = Id, waiting = Waiting}) ->
     Inflight = stellar_inflight:list(Id),
     ok = stellar_catalog:moving(Id, Dest),
+    %% After moving/2 (a call): the catalog has applied every put_state we cast before it.
+    Known = known(State),
     ok = stellar_registry:release(Id),
     case Known =/= undefined andalso stellar_catalog:adopt(Dest, Id, Known, Inflight, Waiting) of
         ok ->
@@ -382,8 +381,18 @@ transfer(Dest, From, State = #state{id = Id, last = Last, waiting = Waiting}) ->
             end
     end.
 
-last_or_empty(#state{last = undefined}) -> #{};
-last_or_empty(#state{last = Last}) -> Last.
+%% The satellite's latest state: the catalog's entry (ticks go there, not here), else ours.
+known(#state{id = Id, last = Last}) ->
+    case stellar_catalog:lookup(Id) of
+        {ok, #{state := S}} when is_map(S) -> S;
+        _ -> Last
+    end.
+
+known_or_empty(State) ->
+    case known(State) of
+        undefined -> #{};
+        Known -> Known
+    end.
 
 %% Registers this shadow on its node, unless a live shadow of Id runs here or (as the catalog
 %% says) on another connected BEAM node.

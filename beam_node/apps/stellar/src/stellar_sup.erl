@@ -25,6 +25,7 @@ init([]) ->
     Procs = [
         stellar_events:child_spec(),
         stellar_catalog:child_spec(),
+        stellar_ticks:child_spec(),  % the sats nodes' batched ticks, into the catalog
         %% After the catalog: the peers it connects to find this node's catalog running.
         stellar_cluster:child_spec(),
         stellar_py_sup:child_spec(),

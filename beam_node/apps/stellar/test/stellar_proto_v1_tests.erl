@@ -57,6 +57,8 @@ builders_match_shapes_test() ->
         command_result => stellar_proto_v1:command_result(<<"sat-1">>, <<"cmd-1">>, done, S),
         stop => stellar_proto_v1:stop(),
         sat_tick => stellar_proto_v1:sat_tick(<<"sat-1">>, S),
+        sat_ticks => stellar_proto_v1:sat_ticks([stellar_proto_v1:tick_entry(
+                         <<"sat-1">>, Pid, element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S)))]),
         sat_event_state => stellar_proto_v1:sat_event_state(<<"sat-1">>, nominal, safe, low_energy),
         sat_event_alarm => stellar_proto_v1:sat_event_alarm(<<"sat-1">>, low_energy, critical,
                                                             <<"energy below 10 %">>)
@@ -95,6 +97,8 @@ classify_test_() ->
     S = state(),
     Orbit = #{lat_deg => 51.5, lon_deg => -0.1, alt_km => 412.0, in_sunlight => false},
     C = fun stellar_proto_v1:classify/1,
+    Tel = element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S)),
+    E = fun(Id, Pid, T) -> list_to_tuple([Id, Pid | tl(tl(tuple_to_list(stellar_proto_v1:tick_entry(<<"x">>, self(), T))))]) end,
     [
         ?_assertEqual({sat_tick, <<"sat-1">>,
                        (maps:with([mode, energy_pct, memory_used_mb, updated_at], S))#{
@@ -127,6 +131,14 @@ classify_test_() ->
         ?_assertEqual({bad_message, {bad_outcome, maybe}},
                       C({command_result, 1, <<"s">>, <<"c">>, maybe, S})),
         ?_assertEqual({bad_message, {unknown, sat_tick}}, C({sat_tick, 2, <<"s">>, S})),
+        %% A batch keeps its good entries and counts the others; an improper list is refused.
+        ?_assertEqual({sat_ticks, [{<<"a">>, self(), Tel}], 4},
+                      C(stellar_proto_v1:sat_ticks([E(<<"a">>, self(), Tel), E(<<"b">>, self(), Tel#{energy_pct => 101.0}),
+                                                    E(b, self(), Tel), E(<<"c">>, not_a_pid, Tel),
+                                                    {<<"d">>, self(), Tel}]))),
+        ?_assertEqual({sat_ticks, [], 0}, C(stellar_proto_v1:sat_ticks([]))),
+        ?_assertEqual({bad_message, bad_ticks}, C({sat_ticks, 1, [E(<<"a">>, self(), Tel) | tail]})),
+        ?_assertEqual({bad_message, {unknown, sat_ticks}}, C({sat_ticks, 1, not_a_list})),
         ?_assertEqual({bad_message, unknown}, C(hello))
     ].
 

@@ -1,0 +1,125 @@
+%% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
+%% The sink of batched ticks. A sats node advances all its actors in one pass and sends, per
+%% chunk of that pass, one {sat_ticks, 1, [{SatId, ShadowPid, Telemetry}]} to the process
+%% registered as stellar_ticks on each BEAM node whose shadows it serves (docs/protocol-v1.md).
+%% One message per chunk instead of one per satellite, and the shadows stay asleep (hibernated)
+%% between commands: a tick goes to the event bus (stellar_events:publish_many/2, one cast per
+%% batch) and the telemetry buffer (stellar_store:telemetry/2, an ETS insert), as the shadow's
+%% own sat_tick clause does, and into the catalog entry (stellar_catalog:put_ticks/2). The
+%% catalog gets one put_ticks at a time: the ticks that come meanwhile wait here, the newest per
+%% satellite, so a busy catalog (placing thousands) is not flooded and its calls stay quick.
+%%
+%% A tick counts only when ShadowPid is the satellite's registered shadow on this node: an actor
+%% whose shadow was replaced (moved or re-placed) is not heard.
+-module(stellar_ticks).
+-behaviour(gen_server).
+
+-export([start_link/0]).
+-export([child_spec/0]).
+-export([counts/0]).
+
+-export([init/1]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+
+-define(APPLY_TIMEOUT_MS, 10000).
+%% Tick lag (arrival here - the actor's updated_at) is counted in buckets this wide, up to
+%% ?LAG_MAX_MS (later ones count in the last bucket).
+-define(LAG_BUCKET_MS, 10).
+-define(LAG_MAX_MS, 60000).
+
+-record(state, {
+    pending = [] :: [[{binary(), stellar_proto_v1:telemetry()}]],  % batches, newest first
+    applying = false :: false | integer(),  % when the put_ticks now with the catalog left (ms)
+    batches = 0 :: non_neg_integer(),
+    ticks = 0 :: non_neg_integer(),
+    stale = 0 :: non_neg_integer(),    % ticks of an actor whose shadow is not the catalog's
+    dropped = 0 :: non_neg_integer(),  % off-contract entries and messages
+    lags = #{} :: #{non_neg_integer() => pos_integer()}  % ?LAG_BUCKET_MS bucket => ticks
+}).
+
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+-spec child_spec() -> supervisor:child_spec().
+child_spec() ->
+    #{id => ?MODULE, start => {?MODULE, start_link, []}, restart => permanent,
+      shutdown => 5000, type => worker, modules => [?MODULE]}.
+
+%% Batches and ticks taken since start, ticks of stale actors, off-contract ticks dropped, and
+%% the ticks' lags (ms from the actor's tick to its arrival here) as #{BucketStartMs => Ticks}.
+-spec counts() -> #{batches := non_neg_integer(), ticks := non_neg_integer(),
+                    stale := non_neg_integer(), dropped := non_neg_integer(),
+                    lag_ms := #{non_neg_integer() => pos_integer()}}.
+counts() ->
+    gen_server:call(?MODULE, counts).
+
+-spec init([]) -> {ok, #state{}}.
+init([]) ->
+    %% Batches queued while it works are not copied by each garbage collection of its heap.
+    process_flag(message_queue_data, off_heap),
+    {ok, #state{}}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
+handle_call(counts, _From, State = #state{batches = B, ticks = T, stale = S, dropped = D, lags = L}) ->
+    Lags = maps:fold(fun(K, V, Acc) -> Acc#{K * ?LAG_BUCKET_MS => V} end, #{}, L),
+    {reply, #{batches => B, ticks => T, stale => S, dropped => D, lag_ms => Lags}, State};
+handle_call(_Request, _From, State) ->
+    {reply, {error, bad_call}, State}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info(Msg = {sat_ticks, _, _}, State) ->
+    case stellar_proto_v1:classify(Msg) of
+        {sat_ticks, Ticks, Bad} ->
+            _ = Bad > 0 andalso
+                logger:warning("stellar_ticks: dropped ~b off-contract tick(s) of a batch", [Bad]),
+            Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks,
+                                       stellar_registry:whereis_local(Id) =:= Shadow],
+            ok = stellar_events:publish_many(telemetry, Live),
+            lists:foreach(fun({Id, Telemetry}) -> stellar_store:telemetry(Id, Telemetry) end, Live),
+            Lags = count_lag(Live, State#state.lags),
+            State1 = apply_pending(State#state{pending = [Live | State#state.pending]}),
+            {noreply, State1#state{batches = State#state.batches + 1, lags = Lags,
+                                  ticks = State#state.ticks + length(Live),
+                                  stale = State#state.stale + length(Ticks) - length(Live),
+                                  dropped = State#state.dropped + Bad}};
+        {bad_message, Why} ->
+            logger:warning("stellar_ticks: dropped an off-contract batch (~p)", [Why]),
+            {noreply, State#state{dropped = State#state.dropped + 1}}
+    end;
+handle_info(ticks_applied, State) ->
+    {noreply, apply_pending(State#state{applying = false})};
+handle_info(Msg, State) ->
+    logger:warning("stellar_ticks: dropped an unexpected message: ~0P", [Msg, 20]),
+    {noreply, State#state{dropped = State#state.dropped + 1}}.
+
+%% Hands the waiting ticks to the catalog unless it still has the previous ones (for less than
+%% ?APPLY_TIMEOUT_MS: a catalog restarted meanwhile never answers).
+apply_pending(State = #state{applying = Since}) when is_integer(Since) ->
+    case erlang:monotonic_time(millisecond) - Since > ?APPLY_TIMEOUT_MS of
+        true -> apply_pending(State#state{applying = false});
+        false -> State
+    end;
+apply_pending(State = #state{pending = []}) ->
+    State;
+apply_pending(State = #state{pending = Batches}) ->
+    Ticks = case Batches of
+        [One] -> One;
+        _ -> maps:to_list(maps:from_list(lists:append(lists:reverse(Batches))))  % newest wins
+    end,
+    ok = stellar_catalog:put_ticks(Ticks, self()),
+    State#state{pending = [], applying = erlang:monotonic_time(millisecond)}.
+
+%% A sats node stamps every tick of a pass with one time: the lag of a batch's first tick
+%% stands for all of its ticks.
+count_lag([], Lags) ->
+    Lags;
+count_lag(Live = [{_, #{updated_at := At}} | _], Lags) ->
+    Lag = min(max(erlang:system_time(millisecond) - At, 0), ?LAG_MAX_MS),
+    maps:update_with(Lag div ?LAG_BUCKET_MS, fun(C) -> C + length(Live) end, length(Live), Lags).
