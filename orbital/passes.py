@@ -398,17 +398,17 @@ class _Sky:
         sorted_sat = sat[order]
         cuts = (np.flatnonzero(sorted_sat[1:] != sorted_sat[:-1]) + 1).tolist()
         jd_o, fr_o = jd[order], fr[order]
-        r_o, v_o = np.empty((n, 3)), np.empty((n, 3))
-        for lo, hi in zip([0, *cuts], [*cuts, n], strict=True):
-            if hi > lo:
-                satrec = self.satrecs[int(sorted_sat[lo])]
-                error, r, v = satrec.sgp4_array(jd_o[lo:hi], fr_o[lo:hi])
-                r_o[lo:hi] = r
-                v_o[lo:hi] = v
-                failed = np.asarray(error) != 0
-                if failed.any():
-                    r_o[lo:hi][failed] = np.nan
-                    v_o[lo:hi][failed] = np.nan
+        error, r_o, v_o = np.empty(n, dtype=np.uint8), np.empty((n, 3)), np.empty((n, 3))
+        satrecs = self.satrecs
+        starts, ends = ([0, *cuts], [*cuts, n]) if n else ([], [])
+        # Satrec._sgp4 is what sgp4_array wraps: it writes into our (contiguous) slices, so no
+        # arrays are made per satellite (a round has one run per satellite: thousands).
+        for lo, hi, k in zip(starts, ends, sorted_sat[starts].tolist(), strict=True):
+            satrecs[k]._sgp4(jd_o[lo:hi], fr_o[lo:hi], error[lo:hi], r_o[lo:hi], v_o[lo:hi])
+        failed = error != 0
+        if failed.any():
+            r_o[failed] = np.nan
+            v_o[failed] = np.nan
         r_teme, v_teme = np.empty((n, 3)), np.empty((n, 3))
         r_teme[order] = r_o
         v_teme[order] = v_o
