@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from py_nodes.db import (
     ApiTokens,
     Database,
+    DatabaseUnavailable,
     DbError,
     EmbeddedServer,
     EmbeddedServerError,
@@ -201,18 +202,36 @@ async def _wait_until_ready(ctl: Node, beam: subprocess.Popen[bytes], node: str,
     raise UpError(f"the Python nodes did not come up within {timeout_s:.0f} s: {to_json(last)}")
 
 
-async def _prepare_database(conninfo: str, demo_satellites: int, admin_token: Path) -> tuple[SeedReport, str | None]:
+async def _prepare_database(
+    conninfo: str, demo_satellites: int, admin_token: Path, wait_s: float, stop: asyncio.Event
+) -> tuple[SeedReport, str | None]:
     """Migrate, seed the demo constellation and ground stations when the database is empty, and
-    make sure the admin token file exists and is known; its secret when it was made now."""
-    try:
-        async with Database(conninfo) as db:
-            await migrate(db)
-            seeded = await seed(db, count=demo_satellites)
-            return seeded, await ensure_admin_token(ApiTokens(db), admin_token, actor="stellarops-up")
-    except ValidationError as exc:
-        raise UpError(exc.problem) from None
-    except DbError as exc:
-        raise UpError(f"the database could not be prepared: {exc}") from None
+    make sure the admin token file exists and is known; its secret when it was made now. A
+    database that does not answer yet is asked again every second for up to ``wait_s``: hosts
+    often start with their database (a container's first connect took over 5 s on busy shared
+    cores, and `up` used to exit on it). Each step is idempotent, so a step cut off is redone."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    told = False
+    while True:
+        try:
+            async with Database(conninfo) as db:
+                await migrate(db)
+                seeded = await seed(db, count=demo_satellites)
+                return seeded, await ensure_admin_token(ApiTokens(db), admin_token, actor="stellarops-up")
+        except ValidationError as exc:
+            raise UpError(exc.problem) from None
+        except DatabaseUnavailable as exc:
+            if stop.is_set():  # the caller sees it and stops quietly
+                return SeedReport(0, 0, "stopped while waiting for the database"), None
+            if asyncio.get_running_loop().time() >= deadline:
+                raise UpError(f"the database could not be prepared within {wait_s:.0f} s: {exc}") from None
+            if not told:
+                _say(f"the database does not answer yet ({exc}): asking again for up to {wait_s:.0f} s", problem=True)
+                told = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+        except DbError as exc:
+            raise UpError(f"the database could not be prepared: {exc}") from None
 
 
 def local_gateways(nodes: list[Any], host: str, beam: str | None = None) -> list[str]:
@@ -455,7 +474,9 @@ async def _run_cluster(
     status_file: _StatusFile, stop: asyncio.Event,
 ) -> int:
     admin_token = state.root / "admin-token"
-    seeded, new_token = await _prepare_database(conninfo, settings.up.demo_satellites, admin_token)
+    seeded, new_token = await _prepare_database(
+        conninfo, settings.up.demo_satellites, admin_token, settings.up.start_timeout_s, stop
+    )
     if stop.is_set():
         return 0
     host = settings.up.node_name.partition("@")[2]
