@@ -22,6 +22,7 @@ IMAGE = os.environ.get("STELLAROPS_IMAGE", "localhost/stellarops:latest")
 POSTGRES_IMAGE = "docker.io/library/postgres:15-bookworm"
 ALIAS = "stellar-headless"
 BUILD_TIMEOUT_S = 45 * 60
+START_TIMEOUT_S = 600  # a host's `up`: its database prepared, its Python nodes up, restored
 
 
 def build_image() -> None:
@@ -106,6 +107,10 @@ class ClusterHosts:
                 "-v", f"{cookie}:/run/secrets/erlang_cookie:ro",
                 "-e", "STELLAROPS_NODE_NAME=stellar@auto", "-e", "STELLAROPS_DIST_INTERFACE=auto",
                 "-e", f"STELLAROPS_CLUSTER_SIZE={self.count}", "-e", f"STELLAROPS_CLUSTER_DNS={ALIAS}",
+                # Three hosts' BEAM and Python nodes starting at once on 2 shared cores: up's 60 s
+                # for the Python nodes to come up was missed under load (up then exits, and a
+                # container, unlike a pod, is not restarted).
+                "-e", f"STELLAROPS_START_TIMEOUT={START_TIMEOUT_S}",
                 *self.host_args(i), "-p", f"127.0.0.1:{port}:8080", IMAGE,
             )  # fmt: skip
             self.ports[name] = port
@@ -137,6 +142,31 @@ class ClusterHosts:
     def logs(self, name: str) -> str:
         done = subprocess.run([self.engine, "logs", name], env=self._env(), text=True, capture_output=True, timeout=60)
         return done.stdout + done.stderr
+
+    def running(self, name: str) -> bool:
+        return self.cli("inspect", "--format", "{{.State.Running}}", name, check=False).strip() == "true"
+
+    def assert_running(self, names: list[str]) -> None:
+        """Fails at once (AssertionError: wait_for does not poll again) when a host that should
+        run has exited, with its last lines, instead of a wait for it that cannot end."""
+        for name in names:
+            if not self.running(name):
+                tail = "\n".join(self.logs(name).splitlines()[-15:])
+                raise AssertionError(f"{name} is not running; its last lines:\n{tail}")
+
+    def beam_eval(self, name: str, expr: str, timeout_s: float = 90) -> str:
+        """What the Erlang expression ``expr`` gives (~p) on host ``name``'s BEAM node, asked by
+        a hidden node started in the container (the release's erl, the node's cookie file):
+        for diagnostics, the rpc shell an operator would use."""
+        ip = self.ip(name)
+        script = (f"R = rpc:call('stellar@{ip}', erlang, apply, [fun() -> {expr} end, []], 30000), "
+                  "io:format(\"~p~n\", [R]), halt().")  # fmt: skip
+        command = ('rel=/opt/stellarops/rel; HOME="$STELLAROPS_HOME/erlang-home" exec "$(ls -d $rel/erts-*)/bin/erl" '
+                   f'-boot "$(ls -d $rel/releases/*/)start_clean" -noshell -hidden -name diag$$@{ip} -eval "$0"')  # fmt: skip
+        try:
+            return self.cli("exec", name, "sh", "-c", command, script, check=False, timeout_s=timeout_s).strip()
+        except subprocess.TimeoutExpired:
+            return f"(no answer within {timeout_s:.0f} s)"
 
     def ip(self, name: str) -> str:
         return self.cli("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).strip()

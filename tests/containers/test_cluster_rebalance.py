@@ -30,6 +30,19 @@ REPLACE_BOUND_S = 3.0  # the issue's bound: a lost host's satellites run elsewhe
 TAKEOVER_TIMEOUT_S = 60  # the bound asserted (the figure is printed against the 3 s)
 REBALANCE_TIMEOUT_S = 180
 WORTH_SEEING = ('"level":"warning"', '"level":"error"', "rebalancing", "taking over", "quorum")
+# What a host's BEAM node says of itself when the drill fails (through cluster.beam_eval): quorum,
+# rebalancing counts, the catalog's entries by owner and status, the store's lease and route, the
+# queues of the busy servers, processes suspended (on a busy port, or waiting for thread progress).
+DIAGNOSTICS = """
+    Count = fun(F, L) -> lists:foldl(fun(X, A) -> maps:update_with(F(X), fun(N) -> N + 1 end, 1, A) end, #{}, L) end,
+    Queue = fun(Name) -> case whereis(Name) of undefined -> none; P -> element(2, process_info(P, message_queue_len)) end end,
+    #{quorum => maps:with([seen, has_quorum, peers, losses, failures], stellar_cluster:quorum()),
+      rebalance => stellar_catalog:rebalance_info(),
+      entries => Count(fun(#{owner := O, status := S}) -> {O, S} end, stellar_catalog:entries()),
+      store => maps:with([owner, route, owner_node, buffered], stellar_store:status()),
+      queues => [{N, Queue(N)} || N <- [stellar_catalog, stellar_store, stellar_ticks, stellar_cluster]],
+      suspended => length([P || P <- processes(), process_info(P, status) =:= {status, suspended}]),
+      run_queue => erlang:statistics(run_queue)}"""
 
 
 class Cluster(ClusterHosts):
@@ -60,6 +73,13 @@ def spread_within(counts: dict[str, int], nodes: set[str], tolerance: float = 0.
         and sum(counts.values()) == SATELLITES
         and all(abs(counts[n] - share) <= tolerance * share for n in nodes)
     )
+
+
+def diagnose(cluster: Cluster, names: list[str]) -> None:
+    """Each running host's own view (see DIAGNOSTICS), printed (pytest shows it on a failure)."""
+    for name in names:
+        if cluster.running(name):
+            print(f"---- {name}: {cluster.beam_eval(name, DIAGNOSTICS)}")
 
 
 def once_everywhere(cluster: Cluster, via: str) -> bool:
@@ -99,6 +119,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.mark.timeout(BUILD_TIMEOUT_S + 10 * 60)
 def test_spread_kill_replace_within_3_s_and_rebalance_on_return(cluster: Cluster) -> None:
     names = [cluster.host(i) for i in range(1, HOSTS + 1)]
+    try:
+        drill(cluster, names)
+    except AssertionError:
+        diagnose(cluster, names)
+        raise
+
+
+def drill(cluster: Cluster, names: list[str]) -> None:
     beams = {name: f"stellar@{cluster.ip(name)}" for name in names}
     everyone = set(beams.values())
     started = time.monotonic()
@@ -106,7 +134,7 @@ def test_spread_kill_replace_within_3_s_and_rebalance_on_return(cluster: Cluster
     # Formed and spread: the owner seeded all 3,000; moves bring each node within 10 %.
     first = names[0]
     wait_for("3,000 satellites spread over the three within 10 %",
-             lambda: True if spread_within(owned(cluster, first), everyone) and running(cluster, first) == SATELLITES else None,
+             lambda: cluster.assert_running(names) or (True if spread_within(owned(cluster, first), everyone) and running(cluster, first) == SATELLITES else None),
              FORM_TIMEOUT_S, 2)  # fmt: skip
     spread = owned(cluster, first)
     assert once_everywhere(cluster, first)
@@ -123,6 +151,7 @@ def test_spread_kill_replace_within_3_s_and_rebalance_on_return(cluster: Cluster
     taken: list[float] = []  # when the survivors owned them all (shadows started, placing)
 
     def replaced() -> float | None:
+        cluster.assert_running(survivors)
         counts = owned(cluster, via)
         now = time.monotonic() - killed_at
         if set(counts) != alive or sum(counts.values()) != SATELLITES:
@@ -145,7 +174,7 @@ def test_spread_kill_replace_within_3_s_and_rebalance_on_return(cluster: Cluster
     everyone = set(beams.values())
     back_at = time.monotonic()
     wait_for("spread over the three again within 10 %",
-             lambda: True if spread_within(owned(cluster, via), everyone) and running(cluster, via) == SATELLITES else None,
+             lambda: cluster.assert_running(names) or (True if spread_within(owned(cluster, via), everyone) and running(cluster, via) == SATELLITES else None),
              REBALANCE_TIMEOUT_S, 2)  # fmt: skip
     rebalanced_s = round(time.monotonic() - back_at, 1)
     final = owned(cluster, via)

@@ -17,7 +17,10 @@
 %% moves; one silent for failure_ms (STELLAROPS_CLUSTER_FAILURE_MS, 3 s) is disconnected
 %% (logged, counted), so that its satellites run elsewhere within that time instead of after
 %% net_ticktime (60 s, which also guards the Python nodes' links and stays as it is). A slow
-%% peer whose traffic still flows is never cut.
+%% peer whose traffic still flows is never cut. Silence is counted in this node's own running
+%% time: when a heartbeat comes late (this node was not scheduled, so it read nothing off its
+%% sockets either), every peer is credited with the delay (discount/3). On 2 shared cores a
+%% starved node saw its live peers as silent for 3.4-3.8 s and cut them, and the quorum flapped.
 %%
 %% Quorum (the partition rule): a node runs satellites and takes commands only while it sees a
 %% strict majority of the expected cluster size (`size', STELLAROPS_CLUSTER_SIZE, default 1:
@@ -47,6 +50,7 @@
 -export([heartbeat_ms/1]).
 -export([fresh_ms/1]).
 -export([alive/4]).
+-export([discount/3]).
 -export([discover/2]).
 -export([node_names/2]).
 -export([targets/3]).
@@ -100,7 +104,8 @@
     voter = true :: boolean(),                  % this node runs satellites
     voters = #{} :: #{node() => boolean()},     % what each peer's heartbeat said
     losses = 0 :: non_neg_integer(),
-    failures = 0 :: non_neg_integer()
+    failures = 0 :: non_neg_integer(),
+    beat_at :: integer() | undefined            % monotonic ms of the last heartbeat tick
 }).
 
 %% API.
@@ -184,6 +189,14 @@ alive(Peer, In, Now, Heard) ->
         {ok, {_, _}} -> Heard#{Peer => {Now, In}};
         error -> Heard
     end.
+
+%% Heard at Now after this node was not running for Late ms (its heartbeat came that late):
+%% each peer is credited with the delay (never past Now), as nothing could be read meanwhile.
+-spec discount(heard(), non_neg_integer(), integer()) -> heard().
+discount(Heard, 0, _Now) ->
+    Heard;
+discount(Heard, Late, Now) when Late > 0 ->
+    maps:map(fun(_, {At, In}) -> {min(At + Late, Now), In} end, Heard).
 
 %% The peers of Config: the static ones and Basename@IP for every A record of the DNS name;
 %% sorted, unique. A failed lookup is returned beside the static peers, which still count.
@@ -330,12 +343,16 @@ handle_info({polled, Worker, {Discovered, Result}}, State = #state{worker = Work
 handle_info({'DOWN', _, process, Worker, Reason}, State = #state{worker = Worker}) ->
     _ = Reason =:= normal orelse logger:warning("cluster: a discovery round crashed: ~p", [Reason]),
     {noreply, State#state{worker = undefined}};
-handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}}) ->
+handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}, beat_at = BeatAt}) ->
     _ = erlang:send_after(heartbeat_ms(FailureMs), self(), heartbeat),
     Connected = nodes(),
     gen_server:abcast(Connected, ?MODULE, {heartbeat, node(), State#state.voter}),
     Now = now_mono(),
-    Heard = refresh(State#state.heard, Now),
+    Late = case BeatAt of
+        undefined -> 0;
+        _ -> max(0, Now - BeatAt - heartbeat_ms(FailureMs))
+    end,
+    Heard = refresh(discount(State#state.heard, Late, Now), Now),
     Silent = [{P, Now - At} || {P, {At, _}} <- maps:to_list(Heard), Now - At >= FailureMs],
     lists:foreach(fun({Peer, Ms}) ->
                       logger:warning("cluster: node ~s silent for ~b ms (no heartbeat, no traffic): "
@@ -343,7 +360,8 @@ handle_info(heartbeat, State = #state{config = #{failure_ms := FailureMs}}) ->
                       erlang:disconnect_node(Peer)
                   end, Silent),
     Heard1 = maps:without([P || {P, _} <- Silent], Heard),
-    State1 = update_quorum(State#state{heard = Heard1, failures = State#state.failures + length(Silent)}, any),
+    State1 = update_quorum(State#state{heard = Heard1, failures = State#state.failures + length(Silent),
+                                       beat_at = Now}, any),
     %% The catalog gets the peers heard from, every heartbeat, instead of asking (a call here
     %% could wait behind a slow connection's status).
     gen_server:cast(stellar_catalog, {beam_peers, fresh_peers(State1)}),

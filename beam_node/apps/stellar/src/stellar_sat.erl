@@ -425,8 +425,12 @@ place(State = #state{id = Id}) ->
     end.
 
 start_actor(Py, SatState, State = #state{id = Id}) ->
-    Timeout = stellar_config:timeout(sat_start_timeout, 5000),
-    try gen_server:call({sats, Py}, stellar_proto_v1:start_actor(SatState, self()), Timeout) of
+    %% No timeout of our own: the call ends when the sats node answers, or its server or its
+    %% connection (net_ticktime) goes. A request given up on is still carried out later by a
+    %% busy sats node, starting an actor that nobody links to and that runs beside the one
+    %% placed by the retry (seen: 501 satellites running twice after a 14 s stall; under load
+    %% every retry timed out again, so 364 satellites stayed placing and rebalancing waited).
+    try gen_server:call({sats, Py}, stellar_proto_v1:start_actor(SatState, self()), infinity) of
         {ok, Actor} when is_pid(Actor) ->
             true = link(Actor),
             stellar_catalog:running(Id, Py),

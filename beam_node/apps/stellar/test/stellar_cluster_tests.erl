@@ -123,3 +123,13 @@ alive_by_traffic_test() ->
     ?assertEqual(H0, stellar_cluster:alive('b@h', 7, 250, H0)),
     ?assertEqual(#{}, stellar_cluster:alive('b@h', undefined, 250, H0)),
     ?assertEqual(H0, stellar_cluster:alive('c@h', 3, 250, H0)).
+
+%% A heartbeat that came Late ms late (this node was not running) credits every peer with the
+%% delay, never past now: a peer last heard 2,900 ms ago is not silent for 3,000 ms if 1,000 of
+%% them were this node's own stall; on time, nothing changes.
+discount_own_stall_test() ->
+    H = #{'b@h' => {1000, 7}, 'c@h' => {3800, 9}},
+    ?assertEqual(H, stellar_cluster:discount(H, 0, 3900)),
+    ?assertEqual(#{'b@h' => {2000, 7}, 'c@h' => {3900, 9}}, stellar_cluster:discount(H, 1000, 3900)),
+    #{'b@h' := {At, _}} = stellar_cluster:discount(H, 1000, 3900),
+    ?assert(3900 - At < 3000).
