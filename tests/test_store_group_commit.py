@@ -15,6 +15,7 @@ from erl_support import unique_name
 from py_nodes import proto_v1
 from py_nodes.db import CommandLedger, Database, NotFound, Satellites, ValidationError
 from py_nodes.db.commands import LateCommit, Submission
+from py_nodes.db.satellites import checkpoint_rows
 from py_nodes.erldist import Atom, CallError, GenServer, Node
 from py_nodes.roles.group_commit import GroupCommit
 from py_nodes.roles.store import StoreServer
@@ -297,3 +298,22 @@ async def test_queued_outcomes_marks_and_checkpoints_go_in_one_transaction_bad_o
         assert len(await xmins(db, "satellites", "updated_at = to_timestamp(5)", ())) == 1
     finally:
         await server.close()
+
+
+async def test_many_rows_in_one_statement_keep_every_column(db: Database) -> None:
+    sats = Satellites(db)
+    tle = (b"1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9000",
+           b"2 25544  51.6400 208.9163 0006317  69.9862  25.2906 15.49560830    01")  # fmt: skip
+    state = SatState(b"full", b"Full", Mode.SCIENCE, 42, 12.5, 2048.0, tle, (b"c-1", b"\x00\xff"), 7_000)
+    assert await sats.create_many([state], actor="t") == [None]
+    record = await sats.get("full")
+    assert record is not None
+    got = record.state
+    assert (got.name, got.mode, got.energy_pct, got.memory_used_mb, got.tle, got.applied, got.updated_at) == (
+        b"Full", Mode.SCIENCE, 42.0, 12.5, tle, (b"c-1", b"\x00\xff"), 7_000
+    )
+    newer = SatState(b"full", b"Full", Mode.SAFE, 41.0, 13.0, 2048.0, tle, (b"c-2", b"c-1"), 8_000)
+    async with db.transaction() as conn:
+        assert await checkpoint_rows(conn, [newer, state]) == 1  # the newest per satellite, once
+    record = await sats.get("full")
+    assert record is not None and record.state == newer

@@ -286,7 +286,7 @@ def _prepare(sub: Submission) -> _Prepared:
 
 
 _BATCH_ROWS: Final = (
-    "unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::timestamptz[])"
+    "unnest(%b::text[], %b::text[], %b::jsonb[], %b::text[], %b::text[], %b::timestamptz[])"
     " WITH ORDINALITY AS t(satellite_id, kind, args, key, actor, accept_by, n)"
 )
 

@@ -53,6 +53,20 @@ _CREATE: Final = (
 )
 
 
+# Many rows in one statement (3-7x faster than a pipelined executemany at 1,000 rows): one array
+# per column (``_columns``), sent in binary (3-5x less CPU than text arrays); ``applied`` (bytea[]
+# per row) travels as each row's array literal.
+_ROWS: Final = (
+    "SELECT id, name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle_line1, tle_line2,"
+    " applied::bytea[], updated_at FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[], %b::float8[],"
+    " %b::float8[], %b::text[], %b::text[], %b::text[], %b::timestamptz[]) WITH ORDINALITY"
+    " AS t(id, name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle_line1, tle_line2, applied, updated_at, n)"
+    " ORDER BY n"
+)
+_CREATE_ROWS: Final = _CREATE.replace(_INSERT, f"INSERT INTO satellites ({_COLUMNS}) {_ROWS}")
+_CHECKPOINT_ROWS: Final = _CHECKPOINT.replace(_INSERT, f"INSERT INTO satellites ({_COLUMNS}) {_ROWS}")
+
+
 @dataclass(frozen=True, slots=True)
 class SatelliteRecord:
     state: SatState
@@ -101,16 +115,12 @@ class Satellites:
             return results
         try:
             async with self._db.transaction() as conn:
-                cur = conn.cursor()
-                # Pipelined: one round trip; a statement's RETURNING row says it was created.
-                await cur.executemany(_CREATE, [p for _, p in batch.values()], returning=True)
-                created: list[str] = []
-                for sat_id in batch:
-                    if await cur.fetchone() is None:
-                        results[batch[sat_id][0]] = ValidationError("id", f"satellite {sat_id!r} already exists")
-                    else:
-                        created.append(sat_id)
-                    cur.nextset()
+                cur = await conn.execute(_CREATE_ROWS, _columns([p for _, p in batch.values()]))
+                returned = {row[0] for row in await cur.fetchall()}
+                created = [sat_id for sat_id in batch if sat_id in returned]
+                for sat_id, (i, _) in batch.items():
+                    if sat_id not in returned:
+                        results[i] = ValidationError("id", f"satellite {sat_id!r} already exists")
                 if created:
                     await conn.execute(
                         "INSERT INTO audit_log (actor, action, entity, entity_id, details)"
@@ -190,16 +200,28 @@ class Satellites:
 
 async def checkpoint_rows(conn: Connection, states: Sequence[SatState]) -> int:
     """``Satellites.checkpoint_many`` on the caller's transaction."""
-    params = [_params(state) for state in states]
+    newest: dict[bytes, SatState] = {}  # one row per satellite in a statement: the newest state
+    for state in states:
+        known = newest.get(state.id)
+        if known is None or known.updated_at < state.updated_at:
+            newest[state.id] = state
+    params = [_params(state) for state in newest.values()]
     if not params:
         return 0
-    cur = conn.cursor()
     try:
-        # Pipelined: one round trip for the lot (3x less wall and 4x less CPU at 10,000).
-        await cur.executemany(_CHECKPOINT, params)
+        cur = await conn.execute(_CHECKPOINT_ROWS, _columns(params))
     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
         raise refused(exc) from None
     return max(cur.rowcount, 0)
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """``_params`` rows -> one list per column, for ``_ROWS`` (``applied`` as an array literal)."""
+    columns = [list(col) for col in zip(*rows, strict=True)]
+    for i in (3, 4, 5):  # binary arrays take one type: no int among the floats
+        columns[i] = [float(x) for x in columns[i]]
+    columns[8] = ["{" + ",".join(f'"\\\\x{a.hex()}"' for a in applied) + "}" for applied in columns[8]]
+    return columns
 
 
 async def delete_rows(conn: Connection, satellite_ids: Sequence[str], *, actor: str) -> int:
