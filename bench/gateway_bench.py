@@ -319,7 +319,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:6} {s['rps']:9.0f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['errors']:7d} {s['cpu_us_per_request']:10.1f}")
         print(f"ratio ours/bare: {ratio:.2f} (target >= {TARGET_RATIO}); CPU per request bare/ours {cpu_ratio:.2f}; "
               f"gateway CPU under load {summary['ours']['gateway_cpu_pct']:.0f}%")  # fmt: skip
-        body["http"] = {"generator": generator, "runs": runs, "summary": summary, "ratio": ratio, "cpu_ratio": cpu_ratio}
+        load_after = os.getloadavg()
+        print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (2 cores: above ~2 the neighbours share the CPU)")
+        body["http"] = {"generator": generator, "runs": runs, "summary": summary, "ratio": ratio, "cpu_ratio": cpu_ratio,
+                        "loadavg_after": load_after}  # fmt: skip
         checks.append({"check": f"ours >= {TARGET_RATIO} x bare", "value": round(ratio, 3), "pass": ratio >= TARGET_RATIO})
         checks.append({"check": "no errors", "value": summary["ours"]["errors"], "pass": summary["ours"]["errors"] == 0})
         if not args.no_sse:
