@@ -147,7 +147,7 @@ def single_host(n: int, steady_s: float) -> dict[str, Any]:
         run = sats_bench.Run(Path(tmp))
         try:
             beam = run.start()
-            args = argparse.Namespace(satellites=n, steady_s=steady_s)
+            args = argparse.Namespace(satellites=n, steady_s=steady_s, profile_s=0.0)
             fig: dict[str, Any] = asyncio.run(sats_bench.measure(run, beam, args))
         except (sats_bench.BenchError, RpcError) as exc:  # reported beside the cluster's figures
             print(f"   the single node's run failed: {exc}", flush=True)

@@ -15,6 +15,7 @@ positions and sunlight of all actors with a TLE come from one vectorised SGP4 ca
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from typing import Any, Final
@@ -32,6 +33,12 @@ __all__ = ["DEFAULT_TICK_S", "SatsServer", "serve_sats", "start"]
 log = logging.getLogger("stellarops.sats")
 
 DEFAULT_TICK_S: Final = 1.0
+# Young collections between two full ones of the cyclic GC (CPython's default is 10). Every tick
+# makes a new state per actor that lives a second, so it reaches the oldest generation and
+# makes full collections frequent: each walks every object of 100,000 actors (measured at 50,000:
+# start_actor 55 -> 20 us, a tick pass 3.3 -> 2.0 us per actor). Garbage cycles (actors that
+# ended) are still collected, later.
+GC_FULL_EVERY: Final = 1000
 # Actors advanced between two yields to the event loop: keeps commands and distribution ticks
 # flowing during a long pass, and lets the write buffers drain.
 CHUNK_ACTORS: Final = 500
@@ -185,5 +192,8 @@ def serve_sats(node: Node, *, tick_s: float = DEFAULT_TICK_S, sunlight: Sunlight
 
 
 def start(node: Node, settings: Settings) -> None:
-    """The role's entry point for ``stellarops node --role sats``."""
+    """The role's entry point for ``stellarops node --role sats`` (its own process: the GC
+    setting below is process-wide)."""
+    young, middle, _full = gc.get_threshold()
+    gc.set_threshold(young, middle, GC_FULL_EVERY)
     serve_sats(node, tick_s=settings.node.tick_s)
