@@ -40,7 +40,10 @@ from .errors import DbError, NotFound, ValidationError
 from .pool import Connection, Database
 from .values import check_actor, check_text, json_object, json_value, refused
 
-__all__ = ["COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus", "LateCommit", "Submission", "finish_many", "mark_sent_many"]
+__all__ = [
+    "COMMAND_KINDS", "Command", "CommandLedger", "CommandStatus", "LateCommit", "Submission", "SubmitResult",
+    "finish_many", "mark_sent_many",
+]  # fmt: skip
 
 CommandStatus = Literal["queued", "sent", "done", "failed", "expired"]
 # The kinds an actor knows (docs/protocol-v1.md, "Talking to an actor").
@@ -214,6 +217,14 @@ class CommandLedger:
                 "UPDATE commands SET status = 'expired' WHERE id = %s AND status = 'queued'", (_uuid(command_id),)
             )
             return cur.rowcount == 1
+
+    async def expire_many(self, command_ids: Sequence[uuid.UUID]) -> int:
+        """``expire`` for each id, in one statement; how many were still queued."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE commands SET status = 'expired' WHERE id = ANY(%s) AND status = 'queued'", (list(command_ids),)
+            )
+            return cur.rowcount
 
     async def get(self, command_id: uuid.UUID | str) -> Command | None:
         async with self._db.connection() as conn:

@@ -67,7 +67,8 @@ from py_nodes.db import (
     ValidationError,
     migrate,
 )
-from py_nodes.db.commands import LateCommit, Submission, finish_many, mark_sent_many
+from py_nodes.db.commands import LateCommit, Submission, SubmitResult, finish_many, mark_sent_many
+from py_nodes.db.errors import DbError
 from py_nodes.db.lease import OwnershipLease
 from py_nodes.db.satellites import checkpoint_rows, delete_rows
 from py_nodes.db.values import datetime_from_ms
@@ -115,8 +116,10 @@ class StoreServer(GenServer):
         self._worker: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         # Group commit: a caller awaits its own item's answer (an error of its own is raised).
-        self.submits: GroupCommit[Submission, tuple[Command, bool]] = GroupCommit(self.ledger.submit_many, max_items=MAX_BATCH)
-        self.creates: GroupCommit[SatState, None] = GroupCommit(self._create_many, max_items=MAX_BATCH)
+        # Items carry their caller's deadline (s since the epoch): one written after it is undone
+        # (``_Late``) with the others of its batch, in one statement.
+        self.submits: GroupCommit[tuple[Submission, float], tuple[Command, bool]] = GroupCommit(self._submit_many, max_items=MAX_BATCH)
+        self.creates: GroupCommit[tuple[SatState, float], None] = GroupCommit(self._create_many, max_items=MAX_BATCH)
 
     async def init(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run_jobs())
@@ -211,14 +214,12 @@ class StoreServer(GenServer):
             log.warning("store: satellite %s refused uncreated: the call arrived after its deadline", state.id.decode())
             return UNAVAILABLE
         try:
-            await self.creates.submit(state)  # written with the others that came meanwhile
+            await self.creates.submit((state, deadline_ms / 1000))  # written with the others that came meanwhile
         except ValidationError as exc:
             if exc.field == "id":
                 return (ERROR, Atom("already_exists"))
             raise
-        if time.time() > deadline_ms / 1000:
-            await self.satellites.delete([state.id.decode()], actor=ACTOR)
-            log.warning("store: satellite %s written after its caller's deadline: deleted again", state.id.decode())
+        except _Late:  # written after its caller's deadline: deleted again, never restored
             return UNAVAILABLE
         return OK
 
@@ -246,20 +247,38 @@ class StoreServer(GenServer):
             return (ERROR, (Atom("bad_field"), Atom("idempotency_key")))
         submission = Submission(sat_id.decode(errors="replace"), str(kind), _args_json(args), key_text, submitted_by, commit_by)
         try:
-            command, created = await self.submits.submit(submission)  # committed with the others that came meanwhile
+            command, created = await self.submits.submit((submission, deadline_s))  # committed with the others that came meanwhile
         except LateCommit as exc:
             log.warning("store: %s", exc)
             return UNAVAILABLE
-        if created and time.time() > deadline_s:
-            # The COMMIT itself outlived the caller: make the row inert before anything sees it.
-            await self.ledger.expire(command.id)
-            log.warning("store: command %s committed after its caller's deadline: expired, never delivered", command.id)
+        except _Late:  # the COMMIT itself outlived the caller: expired, never delivered
             return UNAVAILABLE
         status = Atom("new") if created else (Atom("existing"), Atom(command.status))
         return (OK, str(command.id).encode(), status)
 
-    async def _create_many(self, states: list[SatState]) -> list[ValidationError | None]:
-        return await self.satellites.create_many(states, actor=ACTOR)
+    async def _create_many(self, items: list[tuple[SatState, float]]) -> list[DbError | _Late | None]:
+        results: list[DbError | _Late | None] = list(await self.satellites.create_many([s for s, _ in items], actor=ACTOR))
+        now = time.time()
+        late = [i for i, ((_, deadline_s), r) in enumerate(zip(items, results, strict=True)) if r is None and now > deadline_s]
+        if late:
+            await self.satellites.delete([items[i][0].id.decode() for i in late], actor=ACTOR)
+            log.warning("store: %d satellite(s) written after their callers' deadline: deleted again", len(late))
+            for i in late:
+                results[i] = _Late()
+        return results
+
+    async def _submit_many(self, items: list[tuple[Submission, float]]) -> list[SubmitResult | _Late]:
+        results: list[SubmitResult | _Late] = list(await self.ledger.submit_many([s for s, _ in items]))
+        now = time.time()
+        late = [i for i, ((_, deadline_s), r) in enumerate(zip(items, results, strict=True)) if isinstance(r, tuple) and r[1] and now > deadline_s]
+        if late:
+            # The COMMIT itself outlived the caller: make the rows inert before anything sees them.
+            ids = [r[0].id for i in late if isinstance(r := results[i], tuple)]
+            await self.ledger.expire_many(ids)
+            log.warning("store: %d command(s) committed after their callers' deadline: expired, never delivered", len(late))
+            for i in late:
+                results[i] = _Late()
+        return results
 
     async def _publish_alarm(self, sat_id: str, data: dict[str, Any]) -> None:
         """An alarm transition on BEAM's event bus (every gateway's event streams)."""
@@ -431,6 +450,10 @@ def _command_uuid(command_id: Any) -> uuid.UUID | None:
         return uuid.UUID(command_id.decode()) if type(command_id) is bytes else None
     except ValueError:
         return None
+
+
+class _Late(Exception):
+    """Written after its caller's deadline, and undone (the caller was told "unavailable")."""
 
 
 def _sat_state(known: Any) -> Any:
