@@ -24,6 +24,27 @@ store_test_() ->
          {"no store node: commands and satellite creation are refused, nothing acknowledged",
           fun refused_without_store/0}]].
 
+%% The buffer's size is read for every tick (telemetry/2): one counter, not decentralized ones,
+%% with which each read suspended the caller until thread progress (0.1-7 s each on a loaded
+%% host: the shadows, then every rebalancing move, stalled behind their ticks).
+telemetry_size_is_one_counter_test() ->
+    Test = self(),
+    Owner = spawn(fun() -> ok = stellar_store:new_table(), Test ! made, receive stop -> ok end end),
+    receive made -> ok end,
+    try
+        ?assertEqual(false, ets:info(stellar_store_telemetry, decentralized_counters)),
+        ?assertEqual(0, ets:info(stellar_store_telemetry, size))
+    after
+        Owner ! stop,
+        wait_gone(stellar_store_telemetry)
+    end.
+
+wait_gone(Tab) ->
+    case ets:whereis(Tab) of
+        undefined -> ok;
+        _ -> timer:sleep(10), wait_gone(Tab)
+    end.
+
 with_store(Case) ->
     Setup = setup(),
     try Case() after cleanup(Setup) end.
