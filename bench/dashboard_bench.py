@@ -13,16 +13,18 @@ every satellite has a position and telemetry flows, then runs ``web/dashboard/e2
 2. long tasks (PerformanceObserver) and main-thread time (CDP Performance.getMetrics) on the map
    for --longtask-s, on the satellites list for a third of it;
 3. JS heap after a forced GC every 10 s on the map for --memory-s;
-4. the reference, in the same run: a bare page reading /api/events and drawing N dots on a canvas
-   at each 250 ms batch, for a third of --longtask-s; our figures over its.
+4. the reference, in the same run and over the same seconds as the map (side by side, in a second
+   Chromium): a bare page reading /api/events and drawing N dots on a canvas at each 250 ms
+   batch; our figures over its.
 
-The verdict is against the reference measured in the same run (a loaded machine slows both):
-main-thread time and Chromium CPU on the map at most 4x the bare page's, and no more long tasks
-per minute on the map or the list than on the bare page. Absolute floors are a second line,
-reported apart (floors_pass):
-no task > 50 ms at all (the API reports only tasks over 50 ms, whatever duration it shows), first
-render median < 1500 ms (the bare page has no first render to compare: it only draws what the
-stream brings). Memory is judged against itself: flat = the average of the last minute within
+The verdict is against the reference measured side by side (a loaded machine slows both):
+main-thread time on the map at most 1.5x the bare page's (issue 19's target; Chromium CPU, all
+processes of each browser, is reported beside it), and no more long tasks per minute on the map
+or the list than on the bare page. Absolute floors are a second line, reported apart
+(floors_pass): no task > 50 ms at all (the API reports only tasks over 50 ms, whatever duration
+it shows), first render median < 1500 ms (the bare page has no first render to compare: it only
+draws what the stream brings). With --profile-s, a CPU profile of each (map, then reference)
+says where the main-thread time goes (e2e/profile.mjs, run after the bench on the same stack). Memory is judged against itself: flat = the average of the last minute within
 10% of the first minute after a 30 s warm-up, two disjoint windows (so --memory-s >= 150).
 Results also go to bench/results/dashboard_bench.json. Exit code 0 unless --strict and a check
 fails (2: no build).
@@ -34,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,8 +52,15 @@ DASHBOARD = ROOT / "web" / "dashboard"
 SCRIPT = DASHBOARD / "e2e" / "bench.mjs"
 MAX_LONG_TASK_MS = 50.0
 FIRST_RENDER_MS = 1500.0
-MAX_RATIO_TO_REFERENCE = 4.0  # main-thread time and Chromium CPU, map / bare page
+MAX_RATIO_TO_REFERENCE = 1.5  # main-thread time, map / bare page (issue 19, target 7)
+PAGE = 1000
 MEMORY_MIN_S = 150.0  # 30 s warm-up, then a first and a last minute that share no sample
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def get_json(url: str, token: str) -> Any:
@@ -64,12 +74,15 @@ def wait_ready(url: str, token: str, satellites: int, timeout_s: float = 300.0) 
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            page = get_json(f"{url}/api/satellites?limit={satellites}", token)
-            placed = sum(1 for s in page["items"] if s.get("lat_deg") is not None)
-            if page["total"] == satellites and placed == satellites:
+            total, placed = 0, 0
+            for offset in range(0, satellites, PAGE):  # the API's pages hold at most 1,000
+                page = get_json(f"{url}/api/satellites?limit={PAGE}&offset={offset}", token)
+                total = page["total"]
+                placed += sum(1 for s in page["items"] if s.get("lat_deg") is not None)
+            if total == satellites and placed == satellites:
                 break
-            state = f"{page['total']} satellites, {placed} placed"
-        except OSError as e:
+            state = f"{total} satellites, {placed} placed"
+        except (OSError, KeyError) as e:
             state = str(e)
         if time.monotonic() > deadline:
             raise SystemExit(f"the constellation is not ready after {timeout_s:g} s: {state}")
@@ -87,6 +100,22 @@ def wait_ready(url: str, token: str, satellites: int, timeout_s: float = 300.0) 
     print(f"telemetry flows: {events} events in {time.monotonic() - start:.1f} s")
 
 
+def profile(url: str, token: str, seconds: float) -> dict[str, Any]:
+    """CPU profiles of the map and of the reference page, one after the other (e2e/profile.mjs)."""
+    node = shutil.which("node") or "node"
+    profiles: dict[str, Any] = {}
+    for view in ("map", "reference"):
+        out = Path(tempfile.mkstemp(prefix=f"dashprofile-{view}-", suffix=".json")[1])
+        env = {**os.environ, "DASHBOARD_URL": url, "STELLAROPS_TOKEN": token, "PROFILE_S": f"{seconds:g}",
+               "PROFILE_VIEW": view, "PROFILE_OUT": str(out)}  # fmt: skip
+        subprocess.run(
+            [node, str(DASHBOARD / "e2e" / "profile.mjs")], env=env, cwd=DASHBOARD, check=False
+        )
+        profiles[view] = json.loads(out.read_text()) if out.stat().st_size else None
+        out.unlink()
+    return profiles
+
+
 def verdicts(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Checks against the bare page of the same run first, then the absolute floors."""
     ref, ratios, mem = body["reference"], body["ratios"], body["memory"]
@@ -99,7 +128,6 @@ def verdicts(body: dict[str, Any]) -> list[dict[str, Any]]:
 
     checks = [
         within("main_thread_busy", "main-thread time"),
-        within("chromium_cpu", "Chromium CPU"),
         *({"check": f"vs reference: {view}: long tasks per minute <= the bare page's",
            "value": f"{body[view]['long_tasks_per_min']}/min vs {ref['long_tasks_per_min']}/min",
            "pass": body[view]["long_tasks_per_min"] <= ref["long_tasks_per_min"]} for view in ("map", "list")),
@@ -125,15 +153,24 @@ def run(args: argparse.Namespace) -> int:
         print("node is not installed")
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="stellarops-dashbench-"))
-    stack = UpStack(tmp / "home", "dashbench", STELLAROPS_DEMO_SATELLITES=str(args.satellites))
+    # A known port: on a busy machine `up` may give up asking the gateway where it listens.
+    port = free_port()
+    # 10,000 satellites take longer than the default minute to restore on a busy machine.
+    stack = UpStack(
+        tmp / "home",
+        "dashbench",
+        STELLAROPS_DEMO_SATELLITES=str(args.satellites),
+        STELLAROPS_START_TIMEOUT="600",
+        STELLAROPS_HTTP_PORT=str(port),
+    )
     load_before = os.getloadavg()
     out = tmp / "browser.json"
     try:
         print(
             f"starting the stack (stellarops up, {args.satellites} demo satellites)...", flush=True
         )
-        stack.start(300.0)
-        token, url = stack.admin_token(), stack.gateway_url()
+        stack.start(900.0)
+        token, url = stack.admin_token(), f"http://127.0.0.1:{port}"
         wait_ready(url, token, args.satellites)
         env = {**os.environ, "DASHBOARD_URL": url, "STELLAROPS_TOKEN": token, "BENCH_OUT": str(out),
                "BENCH_LONGTASK_S": f"{args.longtask_s:g}", "BENCH_MEMORY_S": f"{args.memory_s:g}"}  # fmt: skip
@@ -141,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{SCRIPT.relative_to(ROOT)} failed")
             return 1
         body: dict[str, Any] = json.loads(out.read_text())
+        if args.profile_s:
+            body["profiles"] = profile(url, token, args.profile_s)
     finally:
         stack.stop(120.0)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -153,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         "satellites": args.satellites,
         "longtask_s": args.longtask_s,
         "memory_s": args.memory_s,
+        "profile_s": args.profile_s,
+        "load_after": os.getloadavg(),
     }
     save_results("dashboard_bench", params, None, load_before, body, checks, passed)
     print(f"reference ratio (map / bare page): main-thread busy x{body['ratios']['main_thread_busy']}, "
@@ -173,10 +214,18 @@ def main() -> int:
     parser.add_argument(
         "--memory-s", type=float, default=300.0, help="seconds of heap samples on the map"
     )
+    parser.add_argument(
+        "--profile-s",
+        type=float,
+        default=0.0,
+        help="then CPU-profile the map and the reference this long",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     args = parser.parse_args()
     if args.memory_s < MEMORY_MIN_S:
-        parser.error(f"--memory-s must be at least {MEMORY_MIN_S:g} (a 30 s warm-up, then two disjoint minutes)")
+        parser.error(
+            f"--memory-s must be at least {MEMORY_MIN_S:g} (a 30 s warm-up, then two disjoint minutes)"
+        )
     return run(args)
 
 

@@ -6,6 +6,7 @@
 
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
+import { referenceHtml } from "./reference.mjs";
 
 const BASE = (process.env.DASHBOARD_URL ?? "").replace(/\/$/, "");
 const TOKEN = process.env.STELLAROPS_TOKEN ?? "";
@@ -46,68 +47,25 @@ function recordLongTasks() {
   }
 }
 
-// The reference: what the map needs at the least. A fetch stream of /api/events parsed by hand,
-// the latest position per satellite, 1,000 dots on a 1400x700 canvas at each 250 ms batch.
-function referenceHtml(token) {
-  return `<!doctype html><meta charset="utf-8"><title>reference</title>
-<canvas id="c" width="1400" height="700"></canvas>
-<script>
-const canvas = document.getElementById("c");
-const ctx = canvas.getContext("2d");
-const positions = new Map();
-let dirty = false;
-window.__events = 0;
-setInterval(() => {
-  if (!dirty) return;
-  dirty = false;
-  ctx.fillStyle = "#0d2236";
-  ctx.fillRect(0, 0, 1400, 700);
-  ctx.fillStyle = "#4fc3f7";
-  for (const [lon, lat] of positions.values()) ctx.fillRect(((lon + 180) / 360) * 1400 - 2.5, ((90 - lat) / 180) * 700 - 2.5, 5, 5);
-  canvas.dataset.drawnSats = String(positions.size);
-  canvas.dataset.draws = String(Number(canvas.dataset.draws ?? 0) + 1);
-}, 250);
-(async () => {
-  const response = await fetch("/api/events", { headers: { Accept: "text/event-stream", Authorization: "Bearer ${token}" } });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf("\\n\\n")) >= 0) {
-      const frame = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const at = frame.indexOf("\\ndata: ");
-      if (at < 0) continue;
-      const event = JSON.parse(frame.slice(at + 7));
-      if (event.type !== "telemetry" || event.data.lat_deg == null) continue;
-      positions.set(event.sat_id, [event.data.lon_deg, event.data.lat_deg]);
-      window.__events += 1;
-      dirty = true;
-    }
-  }
-})();
-</script>`;
-}
-
 async function satelliteCount() {
   const response = await fetch(`${BASE}/api/satellites?limit=1`, { headers: { Authorization: `Bearer ${TOKEN}` } });
   if (!response.ok) throw new Error(`GET /api/satellites: HTTP ${response.status}`);
   return (await response.json()).total;
 }
 
-// CPU seconds of Chromium (every process under this one: Playwright spawns the browser), from /proc.
-function chromiumCpuS(rootPid = process.pid) {
+// CPU seconds of one Chromium (its browser process, tagged --bench-tag=TAG on its command line,
+// and every process under it), from /proc.
+function chromiumCpuS(tag) {
   const parent = new Map();
   const ticks = new Map();
+  let rootPid = -1;
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const fields = readFileSync(`/proc/${name}/stat`, "utf8").split(") ")[1].split(" ");
       parent.set(Number(name), Number(fields[1]));
       ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
+      if (Number(fields[1]) === process.pid && readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").includes(`--bench-tag=${tag}`)) rootPid = Number(name);
     } catch {
       // gone meanwhile
     }
@@ -116,18 +74,19 @@ function chromiumCpuS(rootPid = process.pid) {
     for (let p = parent.get(pid) ?? 0; p > 1; p = parent.get(p) ?? 0) if (p === rootPid) return true;
     return false;
   };
-  let total = 0;
+  let total = ticks.get(rootPid) ?? 0;
   for (const [pid, t] of ticks) if (inTree(pid)) total += t;
   return total / 100; // USER_HZ: 100 on Linux
 }
 
 async function openPage(browser) {
+  browser.benchTag ??= "ours";
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   await context.addInitScript(recordLongTasks);
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send("Performance.enable");
-  return { context, page, cdp };
+  return { context, page, cdp, tag: browser.benchTag };
 }
 
 async function metrics(cdp) {
@@ -137,7 +96,7 @@ async function metrics(cdp) {
 
 /** Resolves with performance.now() (ms since navigation start) at the first frame where the map
  * shows at least `count` satellites. */
-async function mapDrawn(page, count, timeoutMs = 60_000) {
+async function mapDrawn(page, count, timeoutMs = 120_000) {
   const handle = await page.waitForFunction(
     ({ selector, n }) => {
       const canvas = document.querySelector(selector);
@@ -193,11 +152,11 @@ async function heapAfterGc({ page, cdp }) {
 /** Long tasks, main-thread time (CDP TaskDuration etc.: renderer main thread, seconds) and
  * redraws over `seconds`; then the heap after a GC (outside the window: a forced GC is a long task). */
 async function observe(session, seconds) {
-  const { page, cdp } = session;
+  const { page, cdp, tag } = session;
   const draws = () => page.evaluate(() => ({ draws: Number(document.querySelector("canvas")?.dataset.draws ?? 0), events: window.__events ?? null }));
-  const [m0, t0, c0, d0, cpu0] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS()];
+  const [m0, t0, c0, d0, cpu0] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS(tag)];
   await sleep(seconds * 1000);
-  const [m1, t1, c1, d1, cpu1] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS()];
+  const [m1, t1, c1, d1, cpu1] = [await metrics(cdp), await page.evaluate(() => performance.now()), Date.now(), await draws(), chromiumCpuS(tag)];
   await sleep(200); // let the observer deliver tasks that ended at the edge
   const tasks = await longTasks(page, t0, t1);
   const wall = (c1 - c0) / 1000;
@@ -257,7 +216,8 @@ async function memory(browser, count, seconds) {
   };
 }
 
-async function reference(browser, count, seconds) {
+/** The reference page, open and drawing every satellite (warm-up included). */
+async function openReference(browser, count) {
   const session = await openPage(browser);
   const { page } = session;
   // Served on the gateway's origin (same-origin fetch, no CORS), then the route is removed so
@@ -265,11 +225,8 @@ async function reference(browser, count, seconds) {
   await page.route(`${BASE}${REFERENCE_PATH}`, (route) => route.fulfill({ contentType: "text/html", body: referenceHtml(TOKEN) }));
   await page.goto(`${BASE}${REFERENCE_PATH}`);
   await page.unrouteAll();
-  await page.waitForFunction((n) => Number(document.querySelector("canvas").dataset.drawnSats ?? 0) >= n, count, { polling: "raf", timeout: 60_000 });
-  await sleep(WARMUP_S * 1000);
-  const result = await observe(session, seconds);
-  await session.context.close();
-  return result;
+  await page.waitForFunction((n) => Number(document.querySelector("canvas").dataset.drawnSats ?? 0) >= n, count, { polling: "raf", timeout: 120_000 });
+  return session;
 }
 
 function table(rows, columns) {
@@ -281,11 +238,17 @@ function table(rows, columns) {
 
 async function main() {
   const count = await satelliteCount();
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-precise-memory-info"],
-  });
+  // Two browsers: ours and the reference's, each with its own processes (tagged, for their CPU).
+  const launch = (tag) =>
+    chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-precise-memory-info", `--bench-tag=${tag}`],
+    });
+  const browser = await launch("ours");
+  const refBrowser = await launch("reference");
+  browser.benchTag = "ours";
+  refBrowser.benchTag = "reference";
   const results = { url: BASE, satellites: count, chromium: browser.version(), longtask_s: LONGTASK_S, memory_s: MEMORY_S };
   try {
     console.log(`${count} satellites, Chromium ${browser.version()}, ${BASE}`);
@@ -295,27 +258,28 @@ async function main() {
     console.log(`first render of the map (ms since navigation start): ${runs.map((r) => r.ms).join(", ")}; median ${results.first_render.median_ms}`);
     console.log(`  long tasks until then (ms): ${runs.map((r) => `[${r.long_tasks_ms.join(", ")}]`).join(" ")}`);
 
-    console.log(`map view for ${LONGTASK_S} s, then the satellites list for ${round(LONGTASK_S / 3)} s...`);
-    const dashboard = await openDashboard(browser, count);
+    // The map and the reference side by side over the same seconds: a machine shared with other
+    // work slows both alike (measured one after the other, the load of the moment decided).
+    console.log(`map view and reference page side by side for ${LONGTASK_S} s, then the satellites list for ${round(LONGTASK_S / 3)} s...`);
+    const [dashboard, ref] = [await openDashboard(browser, count), await openReference(refBrowser, count)];
     await sleep(WARMUP_S * 1000);
-    results.map = await observe(dashboard, LONGTASK_S);
+    [results.map, results.reference] = await Promise.all([observe(dashboard, LONGTASK_S), observe(ref, LONGTASK_S)]);
+    await ref.context.close();
     // The switch (the list fetches the passes of every satellite) is outside the steady-state
     // window; its long tasks are reported apart.
     const switchAt = await dashboard.page.evaluate(() => ((window.location.hash = "#/satellites"), performance.now()));
-    await dashboard.page.waitForSelector("tr[data-sat]");
+    await dashboard.page.waitForSelector("tr[data-sat]", { timeout: 120_000 });
     await sleep(WARMUP_S * 1000);
     const switchEnd = await dashboard.page.evaluate(() => performance.now());
     results.list = await observe(dashboard, LONGTASK_S / 3);
     results.list.switch_long_tasks_ms = (await longTasks(dashboard.page, switchAt, switchEnd)).map((d) => round(d));
     await dashboard.context.close();
 
-    console.log(`reference page for ${round(LONGTASK_S / 3)} s...`);
-    results.reference = await reference(browser, count, LONGTASK_S / 3);
-
     console.log(`memory on the map view for ${MEMORY_S} s (GC forced before each sample)...`);
     results.memory = await memory(browser, count, MEMORY_S);
   } finally {
     await browser.close();
+    await refBrowser.close();
   }
 
   const { map, list, reference: ref, memory: mem } = results;

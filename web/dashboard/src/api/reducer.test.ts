@@ -37,22 +37,22 @@ describe("applyMessages", () => {
   it("applies telemetry and remembers the last event id", () => {
     const state = applyMessages(withSats(sat("a")), [telemetry(5, "a", T0 + 1000)]);
     expect(state.lastEventId).toBe(5);
-    expect(state.sats.a).toMatchObject({ energy_pct: 50, memory_used_mb: 20, lat_deg: 10, lon_deg: 20, alt_km: 551, updated_ms: T0 + 1000 });
-    expect(state.sats.a?.name).toBe("A"); // static fields from the snapshot stay
+    expect(state.sats.get("a")).toMatchObject({ energy_pct: 50, memory_used_mb: 20, lat_deg: 10, lon_deg: 20, alt_km: 551, updated_ms: T0 + 1000 });
+    expect(state.sats.get("a")?.name).toBe("A"); // static fields from the snapshot stay
   });
 
   it("skips events at or before the last applied id (the edge a resume repeats)", () => {
     let state = applyMessages(withSats(sat("a")), [telemetry(5, "a", T0 + 1000, { energy_pct: 50 })]);
     state = applyMessages(state, [telemetry(4, "a", T0 + 3000, { energy_pct: 1 }), telemetry(5, "a", T0 + 3000, { energy_pct: 2 })]);
-    expect(state.sats.a?.energy_pct).toBe(50);
+    expect(state.sats.get("a")?.energy_pct).toBe(50);
     state = applyMessages(state, [telemetry(6, "a", T0 + 3000, { energy_pct: 3 })]);
-    expect(state.sats.a?.energy_pct).toBe(3);
+    expect(state.sats.get("a")?.energy_pct).toBe(3);
     expect(state.lastEventId).toBe(6);
   });
 
   it("never lets older measurements overwrite newer ones", () => {
     const state = applyMessages(withSats(sat("a")), [telemetry(1, "a", T0 + 5000, { energy_pct: 70 }), telemetry(2, "a", T0 + 4000, { energy_pct: 10 })]);
-    expect(state.sats.a?.energy_pct).toBe(70);
+    expect(state.sats.get("a")?.energy_pct).toBe(70);
     expect(state.lastEventId).toBe(2);
   });
 
@@ -61,7 +61,7 @@ describe("applyMessages", () => {
     state = applyMessages(state, [{ kind: "reset", reset: { reason: "too_old", last_event_id: 900, head_id: 12 } }, telemetry(13, "a", T0 + 2000, { energy_pct: 33 })]);
     expect(state.resets).toBe(1);
     expect(state.lastEventId).toBe(13);
-    expect(state.sats.a?.energy_pct).toBe(33); // ids restarted below 900 (control node restart): still applied
+    expect(state.sats.get("a")?.energy_pct).toBe(33); // ids restarted below 900 (control node restart): still applied
   });
 
   it("state events change the mode; unknown satellites ask for a snapshot", () => {
@@ -69,8 +69,8 @@ describe("applyMessages", () => {
       { kind: "event", event: { id: 1, type: "state", sat_id: "a", at: "", data: { from: "nominal", to: "safe", reason: "set_mode" } } },
       telemetry(2, "zz", T0 + 1000),
     ]);
-    expect(state.sats.a?.mode).toBe("safe");
-    expect(state.sats.zz).toBeUndefined();
+    expect(state.sats.get("a")?.mode).toBe("safe");
+    expect(state.sats.get("zz")).toBeUndefined();
     expect(state.satsRevision).toBe(1);
   });
 
@@ -106,11 +106,25 @@ describe("applyMessages", () => {
     expect(watch(state, null).tail).toEqual([]);
   });
 
-  it("returns the same objects when nothing changed (no needless re-render)", () => {
+  it("returns the same objects and version when nothing changed (no needless re-render)", () => {
     const state = withSats(sat("a"));
     const next = applyMessages(state, [{ kind: "event", event: { id: 1, type: "alarm", sat_id: "a", at: "", data: {} } }]);
     expect(next.sats).toBe(state.sats);
+    expect(next.satsVersion).toBe(state.satsVersion);
     expect(next.nodes).toBe(state.nodes);
+  });
+
+  it("updates satellites in place and bumps satsVersion, not satsMembership", () => {
+    const state = withSats(sat("a"), sat("b"));
+    const a = state.sats.get("a");
+    const next = applyMessages(state, [telemetry(1, "a", T0 + 1000, { energy_pct: 12, mode: "science" })]);
+    expect(next.sats).toBe(state.sats);
+    expect(next.sats.get("a")).toBe(a);
+    expect(a).toMatchObject({ energy_pct: 12, mode: "science", updated_ms: T0 + 1000 });
+    expect(next.satsVersion).toBe(state.satsVersion + 1);
+    expect(next.satsMembership).toBe(state.satsMembership);
+    // An old measurement changes nothing, so no new version either.
+    expect(applyMessages(next, [telemetry(2, "a", T0, { energy_pct: 1 })]).satsVersion).toBe(next.satsVersion);
   });
 });
 
@@ -136,10 +150,13 @@ describe("node log", () => {
 describe("applySnapshot", () => {
   it("keeps live values newer than the snapshot and drops satellites that are gone", () => {
     let state = applyMessages(withSats(sat("a"), sat("b")), [telemetry(1, "a", T0 + 10_000, { energy_pct: 42 })]);
+    const before = state;
     state = applySnapshot(state, [sat("a", { energy_pct: 99, name: "renamed", updated_at: new Date(T0 + 5000).toISOString() })]);
-    expect(state.sats.a).toMatchObject({ energy_pct: 42, name: "renamed", updated_ms: T0 + 10_000 });
-    expect(state.sats.b).toBeUndefined();
+    expect(state.sats).not.toBe(before.sats);
+    expect(state.satsMembership).toBe(before.satsMembership + 1);
+    expect(state.sats.get("a")).toMatchObject({ energy_pct: 42, name: "renamed", updated_ms: T0 + 10_000 });
+    expect(state.sats.get("b")).toBeUndefined();
     state = applySnapshot(state, [sat("a", { energy_pct: 98, updated_at: new Date(T0 + 20_000).toISOString() })]);
-    expect(state.sats.a?.energy_pct).toBe(98);
+    expect(state.sats.get("a")?.energy_pct).toBe(98);
   });
 });

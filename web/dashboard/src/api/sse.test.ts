@@ -19,6 +19,15 @@ describe("SseParser", () => {
     expect(parser.push("data: one\r\ndata: two\r\n\r\n")).toEqual([{ id: null, event: "message", data: "one\ntwo" }]);
   });
 
+  it("accepts lone CR line ends, and a CRLF split between two chunks", () => {
+    const parser = new SseParser();
+    // A CR at the end of a chunk may be half a CRLF: the blank line is seen with the next byte.
+    expect(parser.push("data: a\rdata: b\r\r")).toEqual([]);
+    expect(parser.push("id: 4\r")).toEqual([{ id: null, event: "message", data: "a\nb" }]);
+    expect(parser.push("\ndata: c\r\n\r")).toEqual([]);
+    expect(parser.push("\n")).toEqual([{ id: "4", event: "message", data: "c" }]);
+  });
+
   it("keeps the last id for frames that carry none", () => {
     const parser = new SseParser();
     expect(parser.push("id: 3\ndata: x\n\ndata: y\n\n").map((f) => f.id)).toEqual(["3", "3"]);

@@ -17,20 +17,31 @@ export class SseParser {
   private event = "";
   private id: string | null = null;
 
-  /** Feed a decoded chunk; returns the frames it completed. */
+  /** Feed a decoded chunk; returns the frames it completed. Lines end in \n, \r\n or \r; a
+   * chunk is scanned once with indexOf (10,000 events a second are 40,000 lines). */
   push(chunk: string): SseFrame[] {
-    this.buffer += chunk;
+    const text = this.buffer + chunk;
     const frames: SseFrame[] = [];
+    let cr = text.indexOf("\r"); // the next \r at or after start (-1: none)
+    let start = 0;
     for (;;) {
-      const match = /\r\n|\r|\n/.exec(this.buffer);
-      if (!match) break;
-      // A lone \r at the end may be the first half of \r\n: wait for more.
-      if (match[0] === "\r" && match.index === this.buffer.length - 1) break;
-      const line = this.buffer.slice(0, match.index);
-      this.buffer = this.buffer.slice(match.index + match[0].length);
-      const frame = this.line(line);
+      let end = text.indexOf("\n", start);
+      let next = end + 1;
+      if (cr >= 0) {
+        if (cr < start) cr = text.indexOf("\r", start);
+        if (cr >= 0 && (end < 0 || cr < end)) {
+          // A lone \r at the end may be the first half of \r\n: wait for more.
+          if (cr === text.length - 1) break;
+          end = cr;
+          next = text.charCodeAt(cr + 1) === 10 ? cr + 2 : cr + 1;
+        }
+      }
+      if (end < 0) break;
+      const frame = this.line(text.slice(start, end));
       if (frame) frames.push(frame);
+      start = next;
     }
+    this.buffer = start === 0 ? text : text.slice(start);
     return frames;
   }
 
@@ -40,7 +51,8 @@ export class SseParser {
         this.event = "";
         return null;
       }
-      const frame = { id: this.id, event: this.event || "message", data: this.data.join("\n") };
+      const data = this.data.length === 1 ? (this.data[0] ?? "") : this.data.join("\n");
+      const frame = { id: this.id, event: this.event || "message", data };
       this.data = [];
       this.event = "";
       return frame;

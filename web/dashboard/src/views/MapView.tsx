@@ -29,15 +29,38 @@ function positioned(sat: LiveSat): sat is LiveSat & { lat_deg: number; lon_deg: 
   return typeof sat.lat_deg === "number" && typeof sat.lon_deg === "number";
 }
 
-function meanAltKm(sats: LiveSat[]): number {
-  const alts = sats.map((s) => s.alt_km).filter((a): a is number => typeof a === "number");
-  return alts.length ? alts.reduce((a, b) => a + b, 0) / alts.length : NOMINAL_ALT_KM;
-}
+const COLOR_OF_MODE = new Map<string, number>(Object.keys(MODE_COLORS).map((mode, i) => [mode, i]));
+const DOT_COLORS = [...Object.values(MODE_COLORS), modeColor("")]; // the last: a mode we do not know
 
-/** Draws everything but the base; returns how many satellites it drew. */
-function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: LiveSat[], layers: Layers, nowMs: number): number {
+/** Scratch buffers for the dots of one draw (x, y, colour index), grown as needed and reused. */
+const scratch = { xy: new Float64Array(0), color: new Uint8Array(0) };
+
+/** Draws everything but the base; returns how many satellites it drew. One pass over the
+ * satellites projects them; then the dots are drawn one colour at a time (setting fillStyle
+ * parses a colour: once per colour, not once per dot). */
+function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Map<string, LiveSat>, layers: Layers, nowMs: number): number {
+  if (scratch.color.length < sats.size) {
+    scratch.xy = new Float64Array(2 * sats.size);
+    scratch.color = new Uint8Array(sats.size);
+  }
+  const { xy, color } = scratch;
+  let drawn = 0;
+  let altSumKm = 0;
+  let alts = 0;
+  for (const sat of sats.values()) {
+    if (typeof sat.alt_km === "number") {
+      altSumKm += sat.alt_km;
+      alts += 1;
+    }
+    if (!positioned(sat)) continue;
+    xy[2 * drawn] = ((sat.lon_deg + 180) / 360) * w;
+    xy[2 * drawn + 1] = ((90 - sat.lat_deg) / 180) * h;
+    color[drawn] = COLOR_OF_MODE.get(sat.mode) ?? DOT_COLORS.length - 1;
+    drawn += 1;
+  }
+  const altKm = alts ? altSumKm / alts : NOMINAL_ALT_KM;
+
   drawNight(ctx, w, h, nowMs);
-  const altKm = meanAltKm(sats);
   const stationRadius = (st: GroundStation) => coverageRadiusDeg(altKm, st.min_el_deg);
   ctx.lineWidth = 1;
   for (const st of layers.stations) {
@@ -49,7 +72,7 @@ function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Liv
     ctx.fillStyle = st.active ? "#ffca28" : "#8d6e63";
     ctx.fillRect(x - 3.5, y - 3.5, 7, 7);
   }
-  const selected = layers.selected ? sats.find((s) => s.id === layers.selected) : undefined;
+  const selected = layers.selected ? sats.get(layers.selected) : undefined;
   if (layers.track && layers.track.satellite_id === layers.selected) {
     const nowIso = new Date(nowMs).toISOString();
     const past: LonLat[] = [];
@@ -66,26 +89,22 @@ function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Liv
     const radius = coverageRadiusDeg(selected.alt_km ?? NOMINAL_ALT_KM, FOOTPRINT_MIN_EL_DEG);
     drawCircle(ctx, w, h, selected.lat_deg, selected.lon_deg, radius, "#4fc3f7", "rgba(79,195,247,0.12)");
   }
-  let drawn = 0;
-  const r = sats.length > 300 ? 2.5 : 4;
-  for (const sat of sats) {
-    if (!positioned(sat)) continue;
-    const [x, y] = project(sat.lon_deg, sat.lat_deg, w, h);
-    ctx.fillStyle = modeColor(sat.mode);
-    ctx.fillRect(x - r, y - r, 2 * r, 2 * r);
-    drawn += 1;
+  const r = sats.size > 300 ? 2.5 : 4;
+  for (let c = 0; c < DOT_COLORS.length; c += 1) {
+    ctx.fillStyle = DOT_COLORS[c] ?? "#ffffff";
+    for (let i = 0; i < drawn; i += 1) if (color[i] === c) ctx.fillRect((xy[2 * i] ?? 0) - r, (xy[2 * i + 1] ?? 0) - r, 2 * r, 2 * r);
   }
-  for (const sat of sats) {
-    const severity = layers.alarmed?.get(sat.id);
-    if (!severity || !positioned(sat)) continue;
+  ctx.lineWidth = 2;
+  for (const [id, severity] of layers.alarmed ?? []) {
+    const sat = sats.get(id);
+    if (!sat || !positioned(sat)) continue;
     const [x, y] = project(sat.lon_deg, sat.lat_deg, w, h);
     ctx.strokeStyle = severity === "critical" ? "#ef5350" : severity === "warning" ? "#ffa726" : "#90caf9";
-    ctx.lineWidth = 2;
     ctx.beginPath();
     ctx.arc(x, y, r + 4, 0, 2 * Math.PI);
     ctx.stroke();
-    ctx.lineWidth = 1;
   }
+  ctx.lineWidth = 1;
   if (selected && positioned(selected)) {
     const [x, y] = project(selected.lon_deg, selected.lat_deg, w, h);
     ctx.strokeStyle = "#ffffff";
@@ -111,6 +130,44 @@ function AlarmedList({ alarmed }: { alarmed: Map<string, string> }) {
   );
 }
 
+/** The selected satellite's live values: re-rendered at each batch of telemetry (the satellites
+ * are updated in place, so this subscribes to their version, not to the object). */
+function SelectedCard({ selected, track, trackFailed }: { selected: string | null; track: Track | undefined; trackFailed: boolean }) {
+  useDashboard((s) => (selected ? s.live.satsVersion : 0));
+  const sat = useDashboard((s) => (selected ? s.live.sats.get(selected) : undefined));
+  if (!selected) return null;
+  if (!sat) return <p className="muted">{selected} is not in the constellation.</p>;
+  return (
+    <div className="card" data-testid="map-selected">
+      <h3>
+        <a href={href({ view: "satellite", satId: sat.id })}>{sat.id}</a> <span className="muted">{sat.name}</span>
+      </h3>
+      <dl>
+        <dt>mode</dt>
+        <dd>
+          <span className="mode" style={{ background: modeColor(sat.mode) }}>{sat.mode}</span>
+        </dd>
+        <dt>position</dt>
+        <dd>
+          {latitude(sat.lat_deg)} {longitude(sat.lon_deg)}
+        </dd>
+        <dt>altitude</dt>
+        <dd>{km(sat.alt_km)}</dd>
+        <dt>energy</dt>
+        <dd>{pct(sat.energy_pct)}</dd>
+        <dt>memory</dt>
+        <dd>
+          {megabytes(sat.memory_used_mb)} / {megabytes(sat.memory_capacity_mb)}
+        </dd>
+        <dt>sunlight</dt>
+        <dd>{sat.in_sunlight === null ? "—" : sat.in_sunlight ? "yes" : "eclipse"}</dd>
+        <dt>orbit</dt>
+        <dd>{track ? `period ${duration(track.period_s)}` : trackFailed ? "no orbit" : "…"}</dd>
+      </dl>
+    </div>
+  );
+}
+
 export function MapView({ selected }: { selected: string | null }) {
   const wrapRef = useRef<HTMLDivElement>(null);
   const canvasRef = useRef<HTMLCanvasElement>(null);
@@ -127,8 +184,7 @@ export function MapView({ selected }: { selected: string | null }) {
     refetchInterval: 120_000,
     retry: false,
   });
-  const selectedSat = useDashboard((s) => (selected ? s.live.sats[selected] : undefined));
-  const satCount = useDashboard((s) => Object.keys(s.live.sats).length);
+  const satCount = useDashboard((s) => s.live.sats.size);
   const alarms = useAlarmList();
 
   const draw = useCallback(() => {
@@ -154,8 +210,7 @@ export function MapView({ selected }: { selected: string | null }) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(baseRef.current, 0, 0);
     ctx.scale(dpr, dpr);
-    const sats = Object.values(useDashboard.getState().live.sats);
-    const drawn = drawLive(ctx, w, h, sats, layersRef.current, Date.now());
+    const drawn = drawLive(ctx, w, h, useDashboard.getState().live.sats, layersRef.current, Date.now());
     canvas.dataset.drawnSats = String(drawn);
     canvas.dataset.draws = String(Number(canvas.dataset.draws ?? "0") + 1);
   }, []);
@@ -171,7 +226,7 @@ export function MapView({ selected }: { selected: string | null }) {
 
   useEffect(() => {
     const unsubscribe = useDashboard.subscribe((state, previous) => {
-      if (state.live.sats !== previous.live.sats) schedule();
+      if (state.live.satsVersion !== previous.live.satsVersion) schedule();
     });
     const timer = setInterval(schedule, 60_000); // the terminator moves without events
     return () => {
@@ -209,7 +264,7 @@ export function MapView({ selected }: { selected: string | null }) {
     const x = event.clientX - rect.left;
     const y = event.clientY - rect.top;
     let best: { id: string; d2: number } | null = null;
-    for (const sat of Object.values(useDashboard.getState().live.sats)) {
+    for (const sat of useDashboard.getState().live.sats.values()) {
       if (!positioned(sat)) continue;
       const [sx, sy] = project(sat.lon_deg, sat.lat_deg, rect.width, rect.height);
       const d2 = (sx - x) ** 2 + (sy - y) ** 2;
@@ -239,37 +294,7 @@ export function MapView({ selected }: { selected: string | null }) {
         </div>
         <AlarmedList alarmed={worstBySatellite(alarms.data ?? [])} />
         <p className="muted">{satCount} satellites · click one for its ground track and footprint (≥ {FOOTPRINT_MIN_EL_DEG}° elevation)</p>
-        {selectedSat ? (
-          <div className="card" data-testid="map-selected">
-            <h3>
-              <a href={href({ view: "satellite", satId: selectedSat.id })}>{selectedSat.id}</a> <span className="muted">{selectedSat.name}</span>
-            </h3>
-            <dl>
-              <dt>mode</dt>
-              <dd>
-                <span className="mode" style={{ background: modeColor(selectedSat.mode) }}>{selectedSat.mode}</span>
-              </dd>
-              <dt>position</dt>
-              <dd>
-                {latitude(selectedSat.lat_deg)} {longitude(selectedSat.lon_deg)}
-              </dd>
-              <dt>altitude</dt>
-              <dd>{km(selectedSat.alt_km)}</dd>
-              <dt>energy</dt>
-              <dd>{pct(selectedSat.energy_pct)}</dd>
-              <dt>memory</dt>
-              <dd>
-                {megabytes(selectedSat.memory_used_mb)} / {megabytes(selectedSat.memory_capacity_mb)}
-              </dd>
-              <dt>sunlight</dt>
-              <dd>{selectedSat.in_sunlight === null || selectedSat.in_sunlight === undefined ? "—" : selectedSat.in_sunlight ? "yes" : "eclipse"}</dd>
-              <dt>orbit</dt>
-              <dd>{track.data ? `period ${duration(track.data.period_s)}` : track.isError ? "no orbit" : "…"}</dd>
-            </dl>
-          </div>
-        ) : selected ? (
-          <p className="muted">{selected} is not in the constellation.</p>
-        ) : null}
+        <SelectedCard selected={selected} track={track.data} trackFailed={track.isError} />
       </aside>
     </section>
   );

@@ -31,7 +31,9 @@ function passesNote(loading: boolean, error: unknown, tle: unknown, count: numbe
 }
 
 export function SatDetail({ satId }: { satId: string }) {
-  const sat = useDashboard((s) => s.live.sats[satId]);
+  // The satellite is updated in place: its values change with satsVersion, not its identity.
+  useDashboard((s) => s.live.satsVersion);
+  const sat = useDashboard((s) => s.live.sats.get(satId));
   const outcomes = useDashboard((s) => s.live.commandOutcomes);
   const role = useDashboard((s) => s.role);
   const queryClient = useQueryClient();

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { memo, useEffect, useMemo, useRef, useState } from "react";
 import type { LiveSat } from "../api/reducer";
 import { MODES } from "../api/types";
 import { modeColor } from "../colors";
@@ -24,6 +24,9 @@ const COLUMNS: { key: SortKey; label: string }[] = [
 ];
 
 const ROW_PX = 30;
+/** Orders and filters on live values (mode, energy, memory) follow them once a second: the
+ * rows show every batch, but 10,000 rows are not sorted again four times a second. */
+const LIVE_KEYS: ReadonlySet<SortKey> = new Set(["mode", "energy_pct", "memory_used_mb"]);
 
 function passText({ pass, aosMs, losMs }: TimedPass, nowMs: number): string {
   if (aosMs <= nowMs) return `over ${pass.station_id} now (LOS ${relative(losMs, nowMs)})`;
@@ -31,10 +34,48 @@ function passText({ pass, aosMs, losMs }: TimedPass, nowMs: number): string {
 }
 const OVERSCAN_ROWS = 8;
 
-/** Only the rows in view are rendered: 1,000 live rows re-rendered four times a second would
- * cost more than the rest of the page. */
+interface RowProps {
+  sat: LiveSat;
+  /** The satellite's values are updated in place: these props say when to render it again. */
+  updatedMs: number;
+  mode: string;
+  alarm: string | undefined;
+  passNote: string;
+}
+
+const Row = memo(function Row({ sat, alarm, passNote }: RowProps) {
+  return (
+    <tr data-sat={sat.id} data-alarm-severity={alarm} style={{ height: ROW_PX }}>
+      <td>
+        <a href={href({ view: "satellite", satId: sat.id })}>{sat.id}</a>
+        {alarm ? (
+          <a className={`alarm-mark severity-${alarm}`} href={href({ view: "alarms" })} title={`${alarm} alarm`}>
+            ⚠
+          </a>
+        ) : null}
+      </td>
+      <td>{sat.name}</td>
+      <td>
+        <span className="mode" data-testid="mode" style={{ background: modeColor(sat.mode) }}>
+          {sat.mode}
+        </span>
+      </td>
+      <td className="num">{pct(sat.energy_pct)}</td>
+      <td className="num">
+        {megabytes(sat.memory_used_mb)} / {megabytes(sat.memory_capacity_mb)}
+      </td>
+      <td>{sat.node ?? "—"}</td>
+      <td>{passNote}</td>
+    </tr>
+  );
+});
+
+/** Only the rows in view are rendered (and only those whose satellite changed): 10,000 live rows
+ * re-rendered four times a second would cost more than the rest of the page. */
 export function SatList() {
   const sats = useDashboard((s) => s.live.sats);
+  const membership = useDashboard((s) => s.live.satsMembership);
+  useDashboard((s) => s.live.satsVersion); // the visible rows' values
   const passes = useUpcomingPasses();
   const alarmed = worstBySatellite(useAlarmList().data ?? []);
   const [filter, setFilter] = useState("");
@@ -60,10 +101,11 @@ export function SatList() {
   const passIndex = useMemo(() => indexPasses(passes.data), [passes.data]);
   // Sorting by next pass follows the clock; other orders do not need it.
   const sortClockMs = sort.key === "next_pass" ? Math.floor(nowMs / 10_000) * 10_000 : 0;
+  const liveClockMs = LIVE_KEYS.has(sort.key) || mode ? nowMs : 0;
 
   const rows = useMemo(() => {
     const needle = filter.trim().toLowerCase();
-    const list = Object.values(sats).filter(
+    const list = [...sats.values()].filter(
       (s) =>
         (!mode || s.mode === mode) &&
         (!needle || s.id.toLowerCase().includes(needle) || s.name.toLowerCase().includes(needle) || (s.node ?? "").toLowerCase().includes(needle)),
@@ -80,7 +122,9 @@ export function SatList() {
       return sort.desc ? -order : order;
     });
     return list;
-  }, [sats, filter, mode, sort, passIndex, sortClockMs]);
+    // membership and liveClockMs are not read: they say when to filter and sort again.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [sats, membership, filter, mode, sort, passIndex, sortClockMs, liveClockMs]);
 
   const first = Math.max(0, Math.floor(scrollTop / ROW_PX) - OVERSCAN_ROWS);
   const last = Math.min(rows.length, Math.ceil((scrollTop + viewportPx) / ROW_PX) + OVERSCAN_ROWS);
@@ -100,7 +144,7 @@ export function SatList() {
           ))}
         </select>
         <span className="muted" data-testid="sat-count">
-          {rows.length} of {Object.keys(sats).length}
+          {rows.length} of {sats.size}
         </span>
         <a href={href({ view: "newsat" })} data-testid="new-satellite">
           + new satellite
@@ -122,30 +166,8 @@ export function SatList() {
             {first > 0 ? <tr style={{ height: first * ROW_PX }} aria-hidden /> : null}
             {visible.map((s) => {
               const pass = nextPass(passIndex, s.id, nowMs);
-              return (
-                <tr key={s.id} data-sat={s.id} data-alarm-severity={alarmed.get(s.id)} style={{ height: ROW_PX }}>
-                  <td>
-                    <a href={href({ view: "satellite", satId: s.id })}>{s.id}</a>
-                    {alarmed.has(s.id) ? (
-                      <a className={`alarm-mark severity-${alarmed.get(s.id)}`} href={href({ view: "alarms" })} title={`${alarmed.get(s.id)} alarm`}>
-                        ⚠
-                      </a>
-                    ) : null}
-                  </td>
-                  <td>{s.name}</td>
-                  <td>
-                    <span className="mode" data-testid="mode" style={{ background: modeColor(s.mode) }}>
-                      {s.mode}
-                    </span>
-                  </td>
-                  <td className="num">{pct(s.energy_pct)}</td>
-                  <td className="num">
-                    {megabytes(s.memory_used_mb)} / {megabytes(s.memory_capacity_mb)}
-                  </td>
-                  <td>{s.node ?? "—"}</td>
-                  <td>{pass ? passText(pass, nowMs) : passes.isLoading ? "…" : "—"}</td>
-                </tr>
-              );
+              const passNote = pass ? passText(pass, nowMs) : passes.isLoading ? "…" : "—";
+              return <Row key={s.id} sat={s} updatedMs={s.updated_ms} mode={s.mode} alarm={alarmed.get(s.id)} passNote={passNote} />;
             })}
             {last < rows.length ? <tr style={{ height: (rows.length - last) * ROW_PX }} aria-hidden /> : null}
           </tbody>
