@@ -42,7 +42,7 @@ from typing import Any
 
 from benchlib import BenchCluster, cpu_ticks, rss_kib, save_results
 
-from py_nodes.erldist import Atom, Node
+from py_nodes.erldist import Atom, Node, RpcError
 from py_nodes.jsonterms import to_json
 from py_nodes.up import _wait_until_ready
 
@@ -461,9 +461,13 @@ async def measure(
         victim = max(placed.values(), key=lambda x: int(x["satellites"]))
         survivors = {node: pid for node, (role, pid) in procs.items() if role == "sats" and node != str(victim["name"])}
         spies = start_py_spy(run.tmp, survivors, 10.0) if args.profile_s > 0 else {}
-        replace = await rpc(
-            "bench_sats", "kill_and_wait", [victim["os_pid"], victim["name"], n, 120_000], 150.0
-        )
+        try:
+            replace = await rpc(
+                "bench_sats", "kill_and_wait", [victim["os_pid"], victim["name"], n, 120_000], 150.0
+            )
+        except RpcError as exc:  # a node too busy to answer: the figures above still count
+            moved = int(victim["satellites"])
+            replace = {"result": f"no answer ({exc})", "moved": moved, "us": 150_000_000, "left": moved, "running": 0}
         profile["replace_python"] = collect_py_spy(spies)
         placement_before = {node: int(x["satellites"]) for node, x in placed.items()}
         back: dict[str, Any] = {}
