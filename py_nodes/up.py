@@ -128,7 +128,8 @@ def render_sys_config(
     ``out_dir/sys.config``; the path to give ``erl -config``."""
     text = source.read_text()
     app_env = ", ".join(entry for entry in (py_nodes, cluster) if entry)
-    values = {**environ, "STELLAROPS_PY_NODES": app_env, "STELLAROPS_DIST_KERNEL": dist}
+    values = {**SYS_CONFIG_DEFAULTS, **environ, "STELLAROPS_PY_NODES": app_env,
+              "STELLAROPS_DIST_KERNEL": dist}
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -136,7 +137,6 @@ def render_sys_config(
             raise UpError(f"{source} uses ${{{name}}}, which is not set")
         return values[name]
 
-    environ = {**SYS_CONFIG_DEFAULTS, **environ}
     out = out_dir / "sys.config"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, text))

@@ -44,6 +44,12 @@ def test_without_roles_the_app_defaults_stay(tmp_path: Path) -> None:
     assert "{stellar, []}" in text and "py_nodes" not in text.split("{stellar,", 1)[1]
 
 
+def test_a_variable_the_environment_lacks_takes_its_default(tmp_path: Path) -> None:
+    """The benches and tests render with an environment of their own: the log format defaults."""
+    text = render_sys_config({}, tmp_path, py_nodes=py_nodes_config(None)).read_text()
+    assert '#{format => "text"' in text and "${" not in text
+
+
 def test_a_folder_that_is_no_release_is_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(UpError, match=r"^STELLAROPS_RELEASE=.*: not a release"):
         Release(tmp_path)
