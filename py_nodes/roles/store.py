@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
 import uuid
@@ -92,6 +93,7 @@ RETRY_MAX_S: Final = 5.0
 CONNECT_TIMEOUT_S: Final = 2.0  # under the BEAM side's 4 s submit timeout
 # A command commits this long before its caller's deadline, or not at all: time for the reply.
 COMMIT_MARGIN_S: Final = 1.0
+LATE_LOG_S: Final = 10.0
 MAX_BATCH: Final = 2000  # submissions, creations or queued jobs in one transaction
 
 
@@ -103,6 +105,7 @@ class StoreServer(GenServer):
         # One cluster owns the database: calls and casts are refused while we do not hold this.
         self.lease = OwnershipLease(conninfo, holder or f"store (os pid {os.getpid()})", grace_s=lease_grace_s)
         self._refused_casts = 0
+        self._late, self._late_logged_at = 0, -math.inf  # calls refused for their deadline
         self.satellites = Satellites(self.db)
         self.ledger = CommandLedger(self.db)
         self.alarms = Alarms(self.db)
@@ -211,7 +214,7 @@ class StoreServer(GenServer):
         state = proto_v1.state_from_term(term)
         self.alarm_keeper.note_capacity(state.id.decode(), state.memory_capacity_mb)
         if time.time() > deadline_ms / 1000 - COMMIT_MARGIN_S:
-            log.warning("store: satellite %s refused uncreated: the call arrived after its deadline", state.id.decode())
+            self._refused_late("satellite %s refused uncreated: the call arrived after its deadline", state.id.decode())
             return UNAVAILABLE
         try:
             await self.creates.submit((state, deadline_ms / 1000))  # written with the others that came meanwhile
@@ -238,7 +241,7 @@ class StoreServer(GenServer):
             return (ERROR, (Atom("bad_field"), Atom("submitted_by")))
         deadline_s = deadline_ms / 1000
         if time.time() > deadline_s - COMMIT_MARGIN_S:  # waited in the mailbox: its caller gave up
-            log.warning("store: command for %s refused unwritten: it arrived after its deadline", sat_id.decode(errors="replace"))
+            self._refused_late("command for %s refused unwritten: it arrived after its deadline", sat_id.decode(errors="replace"))
             return UNAVAILABLE
         commit_by = datetime.fromtimestamp(deadline_s - COMMIT_MARGIN_S, UTC)
         try:
@@ -249,12 +252,21 @@ class StoreServer(GenServer):
         try:
             command, created = await self.submits.submit((submission, deadline_s))  # committed with the others that came meanwhile
         except LateCommit as exc:
-            log.warning("store: %s", exc)
+            self._refused_late("%s", exc)
             return UNAVAILABLE
         except _Late:  # the COMMIT itself outlived the caller: expired, never delivered
             return UNAVAILABLE
         status = Atom("new") if created else (Atom("existing"), Atom(command.status))
         return (OK, str(command.id).encode(), status)
+
+    def _refused_late(self, message: str, arg: object) -> None:
+        """One warning per LATE_LOG_S at most (with the count since the last): an overloaded
+        store must not spend its time logging each call it is too late for."""
+        self._late += 1
+        now = time.monotonic()
+        if now - self._late_logged_at >= LATE_LOG_S:
+            log.warning("store: " + message + " (%d refused so far)", arg, self._late)
+            self._late_logged_at = now
 
     async def _create_many(self, items: list[tuple[SatState, float]]) -> list[DbError | _Late | None]:
         results: list[DbError | _Late | None] = list(await self.satellites.create_many([s for s, _ in items], actor=ACTOR))
