@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     # 10,000 satellites take longer than the default minute to restore on a busy machine.
     stack = UpStack(
         tmp / "home",
-        "dashbench",
+        f"dashbench{os.getpid()}",  # unique: two runs can share the machine
         STELLAROPS_DEMO_SATELLITES=str(args.satellites),
         STELLAROPS_START_TIMEOUT="600",
         STELLAROPS_HTTP_PORT=str(port),
