@@ -25,7 +25,10 @@ from compose_support import wait_for
 
 HOSTS = 3
 SATELLITES = 3000
-FORM_TIMEOUT_S = 360  # three hosts up, 3,000 satellites seeded and spread (2 shared cores)
+# Three hosts up, 3,000 satellites seeded and spread (2 shared cores): ~30 s on a quiet machine,
+# 200 s at load average 20-36; at 30-40 up's own start took 5.5 min (Python nodes slower than
+# their 30 s ping timeout at first, started again), so 360 s was missed once.
+FORM_TIMEOUT_S = 600
 REPLACE_BOUND_S = 3.0  # the bound: a lost host's satellites run elsewhere within 3 s
 TAKEOVER_TIMEOUT_S = 60  # the bound asserted (the figure is printed against the 3 s)
 REBALANCE_TIMEOUT_S = 180
@@ -116,7 +119,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cluster.remove_everything()
 
 
-@pytest.mark.timeout(BUILD_TIMEOUT_S + 10 * 60)
+@pytest.mark.timeout(BUILD_TIMEOUT_S + 20 * 60)
 def test_spread_kill_replace_within_3_s_and_rebalance_on_return(cluster: Cluster) -> None:
     names = [cluster.host(i) for i in range(1, HOSTS + 1)]
     try:

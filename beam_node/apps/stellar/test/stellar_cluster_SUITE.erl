@@ -17,7 +17,7 @@
 
 all() ->
     [both_nodes_listed, satellites_spread_and_replicated, takeover_when_node_halts,
-     takeover_when_app_stops, same_ids_claimed_on_both].
+     takeover_when_app_stops, same_ids_claimed_on_both, slow_sats_node_starts_each_actor_once].
 
 init_per_suite(Config) ->
     ok = stellar_ct:require_distribution(),
@@ -154,6 +154,40 @@ same_ids_claimed_on_both(Config) ->
     stellar_ct:wait_until("catalogs agree", fun() -> Where(node()) =:= Where(B) end, 3000).
 
 %% Helpers.
+
+slow_sats_node_starts_each_actor_once() ->
+    [{doc, "One sats node killed while the other does not answer (SIGSTOP for 8 s): the killed "
+           "node's satellites wait for the stopped one (the only node up) instead of giving up "
+           "and placing again on the killed node once it is back; after SIGCONT every sats node "
+           "hosts as many actors as the catalog places there. A shadow that gave up after 5 s "
+           "left, on the stopped node, an actor nobody linked, running beside the new one."}].
+slow_sats_node_starts_each_actor_once(_Config) ->
+    Ids = [iolist_to_binary(io_lib:format("slow-~2..0b", [I])) || I <- lists:seq(1, 10)],
+    [{ok, Id} = stellar:create(#{id => Id, name => Id}) || Id <- Ids],
+    _ = wait_running(Ids, 30000),
+    OsPid = fun(Py) -> hd([P || #{name := N, os_pid := P} <- stellar_py_node:info(), N =:= Py]) end,
+    Signal = fun(Sig, P) -> os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(P)) end,
+    {Killed, Stopped} = {OsPid(?A1), OsPid(?A2)},
+    StoppedAt = erlang:monotonic_time(millisecond),
+    _ = Signal("STOP", Stopped),
+    try
+        _ = Signal("KILL", Killed),
+        stellar_ct:wait_until("the killed sats node up again", fun() ->
+            [{Status, P}] = [{S, P} || #{name := N, status := S, os_pid := P} <- stellar_py_node:info(), N =:= ?A1],
+            Status =:= up andalso P =/= Killed
+        end, 60000),
+        timer:sleep(max(0, 8000 - (erlang:monotonic_time(millisecond) - StoppedAt)))
+    after
+        Signal("CONT", Stopped)
+    end,
+    _ = wait_running(Ids, 60000),
+    Actors = fun(Py) -> {ok, #{actors := K}} = gen_server:call({sats, Py}, load, 10000), K end,
+    stellar_ct:wait_until("as many actors as placed on each sats node", fun() ->
+        Hosted = [{Py, Actors(Py)} || Py <- [?A1, ?A2]],
+        Placed = [{Py, stellar_catalog:satellite_count(py, Py)} || Py <- [?A1, ?A2]],
+        Hosted =:= Placed orelse {Hosted, Placed}
+    end, 15000),
+    ?assertEqual(length(Ids), lists:sum([Actors(Py) || Py <- [?A1, ?A2]])).
 
 create_on_both(B, N) ->
     Ids = fun(P) -> [iolist_to_binary(io_lib:format("~s-~2..0b", [P, I])) || I <- lists:seq(1, N)] end,
