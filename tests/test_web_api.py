@@ -29,6 +29,7 @@ from py_nodes.satellite.modes import Mode
 from web import GatewayConfig
 from web.keys import ACCESS_LOG, MIRROR
 from web.logs import JsonFormatter, request_id_var, sat_id_var
+from web.spec import AUTHENTICATOR
 from web.static import NON_API_ROUTES
 
 
@@ -113,6 +114,30 @@ async def test_auth_matrix(gw: Harness, method: str, path: str, body: Any, needs
         else:
             assert response.status < 300, (role, response.status, await response.text())
             break  # the weakest role allowed did it (a second create would conflict)
+
+
+async def test_a_token_is_looked_up_once_by_concurrent_requests(gw: Harness) -> None:
+    """When a token's cache entry is gone, the requests of that moment share one database lookup
+    (each running its own grew the pool under load); the cached header still gets 403 on a route
+    its role may not use."""
+    auth = gw.app[AUTHENTICATOR]
+    tokens = auth._tokens
+    lookups = 0
+    real_lookup = tokens.lookup
+
+    async def counted(secret: str) -> Any:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.2)  # the others arrive while this one is in flight
+        return await real_lookup(secret)
+
+    tokens.lookup = counted  # type: ignore[method-assign]
+    auth.forget()
+    responses = await asyncio.gather(*(gw.client.get("/api/satellites/sat-1", headers=gw.auth("viewer")) for _ in range(20)))
+    assert [r.status for r in responses] == [200] * 20
+    assert lookups == 1
+    await expect_error(await gw.client.delete("/api/satellites/sat-1", headers=gw.auth("viewer")), 403, "forbidden")
+    assert lookups == 1
 
 
 # -- satellites -----------------------------------------------------------------------------------

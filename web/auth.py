@@ -20,6 +20,8 @@ valid (a typo is an error, not a silent downgrade), and stronger roles always ne
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -78,12 +80,22 @@ class Authenticator:
         self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
         # Authorization headers accepted (until, principal): the busy path skips parsing them.
         self._headers: dict[str, tuple[float, Principal]] = {}
+        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}  # in flight, by secret
 
     async def principal(self, secret: str) -> Principal | None:
         now = time.monotonic()
         hit = self._cache.get(secret)
         if hit is not None and hit[0] > now:
             return hit[1]
+        # One lookup per secret at a time: when an entry expires under load, the requests of that
+        # moment wait for the same query (each starting its own grew the pool by a connection).
+        lookup = self._lookups.get(secret)
+        if lookup is None:
+            lookup = self._lookups[secret] = asyncio.ensure_future(self._lookup(secret, hit))
+            lookup.add_done_callback(functools.partial(self._looked_up, secret))
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, secret: str, hit: tuple[float, Principal | None] | None) -> Principal | None:
         try:
             token = await self._gate.run(self._tokens.lookup(secret))
         except (DatabaseUnavailable, DatabaseDown) as exc:
@@ -93,16 +105,23 @@ class Authenticator:
                 return hit[1]
             raise self._gate.error() from None
         found = None if token is None else Principal(token.id, token.name, token.role)
-        self._cache[secret] = (now + (self._cache_s if found else NEGATIVE_CACHE_S), found)
+        self._cache[secret] = (time.monotonic() + (self._cache_s if found else NEGATIVE_CACHE_S), found)
         self._cache.move_to_end(secret)
         while len(self._cache) > MAX_CACHED:
             self._cache.popitem(last=False)
         return found
 
+    def _looked_up(self, secret: str, lookup: asyncio.Future[Principal | None]) -> None:
+        if self._lookups.get(secret) is lookup:
+            del self._lookups[secret]
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved: every waiter may have gone (cancelled) meanwhile
+
     def forget(self) -> None:
-        """Drop every cached answer (after a revocation)."""
+        """Drop every cached answer (after a revocation); requests from now on look up afresh."""
         self._cache.clear()
         self._headers.clear()
+        self._lookups.clear()
 
     def cached(self, request: web.Request, role: Role) -> Principal | None:
         """The principal of a request whose ``Authorization`` header ``require`` accepted less
