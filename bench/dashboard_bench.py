@@ -65,11 +65,11 @@ def free_port() -> int:
 
 def get_json(url: str, token: str) -> Any:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as r:
+    with urllib.request.urlopen(request, timeout=120) as r:
         return json.load(r)
 
 
-def wait_ready(url: str, token: str, satellites: int, timeout_s: float = 300.0) -> None:
+def wait_ready(url: str, token: str, satellites: int, timeout_s: float = 900.0) -> None:
     """Until every satellite has a position (the map can draw them all) and telemetry flows."""
     deadline = time.monotonic() + timeout_s
     while True:
