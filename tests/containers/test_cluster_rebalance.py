@@ -31,7 +31,9 @@ SATELLITES = 3000
 FORM_TIMEOUT_S = 600
 REPLACE_BOUND_S = 3.0  # the bound: a lost host's satellites run elsewhere within 3 s
 TAKEOVER_TIMEOUT_S = 60  # the bound asserted (the figure is printed against the 3 s)
-REBALANCE_TIMEOUT_S = 180
+# The returning host's own start (BEAM, four Python nodes) and the rounds: 11-32 s at load 10-36,
+# 161 s once at load 35 (the container drill of test_cluster_hosts starting beside it).
+REBALANCE_TIMEOUT_S = 360
 WORTH_SEEING = ('"level":"warning"', '"level":"error"', "rebalancing", "taking over", "quorum")
 # What a host's BEAM node says of itself when the drill fails (through cluster.beam_eval): quorum,
 # rebalancing counts, the catalog's entries by owner and status, the store's lease and route, the
