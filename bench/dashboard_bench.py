@@ -90,13 +90,14 @@ def wait_ready(url: str, token: str, satellites: int, timeout_s: float = 900.0) 
     request = urllib.request.Request(
         f"{url}/api/events?types=telemetry", headers={"Authorization": f"Bearer {token}"}
     )
-    with urllib.request.urlopen(request, timeout=30) as stream:
-        events, start = 0, time.monotonic()
-        while events < satellites:  # about a second of telemetry
-            line = stream.readline()
-            if not line:
-                raise SystemExit("the event stream closed")
-            events += line.startswith(b"data: ")
+    events, start = 0, time.monotonic()
+    while events < satellites:  # about a second of telemetry
+        # A reader slower than the stream is dropped by the gateway (it would resume): read again.
+        with urllib.request.urlopen(request, timeout=120) as stream:
+            while events < satellites and (line := stream.readline()):
+                events += line.startswith(b"data: ")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"telemetry does not flow: {events} events in {timeout_s:g} s")
     print(f"telemetry flows: {events} events in {time.monotonic() - start:.1f} s")
 
 

@@ -97,4 +97,30 @@ describe("EventStream", () => {
     expect(requests.every((h) => h.Authorization === "Bearer sto_x")).toBe(true);
     expect(states).toEqual(["connecting", "live", "reconnecting", "reconnecting", "live", "reconnecting", "reconnecting", "unauthorized"]);
   });
+
+  it("opens one stream however often it is started (a restart, then the page's start)", async () => {
+    let requests = 0;
+    const stream = new EventStream(
+      {
+        url: "/api/events",
+        token: () => null,
+        lastEventId: () => null,
+        fetchFn: (async () => {
+          requests += 1;
+          return new Response(new ReadableStream(), { status: 200 }); // open, silent
+        }) as typeof fetch,
+      },
+      { onMessages: () => undefined, onState: () => undefined },
+    );
+    stream.restart();
+    stream.start();
+    stream.start();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(requests).toBe(1);
+    stream.stop();
+    stream.start(); // stopped: starts again
+    await new Promise((r) => setTimeout(r, 5));
+    expect(requests).toBe(2);
+    stream.stop();
+  });
 });

@@ -118,7 +118,11 @@ export class EventStream {
     this.handlers = handlers;
   }
 
+  /** Connect, unless a connection is open or a reconnect is scheduled: a second start (the
+   * page's start after a token-change restart) must not open a second stream, whose every event
+   * would be parsed twice. */
   start(): void {
+    if (!this.stopped && (this.abort !== null || this.timer !== null)) return;
     this.stopped = false;
     void this.connect();
   }
