@@ -113,7 +113,11 @@
     rounds = 0 :: non_neg_integer(),
     stopped = 0 :: non_neg_integer(),
     changed_at = 0 :: integer(),
-    synced_at = 0 :: integer()  % system ms when the last state sync round started
+    synced_at = 0 :: integer(),  % system ms when the last state sync round started
+    %% Ids whose state ticks changed since the last sync round. A tick does not move the
+    %% entry's updated_at (the sync round does): a claim of this id by another node, stamped
+    %% after our last round, must win the merge here even while ticks keep coming.
+    ticked = #{} :: #{binary() => true}
 }).
 
 %% API.
@@ -439,25 +443,25 @@ handle_cast({put_state, Id, SatState}, State) ->
         error ->
             {noreply, State}
     end;
-handle_cast({put_ticks, Ticks, ReplyTo}, State) when is_list(Ticks), is_pid(ReplyTo) ->
+handle_cast({put_ticks, Ticks, ReplyTo}, State = #state{ticked = Ticked}) when is_list(Ticks), is_pid(ReplyTo) ->
     Self = node(),
-    Now = now_ms(),
-    lists:foreach(
-        fun({Id, Telemetry = #{updated_at := TickAt}}) ->
+    Ticked1 = lists:foldl(
+        fun({Id, Telemetry = #{updated_at := TickAt}}, Acc) ->
                 case ets:lookup(?TAB, Id) of
                     [{_, E = #{owner := Owner, status := S, state := Known}}]
                             when Owner =:= Self, S =/= deleted, TickAt >= map_get(updated_at, Known) ->
                         %% Not older than the state we have (a command's outcome that came by
                         %% the shadow first). Owner, node and status unchanged: counts stay.
-                        true = ets:insert(?TAB, {Id, E#{state => maps:merge(Known, Telemetry), updated_at => Now}});
+                        true = ets:insert(?TAB, {Id, E#{state => maps:merge(Known, Telemetry)}}),
+                        Acc#{Id => true};
                     _ ->
-                        ok
+                        Acc
                 end;
-           (_) ->
-                ok
-        end, Ticks),
+           (_, Acc) ->
+                Acc
+        end, Ticked, Ticks),
     ReplyTo ! ticks_applied,
-    {noreply, State};
+    {noreply, State#state{ticked = Ticked1}};
 handle_cast(py_node_changed, State) ->
     gen_server:abcast(nodes(), ?MODULE, {py_nodes, node(), local_py_rows()}),
     {noreply, State};
@@ -517,9 +521,10 @@ handle_info(flush, State = #state{pending = Pending}) ->
     _ = maps:size(Pending) > 0 andalso
         gen_server:abcast(peer_nodes(State), ?MODULE, {merge, node(), maps:values(Pending)}),
     {noreply, State#state{pending = #{}, flush_timer = undefined}};
-handle_info(state_sync, State = #state{synced_at = Since}) ->
+handle_info(state_sync, State = #state{synced_at = Since, ticked = Ticked}) ->
     schedule_state_sync(),
     Now = now_ms(),
+    stamp_ticked(Ticked, Now),
     _ = case peer_nodes(State) of
         [] ->
             ok;
@@ -529,7 +534,7 @@ handle_info(state_sync, State = #state{synced_at = Since}) ->
                                          [{element, 2, '$_'}]}]),
             [gen_server:abcast(Peers, ?MODULE, {merge, Self, Chunk}) || Chunk <- chunks(Changed, ?SYNC_CHUNK)]
     end,
-    {noreply, State#state{synced_at = Now}};
+    {noreply, State#state{synced_at = Now, ticked = #{}}};
 handle_info(reconcile, State) ->
     schedule_reconcile(),
     purge_tombstones(),
@@ -639,6 +644,19 @@ replicate_now(Entry = #{id := Id}, State = #state{pending = Pending}) ->
 %% The connected BEAM nodes whose catalog said hello: where entries are replicated.
 peer_nodes(#state{peers = Peers}) ->
     [N || N <- nodes(), is_map_key(N, Peers)].
+
+%% The entries that ticks changed, still ours: updated_at moves to this round's time, so the
+%% round's select picks them up (and a peer's merge sees them newer).
+stamp_ticked(Ticked, Now) ->
+    Self = node(),
+    maps:foreach(fun(Id, _) ->
+                         case ets:lookup(?TAB, Id) of
+                             [{_, E = #{owner := Owner, status := S}}] when Owner =:= Self, S =/= deleted ->
+                                 true = ets:insert(?TAB, {Id, E#{updated_at => Now}});
+                             _ ->
+                                 ok
+                         end
+                 end, Ticked).
 
 schedule_state_sync() ->
     _ = erlang:send_after(application:get_env(stellar, catalog_state_sync, 2000), self(), state_sync),
