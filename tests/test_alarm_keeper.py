@@ -15,7 +15,7 @@ from py_nodes.db import Database, Satellites, TelemetryRow
 from py_nodes.db.alarms import Alarms
 from py_nodes.db.limits import Limits
 from py_nodes.limits import Change, Limit
-from py_nodes.roles.alarming import AlarmKeeper
+from py_nodes.roles.alarming import JUDGE_CHUNK, AlarmKeeper
 from py_nodes.satellite.model import SatState
 from py_nodes.satellite.modes import Mode
 
@@ -98,5 +98,13 @@ async def test_the_keeper_judges_stores_and_publishes(db: Database) -> None:
         await until(lambda: asyncio.sleep(0, {"cleared", "unshelved"} <= {d["transition"] for _, d in published}), "return and expiry")
         assert (await Alarms(db).get(active[0].id)).state == "cleared"
         assert (await Alarms(db).get(shelved[0].id)).state == "unacknowledged"
+        # A batch larger than a chunk is judged after offer() returns, in order: only its last
+        # sample is out of limits (fails if the backlog is dropped or judged out of order).
+        big = [row(20 + i, energy_pct=60.0) for i in range(JUDGE_CHUNK * 2)] + [row(20 + JUDGE_CHUNK * 2, energy_pct=2.0)]
+        again.offer(big)
+        assert again._changes.empty()  # not judged yet: the caller's loop is free
+        async def raised_again() -> list[Any]:
+            return [a for a in await Alarms(db).find() if a.satellite_id == "k-1" and a.active]
+        assert [a.kind for a in await until(raised_again, "the big batch's alarm")] == ["low_energy"]
     finally:
         await again.close()

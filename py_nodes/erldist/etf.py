@@ -321,8 +321,28 @@ def _dec(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         result: dict[Any, Any] = {}
         for i in range(n):
             key_pos = pos
-            key, pos = _dec(data, pos, end, depth)
-            value, pos = _dec(data, pos, end, depth)
+            # Maps of atoms to numbers (telemetry, satellite states) are most of the traffic:
+            # a cached atom key and a float or small integer value are read here, without a call.
+            key = _MISS
+            if pos + 2 <= end and data[pos] == SMALL_ATOM_UTF8_EXT:
+                stop = pos + 2 + data[pos + 1]
+                if stop <= end:
+                    key = _atoms.get(data[pos + 2 : stop], _MISS)
+                    if key is not _MISS:
+                        pos = stop
+            if key is _MISS:
+                key, pos = _dec(data, pos, end, depth)
+            leaf = data[pos] if pos < end else -1
+            if leaf == NEW_FLOAT_EXT and pos + 9 <= end:
+                value = _f64(data, pos + 1)[0]
+                if value - value != 0.0:
+                    raise DecodeError(pos, f"float is {value}, which Erlang does not have")
+                pos += 9
+            elif leaf == SMALL_INTEGER_EXT and pos + 2 <= end:
+                value = data[pos + 1]
+                pos += 2
+            else:
+                value, pos = _dec(data, pos, end, depth)
             try:
                 result[key] = value
             except TypeError:

@@ -62,7 +62,7 @@
 -define(COUNTERS, stellar_store_counters).
 -define(ENABLED, {?MODULE, enabled}).
 -define(SUBMIT_TIMEOUT, 4000).
--define(BATCH, 5000).
+-define(BATCH, 1000).  % rows a telemetry message: the store node decodes and judges one message at a time, and a command call waits behind it
 -define(ACK_TIMEOUT_MS, 60000).
 -define(NACK_BACKOFF_MS, 2000).  % a store that refused a batch (its buffer full) gets a pause
 -define(OVERFLOW_LOG_MS, 10000).
