@@ -203,7 +203,7 @@ def run_sse_clients(url: str, token: str, clients: int, seconds: float, procs: i
     events/s), their reports merged."""
     shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
     running = [
-        subprocess.Popen([PY, __file__, "--sse-clients", url, token, str(n), str(seconds)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen([PY, __file__, "--child-sse-clients", url, token, str(n), str(seconds)], stdout=subprocess.PIPE, text=True)
         for n in shares if n > 0
     ]  # fmt: skip
     parts = []
@@ -359,7 +359,7 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--py-load":
         py_load(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
         return 0
-    if len(sys.argv) > 1 and sys.argv[1] == "--sse-clients":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-sse-clients":
         sse_clients(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
