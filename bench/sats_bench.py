@@ -276,8 +276,7 @@ name(P) ->
 %% kill -9 of the sats node PyNode (OS pid OsPid), then waits until every satellite it hosted
 %% has a new shadow whose actor runs on a connected sats node, and all N run.
 kill_and_wait(OsPid, PyNode, N, TimeoutMs) ->
-    Moved = [{Id, stellar_sat:whereis(Id)}
-             || #{id := Id, node := P} <- stellar_catalog:entries(), P =:= PyNode],
+    Moved = [{Id, actor_of(Id)} || #{id := Id, node := P} <- stellar_catalog:entries(), P =:= PyNode],
     Before = reductions(),
     T0 = now_us(),
     _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
@@ -302,8 +301,10 @@ replaced_loop(Left, Moved, N, T0, Deadline) ->
         true -> timer:sleep(20), replaced_loop(Left1, Moved, N, T0, Deadline)
     end.
 
+%% Placed again: a new actor (the shadow places it again itself; a new shadow would too) that
+%% the catalog shows running on a connected sats node.
 replaced({Id, Old}, Connected) ->
-    case stellar_sat:whereis(Id) of
+    case actor_of(Id) of
         New when is_pid(New), New =/= Old ->
             case stellar_catalog:lookup(Id) of
                 {ok, #{status := running, node := Py}} -> lists:member(Py, Connected);
@@ -311,6 +312,17 @@ replaced({Id, Old}, Connected) ->
             end;
         _ ->
             false
+    end.
+
+actor_of(Id) ->
+    case stellar_sat:whereis(Id) of
+        undefined -> undefined;
+        Shadow ->
+            try gen_server:call(Shadow, actor, 2000) of
+                {ok, Actor} -> Actor;
+                _ -> undefined
+            catch exit:_ -> undefined
+            end
     end.
 """
 
