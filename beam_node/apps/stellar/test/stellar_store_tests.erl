@@ -17,7 +17,7 @@ store_test_() ->
      || {Title, Case} <- [
          {"buffer bound: dropped rows counted, logged, and the count is never reset",
           fun buffer_bound/0},
-         {"batches of at most 5000 rows, kept until acknowledged", fun batches_kept_until_ack/0},
+         {"batches of at most 1000 rows, kept until acknowledged", fun batches_kept_until_ack/0},
          {"a refused batch (nack) is sent again, after a pause", fun nack_resends/0},
          {"store node death: unconfirmed batches go to the next store node",
           fun store_death_resends/0},
@@ -192,20 +192,20 @@ buffer_bound() ->
     ?assertMatch(#{rows := 10, dropped := #{buffer_full := 7}}, telemetry()).
 
 batches_kept_until_ack() ->
-    add_while_down(1, 12000),
+    add_while_down(1, 2500),
     Batches = [next_batch() || _ <- lists:seq(1, 3)],
-    ?assertEqual([5000, 5000, 2000], [length(R) || {_, _, R} <- Batches]),
-    ?assertEqual(lists:seq(1, 12000), lists:append([times(R) || {_, _, R} <- Batches])),
+    ?assertEqual([1000, 1000, 500], [length(R) || {_, _, R} <- Batches]),
+    ?assertEqual(lists:seq(1, 2500), lists:append([times(R) || {_, _, R} <- Batches])),
     %% Sent, not confirmed: still buffered.
-    ?assertMatch(#{buffered := 12000, unconfirmed_batches := 3, rows := 0}, telemetry()),
+    ?assertMatch(#{buffered := 2500, unconfirmed_batches := 3, rows := 0}, telemetry()),
     [{From, Id2, _}] = [B || B = {_, Id, _} <- Batches, Id =:= element(2, lists:nth(2, Batches))],
-    From ! {telemetry_ack, Id2, 5000, 0},
-    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 7000 end),
-    [From ! {telemetry_ack, Id, 4999, 1} || {_, Id, _} <- [hd(Batches)]],
+    From ! {telemetry_ack, Id2, 1000, 0},
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 1500 end),
+    [From ! {telemetry_ack, Id, 999, 1} || {_, Id, _} <- [hd(Batches)]],
     {_, Id3, _} = lists:nth(3, Batches),
-    From ! {telemetry_ack, Id3, 2000, 0},
+    From ! {telemetry_ack, Id3, 500, 0},
     wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
-    ?assertMatch(#{rows := 11999, unconfirmed_batches := 0, dropped := #{rejected := 1}}, telemetry()),
+    ?assertMatch(#{rows := 2499, unconfirmed_batches := 0, dropped := #{rejected := 1}}, telemetry()),
     _ = receive_log(<<"refused 1 sample(s)">>),
     %% Nothing is sent twice when everything was confirmed.
     receive {batch, _, _, _, Extra} -> error({sent_again, length(Extra)}) after 200 -> ok end.
