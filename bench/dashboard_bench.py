@@ -33,6 +33,7 @@ fails (2: no build).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -93,9 +94,12 @@ def wait_ready(url: str, token: str, satellites: int, timeout_s: float = 900.0) 
     events, start = 0, time.monotonic()
     while events < satellites:  # about a second of telemetry
         # A reader slower than the stream is dropped by the gateway (it would resume): read again.
-        with urllib.request.urlopen(request, timeout=120) as stream:
-            while events < satellites and (line := stream.readline()):
-                events += line.startswith(b"data: ")
+        try:
+            with urllib.request.urlopen(request, timeout=120) as stream:
+                while events < satellites and (line := stream.readline()):
+                    events += line.startswith(b"data: ")
+        except (OSError, http.client.HTTPException):  # dropped mid-chunk: read again
+            pass
         if time.monotonic() > deadline:
             raise SystemExit(f"telemetry does not flow: {events} events in {timeout_s:g} s")
     print(f"telemetry flows: {events} events in {time.monotonic() - start:.1f} s")

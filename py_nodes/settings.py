@@ -99,7 +99,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_HTTP_PORT", "gateway port (0: any free port)", "8080"),
     Variable("STELLAROPS_CORS_ORIGINS", "comma-separated origins allowed cross-origin (`*`: any)", "none (CORS off)"),
     Variable("STELLAROPS_HTTP_MAX_BODY", "largest request body, bytes (1024..67108864)", "65536"),
-    Variable("STELLAROPS_SSE_QUEUE", "events waiting per SSE client before it is dropped", "2000"),
+    Variable("STELLAROPS_SSE_QUEUE", "events waiting per SSE client before it is dropped", "25000"),
     Variable("STELLAROPS_SSE_WRITE_TIMEOUT_S", "a write to an SSE client not done after this many seconds drops the client", "10"),
     Variable("STELLAROPS_SSE_SEND_BUFFER", "socket send buffer of an SSE connection, bytes (0: the kernel's)", "65536"),
     Variable("STELLAROPS_SSE_HEARTBEAT_S", "idle seconds between SSE heartbeat comments", "15"),
@@ -291,7 +291,7 @@ class GatewaySettings:
     port: int = 8080
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 64 * 1024
-    sse_queue_events: int = 2000
+    sse_queue_events: int = 25_000  # a tick of every satellite's telemetry comes at once: 10k satellites, 10k events
     sse_heartbeat_s: float = 15.0
     sse_write_timeout_s: float = 10.0
     sse_send_buffer_bytes: int = 64 * 1024

@@ -67,7 +67,7 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.database.url is None and s.database.pg_os_user == "stellarops-pg"
     assert (s.epmd.host, s.epmd.port) == ("127.0.0.1", 4369)
     g = s.gateway
-    assert (g.host, g.port, g.max_body_bytes, g.sse_queue_events) == ("127.0.0.1", 8080, 65536, 2000)
+    assert (g.host, g.port, g.max_body_bytes, g.sse_queue_events) == ("127.0.0.1", 8080, 65536, 25_000)
     assert g.access_log == "-"  # no state folder named: stdout
     named = Settings.from_env({"STELLAROPS_HOME": "/srv/so"}).gateway
     assert named.access_log == "/srv/so/log/gateway-access.jsonl"
