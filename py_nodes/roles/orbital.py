@@ -72,8 +72,8 @@ MAX_TIMES: Final = 10_000  # times in one propagate call
 MAX_POINTS: Final = 250_000  # satellites × times in one propagate call (~50 MB reply, ~1 s)
 MAX_WINDOW_MS: Final = 7 * 86_400_000  # passes window
 PASS_STEP_S: Final = 30.0  # orbital.find_passes' min_pass_s: no pass this long or longer is missed
-# satellites × stations × window / 30 s: a bound on the work (~1.5 s at the limit since
-# find_passes scans a 120 s grid; counted in 30 s steps, it stays conservative).
+# satellites × stations × window / 30 s: a bound on the work (~1.5 s at the limit; find_passes
+# scans a coarser grid per orbit, 240 s in LEO, so counting 30 s steps stays conservative).
 MAX_PASS_SAMPLES: Final = 20_000_000
 MAX_STATIONS: Final = 1_000  # stations in one passes or put_stations call, and in the registry
 MAX_VISIBLE_SATS: Final = 100_000  # satellites BEAM may return for visible
