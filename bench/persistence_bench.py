@@ -130,17 +130,7 @@ create_slice(Is) ->
 %% Creates pbench-000001 .. pbench-N one after the other; total and per-create µs.
 create(N) ->
     T0 = now_us(),
-    {Errors, Lat} = lists:foldl(
-        fun(I, {Errs, Ls}) ->
-            Id = sat_id(I),
-            S = now_us(),
-            R = stellar:create(#{id => Id, name => Id}),
-            L = now_us() - S,
-            case R of
-                {ok, _} -> {Errs, [L | Ls]};
-                Error -> {[Error | Errs], [L | Ls]}
-            end
-        end, {[], []}, lists:seq(1, N)),
+    {Errors, Lat} = create_slice(lists:seq(1, N)),
     #{us => now_us() - T0, t0 => T0, errors => length(Errors), latency_us => Lat,
       first_errors => lists:sublist(lists:reverse(Errors), 3)}.
 

@@ -25,6 +25,13 @@ export async function openSignedIn({ token, waitMs, expectedConsole = null, cont
       pageErrors.push(`console: ${message.text()}`);
     }
   });
+  // A server error names its request and says why (the console line alone does neither).
+  page.on("response", async (response) => {
+    if (response.status() >= 500) {
+      const body = await response.text().catch(() => "");
+      pageErrors.push(`${response.status()} ${response.request().method()} ${response.url()}: ${body.slice(0, 300)}`);
+    }
+  });
   return { browser, page, pageErrors };
 }
 
