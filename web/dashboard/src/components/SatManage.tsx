@@ -7,6 +7,8 @@ import { utcDateTime } from "../format";
 import { href } from "../route";
 import { api, live } from "../services";
 
+const HISTORY_WAIT_S = 15;
+
 /** A satellite's orbit and its management: the TLE it flies and the ones before it, new
  * elements pasted or uploaded (TLE or OMM; flown from the actor's next tick), and deletion
  * after a confirmation. */
@@ -16,6 +18,16 @@ export function SatManage({ sat, canOperate }: { sat: LiveSat; canOperate: boole
   const [confirming, setConfirming] = useState(false);
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
   const history = useQuery({ queryKey: ["tle-history", sat.id], queryFn: () => api.tleHistory(sat.id), staleTime: 60_000 });
+  // The history is the database's: the store writes the new elements just after the actor flies
+  // them (the PUT returns then), so one reload may come too early. Reload each second until the
+  // history has grown, for at most HISTORY_WAIT_S.
+  const reloadHistoryUntilGrown = async (before: number) => {
+    for (let i = 0; i < HISTORY_WAIT_S; i += 1) {
+      const entries = await queryClient.fetchQuery({ queryKey: ["tle-history", sat.id], queryFn: () => api.tleHistory(sat.id), staleTime: 0 });
+      if (entries.length > before) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  };
   const failure = (cause: unknown) => setMessage({ text: cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause), error: true });
 
   const update = useMutation({
@@ -23,7 +35,7 @@ export function SatManage({ sat, canOperate }: { sat: LiveSat; canOperate: boole
     onSuccess: async () => {
       setText("");
       setMessage({ text: "new elements: flown from the next tick", error: false });
-      void queryClient.invalidateQueries({ queryKey: ["tle-history", sat.id] });
+      void reloadHistoryUntilGrown(history.data?.length ?? 0).catch(() => undefined);
       void queryClient.invalidateQueries({ queryKey: ["passes"] });
       await live.reloadAll();
     },
