@@ -252,19 +252,28 @@ def local_gateways(nodes: list[Any], host: str, beam: str | None = None) -> list
     return names
 
 
-async def _gateway_url(ctl: Node, nodes: list[Any], host: str, beam: str, timeout_s: float = 10.0) -> str | None:
-    """This node's gateway's URL (``gateway:info()`` of the gateway node), None without one."""
+async def _gateway_url(ctl: Node, nodes: list[Any], host: str, beam: str, timeout_s: float) -> str | None:
+    """This node's gateway's URL (``gateway:info()`` of the gateway node), None without one. A
+    gateway that is there but does not answer within ``timeout_s`` fails the start: a banner
+    without the URL of a gateway that runs would send the operator looking in the wrong place.
+    Each ask may take up to 10 s: the first one sets up the distribution connection to the
+    gateway node, which over TLS on a loaded machine took longer than the 2 s once allowed."""
     names = local_gateways(nodes, host, beam)
     if not names:
         return None
-    deadline = asyncio.get_running_loop().time() + timeout_s
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last: object = "no answer"
     while True:
-        with contextlib.suppress(RpcError, NodeDownError):
-            info = await ctl.rpc(names[0], "gateway", "info", [], timeout=2)
+        try:
+            info = await ctl.rpc(names[0], "gateway", "info", [], timeout=max(1.0, min(10.0, deadline - loop.time())))
             if type(info) is dict:
                 return bytes(info[Atom("url")]).decode()
-        if asyncio.get_running_loop().time() > deadline:
-            return None
+            last = info
+        except (RpcError, NodeDownError, TimeoutError) as exc:
+            last = exc
+        if loop.time() > deadline:
+            raise UpError(f"the gateway {names[0]} did not tell its URL within {timeout_s:.0f} s ({last})")
         await asyncio.sleep(0.2)
 
 
@@ -520,7 +529,7 @@ async def _run_cluster(
                 nodes = await _wait_until_ready(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 count = await _wait_until_restored(ctl, beam, settings.up.node_name, settings.up.start_timeout_s)
                 restored = True
-                url = await _gateway_url(ctl, nodes, host, settings.up.node_name)
+                url = await _gateway_url(ctl, nodes, host, settings.up.node_name, settings.up.start_timeout_s)
                 # JSON lines are collected as logs: the new token stays in its 0600 file only.
                 shown_token = None if settings.node.log_format == "json" else new_token
                 gateway = _gateway_text(url, admin_token, shown_token)

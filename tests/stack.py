@@ -40,7 +40,13 @@ class UpStack:
         self.banner = ""
         self.log_tail: deque[str] = deque(maxlen=500)  # the output after the banner (BEAM's log)
 
-    def start(self, timeout_s: float = 90.0, stderr: IO[str] | int = subprocess.DEVNULL) -> UpStack:
+    def start(self, timeout_s: float = 90.0, stderr: IO[str] | int | None = None) -> UpStack:
+        """Start ``up``; its stderr (what it says of its own start) goes to ``stderr``, by default
+        to ``<home>-up.stderr`` beside the home folder, which an early end then quotes."""
+        if stderr is None:
+            self.home.parent.mkdir(parents=True, exist_ok=True)
+            with self.default_stderr_path().open("w") as err:
+                return UpStack.start(self, timeout_s, err)
         self.proc = subprocess.Popen([*self.prefix, *CLI, "up"], env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
         assert self.proc.stdout is not None
         self.banner = ""
@@ -48,15 +54,22 @@ class UpStack:
         while BANNER_END not in self.banner:
             line = self.proc.stdout.readline()
             assert line, f"stellarops up ended early: {self.banner}{self.failure_detail()}"
-            assert time.monotonic() < deadline, f"no banner within {timeout_s} s: {self.banner}"
+            assert time.monotonic() < deadline, f"no banner within {timeout_s} s: {self.banner}{self.failure_detail()}"
             self.banner += line
         # Keep reading: the BEAM node logs to the same pipe, and a full pipe would block it.
         threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
         return self
 
+    def default_stderr_path(self) -> Path:
+        return self.home.with_name(f"{self.home.name}-up.stderr")
+
     def failure_detail(self) -> str:
-        """More to say when the stack ended early (subclasses that keep stderr say it)."""
-        return ""
+        """The last lines ``up`` wrote to the default stderr file (subclasses keep their own)."""
+        path = self.default_stderr_path()
+        if not path.exists():
+            return ""
+        tail = path.read_text(errors="replace").splitlines()[-40:]
+        return "\n--- stellarops up's stderr (last lines) ---\n" + "\n".join(tail)
 
     def _drain(self, stream: Any) -> None:
         for line in stream:

@@ -235,8 +235,10 @@ async def test_stellarops_up_runs_its_nodes_over_tls(pki: dict[str, Path], tmp_p
     node joined its BEAM node over TLS, the gateway answers), ``status`` works, and a node without
     the cluster's certificate cannot connect."""
     home = tmp_path / "home"
+    # up waits as long as the harness: under a full test run a TLS handshake can outlast its 7 s
+    # and the BEAM node then starts that Python node again (seen in CI: 60 s were not enough).
     stack = UpStack(home, unique_name("tlsup").split("@")[0], STELLAROPS_DIST_TLS_DIR=str(pki["good"]),
-                    STELLAROPS_DEMO_SATELLITES="4")  # fmt: skip
+                    STELLAROPS_DEMO_SATELLITES="4", STELLAROPS_START_TIMEOUT="170")  # fmt: skip
     stack.start(timeout_s=180)
     try:
         optfile = home / "ssl_dist.conf"

@@ -29,7 +29,7 @@ A = Atom
 class FaultStack(UpStack):
     """An ``UpStack`` whose stderr is kept (we look for tracebacks and for what stop says)."""
 
-    def start(self, timeout_s: float = 90.0, stderr: IO[str] | int = subprocess.DEVNULL) -> FaultStack:
+    def start(self, timeout_s: float = 90.0, stderr: IO[str] | int | None = None) -> FaultStack:
         self.stderr_path = self.home.parent / f"{self.beam.split('@')[0]}.stderr"
         self.lines: list[str] = []
         with self.stderr_path.open("w") as err:
