@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, TypeAlias
 
@@ -78,6 +79,7 @@ __all__ = [
     "ProtocolError",
     "Shape",
     "StartActor",
+    "TelemetrySample",
     "already_running",
     "bad_state",
     "command",
@@ -98,6 +100,8 @@ __all__ = [
     "state_from_term",
     "state_to_term",
     "telemetry",
+    "telemetry_rows",
+    "telemetry_rows_from_term",
     "tick_entry",
 ]
 
@@ -121,6 +125,7 @@ FAILED: Final = Atom("failed")
 STOP: Final = Atom("stop")
 SAT_TICK: Final = Atom("sat_tick")
 SAT_TICKS: Final = Atom("sat_ticks")
+TELEMETRY_ROWS: Final = Atom("telemetry_rows")
 # The registered process of each BEAM node that takes a sats node's batched ticks.
 TICKS_SINK: Final = Atom("stellar_ticks")
 SAT_EVENT: Final = Atom("sat_event")
@@ -163,6 +168,7 @@ SHAPES: Final[Mapping[str, Shape]] = {
     # Python -> BEAM: a sats node's ticks for one BEAM node's shadows, one message per pass chunk;
     # each entry is a Telemetry map's values as a tuple (no keys: smaller and cheaper both ways)
     "sat_ticks": ("atom:sat_ticks", "int:1", "list:union:tick"),
+    "telemetry_rows": ("atom:telemetry_rows", "int:1", "int", "binary", "binary"),
     "sat_event_state": ("atom:sat_event", "int:1", "binary", "atom:state", "map:StateChange"),
     "sat_event_alarm": ("atom:sat_event", "int:1", "binary", "atom:alarm", "map:Alarm"),
 }
@@ -541,6 +547,71 @@ def telemetry(
         K_ALT: alt_km,
         K_SUNLIT: in_sunlight,
     }
+
+
+# A packed telemetry row after its id (``stellar_proto_v1:telemetry_rows/1``): updated_at ms,
+# energy_pct, memory_used_mb, mode index, flags, lat_deg, lon_deg, alt_km; little-endian, 50 bytes.
+TELEMETRY_RECORD: Final = struct.Struct("<qddBBddd")
+_SUNLIT_FLAG, _POSITION_FLAG = 1, 2
+
+
+class TelemetrySample(NamedTuple):
+    """One row of a ``telemetry_rows`` batch; lat/lon/alt are None together when unknown."""
+
+    sat_id: str
+    updated_at_ms: int
+    energy_pct: float
+    memory_used_mb: float
+    mode: str
+    lat_deg: float | None
+    lon_deg: float | None
+    alt_km: float | None
+    in_sunlight: bool
+
+
+def telemetry_rows(samples: list[TelemetrySample]) -> tuple[Any, ...]:
+    """``{telemetry_rows, 1, Count, Ids, Records}``: telemetry for the store node, packed so
+    that it decodes without a term per value (what BEAM's ``stellar_store`` sends)."""
+    modes = vocabulary.MODES
+    ids = b"".join(s.sat_id.encode() + b"\0" for s in samples)
+    records = b"".join(
+        TELEMETRY_RECORD.pack(
+            s.updated_at_ms, s.energy_pct, s.memory_used_mb, modes.index(s.mode),
+            (_SUNLIT_FLAG if s.in_sunlight else 0) | (0 if s.lat_deg is None else _POSITION_FLAG),
+            s.lat_deg or 0.0, s.lon_deg or 0.0, s.alt_km or 0.0,
+        )
+        for s in samples
+    )  # fmt: skip
+    return (TELEMETRY_ROWS, VERSION, len(samples), ids, records)
+
+
+def telemetry_rows_from_term(term: Any) -> list[TelemetrySample]:
+    """The samples of a ``telemetry_rows`` batch; ``ProtocolError`` when it is not one (the
+    batch is judged whole: its counts and sizes must agree, every mode index must exist)."""
+    if type(term) is not tuple or len(term) != 5 or term[0] != TELEMETRY_ROWS or term[1] != VERSION:
+        raise ProtocolError("telemetry_rows", f"expected {{telemetry_rows, 1, Count, Ids, Records}}, got {_brief(term)}")
+    _, _, count, ids, records = term
+    if type(count) is not int or type(ids) is not bytes or type(records) is not bytes:
+        raise ProtocolError("telemetry_rows", "Count must be an integer, Ids and Records binaries")
+    if len(records) != count * TELEMETRY_RECORD.size:
+        raise ProtocolError("telemetry_rows", f"{len(records)} bytes of records for {count} rows of {TELEMETRY_RECORD.size}")
+    names = ids.split(b"\0")
+    if len(names) != count + 1 or names[-1] != b"":
+        raise ProtocolError("telemetry_rows", f"{len(names) - 1} NUL-ended ids for {count} rows")
+    modes = vocabulary.MODES
+    try:
+        return [
+            TelemetrySample(
+                name.decode("ascii"), t, energy, memory, modes[m],
+                lat if flags & _POSITION_FLAG else None, lon if flags & _POSITION_FLAG else None,
+                alt if flags & _POSITION_FLAG else None, bool(flags & _SUNLIT_FLAG),
+            )
+            for name, (t, energy, memory, m, flags, lat, lon, alt) in zip(names[:-1], TELEMETRY_RECORD.iter_unpack(records), strict=True)
+        ]  # fmt: skip
+    except IndexError:
+        raise ProtocolError("mode", f"a mode index beyond the {len(modes)} modes") from None
+    except UnicodeDecodeError:
+        raise ProtocolError("id", "a satellite id that is not ASCII") from None
 
 
 def sat_event(sat_id: bytes, event: Event) -> tuple[Any, ...]:

@@ -10,6 +10,7 @@ import pytest
 from erl_support import ROOT, erl_eval
 
 from py_nodes import proto_v1
+from py_nodes.erldist import Atom as A
 from py_nodes.erldist import Node
 from py_nodes.satellite.modes import Mode
 
@@ -79,3 +80,21 @@ async def test_telemetry_from_either_side_conforms_on_the_other(py_node: Node, s
         S=proto_v1.state_to_term(state),
     )
     assert proto_v1.conforms(from_erlang, proto_v1.SHAPES["sat_tick"])
+
+
+async def test_packed_telemetry_rows_read_the_same_on_both_sides(py_node: Node, stellar_erl: Any) -> None:
+    """BEAM's ``telemetry_rows/1`` (what the store node is sent) parsed by Python gives the
+    samples' values; Python's packing read back by Erlang gives the same maps."""
+    sample = {"mode": A("science"), "energy_pct": 61.25, "memory_used_mb": 12.5, "updated_at": 1_700_000_000_123,
+              "lat_deg": -33.9, "lon_deg": 151.2, "alt_km": 550.0, "in_sunlight": False}  # fmt: skip
+    dark = {**sample, "mode": A("safe"), "lat_deg": None, "lon_deg": None, "alt_km": None, "in_sunlight": True}
+    rows = [(b"sat-1", {A(k): v for k, v in sample.items()}), (b"sat.2_b", {A(k): v for k, v in dark.items()})]
+    packed = await erl_eval(py_node, stellar_erl, "stellar_proto_v1:telemetry_rows(Rows).", Rows=rows)
+    assert proto_v1.conforms(packed, proto_v1.SHAPES["telemetry_rows"])
+    samples = proto_v1.telemetry_rows_from_term(packed)
+    assert samples == [
+        proto_v1.TelemetrySample("sat-1", 1_700_000_000_123, 61.25, 12.5, "science", -33.9, 151.2, 550.0, False),
+        proto_v1.TelemetrySample("sat.2_b", 1_700_000_000_123, 61.25, 12.5, "safe", None, None, None, True),
+    ]
+    back = await erl_eval(py_node, stellar_erl, "stellar_proto_v1:telemetry_rows_list(P).", P=proto_v1.telemetry_rows(samples))
+    assert back == rows

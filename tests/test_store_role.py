@@ -7,10 +7,13 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import pytest
+from erl_support import unique_name
+
 from py_nodes import proto_v1
 from py_nodes.db import Alarms, CommandLedger, Database, Satellites
-from py_nodes.erldist import Atom
-from py_nodes.roles.store import StoreServer
+from py_nodes.erldist import Atom, Node
+from py_nodes.roles.store import StoreServer, serve_store
 from py_nodes.satellite.model import SatState
 from py_nodes.satellite.modes import Mode
 
@@ -258,3 +261,52 @@ async def test_a_satellite_created_past_its_deadline_is_not_created(db: Database
         assert await Satellites(db).get("late-1") is None
     finally:
         await server.close()
+
+
+# -- telemetry batches (packed rows, issue 19) -----------------------------------------------
+
+
+async def test_a_telemetry_batch_lands_and_one_off_the_contract_is_confirmed_rejected_whole(
+    db: Database, db_conninfo: str, cookie: str
+) -> None:
+    await Satellites(db).create(sat(b"s1", 1_000), actor="t")
+    samples = [
+        proto_v1.TelemetrySample("s1", 1_700_000_000_000 + i * 1000, 50.0 - i, 2.5, "nominal", 10.0, 20.0, 550.0, True)
+        for i in range(3)
+    ] + [proto_v1.TelemetrySample("s1", 1_700_000_005_000, 40.0, 2.5, "safe", None, None, None, False)]
+    async with Node(unique_name("store"), cookie=cookie) as node:
+        server = serve_store(node, db_conninfo)
+        await wait_for(lambda: server.lease.owner, "the store owns the database")
+        beam = node.process()
+        node.cast("store", (A("telemetry"), beam.pid, 7, proto_v1.telemetry_rows(samples)))
+        assert await beam.receive(timeout=30) == (A("telemetry_ack"), 7, 4, 0)
+        bad_mode = proto_v1.telemetry_rows(samples[:2])
+        bad_mode = (*bad_mode[:4], bad_mode[4][:24] + b"\x09" + bad_mode[4][25:])  # mode index 9 of 6
+        node.cast("store", (A("telemetry"), beam.pid, 8, bad_mode))
+        assert await beam.receive(timeout=30) == (A("telemetry_ack"), 8, 0, 2)
+        node.cast("store", (A("telemetry"), beam.pid, 9, [(b"s1", {})]))  # the old list of maps
+        assert await beam.receive(timeout=30) == (A("telemetry_ack"), 9, 0, 0)
+        async with db.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT energy_pct, mode, lat_deg, in_sunlight FROM telemetry WHERE satellite_id = 's1' ORDER BY time"
+            )
+            assert await cursor.fetchall() == [(50.0, "nominal", 10.0, True), (49.0, "nominal", 10.0, True),
+                                               (48.0, "nominal", 10.0, True), (40.0, "safe", None, False)]  # fmt: skip
+        await server.close()
+
+
+def test_packed_telemetry_rows_are_checked_whole() -> None:
+    one = proto_v1.TelemetrySample("a", 1, 1.0, 1.0, "nominal", None, None, None, True)
+    good = proto_v1.telemetry_rows([one, one])
+    assert proto_v1.telemetry_rows_from_term(good) == [one, one]
+    for bad, field, problem in [
+        ((*good[:2], 3, *good[3:]), "telemetry_rows", "100 bytes of records for 3 rows of 50"),
+        ((*good[:3], b"a\0", good[4]), "telemetry_rows", "1 NUL-ended ids for 2 rows"),
+        ((*good[:3], b"a\0a", good[4]), "telemetry_rows", "1 NUL-ended ids for 2 rows"),  # the last has no NUL
+        ((*good[:3], b"\xff\0a\0", good[4]), "id", "a satellite id that is not ASCII"),
+        ((A("telemetry_rows"), 2, *good[2:]), "telemetry_rows", "expected {telemetry_rows, 1, Count, Ids, Records}"),
+        ((*good[:2], 2.0, *good[3:]), "telemetry_rows", "Count must be an integer, Ids and Records binaries"),
+    ]:
+        with pytest.raises(proto_v1.ProtocolError) as error:
+            proto_v1.telemetry_rows_from_term(bad)
+        assert (error.value.field, error.value.problem.split(", got")[0]) == (field, problem)

@@ -13,7 +13,7 @@ BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
     call/cast {checkpoint, [#{id, state, deleted}]}    -> ok
     cast {commands_sent, [CommandId]}
     cast {command_result, CommandId, SatId, Outcome, KnownState}
-    cast {telemetry, From, BatchId, [{SatId, Telemetry}]}   (answered From ! {telemetry_ack, BatchId,
+    cast {telemetry, From, BatchId, TelemetryRows}  (proto_v1.telemetry_rows; answered From ! {telemetry_ack, BatchId,
                                                          Stored, Rejected} | {telemetry_nack, BatchId})
     cast {alarm, SatId, #{alarm, severity, message}}   (to the alarms table; one active per kind)
     cast {quorum, From, HasQuorum}                     (every tick; answered From ! {store_lease,
@@ -312,12 +312,8 @@ class StoreServer(GenServer):
         if not self.lease.ever_owned:  # a cluster that never owned the database has nothing to write
             self._refuse_cast(request)
             return
-        if tag == "telemetry" and len(request) == 4 and type(request[1]) is Pid and type(request[2]) is int and type(request[3]) is list:
+        if tag == "telemetry" and len(request) == 4 and type(request[1]) is Pid and type(request[2]) is int:
             self._telemetry_batch(request[1], request[2], request[3])
-        elif tag == "telemetry" and type(request[1]) is list:
-            rows = _telemetry_rows(request[1])
-            self.telemetry.offer(rows)
-            self.alarm_keeper.offer(rows)
         elif tag == "checkpoint" and type(request[1]) is list:
             self._queue_checkpoints(request[1])
         elif tag == "commands_sent" and type(request[1]) is list:
@@ -346,15 +342,22 @@ class StoreServer(GenServer):
         if self._refused_casts % 100 == 1:
             log.warning("store: %s not written (%d so far): %s", request[0], self._refused_casts, self.lease.reason)
 
-    def _telemetry_batch(self, sender: Pid, batch_id: int, items: list[Any]) -> None:
-        """A batch BEAM keeps until we confirm it: ``{telemetry_ack, BatchId, Stored, Rejected}``
-        once the database has it, ``{telemetry_nack, BatchId}`` at once if we cannot take it
-        (BEAM sends it again later; the insert is idempotent, so twice is harmless)."""
-        rows = _telemetry_rows(items)
-        malformed = len(items) - len(rows)
+    def _telemetry_batch(self, sender: Pid, batch_id: int, packed: Any) -> None:
+        """A batch (``proto_v1.telemetry_rows``) BEAM keeps until we confirm it:
+        ``{telemetry_ack, BatchId, Stored, Rejected}`` once the database has it,
+        ``{telemetry_nack, BatchId}`` at once if we cannot take it (BEAM sends it again later;
+        the insert is idempotent, so twice is harmless). A batch off the contract is confirmed
+        as rejected whole: sent again it would be refused again."""
+        try:
+            rows = _telemetry_rows(proto_v1.telemetry_rows_from_term(packed))
+        except proto_v1.ProtocolError as exc:
+            count = packed[2] if type(packed) is tuple and len(packed) == 5 and type(packed[2]) is int else 0
+            log.warning("store: rejected a telemetry batch off the contract (%s)", exc)
+            self.process.send(sender, (Atom("telemetry_ack"), batch_id, 0, max(count, 0)))
+            return
 
         def confirm(stored: int, rejected: int) -> None:
-            self.process.send(sender, (Atom("telemetry_ack"), batch_id, stored, rejected + malformed))
+            self.process.send(sender, (Atom("telemetry_ack"), batch_id, stored, rejected))
 
         if not self.telemetry.offer_batch(rows, confirm):
             self.process.send(sender, (Atom("telemetry_nack"), batch_id))
@@ -505,27 +508,12 @@ def _pending_term(command: Command) -> tuple[bytes, bytes, Atom, dict[Atom, Any]
     return (str(command.id).encode(), command.satellite_id.encode(), Atom(command.kind), args)
 
 
-def _telemetry_rows(items: list[Any]) -> list[TelemetryRow]:
-    rows = []
-    for item in items:
-        try:
-            sat_id, tel = item
-            rows.append(
-                TelemetryRow(
-                    sat_id.decode(),
-                    datetime_from_ms(tel[proto_v1.K_UPDATED_AT]),
-                    float(tel[proto_v1.K_ENERGY]),
-                    float(tel[proto_v1.K_MEMORY_USED]),
-                    str(tel[proto_v1.K_MODE]),
-                    tel[proto_v1.K_LAT],
-                    tel[proto_v1.K_LON],
-                    tel[proto_v1.K_ALT],
-                    bool(tel[proto_v1.K_SUNLIT]),
-                )
-            )
-        except (TypeError, ValueError, KeyError, AttributeError):
-            log.warning("store: dropped a malformed telemetry item %.200r", item)
-    return rows
+def _telemetry_rows(samples: list[proto_v1.TelemetrySample]) -> list[TelemetryRow]:
+    return [
+        TelemetryRow(s.sat_id, datetime_from_ms(s.updated_at_ms), s.energy_pct, s.memory_used_mb, s.mode,
+                     s.lat_deg, s.lon_deg, s.alt_km, s.in_sunlight)
+        for s in samples
+    ]  # fmt: skip
 
 
 def serve_store(node: Node, conninfo: str, beam_node: str | None = None) -> StoreServer:

@@ -30,6 +30,8 @@
 -export([tick_entry/3]).
 -export([state_keys/0]).
 -export([is_telemetry/1]).
+-export([telemetry_rows/1]).
+-export([telemetry_rows_list/1]).
 -export([sat_event_state/4]).
 -export([sat_event_alarm/4]).
 -export([classify/1]).
@@ -38,6 +40,7 @@
 -define(MAX_ID, 64).
 -define(MAX_APPLIED, 256).
 -define(MAX_COMMAND_ID, 128).
+-define(ROW_BYTES, 50).  % a packed telemetry row (telemetry_rows/1)
 -define(STATE_KEYS, [id, name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle, applied,
                      updated_at]).
 
@@ -126,6 +129,7 @@ shapes() ->
         %% chunk, to the registered stellar_ticks; each entry holds a Telemetry map's values
         %% (tick_entry/3).
         sat_ticks => {<<"atom:sat_ticks">>, <<"int:1">>, <<"list:union:tick">>},
+        telemetry_rows => {<<"atom:telemetry_rows">>, <<"int:1">>, <<"int">>, <<"binary">>, <<"binary">>},
         sat_event_state => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:state">>,
                             <<"map:StateChange">>},
         sat_event_alarm => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:alarm">>,
@@ -342,6 +346,45 @@ sat_ticks(Ticks) ->
 tick_entry(SatId, Shadow, #{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T,
                             lat_deg := Lat, lon_deg := Lon, alt_km := Alt, in_sunlight := Sun}) ->
     {SatId, Shadow, M, E, U, T, Lat, Lon, Alt, Sun}.
+
+%% Telemetry rows for the store node, packed: {telemetry_rows, 1, Count, Ids, Records}. Ids
+%% is each satellite id followed by a NUL byte (ids never hold one); Records is Count records of
+%% ?ROW_BYTES bytes, little-endian: updated_at (ms, int64), energy_pct and memory_used_mb
+%% (float64), the mode's index in modes/0 (uint8), flags (uint8: 1 in sunlight, 2 position
+%% known), lat_deg, lon_deg, alt_km (float64, 0.0 when unknown). At 100,000 satellites a tick's
+%% rows as maps cost the store node more to decode than everything else it does together.
+-spec telemetry_rows([{binary(), telemetry()}]) -> {telemetry_rows, 1, non_neg_integer(), binary(), binary()}.
+telemetry_rows(Rows) ->
+    Index = maps:from_list(lists:zip(modes(), lists:seq(0, length(modes()) - 1))),
+    Ids = << <<Id/binary, 0>> || {Id, _} <- Rows >>,
+    Records = << <<(telemetry_record(T, Index))/binary>> || {_, T} <- Rows >>,
+    {telemetry_rows, ?V, length(Rows), Ids, Records}.
+
+telemetry_record(#{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T,
+                   lat_deg := Lat, lon_deg := Lon, alt_km := Alt, in_sunlight := Sun}, Index) ->
+    {Known, LatF, LonF, AltF} = case {Lat, Lon, Alt} of
+        {undefined, _, _} -> {0, 0.0, 0.0, 0.0};
+        _ -> {2, float(Lat), float(Lon), float(Alt)}
+    end,
+    Flags = Known bor case Sun of true -> 1; false -> 0 end,
+    <<T:64/signed-little, (float(E)):64/float-little, (float(U)):64/float-little,
+      (maps:get(M, Index)):8, Flags:8, LatF:64/float-little, LonF:64/float-little, AltF:64/float-little>>.
+
+%% telemetry_rows/1 the other way round (for tests and tools: the store node is in Python).
+-spec telemetry_rows_list({telemetry_rows, 1, non_neg_integer(), binary(), binary()}) -> [{binary(), telemetry()}].
+telemetry_rows_list({telemetry_rows, ?V, Count, Ids, Records}) when byte_size(Records) =:= Count * ?ROW_BYTES ->
+    Modes = list_to_tuple(modes()),
+    IdList = binary:split(Ids, <<0>>, [global, trim]),
+    Count = length(IdList),
+    [{Id, #{updated_at => T, energy_pct => E, memory_used_mb => U, mode => element(M + 1, Modes),
+            in_sunlight => Flags band 1 =:= 1,
+            lat_deg => position(Flags, Lat), lon_deg => position(Flags, Lon), alt_km => position(Flags, Alt)}}
+     || {Id, <<T:64/signed-little, E:64/float-little, U:64/float-little, M:8, Flags:8,
+               Lat:64/float-little, Lon:64/float-little, Alt:64/float-little>>}
+            <- lists:zip(IdList, [R || <<R:?ROW_BYTES/binary>> <= Records])].
+
+position(Flags, X) when Flags band 2 =:= 2 -> X;
+position(_, _) -> undefined.
 
 %% A tick's telemetry map: exactly its keys, each of its kind and range.
 -spec is_telemetry(term()) -> boolean().

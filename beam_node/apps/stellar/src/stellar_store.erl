@@ -655,7 +655,7 @@ send_telemetry(State = #state{sent_upto = Upto, batch_seq = Seq, unacked = U}) -
         Batch = [{First, _, _} | _] ->
             {Last, _, _} = lists:last(Batch),
             Id = Seq + 1,
-            send_batch(State, Id, [{SatId, T} || {_, SatId, T} <- Batch]),
+            send_batch(State, Id, stellar_proto_v1:telemetry_rows([{SatId, T} || {_, SatId, T} <- Batch])),
             State1 = State#state{sent_upto = Last, batch_seq = Id,
                                  unacked = U#{Id => {First, Last, erlang:monotonic_time(millisecond)}}},
             case length(Batch) =:= ?BATCH of

@@ -60,6 +60,8 @@ builders_match_shapes_test() ->
         sat_ticks => stellar_proto_v1:sat_ticks([stellar_proto_v1:tick_entry(
                          <<"sat-1">>, Pid, element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S)))]),
         sat_event_state => stellar_proto_v1:sat_event_state(<<"sat-1">>, nominal, safe, low_energy),
+        telemetry_rows => stellar_proto_v1:telemetry_rows(
+                              [{<<"sat-1">>, element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S))}]),
         sat_event_alarm => stellar_proto_v1:sat_event_alarm(<<"sat-1">>, low_energy, critical,
                                                             <<"energy below 10 %">>)
     },
@@ -146,3 +148,20 @@ modes_test() ->
     ?assertEqual([safe, standby, nominal, science, downlink, maintenance], stellar_proto_v1:modes()),
     ?assert(stellar_proto_v1:is_mode(science)),
     ?assertNot(stellar_proto_v1:is_mode(<<"science">>)).
+
+%% Packed telemetry rows come back as they went in: every mode, position known or not, sunlight
+%% or shadow; each row is 50 bytes after its id and NUL.
+telemetry_rows_test() ->
+    Dark = #{mode => safe, energy_pct => 0.0, memory_used_mb => 0.5, updated_at => -1,
+             lat_deg => undefined, lon_deg => undefined, alt_km => undefined, in_sunlight => false},
+    Lit = [{<<"sat-", (atom_to_binary(M))/binary>>,
+            #{mode => M, energy_pct => 99.5, memory_used_mb => 1024.25, updated_at => 1700000000123,
+              lat_deg => -51.5, lon_deg => 179.0, alt_km => 550.125, in_sunlight => true}}
+           || M <- stellar_proto_v1:modes()],
+    Rows = [{<<"a.b_c-9">>, Dark} | Lit],
+    Packed = {telemetry_rows, 1, 7, Ids, Records} = stellar_proto_v1:telemetry_rows(Rows),
+    ?assertEqual(7 * 50, byte_size(Records)),
+    ?assertEqual(<<"a.b_c-9", 0, "sat-safe", 0>>, binary:part(Ids, 0, 17)),
+    ?assertEqual(Rows, stellar_proto_v1:telemetry_rows_list(Packed)),
+    ?assertEqual({telemetry_rows, 1, 0, <<>>, <<>>}, stellar_proto_v1:telemetry_rows([])),
+    ?assertEqual([], stellar_proto_v1:telemetry_rows_list(stellar_proto_v1:telemetry_rows([]))).

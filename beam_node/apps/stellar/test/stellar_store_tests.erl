@@ -97,7 +97,7 @@ fake_store(Test) ->
                                        _ -> {error, store_unavailable}
                                    end);
         {'$gen_cast', {telemetry, From, Id, Rows}} ->
-            Test ! {batch, self(), From, Id, Rows};
+            Test ! {batch, self(), From, Id, stellar_proto_v1:telemetry_rows_list(Rows)};
         {'$gen_cast', _} ->
             ok
     end,
