@@ -157,6 +157,24 @@ def test_a_stream_sent_twice_changes_nothing_the_second_time(limit: Limit, sampl
         assert step("energy_pct", limit, watch, value, i) == (watch, ())
 
 
+@settings(max_examples=300, deadline=None)
+@given(limits, st.lists(values, max_size=60))
+def test_the_engine_makes_the_changes_step_makes_and_judges_a_sample_once(limit: Limit, samples: list[float]) -> None:
+    """``LimitEngine.sample`` leaves a normal watch within limits alone (its fast path): what it
+    reports is what ``step`` reports for the same samples; a sample sent again changes nothing."""
+    engine = LimitEngine()
+    engine.set_limits([(None, limit)])
+    watch = Watch()
+    for i, value in enumerate(samples):
+        watch, expected = step("energy_pct", limit, watch, value, i)
+        got = engine.sample("s", i, {"energy_pct": value})
+        assert [(c.transition, c.severity, c.value, c.message) for c in got] == [
+            (c.transition, c.severity, c.value, c.message) for c in expected
+        ]
+        assert all(c.satellite_id == "s" for c in got)
+        assert engine.sample("s", i, {"energy_pct": value}) == []
+
+
 # -- the alarm lifecycle ---------------------------------------------------------------------------
 
 

@@ -121,7 +121,10 @@ class AlarmKeeper:
             self._backlog_ready.clear()
 
     def _judge(self, rows: list[TelemetryRow]) -> None:
+        last_time, at_ms = None, 0
         for row in rows:
+            if row.time is not last_time:  # rows of one pass share their datetime object
+                last_time, at_ms = row.time, ms_from_datetime(row.time)
             capacity_mb = self._capacity_mb.get(row.satellite_id)
             if capacity_mb is None:
                 self._unknown.add(row.satellite_id)
@@ -131,7 +134,7 @@ class AlarmKeeper:
                 "memory_used_pct": None if capacity_mb is None else 100.0 * row.memory_used_mb / capacity_mb,
                 "alt_km": row.alt_km,
             }
-            for change in self.engine.sample(row.satellite_id, ms_from_datetime(row.time), values):
+            for change in self.engine.sample(row.satellite_id, at_ms, values):
                 if self._changes.qsize() >= MAX_QUEUED:
                     log.error("alarms: %d transitions wait for the database; dropped %s", MAX_QUEUED, change)
                     continue

@@ -509,11 +509,17 @@ def _pending_term(command: Command) -> tuple[bytes, bytes, Atom, dict[Atom, Any]
 
 
 def _telemetry_rows(samples: list[proto_v1.TelemetrySample]) -> list[TelemetryRow]:
-    return [
-        TelemetryRow(s.sat_id, datetime_from_ms(s.updated_at_ms), s.energy_pct, s.memory_used_mb, s.mode,
-                     s.lat_deg, s.lon_deg, s.alt_km, s.in_sunlight)
-        for s in samples
-    ]  # fmt: skip
+    # A sats node stamps a whole pass with one time: one datetime per distinct ms, shared (the
+    # alarm keeper then converts each back to ms once, by identity).
+    times: dict[int, datetime] = {}
+    rows = []
+    for s in samples:
+        time_utc = times.get(s.updated_at_ms)
+        if time_utc is None:
+            time_utc = times[s.updated_at_ms] = datetime_from_ms(s.updated_at_ms)
+        rows.append(TelemetryRow(s.sat_id, time_utc, s.energy_pct, s.memory_used_mb, s.mode,
+                                 s.lat_deg, s.lon_deg, s.alt_km, s.in_sunlight))  # fmt: skip
+    return rows
 
 
 def serve_store(node: Node, conninfo: str, beam_node: str | None = None) -> StoreServer:
