@@ -11,7 +11,8 @@
 %%   store writes in one transaction (done/failed is final). A result lost on the way is
 %%   healed by redelivery: the actor answers `done' again for an id it applied.
 %% - Checkpoints: every checkpoint_ms, the satellites of this node whose catalog entry changed
-%%   (deletions included) are written, coalesced; all of them at a clean stop.
+%%   (deletions included) are written, coalesced, a slice each telemetry flush over the period
+%%   (not in one burst); all of them at a clean stop.
 %% - Telemetry: shadows put each tick in an ETS buffer (no message per tick); every
 %%   telemetry_flush_ms the new rows go to the store in numbered batches. A row leaves the
 %%   buffer only when the store confirms its batch written ({telemetry_ack, ...}): a batch
@@ -83,7 +84,9 @@
 -record(state, {
     store :: node() | undefined,
     restores = 0 :: non_neg_integer(),
-    checkpoint_at = 0 :: integer(),
+    checkpoint_at = 0 :: integer(),  % when the current checkpoint round began (0: none yet)
+    checkpoint_todo = [] :: [binary()],  % ids of this round not yet written
+    checkpoint_step = 1 :: pos_integer(),  % ids written each flush in this round
     sent = [] :: [binary()],
     overflow_logged = 0 :: non_neg_integer(),  % dropped rows at the last warning
     overflow_logged_at = 0 :: integer(),
@@ -724,19 +727,40 @@ report_overflow(State = #state{overflow_logged = Logged, overflow_logged_at = At
             State
     end.
 
-checkpoint(State = #state{checkpoint_at = Since}) ->
+%% A round every checkpoint_ms: the ids of this node's satellites whose entry changed since the
+%% last round began, written a slice each flush so that the round ends with the period (a
+%% satellite that keeps changing is written once a period; one that changed once, within two).
+%% All at once, 10,000 states held the store node's loop 300 ms every 5 s, and the commands
+%% submitted meanwhile waited behind them (TCP and loop order).
+checkpoint(State = #state{checkpoint_at = Since, checkpoint_todo = Todo}) ->
     Now = erlang:system_time(millisecond),
-    case Now - Since >= application:get_env(stellar, checkpoint_ms, 5000) of
+    PeriodMs = application:get_env(stellar, checkpoint_ms, 5000),
+    case Now - Since >= PeriodMs of
         false ->
-            State;
+            write_checkpoints(State);
         true ->
+            State1 = write_checkpoints(State#state{checkpoint_step = max(1, length(Todo))}),  % a late round ends now
             Self = node(),
-            Changed = [checkpoint_row(E) || E = #{owner := Owner, updated_at := At} <- all_entries(),
-                                            Owner =:= Self, At >= Since],
-            State1 = lists:foldl(fun(Chunk, S) -> to_store({checkpoint, Chunk}, S) end, State,
-                                 chunks(Changed, 1000)),
-            State1#state{checkpoint_at = Now}
+            Changed = [Id || #{id := Id, owner := Owner, updated_at := At} <- all_entries(),
+                             Owner =:= Self, At >= Since],
+            Slices = max(1, PeriodMs div flush_ms()),
+            Step = max(1, (length(Changed) + Slices - 1) div Slices),
+            write_checkpoints(State1#state{checkpoint_at = Now, checkpoint_todo = Changed, checkpoint_step = Step})
     end.
+
+%% The next slice of the round, each as its entry is now (gone from the catalog: skipped).
+write_checkpoints(State = #state{checkpoint_todo = []}) ->
+    State;
+write_checkpoints(State = #state{checkpoint_todo = Todo, checkpoint_step = Step}) ->
+    {Slice, Rest} = case length(Todo) > Step of
+        true -> lists:split(Step, Todo);
+        false -> {Todo, []}
+    end,
+    Self = node(),
+    Rows = [checkpoint_row(E) || Id <- Slice, {_, E = #{owner := Owner}} <- ets:lookup(stellar_catalog, Id),
+                                 Owner =:= Self],
+    State1 = lists:foldl(fun(Chunk, S) -> to_store({checkpoint, Chunk}, S) end, State, chunks(Rows, 1000)),
+    State1#state{checkpoint_todo = Rest}.
 
 checkpoint_row(#{id := Id, state := S, status := Status}) ->
     #{id => Id, state => S, deleted => Status =:= deleted}.
