@@ -286,6 +286,9 @@ async def test_a_telemetry_batch_lands_and_one_off_the_contract_is_confirmed_rej
         assert await beam.receive(timeout=30) == (A("telemetry_ack"), 8, 0, 2)
         node.cast("store", (A("telemetry"), beam.pid, 9, [(b"s1", {})]))  # the old list of maps
         assert await beam.receive(timeout=30) == (A("telemetry_ack"), 9, 0, 0)
+        server.telemetry.max_rows = 3  # no room for 4 rows: refused by its count, BEAM keeps it
+        node.cast("store", (A("telemetry"), beam.pid, 10, proto_v1.telemetry_rows(samples)))
+        assert await beam.receive(timeout=30) == (A("telemetry_nack"), 10)
         async with db.connection() as conn:
             cursor = await conn.execute(
                 "SELECT energy_pct, mode, lat_deg, in_sunlight FROM telemetry WHERE satellite_id = 's1' ORDER BY time"

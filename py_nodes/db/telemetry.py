@@ -170,10 +170,15 @@ class TelemetryWriter:
             log.exception("telemetry: offer failed; the rows were not queued")
             return 0
 
+    def has_room(self, n: int) -> bool:
+        """Whether ``offer_batch`` would take ``n`` rows now (a sender can be refused before it
+        builds them)."""
+        return not self._closed and n <= self.max_rows - len(self._buffer) - self._inflight
+
     def offer_batch(self, rows: Sequence[TelemetryRow], on_done: BatchDone) -> bool:
         """Queue all of ``rows`` or none (False: closed or no room; the caller keeps them);
         ``on_done(stored, rejected)`` runs when the database has them all."""
-        if self._closed or len(rows) > self.max_rows - len(self._buffer) - self._inflight:
+        if not self.has_room(len(rows)):
             return False
         if rows:
             self._queue(rows)
