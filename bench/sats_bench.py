@@ -52,7 +52,9 @@ SETTLE_S = 5.0  # after all satellites run, before the steady-state window
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_CREATE_PER_S, TARGET_CPU_PCT, TARGET_REPLACE_S = 2_000.0, 50.0, 5.0
 # Issue 19, target 3 (at 100,000 satellites): all CPU under 1.5 cores, >= 99 % of the telemetry
-# rows, their lag p99 under 5 s, the killed node's satellites re-placed within 10 s.
+# rows, their lag p99 under 5 s, the killed node's satellites re-placed within 10 s. This bench
+# runs no store node: it counts the ticks that reach BEAM's telemetry path; rows written to
+# PostgreSQL at that scale are persistence_bench.py's (--satellites 100000).
 SCALE_CPU_PCT, SCALE_ROWS_PCT, SCALE_LAG_P99_MS, SCALE_REPLACE_S = 150.0, 99.0, 5_000.0, 10.0
 # Bounds on ours / reference: the targets above over the reference measured on the 2-core
 # development machine at 10,000 satellites (2026-12-03: 159,000 bare gen_servers/s, 11.3% of a
@@ -587,9 +589,9 @@ def scale_checks(fig: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"check": f"scale: steady CPU of all nodes < {SCALE_CPU_PCT / 100:.1f} cores", "value": total_cpu / 100,
          "unit": " cores", "limit": SCALE_CPU_PCT / 100, "ok": total_cpu < SCALE_CPU_PCT},
-        {"check": f"scale: telemetry rows >= {SCALE_ROWS_PCT:.0f}% of N per tick", "value": tel["pct"],
+        {"check": f"scale: ticks reaching the telemetry path >= {SCALE_ROWS_PCT:.0f}% of N (no store)", "value": tel["pct"],
          "unit": "%", "limit": SCALE_ROWS_PCT, "ok": tel["pct"] >= SCALE_ROWS_PCT},
-        {"check": f"scale: telemetry lag p99 < {SCALE_LAG_P99_MS / 1000:.0f} s", "value": lag / 1000,
+        {"check": f"scale: tick-to-telemetry-path lag p99 < {SCALE_LAG_P99_MS / 1000:.0f} s", "value": lag / 1000,
          "unit": " s", "limit": SCALE_LAG_P99_MS / 1000, "ok": lag < SCALE_LAG_P99_MS},
         {"check": f"scale: re-placement of {rep['moved']:,} within {SCALE_REPLACE_S:.0f} s", "value": fig["replace_s"],
          "unit": " s", "limit": SCALE_REPLACE_S, "ok": rep["result"] == "ok" and fig["replace_s"] <= SCALE_REPLACE_S},
