@@ -77,6 +77,9 @@ def test_every_builder_conforms_to_its_shape() -> None:
         "sat_ticks": proto_v1.sat_ticks([proto_v1.tick_entry(state, PID, in_sunlight=True, position=None)]),
         "sat_event_state": proto_v1.sat_event(b"sat-1", ModeChanged(Mode.NOMINAL, Mode.SAFE, "low_energy")),
         "sat_event_alarm": proto_v1.sat_event(b"sat-1", Alarm("memory_full", "warning", "full")),
+        "telemetry_rows": proto_v1.telemetry_rows(
+            [proto_v1.TelemetrySample("sat-1", 1_700_000_000_000, 80.0, 12.5, "nominal", 51.5, -0.1, 412.0, True)]
+        ),
     }
     assert set(examples) == set(proto_v1.SHAPES)
     for name, term in examples.items():
