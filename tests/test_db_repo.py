@@ -116,6 +116,36 @@ async def test_deleted_satellites_keep_their_history_and_can_come_back(db: Datab
         await sats.create(sat("gone"), actor="t")  # a live one still cannot
 
 
+async def add_telemetry(db: Database, sat_id: str, t_ms: int, energy_pct: float, used_mb: float, mode: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO telemetry (satellite_id, time, energy_pct, memory_used_mb, mode, in_sunlight)"
+            " VALUES (%s, to_timestamp(%s / 1000.0), %s, %s, %s, true)",
+            (sat_id, t_ms, energy_pct, used_mb, mode),
+        )
+
+
+async def test_a_restart_resumes_from_telemetry_newer_than_the_checkpoint(db: Database) -> None:
+    sats = Satellites(db)
+    base = sat().updated_at
+    for sat_id in ("ticked", "stale", "quiet"):
+        await sats.checkpoint(sat(sat_id))
+    await add_telemetry(db, "ticked", base + 1000, 70.0, 20.0, "science")
+    await add_telemetry(db, "ticked", base + 2000, 65.5, 22.5, "downlink")  # the newest wins
+    await add_telemetry(db, "stale", base - 1000, 10.0, 1.0, "safe")  # older than the checkpoint
+    resumed = {r.state.id: r.state for r in await sats.resume_states()}
+    assert resumed[b"ticked"] == sat(
+        "ticked", energy_pct=65.5, memory_used_mb=22.5, mode=Mode.DOWNLINK, updated_at=base + 2000
+    )  # name, TLE, capacity and applied commands are the checkpoint's
+    assert resumed[b"stale"] == sat("stale") and resumed[b"quiet"] == sat("quiet")
+    # Deleted: not resumed; created again: its old telemetry (older than the new row) is not it.
+    await sats.delete(["ticked"], actor="t")
+    assert b"ticked" not in {r.state.id for r in await sats.resume_states()}
+    await sats.create(sat("ticked", updated_at=base + 5000), actor="t")
+    resumed = {r.state.id: r.state for r in await sats.resume_states()}
+    assert resumed[b"ticked"] == sat("ticked", updated_at=base + 5000)
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

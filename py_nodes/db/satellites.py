@@ -63,6 +63,18 @@ _ROWS: Final = (
     " AS t(id, name, mode, energy_pct, memory_used_mb, memory_capacity_mb, tle_line1, tle_line2, applied, updated_at, n)"
     " ORDER BY n"
 )
+# What a restarted satellite resumes from: its checkpoint, with energy, memory and mode from its
+# newest telemetry row when that is newer (a satellite that only ticked is checkpointed seldom:
+# its ticks reach the database as telemetry). Telemetry from before a deletion and re-creation
+# is older than the new row's updated_at, so it never applies.
+_RESUME: Final = (
+    "SELECT s.id, s.name, COALESCE(t.mode, s.mode), COALESCE(t.energy_pct, s.energy_pct),"
+    " COALESCE(t.memory_used_mb, s.memory_used_mb), s.memory_capacity_mb, s.tle_line1, s.tle_line2,"
+    " s.applied, GREATEST(s.updated_at, t.time), s.version, s.created_at FROM satellites s"
+    " LEFT JOIN LATERAL (SELECT time, energy_pct, memory_used_mb, mode FROM telemetry"
+    " WHERE satellite_id = s.id AND time > s.updated_at ORDER BY time DESC LIMIT 1) t ON true"
+    " WHERE s.deleted_at IS NULL ORDER BY s.id"
+)
 _CREATE_ROWS: Final = _CREATE.replace(_INSERT, f"INSERT INTO satellites ({_COLUMNS}) {_ROWS}")
 _CHECKPOINT_ROWS: Final = _CHECKPOINT.replace(_INSERT, f"INSERT INTO satellites ({_COLUMNS}) {_ROWS}")
 
@@ -171,6 +183,13 @@ class Satellites:
         """Every satellite, by id."""
         async with self._db.connection() as conn:
             rows = await (await conn.execute(_SELECT + " WHERE deleted_at IS NULL ORDER BY id")).fetchall()
+        return [_record(row) for row in rows]
+
+    async def resume_states(self) -> list[SatelliteRecord]:
+        """Every satellite, by id, as a restart resumes it (``_RESUME``): ``version`` and
+        ``created_at`` are the checkpoint's."""
+        async with self._db.connection() as conn:
+            rows = await (await conn.execute(_RESUME)).fetchall()
         return [_record(row) for row in rows]
 
     async def tle_history(self, satellite_id: str, *, limit: int = 100) -> list[TleRecord] | None:

@@ -189,7 +189,7 @@ class StoreServer(GenServer):
 
     async def _call(self, request: Any) -> Any:
         if request == "satellites":
-            return (OK, [proto_v1.state_to_term(r.state) for r in await self.satellites.list_all()])
+            return (OK, [proto_v1.state_to_term(r.state) for r in await self.satellites.resume_states()])
         if request == "pending_commands":
             pending = await self.ledger.pending(limit=100_000)
             return (OK, [term for c in pending if (term := _pending_term(c)) is not None])

@@ -84,9 +84,11 @@
 -define(SYNC_CHUNK, 2000).
 
 -type status() :: placing | running | deleted.
+%% changed_at: system ms of the entry's last write other than a tick (what checkpoints go by:
+%% a tick's fields reach the database as telemetry). Absent in entries from older peers.
 -type entry() :: #{id := binary(), state := stellar_proto_v1:known_state(),
                    node := node() | undefined, owner := node(), status := status(),
-                   shadow => pid() | undefined, updated_at := integer()}.
+                   shadow => pid() | undefined, updated_at := integer(), changed_at => integer()}.
 -type py_info() :: #{name := node(), role := atom(), status := stellar_py_node:status(),
                      restarts := non_neg_integer(), os_pid := non_neg_integer() | undefined,
                      beam := node(), satellites := non_neg_integer()}.
@@ -166,7 +168,7 @@ shadow(Id) ->
 entries() ->
     case ets:whereis(?TAB) of
         undefined -> [];
-        _ -> lists:sort([E || {_, E = #{status := S}} <- ets:tab2list(?TAB), S =/= deleted])
+        _ -> [E || {_, E = #{status := S}} <- lists:keysort(1, ets:tab2list(?TAB)), S =/= deleted]
     end.
 
 %% Called by the shadow of Id before it starts an actor: makes this node Id's owner and the
@@ -576,8 +578,9 @@ write(Entry = #{id := Id}) ->
         [] -> ok
     end,
     count(Entry, 1),
-    true = ets:insert(?TAB, {Id, Entry}),
-    Entry.
+    Written = Entry#{changed_at => now_ms()},
+    true = ets:insert(?TAB, {Id, Written}),
+    Written.
 
 count(#{status := deleted}, _D) ->
     ok;

@@ -11,8 +11,11 @@
 %%   store writes in one transaction (done/failed is final). A result lost on the way is
 %%   healed by redelivery: the actor answers `done' again for an id it applied.
 %% - Checkpoints: every checkpoint_ms, the satellites of this node whose catalog entry changed
-%%   (deletions included) are written, coalesced, a slice each telemetry flush over the period
-%%   (not in one burst); all of them at a clean stop.
+%%   other than by ticks (commands, mode changes, placements, deletions) are written, coalesced,
+%%   a slice each telemetry flush over the period (not in one burst); all of them at a clean
+%%   stop. A tick's fields (energy, memory, mode, time) reach the database as telemetry, and a
+%%   restore takes them from there when newer; so a satellite changed only by ticks is written
+%%   once every checkpoint_ticks_ms (a share of them each round), not each period.
 %% - Telemetry: shadows put each tick in an ETS buffer (no message per tick); every
 %%   telemetry_flush_ms the new rows go to the store in numbered batches. A row leaves the
 %%   buffer only when the store confirms its batch written ({telemetry_ack, ...}): a batch
@@ -86,6 +89,8 @@
     restores = 0 :: non_neg_integer(),
     checkpoint_at = 0 :: integer(),  % when the current checkpoint round began (0: none yet)
     checkpoint_todo = [] :: [binary()],  % ids of this round not yet written
+    checkpoint_left = 0 :: non_neg_integer(),  % length(checkpoint_todo)
+    checkpoint_round = 0 :: non_neg_integer(),  % rounds begun: picks this round's share of ticked satellites
     checkpoint_step = 1 :: pos_integer(),  % ids written each flush in this round
     sent = [] :: [binary()],
     overflow_logged = 0 :: non_neg_integer(),  % dropped rows at the last warning
@@ -727,32 +732,42 @@ report_overflow(State = #state{overflow_logged = Logged, overflow_logged_at = At
             State
     end.
 
-%% A round every checkpoint_ms: the ids of this node's satellites whose entry changed since the
-%% last round began, written a slice each flush so that the round ends with the period (a
-%% satellite that keeps changing is written once a period; one that changed once, within two).
-%% All at once, 10,000 states held the store node's loop 300 ms every 5 s, and the commands
-%% submitted meanwhile waited behind them (TCP and loop order).
-checkpoint(State = #state{checkpoint_at = Since, checkpoint_todo = Todo}) ->
+%% A round every checkpoint_ms: the ids of this node's satellites changed since the last round
+%% began (other than by ticks), and this round's share of those changed by ticks only (ids by
+%% hash, one share of checkpoint_ticks_ms div checkpoint_ms each round), written a slice each
+%% flush so that the round ends with the period. All at once, 10,000 states held the store
+%% node's loop 300 ms every 5 s, and the commands submitted meanwhile waited behind them; at
+%% 100,000 satellites, a checkpoint of each every period was most of the store node's work.
+checkpoint(State = #state{checkpoint_at = Since, checkpoint_left = Left, checkpoint_round = Round}) ->
     Now = erlang:system_time(millisecond),
     PeriodMs = application:get_env(stellar, checkpoint_ms, 5000),
     case Now - Since >= PeriodMs of
         false ->
             write_checkpoints(State);
         true ->
-            State1 = write_checkpoints(State#state{checkpoint_step = max(1, length(Todo))}),  % a late round ends now
-            Self = node(),
-            Changed = [Id || #{id := Id, owner := Owner, updated_at := At} <- all_entries(),
-                             Owner =:= Self, At >= Since],
+            State1 = write_checkpoints(State#state{checkpoint_step = max(1, Left)}),  % a late round ends now
+            Shares = max(1, application:get_env(stellar, checkpoint_ticks_ms, 60000) div PeriodMs),
+            Changed = checkpoint_due(Since, Since - (Shares - 1) * PeriodMs, Shares, Round rem Shares),
+            Count = length(Changed),
             Slices = max(1, PeriodMs div flush_ms()),
-            Step = max(1, (length(Changed) + Slices - 1) div Slices),
-            write_checkpoints(State1#state{checkpoint_at = Now, checkpoint_todo = Changed, checkpoint_step = Step})
+            write_checkpoints(State1#state{checkpoint_at = Now, checkpoint_todo = Changed, checkpoint_left = Count,
+                                           checkpoint_step = max(1, (Count + Slices - 1) div Slices),
+                                           checkpoint_round = Round + 1})
     end.
+
+%% This node's satellites written since Since, or ticked since TicksSince and in share Share.
+checkpoint_due(Since, TicksSince, Shares, Share) ->
+    Self = node(),
+    [Id || {_, E = #{id := Id, owner := Owner, updated_at := At}} <- ets:tab2list(stellar_catalog),
+           Owner =:= Self,
+           maps:get(changed_at, E, At) >= Since
+               orelse (At >= TicksSince andalso erlang:phash2(Id, Shares) =:= Share)].
 
 %% The next slice of the round, each as its entry is now (gone from the catalog: skipped).
 write_checkpoints(State = #state{checkpoint_todo = []}) ->
     State;
-write_checkpoints(State = #state{checkpoint_todo = Todo, checkpoint_step = Step}) ->
-    {Slice, Rest} = case length(Todo) > Step of
+write_checkpoints(State = #state{checkpoint_todo = Todo, checkpoint_left = Left, checkpoint_step = Step}) ->
+    {Slice, Rest} = case Left > Step of
         true -> lists:split(Step, Todo);
         false -> {Todo, []}
     end,
@@ -760,7 +775,7 @@ write_checkpoints(State = #state{checkpoint_todo = Todo, checkpoint_step = Step}
     Rows = [checkpoint_row(E) || Id <- Slice, {_, E = #{owner := Owner}} <- ets:lookup(stellar_catalog, Id),
                                  Owner =:= Self],
     State1 = lists:foldl(fun(Chunk, S) -> to_store({checkpoint, Chunk}, S) end, State, chunks(Rows, 1000)),
-    State1#state{checkpoint_todo = Rest}.
+    State1#state{checkpoint_todo = Rest, checkpoint_left = max(0, Left - Step)}.
 
 checkpoint_row(#{id := Id, state := S, status := Status}) ->
     #{id => Id, state => S, deleted => Status =:= deleted}.

@@ -22,7 +22,9 @@ store_test_() ->
          {"store node death: unconfirmed batches go to the next store node",
           fun store_death_resends/0},
          {"no store node: commands and satellite creation are refused, nothing acknowledged",
-          fun refused_without_store/0}]].
+          fun refused_without_store/0},
+         {"checkpoints: changed entries every period, entries only ticked once a checkpoint_ticks_ms",
+          fun checkpoint_shares/0}]].
 
 %% The buffer's size is read for every tick (telemetry/2): one counter, not decentralized ones,
 %% with which each read suspended the caller until thread progress (0.1-7 s each on a loaded
@@ -79,7 +81,7 @@ cleanup({Owner, Server, Fake}) ->
     [kill_and_wait(P) || P <- [Fake, whereis(store)], is_pid(P)],
     Owner ! stop,
     [application:unset_env(stellar, K) || K <- [py_nodes, telemetry_flush_ms, checkpoint_ms,
-                                                  telemetry_buffer]],
+                                                  checkpoint_ticks_ms, telemetry_buffer]],
     ok.
 
 %% The stand-in store: answers the restore calls, passes telemetry batches to the test.
@@ -98,6 +100,8 @@ fake_store(Test) ->
                                    end);
         {'$gen_cast', {telemetry, From, Id, Rows}} ->
             Test ! {batch, self(), From, Id, stellar_proto_v1:telemetry_rows_list(Rows)};
+        {'$gen_cast', {checkpoint, Rows}} ->
+            Test ! {checkpoint_rows, [Id || #{id := Id} <- Rows]};
         {'$gen_cast', _} ->
             ok
     end,
@@ -250,6 +254,53 @@ refused_without_store() ->
     State = #{id => <<"sat-9">>},
     ?assertEqual({error, store_unavailable}, stellar_store:create(State)),
     ?assertMatch({error, store_unavailable}, stellar_store:submit(<<"sat-9">>, noop, #{}, undefined)).
+
+%% 40 satellites only ticked (updated_at moves, changed_at does not), one a command keeps
+%% changing, one unchanged since before the rounds, one another node owns: a round each 300 ms
+%% writes the changed one and a quarter of the ticked ones (checkpoint_ticks_ms 1200).
+checkpoint_shares() ->
+    ok = application:set_env(stellar, checkpoint_ticks_ms, 1200),
+    Ticked = [<<"tick-", (integer_to_binary(I))/binary>> || I <- lists:seq(1, 40)],
+    Entry = fun(Id, Owner) -> #{id => Id, owner => Owner, node => undefined, status => running,
+                                state => #{id => Id}, updated_at => 1, changed_at => 1} end,
+    %% Rounds every 300 ms from now; the first round after setup (which writes everything) is
+    %% over when a probe entry changed now has been written.
+    ok = application:set_env(stellar, checkpoint_ms, 300),
+    Probe = Entry(<<"probe">>, node()),
+    true = ets:insert(stellar_catalog, {<<"probe">>, Probe#{changed_at => erlang:system_time(millisecond)}}),
+    receive {checkpoint_rows, [<<"probe">>]} -> ok after ?WAIT_MS -> error(no_first_round) end,
+    true = ets:insert(stellar_catalog, [{Id, Entry(Id, node())} || Id <- [<<"cmd-1">>, <<"idle-1">> | Ticked]]
+                                       ++ [{<<"other-1">>, Entry(<<"other-1">>, 'other@nowhere')}]),
+    Ticker = spawn_link(fun() -> tick_entries([<<"other-1">> | Ticked], <<"cmd-1">>) end),
+    Counts = count_checkpoints(#{}),
+    unlink(Ticker),
+    kill_and_wait(Ticker),
+    TickCounts = [maps:get(Id, Counts, 0) || Id <- Ticked],
+    %% 9 rounds: each share two or three times (a round's last slice may still be on its way).
+    ?assertEqual([], [{Id, N} || {Id, N} <- lists:zip(Ticked, TickCounts), N < 1 orelse N > 4]),
+    ?assert(lists:sum(TickCounts) < 40 * 9 div 2),
+    ?assertEqual(0, maps:get(<<"idle-1">>, Counts, 0)),
+    ?assertEqual(0, maps:get(<<"other-1">>, Counts, 0)).
+
+%% Until the changed satellite was written in 9 rounds.
+count_checkpoints(Counts) ->
+    case maps:get(<<"cmd-1">>, Counts, 0) >= 9 of
+        true -> Counts;
+        false ->
+            receive {checkpoint_rows, Ids} ->
+                count_checkpoints(lists:foldl(fun(Id, C) -> C#{Id => maps:get(Id, C, 0) + 1} end, Counts, Ids))
+            after ?WAIT_MS -> error({checkpoints_stopped, Counts})
+            end
+    end.
+
+%% As ticks and a command would: updated_at moves on all, changed_at on Changed only.
+tick_entries(Ids, Changed) ->
+    Now = erlang:system_time(millisecond),
+    [true = ets:insert(stellar_catalog, {Id, E#{updated_at => Now}}) || Id <- Ids,
+                                                                       {_, E} <- ets:lookup(stellar_catalog, Id)],
+    [{_, C}] = ets:lookup(stellar_catalog, Changed),
+    true = ets:insert(stellar_catalog, {Changed, C#{updated_at => Now, changed_at => Now}}),
+    receive after 50 -> tick_entries(Ids, Changed) end.
 
 receive_log(Needle) ->
     receive
