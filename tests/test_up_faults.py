@@ -27,13 +27,11 @@ A = Atom
 
 
 class FaultStack(UpStack):
-    """An ``UpStack`` whose stderr is kept (we look for tracebacks and for what stop says)."""
+    """An ``UpStack`` whose whole output is kept (we look for tracebacks and for what stop says)."""
 
     def start(self, timeout_s: float = 90.0, stderr: IO[str] | int | None = None) -> FaultStack:
-        self.stderr_path = self.home.parent / f"{self.beam.split('@')[0]}.stderr"
         self.lines: list[str] = []
-        with self.stderr_path.open("w") as err:
-            super().start(timeout_s, stderr=err)
+        super().start(timeout_s, stderr=stderr)
         return self
 
     def failure_detail(self) -> str:
@@ -44,7 +42,8 @@ class FaultStack(UpStack):
             self.lines.append(line)
 
     def stderr(self) -> str:
-        return self.stderr_path.read_text()
+        """All ``up`` wrote to its stderr (UpStack's default file beside the home folder)."""
+        return self.default_stderr_path().read_text()
 
     def stdout(self) -> str:
         return "".join(self.lines)
