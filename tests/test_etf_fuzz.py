@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from py_nodes.erldist.errors import DecodeError
 from py_nodes.erldist.etf import (
+    SendControlCache,
     decode,
     decode_frame,
     decode_prefix,
@@ -219,6 +220,59 @@ def test_decode_frame_equals_two_prefix_decodes(control: Any, message: Any, sque
         got_control, got_message = decode_frame(broken, 0, len(broken), _ABSENT)
         assert encode(got_control) == encode(expected[0])
         assert (got_message is _ABSENT) == (expected[1] is _ABSENT)
+
+
+_SENDER = Pid(Atom("a@h"), 7, 0, 3)
+# Controls as peers send them: sends from a few senders to a few names (what the cache keeps),
+# monitors (never kept), and anything at all (a misbehaving peer).
+send_controls = st.one_of(
+    st.builds(lambda to: (6, _SENDER, Atom(""), Atom(to)), st.sampled_from(["sink", "echo"])),
+    st.builds(lambda pid: (22, _SENDER, pid), st.builds(Pid, node, u32, u32, u32)),
+    st.builds(lambda ids: (19, _SENDER, Atom("echo"), Reference(Atom("a@h"), 3, ids)), st.lists(u32, min_size=1, max_size=3).map(tuple)),
+    terms,
+)
+
+
+@FUZZ
+@given(st.lists(st.tuples(send_controls, terms, st.integers(-1, 400)), min_size=1, max_size=8))
+def test_decode_frame_with_a_control_cache_equals_without(frames: list[tuple[Any, Any, int]]) -> None:
+    """A connection's frames decoded in order with one SendControlCache give the same terms (or
+    the same DecodeError, at the same offset) as without it, whatever came before: whole frames,
+    and frames with one byte flipped (``flip`` >= 0), e.g. inside a cached control's bytes."""
+    cache = SendControlCache()
+    for control, message, flip in frames:
+        body = bytes(encode_frame(control, message, _ABSENT))[5:]
+        if 0 <= flip < len(body):
+            body = body[:flip] + bytes([body[flip] ^ 0x5A]) + body[flip + 1 :]
+        try:
+            expected = decode_frame(body, 0, len(body), _ABSENT)
+        except DecodeError as exc:
+            with pytest.raises(DecodeError) as raised:
+                decode_frame(body, 0, len(body), _ABSENT, cache=cache)
+            assert raised.value.offset == exc.offset
+            continue
+        got = decode_frame(body, 0, len(body), _ABSENT, cache=cache)
+        assert [encode(t) for t in got] == [encode(t) for t in expected]
+
+
+def test_control_cache_keeps_the_last_send_only() -> None:
+    """A repeated send's control is the one cached object; a monitor in between does not evict
+    it; a send holding a list (mutable) is never kept; a new send replaces the old one."""
+    cache = SendControlCache()
+    to_sink = (6, _SENDER, Atom(""), Atom("sink"))
+
+    def control_of(control: Any) -> Any:
+        body = bytes(encode_frame(control, (Atom("seq"), 1), _ABSENT))[5:]
+        return decode_frame(body, 0, len(body), _ABSENT, cache=cache)[0]
+
+    first = control_of(to_sink)
+    assert first == to_sink and cache.term is first
+    control_of((19, _SENDER, Atom("sink"), Reference(Atom("a@h"), 3, (1, 2, 3))))
+    assert control_of(to_sink) is first
+    assert control_of((6, _SENDER, [1], Atom("sink"))) == (6, _SENDER, [1], Atom("sink"))
+    assert cache.term is first
+    to_echo = control_of((6, _SENDER, Atom(""), Atom("echo")))
+    assert cache.term is to_echo and to_echo[3] == "echo"
 
 
 @FUZZ

@@ -69,6 +69,7 @@ class Connection(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._chunks_len = 0
         self._need = 0
+        self._control_cache = etf.SendControlCache()
         self.closed = False
         self.messages_in = 0
         self.messages_out = 0
@@ -183,6 +184,7 @@ class Connection(asyncio.Protocol):
         size = len(data)
         dispatch = self.owner.dispatch
         decode_frame = etf.decode_frame
+        cache = self._control_cache
         while size - pos >= 4:
             flen = _u32(data, pos)[0]
             if flen == 0:
@@ -197,7 +199,7 @@ class Connection(asyncio.Protocol):
                 log.warning("%s: dropped a frame of kind %d (only pass-through frames are agreed)", self, data[start])
                 continue
             try:
-                control, message = decode_frame(data, start + 1, end, NO_PAYLOAD)
+                control, message = decode_frame(data, start + 1, end, NO_PAYLOAD, cache=cache)
             except DecodeError as exc:
                 log.warning("%s: dropped an undecodable frame: %s", self, exc)
                 continue

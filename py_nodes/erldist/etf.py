@@ -22,6 +22,7 @@ from .terms import Atom, BitString, Export, Fun, ImproperList, Pid, Port, Refere
 
 __all__ = [
     "MAX_UNCOMPRESSED",
+    "SendControlCache",
     "decode",
     "decode_frame",
     "decode_prefix",
@@ -579,14 +580,52 @@ def decode_prefix(data: bytes, offset: int, end: int, *, max_depth: int = 256) -
         raise DecodeError(offset, f"malformed term ({type(exc).__name__}: {exc})") from exc
 
 
+class SendControlCache:
+    """One connection's most recent send control term, with its bytes (version byte first).
+
+    A stream of messages from one sender to one destination repeats the same control term
+    byte for byte, and an encoded term is self-delimiting: bytes that start with a cached
+    encoding decode to the cached term, so the frame's payload is all that is left to decode.
+    Only sends are kept (SEND, REG_SEND, SEND_SENDER), and only when every element is an
+    immutable int, atom or pid: the one term object is handed out again.
+    """
+
+    __slots__ = ("raw", "term")
+
+    def __init__(self) -> None:
+        self.raw = b"\x00"  # matches no frame: a control term starts with the version byte
+        self.term: Any = None
+
+    def remember(self, raw: bytes, control: Any) -> None:
+        if (
+            type(control) is tuple
+            and len(control) in (3, 4)
+            and type(control[0]) is int
+            and control[0] in _SEND_OPS  # monitors and links are not kept: a cheap no, first
+            and all(type(item) in _CACHEABLE_LEAVES for item in control)
+        ):
+            self.raw, self.term = raw, control
+
+
+_SEND_OPS: Final = frozenset({2, 6, 22})  # SEND, REG_SEND, SEND_SENDER
+_CACHEABLE_LEAVES: Final = frozenset({int, Atom, Pid})
+
+
 def decode_frame(
-    data: bytes, offset: int, end: int, absent: Any, *, max_depth: int = 256
+    data: bytes,
+    offset: int,
+    end: int,
+    absent: Any,
+    *,
+    max_depth: int = 256,
+    cache: SendControlCache | None = None,
 ) -> tuple[Any, Any]:
     """A distribution frame's body ``data[offset:end]``: a control term, then a payload term.
 
     Returns ``(control, payload)``, with ``absent`` for the payload when the control term ends
     the frame; bytes after the payload are an error. Same checks as two ``decode_prefix``
-    calls, in one guarded call (this runs once per received message).
+    calls, in one guarded call (this runs once per received message). With ``cache``, a
+    control term equal byte for byte to the last send's is not decoded again.
     """
     if type(data) is not bytes:
         data = bytes(data)
@@ -594,9 +633,14 @@ def decode_frame(
         end = len(data)
     at = offset
     try:
+        if cache is not None and data.startswith(cache.raw, at, end):
+            control = cache.term
+            at += len(cache.raw)
         # Plain (uncompressed) terms go straight to _dec: two calls fewer per message.
-        if at + 1 < end and data[at] == VERSION and data[at + 1] != COMPRESSED:
+        elif at + 1 < end and data[at] == VERSION and data[at + 1] != COMPRESSED:
             control, at = _dec(data, at + 1, end, max_depth)
+            if cache is not None:
+                cache.remember(data[offset:at], control)
         else:
             control, at = _dec_versioned(data, at, end, max_depth)
         if at >= end:

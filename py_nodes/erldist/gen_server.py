@@ -78,8 +78,16 @@ async def serve(proc: Process, server: GenServer) -> None:
         proc.direct = lambda message: _handle(proc, server, message)
     while True:
         result = _handle(proc, server, await proc.receive())
-        if inspect.isawaitable(result):
+        if _awaitable(result):
             await result
+
+
+# Replies that are terms, not awaitables: known without isawaitable's ABC check (per call).
+_TERM_TYPES = frozenset({tuple, list, dict, bytes, str, int, float, bool, type(None), Atom, Pid, _NoReply})
+
+
+def _awaitable(value: Any) -> bool:
+    return type(value) not in _TERM_TYPES and inspect.isawaitable(value)
 
 
 def _handle(proc: Process, server: GenServer, message: Any) -> Any:
@@ -90,7 +98,7 @@ def _handle(proc: Process, server: GenServer, message: Any) -> Any:
             log.warning("%s: dropped a $gen_call with a malformed caller %.200r", proc.pid, caller)
             return None
         result = server.handle_call(message[2], caller)
-        if inspect.isawaitable(result):
+        if _awaitable(result):
             if server.concurrent_calls:
                 _reply_concurrently(proc, caller, result)
                 return None
