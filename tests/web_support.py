@@ -105,6 +105,10 @@ class FakeCluster:
         self._check()
         return [dict(self.sats_by_id[k]) for k in sorted(self.sats_by_id)]
 
+    async def sats_page(self, filters: dict[str, str], offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        chosen = [s for s in await self.sats() if all(s.get(k) == v for k, v in filters.items())]
+        return len(chosen), chosen[offset : offset + limit]
+
     async def sat(self, sat_id: str) -> dict[str, Any]:
         return dict(self._get(sat_id))
 

@@ -100,6 +100,11 @@ class Cluster(Protocol):
         """Whether the control node is connected and the event stream subscribed."""
 
     async def sats(self) -> list[dict[str, Any]]: ...
+    async def sats_page(self, filters: dict[str, str], offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """The satellites (by id) whose ``mode``/``node``/``status`` equal ``filters``': how many,
+        and those from ``offset``, at most ``limit``."""
+        ...
+
     async def sat(self, sat_id: str) -> dict[str, Any]: ...  # ClusterRefusal("not_found")
     async def create(self, spec: dict[str, Any]) -> str: ...
     async def stop(self, sat_id: str) -> None: ...
@@ -199,6 +204,12 @@ class ErldistCluster:
 
     async def sats(self) -> list[dict[str, Any]]:
         return [sat_json(s) for s in await self._rpc("stellar", "sats", [])]
+
+    async def sats_page(self, filters: dict[str, str], offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        term = await self._rpc("stellar", "sats_page", [{Atom(k): v.encode() for k, v in filters.items()}, offset, limit])
+        if type(term) is not tuple or len(term) != 2 or type(term[0]) is not int or type(term[1]) is not list:
+            raise ClusterFault(f"unexpected answer {term!r:.200}")
+        return term[0], [sat_json(s) for s in term[1]]
 
     async def sat(self, sat_id: str) -> dict[str, Any]:
         return sat_json(self._result(await self._rpc("stellar", "sat", [sat_id.encode()])))

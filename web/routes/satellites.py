@@ -120,19 +120,15 @@ PAGE: Final = {
 
 async def list_satellites(request: web.Request) -> web.StreamResponse:
     query = params(request).query
-    sats = await request.app[CLUSTER].sats()
+    filters: dict[str, str] = {key: query[key] for key in ("mode", "node", "status") if key in query}
+    limit, offset = query.get("limit", 100), query.get("offset", 0)
+    # Filtered and paged on the control node: only the page crosses to the gateway.
+    total, sats = await request.app[CLUSTER].sats_page(filters, offset, limit)
     mirror = request.app[MIRROR]
     for sat in sats:
         mirror.put(sat)
-    chosen = [
-        s for s in sats
-        if ("mode" not in query or s.get("mode") == query["mode"])
-        and ("node" not in query or s.get("node") == query["node"])
-        and ("status" not in query or s.get("status") == query["status"])
-    ]  # fmt: skip
-    limit, offset = query.get("limit", 100), query.get("offset", 0)
-    page = [present_sat(s) for s in chosen[offset : offset + limit]]
-    return json_response({"items": page, "total": len(chosen), "limit": limit, "offset": offset})
+    page = [present_sat(s) for s in sats]
+    return json_response({"items": page, "total": total, "limit": limit, "offset": offset})
 
 
 async def get_satellite(request: web.Request) -> web.StreamResponse:

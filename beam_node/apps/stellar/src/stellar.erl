@@ -4,6 +4,7 @@
 -module(stellar).
 
 -export([sats/0]).
+-export([sats_page/3]).
 -export([sat/1]).
 -export([create/1]).
 -export([stop/1]).
@@ -51,6 +52,32 @@
 -spec sats() -> [sat()].
 sats() ->
     [sat_map(E) || E <- stellar_catalog:entries()].
+
+%% One page of the satellites (sorted by id) that match Filter, and how many match: what the
+%% HTTP list needs, without copying all of them to the gateway for each page (at 10,000
+%% satellites that copy and its decoding were most of a list request). Filter values are the
+%% names as binaries, compared with the atoms' names: no atom is made from a query.
+-spec sats_page(#{mode => binary(), node => binary(), status => binary()},
+                non_neg_integer(), non_neg_integer()) -> {non_neg_integer(), [sat()]}.
+sats_page(Filter, Offset, Limit) when is_map(Filter), is_integer(Offset), Offset >= 0,
+                                      is_integer(Limit), Limit >= 0 ->
+    Tests = [{Key, Value} || Key <- [mode, node, status], {ok, Value} <- [maps:find(Key, Filter)]],
+    Matching = [E || E <- stellar_catalog:entries(), matches(Tests, E)],
+    Total = length(Matching),
+    Page = case Offset < Total of
+               true -> lists:sublist(lists:nthtail(Offset, Matching), Limit);
+               false -> []
+           end,
+    {Total, [sat_map(E) || E <- Page]}.
+
+matches([], _Entry) -> true;
+matches([{mode, Want} | Rest], #{state := State} = E) ->
+    name_is(maps:get(mode, State, undefined), Want) andalso matches(Rest, E);
+matches([{Key, Want} | Rest], E) ->  % node, status: fields of the catalog entry itself
+    name_is(maps:get(Key, E, undefined), Want) andalso matches(Rest, E).
+
+name_is(Atom, Want) when is_atom(Atom), Atom =/= undefined -> atom_to_binary(Atom) =:= Want;
+name_is(_, _Want) -> false.
 
 -spec sat(id()) -> {ok, sat()} | {error, not_found | {bad_field, id}}.
 sat(Id) ->

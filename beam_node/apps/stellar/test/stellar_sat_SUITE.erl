@@ -17,7 +17,7 @@
 -define(WAIT_MS, 60000).
 
 all() ->
-    [create_spreads_over_sats_nodes, crash_restarts_actor_with_state,
+    [create_spreads_over_sats_nodes, sats_page_filters_and_pages, crash_restarts_actor_with_state,
      kill_sats_node_replaces_its_satellites, commands_and_events, stop_removes_satellite,
      bad_input_returns_errors, tle_gives_position, orbital_calls_without_orbital_node].
 
@@ -122,6 +122,39 @@ create_spreads_over_sats_nodes(_Config) ->
     ?assert(is_float(E) andalso E > 0),
     ?assert(lists:member(Node, [?SATS1, ?SATS2])),
     ?assert(is_integer(At)).
+
+sats_page_filters_and_pages() ->
+    [{doc, "stellar:sats_page/3 (the HTTP list) equals filtering and paging stellar:sats(): by "
+           "mode, node and status given as binaries (an unknown name matches nothing and makes no "
+           "atom), any offset (past the end: an empty page) and limit."}].
+sats_page_filters_and_pages(_Config) ->
+    Ids = create_n(10),
+    _ = wait_running(Ids, ?WAIT_MS),
+    Science = lists:nth(3, Ids),
+    ok = stellar:set_mode(Science, science),
+    All = stellar:sats(),
+    ?assertEqual(Ids, [Id || #{id := Id} <- All]),
+    Page = fun(Filter, Offset, Limit) ->
+        {Total, Sats} = stellar:sats_page(Filter, Offset, Limit),
+        {Total, [Id || #{id := Id} <- Sats]}
+    end,
+    ?assertEqual({10, Ids}, Page(#{}, 0, 100)),
+    ?assertEqual({10, lists:sublist(Ids, 4, 3)}, Page(#{}, 3, 3)),
+    ?assertEqual({10, lists:nthtail(8, Ids)}, Page(#{}, 8, 5)),
+    ?assertEqual({10, []}, Page(#{}, 10, 5)),
+    ?assertEqual({10, []}, Page(#{}, 0, 0)),
+    OnSats1 = [Id || #{id := Id, node := ?SATS1} <- All],
+    ?assertEqual({5, OnSats1}, Page(#{node => atom_to_binary(?SATS1)}, 0, 100)),
+    ?assertEqual({5, tl(OnSats1)}, Page(#{node => atom_to_binary(?SATS1), status => <<"running">>}, 1, 100)),
+    ?assertEqual({1, [Science]}, Page(#{mode => <<"science">>}, 0, 100)),
+    ?assertEqual({0, []}, Page(#{status => <<"placing">>}, 0, 100)),
+    Unknown = <<"no_such_node_", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
+    ?assertEqual({0, []}, Page(#{node => Unknown}, 0, 100)),
+    ?assertError(badarg, binary_to_existing_atom(Unknown)),
+    %% The page's maps are stellar:sat/1's (values move with ticks: the keys and the id).
+    {1, [#{id := Science} = Sat]} = stellar:sats_page(#{mode => <<"science">>}, 0, 1),
+    {ok, One} = stellar:sat(Science),
+    ?assertEqual(lists:sort(maps:keys(One)), lists:sort(maps:keys(Sat))).
 
 crash_restarts_actor_with_state() ->
     [{doc, "stellar:crash/1 kills an actor: it runs again (a new actor) with its mode and energy."}].
