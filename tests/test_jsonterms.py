@@ -36,3 +36,18 @@ def test_terms_become_plain_json() -> None:
         "7": ["\ufffd"],
     }
     json.dumps(got)
+
+
+def test_atoms_become_plain_str_at_any_depth() -> None:
+    """Keys and values are exact ``str``s (not Atom), in maps, lists and tuples at any depth;
+    subclasses of the plain types (not the terms' own types) still convert."""
+
+    class Level(int):
+        pass
+
+    got = to_json({Atom("a"): [Atom("x"), (Atom("y"), {Atom("z"): Atom("w")})], Atom("n"): Level(3)})
+    assert got == {"a": ["x", ["y", {"z": "w"}]], "n": 3}
+    assert isinstance(got, dict)
+    inner = got["a"]
+    strings = [*got, inner[0], inner[1][0], *inner[1][1], *inner[1][1].values()]
+    assert strings == ["a", "n", "x", "y", "z", "w"] and all(type(s) is str for s in strings)

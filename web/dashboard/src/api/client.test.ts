@@ -68,15 +68,31 @@ describe("ApiClient", () => {
     expect(headers["Content-Type"]).toBe("application/json");
   });
 
-  it("pages through every satellite", async () => {
+  it("pages through every satellite: the first page, then the others at once, in order", async () => {
     const seen: Seen[] = [];
     const sat = (i: number) => ({ id: `s${i}`, name: `S${i}`, mode: "nominal", status: "running", energy_pct: 100, memory_used_mb: 0, memory_capacity_mb: 1 });
-    const first = Array.from({ length: 1000 }, (_, i) => sat(i));
-    const client = new ApiClient("", "t", fakeFetch([json({ items: first, total: 1001, limit: 1000, offset: 0 }), json({ items: [sat(1000)], total: 1001, limit: 1000, offset: 1000 })], seen));
-    const all = await client.satellites();
-    expect(all).toHaveLength(1001);
-    expect(all[1000]?.id).toBe("s1000");
-    expect(seen.map((s) => s.url)).toEqual(["/api/satellites?limit=1000&offset=0", "/api/satellites?limit=1000&offset=1000"]);
+    const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => sat(from + i));
+    const pages = [ids(0, 1000), ids(1000, 1000), ids(2000, 1)].map((items, i) => json({ items, total: 2001, limit: 1000, offset: 1000 * i }));
+    // The later pages answer in reverse order: the result keeps the pages' order.
+    let release: () => void = () => {};
+    const secondLate = new Promise<void>((resolve) => (release = resolve));
+    const fetchFn: Fetch = async (url, init) => {
+      seen.push({ url, init });
+      const offset = Number(new URL(url, "http://x").searchParams.get("offset"));
+      if (offset === 1000) await secondLate;
+      if (offset === 2000) release();
+      return pages[offset / 1000] as Response;
+    };
+    const all = await new ApiClient("", "t", fetchFn).satellites();
+    expect(all.map((s) => s.id)).toEqual(ids(0, 2001).map((s) => s.id));
+    expect(seen.map((s) => s.url)).toEqual(["/api/satellites?limit=1000&offset=0", "/api/satellites?limit=1000&offset=1000", "/api/satellites?limit=1000&offset=2000"]);
+  });
+
+  it("asks for one page when it holds them all", async () => {
+    const seen: Seen[] = [];
+    const client = new ApiClient("", "t", fakeFetch([json({ items: [{ id: "a" }], total: 1, limit: 1000, offset: 0 })], seen));
+    expect((await client.satellites()).map((s) => s.id)).toEqual(["a"]);
+    expect(seen).toHaveLength(1);
   });
 
   it("returns nothing for 204", async () => {

@@ -154,14 +154,17 @@ export class ApiClient {
     return this.request("GET", "/api/session");
   }
 
+  /** Every satellite, by id. The first page says how many there are; the other pages are then
+   * asked for at once (one after the other, 10,000 satellites took seconds of round trips). */
   async satellites(): Promise<Satellite[]> {
     const limit = 1000;
-    const items: Satellite[] = [];
-    for (let offset = 0; ; offset += limit) {
-      const page = await this.request<Page<Satellite>>("GET", "/api/satellites", { query: { limit, offset } });
-      items.push(...page.items);
-      if (page.items.length < limit || items.length >= page.total) return items;
-    }
+    const page = (offset: number) => this.request<Page<Satellite>>("GET", "/api/satellites", { query: { limit, offset } });
+    const first = await page(0);
+    const offsets: number[] = [];
+    if (first.items.length === limit) for (let offset = limit; offset < first.total; offset += limit) offsets.push(offset);
+    const items = first.items;
+    for (const rest of await Promise.all(offsets.map(page))) items.push(...rest.items);
+    return items;
   }
 
   satellite(id: string): Promise<Satellite> {

@@ -28,6 +28,15 @@ describe("SseParser", () => {
     expect(parser.push("\n")).toEqual([{ id: "4", event: "message", data: "c" }]);
   });
 
+  it("reads fields as the WHATWG rules say: no space, no colon, unknown names, NUL in an id", () => {
+    const parser = new SseParser();
+    const text = "event:x\ndata\ndatax: no\ndata:  two spaces\nid: 1\0\n\nid:9\nevent: y\ndat\ndata: z\n\n";
+    expect(parser.push(text)).toEqual([
+      { id: null, event: "x", data: "\n two spaces" },
+      { id: "9", event: "y", data: "z" },
+    ]);
+  });
+
   it("keeps the last id for frames that carry none", () => {
     const parser = new SseParser();
     expect(parser.push("id: 3\ndata: x\n\ndata: y\n\n").map((f) => f.id)).toEqual(["3", "3"]);

@@ -37,7 +37,7 @@ export class SseParser {
         }
       }
       if (end < 0) break;
-      const frame = this.line(text.slice(start, end));
+      const frame = this.line(text, start, end);
       if (frame) frames.push(frame);
       start = next;
     }
@@ -45,8 +45,10 @@ export class SseParser {
     return frames;
   }
 
-  private line(line: string): SseFrame | null {
-    if (line === "") {
+  /** The line text[start:end]. The fields the server sends are read in place: one slice (the
+   * value) per line instead of the line, then its field and value. */
+  private line(text: string, start: number, end: number): SseFrame | null {
+    if (start === end) {
       if (this.data.length === 0) {
         this.event = "";
         return null;
@@ -57,17 +59,33 @@ export class SseParser {
       this.event = "";
       return frame;
     }
-    if (line.startsWith(":")) return null;
-    const colon = line.indexOf(":");
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? "" : line.slice(colon + 1);
-    if (value.startsWith(" ")) value = value.slice(1);
-    if (field === "data") this.data.push(value);
-    else if (field === "event") this.event = value;
-    else if (field === "id" && !value.includes("\0")) this.id = value;
+    const first = text.charCodeAt(start);
+    if (first === COLON) return null; // a comment
+    if (first === LOWER_D && text.startsWith("data:", start)) this.field("data", text, start + 5, end);
+    else if (first === LOWER_I && text.startsWith("id:", start)) this.field("id", text, start + 3, end);
+    else if (first === LOWER_E && text.startsWith("event:", start)) this.field("event", text, start + 6, end);
+    else {
+      const colon = text.indexOf(":", start);
+      if (colon < 0 || colon >= end) this.field(text.slice(start, end), text, end, end);
+      else this.field(text.slice(start, colon), text, colon + 1, end);
+    }
     return null;
   }
+
+  /** A field whose value is text[from:end] (one leading space dropped). */
+  private field(name: string, text: string, from: number, end: number): void {
+    const value = text.charCodeAt(from) === SPACE && from < end ? text.slice(from + 1, end) : text.slice(from, end);
+    if (name === "data") this.data.push(value);
+    else if (name === "event") this.event = value;
+    else if (name === "id" && !value.includes("\0")) this.id = value;
+  }
 }
+
+const COLON = 58;
+const SPACE = 32;
+const LOWER_D = 100;
+const LOWER_E = 101;
+const LOWER_I = 105;
 
 export type StreamMessage = { kind: "event"; event: ClusterEvent } | { kind: "reset"; reset: ResetData };
 
