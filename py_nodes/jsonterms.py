@@ -22,12 +22,12 @@ def to_json(term: Any) -> JsonValue:
         return str(term)
     if kind is bytes:
         return term.decode("utf-8", errors="replace")  # type: ignore[no-any-return]
-    if kind is dict:
+    if isinstance(term, dict):
         return {
             (str(k) if type(k) is Atom else _key(k)): (v if type(v) in _AS_IS else to_json(v))
             for k, v in term.items()
         }
-    if kind is list or kind is tuple:
+    if isinstance(term, list | tuple):
         return [item if type(item) in _AS_IS else to_json(item) for item in term]
     return _other(term)
 
@@ -36,17 +36,13 @@ _AS_IS = frozenset({int, float, bool, str, type(None)})
 
 
 def _other(term: Any) -> JsonValue:
-    """Subclasses of the types above, and the terms that have no JSON type of their own."""
+    """Subclasses of the leaf types above, and the terms that have no JSON type of their own."""
     if term is None or isinstance(term, bool | int | float):
         return term
     if isinstance(term, str):
         return str(term)
     if isinstance(term, bytes):
         return term.decode("utf-8", errors="replace")
-    if isinstance(term, dict):
-        return {_key(k): to_json(v) for k, v in term.items()}
-    if isinstance(term, list | tuple):
-        return [to_json(item) for item in term]
     if isinstance(term, ImproperList):
         return [*(to_json(item) for item in term.items), to_json(term.tail)]
     if isinstance(term, Pid | Reference | Port):

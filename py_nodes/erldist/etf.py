@@ -596,7 +596,8 @@ class SendControlCache:
         self.raw = b"\x00"  # matches no frame: a control term starts with the version byte
         self.term: Any = None
 
-    def remember(self, raw: bytes, control: Any) -> None:
+    def remember(self, data: bytes, start: int, stop: int, control: Any) -> None:
+        """Keep ``control``, encoded as ``data[start:stop]``, if it is a send (sliced only then)."""
         if (
             type(control) is tuple
             and len(control) in (3, 4)
@@ -604,7 +605,7 @@ class SendControlCache:
             and control[0] in _SEND_OPS  # monitors and links are not kept: a cheap no, first
             and all(type(item) in _CACHEABLE_LEAVES for item in control)
         ):
-            self.raw, self.term = raw, control
+            self.raw, self.term = data[start:stop], control
 
 
 _SEND_OPS: Final = frozenset({2, 6, 22})  # SEND, REG_SEND, SEND_SENDER
@@ -640,7 +641,7 @@ def decode_frame(
         elif at + 1 < end and data[at] == VERSION and data[at + 1] != COMPRESSED:
             control, at = _dec(data, at + 1, end, max_depth)
             if cache is not None:
-                cache.remember(data[offset:at], control)
+                cache.remember(data, offset, at, control)
         else:
             control, at = _dec_versioned(data, at, end, max_depth)
         if at >= end:
