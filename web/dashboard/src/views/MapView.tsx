@@ -17,6 +17,9 @@ import { drawBase, drawCircle, drawNight, drawPath } from "./worldmap";
 export const FOOTPRINT_MIN_EL_DEG = 5;
 const NOMINAL_ALT_KM = 550;
 const HIT_RADIUS_PX = 10;
+/** The stations' circles are drawn again when the mean altitude moved this much (their radius
+ * changes by about a pixel per 10 km on a 1,400 px map). */
+const ALT_REDRAW_KM = 10;
 
 interface Layers {
   stations: GroundStation[];
@@ -35,10 +38,64 @@ const DOT_COLORS = [...Object.values(MODE_COLORS), modeColor("")]; // the last: 
 /** Scratch buffers for the dots of one draw (x, y, colour index), grown as needed and reused. */
 const scratch = { xy: new Float64Array(0), color: new Uint8Array(0) };
 
-/** Draws everything but the base; returns how many satellites it drew. One pass over the
- * satellites projects them; then the dots are drawn one colour at a time (setting fillStyle
- * parses a colour: once per colour, not once per dot). */
-function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Map<string, LiveSat>, layers: Layers, nowMs: number): number {
+/** What the background layer was drawn for: it is drawn again when any of these changes. */
+interface BackgroundKey {
+  width: number;
+  height: number;
+  minute: number; // the terminator moves ~1 px a minute at this size
+  altKm: number; // the stations' visibility circles follow the constellation's mean altitude
+  stations: GroundStation[];
+}
+
+/** The layers that change slowly (land, night, ground stations) on one cached canvas: a draw at
+ * 10,000 satellites then costs one copy of it plus the dots. Filling the night polygon and
+ * stroking every station's circle on each batch was most of the map's main-thread time. */
+class Background {
+  private canvas: HTMLCanvasElement | null = null;
+  private key: BackgroundKey | null = null;
+  redraws = 0;
+
+  /** The background for these layers (redrawn only when its key changed). */
+  get(base: HTMLCanvasElement, dpr: number, w: number, h: number, nowMs: number, altKm: number, stations: GroundStation[]): HTMLCanvasElement {
+    const key: BackgroundKey = { width: base.width, height: base.height, minute: Math.floor(nowMs / 60_000), altKm, stations };
+    const old = this.key;
+    // A difference, not rounding, for the altitude: a mean near a rounding edge would flip.
+    const same = old && old.width === key.width && old.height === key.height && old.minute === key.minute && Math.abs(old.altKm - altKm) < ALT_REDRAW_KM && old.stations === key.stations;
+    if (this.canvas && same) return this.canvas;
+    const canvas = this.canvas ?? document.createElement("canvas");
+    canvas.width = base.width;
+    canvas.height = base.height;
+    const ctx = canvas.getContext("2d");
+    if (ctx) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.drawImage(base, 0, 0);
+      ctx.scale(dpr, dpr);
+      drawNight(ctx, w, h, nowMs);
+      drawStations(ctx, w, h, stations, altKm);
+    }
+    this.canvas = canvas;
+    this.key = key;
+    this.redraws += 1;
+    return canvas;
+  }
+}
+
+function drawStations(ctx: CanvasRenderingContext2D, w: number, h: number, stations: GroundStation[], altKm: number): void {
+  ctx.lineWidth = 1;
+  for (const st of stations) {
+    if (!st.active) continue;
+    drawCircle(ctx, w, h, st.lat_deg, st.lon_deg, coverageRadiusDeg(altKm, st.min_el_deg), "rgba(255, 202, 40, 0.45)", null);
+  }
+  for (const st of stations) {
+    const [x, y] = project(st.lon_deg, st.lat_deg, w, h);
+    ctx.fillStyle = st.active ? "#ffca28" : "#8d6e63";
+    ctx.fillRect(x - 3.5, y - 3.5, 7, 7);
+  }
+}
+
+/** One pass over the satellites: their dots' positions and colour indexes into `scratch`, and
+ * the mean altitude (km; NOMINAL_ALT_KM when none reports one). */
+function projectSats(sats: Map<string, LiveSat>, w: number, h: number): { drawn: number; altKm: number } {
   if (scratch.color.length < sats.size) {
     scratch.xy = new Float64Array(2 * sats.size);
     scratch.color = new Uint8Array(sats.size);
@@ -58,20 +115,14 @@ function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Map
     color[drawn] = COLOR_OF_MODE.get(sat.mode) ?? DOT_COLORS.length - 1;
     drawn += 1;
   }
-  const altKm = alts ? altSumKm / alts : NOMINAL_ALT_KM;
+  return { drawn, altKm: alts ? altSumKm / alts : NOMINAL_ALT_KM };
+}
 
-  drawNight(ctx, w, h, nowMs);
-  const stationRadius = (st: GroundStation) => coverageRadiusDeg(altKm, st.min_el_deg);
-  ctx.lineWidth = 1;
-  for (const st of layers.stations) {
-    if (!st.active) continue;
-    drawCircle(ctx, w, h, st.lat_deg, st.lon_deg, stationRadius(st), "rgba(255, 202, 40, 0.45)", null);
-  }
-  for (const st of layers.stations) {
-    const [x, y] = project(st.lon_deg, st.lat_deg, w, h);
-    ctx.fillStyle = st.active ? "#ffca28" : "#8d6e63";
-    ctx.fillRect(x - 3.5, y - 3.5, 7, 7);
-  }
+/** Draws the first `drawn` dots of `scratch` (projectSats), the selection and the alarms over
+ * the background. The dots are drawn one colour at a time (setting fillStyle parses a colour:
+ * once per colour, not once per dot). */
+function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Map<string, LiveSat>, drawn: number, layers: Layers, nowMs: number): void {
+  const { xy, color } = scratch;
   const selected = layers.selected ? sats.get(layers.selected) : undefined;
   if (layers.track && layers.track.satellite_id === layers.selected) {
     const nowIso = new Date(nowMs).toISOString();
@@ -112,7 +163,6 @@ function drawLive(ctx: CanvasRenderingContext2D, w: number, h: number, sats: Map
     ctx.strokeRect(x - 7, y - 7, 14, 14);
     ctx.lineWidth = 1;
   }
-  return drawn;
 }
 
 /** Satellites in alarm (ringed on the map), each a link that selects it. */
@@ -172,6 +222,7 @@ export function MapView({ selected }: { selected: string | null }) {
   const wrapRef = useRef<HTMLDivElement>(null);
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const baseRef = useRef<HTMLCanvasElement | null>(null);
+  const backgroundRef = useRef(new Background());
   const layersRef = useRef<Layers>({ stations: [], track: undefined, selected });
   const frameRef = useRef<number | null>(null);
   const [widthPx, setWidthPx] = useState(0);
@@ -207,10 +258,15 @@ export function MapView({ selected }: { selected: string | null }) {
       }
       baseRef.current = base;
     }
+    const sats = useDashboard.getState().live.sats;
+    const nowMs = Date.now();
+    const { drawn, altKm } = projectSats(sats, w, h);
+    const background = backgroundRef.current.get(baseRef.current, dpr, w, h, nowMs, altKm, layersRef.current.stations);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(baseRef.current, 0, 0);
+    ctx.drawImage(background, 0, 0);
     ctx.scale(dpr, dpr);
-    const drawn = drawLive(ctx, w, h, useDashboard.getState().live.sats, layersRef.current, Date.now());
+    drawLive(ctx, w, h, sats, drawn, layersRef.current, nowMs);
+    canvas.dataset.backgroundDraws = String(backgroundRef.current.redraws);
     canvas.dataset.drawnSats = String(drawn);
     canvas.dataset.draws = String(Number(canvas.dataset.draws ?? "0") + 1);
   }, []);
