@@ -624,8 +624,15 @@ async def _run_status(settings: Settings) -> dict[str, Any]:
         "nodes": to_json(nodes),
         "satellites": {"total": len(sats), "by_mode": by_mode, "by_node": by_node},
         "database": _database_status(state),
-        # Whether this cluster owns the database (one cluster runs the satellites of a database).
-        "ownership": {"owner": to_json(store.get(Atom("owner"))), "reason": to_json(store.get(Atom("not_owner_reason")))},
+        # Whether this cluster owns the database (one cluster runs the satellites of a database),
+        # and where this node's commands and telemetry go: "local" (its own store), "remote" (the
+        # owner's store on owner_node) or "none" (commands refused until a store owns it).
+        "ownership": {
+            "owner": to_json(store.get(Atom("owner"))),
+            "reason": to_json(store.get(Atom("not_owner_reason"))),
+            "route": to_json(store.get(Atom("route"))),
+            "owner_node": to_json(store.get(Atom("owner_node"))),
+        },
     }
 
 

@@ -40,7 +40,8 @@ def test_up_runs_the_demo_constellation_and_stops_cleanly(tmp_path: Path) -> Non
         report = json.loads(status.stdout)
         assert report["satellites"]["total"] == 24
         assert report["satellites"]["by_mode"] == {"nominal": 24}
-        assert report["ownership"] == {"owner": True, "reason": ""}  # the only cluster on its database
+        # The only cluster on its database: it owns it and its commands go to its own store.
+        assert report["ownership"] == {"owner": True, "reason": "", "route": "local", "owner_node": "stellar_uptest@127.0.0.1"}
         # Python nodes named after the BEAM node: this test can run beside `make run`.
         assert sorted(report["satellites"]["by_node"]) == ["stellar_uptest_sats1@127.0.0.1", "stellar_uptest_sats2@127.0.0.1"]
         roles = sorted((n["role"], n["status"]) for n in report["nodes"])

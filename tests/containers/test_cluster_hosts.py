@@ -167,6 +167,16 @@ def _owner(hosts: Hosts, candidates: list[str]) -> str | None:
     return owners[0] if owners else None
 
 
+def _routes_to(hosts: Hosts, name: str, owner_beam: str) -> Callable[[], bool | None]:
+    """A probe: True once ``name``'s BEAM node sends its commands to the store of ``owner_beam``."""
+
+    def probe() -> bool | None:
+        ownership = hosts.status(name)["ownership"]
+        return True if ownership["route"] in ("local", "remote") and ownership["owner_node"] == owner_beam else None
+
+    return probe
+
+
 def _submit(hosts: Hosts, via: str, sat_id: str, key: str) -> str:
     status, body = hosts.request(via, "POST", f"/api/satellites/{sat_id}/commands", {"kind": "noop"},
                                  headers={"Idempotency-Key": key})  # fmt: skip
@@ -425,6 +435,10 @@ def test_losing_the_owner_host_loses_nothing(hosts: Hosts, beams: dict[str, str]
     new_owner = wait_for("a surviving host takes the database over", lambda: _owner(hosts, survivors), TAKEOVER_TIMEOUT_S, 1)
     took_over_s = round(time.monotonic() - killed_at, 1)
     _all_done(hosts, new_owner, acked)  # nothing acknowledged is lost
+    # Each survivor routes its commands to the new owner's store (it asks every tick); until then
+    # a command is refused with 503 (not accepted, try again), which is right but not under test.
+    for via in survivors:
+        wait_for(f"{via} routes commands to {new_owner}'s store", _routes_to(hosts, via, beams[new_owner]), TAKEOVER_TIMEOUT_S, 1)  # fmt: skip
     for via in survivors:  # and both gateways take commands
         _command_done(hosts, via, sat_ids[0], f"after-kill-via-{via}")
     assert sum(_actors(hosts, survivors[1]).values()) == DEMO_SATELLITES
