@@ -162,7 +162,8 @@ class CommandLedger:
         return created, True
 
     async def submit_many(self, submissions: Sequence[Submission]) -> list[SubmitResult]:
-        """``submit`` for each submission, in one transaction: per item ``(command, created)``
+        """``submit`` for each submission, new keys in one statement and the rest (known or
+        expired keys, unknown satellites, late items) in one transaction: per item ``(command, created)``
         or the error ``submit`` would raise for it (ValidationError, NotFound, LateCommit), which
         writes nothing for that item only. A row the checks miss and the schema refuses makes
         the lot go one by one (``submit`` each), so it fails alone."""
@@ -184,8 +185,12 @@ class CommandLedger:
                 prepared[i] = item
         if prepared:
             try:
-                async with self._db.transaction() as conn:
-                    results_by_pair = await _submit_batch(conn, list(prepared.values()))
+                async with self._db.connection() as conn:
+                    results_by_pair: dict[tuple[str, str], SubmitResult] = await _insert_new(conn, list(prepared.values()))
+                rest = [item for item in prepared.values() if (item[0], item[3]) not in results_by_pair]
+                if rest:  # known keys, expired ones, unknown satellites, late items: the full path
+                    async with self._db.transaction() as conn:
+                        results_by_pair.update(await _submit_batch(conn, rest))
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
                 return await self._submit_one_by_one(submissions)
             for i, item in prepared.items():
@@ -300,6 +305,42 @@ _BATCH_ROWS: Final = (
     "unnest(%b::text[], %b::text[], %b::jsonb[], %b::text[], %b::text[], %b::timestamptz[])"
     " WITH ORDINALITY AS t(satellite_id, kind, args, key, actor, accept_by, n)"
 )
+
+
+async def _insert_new(conn: Connection, items: list[_Prepared]) -> dict[tuple[str, str], SubmitResult]:
+    """The common case of ``submit_many`` in two round trips (pipelined: BEGIN, the insert of
+    the commands and their audit rows, the database's clock; then COMMIT): the items with a new
+    key and a known satellite, when all of them are still before their commit_by after the
+    insert (its waits included). Otherwise nothing is written here and every item is left for
+    ``_submit_batch``, which judges them one by one; so are the items not inserted here."""
+    columns = [list(col) for col in zip(*items, strict=True)]
+    commit_by = {(item[0], item[3]): item[5] for item in items}
+    cur = conn.cursor(row_factory=class_row(Command))
+    try:
+        async with conn.pipeline():
+            await conn.execute("BEGIN")
+            await cur.execute(
+                "WITH new AS (INSERT INTO commands (satellite_id, kind, args, idempotency_key, submitted_by, accept_by, created_at)"
+                f" SELECT satellite_id, kind, args, key, actor, accept_by, clock_timestamp() FROM {_BATCH_ROWS}"
+                " WHERE EXISTS (SELECT 1 FROM satellites s WHERE s.id = t.satellite_id) ORDER BY n"
+                f" ON CONFLICT (satellite_id, idempotency_key) DO NOTHING RETURNING {_COLUMNS}),"
+                " audit AS (INSERT INTO audit_log (actor, action, entity, entity_id, details)"
+                " SELECT submitted_by, 'command.submit', 'command', id::text,"
+                " jsonb_build_object('satellite_id', satellite_id, 'kind', kind, 'args', args) FROM new)"
+                f" SELECT {_COLUMNS} FROM new",
+                columns,
+            )
+            clock = await conn.execute("SELECT clock_timestamp()")
+            created = await cur.fetchall()
+            row = await clock.fetchone()
+            assert row is not None
+            # Last before COMMIT, on the database's clock: one item late sends the lot the long way.
+            on_time = all((by := commit_by[(c.satellite_id, c.idempotency_key)]) is None or row[0] < by for c in created)
+            await conn.execute("COMMIT" if on_time else "ROLLBACK")
+    finally:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await conn.rollback()  # a statement failed in the pipeline: its transaction is still open
+    return {(c.satellite_id, c.idempotency_key): (c, True) for c in created} if on_time else {}
 
 
 async def _submit_batch(conn: Connection, items: list[_Prepared]) -> dict[tuple[str, str], SubmitResult]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import select
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,7 +79,7 @@ class Database:
             max_size=self._sizes[1],
             timeout=self.timeout_s,
             kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,  # drop connections the server closed
+            check=_check_connection,  # drop connections the server closed
             reconnect_timeout=max(60.0, self.timeout_s),
             name=self._name,
             open=False,
@@ -134,6 +135,19 @@ class Database:
         async with self.connection() as conn:
             await conn.execute("SELECT 1")
         return time.perf_counter() - start
+
+
+async def _check_connection(conn: Connection) -> None:
+    """The pool's check before it lends ``conn``: a server that closed a connection (a restart,
+    an admin's terminate) left its last words and the EOF on the socket, so a socket with
+    nothing to read is lent as it is; only a readable one pays a round trip (which raises if it
+    is dead). Saves a round trip on every unit of work under load."""
+    if not conn.closed:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        if not poller.poll(0):
+            return
+    await AsyncConnectionPool.check_connection(conn)
 
 
 def _reason(exc: BaseException) -> str:
