@@ -100,6 +100,7 @@
     unacked = #{} :: #{pos_integer() => {pos_integer(), pos_integer(), integer()}},  % Id => {First, Last, SentAtMs}
     lease = unknown :: unknown | owner | {not_owner, binary()},
     hold_until = 0 :: integer(),  % monotonic ms: no telemetry sent before (after a nack)
+    pacing = false :: boolean(),  % a send_telemetry message will send the next batch
     store_seen_at :: integer() | undefined,  % monotonic ms: a new store waits for the sats nodes
     quorum = true :: boolean(),  % stellar_cluster:has_quorum() at the last tick
     lease_hint = unknown :: unknown | boolean(),  % this node's store's last {store_lease, ...}
@@ -311,6 +312,9 @@ handle_info(tick, State) ->
     schedule(tick, flush_ms()),
     State1 = follow_owner(connect(tell_quorum(State))),
     {noreply, flush(State1)};
+handle_info(send_telemetry, State = #state{route = Route}) ->
+    State1 = State#state{pacing = false},
+    {noreply, case Route of none -> State1; _ -> flush_telemetry(State1) end};
 handle_info({store_lease, Owner, Why}, State) when is_boolean(Owner), is_binary(Why) ->
     Lease = case Owner of
         true -> State#state.lease;
@@ -650,6 +654,11 @@ flush(State = #state{sent = Sent}) ->
     checkpoint(report_overflow(State2)).
 
 %% Sends the rows after sent_upto, in batches of at most ?BATCH, each remembered until acked.
+%% The batches are spread over the flush period, not sent at once: the satellites' ticks come
+%% in a burst each second, and 10 batches at once held the store node's loop (and a core of
+%% PostgreSQL's COPY) ~50 ms, with every command submitted meanwhile waiting behind them.
+flush_telemetry(State = #state{pacing = true}) ->
+    State;  % the batches of the previous flush are still on their way: they go on from sent_upto
 flush_telemetry(State = #state{hold_until = Hold}) when is_integer(Hold) ->
     case erlang:monotonic_time(millisecond) < Hold of
         true -> State;
@@ -667,8 +676,14 @@ send_telemetry(State = #state{sent_upto = Upto, batch_seq = Seq, unacked = U}) -
             State1 = State#state{sent_upto = Last, batch_seq = Id,
                                  unacked = U#{Id => {First, Last, erlang:monotonic_time(millisecond)}}},
             case length(Batch) =:= ?BATCH of
-                true -> send_telemetry(State1);
-                false -> State1
+                true ->
+                    %% The next batch after a gap that sends what is buffered now within one
+                    %% flush period (a longer backlog goes faster, so it is never outpaced).
+                    GapMs = flush_ms() * ?BATCH div max(?BATCH, ets:info(?TAB, size)),
+                    _ = schedule(send_telemetry, max(1, GapMs)),
+                    State1#state{pacing = true};
+                false ->
+                    State1
             end
     end.
 
