@@ -695,12 +695,16 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
             # 4. Commands (the bare reference ran before the cluster started).
             sampler.phase = "commands"
             wait_ms = 60_000
+            cmd_t0, cmd_before = time.monotonic(), {k: p.ticks() for k, p in procs.items()}
             cmd = await rpc(
                 "bench_persist",
                 "commands",
                 [args.cmd_rate, int(args.cmd_s * 1000), n, wait_ms],
                 args.cmd_s + wait_ms / 1000 + 60,
             )
+            # CPU while commands ran (ticks and telemetry included; until the last outcome came).
+            cmd_s = time.monotonic() - cmd_t0
+            cmd_cpu = {k: 100 * (p.ticks() - cmd_before[k]) / os.sysconf("SC_CLK_TCK") / cmd_s for k, p in procs.items()}
             ids = [uuid.UUID(bytes(i).decode()) for i in cmd["ids"]]
             sampler.phase = "ledger"
             ledger_deadline = time.monotonic() + 120
@@ -740,6 +744,7 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
                     await conn.execute("SELECT status, count(*) FROM commands GROUP BY status")
                 ).fetchall()
             fig["commands"] = {
+                "cpu_pct": cmd_cpu,
                 "rate": args.cmd_rate,
                 "seconds": args.cmd_s,
                 "total": int(cmd["total"]),
@@ -966,6 +971,12 @@ def report(
         f"   ledger rows in all: {cm['ledger_all']}; {extra:,} more than acknowledged"
         + (" (refused by BEAM, committed by the store anyway)" if extra > 0 else "")
     )
+    if "cpu_pct" in cm:
+        cpu = cm["cpu_pct"]
+        print(
+            "   CPU % of a core while commands ran: " + ", ".join(f"{k.split('@')[0]} {v:.0f}" for k, v in cpu.items())
+            + f"; all {sum(cpu.values()):.0f} of {100 * (os.cpu_count() or 1)}"
+        )  # fmt: skip
     lagc = wc["lag_s"]
     if lagc.get("n"):
         print(
