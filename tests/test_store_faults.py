@@ -200,9 +200,7 @@ def test_postgresql_kill_and_freeze_lose_no_telemetry_and_refusals_never_run(tmp
             # 2. A database that stops answering (every server process stopped, as a hung host):
             # a new satellite and commands are refused (4 s), and must never exist afterwards,
             # even though their inserts are still waiting in the store when it answers again.
-            frozen = _server_processes(server)
-            for p in frozen:
-                os.kill(p, signal.SIGSTOP)
+            frozen = _stop_all(_server_processes(server))
             try:
                 spec = {A("id"): b"outage-1", A("name"): b"Outage 1"}
                 created = await stack.rpc(ctl, "stellar", "create", [spec], timeout=30)
@@ -270,6 +268,20 @@ def _server_processes(server: EmbeddedServer) -> list[int]:
             if int(fields[1]) == postmaster:
                 found.append(int(entry.name))
     return found
+
+
+def _stop_all(pids: list[int]) -> list[int]:
+    """SIGSTOP each pid that still exists: a backend can end between the listing and the stop
+    (its client closed), which leaves nothing to freeze. The postmaster itself must be stopped."""
+    stopped = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            continue
+        stopped.append(pid)
+    assert pids[0] in stopped, "the postmaster is gone"
+    return stopped
 
 
 async def _accepted(stack: UpStack, ctl: Node, key: bytes) -> tuple[Any, Any] | None:

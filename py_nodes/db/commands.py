@@ -191,9 +191,7 @@ class CommandLedger:
                 if rest:  # known keys, expired ones, unknown satellites, late items: the full path
                     async with self._db.transaction() as conn:
                         results_by_pair.update(await _submit_batch(conn, rest))
-            except (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.DeadlockDetected):
-                # A deadlock: a batch in flight beside this one holds keys of it (retries with the
-                # same idempotency keys, in another order); one by one each waits for its key alone.
+            except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
                 return await self._submit_one_by_one(submissions)
             for i, item in prepared.items():
                 results[i] = results_by_pair[(item[0], item[3])]

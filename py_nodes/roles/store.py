@@ -95,9 +95,6 @@ CONNECT_TIMEOUT_S: Final = 2.0  # under the BEAM side's 4 s submit timeout
 COMMIT_MARGIN_S: Final = 1.0
 LATE_LOG_S: Final = 10.0
 MAX_BATCH: Final = 2000  # submissions, creations or queued jobs in one transaction
-# Group commits of submissions in flight at once (each on its own connection): while one waits
-# for its round trips and fsync, the next is already on its way (PostgreSQL groups the fsyncs).
-SUBMIT_WRITERS: Final = 2
 
 
 class StoreServer(GenServer):
@@ -124,7 +121,7 @@ class StoreServer(GenServer):
         # Group commit: a caller awaits its own item's answer (an error of its own is raised).
         # Items carry their caller's deadline (s since the epoch): one written after it is undone
         # (``_Late``) with the others of its batch, in one statement.
-        self.submits: GroupCommit[tuple[Submission, float], tuple[Command, bool]] = GroupCommit(self._submit_many, max_items=MAX_BATCH, writers=SUBMIT_WRITERS)
+        self.submits: GroupCommit[tuple[Submission, float], tuple[Command, bool]] = GroupCommit(self._submit_many, max_items=MAX_BATCH)
         self.creates: GroupCommit[tuple[SatState, float], None] = GroupCommit(self._create_many, max_items=MAX_BATCH)
 
     async def init(self) -> None:

@@ -46,6 +46,7 @@
 -export([running/2]).
 -export([actor_down/1]).
 -export([put_state/2]).
+-export([put_persisted_state/2]).
 -export([put_ticks/2]).
 -export([delete/1]).
 -export([py_node_changed/0]).
@@ -86,9 +87,12 @@
 -type status() :: placing | running | deleted.
 %% changed_at: system ms of the entry's last write other than a tick (what checkpoints go by:
 %% a tick's fields reach the database as telemetry). Absent in entries from older peers.
+%% persisted_at: the changed_at of a write whose state went to the store anyway (a command's
+%% outcome carries it): no checkpoint is needed for it.
 -type entry() :: #{id := binary(), state := stellar_proto_v1:known_state(),
                    node := node() | undefined, owner := node(), status := status(),
-                   shadow => pid() | undefined, updated_at := integer(), changed_at => integer()}.
+                   shadow => pid() | undefined, updated_at := integer(), changed_at => integer(),
+                   persisted_at => integer()}.
 -type py_info() :: #{name := node(), role := atom(), status := stellar_py_node:status(),
                      restarts := non_neg_integer(), os_pid := non_neg_integer() | undefined,
                      beam := node(), satellites := non_neg_integer()}.
@@ -193,7 +197,13 @@ actor_down(Id) ->
 %% The last known state of Id (from a tick, an event or a command result).
 -spec put_state(binary(), stellar_proto_v1:known_state()) -> ok.
 put_state(Id, SatState) ->
-    gen_server:cast(?MODULE, {put_state, Id, SatState}).
+    gen_server:cast(?MODULE, {put_state, Id, SatState, false}).
+
+%% As put_state/2, for a state that goes to the store with a command's outcome (written there
+%% with it): the checkpoint round leaves it out unless the entry changes again.
+-spec put_persisted_state(binary(), stellar_proto_v1:known_state()) -> ok.
+put_persisted_state(Id, SatState) ->
+    gen_server:cast(?MODULE, {put_state, Id, SatState, true}).
 
 %% The telemetry of ticks [{Id, Telemetry}] (from stellar_ticks), merged into the entries this
 %% node owns; replicated by the periodic state sync, not one by one. ReplyTo gets
@@ -437,10 +447,18 @@ handle_cast({actor_down, Id}, State) ->
         error ->
             {noreply, State}
     end;
-handle_cast({put_state, Id, SatState}, State) ->
+handle_cast({put_state, Id, SatState, Persisted}, State) ->
     case lookup(Id) of
         {ok, Entry = #{owner := Owner}} ->
-            E = write(Entry#{state => SatState, owner => node(), updated_at => now_ms()}),
+            Written = write(Entry#{state => SatState, owner => node(), updated_at => now_ms()}),
+            E = case Persisted of
+                true ->
+                    P = Written#{persisted_at => map_get(changed_at, Written)},
+                    true = ets:insert(?TAB, {Id, P}),
+                    P;
+                false ->
+                    Written
+            end,
             {noreply, replicate(E, Owner =/= node(), State)};
         error ->
             {noreply, State}

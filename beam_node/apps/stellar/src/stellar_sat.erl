@@ -328,7 +328,7 @@ handle_info(Msg, State = #state{id = Id}) when is_tuple(Msg), element(2, Msg) =:
         {command_result, Id, CmdId, Outcome, SatState} ->
             %% Keeps the last tick's position, which a command result does not carry.
             Last = maps:merge(known_or_empty(State), SatState),
-            stellar_catalog:put_state(Id, Last),
+            stellar_catalog:put_persisted_state(Id, Last),  % the store writes Last with the outcome
             ok = stellar_inflight:remove(Id, CmdId),
             stellar_store:result(Id, CmdId, Outcome, Last),
             stellar_events:publish(command, Id, #{command_id => CmdId, outcome => Outcome}),

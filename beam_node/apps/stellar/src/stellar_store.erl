@@ -12,12 +12,13 @@
 %%   healed by redelivery: the actor answers `done' again for an id it applied.
 %% - Checkpoints: every checkpoint_ms, the satellites of this node whose catalog entry changed
 %%   other than by ticks (commands, mode changes, placements, deletions) are written, coalesced,
-%%   a slice each telemetry flush over the period (not in one burst); all of them at a clean
+%%   a slice every ?SLICE_MS over the period (not in one burst); all of them at a clean
 %%   stop. A tick's fields (energy, memory, mode, time) reach the database as telemetry, and a
 %%   restore takes them from there when newer; so a satellite changed only by ticks is written
 %%   once every checkpoint_ticks_ms (a share of them each round), not each period.
 %% - Telemetry: shadows put each tick in an ETS buffer (no message per tick); every
-%%   telemetry_flush_ms the new rows go to the store in numbered batches. A row leaves the
+%%   telemetry_flush_ms the new rows go to the store in numbered batches, spread over the
+%%   period (a tick's burst is not sent in one go). A row leaves the
 %%   buffer only when the store confirms its batch written ({telemetry_ack, ...}): a batch
 %%   the store could not take ({telemetry_nack, ...}), not confirmed within ?ACK_TIMEOUT_MS, or
 %%   sent to a store node that died, is sent again (at least once; the store's insert is
@@ -66,6 +67,7 @@
 -define(COUNTERS, stellar_store_counters).
 -define(ENABLED, {?MODULE, enabled}).
 -define(SUBMIT_TIMEOUT, 4000).
+-define(SLICE_MS, 100).  % a slice of the checkpoint round this often (not each flush: a flush's 1,000 states held the store node's loop ~40 ms)
 -define(BATCH, 1000).  % rows a telemetry message: the store node decodes and judges one message at a time, and a command call waits behind it
 -define(ACK_TIMEOUT_MS, 60000).
 -define(NACK_BACKOFF_MS, 2000).  % a store that refused a batch (its buffer full) gets a pause
@@ -245,7 +247,10 @@ init([]) ->
     {ok, PyNodes} = stellar_config:py_nodes(),
     persistent_term:put(?ENABLED, lists:any(fun(#{role := R}) -> R =:= store end, PyNodes)),
     true = ets:delete(?COUNTERS, route),  % a route of this server's previous run (the table outlives it)
-    _ = enabled() andalso schedule(tick, 0),
+    _ = case enabled() of
+        true -> schedule(tick, 0), schedule(checkpoint_slice, ?SLICE_MS);
+        false -> ok
+    end,
     Now = erlang:monotonic_time(millisecond),  % (monotonic time may be negative)
     {ok, #state{overflow_logged_at = Now - ?OVERFLOW_LOG_MS, hold_until = Now}}.
 
@@ -312,6 +317,9 @@ handle_info(tick, State) ->
     schedule(tick, flush_ms()),
     State1 = follow_owner(connect(tell_quorum(State))),
     {noreply, flush(State1)};
+handle_info(checkpoint_slice, State = #state{route = Route}) ->
+    schedule(checkpoint_slice, ?SLICE_MS),
+    {noreply, case Route of none -> State; _ -> write_checkpoints(State) end};
 handle_info(send_telemetry, State = #state{route = Route}) ->
     State1 = State#state{pacing = false},
     {noreply, case Route of none -> State1; _ -> flush_telemetry(State1) end};
@@ -749,8 +757,8 @@ report_overflow(State = #state{overflow_logged = Logged, overflow_logged_at = At
 
 %% A round every checkpoint_ms: the ids of this node's satellites changed since the last round
 %% began (other than by ticks), and this round's share of those changed by ticks only (ids by
-%% hash, one share of checkpoint_ticks_ms div checkpoint_ms each round), written a slice each
-%% flush so that the round ends with the period. All at once, 10,000 states held the store
+%% hash, one share of checkpoint_ticks_ms div checkpoint_ms each round), written a slice every
+%% ?SLICE_MS so that the round ends with the period. All at once, 10,000 states held the store
 %% node's loop 300 ms every 5 s, and the commands submitted meanwhile waited behind them; at
 %% 100,000 satellites, a checkpoint of each every period was most of the store node's work.
 checkpoint(State = #state{checkpoint_at = Since, checkpoint_left = Left, checkpoint_round = Round}) ->
@@ -758,25 +766,30 @@ checkpoint(State = #state{checkpoint_at = Since, checkpoint_left = Left, checkpo
     PeriodMs = application:get_env(stellar, checkpoint_ms, 5000),
     case Now - Since >= PeriodMs of
         false ->
-            write_checkpoints(State);
+            State;  % the round's slices are written every ?SLICE_MS (checkpoint_slice)
         true ->
             State1 = write_checkpoints(State#state{checkpoint_step = max(1, Left)}),  % a late round ends now
             Shares = max(1, application:get_env(stellar, checkpoint_ticks_ms, 60000) div PeriodMs),
             Changed = checkpoint_due(Since, Since - (Shares - 1) * PeriodMs, Shares, Round rem Shares),
             Count = length(Changed),
-            Slices = max(1, PeriodMs div flush_ms()),
+            Slices = max(1, PeriodMs div ?SLICE_MS),
             write_checkpoints(State1#state{checkpoint_at = Now, checkpoint_todo = Changed, checkpoint_left = Count,
                                            checkpoint_step = max(1, (Count + Slices - 1) div Slices),
                                            checkpoint_round = Round + 1})
     end.
 
-%% This node's satellites written since Since, or ticked since TicksSince and in share Share.
+%% This node's satellites written since Since (unless that write's state went to the store
+%% with a command's outcome), or ticked since TicksSince and in share Share.
 checkpoint_due(Since, TicksSince, Shares, Share) ->
     Self = node(),
     [Id || {_, E = #{id := Id, owner := Owner, updated_at := At}} <- ets:tab2list(stellar_catalog),
            Owner =:= Self,
-           maps:get(changed_at, E, At) >= Since
+           changed_since(E, At, Since)
                orelse (At >= TicksSince andalso erlang:phash2(Id, Shares) =:= Share)].
+
+changed_since(E, At, Since) ->
+    ChangedAt = maps:get(changed_at, E, At),
+    ChangedAt >= Since andalso ChangedAt > maps:get(persisted_at, E, ChangedAt - 1).
 
 %% The next slice of the round, each as its entry is now (gone from the catalog: skipped).
 write_checkpoints(State = #state{checkpoint_todo = []}) ->

@@ -256,7 +256,8 @@ refused_without_store() ->
     ?assertMatch({error, store_unavailable}, stellar_store:submit(<<"sat-9">>, noop, #{}, undefined)).
 
 %% 40 satellites only ticked (updated_at moves, changed_at does not), one a command keeps
-%% changing, one unchanged since before the rounds, one another node owns: a round each 300 ms
+%% changing, one unchanged since before the rounds, one another node owns, one changed by a
+%% command whose outcome carried its state to the store (persisted_at): a round each 300 ms
 %% writes the changed one and a quarter of the ticked ones (checkpoint_ticks_ms 1200).
 checkpoint_shares() ->
     ok = application:set_env(stellar, checkpoint_ticks_ms, 1200),
@@ -269,8 +270,11 @@ checkpoint_shares() ->
     Probe = Entry(<<"probe">>, node()),
     true = ets:insert(stellar_catalog, {<<"probe">>, Probe#{changed_at => erlang:system_time(millisecond)}}),
     receive {checkpoint_rows, [<<"probe">>]} -> ok after ?WAIT_MS -> error(no_first_round) end,
+    Now = erlang:system_time(millisecond),  % changed by a command whose outcome carried its state
+    Outcome = (Entry(<<"outcome-1">>, node()))#{changed_at => Now, persisted_at => Now},
     true = ets:insert(stellar_catalog, [{Id, Entry(Id, node())} || Id <- [<<"cmd-1">>, <<"idle-1">> | Ticked]]
-                                       ++ [{<<"other-1">>, Entry(<<"other-1">>, 'other@nowhere')}]),
+                                       ++ [{<<"other-1">>, Entry(<<"other-1">>, 'other@nowhere')},
+                                           {<<"outcome-1">>, Outcome}]),
     Ticker = spawn_link(fun() -> tick_entries([<<"other-1">> | Ticked], <<"cmd-1">>) end),
     Counts = count_checkpoints(#{}),
     unlink(Ticker),
@@ -280,6 +284,7 @@ checkpoint_shares() ->
     ?assertEqual([], [{Id, N} || {Id, N} <- lists:zip(Ticked, TickCounts), N < 1 orelse N > 4]),
     ?assert(lists:sum(TickCounts) < 40 * 9 div 2),
     ?assertEqual(0, maps:get(<<"idle-1">>, Counts, 0)),
+    ?assertEqual(0, maps:get(<<"outcome-1">>, Counts, 0)),
     ?assertEqual(0, maps:get(<<"other-1">>, Counts, 0)).
 
 %% Until the changed satellite was written in 9 rounds.
