@@ -290,11 +290,16 @@ async def test_queued_outcomes_marks_and_checkpoints_go_in_one_transaction_bad_o
         # Without a bad one: one transaction for the lot.
         more = [c for c, _ in [r for r in await ledger.submit_many([Submission(f"s{i}", "noop", {}, "m") for i in range(5)]) if isinstance(r, tuple)]]
         server.handle_cast((A("commands_sent"), [str(c.id).encode() for c in more]))
+        server.handle_cast((A("commands_sent"), [str(more[0].id).encode()]))  # a second attempt
         for i, c in enumerate(more):
             state = proto_v1.state_to_term(sat(f"s{i}".encode(), 5_000, Mode.STANDBY))
             server.handle_cast((A("command_result"), str(c.id).encode(), f"s{i}".encode(), A("done"), state))
         await asyncio.wait_for(server._jobs.join(), 30)
         assert len(await xmins(db, "commands", "idempotency_key = 'm'", ())) == 1
+        # A "sent" and the outcome in one batch: one UPDATE that does both.
+        landed = [await ledger.get(c.id) for c in more]
+        assert [(c.status, c.attempts) for c in landed if c] == [("done", 2)] + [("done", 1)] * 4
+        assert all(c.sent_at is not None and c.finished_at is not None and c.sent_at <= c.finished_at for c in landed if c)
         assert len(await xmins(db, "satellites", "updated_at = to_timestamp(5)", ())) == 1
     finally:
         await server.close()

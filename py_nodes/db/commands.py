@@ -24,7 +24,7 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -429,9 +429,13 @@ async def mark_sent_many(conn: Connection, command_ids: Sequence[uuid.UUID]) -> 
     return cur.rowcount
 
 
-async def finish_many(conn: Connection, outcomes: Sequence[tuple[uuid.UUID, bool, Any]]) -> int:
+async def finish_many(
+    conn: Connection, outcomes: Sequence[tuple[uuid.UUID, bool, Any]], sent: Mapping[uuid.UUID, int] | None = None
+) -> int:
     """``mark_done`` / ``mark_failed`` for each ``(id, done, result or reason)``, on ``conn``:
-    the first outcome of a command wins (a final one is left as it is). How many changed."""
+    the first outcome of a command wins (a final one is left as it is). ``sent`` counts the
+    attempts of these commands reported in the same batch (``mark_sent_many`` for them, folded
+    into this UPDATE: one new row version per command instead of two). How many changed."""
     first: dict[uuid.UUID, tuple[str, str]] = {}
     for command_id, done, value in outcomes:
         if command_id not in first:
@@ -439,11 +443,13 @@ async def finish_many(conn: Connection, outcomes: Sequence[tuple[uuid.UUID, bool
             first[command_id] = ("done" if done else "failed", json.dumps(outcome.obj))
     if not first:
         return 0
+    sent = sent or {}
     cur = await conn.execute(
-        "UPDATE commands c SET status = t.status, result = t.result, finished_at = now()"
-        " FROM unnest(%s::uuid[], %s::text[], %s::jsonb[]) AS t(id, status, result)"
+        "UPDATE commands c SET status = t.status, result = t.result, finished_at = now(),"
+        " attempts = c.attempts + t.sent, sent_at = CASE WHEN t.sent > 0 THEN now() ELSE c.sent_at END"
+        " FROM unnest(%s::uuid[], %s::text[], %s::jsonb[], %s::int[]) AS t(id, status, result, sent)"
         " WHERE c.id = t.id AND c.status IN ('queued', 'sent')",
-        (list(first), [v[0] for v in first.values()], [v[1] for v in first.values()]),
+        (list(first), [v[0] for v in first.values()], [v[1] for v in first.values()], [sent.get(u, 0) for u in first]),
     )
     return cur.rowcount
 

@@ -124,10 +124,18 @@ class Database:
             raise
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """A connection inside one transaction: committed when the block ends, rolled back if it raises."""
-        async with self.connection() as conn, conn.transaction():
-            yield conn
+    async def transaction(self, *, pipelined: bool = False) -> AsyncIterator[Connection]:
+        """A connection inside one transaction: committed when the block ends, rolled back if it raises.
+        ``pipelined``: statements are sent without waiting for each one's result (psycopg's
+        pipeline mode: one round trip for a block that reads nothing back); an error surfaces
+        at the end of the block at the latest, and rolls the whole transaction back."""
+        async with self.connection() as conn:
+            if pipelined:
+                async with conn.pipeline(), conn.transaction():
+                    yield conn
+            else:
+                async with conn.transaction():
+                    yield conn
 
     async def ping(self) -> float:
         """Round-trip time of ``SELECT 1`` in seconds; ``DatabaseUnavailable`` when unreachable."""

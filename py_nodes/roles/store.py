@@ -49,7 +49,7 @@ import math
 import os
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -444,12 +444,15 @@ class StoreServer(GenServer):
                     if not item.get(Atom("deleted")):
                         _newest(states, proto_v1.state_from_term(_sat_state(item[Atom("state")])))
         gone = [i[Atom("id")].decode() for i in taken if i.get(Atom("deleted"))]
-        async with self.db.transaction() as conn:
-            await mark_sent_many(conn, sent)  # "sent" before the outcome
-            await checkpoint_rows(conn, list(states.values()))  # the state before the outcome
+        finished = {o[0] for o in outcomes}
+        # One round trip for the lot (pipelined); a command with its "sent" and its outcome in
+        # this batch (the usual case) is updated once.
+        async with self.db.transaction(pipelined=True) as conn:
+            await mark_sent_many(conn, [u for u in sent if u not in finished])
+            await checkpoint_rows(conn, list(states.values()))
             if gone:
                 await delete_rows(conn, gone, actor=ACTOR)
-            await finish_many(conn, outcomes)
+            await finish_many(conn, outcomes, Counter(u for u in sent if u in finished))
         for item in taken:  # newer ones that came in meanwhile stay for the next job
             sat_id = item[Atom("id")].decode()
             if self._checkpoints.get(sat_id) is item:
