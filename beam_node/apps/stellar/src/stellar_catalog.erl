@@ -450,15 +450,7 @@ handle_cast({actor_down, Id}, State) ->
 handle_cast({put_state, Id, SatState, Persisted}, State) ->
     case lookup(Id) of
         {ok, Entry = #{owner := Owner}} ->
-            Written = write(Entry#{state => SatState, owner => node(), updated_at => now_ms()}),
-            E = case Persisted of
-                true ->
-                    P = Written#{persisted_at => map_get(changed_at, Written)},
-                    true = ets:insert(?TAB, {Id, P}),
-                    P;
-                false ->
-                    Written
-            end,
+            E = write(Entry#{state => SatState, owner => node(), updated_at => now_ms()}, Persisted),
             {noreply, replicate(E, Owner =/= node(), State)};
         error ->
             {noreply, State}
@@ -590,13 +582,22 @@ schedule_reconcile() ->
     ok.
 
 %% Writes Entry, keeping the satellite counts per Python node and per BEAM node.
-write(Entry = #{id := Id}) ->
+write(Entry) ->
+    write(Entry, false).
+
+%% Persisted: this write's state went to the store anyway (persisted_at = its changed_at); any
+%% other write drops an older persisted_at, so a checkpoint sees it even within the same ms.
+write(Entry = #{id := Id}, Persisted) ->
     case ets:lookup(?TAB, Id) of
         [{_, Old}] -> count(Old, -1);
         [] -> ok
     end,
     count(Entry, 1),
-    Written = Entry#{changed_at => now_ms()},
+    Now = now_ms(),
+    Written = case Persisted of
+        true -> Entry#{changed_at => Now, persisted_at => Now};
+        false -> maps:remove(persisted_at, Entry#{changed_at => Now})
+    end,
     true = ets:insert(?TAB, {Id, Written}),
     Written.
 

@@ -789,7 +789,7 @@ checkpoint_due(Since, TicksSince, Shares, Share) ->
 
 changed_since(E, At, Since) ->
     ChangedAt = maps:get(changed_at, E, At),
-    ChangedAt >= Since andalso ChangedAt > maps:get(persisted_at, E, ChangedAt - 1).
+    ChangedAt >= Since andalso maps:get(persisted_at, E, undefined) =/= ChangedAt.
 
 %% The next slice of the round, each as its entry is now (gone from the catalog: skipped).
 write_checkpoints(State = #state{checkpoint_todo = []}) ->
