@@ -16,9 +16,12 @@ are judged in time order: one not newer than the last seen (a batch sent again) 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from py_nodes.vocabulary import LIMIT_PARAMETERS
 
@@ -177,6 +180,23 @@ def step(
     return Watch(level=level, side=side, last_ms=at_ms), (*changes, change)
 
 
+def _outside(limit: Limit, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Where ``values`` are beyond a bound of ``limit`` for a watch at normal (``classify`` at
+    level 0, all rows at once); NaN is never beyond (nothing to judge)."""
+    out = np.zeros(len(values), dtype=np.bool_)
+    for low in (limit.warning_low, limit.critical_low):
+        if low is not None:
+            out |= values < low
+    for high in (limit.warning_high, limit.critical_high):
+        if high is not None:
+            out |= values >= high
+    return out
+
+
+def _normal(watch: Watch | None) -> bool:
+    return watch is None or (watch.level == 0 and watch.pending == 0 and watch.side is None)
+
+
 def _severity(level: int) -> Literal["warning", "critical"]:
     return "critical" if level >= 2 else "warning"
 
@@ -208,6 +228,11 @@ class LimitEngine:
         self._watches: dict[tuple[str, str], Watch] = {}
         self._seed: dict[tuple[str, str], int] = {}  # (satellite, kind) -> level
         self._last_ms: dict[str, int] = {}  # satellite -> time of its last sample judged
+        # Satellites sample_many judges one parameter at a time even when the fleet's limits
+        # find nothing: a limit of their own, an alarm seeded, or a watch that is not normal.
+        self._own_sats: frozenset[str] = frozenset()
+        self._seeded_sats: frozenset[str] = frozenset()
+        self._abnormal: set[str] = set()
 
     def set_limits(self, limits: Iterable[tuple[str | None, Limit]]) -> None:
         """Every limit as ``(satellite id or None for the fleet, limit)``."""
@@ -217,12 +242,15 @@ class LimitEngine:
                 self._fleet[limit.parameter] = limit
             else:
                 self._own[(sat_id, limit.parameter)] = limit
+        self._own_sats = frozenset(sat_id for sat_id, _ in self._own)
 
     def seed(self, raised: Mapping[tuple[str, str], str]) -> None:
         """Alarms raised already, ``(satellite id, kind) -> severity``; forgets every watch."""
         self._seed = {key: 2 if severity == "critical" else 1 for key, severity in raised.items()}
+        self._seeded_sats = frozenset(sat_id for sat_id, _ in self._seed)
         self._watches.clear()
         self._last_ms.clear()
+        self._abnormal.clear()
 
     def limit_for(self, sat_id: str, parameter: str) -> Limit | None:
         return self._own.get((sat_id, parameter)) or self._fleet.get(parameter)
@@ -231,6 +259,7 @@ class LimitEngine:
         for parameter in LIMIT_PARAMETERS:
             self._watches.pop((sat_id, parameter), None)
         self._last_ms.pop(sat_id, None)
+        self._abnormal.discard(sat_id)
 
     def sample(self, sat_id: str, at_ms: int, values: Mapping[str, float | None]) -> list[Change]:
         """Judge one telemetry sample (``values`` by parameter; a missing one is not judged).
@@ -240,7 +269,38 @@ class LimitEngine:
         if at_ms <= self._last_ms.get(sat_id, -1):
             return []
         self._last_ms[sat_id] = at_ms
+        return self._judge(sat_id, at_ms, values)
+
+    def sample_many(
+        self, sat_ids: Sequence[str], at_ms: Sequence[int], values: Mapping[str, npt.NDArray[np.float64]]
+    ) -> list[Change]:
+        """Judge a batch of samples: row ``i`` is ``sat_ids[i]`` at ``at_ms[i]`` with
+        ``values[parameter][i]`` (NaN: missing). The same as ``sample`` for each row in order;
+        but a row whose values the fleet's limits all find within range, of a satellite with
+        nothing going on (every watch normal, no limit of its own, no alarm seeded), costs a
+        dict lookup instead of a judgement per parameter: at 100,000 samples a second that
+        judgement took most of a core."""
+        flagged = np.zeros(len(sat_ids), dtype=np.bool_)
+        for parameter, column in values.items():
+            limit = self._fleet.get(parameter)
+            if limit is not None:
+                flagged |= _outside(limit, column)
+        flagged_rows = set(np.flatnonzero(flagged).tolist())
+        steady = self._own_sats | self._seeded_sats
+        abnormal = self._abnormal  # changes as the batch is judged
+        last_ms = self._last_ms
         changes: list[Change] = []
+        for i, (sat_id, t) in enumerate(zip(sat_ids, at_ms, strict=True)):
+            if t <= last_ms.get(sat_id, -1):
+                continue
+            last_ms[sat_id] = t
+            if i in flagged_rows or sat_id in abnormal or sat_id in steady:
+                changes += self._judge(sat_id, t, {p: float(column[i]) for p, column in values.items()})
+        return changes
+
+    def _judge(self, sat_id: str, at_ms: int, values: Mapping[str, float | None]) -> list[Change]:
+        changes: list[Change] = []
+        abnormal = False
         for parameter, value in values.items():
             key = (sat_id, parameter)
             watch = self._watches.get(key)
@@ -252,7 +312,12 @@ class LimitEngine:
                 continue  # normal, and still within limits
             watch, made = step(parameter, limit, watch, value, at_ms)
             self._watches[key] = watch
+            abnormal = abnormal or not (watch.level == 0 and watch.pending == 0 and watch.side is None)
             changes += [replace(c, satellite_id=sat_id) for c in made]
+        if abnormal:
+            self._abnormal.add(sat_id)
+        elif sat_id in self._abnormal and all(_normal(self._watches.get((sat_id, p))) for p in LIMIT_PARAMETERS):
+            self._abnormal.discard(sat_id)
         return changes
 
     def _seeded(self, sat_id: str, parameter: str) -> Watch:

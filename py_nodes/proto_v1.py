@@ -34,6 +34,9 @@ import struct
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, TypeAlias
 
+import numpy as np
+import numpy.typing as npt
+
 from py_nodes import vocabulary
 from py_nodes.erldist import Atom, Pid
 from py_nodes.satellite.model import (
@@ -552,7 +555,7 @@ def telemetry(
 # A packed telemetry row after its id (``stellar_proto_v1:telemetry_rows/1``): updated_at ms,
 # energy_pct, memory_used_mb, mode index, flags, lat_deg, lon_deg, alt_km; little-endian, 50 bytes.
 TELEMETRY_RECORD: Final = struct.Struct("<qddBBddd")
-_SUNLIT_FLAG, _POSITION_FLAG = 1, 2
+SUNLIT_FLAG, POSITION_FLAG = 1, 2  # bits of a record's flags
 
 
 class TelemetrySample(NamedTuple):
@@ -577,7 +580,7 @@ def telemetry_rows(samples: list[TelemetrySample]) -> tuple[Any, ...]:
     records = b"".join(
         TELEMETRY_RECORD.pack(
             s.updated_at_ms, s.energy_pct, s.memory_used_mb, modes.index(s.mode),
-            (_SUNLIT_FLAG if s.in_sunlight else 0) | (0 if s.lat_deg is None else _POSITION_FLAG),
+            (SUNLIT_FLAG if s.in_sunlight else 0) | (0 if s.lat_deg is None else POSITION_FLAG),
             s.lat_deg or 0.0, s.lon_deg or 0.0, s.alt_km or 0.0,
         )
         for s in samples
@@ -585,9 +588,27 @@ def telemetry_rows(samples: list[TelemetrySample]) -> tuple[Any, ...]:
     return (TELEMETRY_ROWS, VERSION, len(samples), ids, records)
 
 
-def telemetry_rows_from_term(term: Any) -> list[TelemetrySample]:
-    """The samples of a ``telemetry_rows`` batch; ``ProtocolError`` when it is not one (the
-    batch is judged whole: its counts and sizes must agree, every mode index must exist)."""
+# TELEMETRY_RECORD as a numpy record: a batch's records become columns without a loop.
+TELEMETRY_DTYPE: Final = np.dtype([
+    ("updated_at_ms", "<i8"), ("energy_pct", "<f8"), ("memory_used_mb", "<f8"), ("mode", "u1"), ("flags", "u1"),
+    ("lat_deg", "<f8"), ("lon_deg", "<f8"), ("alt_km", "<f8"),
+])  # fmt: skip
+# The times a sample may carry: what a datetime holds (years 1 to 9999), in ms since the epoch.
+_TIME_MS_MIN, _TIME_MS_MAX = -62_135_596_800_000, 253_402_300_799_999
+
+
+class TelemetryBatch(NamedTuple):
+    """A ``telemetry_rows`` batch as read off the wire: the ids, and the records as one numpy
+    array of ``TELEMETRY_DTYPE`` (row i of the one is row i of the other)."""
+
+    sat_ids: list[str]
+    records: npt.NDArray[np.void]
+
+
+def telemetry_batch_from_term(term: Any) -> TelemetryBatch:
+    """A ``telemetry_rows`` batch read; ``ProtocolError`` when it is not one (the batch is
+    judged whole: its counts and sizes must agree, every mode index must exist, every time must
+    be one a datetime holds)."""
     if type(term) is not tuple or len(term) != 5 or term[0] != TELEMETRY_ROWS or term[1] != VERSION:
         raise ProtocolError("telemetry_rows", f"expected {{telemetry_rows, 1, Count, Ids, Records}}, got {_brief(term)}")
     _, _, count, ids, records = term
@@ -595,23 +616,35 @@ def telemetry_rows_from_term(term: Any) -> list[TelemetrySample]:
         raise ProtocolError("telemetry_rows", "Count must be an integer, Ids and Records binaries")
     if len(records) != count * TELEMETRY_RECORD.size:
         raise ProtocolError("telemetry_rows", f"{len(records)} bytes of records for {count} rows of {TELEMETRY_RECORD.size}")
-    names = ids.split(b"\0")
-    if len(names) != count + 1 or names[-1] != b"":
+    if not ids.isascii():
+        raise ProtocolError("id", "a satellite id that is not ASCII")
+    names = ids.decode("ascii").split("\0")
+    if len(names) != count + 1 or names[-1] != "":
         raise ProtocolError("telemetry_rows", f"{len(names) - 1} NUL-ended ids for {count} rows")
+    names.pop()
+    array = np.frombuffer(records, dtype=TELEMETRY_DTYPE)
+    if count:
+        if int(array["mode"].max()) >= len(vocabulary.MODES):
+            raise ProtocolError("mode", f"a mode index beyond the {len(vocabulary.MODES)} modes")
+        times = array["updated_at_ms"]
+        if int(times.min()) < _TIME_MS_MIN or int(times.max()) > _TIME_MS_MAX:
+            raise ProtocolError("updated_at", "a time beyond the years 1 to 9999")
+    return TelemetryBatch(names, array)
+
+
+def telemetry_rows_from_term(term: Any) -> list[TelemetrySample]:
+    """The samples of a ``telemetry_rows`` batch one by one (tests and tools; the store node
+    takes the batch as columns); ``ProtocolError`` as ``telemetry_batch_from_term``."""
+    batch = telemetry_batch_from_term(term)
     modes = vocabulary.MODES
-    try:
-        return [
-            TelemetrySample(
-                name.decode("ascii"), t, energy, memory, modes[m],
-                lat if flags & _POSITION_FLAG else None, lon if flags & _POSITION_FLAG else None,
-                alt if flags & _POSITION_FLAG else None, bool(flags & _SUNLIT_FLAG),
-            )
-            for name, (t, energy, memory, m, flags, lat, lon, alt) in zip(names[:-1], TELEMETRY_RECORD.iter_unpack(records), strict=True)
-        ]  # fmt: skip
-    except IndexError:
-        raise ProtocolError("mode", f"a mode index beyond the {len(modes)} modes") from None
-    except UnicodeDecodeError:
-        raise ProtocolError("id", "a satellite id that is not ASCII") from None
+    return [
+        TelemetrySample(
+            name, t, energy, memory, modes[m],
+            lat if flags & POSITION_FLAG else None, lon if flags & POSITION_FLAG else None,
+            alt if flags & POSITION_FLAG else None, bool(flags & SUNLIT_FLAG),
+        )
+        for name, (t, energy, memory, m, flags, lat, lon, alt) in zip(batch.sat_ids, batch.records.tolist(), strict=True)
+    ]  # fmt: skip
 
 
 def sat_event(sat_id: bytes, event: Event) -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from py_nodes.db import Database, Satellites, TelemetryRow
+from py_nodes.db import Database, Satellites, TelemetryColumns, TelemetryRow
 from py_nodes.db.alarms import Alarms
 from py_nodes.db.limits import Limits
 from py_nodes.limits import Change, Limit
@@ -24,6 +24,10 @@ T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 def row(second: int, energy_pct: float = 50.0, memory_used_mb: float = 0.0, sat_id: str = "k-1") -> TelemetryRow:
     return TelemetryRow(sat_id, T0 + timedelta(seconds=second), energy_pct, memory_used_mb, "safe", None, None, None, True)
+
+
+def cols(rows: list[TelemetryRow]) -> TelemetryColumns:
+    return TelemetryColumns.from_rows(rows)
 
 
 async def until(probe: Any, what: str, timeout_s: float = 30.0) -> Any:
@@ -46,16 +50,16 @@ async def test_the_keeper_judges_stores_and_publishes(db: Database) -> None:
     keeper = AlarmKeeper(db, publish, lambda: owner)
     keeper.start()
     try:
-        keeper.offer([row(0, energy_pct=5.0)])  # before the first load: not judged
+        keeper.offer(cols([row(0, energy_pct=5.0)]))  # before the first load: not judged
         await until(lambda: asyncio.sleep(0, keeper._ready), "the limits loaded")
         alarms = Alarms(db)
         assert await alarms.find() == []
         # memory_used_pct needs the capacity (200 MB, read from the database on first sight).
-        keeper.offer([row(1, memory_used_mb=200.0)])
+        keeper.offer(cols([row(1, memory_used_mb=200.0)]))
         await until(lambda: asyncio.sleep(0, not keeper._unknown and "k-1" in keeper._capacity_mb), "the capacity read")
         batch = [row(2, energy_pct=9.0, memory_used_mb=200.0)]
-        keeper.offer(batch)
-        keeper.offer(batch)  # sent again: judged once
+        keeper.offer(cols(batch))
+        keeper.offer(cols(batch))  # sent again: judged once
         async def both() -> list[Any]:
             found = await alarms.find()
             return found if len(found) == 2 else []
@@ -67,15 +71,15 @@ async def test_the_keeper_judges_stores_and_publishes(db: Database) -> None:
         # A limit edited in the database is in force within a period: energy back above 10 + 1.
         await Limits(db).put(Limit("energy_pct", critical_low=40, hysteresis=1), satellite_id="k-1", actor="t")
         await until(lambda: asyncio.sleep(0, (keeper.engine.limit_for("k-1", "energy_pct") or Limit("")).critical_low == 40), "the edit loaded")
-        keeper.offer([row(3, energy_pct=30.0, memory_used_mb=200.0)])
+        keeper.offer(cols([row(3, energy_pct=30.0, memory_used_mb=200.0)]))
         assert keeper._changes.empty()  # judged at once: 30 < 40, still low, no change
-        keeper.offer([row(4, energy_pct=45.0, memory_used_mb=10.0)])
+        keeper.offer(cols([row(4, energy_pct=45.0, memory_used_mb=10.0)]))
         await until(lambda: asyncio.sleep(0, len(published) >= 4), "the returns")
         # Latched: both wait for their acknowledgement, inactive.
         assert [(a.state, a.active) for a in await alarms.find()] == [("unacknowledged", False)] * 2
         # Not the owner: nothing judged.
         owner = False
-        keeper.offer([row(5, energy_pct=1.0)])
+        keeper.offer(cols([row(5, energy_pct=1.0)]))
         assert keeper._changes.empty() and len(published) == 4
     finally:
         await keeper.close()
@@ -94,14 +98,14 @@ async def test_the_keeper_judges_stores_and_publishes(db: Database) -> None:
     again.start()
     try:
         await until(lambda: asyncio.sleep(0, again._ready), "the limits loaded")
-        again.offer([row(10, energy_pct=60.0)])
+        again.offer(cols([row(10, energy_pct=60.0)]))
         await until(lambda: asyncio.sleep(0, {"cleared", "unshelved"} <= {d["transition"] for _, d in published}), "return and expiry")
         assert (await Alarms(db).get(active[0].id)).state == "cleared"
         assert (await Alarms(db).get(shelved[0].id)).state == "unacknowledged"
         # A batch larger than a chunk is judged after offer() returns, in order: only its last
         # sample is out of limits (fails if the backlog is dropped or judged out of order).
         big = [row(20 + i, energy_pct=60.0) for i in range(JUDGE_CHUNK * 2)] + [row(20 + JUDGE_CHUNK * 2, energy_pct=2.0)]
-        again.offer(big)
+        again.offer(cols(big))
         assert again._changes.empty()  # not judged yet: the caller's loop is free
         async def raised_again() -> list[Any]:
             return [a for a in await Alarms(db).find() if a.satellite_id == "k-1" and a.active]

@@ -172,6 +172,12 @@ _BAD_ROWS = [
     ("INSERT INTO telemetry VALUES ('sat-1', now(), 50, 1, 'nominal', 91, 0, 500, true)", psycopg.errors.CheckViolation),
     ("INSERT INTO telemetry VALUES ('sat-1', now(), -1, 1, 'nominal', NULL, NULL, NULL, true)", psycopg.errors.CheckViolation),
     ("INSERT INTO telemetry VALUES ('sat-1', now(), 50, 1, 'warp', NULL, NULL, NULL, true)", psycopg.errors.CheckViolation),
+    # a telemetry row's satellite id: 1-64 of [A-Za-z0-9_.-] (0012 states the rule without '{1,64}')
+    ("INSERT INTO telemetry VALUES ('bad id!', now(), 50, 1, 'nominal', NULL, NULL, NULL, true)", psycopg.errors.CheckViolation),
+    ("INSERT INTO telemetry VALUES ('', now(), 50, 1, 'nominal', NULL, NULL, NULL, true)", psycopg.errors.CheckViolation),
+    ("INSERT INTO telemetry VALUES (repeat('a', 65), now(), 50, 1, 'nominal', NULL, NULL, NULL, true)", psycopg.errors.CheckViolation),
+    ("INSERT INTO telemetry VALUES ('saté', now(), 50, 1, 'nominal', NULL, NULL, NULL, true)", psycopg.errors.CheckViolation),
+    ("INSERT INTO telemetry VALUES (repeat('a', 64), now(), 50, 1, 'nominal', NULL, NULL, NULL, true)", None),  # fine: 64
     ("INSERT INTO commands (satellite_id, kind, idempotency_key, submitted_by) VALUES ('nope', 'noop', 'k', 'me')",
      psycopg.errors.ForeignKeyViolation),
     ("INSERT INTO commands (satellite_id, kind, idempotency_key, submitted_by) VALUES ('sat-1', 'noop', 'k1', 'me')",

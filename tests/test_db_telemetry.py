@@ -123,6 +123,42 @@ async def test_rows_the_database_refuses_are_isolated_counted_and_logged(
     assert "the database refused a row" in caplog.text
 
 
+def ms_rows(n: int, start: int = 0, sat: str = "sat-1") -> list[TelemetryRow]:
+    """rows() with times in whole ms (what a batch by columns carries)."""
+    return [r._replace(time=r.time.replace(microsecond=r.time.microsecond // 1000 * 1000)) for r in rows(n, sat, start)]
+
+
+async def test_columns_land_exactly_as_rows_do_bad_ones_isolated_duplicates_skipped(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store node's batches (by columns, COPY encoded by column) store what the same rows
+    offered one by one store: bit-exact floats, NULL positions, ids of any length; a bad row
+    among them is refused alone; a batch sent again adds nothing (the staging path)."""
+    from py_nodes.db import TelemetryColumns
+
+    good = ms_rows(300) + ms_rows(5, sat="a") + ms_rows(5, sat="x" * 64) + ms_rows(3, sat="s.2_B-c")
+    special = [good[1]._replace(time=good[1].time + timedelta(seconds=1), energy_pct=0.0, memory_used_mb=0.0,
+                                lat_deg=-90.0, lon_deg=180.0, alt_km=-99.5, in_sunlight=False)]  # fmt: skip
+    bad = [good[4]._replace(time=good[4].time + timedelta(seconds=2), energy_pct=101.0),
+           good[4]._replace(time=good[4].time + timedelta(seconds=3), mode="warp"),
+           good[4]._replace(satellite_id="sat\u00e9")]  # fmt: skip
+    mixed = good[:100] + bad[:1] + special + good[100:200] + bad[1:] + good[200:]
+    done: list[tuple[int, int]] = []
+    async with TelemetryWriter(db, batch_rows=128, flush_interval_s=0.02) as writer:
+        for i in range(0, len(mixed), 50):
+            assert writer.offer_batch(TelemetryColumns.from_rows(mixed[i : i + 50]), lambda s, r: done.append((s, r)))
+        await asyncio.wait_for(writer.flush(), 10)
+        first = writer.stats()
+        assert writer.offer_batch(TelemetryColumns.from_rows(good[:50]), lambda s, r: done.append((s, r)))  # again
+        await asyncio.wait_for(writer.flush(), 10)
+        stats = writer.stats()
+    assert (first.written, first.rejected, first.pending) == (len(good) + 1, 3, 0)
+    assert (stats.written, stats.duplicates) == (len(good) + 1, 50)
+    assert sum(s for s, _ in done) == len(good) + 1 + 50 and sum(r for _, r in done) == 3
+    assert await stored(db) == sorted(good + special, key=lambda r: (r.satellite_id, r.time))
+    assert "the database refused a row" in caplog.text
+
+
 # -- a real outage: a server of its own, stopped and started -----------------------------------
 
 
@@ -222,3 +258,22 @@ async def test_offer_batch_takes_all_or_nothing_and_confirms_in_order_with_refus
     assert confirmed == [(1, 6, 0), (2, 2, 1), (3, 0, 0)]
     assert (final.written, final.rejected, final.overflow) == (8, 1, 0)
     assert await stored(db) == good[:8]
+
+
+def test_columns_hold_rows_exactly_and_slice_as_views() -> None:
+    """TelemetryColumns (the store node's form of a batch): rows in, the same rows out (times
+    in whole ms, as the protocol carries them), unknown positions as None, slices of rows."""
+    from py_nodes.db import TelemetryColumns
+
+    sent = [r._replace(time=r.time.replace(microsecond=r.time.microsecond // 1000 * 1000)) for r in rows(7)]
+    columns = TelemetryColumns.from_rows(sent)
+    assert len(columns) == 7
+    assert columns.rows() == sent
+    assert columns.slice(2, 5).rows() == sent[2:5]
+    assert [r.lat_deg is None for r in columns.rows()] == [True, False, False, True, False, False, True]
+    with pytest.raises(ValueError, match="None together"):
+        TelemetryColumns.from_rows([sent[1]._replace(alt_km=None)])
+    with pytest.raises(ValueError, match="different lengths"):
+        c = columns
+        TelemetryColumns(["a"], c.time_ms[:2], c.energy_pct[:1], c.memory_used_mb[:1], ["safe"], c.position_known[:1],
+                         c.lat_deg[:1], c.lon_deg[:1], c.alt_km[:1], c.in_sunlight[:1])  # fmt: skip

@@ -94,6 +94,64 @@ def test_the_engine_prefers_a_satellites_own_limit_and_starts_from_raised_alarms
     assert engine.sample("sat-3", 6, {"energy_pct": 80.0}) == []
 
 
+_BATCH_SATS = ("s-0", "s-1", "s-2", "own", "seeded")
+_BATCH_VALUE = st.one_of(st.floats(0, 100), st.just(float("nan")), st.just(float("inf")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(st.sampled_from(_BATCH_SATS), st.integers(0, 40), _BATCH_VALUE, _BATCH_VALUE), max_size=30),
+        max_size=8,
+    ),
+    persistence=st.integers(1, 3),
+)
+def test_a_batch_is_judged_exactly_as_its_samples_one_by_one(
+    batches: list[list[tuple[str, int, float, float]]], persistence: int
+) -> None:
+    """sample_many's shortcut (rows the fleet's limits find within range, of satellites with
+    nothing going on) must change nothing: the same changes, in the same order, and the same
+    watches as sample() row by row; with batches sent again and times out of order."""
+    import numpy as np
+
+    fleet = replace(ENERGY, persistence=persistence)
+    memory = Limit("memory_used_pct", warning_high=80, critical_high=95, hysteresis=3, persistence=persistence)
+    own = replace(ENERGY, warning_low=60, critical_low=50)
+    one_by_one, batched = LimitEngine(), LimitEngine()
+    for engine in (one_by_one, batched):
+        engine.set_limits([(None, fleet), (None, memory), ("own", own)])
+        engine.seed({("seeded", "low_energy"): "warning"})
+    for batch in batches + batches[:2]:  # the first two again: judged once
+        expected: list[Change] = []
+        for sat_id, at_ms, energy, memory_pct in batch:
+            expected += one_by_one.sample(sat_id, at_ms, {"energy_pct": energy, "memory_used_pct": memory_pct})
+        got = batched.sample_many(
+            [b[0] for b in batch], [b[1] for b in batch],
+            {"energy_pct": np.array([b[2] for b in batch]), "memory_used_pct": np.array([b[3] for b in batch])},
+        )  # fmt: skip
+        assert got == expected
+    for sat_id in _BATCH_SATS:
+        for parameter in ("energy_pct", "memory_used_pct"):
+            normal = Watch()
+            assert batched._watches.get((sat_id, parameter), normal) == one_by_one._watches.get((sat_id, parameter), normal)
+
+
+def test_a_batch_judges_only_rows_out_of_range_or_of_satellites_with_something_going_on() -> None:
+    """The shortcut is taken: a batch of 1,000 rows within limits makes no watch at all."""
+    import numpy as np
+
+    engine = LimitEngine()
+    engine.set_limits([(None, ENERGY)])
+    ids = [f"s-{i}" for i in range(1000)]
+    assert engine.sample_many(ids, [1] * 1000, {"energy_pct": np.full(1000, 50.0)}) == []
+    assert engine._watches == {}
+    energy = np.full(1000, 50.0)
+    energy[7] = 5.0
+    [raised] = engine.sample_many(ids, [2] * 1000, {"energy_pct": energy})
+    assert (raised.satellite_id, raised.severity) == ("s-7", "critical")
+    assert set(engine._watches) == {("s-7", "energy_pct")}
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [

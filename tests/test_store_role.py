@@ -309,6 +309,9 @@ def test_packed_telemetry_rows_are_checked_whole() -> None:
         ((*good[:3], b"\xff\0a\0", good[4]), "id", "a satellite id that is not ASCII"),
         ((A("telemetry_rows"), 2, *good[2:]), "telemetry_rows", "expected {telemetry_rows, 1, Count, Ids, Records}"),
         ((*good[:2], 2.0, *good[3:]), "telemetry_rows", "Count must be an integer, Ids and Records binaries"),
+        ((*good[:4], good[4][:24] + b"\x06" + good[4][25:]), "mode", "a mode index beyond the 6 modes"),
+        ((*good[:4], good[4][:50] + (2**62).to_bytes(8, "little") + good[4][58:]), "updated_at",
+         "a time beyond the years 1 to 9999"),
     ]:
         with pytest.raises(proto_v1.ProtocolError) as error:
             proto_v1.telemetry_rows_from_term(bad)

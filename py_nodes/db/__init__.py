@@ -32,6 +32,7 @@ from .seed import SeedReport, seed
 from .server import EmbeddedServer, running_database
 from .stations import Station, Stations, StationSpec
 from .telemetry import TelemetryRow, TelemetryStats, TelemetryWriter
+from .telemetry_columns import TelemetryColumns
 from .tokens import ROLES, ApiToken, ApiTokens, Role, ensure_admin_token, hash_token, role_rank
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "Station",
     "StationSpec",
     "Stations",
+    "TelemetryColumns",
     "TelemetryRow",
     "TelemetryStats",
     "TelemetryWriter",

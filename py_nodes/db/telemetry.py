@@ -20,6 +20,10 @@ time) (a batch delivered again: rare) is it written again through a temporary st
 with ``INSERT ... ON CONFLICT DO NOTHING``. ``staging="always"`` takes that path for every batch,
 ``"never"`` never (a duplicate is then a refused row); bench/db_bench.py compares the three.
 
+Rows come as ``TelemetryRow`` s or, from the store node, as a ``TelemetryColumns`` batch, which
+is encoded for COPY by column (a call per batch, not per row and field: at 100,000 rows a second
+``write_row`` alone took a fifth of a core); a COPY holds one kind or the other.
+
 ``offer_batch(rows, on_done)`` is the confirmed form: all rows or none (``False``: no room,
 nothing is counted as lost since the sender keeps them), and ``on_done(stored, rejected)`` is
 called once every row of the batch is committed or refused by the database. Batches finish in
@@ -43,13 +47,14 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal
 
 import psycopg
 
 from .pool import Connection, Database, is_unavailable
+from .telemetry_columns import COPY_SIGNATURE, COPY_TRAILER, TelemetryColumns
+from .telemetry_row import TelemetryRow
 
 __all__ = ["COPY_TELEMETRY", "TELEMETRY_COLUMNS", "BatchDone", "TelemetryRow", "TelemetryStats", "TelemetryWriter"]
 
@@ -73,21 +78,10 @@ _ROW_ERRORS: Final = (psycopg.DataError, psycopg.IntegrityError, TypeError, Valu
 
 
 BatchDone = Callable[[int, int], None]  # on_done(stored, rejected)
+# What the buffer holds: rows as offered, or a batch by columns (the store node's; encoded for
+# COPY by column). A COPY takes one kind only.
+Chunk = list[TelemetryRow] | TelemetryColumns
 Staging = Literal["on_conflict", "always", "never"]
-
-
-class TelemetryRow(NamedTuple):
-    """One telemetry sample, fields in COPY order. ``time`` must be timezone-aware."""
-
-    satellite_id: str
-    time: datetime
-    energy_pct: float
-    memory_used_mb: float
-    mode: str
-    lat_deg: float | None  # WGS84; the three are None together when the position is unknown
-    lon_deg: float | None
-    alt_km: float | None
-    in_sunlight: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +130,8 @@ class TelemetryWriter:
         self._done: deque[tuple[int, int, BatchDone]] = deque()  # (rows offered up to it, size, callback)
         self._rejected_reported = 0
         self._duplicates = 0
-        self._buffer: deque[TelemetryRow] = deque()
+        self._buffer: deque[Chunk] = deque()
+        self._buffered = 0  # rows in the buffer
         self._inflight = 0  # rows taken from the buffer and not yet written or rejected
         self._has_rows = asyncio.Event()
         self._batch_ready = asyncio.Event()  # a full batch is waiting, or a flush was asked for
@@ -159,10 +154,10 @@ class TelemetryWriter:
             if self._closed:
                 self._count_overflow(len(batch), "the writer is closed")
                 return 0
-            room = self.max_rows - len(self._buffer) - self._inflight
+            room = self.max_rows - self._buffered - self._inflight
             taken = len(batch) if len(batch) <= room else max(room, 0)
             if taken:
-                self._queue(batch if taken == len(batch) else batch[:taken])
+                self._queue(list(batch[:taken]))
             if taken < len(batch):
                 self._count_overflow(len(batch) - taken, f"the buffer holds {self.max_rows} rows")
             return taken
@@ -173,25 +168,26 @@ class TelemetryWriter:
     def has_room(self, n: int) -> bool:
         """Whether ``offer_batch`` would take ``n`` rows now (a sender can be refused before it
         builds them)."""
-        return not self._closed and n <= self.max_rows - len(self._buffer) - self._inflight
+        return not self._closed and n <= self.max_rows - self._buffered - self._inflight
 
-    def offer_batch(self, rows: Sequence[TelemetryRow], on_done: BatchDone) -> bool:
+    def offer_batch(self, rows: Sequence[TelemetryRow] | TelemetryColumns, on_done: BatchDone) -> bool:
         """Queue all of ``rows`` or none (False: closed or no room; the caller keeps them);
         ``on_done(stored, rejected)`` runs when the database has them all."""
         if not self.has_room(len(rows)):
             return False
-        if rows:
-            self._queue(rows)
+        if len(rows):
+            self._queue(rows if isinstance(rows, TelemetryColumns) else list(rows))
         self._done.append((self._offered, len(rows), on_done))
         self._fire_done()  # an empty batch is done at once
         return True
 
-    def _queue(self, rows: Sequence[TelemetryRow]) -> None:
-        self._buffer.extend(rows)
-        self._offered += len(rows)
+    def _queue(self, chunk: Chunk) -> None:
+        self._buffer.append(chunk)
+        self._buffered += len(chunk)
+        self._offered += len(chunk)
         self._idle.clear()
         self._has_rows.set()
-        if len(self._buffer) >= self.batch_rows:
+        if self._buffered >= self.batch_rows:
             self._batch_ready.set()
 
     def _fire_done(self) -> None:
@@ -208,7 +204,7 @@ class TelemetryWriter:
     def stats(self) -> TelemetryStats:
         return TelemetryStats(
             written=self._written, overflow=self._overflow, rejected=self._rejected, lost_on_close=self._lost,
-            pending=len(self._buffer) + self._inflight, retries=self._retries, batches=self._batches,
+            pending=self._buffered + self._inflight, retries=self._retries, batches=self._batches,
             duplicates=self._duplicates,
         )  # fmt: skip
 
@@ -244,11 +240,11 @@ class TelemetryWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        unwritten = len(self._buffer) + self._inflight
+        unwritten = self._buffered + self._inflight
         if unwritten:
             self._lost += unwritten
             self._buffer.clear()
-            self._inflight = 0
+            self._buffered = self._inflight = 0
             log.error("telemetry: %d rows could not be written before close (database unavailable)", unwritten)
         if self._overflow > self._overflow_logged:
             log.warning("telemetry: %d rows overflowed in total", self._overflow)
@@ -272,16 +268,31 @@ class TelemetryWriter:
                 self._has_rows.clear()
                 await self._has_rows.wait()
                 continue
-            if len(self._buffer) < self.batch_rows and not self._urgent:
+            if self._buffered < self.batch_rows and not self._urgent:
                 self._batch_ready.clear()  # let the batch fill, for flush_interval_s at most
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._batch_ready.wait(), self.flush_interval_s)
-            n = min(len(self._buffer), self.batch_rows)
-            batch = [self._buffer.popleft() for _ in range(n)]
+            batch = self._take(min(self._buffered, self.batch_rows))
+            n = sum(len(c) for c in batch)
+            self._buffered -= n
             self._inflight += n
             await self._write_batch(batch)
 
-    async def _write_batch(self, rows: list[TelemetryRow]) -> None:
+    def _take(self, n: int) -> list[Chunk]:
+        """Up to ``n`` rows from the buffer's front, in order, of the first chunk's kind (a
+        chunk beyond ``n`` is split)."""
+        taken: list[Chunk] = []
+        kind = type(self._buffer[0])
+        while n > 0 and self._buffer and type(self._buffer[0]) is kind:
+            chunk = self._buffer.popleft()
+            if len(chunk) > n:
+                chunk, rest = _split(chunk, n)
+                self._buffer.appendleft(rest)
+            taken.append(chunk)
+            n -= len(chunk)
+        return taken
+
+    async def _write_batch(self, rows: list[Chunk]) -> None:
         """Write ``rows``, retrying while the database is away; isolate and reject bad rows."""
         delay_s = self.backoff_initial_s
         failures = 0
@@ -289,12 +300,14 @@ class TelemetryWriter:
             try:
                 inserted = await self._copy(rows)
             except _ROW_ERRORS as exc:
-                if len(rows) == 1:
-                    self._reject(rows[0], exc)
+                total = sum(len(c) for c in rows)
+                if total == 1:
+                    [chunk] = [c for c in rows if len(c)]
+                    self._reject(chunk[0] if isinstance(chunk, list) else chunk.rows()[0], exc)
                     return
-                mid = len(rows) // 2
-                await self._write_batch(rows[:mid])
-                await self._write_batch(rows[mid:])
+                left, right = _halves(rows, total // 2)
+                await self._write_batch(left)
+                await self._write_batch(right)
                 return
             except Exception as exc:
                 failures += 1
@@ -303,40 +316,41 @@ class TelemetryWriter:
                     how = "database unavailable" if is_unavailable(exc) else "unexpected error"
                     log.warning(
                         "telemetry: %s (%s); %d rows wait and are retried with backoff",
-                        how, _first_line(exc), len(self._buffer) + self._inflight,
+                        how, _first_line(exc), self._buffered + self._inflight,
                         exc_info=not is_unavailable(exc),
                     )  # fmt: skip
                 await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
                 delay_s = min(delay_s * 2, self.backoff_max_s)
                 continue
+            total = sum(len(c) for c in rows)
             self._written += inserted
-            self._duplicates += len(rows) - inserted
-            self._inflight -= len(rows)
-            self._finished += len(rows)
+            self._duplicates += total - inserted
+            self._inflight -= total
+            self._finished += total
             self._batches += 1
             self._fire_done()
             if failures:
-                log.info("telemetry: database back; wrote %d rows after %d retries", len(rows), failures)
+                log.info("telemetry: database back; wrote %d rows after %d retries", total, failures)
             return
 
-    async def _copy(self, rows: list[TelemetryRow]) -> int:
+    async def _copy(self, rows: list[Chunk]) -> int:
         """Write ``rows`` in one transaction; how many were new."""
         if self.staging == "always":
             return await self._copy_staged(rows)
         if self.staging == "never":
             await self._copy_plain(rows)
-            return len(rows)
+            return sum(len(c) for c in rows)
         try:
             await self._copy_plain(rows)
-            return len(rows)
+            return sum(len(c) for c in rows)
         except psycopg.errors.UniqueViolation:  # some are stored already: write the others
             return await self._copy_staged(rows)
 
-    async def _copy_plain(self, rows: list[TelemetryRow]) -> None:
+    async def _copy_plain(self, rows: list[Chunk]) -> None:
         async with self._db.transaction() as conn:
             await self._copy_into(conn, COPY_TELEMETRY, rows)
 
-    async def _copy_staged(self, rows: list[TelemetryRow]) -> int:
+    async def _copy_staged(self, rows: list[Chunk]) -> int:
         async with self._db.connection() as conn:
             if conn not in self._staged:
                 await conn.execute(CREATE_STAGING)  # autocommit: it outlives a batch rolled back
@@ -347,11 +361,16 @@ class TelemetryWriter:
                 return max(cur.rowcount, 0)
 
     @staticmethod
-    async def _copy_into(conn: Connection, statement: str, rows: list[TelemetryRow]) -> None:
+    async def _copy_into(conn: Connection, statement: str, chunks: list[Chunk]) -> None:
         async with conn.cursor().copy(statement) as copy:
+            if chunks and isinstance(chunks[0], TelemetryColumns):  # a batch is of one kind
+                data = [COPY_SIGNATURE, *(c.copy_tuples() for c in chunks if isinstance(c, TelemetryColumns)), COPY_TRAILER]
+                await copy.write(b"".join(data))
+                return
             copy.set_types(COPY_TYPES)
-            for row in rows:
-                await copy.write_row(row)
+            for chunk in chunks:
+                for row in chunk if isinstance(chunk, list) else chunk.rows():
+                    await copy.write_row(row)
 
     def _reject(self, row: TelemetryRow, exc: BaseException) -> None:
         self._rejected += 1
@@ -376,6 +395,30 @@ class TelemetryWriter:
             )  # fmt: skip
             self._overflow_logged_at = now
             self._overflow_logged = self._overflow
+
+
+def _split(chunk: Chunk, n: int) -> tuple[Chunk, Chunk]:
+    if isinstance(chunk, TelemetryColumns):
+        return chunk.slice(0, n), chunk.slice(n, len(chunk))
+    return chunk[:n], chunk[n:]
+
+
+def _halves(chunks: list[Chunk], n: int) -> tuple[list[Chunk], list[Chunk]]:
+    """The first ``n`` rows of ``chunks`` and the rest."""
+    left: list[Chunk] = []
+    right: list[Chunk] = []
+    for chunk in chunks:
+        if n <= 0:
+            right.append(chunk)
+        elif len(chunk) <= n:
+            left.append(chunk)
+            n -= len(chunk)
+        else:
+            head, tail = _split(chunk, n)
+            left.append(head)
+            right.append(tail)
+            n = 0
+    return left, right
 
 
 def _first_line(exc: BaseException) -> str:

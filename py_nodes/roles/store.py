@@ -54,7 +54,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from py_nodes import proto_v1
+from py_nodes import proto_v1, vocabulary
 from py_nodes.db import (
     Alarms,
     Command,
@@ -63,7 +63,7 @@ from py_nodes.db import (
     DatabaseUnavailable,
     NotFound,
     Satellites,
-    TelemetryRow,
+    TelemetryColumns,
     TelemetryWriter,
     ValidationError,
     migrate,
@@ -72,7 +72,6 @@ from py_nodes.db.commands import LateCommit, Submission, SubmitResult, finish_ma
 from py_nodes.db.errors import DbError
 from py_nodes.db.lease import OwnershipLease
 from py_nodes.db.satellites import checkpoint_rows, delete_rows
-from py_nodes.db.values import datetime_from_ms
 from py_nodes.erldist import Atom, Caller, GenServer, Node, Pid
 from py_nodes.jsonterms import to_json
 from py_nodes.roles.alarming import AlarmKeeper
@@ -354,7 +353,7 @@ class StoreServer(GenServer):
             self.process.send(sender, (Atom("telemetry_nack"), batch_id))
             return
         try:
-            rows = _telemetry_rows(proto_v1.telemetry_rows_from_term(packed))
+            batch = _telemetry_columns(proto_v1.telemetry_batch_from_term(packed))
         except proto_v1.ProtocolError as exc:
             count = packed[2] if type(packed) is tuple and len(packed) == 5 and type(packed[2]) is int else 0
             log.warning("store: rejected a telemetry batch off the contract (%s)", exc)
@@ -364,10 +363,10 @@ class StoreServer(GenServer):
         def confirm(stored: int, rejected: int) -> None:
             self.process.send(sender, (Atom("telemetry_ack"), batch_id, stored, rejected))
 
-        if not self.telemetry.offer_batch(rows, confirm):
+        if not self.telemetry.offer_batch(batch, confirm):
             self.process.send(sender, (Atom("telemetry_nack"), batch_id))
             return
-        self.alarm_keeper.offer(rows)  # samples judged twice (a batch sent again) count once
+        self.alarm_keeper.offer(batch)  # samples judged twice (a batch sent again) count once
 
     def _queue_checkpoints(self, items: list[Any]) -> None:
         fresh = not self._checkpoints
@@ -516,18 +515,14 @@ def _pending_term(command: Command) -> tuple[bytes, bytes, Atom, dict[Atom, Any]
     return (str(command.id).encode(), command.satellite_id.encode(), Atom(command.kind), args)
 
 
-def _telemetry_rows(samples: list[proto_v1.TelemetrySample]) -> list[TelemetryRow]:
-    # A sats node stamps a whole pass with one time: one datetime per distinct ms, shared (the
-    # alarm keeper then converts each back to ms once, by identity).
-    times: dict[int, datetime] = {}
-    rows = []
-    for s in samples:
-        time_utc = times.get(s.updated_at_ms)
-        if time_utc is None:
-            time_utc = times[s.updated_at_ms] = datetime_from_ms(s.updated_at_ms)
-        rows.append(TelemetryRow(s.sat_id, time_utc, s.energy_pct, s.memory_used_mb, s.mode,
-                                 s.lat_deg, s.lon_deg, s.alt_km, s.in_sunlight))  # fmt: skip
-    return rows
+def _telemetry_columns(batch: proto_v1.TelemetryBatch) -> TelemetryColumns:
+    r = batch.records
+    modes = vocabulary.MODES
+    return TelemetryColumns(
+        batch.sat_ids, r["updated_at_ms"], r["energy_pct"], r["memory_used_mb"],
+        [modes[m] for m in r["mode"].tolist()], (r["flags"] & proto_v1.POSITION_FLAG) != 0,
+        r["lat_deg"], r["lon_deg"], r["alt_km"], (r["flags"] & proto_v1.SUNLIT_FLAG) != 0,
+    )  # fmt: skip
 
 
 def serve_store(node: Node, conninfo: str, beam_node: str | None = None) -> StoreServer:

@@ -30,7 +30,7 @@
 -export([tick_entry/3]).
 -export([state_keys/0]).
 -export([is_telemetry/1]).
--export([telemetry_rows/1]).
+-export([telemetry_rows/1, telemetry_rows_join/1]).
 -export([telemetry_rows_list/1]).
 -export([sat_event_state/4]).
 -export([sat_event_alarm/4]).
@@ -369,6 +369,14 @@ telemetry_record(#{mode := M, energy_pct := E, memory_used_mb := U, updated_at :
     Flags = Known bor case Sun of true -> 1; false -> 0 end,
     <<T:64/signed-little, (float(E)):64/float-little, (float(U)):64/float-little,
       (maps:get(M, Index)):8, Flags:8, LatF:64/float-little, LonF:64/float-little, AltF:64/float-little>>.
+
+%% Packed rows joined into one batch, in order: [{Count, Ids, Records}] as telemetry_rows/1
+%% made them (the store's buffer keeps them packed).
+-spec telemetry_rows_join([{non_neg_integer(), binary(), binary()}]) ->
+    {telemetry_rows, 1, non_neg_integer(), binary(), binary()}.
+telemetry_rows_join(Parts) ->
+    {telemetry_rows, ?V, lists:sum([C || {C, _, _} <- Parts]),
+     << <<I/binary>> || {_, I, _} <- Parts >>, << <<R/binary>> || {_, _, R} <- Parts >>}.
 
 %% telemetry_rows/1 the other way round (for tests and tools: the store node is in Python).
 -spec telemetry_rows_list({telemetry_rows, 1, non_neg_integer(), binary(), binary()}) -> [{binary(), telemetry()}].

@@ -4,7 +4,7 @@
 %% registered as stellar_ticks on each BEAM node whose shadows it serves (docs/protocol-v1.md).
 %% One message per chunk instead of one per satellite, and the shadows stay asleep (hibernated)
 %% between commands: a tick goes to the event bus (stellar_events:publish_many/2, one cast per
-%% batch) and the telemetry buffer (stellar_store:telemetry/2, an ETS insert), as the shadow's
+%% batch) and the telemetry buffer (stellar_store:telemetry_many/1, packed), as the shadow's
 %% own sat_tick clause does, and into the catalog entry (stellar_catalog:put_ticks/2). The
 %% catalog gets one put_ticks at a time: the ticks that come meanwhile wait here, the newest per
 %% satellite, so a busy catalog (placing thousands) is not flooded and its calls stay quick.
@@ -82,7 +82,7 @@ handle_info(Msg = {sat_ticks, _, _}, State) ->
             Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks,
                                        stellar_registry:whereis_local(Id) =:= Shadow],
             ok = stellar_events:publish_many(telemetry, Live),
-            lists:foreach(fun({Id, Telemetry}) -> stellar_store:telemetry(Id, Telemetry) end, Live),
+            ok = stellar_store:telemetry_many(Live),
             Lags = count_lag(Live, State#state.lags),
             State1 = apply_pending(State#state{pending = [Live | State#state.pending]}),
             {noreply, State1#state{batches = State#state.batches + 1, lags = Lags,

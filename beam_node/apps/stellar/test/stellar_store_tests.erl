@@ -18,6 +18,8 @@ store_test_() ->
          {"buffer bound: dropped rows counted, logged, and the count is never reset",
           fun buffer_bound/0},
          {"batches of at most 1000 rows, kept until acknowledged", fun batches_kept_until_ack/0},
+         {"a tick pass is buffered packed, 1000 rows an object; beyond the bound it is cut",
+          fun tick_pass_packed/0},
          {"a refused batch (nack) is sent again, after a pause", fun nack_resends/0},
          {"store node death: unconfirmed batches go to the next store node",
           fun store_death_resends/0},
@@ -26,16 +28,17 @@ store_test_() ->
          {"checkpoints: changed entries every period, entries only ticked once a checkpoint_ticks_ms",
           fun checkpoint_shares/0}]].
 
-%% The buffer's size is read for every tick (telemetry/2): one counter, not decentralized ones,
-%% with which each read suspended the caller until thread progress (0.1-7 s each on a loaded
-%% host: the shadows, then every rebalancing move, stalled behind their ticks).
+%% The buffer's table has no decentralized counters, with which a size read suspended the
+%% caller until thread progress (0.1-7 s each on a loaded host: the shadows, then every
+%% rebalancing move, stalled behind their ticks); its rows are counted in one counter.
 telemetry_size_is_one_counter_test() ->
     Test = self(),
     Owner = spawn(fun() -> ok = stellar_store:new_table(), Test ! made, receive stop -> ok end end),
     receive made -> ok end,
     try
         ?assertEqual(false, ets:info(stellar_store_telemetry, decentralized_counters)),
-        ?assertEqual(0, ets:info(stellar_store_telemetry, size))
+        ?assertEqual(0, ets:info(stellar_store_telemetry, size)),
+        ?assertEqual([{buffered, 0}], ets:lookup(stellar_store_counters, buffered))
     after
         Owner ! stop,
         wait_gone(stellar_store_telemetry)
@@ -213,6 +216,25 @@ batches_kept_until_ack() ->
     _ = receive_log(<<"refused 1 sample(s)">>),
     %% Nothing is sent twice when everything was confirmed.
     receive {batch, _, _, _, Extra} -> error({sent_again, length(Extra)}) after 200 -> ok end.
+
+tick_pass_packed() ->
+    ok = application:set_env(stellar, telemetry_buffer, 2200),
+    store_down(),
+    wait_until(fun() -> maps:get(store, stellar_store:status()) =:= undefined end),
+    ok = stellar_store:telemetry_many([{<<"sat-1">>, sample(I)} || I <- lists:seq(1, 2500)]),
+    %% Three objects (1000, 1000 and the 200 within the bound), not a row each.
+    ?assertEqual(3, ets:info(stellar_store_telemetry, size)),
+    ?assertMatch(#{buffered := 2200, dropped := #{buffer_full := 300}}, telemetry()),
+    ok = stellar_store:telemetry_many([{<<"sat-1">>, sample(2501)}]),  % full: dropped
+    ?assertMatch(#{buffered := 2200, dropped := #{buffer_full := 301}}, telemetry()),
+    store_up(),
+    Batches = [next_batch() || _ <- lists:seq(1, 3)],
+    ?assertEqual([1000, 1000, 200], [length(R) || {_, _, R} <- Batches]),
+    ?assertEqual(lists:seq(1, 2200), lists:append([times(R) || {_, _, R} <- Batches])),
+    [From ! {telemetry_ack, Id, length(R), 0} || {From, Id, R} <- Batches],
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
+    ?assertEqual(0, ets:info(stellar_store_telemetry, size)),
+    ?assertMatch(#{rows := 2200}, telemetry()).
 
 nack_resends() ->
     add_while_down(1, 3),
