@@ -77,6 +77,7 @@ from psycopg_pool import AsyncConnectionPool
 from py_nodes.db import Database, EmbeddedServer, migrate
 from py_nodes.erldist import Atom, Node
 from py_nodes.jsonterms import to_json
+from py_nodes.settings import DEFAULT_PG_SHARED_BUFFERS_MB
 from py_nodes.up import _wait_until_ready, _wait_until_restored
 
 TICK_S = 1.0
@@ -1046,7 +1047,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="persist_bench_") as tmp:
         run = Run(Path(tmp), args.checkpoint_ms)
-        server = EmbeddedServer(Path(tmp) / "pg", durable=True)
+        # As `stellarops up` configures it (fsync on, its cache size).
+        server = EmbeddedServer(Path(tmp) / "pg", durable=True, shared_buffers_mb=DEFAULT_PG_SHARED_BUFFERS_MB)
         try:
             server.start()
             fig = asyncio.run(measure(run, server, args))

@@ -44,6 +44,9 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 DEFAULT_DASHBOARD_DIR: Final = REPO_ROOT / "web" / "dashboard" / "dist"
 DEFAULT_NODE_NAME: Final = "stellar@127.0.0.1"
 DEFAULT_DEMO_SATELLITES: Final = 24
+# The embedded PostgreSQL's cache (its own default is 128 MB: too small for telemetry's index
+# beyond ~10,000 satellites; see py_nodes/db/server.py).
+DEFAULT_PG_SHARED_BUFFERS_MB: Final = 1024
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEPRECATED: Final = {"STELLAR_NODE_NAME": "STELLAROPS_NODE_NAME"}
 
@@ -81,6 +84,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("STELLAROPS_TICK_S", "tick period of the satellite actors, seconds (BEAM passes its `tick_s`)", "1.0"),
     Variable("STELLAROPS_PY", "the `stellarops` executable BEAM starts Python nodes with", "./.venv/bin/stellarops"),
     Variable("STELLAROPS_PG_OS_USER", "system user the embedded PostgreSQL runs as when started by root", "stellarops-pg"),
+    Variable("STELLAROPS_PG_SHARED_BUFFERS_MB", "the embedded PostgreSQL's page cache, MB (shared_buffers; 16..1048576)", "1024"),
     Variable("DATABASE_URL", "PostgreSQL conninfo or URL of an external server (unset: the embedded server)", "embedded", secret=True),
     Variable("DATABASE_PASSWORD_FILE", "a file holding the password for `DATABASE_URL`, e.g. a secret at `/run/secrets/db_password`", "none"),
     Variable("ERL_EPMD_ADDRESS", "address epmd listens on (the first of a comma-separated list is used)", "127.0.0.1"),
@@ -262,6 +266,7 @@ class UpSettings:
 class DatabaseSettings:
     url: str | None = field(repr=False)  # None: the embedded server under the state folder
     pg_os_user: str
+    pg_shared_buffers_mb: int = DEFAULT_PG_SHARED_BUFFERS_MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +368,10 @@ class Settings:
             database=DatabaseSettings(
                 url=_database_url(env),
                 pg_os_user=_text(env, "STELLAROPS_PG_OS_USER") or "stellarops-pg",
+                pg_shared_buffers_mb=_parse(
+                    env, "STELLAROPS_PG_SHARED_BUFFERS_MB", DEFAULT_PG_SHARED_BUFFERS_MB,
+                    _int_in("STELLAROPS_PG_SHARED_BUFFERS_MB", 16, 1_048_576),
+                ),
             ),
             epmd=EpmdSettings(
                 host=_text(env, "ERL_EPMD_ADDRESS").split(",")[0].strip() or "127.0.0.1",

@@ -448,7 +448,10 @@ async def _run_owned(settings: Settings, state: StateDir) -> int:
     try:
         watch: EmbeddedWatch | ExternalWatch
         if url is None:
-            server = EmbeddedServer(state.root / "pg", os_user=settings.database.pg_os_user)
+            server = EmbeddedServer(
+                state.root / "pg", os_user=settings.database.pg_os_user,
+                shared_buffers_mb=settings.database.pg_shared_buffers_mb,
+            )  # fmt: skip
             try:
                 conninfo = await asyncio.to_thread(server.start)
             except EmbeddedServerError as exc:

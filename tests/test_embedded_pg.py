@@ -48,6 +48,19 @@ def _kill_postmaster(server: EmbeddedServer) -> int:
     return pid
 
 
+def test_the_page_cache_is_the_size_asked_for(tmp_path: Path) -> None:
+    """shared_buffers from EmbeddedServer(shared_buffers_mb=...) (STELLAROPS_PG_SHARED_BUFFERS_MB
+    for `stellarops up`), written at each start: a restart with another size takes it."""
+    for size_mb, shown in ((48, "48MB"), (160, "160MB")):
+        srv = EmbeddedServer(tmp_path / "pg", durable=False, shared_buffers_mb=size_mb)
+        srv.start()
+        try:
+            with psycopg.connect(srv.conninfo) as conn:
+                assert conn.execute("SHOW shared_buffers").fetchone() == (shown,)
+        finally:
+            srv.stop()
+
+
 def test_stop_after_the_server_was_killed_is_not_an_error(server: EmbeddedServer) -> None:
     """It used to raise EmbeddedServerError ("could not send stop signal"): a traceback at Ctrl-C."""
     _kill_postmaster(server)

@@ -53,6 +53,7 @@ GARBAGE = {
     "STELLAROPS_DIST_PORT_MAX": "9100",  # without STELLAROPS_DIST_PORT_MIN
     "STELLAROPS_PY_NODES_LOCAL": "maybe",
     "STELLAROPS_DIST_TLS_DIR": "/nonexistent/dist-tls",
+    "STELLAROPS_PG_SHARED_BUFFERS_MB": "8",
 }
 
 
@@ -65,6 +66,8 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.node.cookie is None and s.node.beam_node is None
     assert s.node.log_level == "INFO" and s.node.tick_s == 1.0
     assert s.database.url is None and s.database.pg_os_user == "stellarops-pg"
+    assert s.database.pg_shared_buffers_mb == 1024
+    assert Settings.from_env({"STELLAROPS_PG_SHARED_BUFFERS_MB": "256"}).database.pg_shared_buffers_mb == 256
     assert (s.epmd.host, s.epmd.port) == ("127.0.0.1", 4369)
     g = s.gateway
     assert (g.host, g.port, g.max_body_bytes, g.sse_queue_events) == ("127.0.0.1", 8080, 65536, 25_000)
