@@ -307,12 +307,11 @@ class LimitEngine:
             if watch is None:
                 watch = self._watches[key] = self._seeded(sat_id, parameter)
             limit = self._own.get(key) or self._fleet.get(parameter)
-            normal = watch.level == 0 and watch.pending == 0 and watch.side is None
-            if normal and (value is None or limit is None or not math.isfinite(value) or classify(limit, value)[0] == 0):
+            if _normal(watch) and (value is None or limit is None or not math.isfinite(value) or classify(limit, value)[0] == 0):
                 continue  # normal, and still within limits
             watch, made = step(parameter, limit, watch, value, at_ms)
             self._watches[key] = watch
-            abnormal = abnormal or not (watch.level == 0 and watch.pending == 0 and watch.side is None)
+            abnormal = abnormal or not _normal(watch)
             changes += [replace(c, satellite_id=sat_id) for c in made]
         if abnormal:
             self._abnormal.add(sat_id)

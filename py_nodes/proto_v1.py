@@ -555,7 +555,7 @@ def telemetry(
 # A packed telemetry row after its id (``stellar_proto_v1:telemetry_rows/1``): updated_at ms,
 # energy_pct, memory_used_mb, mode index, flags, lat_deg, lon_deg, alt_km; little-endian, 50 bytes.
 TELEMETRY_RECORD: Final = struct.Struct("<qddBBddd")
-SUNLIT_FLAG, POSITION_FLAG = 1, 2  # bits of a record's flags
+_SUNLIT_FLAG, _POSITION_FLAG = 1, 2  # bits of a record's flags
 
 
 class TelemetrySample(NamedTuple):
@@ -580,7 +580,7 @@ def telemetry_rows(samples: list[TelemetrySample]) -> tuple[Any, ...]:
     records = b"".join(
         TELEMETRY_RECORD.pack(
             s.updated_at_ms, s.energy_pct, s.memory_used_mb, modes.index(s.mode),
-            (SUNLIT_FLAG if s.in_sunlight else 0) | (0 if s.lat_deg is None else POSITION_FLAG),
+            (_SUNLIT_FLAG if s.in_sunlight else 0) | (0 if s.lat_deg is None else _POSITION_FLAG),
             s.lat_deg or 0.0, s.lon_deg or 0.0, s.alt_km or 0.0,
         )
         for s in samples
@@ -603,6 +603,18 @@ class TelemetryBatch(NamedTuple):
 
     sat_ids: list[str]
     records: npt.NDArray[np.void]
+
+    def modes(self) -> list[str]:
+        names = vocabulary.MODES
+        return [names[m] for m in self.records["mode"].tolist()]
+
+    def position_known(self) -> npt.NDArray[np.bool_]:
+        known: npt.NDArray[np.bool_] = (self.records["flags"] & _POSITION_FLAG) != 0
+        return known
+
+    def in_sunlight(self) -> npt.NDArray[np.bool_]:
+        sunlit: npt.NDArray[np.bool_] = (self.records["flags"] & _SUNLIT_FLAG) != 0
+        return sunlit
 
 
 def telemetry_batch_from_term(term: Any) -> TelemetryBatch:
@@ -636,14 +648,15 @@ def telemetry_rows_from_term(term: Any) -> list[TelemetrySample]:
     """The samples of a ``telemetry_rows`` batch one by one (tests and tools; the store node
     takes the batch as columns); ``ProtocolError`` as ``telemetry_batch_from_term``."""
     batch = telemetry_batch_from_term(term)
-    modes = vocabulary.MODES
+    r = batch.records
     return [
-        TelemetrySample(
-            name, t, energy, memory, modes[m],
-            lat if flags & POSITION_FLAG else None, lon if flags & POSITION_FLAG else None,
-            alt if flags & POSITION_FLAG else None, bool(flags & SUNLIT_FLAG),
+        TelemetrySample(name, t, energy, memory, mode, lat if known else None, lon if known else None,
+                        alt if known else None, sun)
+        for name, t, energy, memory, mode, known, lat, lon, alt, sun in zip(
+            batch.sat_ids, r["updated_at_ms"].tolist(), r["energy_pct"].tolist(), r["memory_used_mb"].tolist(),
+            batch.modes(), batch.position_known().tolist(), r["lat_deg"].tolist(), r["lon_deg"].tolist(),
+            r["alt_km"].tolist(), batch.in_sunlight().tolist(), strict=True,
         )
-        for name, (t, energy, memory, m, flags, lat, lon, alt) in zip(batch.sat_ids, batch.records.tolist(), strict=True)
     ]  # fmt: skip
 
 

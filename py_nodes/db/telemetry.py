@@ -273,7 +273,7 @@ class TelemetryWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._batch_ready.wait(), self.flush_interval_s)
             batch = self._take(min(self._buffered, self.batch_rows))
-            n = sum(len(c) for c in batch)
+            n = _rows_in(batch)
             self._buffered -= n
             self._inflight += n
             await self._write_batch(batch)
@@ -296,11 +296,11 @@ class TelemetryWriter:
         """Write ``rows``, retrying while the database is away; isolate and reject bad rows."""
         delay_s = self.backoff_initial_s
         failures = 0
+        total = _rows_in(rows)
         while True:
             try:
                 inserted = await self._copy(rows)
             except _ROW_ERRORS as exc:
-                total = sum(len(c) for c in rows)
                 if total == 1:
                     [chunk] = [c for c in rows if len(c)]
                     self._reject(chunk[0] if isinstance(chunk, list) else chunk.rows()[0], exc)
@@ -322,7 +322,6 @@ class TelemetryWriter:
                 await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
                 delay_s = min(delay_s * 2, self.backoff_max_s)
                 continue
-            total = sum(len(c) for c in rows)
             self._written += inserted
             self._duplicates += total - inserted
             self._inflight -= total
@@ -338,17 +337,16 @@ class TelemetryWriter:
         if self.staging == "always":
             return await self._copy_staged(rows)
         if self.staging == "never":
-            await self._copy_plain(rows)
-            return sum(len(c) for c in rows)
+            return await self._copy_plain(rows)
         try:
-            await self._copy_plain(rows)
-            return sum(len(c) for c in rows)
+            return await self._copy_plain(rows)
         except psycopg.errors.UniqueViolation:  # some are stored already: write the others
             return await self._copy_staged(rows)
 
-    async def _copy_plain(self, rows: list[Chunk]) -> None:
+    async def _copy_plain(self, rows: list[Chunk]) -> int:
         async with self._db.transaction() as conn:
             await self._copy_into(conn, COPY_TELEMETRY, rows)
+        return _rows_in(rows)
 
     async def _copy_staged(self, rows: list[Chunk]) -> int:
         async with self._db.connection() as conn:
@@ -395,6 +393,10 @@ class TelemetryWriter:
             )  # fmt: skip
             self._overflow_logged_at = now
             self._overflow_logged = self._overflow
+
+
+def _rows_in(chunks: list[Chunk]) -> int:
+    return sum(len(c) for c in chunks)
 
 
 def _split(chunk: Chunk, n: int) -> tuple[Chunk, Chunk]:

@@ -54,7 +54,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from py_nodes import proto_v1, vocabulary
+from py_nodes import proto_v1
 from py_nodes.db import (
     Alarms,
     Command,
@@ -517,12 +517,10 @@ def _pending_term(command: Command) -> tuple[bytes, bytes, Atom, dict[Atom, Any]
 
 def _telemetry_columns(batch: proto_v1.TelemetryBatch) -> TelemetryColumns:
     r = batch.records
-    modes = vocabulary.MODES
     return TelemetryColumns(
-        batch.sat_ids, r["updated_at_ms"], r["energy_pct"], r["memory_used_mb"],
-        [modes[m] for m in r["mode"].tolist()], (r["flags"] & proto_v1.POSITION_FLAG) != 0,
-        r["lat_deg"], r["lon_deg"], r["alt_km"], (r["flags"] & proto_v1.SUNLIT_FLAG) != 0,
-    )  # fmt: skip
+        batch.sat_ids, r["updated_at_ms"], r["energy_pct"], r["memory_used_mb"], batch.modes(),
+        batch.position_known(), r["lat_deg"], r["lon_deg"], r["alt_km"], batch.in_sunlight(),
+    )
 
 
 def serve_store(node: Node, conninfo: str, beam_node: str | None = None) -> StoreServer:
