@@ -119,11 +119,12 @@
     rounds = 0 :: non_neg_integer(),
     stopped = 0 :: non_neg_integer(),
     changed_at = 0 :: integer(),
-    synced_at = 0 :: integer(),  % system ms when the last state sync round started
-    %% Ids whose state ticks changed since the last sync round. A tick does not move the
-    %% entry's updated_at (the sync round does): a claim of this id by another node, stamped
-    %% after our last round, must win the merge here even while ticks keep coming.
-    ticked = #{} :: #{binary() => true}
+    %% System ms when the last state sync round started: a tick moves its entry's updated_at
+    %% up to this, never to now, so that a claim of the id by another node, stamped after our
+    %% last round, wins the merge here even while ticks keep coming, and the next round's
+    %% select (updated_at >= this) picks the entry up. Stamping them all at the round instead
+    %% took a second lookup and insert per entry, and a map of the ticked ids.
+    synced_at = 0 :: integer()
 }).
 
 %% API.
@@ -455,25 +456,25 @@ handle_cast({put_state, Id, SatState, Persisted}, State) ->
         error ->
             {noreply, State}
     end;
-handle_cast({put_ticks, Ticks, ReplyTo}, State = #state{ticked = Ticked}) when is_list(Ticks), is_pid(ReplyTo) ->
+handle_cast({put_ticks, Ticks, ReplyTo}, State = #state{synced_at = SyncedAt}) when is_list(Ticks), is_pid(ReplyTo) ->
     Self = node(),
-    Ticked1 = lists:foldl(
-        fun({Id, Telemetry = #{updated_at := TickAt}}, Acc) ->
+    lists:foreach(
+        fun({Id, Telemetry = #{updated_at := TickAt}}) ->
                 case ets:lookup(?TAB, Id) of
-                    [{_, E = #{owner := Owner, status := S, state := Known}}]
+                    [{_, E = #{owner := Owner, status := S, state := Known, updated_at := At}}]
                             when Owner =:= Self, S =/= deleted, TickAt >= map_get(updated_at, Known) ->
                         %% Not older than the state we have (a command's outcome that came by
                         %% the shadow first). Owner, node and status unchanged: counts stay.
-                        true = ets:insert(?TAB, {Id, E#{state => maps:merge(Known, Telemetry)}}),
-                        Acc#{Id => true};
+                        true = ets:insert(?TAB, {Id, E#{state => maps:merge(Known, Telemetry),
+                                                        updated_at => max(At, SyncedAt)}});
                     _ ->
-                        Acc
+                        ok
                 end;
-           (_, Acc) ->
-                Acc
-        end, Ticked, Ticks),
+           (_) ->
+                ok
+        end, Ticks),
     ReplyTo ! ticks_applied,
-    {noreply, State#state{ticked = Ticked1}};
+    {noreply, State};
 handle_cast(py_node_changed, State) ->
     gen_server:abcast(nodes(), ?MODULE, {py_nodes, node(), local_py_rows()}),
     {noreply, State};
@@ -533,10 +534,9 @@ handle_info(flush, State = #state{pending = Pending}) ->
     _ = maps:size(Pending) > 0 andalso
         gen_server:abcast(peer_nodes(State), ?MODULE, {merge, node(), maps:values(Pending)}),
     {noreply, State#state{pending = #{}, flush_timer = undefined}};
-handle_info(state_sync, State = #state{synced_at = Since, ticked = Ticked}) ->
+handle_info(state_sync, State = #state{synced_at = Since}) ->
     schedule_state_sync(),
     Now = now_ms(),
-    stamp_ticked(Ticked, Now),
     _ = case peer_nodes(State) of
         [] ->
             ok;
@@ -546,7 +546,7 @@ handle_info(state_sync, State = #state{synced_at = Since, ticked = Ticked}) ->
                                          [{element, 2, '$_'}]}]),
             [gen_server:abcast(Peers, ?MODULE, {merge, Self, Chunk}) || Chunk <- chunks(Changed, ?SYNC_CHUNK)]
     end,
-    {noreply, State#state{synced_at = Now, ticked = #{}}};
+    {noreply, State#state{synced_at = Now}};
 handle_info(reconcile, State) ->
     schedule_reconcile(),
     purge_tombstones(),
@@ -666,19 +666,6 @@ replicate_now(Entry = #{id := Id}, State = #state{pending = Pending}) ->
 %% The connected BEAM nodes whose catalog said hello: where entries are replicated.
 peer_nodes(#state{peers = Peers}) ->
     [N || N <- nodes(), is_map_key(N, Peers)].
-
-%% The entries that ticks changed, still ours: updated_at moves to this round's time, so the
-%% round's select picks them up (and a peer's merge sees them newer).
-stamp_ticked(Ticked, Now) ->
-    Self = node(),
-    maps:foreach(fun(Id, _) ->
-                         case ets:lookup(?TAB, Id) of
-                             [{_, E = #{owner := Owner, status := S}}] when Owner =:= Self, S =/= deleted ->
-                                 true = ets:insert(?TAB, {Id, E#{updated_at => Now}});
-                             _ ->
-                                 ok
-                         end
-                 end, Ticked).
 
 schedule_state_sync() ->
     _ = erlang:send_after(application:get_env(stellar, catalog_state_sync, 2000), self(), state_sync),

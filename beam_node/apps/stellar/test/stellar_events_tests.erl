@@ -29,8 +29,8 @@ bus_test_() ->
          application:unset_env(stellar, event_buffer)
      end,
      %% Above wait/1's bound, so that a condition that never holds fails with its own error.
-     fun(_) -> [{timeout, 60, T} || T <- [fun publish_subscribe_replay/0, fun bad_filter/0,
-                                          fun dead_subscriber_dropped/0]] end}.
+     fun(_) -> [{timeout, 60, T} || T <- [fun publish_subscribe_replay/0, fun batches_replayed/0,
+                                          fun bad_filter/0, fun dead_subscriber_dropped/0]] end}.
 
 publish_subscribe_replay() ->
     Self = self(),
@@ -54,6 +54,34 @@ publish_subscribe_replay() ->
     {truncated, Events} = stellar_events:since(Last),
     ?assertEqual(lists:seq(Last2 - 4, Last2), [element(2, E) || E <- Events]),
     ?assertEqual({ok, []}, stellar_events:since(Last2)),
+    ok = stellar_events:unsubscribe(Self).
+
+%% A batch takes consecutive ids, reaches a subscriber event by event, and leaves the buffer
+%% (5 events here) only when none of its events is among the last 5.
+batches_replayed() ->
+    Self = self(),
+    ok = stellar_events:subscribe(Self, #{types => [telemetry]}),
+    Last = stellar_events:last_id(),
+    ok = stellar_events:publish_many(telemetry, [{<<"a">>, #{n => 1}}, {<<"b">>, bad}, {<<"c">>, #{n => 3}}]),
+    ok = stellar_events:publish_many(telemetry, []),
+    ok = stellar_events:publish(alarm, <<"x">>, #{n => 4}),
+    wait(fun() -> stellar_events:last_id() =:= Last + 3 end),
+    ?assertEqual([{Last + 1, <<"a">>, #{n => 1}}, {Last + 2, <<"c">>, #{n => 3}}],
+                 [receive {stellar_event, Id, telemetry, SatId, Data, _} -> {Id, SatId, Data}
+                  after 10000 -> error(no_event) end || _ <- [1, 2]]),
+    {ok, Replayed} = stellar_events:since(Last + 1),
+    ?assertEqual([{Last + 2, telemetry, <<"c">>}, {Last + 3, alarm, <<"x">>}],
+                 [{Id, Type, SatId} || {stellar_event, Id, Type, SatId, _, _} <- Replayed]),
+    %% Three more: one of the first batch's events (Last + 2) is among the last five, it stays.
+    ok = stellar_events:publish_many(node, [{undefined, #{n => N}} || N <- [5, 6, 7]]),
+    wait(fun() -> stellar_events:last_id() =:= Last + 6 end),
+    {ok, Kept} = stellar_events:since(Last),
+    ?assertEqual(lists:seq(Last + 1, Last + 6), [element(2, E) || E <- Kept]),
+    %% One more: none of its events is, it leaves whole.
+    ok = stellar_events:publish(node, undefined, #{n => 8}),
+    wait(fun() -> stellar_events:last_id() =:= Last + 7 end),
+    {truncated, Left} = stellar_events:since(Last),
+    ?assertEqual(lists:seq(Last + 3, Last + 7), [element(2, E) || E <- Left]),
     ok = stellar_events:unsubscribe(Self).
 
 bad_filter() ->
