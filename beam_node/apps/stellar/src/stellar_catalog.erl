@@ -611,10 +611,26 @@ count(#{node := Py, owner := Owner}, D) ->
 %% Keeps the newer of an entry from another node and ours. When it says that another node owns
 %% an id whose shadow runs here, both nodes claimed it: the smaller node name wins, on both
 %% sides alike. Winning, we send our entry again, newer; losing, our shadow yields.
+%%
+%% The winner also answers a claim that is not newer than its entry. Ticks move each side's
+%% updated_at up to its own last sync round, so once the winner's first answer loses the race
+%% to a write on the loser's side, each side's entry stays newer than what the other sends
+%% every round, and both shadows would run on for good. A fresh answer, stamped now, is newer
+%% than anything the loser stamped before sending the claim it answers.
 merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
         when is_binary(Id), is_atom(Owner), is_integer(At) ->
     case ets:lookup(?TAB, Id) of
-        [{_, #{updated_at := Mine}}] when Mine >= At ->
+        [{_, Mine = #{updated_at := MyAt, owner := MyOwner}}]
+                when MyAt >= At, MyOwner =:= node(), Owner =/= node(), node() < Owner ->
+            case stellar_registry:whereis_local(Id) of
+                undefined ->
+                    State;
+                _Shadow ->
+                    %% Debug: a claim sent before a hand-off to here lands here too.
+                    logger:debug("satellite ~s: ~s's claim is older; keeping it here", [Id, Owner]),
+                    replicate_now(write(Mine#{updated_at => max(now_ms(), MyAt + 1)}), State)
+            end;
+        [{_, #{updated_at := MyAt}}] when MyAt >= At ->
             State;
         Ours ->
             Local = case Owner =/= node() of

@@ -17,7 +17,8 @@
 
 all() ->
     [both_nodes_listed, satellites_spread_and_replicated, takeover_when_node_halts,
-     takeover_when_app_stops, same_ids_claimed_on_both, slow_sats_node_starts_each_actor_once].
+     takeover_when_app_stops, same_ids_claimed_on_both, equal_claims_resolved,
+     slow_sats_node_starts_each_actor_once].
 
 init_per_suite(Config) ->
     ok = stellar_ct:require_distribution(),
@@ -143,7 +144,13 @@ same_ids_claimed_on_both(Config) ->
     [{ok, _} = erpc:call(N, stellar_sat_sup, start_shadow, [Id]) || N <- [node(), B], Id <- Ids],
     _ = wait_running(Ids, 10000),
     Everywhere = fun() -> [Id || Id <- stellar_ct:shadow_names(), lists:member(Id, Ids)] end,
-    stellar_ct:wait_until("one shadow per id", fun() -> Everywhere() =:= Ids end, 5000),
+    stellar_ct:wait_until("one shadow per id", fun() ->
+        Seen = Everywhere(),
+        Seen =:= Ids orelse {{missing, Ids -- Seen}, {twice, Seen -- Ids},
+                             [{N, Id, erpc:call(N, stellar_registry, whereis_local, [Id]),
+                               erpc:call(N, stellar_catalog, lookup, [Id])}
+                              || Id <- lists:usort((Ids -- Seen) ++ (Seen -- Ids)), N <- [node(), B]]}
+    end, 5000),
     Actors = fun() ->
         lists:sum([begin {ok, #{actors := K}} = gen_server:call({sats, P}, load), K end
                    || P <- [?A1, ?A2, ?B1]])
@@ -159,6 +166,47 @@ same_ids_claimed_on_both(Config) ->
         OnA = Where(node()),
         (OnA =:= Where(B) andalso not lists:member(undefined, OnA)) orelse OnA
     end, 3000).
+
+equal_claims_resolved() ->
+    [{doc, "Each BEAM node's catalog says it owns one id and runs its shadow, both entries "
+           "stamped alike (what ticks leave when the first answer to a double claim loses "
+           "its race): the node with the smaller name keeps it, the other shadow yields."}].
+equal_claims_resolved(Config) ->
+    B = ?config(b, Config),
+    A = node(),
+    ?assert(A < B),
+    Id = <<"claimed-twice">>,
+    {ok, Id} = stellar:create(#{id => Id, name => Id}),
+    _ = wait_running([Id], 10000),
+    Shadow = stellar_sat:whereis(Id),
+    ?assertEqual(A, node(Shadow)),
+    stellar_ct:wait_until("the entry on B", fun() ->
+        element(1, erpc:call(B, stellar_catalog, lookup, [Id])) =:= ok
+    end, 5000),
+    %% A second shadow, on B: a stand-in registered there that ends when told to yield.
+    Test = self(),
+    Second = erlang:spawn(B, fun() ->
+        yes = stellar_registry:claim(Id),
+        Test ! {claimed, self()},
+        receive {'$gen_cast', yield} -> ok = stellar_registry:release(Id), Test ! {yielded, self()} end
+    end),
+    receive {claimed, Second} -> ok after 5000 -> ct:fail("the second shadow did not claim ~s", [Id]) end,
+    %% The timing cannot be caused for real: both catalogs are given their claim, stamped
+    %% alike, as a peer's merge (the message they exchange), here first so that the rounds
+    %% that follow carry nothing newer.
+    {ok, Entry} = stellar_catalog:lookup(Id),
+    At = erlang:system_time(millisecond) + 60000,
+    gen_server:cast(stellar_catalog, {merge, B, [Entry#{updated_at => At}]}),
+    gen_server:cast({stellar_catalog, B}, {merge, A, [Entry#{owner => B, shadow => Second, updated_at => At}]}),
+    receive {yielded, Second} -> ok after 10000 -> ct:fail("the shadow on B never yielded") end,
+    stellar_ct:wait_until("B's entry names A's shadow", fun() ->
+        case erpc:call(B, stellar_catalog, lookup, [Id]) of
+            {ok, #{owner := A, shadow := Shadow}} -> true;
+            Other -> Other
+        end
+    end, 5000),
+    ?assertEqual(Shadow, stellar_sat:whereis(Id)),
+    ?assertEqual(1, length([I || I <- stellar_ct:shadow_names(), I =:= Id])).
 
 %% Helpers.
 
