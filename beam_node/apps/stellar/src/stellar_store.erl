@@ -25,6 +25,8 @@
 %%   sent to a store node that died, is sent again (at least once; the store's insert is
 %%   idempotent on satellite and time). The buffer is bounded (telemetry_buffer rows): beyond
 %%   it rows are dropped, counted (never reset) and logged; so are rows the database refused.
+%%   At most telemetry_window batches are unconfirmed at once (flow control: the store is
+%%   sent what it can take, and a refusal stays the exception).
 %% - Restore: each time the store node comes up, satellites that the catalog does not know are
 %%   restored from their checkpoints, and every queued or sent command is delivered again.
 %% - Ownership: one store node at a time owns the database (the store node's lease). A store
@@ -372,7 +374,12 @@ handle_info({telemetry_ack, Id, Stored, Rejected}, State = #state{unacked = U})
             delete_range(First, Last),
             _ = ets:update_counter(?COUNTERS, rows, Stored),
             _ = Rejected > 0 andalso reject(Rejected),
-            {noreply, State#state{unacked = U1}};
+            State1 = State#state{unacked = U1},
+            %% A full window held the next batch back: this ack lets it go.
+            {noreply, case map_size(U) >= window() andalso State#state.route =/= none of
+                          true -> flush_telemetry(State1);
+                          false -> State1
+                      end};
         error ->  % a batch already sent again (store change, nack, timeout): its rows stay
             {noreply, State}
     end;
@@ -591,6 +598,12 @@ to_store(Msg, State = #state{route = none, held = {N, Held}, dropped_held = D}) 
 flush_ms() ->
     application:get_env(stellar, telemetry_flush_ms, 500).
 
+%% Batches sent and not yet confirmed, at most: a store that is behind gets no more than it
+%% can hold (its buffer is 100,000 rows, room for two nodes' windows), rather than refusals,
+%% a pause and everything after the refused batch sent again.
+window() ->
+    application:get_env(stellar, telemetry_window, 40).
+
 %% True while one of this node's sats nodes is starting (none is `up' yet, or not all are).
 sats_starting() ->
     lists:any(fun(#{role := Role, status := Status}) -> Role =:= sats andalso Status =:= starting end,
@@ -692,7 +705,9 @@ flush_telemetry(State = #state{hold_until = Hold}) when is_integer(Hold) ->
     end.
 
 send_telemetry(State = #state{sent_upto = Upto, batch_seq = Seq, unacked = U}) ->
-    case take(ets:next(?TAB, Upto), 0, []) of
+    case map_size(U) < window() andalso take(ets:next(?TAB, Upto), 0, []) of
+        false ->
+            State;  % the window is full: the next ack sends on
         {[], _} ->
             State;
         {Batch = [{First, _, _, _} | _], More} ->

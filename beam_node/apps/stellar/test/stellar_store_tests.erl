@@ -20,6 +20,8 @@ store_test_() ->
          {"batches of at most 1000 rows, kept until acknowledged", fun batches_kept_until_ack/0},
          {"a tick pass is buffered packed, 1000 rows an object; beyond the bound it is cut",
           fun tick_pass_packed/0},
+         {"at most telemetry_window batches unconfirmed; an ack lets the next go",
+          fun window_bounds_unconfirmed/0},
          {"a refused batch (nack) is sent again, after a pause", fun nack_resends/0},
          {"store node death: unconfirmed batches go to the next store node",
           fun store_death_resends/0},
@@ -84,7 +86,8 @@ cleanup({Owner, Server, Fake}) ->
     [kill_and_wait(P) || P <- [Fake, whereis(store)], is_pid(P)],
     Owner ! stop,
     [application:unset_env(stellar, K) || K <- [py_nodes, telemetry_flush_ms, checkpoint_ms,
-                                                  checkpoint_ticks_ms, telemetry_buffer]],
+                                                  checkpoint_ticks_ms, telemetry_buffer,
+                                                  telemetry_window]],
     ok.
 
 %% The stand-in store: answers the restore calls, passes telemetry batches to the test.
@@ -235,6 +238,25 @@ tick_pass_packed() ->
     wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
     ?assertEqual(0, ets:info(stellar_store_telemetry, size)),
     ?assertMatch(#{rows := 2200}, telemetry()).
+
+window_bounds_unconfirmed() ->
+    ok = application:set_env(stellar, telemetry_window, 2),
+    add_while_down(1, 4500),
+    [{From, Id1, R1}, {From, Id2, R2}] = [next_batch() || _ <- lists:seq(1, 2)],
+    %% Two unconfirmed: the third waits, however many flush periods go by.
+    receive {batch, _, _, _, Early} -> error({past_the_window, length(Early)}) after 300 -> ok end,
+    ?assertMatch(#{buffered := 4500, unconfirmed_batches := 2}, telemetry()),
+    From ! {telemetry_ack, Id1, length(R1), 0},
+    {From, Id3, R3} = next_batch(),
+    receive {batch, _, _, _, Early2} -> error({past_the_window, length(Early2)}) after 300 -> ok end,
+    From ! {telemetry_ack, Id2, length(R2), 0},
+    From ! {telemetry_ack, Id3, length(R3), 0},
+    Rest = [next_batch() || _ <- lists:seq(1, 2)],
+    ?assertEqual([1000, 1000, 1000, 1000, 500], [length(R) || R <- [R1, R2, R3 | [R || {_, _, R} <- Rest]]]),
+    ?assertEqual(lists:seq(1, 4500), lists:append([times(R) || R <- [R1, R2, R3 | [R || {_, _, R} <- Rest]]])),
+    [From ! {telemetry_ack, Id, length(R), 0} || {_, Id, R} <- Rest],
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
+    ?assertMatch(#{rows := 4500, unconfirmed_batches := 0}, telemetry()).
 
 nack_resends() ->
     add_while_down(1, 3),
