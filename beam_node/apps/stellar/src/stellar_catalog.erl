@@ -621,14 +621,14 @@ merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
         when is_binary(Id), is_atom(Owner), is_integer(At) ->
     case ets:lookup(?TAB, Id) of
         [{_, Mine = #{updated_at := MyAt, owner := MyOwner}}]
-                when MyAt >= At, MyOwner =:= node(), Owner =/= node(), node() < Owner ->
+                when MyAt >= At, MyOwner =:= node(), node() < Owner ->
             case stellar_registry:whereis_local(Id) of
                 undefined ->
                     State;
                 _Shadow ->
                     %% Debug: a claim sent before a hand-off to here lands here too.
                     logger:debug("satellite ~s: ~s's claim is older; keeping it here", [Id, Owner]),
-                    replicate_now(write(Mine#{updated_at => max(now_ms(), MyAt + 1)}), State)
+                    keep_here(Mine, MyAt, State)
             end;
         [{_, #{updated_at := MyAt}}] when MyAt >= At ->
             State;
@@ -643,7 +643,7 @@ merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
                     State;
                 {_, [{_, Mine}]} when node() < Owner ->
                     logger:warning("satellite ~s: claimed by ~s too; keeping it here", [Id, Owner]),
-                    replicate_now(write(Mine#{updated_at => max(now_ms(), At + 1)}), State);
+                    keep_here(Mine, At, State);
                 {Shadow, _} ->
                     logger:warning("satellite ~s: claimed by ~s too; handing it over", [Id, Owner]),
                     _ = write(Entry),
@@ -653,6 +653,10 @@ merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
     end;
 merge(_Bad, State) ->
     State.
+
+%% Our claim again, stamped newer than After (the newest stamp in play) and sent at once.
+keep_here(Mine, After, State) ->
+    replicate_now(write(Mine#{updated_at => max(now_ms(), After + 1)}), State).
 
 %% A BEAM node went down or left: its shadows are gone.
 forget_shadows(Beam) ->
