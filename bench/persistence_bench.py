@@ -1,7 +1,7 @@
 """Persistence benchmark: telemetry ingest, a 1 Hz constellation into PostgreSQL, command latency.
 
     .venv/bin/python bench/persistence_bench.py [--satellites 10000] [--steady-s 60]
-        [--cmd-rate 1000] [--cmd-s 60] [--create-workers 200] [--create-only]
+        [--cmd-rate 1000] [--cmd-s 60] [--create-workers 4] [--create-batch 1000] [--create-only]
         [--copy-rows 200000] [--copy-rounds 3] [--strict]
 
 Starts an embedded PostgreSQL (durable: fsync on, as in production) in a temporary folder and
@@ -15,10 +15,13 @@ migrates it (no seed). Then, in one run:
    on a command line) with 2 `sats` nodes and 1 `store` node, tick 1 s, on 127.0.0.1 with a
    random cookie in a temporary HOME, driven by a hidden Python control node through rpc and a
    helper module compiled at run time (`bench_persist`, below). Once the store has restored
-   (stellar_store:status() restores >= 1), N satellites are created with `stellar:create/1` from
-   --create-workers processes inside BEAM at once (as concurrent API clients; each create waits for
-   its row, which the store commits with the others that came meanwhile): satellites/s and
-   per-create latency. Target (issue 19): >= 5,000/s. --create-only stops here.
+   (stellar_store:status() restores >= 1), N satellites are created with `stellar:create_many/1`
+   (an import: --create-batch specs a call, one store call and one transaction for each 2,000)
+   from --create-workers processes inside BEAM at once; with --create-batch 1 with
+   `stellar:create/1` each (as concurrent API clients; each create waits for its row, which the
+   store commits with the others that came meanwhile): satellites/s and per-call latency, and
+   the time until all run. Target (issue 19): >= 5,000/s, 100,000 in under a minute.
+   --create-only stops here.
 3. steady state (--steady-s at 1 Hz, after --settle-s): every second the bench reads the
    newest telemetry time of 100 probed satellites in PostgreSQL (lag = now - newest; one index
    lookup each: a max(time) over the table costs PostgreSQL more than the ingest at 100,000
@@ -109,7 +112,8 @@ RPC = Callable[..., Awaitable[Any]]
 
 HELPER = r"""
 -module(bench_persist).
--export([create/1, create/2, wait_running/3, fresh/1, queues/0, probe_store/2, commands/4]).
+-export([create/1, create/2, create_batches/3, wait_running/3, fresh/1, queues/0, probe_store/2,
+         commands/4]).
 
 now_us() -> erlang:monotonic_time(microsecond).
 
@@ -141,6 +145,34 @@ create_slice(Is) ->
                 Error -> {[Error | Errs], [L | Ls]}
             end
         end, {[], []}, Is).
+
+%% Creates pbench-000001 .. pbench-N with stellar:create_many/1 (an import), Batch specs a
+%% call, from Workers processes at once (worker W sends batches W, W + Workers, ...); total and
+%% per-call µs.
+create_batches(N, Workers, Batch) ->
+    Parent = self(),
+    T0 = now_us(),
+    Batches = chunks(lists:seq(1, N), Batch),
+    Slices = [lists:append([B || {J, B} <- lists:zip(lists:seq(1, length(Batches)), Batches),
+                                 J rem Workers =:= W rem Workers]) || W <- lists:seq(1, min(Workers, length(Batches)))],
+    Pids = [spawn_link(fun() -> Parent ! {self(), batch_slice(Slice, Batch)} end) || Slice <- Slices],
+    {Errors, Lat} = lists:foldl(fun(P, {E, L}) -> receive {P, {E1, L1}} -> {E1 ++ E, L1 ++ L} end end,
+                                {[], []}, Pids),
+    #{us => now_us() - T0, t0 => T0, errors => length(Errors), latency_us => Lat,
+      first_errors => lists:sublist(Errors, 3)}.
+
+batch_slice(Is, Batch) ->
+    lists:foldl(
+        fun(Chunk, {Errs, Ls}) ->
+            S = now_us(),
+            Answers = stellar:create_many([#{id => sat_id(I), name => sat_id(I)} || I <- Chunk]),
+            L = now_us() - S,
+            {[A || A <- Answers, element(1, A) =/= ok] ++ Errs, [L | Ls]}
+        end, {[], []}, chunks(Is, Batch)).
+
+chunks([], _N) -> [];
+chunks(L, N) when length(L) =< N -> [L];
+chunks(L, N) -> {C, R} = lists:split(N, L), [C | chunks(R, N)].
 
 %% Creates pbench-000001 .. pbench-N one after the other; total and per-create µs.
 create(N) ->
@@ -632,7 +664,10 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
         try:
             # 2. Creation.
             slow = max(300.0, n / 20)
-            created = await rpc("bench_persist", "create", [n, args.create_workers], slow)
+            if args.create_batch > 1:
+                created = await rpc("bench_persist", "create_batches", [n, args.create_workers, args.create_batch], slow)
+            else:
+                created = await rpc("bench_persist", "create", [n, args.create_workers], slow)
             if created["errors"]:
                 raise BenchError(
                     f"{created['errors']} creations failed: {to_json(created['first_errors'])}"
@@ -642,6 +677,7 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
                 raise BenchError(f"only {running['running']} of {n} satellites running after 120 s")
             fig["create"] = {
                 "workers": args.create_workers,
+                "batch": args.create_batch,
                 "s": created["us"] / 1e6,
                 "per_s": n / (created["us"] / 1e6),
                 "latency_ms": summary([x / 1e3 for x in created["latency_us"]]),
@@ -803,6 +839,11 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
     return fig
 
 
+def how_created(c: dict[str, Any]) -> str:
+    batch = c.get("batch", 1)
+    return "stellar:create/1 each" if batch <= 1 else f"stellar:create_many/1, {batch:,} a call"
+
+
 def create_check(fig: dict[str, Any]) -> dict[str, Any]:
     per_s = fig["create"]["per_s"]
     return {"check": f"creation with persistence >= {TARGET_CREATE_PER_S:,.0f}/s", "value": per_s,
@@ -880,8 +921,8 @@ def report(
     )
     c, bc = fig["create"], fig["bare_create"]
     print(
-        f"2. create {n:,} (stellar:create/1 + store insert, {c['workers']} concurrent callers): {c['s']:.2f} s = "
-        f"{c['per_s']:,.0f}/s; per create {fmt_ms(c['latency_ms'])}; all running after "
+        f"2. create {n:,} ({how_created(c)}, {c['workers']} concurrent callers): {c['s']:.2f} s = "
+        f"{c['per_s']:,.0f}/s; per call {fmt_ms(c['latency_ms'])}; all running after "
         f"{c['all_running_s']:.2f} s; {c['db_rows']:,} rows in satellites"
     )
     print(
@@ -1019,7 +1060,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cmd-rate", type=int, default=1000, help="commands per second")
     parser.add_argument("--cmd-s", type=float, default=60.0, help="seconds of commands")
-    parser.add_argument("--create-workers", type=int, default=200, help="concurrent creators in BEAM")
+    parser.add_argument(
+        "--create-workers", type=int, default=None, help="concurrent creators in BEAM (default: 200 with --create-batch 1, else 4)"
+    )
+    parser.add_argument(
+        "--create-batch", type=int, default=1000, help="satellites per stellar:create_many/1 call (1: stellar:create/1 each)"
+    )
     parser.add_argument("--create-only", action="store_true", help="stop after the creation phase")
     parser.add_argument(
         "--copy-rows", type=int, default=200_000, help="rows of the COPY comparison"
@@ -1035,9 +1081,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.satellites <= 999_999:
         parser.error("--satellites must be in 1..999999 (ids are pbench-000001 ..)")
-    if min(args.steady_s, args.cmd_rate, args.cmd_s, args.copy_rows, args.copy_rounds, args.create_workers) <= 0:
+    if args.create_workers is None:
+        args.create_workers = 200 if args.create_batch == 1 else 4
+    if min(args.steady_s, args.cmd_rate, args.cmd_s, args.copy_rows, args.copy_rounds, args.create_workers, args.create_batch) <= 0:
         parser.error(
-            "--steady-s, --cmd-rate, --cmd-s, --copy-rows, --copy-rounds and --create-workers must be positive"
+            "--steady-s, --cmd-rate, --cmd-s, --copy-rows, --copy-rounds, --create-workers and --create-batch must be positive"
         )
 
     def on_sigterm(_sig: int, _frame: FrameType | None) -> None:

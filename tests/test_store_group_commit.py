@@ -132,6 +132,22 @@ async def test_a_failed_write_fails_its_batch_only() -> None:
     assert group.largest <= 3
 
 
+async def test_one_callers_items_share_a_batch_and_get_their_own_results() -> None:
+    batches: list[list[int]] = []
+
+    async def write_many(items: list[int]) -> list[int | BaseException]:
+        batches.append(items)
+        await asyncio.sleep(0)
+        return [ValueError(f"bad {i}") if i == 4 else -i for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(write_many, max_items=5)
+    results = await group.submit_many(list(range(1, 8)))
+    assert batches == [[1, 2, 3, 4, 5], [6, 7]]  # not its first item alone: at most max_items
+    assert results[:3] == [-1, -2, -3] and results[4:] == [-5, -6, -7]
+    assert isinstance(results[3], ValueError) and str(results[3]) == "bad 4"
+    assert await group.submit_many([]) == []
+
+
 # -- submissions --------------------------------------------------------------------------------
 
 
@@ -252,6 +268,33 @@ async def test_concurrent_creations_commit_together_and_answer_one_by_one(db: Da
         fresh = [(A("create_satellite"), proto_v1.state_to_term(sat(f"d{i:02d}".encode())), now_ms() + 4000) for i in range(30)]
         assert await asyncio.gather(*(server.handle_call(r, None) for r in fresh)) == [A("ok")] * 30  # type: ignore[arg-type]
         assert len(await xmins(db, "satellites", "id LIKE 'd%%'", ())) == 2  # the first, then the other 29 together
+    finally:
+        await server.close()
+
+
+async def test_a_list_of_creations_is_one_transaction_answered_item_by_item(db: Database, db_conninfo: str) -> None:
+    await Satellites(db).create(sat(b"old"), actor="t")
+    server = StoreServer(db_conninfo)
+    await server.init()
+    try:
+        ids = [f"m{i:03d}".encode() for i in range(300)]
+        terms = [proto_v1.state_to_term(sat(i)) for i in [*ids[:150], b"old", ids[3], *ids[150:]]]
+        reply = await server.handle_call((A("create_satellites"), terms, now_ms() + 4000), None)  # type: ignore[arg-type]
+        assert reply[0] == A("ok") and len(reply[1]) == 302
+        exists = (A("error"), A("already_exists"))
+        assert reply[1][150:152] == [exists, exists]  # known before; earlier in the list
+        assert reply[1][:150] + reply[1][152:] == [A("ok")] * 300
+        assert len(await xmins(db, "satellites", "id LIKE 'm%%'", ())) == 1  # one transaction
+        assert await Satellites(db).count() == 301
+        # Refused whole and unwritten: past its deadline, a malformed state, not a list, too many.
+        late = await server.handle_call((A("create_satellites"), [proto_v1.state_to_term(sat(b"late"))], now_ms() + 500), None)  # type: ignore[arg-type]
+        assert late == (A("error"), A("store_unavailable"))
+        broken = [proto_v1.state_to_term(sat(b"fine")), {A("id"): b"x"}]
+        assert (await server.handle_call((A("create_satellites"), broken, now_ms() + 4000), None))[0] == A("error")  # type: ignore[arg-type]
+        assert await server.handle_call((A("create_satellites"), b"x", now_ms() + 4000), None) == (A("error"), (A("bad_field"), A("satellites")))  # type: ignore[arg-type]
+        many = [proto_v1.state_to_term(sat(f"z{i}".encode())) for i in range(2001)]
+        assert await server.handle_call((A("create_satellites"), many, now_ms() + 4000), None) == (A("error"), (A("bad_field"), A("satellites")))  # type: ignore[arg-type]
+        assert await Satellites(db).count() == 301
     finally:
         await server.close()
 

@@ -3,6 +3,7 @@ fsync, per batch) instead of one transaction each.
 
     batcher = GroupCommit(write_many, max_items=2000)
     result = await batcher.submit(item)     # each caller awaits its own item's result
+    results = await batcher.submit_many(items)  # one caller's items, results or exceptions
 
 ``write_many(items)`` gets the items submitted while the previous write was in flight (at most
 ``max_items``, in submission order) and returns one entry per item, in order: the item's result,
@@ -49,6 +50,16 @@ class GroupCommit(Generic[T, R]):
         self._waiting.append((item, future))
         self._start()
         return await future
+
+    async def submit_many(self, items: Sequence[T]) -> list[R | BaseException]:
+        """``submit`` for each of ``items``, queued at once so that they share batches (one
+        caller's import written in one transaction, not its first item alone); each item's
+        result or exception, in order."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._waiting.extend(zip(items, futures, strict=True))
+        self._start()
+        return list(await asyncio.gather(*futures, return_exceptions=True))
 
     async def wait_idle(self) -> None:
         """Until nothing is waiting or being written."""

@@ -5,6 +5,8 @@ BEAM side never talks SQL. Requests (terms as ``stellar_store`` sends them)::
 
     call {create_satellite, SatState, DeadlineMs}      -> ok | {error, already_exists | ...}
                                                           (a late one is deleted at once)
+    call {create_satellites, [SatState], DeadlineMs}   -> {ok, [ok | {error, already_exists | ...}]}
+                                                          (at most MAX_BATCH; each as above)
     call {submit_command, _Proposed, SatId, Kind, Args, IdemKey | undefined, DeadlineMs, SubmittedBy | undefined}
                                                        -> {ok, CommandId, new | {existing, Status}}
                                                           (committed before DeadlineMs, or nothing)
@@ -197,6 +199,8 @@ class StoreServer(GenServer):
         tag = request[0]
         if tag == "create_satellite" and len(request) == 3:
             return await self._create(request[1], request[2])
+        if tag == "create_satellites" and len(request) == 3:
+            return await self._create_list(request[1], request[2])
         if tag == "submit_command" and len(request) in (7, 8):  # 7: a node without submitted_by
             return await self._submit(*request[2:])
         if tag == "checkpoint" and len(request) == 2 and type(request[1]) is list:
@@ -217,13 +221,30 @@ class StoreServer(GenServer):
             return UNAVAILABLE
         try:
             await self.creates.submit((state, deadline_ms / 1000))  # written with the others that came meanwhile
+        except _Late:  # written after its caller's deadline: deleted again, never restored
+            return UNAVAILABLE
         except ValidationError as exc:
             if exc.field == "id":
                 return (ERROR, Atom("already_exists"))
             raise
-        except _Late:  # written after its caller's deadline: deleted again, never restored
-            return UNAVAILABLE
         return OK
+
+    async def _create_list(self, terms: Any, deadline_ms: Any) -> Any:
+        """Many new satellites (an import) in one call, written in as few transactions as
+        ``creates`` batches them; each answered as ``_create`` would. A malformed state refuses
+        the whole call unwritten: BEAM checked every one, so it is a bug, not an operator's."""
+        if type(terms) is not list or len(terms) > MAX_BATCH:
+            return (ERROR, (Atom("bad_field"), Atom("satellites")))
+        if type(deadline_ms) is not int:
+            return (ERROR, (Atom("bad_field"), Atom("deadline")))
+        states = [proto_v1.state_from_term(term) for term in terms]
+        if time.time() > deadline_ms / 1000 - COMMIT_MARGIN_S:
+            self._refused_late("%d satellite(s) refused uncreated: the call arrived after its deadline", len(states))
+            return UNAVAILABLE
+        for state in states:
+            self.alarm_keeper.note_capacity(state.id.decode(), state.memory_capacity_mb)
+        results = await self.creates.submit_many([(state, deadline_ms / 1000) for state in states])
+        return (OK, [_create_answer(result) for result in results])
 
     async def _submit(self, sat_id: Any, kind: Any, args: Any, key: Any, deadline_ms: Any, by: Any = None) -> Any:
         """A command into the ledger, committed before ``deadline_ms`` (the caller's timeout,
@@ -502,6 +523,19 @@ def _args_json(args: dict[Any, Any]) -> dict[str, Any]:
     value = to_json(args)
     assert isinstance(value, dict)
     return value
+
+
+def _create_answer(result: object) -> Any:
+    """A creation's result (``creates``) as the term ``create_satellite`` answers: a database
+    that went away answers this item ``store_unavailable``, like a late write."""
+    if result is None:
+        return OK
+    if isinstance(result, _Late | DatabaseUnavailable):
+        return UNAVAILABLE
+    if isinstance(result, ValidationError):
+        return (ERROR, Atom("already_exists")) if result.field == "id" else (ERROR, (Atom("bad_field"), Atom(result.field)))
+    log.error("store: a creation failed: %r", result)
+    return (ERROR, (Atom("internal"), type(result).__name__.encode()))
 
 
 def _pending_term(command: Command) -> tuple[bytes, bytes, Atom, dict[Atom, Any]] | None:

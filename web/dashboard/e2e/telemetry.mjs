@@ -35,6 +35,17 @@ async function download(button, name) {
   return { suggested: file.suggestedFilename(), text: fs.readFileSync(target, "utf8") };
 }
 
+/** Poll ``probe`` until it returns a value other than null, for at most WAIT_MS. */
+async function waitFor(probe, what) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 const windowLocator = page.locator("[data-testid=telemetry-window]");
 const points = () => page.locator("[data-testid=chart-energy]").getAttribute("data-points").then(Number);
 await runScenario({
@@ -60,9 +71,18 @@ await runScenario({
     await page.waitForFunction((n) => Number(document.querySelector("[data-testid=chart-energy]")?.dataset.points) > n, before);
     result.live_points = [before, await points()];
 
-    // A custom range in UTC: from 10 minutes ago to now; not live.
+    // A custom range in UTC: from 10 minutes ago to now; not live. The live chart's tail comes
+    // from the event stream, a custom range only from stored rows, and the page asks once: wait
+    // until the store holds three of its 2 s buckets (writes trail the stream by a batch).
     const now = Date.now();
     const utc = (ms) => new Date(ms).toISOString().slice(0, 16);
+    const fromIso = new Date(utc(now - 10 * 60_000) + "Z").toISOString();
+    const toIso = new Date(utc(now + 60_000) + "Z").toISOString();
+    result.stored_buckets = await waitFor(async () => {
+      const query = new URLSearchParams({ from: fromIso, to: toIso, step: "2" });
+      const stored = await api("GET", `/api/satellites/${SAT}/telemetry?${query}`);
+      return stored.items.length >= 3 ? stored.items.length : null;
+    }, "three stored 2 s buckets of telemetry");
     await page.locator("[data-range=custom]").click();
     await page.getByLabel("from (UTC)").fill(utc(now - 10 * 60_000));
     await page.getByLabel("to (UTC)").fill(utc(now + 60_000));

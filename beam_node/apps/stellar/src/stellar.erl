@@ -7,6 +7,7 @@
 -export([sats_page/3]).
 -export([sat/1]).
 -export([create/1]).
+-export([create_many/1]).
 -export([stop/1]).
 -export([set_mode/2]).
 -export([set_tle/2]).
@@ -33,6 +34,8 @@
 -export([plan/0]).
 
 -define(SYNC_TIMEOUT, 5000).
+%% Satellites per store call in create_many/1 (the store node's largest transaction).
+-define(CREATE_CHUNK, 2000).
 
 -type sat() :: #{id := binary(), name := binary(), mode := stellar_proto_v1:mode(),
                  energy_pct := float(), memory_used_mb := float(),
@@ -103,6 +106,15 @@ create(Spec) ->
         Error ->
             Error
     end.
+
+%% Creates many satellites at once (an import): one store call and one catalog call for each
+%% ?CREATE_CHUNK of them instead of one each. One answer per spec, in order, as create/1 would
+%% give it; an id that came earlier in Specs is {error, already_exists}.
+-spec create_many([map()]) -> [{ok, binary()} | {error, term()}].
+create_many(Specs) when is_list(Specs) ->
+    Now = erlang:system_time(millisecond),
+    lists:append([create_chunk([stellar_spec:sat_state(S, Now) || S <- Chunk])
+                  || Chunk <- chunks(Specs, ?CREATE_CHUNK)]).
 
 %% Stops the satellite's actor and shadow and removes it from the catalog.
 -spec stop(id()) -> ok | {error, not_found | {bad_field, id}}.
@@ -411,18 +423,68 @@ start(SatState = #{id := Id}) ->
     end.
 
 start_shadow(SatState = #{id := Id}) ->
-    case stellar_catalog:create(SatState) of
-        ok ->
-            case stellar_sat_sup:start_shadow(Id) of
-                {ok, _} ->
-                    {ok, Id};
-                {error, Reason} ->
-                    _ = stellar_catalog:delete(Id),
-                    {error, Reason}
-            end;
-        {error, already_exists} ->
-            {error, already_exists}
+    start_created(Id, stellar_catalog:create(SatState)).
+
+%% The catalog took Id (ok): its shadow starts here.
+start_created(Id, ok) ->
+    case stellar_sat_sup:start_shadow(Id) of
+        {ok, _} ->
+            {ok, Id};
+        {error, Reason} ->
+            _ = stellar_catalog:delete(Id),
+            {error, Reason}
+    end;
+start_created(_Id, {error, Reason}) ->
+    {error, Reason}.
+
+%% create_many/1 for at most ?CREATE_CHUNK checked specs: the same steps as start/1, each for
+%% the lot (ids new to the catalog and to this chunk -> store -> catalog -> shadows).
+create_chunk(Checked) ->
+    try
+        Fresh = fresh_states(Checked),
+        Stored = lists:zip(Fresh, stellar_store:create_many(Fresh)),
+        InStore = [S || {S, ok} <- Stored],
+        Taken = lists:zip(InStore, stellar_catalog:create_many(InStore)),
+        Outcomes = maps:from_list([{Id, Error} || {#{id := Id}, Error = {error, _}} <- Stored] ++
+                                  [{Id, start_created(Id, R)} || {#{id := Id}, R} <- Taken]),
+        answers(Checked, Outcomes)
+    catch
+        exit:{noproc, _} -> [case C of {ok, _} -> {error, not_running}; Error -> Error end
+                             || C <- Checked]
     end.
+
+%% The valid states whose id is not in the catalog, each id once (its first spec).
+fresh_states(Checked) ->
+    {Fresh, _Seen} = lists:foldl(
+        fun({ok, S = #{id := Id}}, {Acc, Seen}) ->
+                case is_map_key(Id, Seen) orelse stellar_catalog:lookup(Id) =/= error of
+                    true -> {Acc, Seen};
+                    false -> {[S | Acc], Seen#{Id => true}}
+                end;
+           (_Error, AccSeen) ->
+                AccSeen
+        end, {[], #{}}, Checked),
+    lists:reverse(Fresh).
+
+%% One answer per checked spec: its id's outcome, taken once (a repeated id, or one the
+%% catalog had, already exists), or its spec's error.
+answers([{ok, #{id := Id}} | Rest], Outcomes) ->
+    case maps:take(Id, Outcomes) of
+        {Outcome, Left} -> [Outcome | answers(Rest, Left)];
+        error -> [{error, already_exists} | answers(Rest, Outcomes)]
+    end;
+answers([Error | Rest], Outcomes) ->
+    [Error | answers(Rest, Outcomes)];
+answers([], _Outcomes) ->
+    [].
+
+chunks([], _N) ->
+    [];
+chunks(List, N) when length(List) =< N ->
+    [List];
+chunks(List, N) ->
+    {Chunk, Rest} = lists:split(N, List),
+    [Chunk | chunks(Rest, N)].
 
 %% The command is in the ledger: it must reach the shadow, also when the shadow is being
 %% restarted (its actor just died) as we call it. A shadow records a command id once, so

@@ -39,6 +39,7 @@
 -export([child_spec/0]).
 -export([new_tables/0]).
 -export([create/1]).
+-export([create_many/1]).
 -export([lookup/1]).
 -export([shadow/1]).
 -export([entries/0]).
@@ -81,7 +82,7 @@
 %% nodes' counts must agree first, or two nodes that see each other's takeover late move
 %% satellites back and forth.
 -define(SETTLE_MS, 3000).
-%% Entries per message of a state sync round.
+%% Entries per message of a state sync round (and of a create_many's new entries).
 -define(SYNC_CHUNK, 2000).
 
 -type status() :: placing | running | deleted.
@@ -151,6 +152,14 @@ new_tables() ->
 create(SatState = #{id := _}) ->
     %% Long: at 100,000 satellites the catalog may be busy placing thousands for a while.
     gen_server:call(?MODULE, {create, SatState}, 60000).
+
+%% create/1 for many states in one call: one answer per state, in order; their entries go to
+%% the other BEAM nodes in one message.
+-spec create_many([stellar_proto_v1:sat_state()]) -> [ok | {error, already_exists}].
+create_many([]) ->
+    [];
+create_many(SatStates) ->
+    gen_server:call(?MODULE, {create_many, SatStates}, 60000).
 
 %% The live entry of Id.
 -spec lookup(binary()) -> {ok, entry()} | error.
@@ -360,16 +369,19 @@ init([]) ->
     {ok, #state{changed_at = mono_ms(), synced_at = now_ms()}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
-handle_call({create, SatState = #{id := Id}}, _From, State) ->
-    Live = lookup(Id) =/= error orelse stellar_sat:whereis(Id) =/= undefined,
-    case Live of
-        true ->
-            {reply, {error, already_exists}, State};
-        false ->
-            Entry = #{id => Id, state => SatState, node => undefined, owner => node(),
-                      status => placing, updated_at => now_ms()},
-            {reply, ok, replicate_now(write(Entry), State)}
+handle_call({create, SatState}, _From, State) ->
+    case new_entry(SatState) of
+        {ok, Entry} -> {reply, ok, replicate_now(Entry, State)};
+        Error -> {reply, Error, State}
     end;
+handle_call({create_many, SatStates}, _From, State) ->
+    Answers = [new_entry(S) || S <- SatStates],
+    Entries = [E || {ok, E} <- Answers],
+    _ = [gen_server:abcast(peer_nodes(State), ?MODULE, {merge, node(), Chunk})
+         || Chunk <- chunks(Entries, ?SYNC_CHUNK)],
+    Pending = maps:without([Id || #{id := Id} <- Entries], State#state.pending),
+    {reply, [case A of {ok, _} -> ok; Error -> Error end || A <- Answers],
+     State#state{pending = Pending}};
 handle_call({place, Id}, {Shadow, _}, State) ->
     case lookup(Id) of
         {ok, Entry = #{owner := Owner, state := SatState}} ->
@@ -584,6 +596,17 @@ schedule_reconcile() ->
 %% Writes Entry, keeping the satellite counts per Python node and per BEAM node.
 write(Entry) ->
     write(Entry, false).
+
+%% The entry of a new satellite, written; an id that is live (in the catalog or as a shadow
+%% here) is refused.
+new_entry(SatState = #{id := Id}) ->
+    case lookup(Id) =/= error orelse stellar_sat:whereis(Id) =/= undefined of
+        true ->
+            {error, already_exists};
+        false ->
+            {ok, write(#{id => Id, state => SatState, node => undefined, owner => node(),
+                         status => placing, updated_at => now_ms()})}
+    end.
 
 %% Persisted: this write's state went to the store anyway (persisted_at = its changed_at); any
 %% other write drops an older persisted_at, so a checkpoint sees it even within the same ms.

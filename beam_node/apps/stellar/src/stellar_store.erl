@@ -52,6 +52,7 @@
 -export([new_table/0]).
 -export([enabled/0]).
 -export([create/1]).
+-export([create_many/1]).
 -export([submit/4, submit/5]).
 -export([sent/1]).
 -export([result/4]).
@@ -162,6 +163,26 @@ create(SatState) ->
         true ->
             DeadlineMs = erlang:system_time(millisecond) + ?SUBMIT_TIMEOUT,
             store_call({create_satellite, SatState, DeadlineMs}, ?SUBMIT_TIMEOUT)
+    end.
+
+%% create/1 for many satellites in one call to the store node (at most its batch, 2,000):
+%% one answer per state, in order.
+-spec create_many([stellar_proto_v1:sat_state()])
+    -> [ok | {error, already_exists | store_unavailable | no_quorum | term()}].
+create_many([]) ->
+    [];
+create_many(SatStates) ->
+    case enabled() of
+        false ->
+            [ok || _ <- SatStates];
+        true ->
+            DeadlineMs = erlang:system_time(millisecond) + ?SUBMIT_TIMEOUT,
+            N = length(SatStates),
+            case store_call({create_satellites, SatStates, DeadlineMs}, ?SUBMIT_TIMEOUT) of
+                {ok, Answers} when length(Answers) =:= N -> Answers;
+                {error, Reason} -> lists:duplicate(N, {error, Reason});
+                Other -> lists:duplicate(N, {error, {bad_reply, Other}})
+            end
     end.
 
 %% Commits a command to the ledger. Returns its id (the original one when IdemKey was used

@@ -19,7 +19,8 @@
 all() ->
     [create_spreads_over_sats_nodes, sats_page_filters_and_pages, crash_restarts_actor_with_state,
      kill_sats_node_replaces_its_satellites, commands_and_events, stop_removes_satellite,
-     bad_input_returns_errors, tle_gives_position, orbital_calls_without_orbital_node].
+     bad_input_returns_errors, create_many_answers_each_spec, tle_gives_position,
+     orbital_calls_without_orbital_node].
 
 init_per_suite(Config) ->
     ok = stellar_ct:require_distribution(),
@@ -302,6 +303,32 @@ bad_input_returns_errors(_Config) ->
     ?assertEqual(Shadows, stellar_sat_sup:shadows()),
     ?assertEqual(Running, stellar_ct:running_sats()),
     ?assertEqual(Sup, whereis(stellar_sup)).
+
+create_many_answers_each_spec() ->
+    [{doc, "create_many/1 (an import) answers each spec in order as create/1 would: new ones "
+           "run, a repeated or known id already exists, a bad spec gets its own error and "
+           "creates nothing; more than one store chunk (2,000) goes through too."}].
+create_many_answers_each_spec(_Config) ->
+    {ok, <<"known">>} = stellar:create(#{id => <<"known">>, name => <<"Known">>}),
+    Specs = [#{id => <<"imp-1">>, name => <<"One">>},
+             #{id => <<"known">>, name => <<"Again">>},
+             #{id => <<"imp-2">>, name => <<"Two">>, energy_pct => 101},
+             #{id => <<"imp-3">>, name => <<"Three">>, mode => safe},
+             #{id => <<"imp-1">>, name => <<"Twice">>},
+             [not_a_map]],
+    ?assertEqual([{ok, <<"imp-1">>}, {error, already_exists}, {error, {bad_field, energy_pct}},
+                  {ok, <<"imp-3">>}, {error, already_exists}, {error, {bad_spec, [not_a_map]}}],
+                 stellar:create_many(Specs)),
+    _ = wait_running([<<"known">>, <<"imp-1">>, <<"imp-3">>], ?WAIT_MS),
+    ?assertMatch({ok, #{name := <<"One">>}}, stellar:sat(<<"imp-1">>)),
+    ?assertMatch({ok, #{mode := safe}}, stellar:sat(<<"imp-3">>)),
+    ?assertMatch({ok, #{name := <<"Known">>}}, stellar:sat(<<"known">>)),
+    ?assertEqual({error, not_found}, stellar:sat(<<"imp-2">>)),
+    Many = [iolist_to_binary(io_lib:format("bulk-~4..0b", [I])) || I <- lists:seq(1, 2500)],
+    Answers = stellar:create_many([#{id => Id, name => Id} || Id <- Many]),
+    ?assertEqual([{ok, Id} || Id <- Many], Answers),
+    ?assertEqual(2500 + 3, length(stellar:sats())),
+    ?assertEqual([], stellar:create_many([])).
 
 %% Helpers.
 
