@@ -205,6 +205,36 @@ async def test_create(gw: Harness) -> None:
     assert response.status == 400
 
 
+async def test_import(gw: Harness) -> None:
+    operator = gw.auth("operator")
+    tle = {"line1": DEMO_TLE[0], "line2": DEMO_TLE[1]}
+    sats = [{"id": "imp-1", "name": "One", "tle": tle}, {"id": "sat-1", "name": "Known"}, {"id": "imp-2", "name": "Two", "mode": "safe"},
+            {"id": "imp-1", "name": "Again"}, {"id": "imp-3", "name": "Full", "memory_used_mb": 2000}]  # fmt: skip
+    response = await gw.client.post("/api/satellites/import", json={"satellites": sats}, headers=operator)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["created"] == 2
+    assert [(i["id"], i["status"]) for i in body["items"]] == [("imp-1", 201), ("sat-1", 409), ("imp-2", 201), ("imp-1", 409), ("imp-3", 422)]
+    assert body["items"][1]["error"]["code"] == "conflict" and "error" not in body["items"][0]
+    assert body["items"][4]["error"]["details"]["field"] == "memory_used_mb"
+    created = await (await gw.client.get("/api/satellites/imp-1", headers=gw.auth("viewer"))).json()
+    assert created["name"] == "One" and created["tle"] == tle
+    assert (await (await gw.client.get("/api/satellites/imp-2", headers=gw.auth("viewer"))).json())["mode"] == "safe"
+    # A malformed item refuses the whole request, naming it; nothing is created.
+    bad_tle = {"line1": DEMO_TLE[0], "line2": DEMO_TLE[1][:-1] + "0"}
+    for bad, field in [
+        ({"satellites": [{"id": "new-a", "name": "A"}, {"id": "new-b"}]}, "satellites[1].name"),
+        ({"satellites": [{"id": "new-a", "name": "A"}, {"id": "new-b", "name": "B", "tle": bad_tle}]}, "satellites[1].tle.line2"),
+        ({"satellites": [{"id": "new-a", "name": "A", "elements": "not a TLE"}]}, "satellites[0].elements"),
+        ({"satellites": []}, "satellites"),
+        ({"satellites": [{"id": f"n{i}", "name": "n"} for i in range(2001)]}, "satellites"),
+        ({"sats": []}, "satellites"),
+    ]:
+        await expect_invalid_field(await gw.client.post("/api/satellites/import", json=bad, headers=operator), field)
+    assert (await gw.client.get("/api/satellites/new-a", headers=gw.auth("viewer"))).status == 404
+    await expect_error(await gw.client.post("/api/satellites/import", json={"satellites": sats}, headers=gw.auth("viewer")), 403, "forbidden")
+
+
 async def test_patch_mode(gw: Harness) -> None:
     response = await gw.client.patch("/api/satellites/sat-1", json={"mode": "science"}, headers=gw.auth("operator"))
     assert response.status == 200 and (await response.json())["mode"] == "science"

@@ -173,6 +173,26 @@ async def _scenario(url: str, tokens: dict[str, str]) -> None:
         assert deleted.status == 204
         assert (await http.get(f"/api/satellites/{SAT}", headers=auth("viewer"))).status == 404
         await _dashboard(http, auth)
+        await _import(http, auth)
+
+
+async def _import(http: aiohttp.ClientSession, auth: Any) -> None:
+    """A catalog import through BEAM's stellar:create_many/1 and the store's one transaction:
+    each item answered on its own, the new ones running, a known id refused."""
+    sats = [{"id": f"imp-{i:02d}", "name": f"Imported {i}"} for i in range(40)] + [{"id": "demo-01", "name": "Known"}]
+    async with http.post("/api/satellites/import", json={"satellites": sats}, headers=auth("operator")) as r:
+        assert r.status == 200, await r.text()
+        body = await r.json()
+    assert body["created"] == 40 and [i["status"] for i in body["items"]] == [201] * 40 + [409]
+
+    async def all_running() -> bool:
+        async with http.get("/api/satellites?status=running&limit=1000", headers=auth("viewer")) as r:
+            running = {s["id"] for s in (await r.json())["items"]}
+        return {s["id"] for s in sats} <= running
+
+    assert await _wait_for(all_running)
+    imported = await (await http.get("/api/satellites/imp-07", headers=auth("viewer"))).json()
+    assert imported["name"] == "Imported 7" and imported["mode"] == "nominal"
 
 
 async def _passes(http: aiohttp.ClientSession, auth: Any, stations: dict[str, dict[str, Any]]) -> None:

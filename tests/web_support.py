@@ -33,6 +33,7 @@ from schemathesis.checks import (
 from schemathesis.core.parameters import ParameterLocation
 
 from py_nodes.db import ROLES, ApiTokens, Database
+from py_nodes.jsonterms import JsonValue
 from py_nodes.limits import Limit, LimitError
 from py_nodes.satellite.modes import Mode, check_transition
 from web import GatewayConfig, create_app
@@ -124,6 +125,17 @@ class FakeCluster:
         self.add(spec["id"], mode=spec.get("mode", "nominal"), tle=(tle["line1"], tle["line2"]) if tle else None)
         self.sats_by_id[spec["id"]].update(name=spec["name"], status="placing")
         return str(spec["id"])
+
+    async def create_many(self, specs: list[dict[str, Any]]) -> list[JsonValue | None]:
+        self._check()
+        refused: list[JsonValue | None] = []
+        for spec in specs:
+            try:
+                await self.create(spec)
+                refused.append(None)
+            except ClusterRefusal as exc:
+                refused.append(exc.reason)
+        return refused
 
     async def stop(self, sat_id: str) -> None:
         self._get(sat_id)
@@ -319,6 +331,9 @@ def documented_relation_refused(case: Any, response: Any) -> bool:
         return _limit_refused(case.path_parameters["parameter"], case.body, message)
     if operation in ("createSatellite", "setSatelliteTle", "submitCommand") and isinstance(case.body, dict):
         return _elements_refused(case.body)  # a TLE's checksum, columns, an OMM's values: recomputed
+    if operation == "importSatellites" and isinstance(case.body, dict) and isinstance(field, str):
+        item = re.match(r"satellites\[(\d+)\]\.", field)  # an item's element set refuses the whole import
+        return item is not None and _elements_refused(case.body["satellites"][int(item[1])])
     if operation in ("createTask", "whatIf", "createGroundStation", "setGroundStationActive", "putGroundStation") and message.endswith("expected integer, got number"):
         return True  # documented: integers are JSON integers (JSON Schema also calls 1.0 an integer)
     if operation in ("createGroundStation", "setGroundStationActive", "putGroundStation") and isinstance(field, str) and isinstance(case.body, dict):

@@ -40,6 +40,7 @@ __all__ = [
 log = logging.getLogger("stellarops.web.cluster")
 
 EVENT_TYPES: Final = ("state", "telemetry", "alarm", "node", "command", "task", "plan")
+IMPORT_TIMEOUT_S: Final = 30.0
 SPEC_KEYS: Final = frozenset({"id", "name", "mode", "energy_pct", "memory_capacity_mb", "memory_used_mb"})
 OK: Final = Atom("ok")
 ERROR: Final = Atom("error")
@@ -107,6 +108,11 @@ class Cluster(Protocol):
 
     async def sat(self, sat_id: str) -> dict[str, Any]: ...  # ClusterRefusal("not_found")
     async def create(self, spec: dict[str, Any]) -> str: ...
+    async def create_many(self, specs: list[dict[str, Any]]) -> list[JsonValue | None]:
+        """``create`` for each spec (an import, ``stellar:create_many/1``): per spec None
+        (created) or the reason it was refused, in order."""
+        ...
+
     async def stop(self, sat_id: str) -> None: ...
     async def set_mode(self, sat_id: str, mode: str) -> None: ...
     async def set_tle(self, sat_id: str, line1: str, line2: str) -> str: ...  # the set_tle command's id
@@ -159,6 +165,15 @@ def event_from_term(term: Any) -> Event | None:
 
 def _arg_term(value: Any) -> Any:
     return value.encode() if isinstance(value, str) else value
+
+
+def _spec_term(spec: dict[str, Any]) -> dict[Atom, Any]:
+    """A checked creation body as ``stellar:create/1`` takes it."""
+    term: dict[Atom, Any] = {Atom(k): Atom(v) if k == "mode" else _arg_term(v) for k, v in spec.items() if k in SPEC_KEYS}
+    tle = spec.get("tle")
+    if isinstance(tle, dict):
+        term[Atom("tle")] = (tle["line1"].encode(), tle["line2"].encode())
+    return term
 
 
 class ErldistCluster:
@@ -215,12 +230,23 @@ class ErldistCluster:
         return sat_json(self._result(await self._rpc("stellar", "sat", [sat_id.encode()])))
 
     async def create(self, spec: dict[str, Any]) -> str:
-        term: dict[Atom, Any] = {Atom(k): Atom(v) if k == "mode" else _arg_term(v) for k, v in spec.items() if k in SPEC_KEYS}
-        tle = spec.get("tle")
-        if isinstance(tle, dict):
-            term[Atom("tle")] = (tle["line1"].encode(), tle["line2"].encode())
-        created = self._result(await self._rpc("stellar", "create", [term]))
+        created = self._result(await self._rpc("stellar", "create", [_spec_term(spec)]))
         return created.decode() if type(created) is bytes else str(created)
+
+    async def create_many(self, specs: list[dict[str, Any]]) -> list[JsonValue | None]:
+        # Longer than one call's timeout: 2,000 creations wait for their store transactions.
+        terms = [_spec_term(spec) for spec in specs]
+        answers = await self._rpc("stellar", "create_many", [terms], timeout_s=max(self._timeout_s, IMPORT_TIMEOUT_S))
+        if type(answers) is not list or len(answers) != len(specs):
+            raise ClusterFault(f"unexpected answer {answers!r:.200}")
+        refused: list[JsonValue | None] = []
+        for answer in answers:
+            try:
+                self._result(answer)
+                refused.append(None)
+            except ClusterRefusal as exc:
+                refused.append(exc.reason)
+        return refused
 
     async def stop(self, sat_id: str) -> None:
         self._result(await self._rpc("stellar", "stop", [sat_id.encode()]))

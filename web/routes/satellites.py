@@ -19,10 +19,11 @@ from ..elements import (
     from_text,
     from_tle_pair,
 )
-from ..errors import NotFound, ValidationFailed
+from ..errors import NotFound, ValidationFailed, error_body
 from ..keys import CLUSTER, DATABASE, MIRROR
 from ..logs import sat_id_var
 from ..models import (
+    ERROR,
     MODE,
     NAME,
     SAT_ID,
@@ -34,6 +35,7 @@ from ..models import (
     items_of,
     present_sat,
 )
+from ..refusals import from_refusal
 from ..respond import dumps, json_response
 from ..spec import RouteSpec, params
 
@@ -95,6 +97,33 @@ CREATE_BODY: Final = {
         "memory_used_mb": {
             "type": "number", "minimum": 0, "maximum": 1e12,
             "description": "at most memory_capacity_mb (default 1024): else 422 on this field",
+        },
+    },
+}
+IMPORT_MAX: Final = 2000  # satellites a request (one store transaction in BEAM)
+IMPORT_BODY: Final = {
+    "type": "object",
+    "required": ["satellites"],
+    "additionalProperties": False,
+    "properties": {"satellites": {"type": "array", "minItems": 1, "maxItems": IMPORT_MAX, "items": CREATE_BODY}},
+}
+IMPORTED: Final = {
+    "type": "object",
+    "required": ["created", "items"],
+    "properties": {
+        "created": {"type": "integer", "description": "how many were created"},
+        "items": {
+            "type": "array",
+            "description": "one per satellite of the request, in its order",
+            "items": {
+                "type": "object",
+                "required": ["id", "status"],
+                "properties": {
+                    "id": SAT_ID,
+                    "status": {"type": "integer", "description": "201 created, else the status POST /api/satellites would answer"},
+                    "error": ERROR["properties"]["error"],
+                },
+            },
         },
     },
 }
@@ -162,19 +191,45 @@ def elements_of(body: dict[str, Any]) -> ParsedElements | None:
     return from_omm(body["omm"])
 
 
-async def create_satellite(request: web.Request) -> web.StreamResponse:
-    spec: dict[str, Any] = dict(params(request).body)
-    sat_id_var.set(spec["id"])
+def creation_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """A checked creation body with its element set (any of the three forms) as TLE lines."""
+    spec = dict(body)
     parsed = elements_of(spec)
     for key in ONE_OF_ELEMENTS:
         spec.pop(key, None)
     if parsed is not None:
         spec["tle"] = {"line1": parsed.line1, "line2": parsed.line2}
+    return spec
+
+
+async def create_satellite(request: web.Request) -> web.StreamResponse:
+    spec = creation_spec(params(request).body)
+    sat_id_var.set(spec["id"])
     cluster = request.app[CLUSTER]
     created = await cluster.create(spec)
     raw = await cluster.sat(created)
     request.app[MIRROR].put(raw)
     return json_response(present_sat(raw), status=201, headers={"Location": f"/api/satellites/{created}"})
+
+
+async def import_satellites(request: web.Request) -> web.StreamResponse:
+    bodies: list[dict[str, Any]] = params(request).body["satellites"]
+    specs = []
+    for index, body in enumerate(bodies):
+        try:
+            specs.append(creation_spec(body))
+        except ValidationFailed as exc:  # a bad element set refuses the whole import, unwritten
+            problem = exc.message.removeprefix(f"{exc.field}: ")
+            raise ValidationFailed(f"satellites[{index}].{exc.field}", problem, details=exc.details | {"field": f"satellites[{index}].{exc.field}"}) from None
+    refusals = await request.app[CLUSTER].create_many(specs)
+    items: list[dict[str, Any]] = []
+    for spec, reason in zip(specs, refusals, strict=True):
+        if reason is None:
+            items.append({"id": spec["id"], "status": 201})
+        else:
+            error = from_refusal(reason, spec["id"])
+            items.append({"id": spec["id"], "status": error.status, **error_body(error.code, error.message, error.details)})
+    return json_response({"created": sum(1 for r in refusals if r is None), "items": items})
 
 
 async def delete_satellite(request: web.Request) -> web.StreamResponse:
@@ -238,6 +293,18 @@ ROUTES: Final = [
         description="Only id and name are required; defaults: mode nominal, energy_pct 100, memory_capacity_mb 1024, "
         "memory_used_mb 0, no TLE (no orbit). With elements (`tle`, `elements` or `omm`) the satellite flies "
         "them (SGP4). " + ELEMENTS_RULES,
+    ),
+    RouteSpec(
+        "POST", "/api/satellites/import", import_satellites, "importSatellites",
+        f"Create up to {IMPORT_MAX:,} satellites in one request (a catalog import)", "satellites", "operator",
+        {200: ("one result per satellite", IMPORTED), **error_replies(400, 401, 403, 413, 415, 422, 503)},
+        body=IMPORT_BODY, database="store",
+        description="Each item is a POST /api/satellites body. A malformed item (schema or element set) refuses the "
+        "whole request with a 422 naming it (`satellites[3].tle.line1`) and creates nothing. Otherwise each satellite "
+        "is created or refused on its own: its item says 201, or the status and error POST /api/satellites would "
+        "give (409 for an id that exists or came earlier in the request, 503 when the database did not take it: send "
+        "those again). BEAM writes them in one store transaction, several times faster than one request each. "
+        "The body size limit is STELLAROPS_HTTP_MAX_BODY (64 KiB by default: some 200-500 satellites).",
     ),
     RouteSpec(
         "GET", "/api/satellites/{sat_id}", get_satellite, "getSatellite", "One satellite", "satellites",
