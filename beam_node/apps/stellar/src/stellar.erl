@@ -111,10 +111,12 @@ create(Spec) ->
 %% ?CREATE_CHUNK of them instead of one each. One answer per spec, in order, as create/1 would
 %% give it; an id that came earlier in Specs is {error, already_exists}.
 -spec create_many([map()]) -> [{ok, binary()} | {error, term()}].
+create_many(Specs) when is_list(Specs), length(Specs) > ?CREATE_CHUNK ->
+    {Chunk, Rest} = lists:split(?CREATE_CHUNK, Specs),
+    create_many(Chunk) ++ create_many(Rest);
 create_many(Specs) when is_list(Specs) ->
     Now = erlang:system_time(millisecond),
-    lists:append([create_chunk([stellar_spec:sat_state(S, Now) || S <- Chunk])
-                  || Chunk <- chunks(Specs, ?CREATE_CHUNK)]).
+    create_chunk([stellar_spec:sat_state(S, Now) || S <- Specs]).
 
 %% Stops the satellite's actor and shadow and removes it from the catalog.
 -spec stop(id()) -> ok | {error, not_found | {bad_field, id}}.
@@ -477,14 +479,6 @@ answers([Error | Rest], Outcomes) ->
     [Error | answers(Rest, Outcomes)];
 answers([], _Outcomes) ->
     [].
-
-chunks([], _N) ->
-    [];
-chunks(List, N) when length(List) =< N ->
-    [List];
-chunks(List, N) ->
-    {Chunk, Rest} = lists:split(N, List),
-    [Chunk | chunks(Rest, N)].
 
 %% The command is in the ledger: it must reach the shadow, also when the shadow is being
 %% restarted (its actor just died) as we call it. A shadow records a command id once, so
