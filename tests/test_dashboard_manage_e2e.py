@@ -1,7 +1,8 @@
 """Managing the constellation from the dashboard in real Chromium against the real stack
 (``stellarops up``): a satellite created from a pasted TLE (a bad checksum refused first, naming
 line and column) and seen on the map, the mode dropdown showing the current mode, "no orbit" for
-a satellite without a TLE, new elements uploaded as a file (the old ones kept), a ground station edited, taken down and brought back, the satellite
+a satellite without a TLE, new elements uploaded as a file (the old ones kept), a catalog of three
+imported (and imported again: they exist), a ground station edited, taken down and brought back, the satellite
 deleted after a confirmation. The scenario is ``web/dashboard/e2e/manage.mjs``; screenshots go to
 test-output/dashboard-manage/."""
 
@@ -61,5 +62,7 @@ def test_create_a_satellite_and_edit_a_station_from_the_dashboard(tmp_path: Path
     assert result["svalbard"]["min_el_deg"] == 12.5 and result["svalbard"]["active"] is True
     assert "the scheduler re-plans" in result["station_message"]
     assert result["deleted_status"] == 404
-    for name in ("new-satellite-on-map", "satellite-orbit", "stations"):
+    imported = result["imported"]  # from the catalog import, with its own TLE
+    assert imported["name"] == "E2E CAT 2" and imported["tle"]["line1"].startswith("1 90202")
+    for name in ("new-satellite-on-map", "satellite-orbit", "stations", "catalog-import"):
         assert (OUT / f"{name}.png").stat().st_size > 10_000, name

@@ -1,7 +1,8 @@
 // Managing the constellation in real Chromium against the real stack (tests/test_dashboard_manage_e2e.py
 // runs it): a new satellite from a pasted TLE (a bad checksum refused first, naming line and column),
 // seen on the map; its page (the mode dropdown shows the current mode; a satellite without a TLE says
-// "no orbit"); new elements uploaded as a file; a ground station edited, taken down and brought back; the satellite deleted after a
+// "no orbit"); new elements uploaded as a file; a catalog of three imported, then again (they exist); a
+// ground station edited, taken down and brought back; the satellite deleted after a
 // confirmation. Env: DASHBOARD_URL, STELLAROPS_TOKEN (admin), E2E_TLE and E2E_TLE2 (fresh two-line
 // element sets of one satellite), DEMO_COUNT, E2E_OUT, CHROMIUM. Every wait has a long bound.
 
@@ -24,6 +25,13 @@ const { browser, page, pageErrors } = await openSignedIn({ token: TOKEN, waitMs:
 const api = (method, url, data) =>
   page.request.fetch(`${BASE}${url}`, { method, data, headers: { Authorization: `Bearer ${TOKEN}` }, failOnStatusCode: true });
 const drawn = () => page.locator("canvas[data-testid=map]").evaluate((c) => Number(c.dataset.drawnSats));
+
+/** A TLE line under another catalog number, with its checksum (digits summed, '-' as 1). */
+function renumber(line, number) {
+  const body = line.slice(0, 2) + String(number).padStart(5, "0") + line.slice(7, 68);
+  const sum = [...body].reduce((acc, c) => acc + (c === "-" ? 1 : c >= "0" && c <= "9" ? Number(c) : 0), 0);
+  return body + String(sum % 10);
+}
 
 await runScenario({
   browser,
@@ -79,6 +87,20 @@ await runScenario({
     await page.locator("[data-testid=tle-history] summary", { hasText: "2 element set(s)" }).waitFor();
     result.history = await (await api("GET", `/api/satellites/${SAT}/tle-history`)).json();
     await page.screenshot({ path: path.join(OUT, "satellite-orbit.png") });
+
+    // A catalog imported: three satellites as CelesTrak's text, then the same file uploaded
+    // again (they exist: counted, not failed).
+    const catalog = [1, 2, 3].map((k) => `E2E CAT ${k}\n${renumber(line1, 90200 + k)}\n${renumber(line2, 90200 + k)}`).join("\n");
+    await page.goto(`${BASE}/#/new-satellite`);
+    await page.getByLabel("catalog", { exact: true }).fill(catalog);
+    await page.locator("[data-testid=catalog-check]", { hasText: "3 satellite(s)" }).waitFor();
+    await page.getByRole("button", { name: "Import 3 satellite(s)" }).click();
+    await page.locator("[data-testid=import-result]", { hasText: "created 3, already there 0, failed 0" }).waitFor();
+    await page.getByLabel("catalog file").setInputFiles({ name: "catalog.tle", mimeType: "text/plain", buffer: Buffer.from(catalog) });
+    await page.getByRole("button", { name: "Import 3 satellite(s)" }).click();
+    await page.locator("[data-testid=import-result]", { hasText: "created 0, already there 3, failed 0" }).waitFor();
+    result.imported = await (await api("GET", "/api/satellites/norad-90202")).json();
+    await page.screenshot({ path: path.join(OUT, "catalog-import.png") });
 
     // A station edited (its mask), taken down, brought back.
     await page.goto(`${BASE}/#/stations`);

@@ -9,6 +9,7 @@ import type {
   CommandPage,
   ErrorBody,
   GroundStation,
+  ImportResult,
   Items,
   Mode,
   Page,
@@ -246,6 +247,11 @@ export class ApiClient {
 
   createSatellite(body: Record<string, unknown>): Promise<Satellite> {
     return this.request("POST", "/api/satellites", { body });
+  }
+
+  /** Up to 2,000 creation bodies in one request (a catalog import); each answered on its own. */
+  importSatellites(satellites: Record<string, unknown>[]): Promise<ImportResult> {
+    return this.request("POST", "/api/satellites/import", { body: { satellites } });
   }
 
   deleteSatellite(id: string): Promise<void> {

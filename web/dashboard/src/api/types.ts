@@ -208,6 +208,12 @@ export interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> | null };
 }
 
+/** POST /api/satellites/import: one item per satellite sent, in order. */
+export interface ImportResult {
+  created: number;
+  items: { id: string; status: number; error?: ErrorBody["error"] }[];
+}
+
 // One event of GET /api/events (the JSON in its `data:` line).
 export interface TelemetryData {
   energy_pct: number;

@@ -2,6 +2,7 @@ import { useMutation } from "@tanstack/react-query";
 import { useState } from "react";
 import type { ReactNode } from "react";
 import { ApiError } from "../api/client";
+import { CatalogImport } from "../components/CatalogImport";
 import { checkElements, checkSatelliteForm, satelliteBody } from "../elements";
 import type { SatelliteFields } from "../elements";
 import { href } from "../route";
@@ -74,6 +75,7 @@ export function SatelliteForm() {
   );
 
   return (
+    <>
     <section className="panel" data-testid="satellite-form">
       <h2>New satellite</h2>
       <form
@@ -137,5 +139,7 @@ export function SatelliteForm() {
         </p>
       ) : null}
     </section>
+    <CatalogImport />
+    </>
   );
 }
