@@ -110,13 +110,11 @@ create(Spec) ->
 %% Creates many satellites at once (an import): one store call and one catalog call for each
 %% ?CREATE_CHUNK of them instead of one each. One answer per spec, in order, as create/1 would
 %% give it; an id that came earlier in Specs is {error, already_exists}.
--spec create_many([map()]) -> [{ok, binary()} | {error, term()}].
-create_many(Specs) when is_list(Specs), length(Specs) > ?CREATE_CHUNK ->
-    {Chunk, Rest} = lists:split(?CREATE_CHUNK, Specs),
-    create_many(Chunk) ++ create_many(Rest);
+-spec create_many([map()]) -> [{ok, binary()} | {error, term()}] | {error, {bad_specs, term()}}.
 create_many(Specs) when is_list(Specs) ->
-    Now = erlang:system_time(millisecond),
-    create_chunk([stellar_spec:sat_state(S, Now) || S <- Specs]).
+    create_list(Specs);
+create_many(NotAList) ->
+    {error, {bad_specs, NotAList}}.
 
 %% Stops the satellite's actor and shadow and removes it from the catalog.
 -spec stop(id()) -> ok | {error, not_found | {bad_field, id}}.
@@ -438,6 +436,13 @@ start_created(Id, ok) ->
     end;
 start_created(_Id, {error, Reason}) ->
     {error, Reason}.
+
+create_list(Specs) when length(Specs) > ?CREATE_CHUNK ->
+    {Chunk, Rest} = lists:split(?CREATE_CHUNK, Specs),
+    create_list(Chunk) ++ create_list(Rest);
+create_list(Specs) ->
+    Now = erlang:system_time(millisecond),
+    create_chunk([stellar_spec:sat_state(S, Now) || S <- Specs]).
 
 %% create_many/1 for at most ?CREATE_CHUNK checked specs: the same steps as start/1, each for
 %% the lot (ids new to the catalog and to this chunk -> store -> catalog -> shadows).

@@ -328,7 +328,8 @@ create_many_answers_each_spec(_Config) ->
     Answers = stellar:create_many([#{id => Id, name => Id} || Id <- Many]),
     ?assertEqual([{ok, Id} || Id <- Many], Answers),
     ?assertEqual(2500 + 3, length(stellar:sats())),
-    ?assertEqual([], stellar:create_many([])).
+    ?assertEqual([], stellar:create_many([])),
+    ?assertEqual({error, {bad_specs, #{id => <<"x">>}}}, stellar:create_many(#{id => <<"x">>})).
 
 %% Helpers.
 
