@@ -263,6 +263,35 @@ async def test_a_satellite_created_past_its_deadline_is_not_created(db: Database
         await server.close()
 
 
+async def test_creations_whose_deadline_passes_while_they_wait_are_never_written(db: Database, db_conninfo: str) -> None:
+    server = await started(db_conninfo)
+    try:
+        async with db.connection() as conn:  # each write takes 2 s
+            await conn.execute(
+                "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$"
+            )
+            await conn.execute(
+                "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON satellites DEFERRABLE INITIALLY DEFERRED"
+                " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
+            )
+        first = (A("create_satellite"), proto_v1.state_to_term(sat(b"first", 1_000)), now_ms() + 4000)
+        writing = asyncio.ensure_future(server.handle_call(first, None))  # type: ignore[arg-type]
+        await asyncio.sleep(0.2)
+        # Accepted on arrival (1.8 s to its deadline's margin), but the first write holds the
+        # store until past it: refused before its own write, never in the table.
+        queued = [proto_v1.state_to_term(sat(f"queued-{i}".encode(), 1_000)) for i in range(3)]
+        reply = await server.handle_call((A("create_satellites"), queued, now_ms() + 2800), None)  # type: ignore[arg-type]
+        assert reply == (A("ok"), [(A("error"), A("store_unavailable"))] * 3)
+        assert await writing == A("ok")
+        async with db.connection() as conn:
+            rows = await (await conn.execute("SELECT count(*) FROM satellites WHERE id LIKE 'queued-%'")).fetchone()
+            audited = await (await conn.execute("SELECT count(*) FROM audit_log WHERE entity_id LIKE 'queued-%'")).fetchone()
+        assert rows == (0,) and audited == (0,)  # not written and deleted again: never written
+    finally:
+        await server.close()
+
+
 # -- telemetry batches (packed rows, issue 19) -----------------------------------------------
 
 

@@ -289,9 +289,18 @@ class StoreServer(GenServer):
             self._late_logged_at = now
 
     async def _create_many(self, items: list[tuple[SatState, float]]) -> list[DbError | _Late | None]:
-        results: list[DbError | _Late | None] = list(await self.satellites.create_many([s for s, _ in items], actor=ACTOR))
+        # Items whose callers gave up while they waited for this batch (an import bigger than
+        # the store writes in time) are refused unwritten, not written and deleted again.
+        start = time.time()
+        results: list[DbError | _Late | None] = [_Late() if start > d - COMMIT_MARGIN_S else None for _, d in items]
+        timely = [i for i, r in enumerate(results) if r is None]
+        if len(timely) < len(items):
+            self._refused_late("%d satellite(s) refused uncreated: their callers' deadline passed while they waited", len(items) - len(timely))
+        written = await self.satellites.create_many([items[i][0] for i in timely], actor=ACTOR) if timely else []
+        for i, r in zip(timely, written, strict=True):
+            results[i] = r
         now = time.time()
-        late = [i for i, ((_, deadline_s), r) in enumerate(zip(items, results, strict=True)) if r is None and now > deadline_s]
+        late = [i for i in timely if results[i] is None and now > items[i][1]]
         if late:
             await self.satellites.delete([items[i][0].id.decode() for i in late], actor=ACTOR)
             log.warning("store: %d satellite(s) written after their callers' deadline: deleted again", len(late))
