@@ -240,20 +240,25 @@ async def test_the_owner_takes_its_lease_back_after_losing_its_connection(db: Da
         await first.close()
 
 
+async def slow_satellite_commits(db: Database, seconds: int) -> None:
+    """Every commit that inserted satellites takes ``seconds`` longer (a deferred trigger)."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$ BEGIN PERFORM pg_sleep({int(seconds)}); RETURN NULL; END $$"
+        )
+        await conn.execute(
+            "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON satellites DEFERRABLE INITIALLY DEFERRED"
+            " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
+        )
+
+
 async def test_a_satellite_created_past_its_deadline_is_not_created(db: Database, db_conninfo: str) -> None:
     server = await started(db_conninfo)
     try:
         late = (A("create_satellite"), proto_v1.state_to_term(sat(b"late-1", 1_000)), now_ms() - 1)
         assert await server.handle_call(late, None) == (A("error"), A("store_unavailable"))  # type: ignore[arg-type]
-        async with db.connection() as conn:  # the write itself takes 3 s: past its caller's deadline
-            await conn.execute(
-                "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
-                " $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$"
-            )
-            await conn.execute(
-                "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON satellites DEFERRABLE INITIALLY DEFERRED"
-                " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
-            )
+        await slow_satellite_commits(db, 3)  # the write itself takes 3 s: past its caller's deadline
         slow = (A("create_satellite"), proto_v1.state_to_term(sat(b"late-2", 1_000)), now_ms() + 2500)
         assert await server.handle_call(slow, None) == (A("error"), A("store_unavailable"))  # type: ignore[arg-type]
         # Never restored: the store lists live satellites only.
@@ -266,15 +271,7 @@ async def test_a_satellite_created_past_its_deadline_is_not_created(db: Database
 async def test_creations_whose_deadline_passes_while_they_wait_are_never_written(db: Database, db_conninfo: str) -> None:
     server = await started(db_conninfo)
     try:
-        async with db.connection() as conn:  # each write takes 2 s
-            await conn.execute(
-                "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
-                " $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$"
-            )
-            await conn.execute(
-                "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON satellites DEFERRABLE INITIALLY DEFERRED"
-                " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
-            )
+        await slow_satellite_commits(db, 2)  # each write takes 2 s
         first = (A("create_satellite"), proto_v1.state_to_term(sat(b"first", 1_000)), now_ms() + 4000)
         writing = asyncio.ensure_future(server.handle_call(first, None))  # type: ignore[arg-type]
         await asyncio.sleep(0.2)

@@ -2,6 +2,7 @@ import { useState } from "react";
 import { ApiError } from "../api/client";
 import { chunked, entryBody, parseCatalog } from "../catalog";
 import { api, live } from "../services";
+import { TextFileInput } from "./TextFileInput";
 
 interface Outcome {
   created: number;
@@ -65,17 +66,12 @@ export function CatalogImport() {
       <div className="row">
         <label>
           or upload{" "}
-          <input
-            type="file"
+          <TextFileInput
             accept=".tle,.txt,text/plain"
-            aria-label="catalog file"
-            onChange={(e) => {
-              const file = e.target.files?.[0];
-              if (file)
-                void file.text().then((t) => {
-                  setText(t);
-                  setOutcome(null);
-                });
+            label="catalog file"
+            onText={(t) => {
+              setText(t);
+              setOutcome(null);
             }}
           />
         </label>

@@ -6,6 +6,7 @@ import { checkElements } from "../elements";
 import { utcDateTime } from "../format";
 import { href } from "../route";
 import { api, live } from "../services";
+import { ELEMENTS_FILES, TextFileInput } from "./TextFileInput";
 
 const HISTORY_WAIT_S = 15;
 
@@ -77,15 +78,7 @@ export function SatManage({ sat, canOperate }: { sat: LiveSat; canOperate: boole
             <textarea className="mono" rows={4} cols={72} spellCheck={false} value={text} onChange={(e) => setText(e.target.value)} aria-label="new elements" />
           </label>
           <div className="row">
-            <input
-              type="file"
-              accept=".tle,.txt,.json,.kvn,.omm,text/plain,application/json"
-              aria-label="new elements file"
-              onChange={(e) => {
-                const file = e.target.files?.[0];
-                if (file) void file.text().then(setText);
-              }}
-            />
+            <TextFileInput accept={ELEMENTS_FILES} label="new elements file" onText={setText} />
             {check ? <span className={check.ok ? "ok" : "error"}>{check.ok ? `${check.format}${check.name ? `: ${check.name}` : ""}` : check.message}</span> : null}
             <button type="submit" disabled={!check?.ok || update.isPending}>
               Update TLE

@@ -3,6 +3,7 @@ import { useState } from "react";
 import type { ReactNode } from "react";
 import { ApiError } from "../api/client";
 import { CatalogImport } from "../components/CatalogImport";
+import { ELEMENTS_FILES, TextFileInput } from "../components/TextFileInput";
 import { checkElements, checkSatelliteForm, satelliteBody } from "../elements";
 import type { SatelliteFields } from "../elements";
 import { href } from "../route";
@@ -106,15 +107,7 @@ export function SatelliteForm() {
         <div className="row">
           <label>
             or upload{" "}
-            <input
-              type="file"
-              accept=".tle,.txt,.json,.kvn,.omm,text/plain,application/json"
-              aria-label="elements file"
-              onChange={(e) => {
-                const file = e.target.files?.[0];
-                if (file) void file.text().then((text) => set("elements", text));
-              }}
-            />
+            <TextFileInput accept={ELEMENTS_FILES} label="elements file" onText={(text) => set("elements", text)} />
           </label>
           {check ? (
             <span className={check.ok ? "ok" : "error"} data-testid="elements-check">
