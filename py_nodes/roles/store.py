@@ -217,23 +217,9 @@ class StoreServer(GenServer):
 
     async def _create(self, term: Any, deadline_ms: Any) -> Any:
         """A new satellite, refused unwritten past ``deadline_ms`` (its caller gave up), and
-        deleted again (never restored) if the write itself outlived the caller."""
-        if type(deadline_ms) is not int:
-            return (ERROR, (Atom("bad_field"), Atom("deadline")))
-        state = proto_v1.state_from_term(term)
-        self.alarm_keeper.note_capacity(state.id.decode(), state.memory_capacity_mb)
-        if time.time() > deadline_ms / 1000 - COMMIT_MARGIN_S:
-            self._refused_late("satellite %s refused uncreated: the call arrived after its deadline", state.id.decode())
-            return UNAVAILABLE
-        try:
-            await self.creates.submit((state, deadline_ms / 1000))  # written with the others that came meanwhile
-        except _Late:  # written after its caller's deadline: deleted again, never restored
-            return UNAVAILABLE
-        except ValidationError as exc:
-            if exc.field == "id":
-                return (ERROR, Atom("already_exists"))
-            raise
-        return OK
+        deleted again (never restored) if the write itself outlived the caller: a list of one."""
+        reply = await self._create_list([term], deadline_ms)
+        return reply[1][0] if type(reply) is tuple and reply[0] == OK else reply
 
     async def _create_list(self, terms: Any, deadline_ms: Any) -> Any:
         """Many new satellites (an import) in one call, written in as few transactions as

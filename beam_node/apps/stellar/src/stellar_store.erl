@@ -621,7 +621,7 @@ flush_ms() ->
     application:get_env(stellar, telemetry_flush_ms, 500).
 
 %% Batches sent and not yet confirmed, at most: a store that is behind gets no more than it
-%% can hold (its buffer is 100,000 rows, room for two nodes' windows), rather than refusals,
+%% can hold (its writer holds 200,000 rows, room for two nodes' windows), rather than refusals,
 %% a pause and everything after the refused batch sent again.
 window() ->
     application:get_env(stellar, telemetry_window, 80).
