@@ -97,6 +97,12 @@ NEWEST_SQL = (
 # Rows inserted into telemetry so far (cumulative statistics: flushed by each backend at the end
 # of a transaction, at most once a second).
 INSERTED_SQL = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'telemetry'"
+# WAL written and checkpoints taken (PostgreSQL 17+ views): what a telemetry row costs the server
+# beyond its pages (full-page images after each checkpoint are most of the WAL at 100,000 rows/s).
+WAL_SQL = (
+    "SELECT w.wal_records, w.wal_fpi, w.wal_bytes, c.num_timed + c.num_requested"
+    " FROM pg_stat_wal w, pg_stat_checkpointer c"
+)
 PROBE_MS = 5_000  # store round-trip probe, between the steady window and the commands
 SLOW_MS = 100.0  # a submission slower than this is listed in the bursts
 TARGET_RATIO, TARGET_LAG_P99_S, TARGET_WRITTEN = 0.7, 5.0, 0.99
@@ -109,11 +115,12 @@ _BARE_INSERT = (
     " VALUES (%s, 'noop', '{}', %s, 'bare')"
 )
 RPC = Callable[..., Awaitable[Any]]
+BUSIEST_MS = 5000  # BEAM's processes and schedulers sampled this long after the steady window
 
 HELPER = r"""
 -module(bench_persist).
--export([create/1, create/2, create_batches/3, wait_running/3, fresh/1, queues/0, probe_store/2,
-         commands/4]).
+-export([create/1, create/2, create_batches/3, wait_running/3, fresh/1, queues/0, busiest/2,
+         probe_store/2, commands/4]).
 
 now_us() -> erlang:monotonic_time(microsecond).
 
@@ -209,6 +216,21 @@ queues() ->
                         {message_queue_len, Q} <- [erlang:process_info(P, message_queue_len)]]),
     Top = [#{name => name(P), queue => Q} || {Q, P} <- lists:sublist(lists:reverse(Procs), 3)],
     #{store => qlen(stellar_store), events => qlen(stellar_events), top => Top}.
+
+%% Where BEAM's time goes over Ms: the Top processes by reductions, and the schedulers' time by
+%% state (microstate accounting: emulator, port (distribution), gc, other...), as % of a core.
+busiest(Ms, Top) ->
+    Before = maps:from_list([{P, R} || P <- processes(), {reductions, R} <- [erlang:process_info(P, reductions)]]),
+    msacc:start(Ms),
+    After = [{R - maps:get(P, Before, 0), P} || P <- processes(), {reductions, R} <- [erlang:process_info(P, reductions)]],
+    Total = lists:sum([R || {R, _} <- After]),
+    States = lists:foldl(fun(#{type := T, counters := C}, Acc) when T =:= scheduler; T =:= dirty_cpu_scheduler ->
+                                 maps:fold(fun(K, V, A) -> maps:update_with(K, fun(X) -> X + V end, V, A) end, Acc, C);
+                            (_, Acc) -> Acc
+                         end, #{}, msacc:stats()),
+    #{reductions => Total,
+      top => [#{name => name(P), reductions => R} || {R, P} <- lists:sublist(lists:reverse(lists:sort(After)), Top)],
+      scheduler_pct => maps:map(fun(_, Us) -> 100 * Us / (Ms * 1000) end, maps:remove(sleep, States))}.
 
 qlen(Name) ->
     case whereis(Name) of
@@ -505,6 +527,13 @@ def probe_ids(n: int) -> list[str]:
     return [f"pbench-{i:06d}" for i in range(1, n + 1, step)][:PROBE_SATS]
 
 
+async def wal_counters(db: Database) -> dict[str, int]:
+    async with db.connection() as conn:
+        row = await (await conn.execute(WAL_SQL)).fetchone()
+    assert row is not None
+    return dict(zip(("records", "fpi", "bytes", "checkpoints"), (int(x) for x in row), strict=True))
+
+
 async def scalar(db: Database, query: str, params: tuple[Any, ...] = ()) -> Any:
     async with db.connection() as conn:
         row = await (await conn.execute(query, params)).fetchone()
@@ -699,16 +728,19 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
             w0 = time.time()
             t0 = time.monotonic()
             before = {k: p.ticks() for k, p in procs.items()}
+            wal_before = await wal_counters(db)
             start_mem = {k: p.memory() for k, p in procs.items()}
             await asyncio.sleep(args.steady_s)
             t1 = time.monotonic()
             after = {k: p.ticks() for k, p in procs.items()}
+            wal_after = await wal_counters(db)
             w1 = w0 + args.steady_s
             sampler.phase = "drain"
             end_mem = {k: p.memory() for k, p in procs.items()}
             # A tick stamps its catalog entry with the last sync round's start (every 2 s).
             fresh = await rpc("bench_persist", "fresh", [int(5000 * TICK_S)])
             queues = to_json(await rpc("bench_persist", "queues", []))
+            busiest = to_json(await rpc("bench_persist", "busiest", [BUSIEST_MS, 8], BUSIEST_MS / 1000 + 10))
             # All rows of the window are in once the pipeline has passed its end.
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -730,7 +762,9 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
                 "rows_in_window": int(in_window or 0),
                 "rows_expected": round(n * args.steady_s / TICK_S),
                 "drained_after_s": drained_after_s,
+                "wal": {k: wal_after[k] - wal_before[k] for k in wal_before},
                 "beam_queues_end": queues,
+                "beam_busiest": busiest,
                 "procs": {
                     k: {
                         "role": p.role,
@@ -960,6 +994,13 @@ def report(
         if rate is not None
         else "   rows written: not enough samples"
     )
+    wal = st["wal"]
+    print(
+        f"   PostgreSQL WAL over the window: {wal['bytes'] / st['window_s'] / 2**20:,.1f} MiB/s, "
+        f"{wal['records']:,} records, {wal['fpi']:,} full-page images "
+        f"({100 * wal['fpi'] * 8192 / max(wal['bytes'], 1):.0f}% of the bytes at most), "
+        f"{wal['checkpoints']} checkpoint(s)"
+    )
     b = w["buffered"]
     print(
         f"   BEAM telemetry buffer (ETS): p50 {b.get('p50', 0):,.0f}, max {b.get('max', 0):,.0f} rows; "
@@ -975,6 +1016,15 @@ def report(
     print(
         f"   BEAM queues at the end: stellar_store {q['store']}, stellar_events {q['events']}; "
         "longest: " + ", ".join(f"{t['name']} {t['queue']}" for t in q["top"])
+    )
+    bz = st["beam_busiest"]
+    print(
+        f"   BEAM over {BUSIEST_MS / 1000:g} s after the window, schedulers (% of a core): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in sorted(bz["scheduler_pct"].items(), key=lambda kv: -kv[1]) if v >= 0.5)
+    )
+    print(
+        f"   busiest processes (share of {bz['reductions']:,} reductions): "
+        + ", ".join(f"{t['name']} {100 * t['reductions'] / max(bz['reductions'], 1):.0f}%" for t in bz["top"])
     )
     print(
         f"   {'process':<38}{'role':<6}{'CPU % core':>11}{'RSS MiB: idle':>15}{'start':>8}{'end':>8}{'PSS':>8}"

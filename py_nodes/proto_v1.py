@@ -83,6 +83,7 @@ __all__ = [
     "Shape",
     "StartActor",
     "TelemetrySample",
+    "TickRows",
     "already_running",
     "bad_state",
     "command",
@@ -105,7 +106,6 @@ __all__ = [
     "telemetry",
     "telemetry_rows",
     "telemetry_rows_from_term",
-    "tick_entry",
 ]
 
 VERSION: Final = 1
@@ -168,9 +168,10 @@ SHAPES: Final[Mapping[str, Shape]] = {
     "command_result": ("atom:command_result", "int:1", "binary", "binary", "union:outcome", "map:SatState"),
     # Python -> BEAM: what an actor reports to its shadow
     "sat_tick": ("atom:sat_tick", "int:1", "binary", "map:Telemetry"),
-    # Python -> BEAM: a sats node's ticks for one BEAM node's shadows, one message per pass chunk;
-    # each entry is a Telemetry map's values as a tuple (no keys: smaller and cheaper both ways)
-    "sat_ticks": ("atom:sat_ticks", "int:1", "list:union:tick"),
+    # Python -> BEAM: a sats node's ticks for one BEAM node's shadows, one message per pass chunk:
+    # Count, the ids and records of telemetry_rows (no term per value: cheaper both ways, and
+    # BEAM hands the rows to the store as they came), and each row's shadow pid
+    "sat_ticks": ("atom:sat_ticks", "int:1", "int", "binary", "list:pid", "binary"),
     "telemetry_rows": ("atom:telemetry_rows", "int:1", "int", "binary", "binary"),
     "sat_event_state": ("atom:sat_event", "int:1", "binary", "atom:state", "map:StateChange"),
     "sat_event_alarm": ("atom:sat_event", "int:1", "binary", "atom:alarm", "map:Alarm"),
@@ -219,12 +220,6 @@ ENUMS: Final[Mapping[str, tuple[str, ...]]] = {
 UNIONS: Final[Mapping[str, tuple[Shape, ...]]] = {
     "tle": ("atom:undefined", ("binary", "binary")),
     "opt_float": ("atom:undefined", "float"),
-    "tick": (
-        (
-            "binary", "pid", "enum:mode", "float", "float", "int",
-            "union:opt_float", "union:opt_float", "union:opt_float", "enum:bool",
-        ),
-    ),
     "outcome": ("atom:done", ("atom:failed", "union:reason")),
     "reason": (
         ("atom:invalid_transition", "enum:mode", "enum:mode"),
@@ -517,22 +512,43 @@ def sat_tick(
     return (SAT_TICK, VERSION, sat_id, telemetry(state, in_sunlight=in_sunlight, position=position))
 
 
-def sat_ticks(entries: list[tuple[Any, ...]]) -> tuple[Any, ...]:
-    """``{sat_ticks, 1, [Tick]}``: many satellites' ticks (``tick_entry``) in one message to
+class TickRows:
+    """Many satellites' ticks for one BEAM node, packed as ``sat_ticks`` carries them: ``add``
+    each satellite's new state, then send ``sat_ticks(rows)``."""
+
+    __slots__ = ("ids", "records", "shadows")
+
+    def __init__(self) -> None:
+        self.ids = bytearray()  # each id followed by a NUL (ids never hold one: _SAT_ID)
+        self.records = bytearray()  # TELEMETRY_RECORD each
+        self.shadows: list[Pid] = []
+
+    def add(self, state: SatState, shadow: Pid, *, in_sunlight: bool, position: tuple[float, float, float] | None) -> None:
+        """``position`` is (lat_deg, lon_deg, alt_km) on WGS84, or None when unknown. All or
+        nothing: the record is packed (which may raise) before anything is added."""
+        flags = _SUNLIT_FLAG if in_sunlight else 0
+        if position is None:
+            lat_deg = lon_deg = alt_km = 0.0
+        else:
+            lat_deg, lon_deg, alt_km = position
+            flags |= _POSITION_FLAG
+        record = _pack_record(
+            state.updated_at, state.energy_pct, state.memory_used_mb, _MODE_INDEX[state.mode], flags,
+            lat_deg, lon_deg, alt_km,
+        )  # fmt: skip
+        self.records += record
+        self.ids += state.id
+        self.ids.append(0)
+        self.shadows.append(shadow)
+
+    def __len__(self) -> int:
+        return len(self.shadows)
+
+
+def sat_ticks(rows: TickRows) -> tuple[Any, ...]:
+    """``{sat_ticks, 1, Count, Ids, Shadows, Records}``: many satellites' ticks in one message to
     ``TICKS_SINK`` on the shadows' BEAM node (whose shadows need not wake for a tick)."""
-    return (SAT_TICKS, VERSION, entries)
-
-
-def tick_entry(
-    state: SatState, shadow: Pid, *, in_sunlight: bool, position: tuple[float, float, float] | None
-) -> tuple[Any, ...]:
-    """One satellite's entry of ``sat_ticks``: ``{SatId, ShadowPid, Mode, EnergyPct, MemoryUsedMb,
-    UpdatedAt, LatDeg, LonDeg, AltKm, InSunlight}``, the ``Telemetry`` map's values in its order."""
-    lat_deg, lon_deg, alt_km = position if position is not None else (None, None, None)
-    return (
-        state.id, shadow, MODE_ATOMS[state.mode], state.energy_pct, state.memory_used_mb, state.updated_at,
-        lat_deg, lon_deg, alt_km, in_sunlight,
-    )
+    return (SAT_TICKS, VERSION, len(rows.shadows), bytes(rows.ids), rows.shadows, bytes(rows.records))
 
 
 def telemetry(
@@ -556,6 +572,8 @@ def telemetry(
 # energy_pct, memory_used_mb, mode index, flags, lat_deg, lon_deg, alt_km; little-endian, 50 bytes.
 TELEMETRY_RECORD: Final = struct.Struct("<qddBBddd")
 _SUNLIT_FLAG, _POSITION_FLAG = 1, 2  # bits of a record's flags
+_pack_record: Final = TELEMETRY_RECORD.pack
+_MODE_INDEX: Final[Mapping[Mode, int]] = {mode: vocabulary.MODES.index(mode.value) for mode in Mode}
 
 
 class TelemetrySample(NamedTuple):

@@ -61,6 +61,22 @@ def test_the_page_cache_is_the_size_asked_for(tmp_path: Path) -> None:
             srv.stop()
 
 
+def test_a_durable_server_checkpoints_by_time_and_a_test_server_does_not_sync(tmp_path: Path) -> None:
+    """Durable (production): fsync and full-page writes on, checkpoints every 15 min or 8 GB of
+    WAL (not PostgreSQL's 1 GB: telemetry at 100,000 satellites forced one every 15 s, most of the
+    WAL then full-page images). durable=False (tests): no fsync, no full-page writes."""
+    settings = "SELECT current_setting('fsync'), current_setting('full_page_writes'),"
+    settings += " current_setting('max_wal_size'), current_setting('checkpoint_timeout')"
+    for durable, expected in ((True, ("on", "on", "8GB", "15min")), (False, ("off", "off", "1GB", "5min"))):
+        srv = EmbeddedServer(tmp_path / f"pg-{durable}", durable=durable)
+        srv.start()
+        try:
+            with psycopg.connect(srv.conninfo) as conn:
+                assert conn.execute(settings).fetchone() == expected
+        finally:
+            srv.stop()
+
+
 def test_stop_after_the_server_was_killed_is_not_an_error(server: EmbeddedServer) -> None:
     """It used to raise EmbeddedServerError ("could not send stop signal"): a traceback at Ctrl-C."""
     _kill_postmaster(server)

@@ -3,6 +3,7 @@ erl node running the compiled `stellar` app, equal py_nodes/proto_v1.py's, table
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,12 @@ from erl_support import ROOT, erl_eval
 
 from py_nodes import proto_v1
 from py_nodes.erldist import Atom as A
-from py_nodes.erldist import Node
+from py_nodes.erldist import Node, Pid
 from py_nodes.satellite.modes import Mode
 
 pytestmark = pytest.mark.erlang
 
+SHADOW = Pid(A("stellar@127.0.0.1"), 4711, 0, 1)
 STELLAR_EBIN = ROOT / "_build" / "default" / "lib" / "stellar" / "ebin"
 
 
@@ -98,3 +100,34 @@ async def test_packed_telemetry_rows_read_the_same_on_both_sides(py_node: Node, 
     ]
     back = await erl_eval(py_node, stellar_erl, "stellar_proto_v1:telemetry_rows_list(P).", P=proto_v1.telemetry_rows(samples))
     assert back == rows
+
+
+async def test_packed_ticks_from_python_classify_in_erlang(py_node: Node, stellar_erl: Any) -> None:
+    """A sats node's ``sat_ticks`` (TickRows) read by BEAM's classify/1: each satellite's id,
+    shadow and Telemetry map; a row that cannot be a tick (energy over 100) is counted, not kept."""
+    base = proto_v1.state_from_term(
+        {
+            proto_v1.K_ID: b"sat-1", proto_v1.K_NAME: b"Sat 1", proto_v1.K_MODE: proto_v1.MODE_ATOMS[Mode.SCIENCE],
+            proto_v1.K_ENERGY: 61.25, proto_v1.K_MEMORY_USED: 12.5, proto_v1.K_MEMORY_CAPACITY: 100.0,
+            proto_v1.K_TLE: None, proto_v1.K_APPLIED: [], proto_v1.K_UPDATED_AT: 1_700_000_000_123,
+        }
+    )  # fmt: skip
+    rows = proto_v1.TickRows()
+    rows.add(base, SHADOW, in_sunlight=False, position=(-33.9, 151.2, 550.0))
+    rows.add(replace(base, id=b"sat.2_b", mode=Mode.SAFE), SHADOW, in_sunlight=True, position=None)
+    rows.add(replace(base, id=b"sat-3", energy_pct=100.5), SHADOW, in_sunlight=True, position=None)
+    term = proto_v1.sat_ticks(rows)
+    assert proto_v1.conforms(term, proto_v1.SHAPES["sat_ticks"])
+    classified = await erl_eval(py_node, stellar_erl, "stellar_proto_v1:classify(T).", T=term)
+    tel = {"mode": A("science"), "energy_pct": 61.25, "memory_used_mb": 12.5, "updated_at": 1_700_000_000_123,
+           "lat_deg": -33.9, "lon_deg": 151.2, "alt_km": 550.0, "in_sunlight": False}  # fmt: skip
+    dark = {**tel, "mode": A("safe"), "lat_deg": None, "lon_deg": None, "alt_km": None, "in_sunlight": True}
+    assert classified == (
+        A("sat_ticks"),
+        [(b"sat-1", SHADOW, {A(k): v for k, v in tel.items()}), (b"sat.2_b", SHADOW, {A(k): v for k, v in dark.items()})],
+        1,
+    )
+    # What the store is handed as it came reads as the same samples.
+    samples = proto_v1.telemetry_rows_from_term((proto_v1.TELEMETRY_ROWS, 1, term[2], term[3], term[5]))
+    assert [s.sat_id for s in samples] == ["sat-1", "sat.2_b", "sat-3"]
+    assert samples[1] == proto_v1.TelemetrySample("sat.2_b", 1_700_000_000_123, 61.25, 12.5, "safe", None, None, None, True)

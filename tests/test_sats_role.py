@@ -61,6 +61,12 @@ def test_state_round_trips_and_conforms(state: SatState) -> None:
     assert proto_v1.state_from_term(term) == state
 
 
+def one_tick(state: SatState) -> proto_v1.TickRows:
+    rows = proto_v1.TickRows()
+    rows.add(state, PID, in_sunlight=True, position=None)
+    return rows
+
+
 def test_every_builder_conforms_to_its_shape() -> None:
     state = sat(tle=(b"1 25544U", b"2 25544"), applied=(b"c2", b"c1"))
     examples = {
@@ -74,7 +80,7 @@ def test_every_builder_conforms_to_its_shape() -> None:
         "stop": proto_v1.STOP,
         "command_result": proto_v1.command_result(b"sat-1", b"c1", "done", state),
         "sat_tick": proto_v1.sat_tick(b"sat-1", state, in_sunlight=True, position=(51.5, -0.1, 412.0)),
-        "sat_ticks": proto_v1.sat_ticks([proto_v1.tick_entry(state, PID, in_sunlight=True, position=None)]),
+        "sat_ticks": proto_v1.sat_ticks(one_tick(state)),
         "sat_event_state": proto_v1.sat_event(b"sat-1", ModeChanged(Mode.NOMINAL, Mode.SAFE, "low_energy")),
         "sat_event_alarm": proto_v1.sat_event(b"sat-1", Alarm("memory_full", "warning", "full")),
         "telemetry_rows": proto_v1.telemetry_rows(
@@ -226,16 +232,22 @@ end).
 
 # The sats node sends ticks in batches to stellar_ticks on the shadows' node; there this stand-in
 # hands each shadow its own, as the single message {sat_tick, 1, Id, Telemetry} (which a real
-# shadow also takes), so the tests below see one tick per satellite. Shared by every test.
+# shadow also takes), so the tests below see one tick per satellite. Shared by every test. (The
+# rows unpacked as stellar_proto_v1:classify/1 does: this node does not load the stellar app.)
 TICKS_FANOUT_SRC = """
 case whereis(stellar_ticks) of
     undefined ->
         Pid = spawn(fun() ->
+            Modes = {safe, standby, nominal, science, downlink, maintenance},
+            Pos = fun(Flags, X) when Flags band 2 =:= 2 -> X; (_, _) -> undefined end,
             Loop = fun L() ->
-                receive {sat_ticks, 1, Ticks} ->
-                    [Shadow ! {sat_tick, 1, Id, #{mode => M, energy_pct => E, memory_used_mb => U, updated_at => T,
-                                                  lat_deg => Lat, lon_deg => Lon, alt_km => Alt, in_sunlight => Sun}}
-                     || {Id, Shadow, M, E, U, T, Lat, Lon, Alt, Sun} <- Ticks]
+                receive {sat_ticks, 1, _Count, Ids, Shadows, Records} ->
+                    Rows = lists:zip3(binary:split(Ids, <<0>>, [global, trim]), Shadows, [R || <<R:50/binary>> <= Records]),
+                    [Shadow ! {sat_tick, 1, Id, #{mode => element(M + 1, Modes), energy_pct => E, memory_used_mb => U,
+                                                  updated_at => T, lat_deg => Pos(Flags, Lat), lon_deg => Pos(Flags, Lon),
+                                                  alt_km => Pos(Flags, Alt), in_sunlight => Flags band 1 =:= 1}}
+                     || {Id, Shadow, <<T:64/signed-little, E:64/float-little, U:64/float-little, M:8, Flags:8,
+                                       Lat:64/float-little, Lon:64/float-little, Alt:64/float-little>>} <- Rows]
                 end,
                 L()
             end,
@@ -325,13 +337,15 @@ async def test_ticks_come_batched_per_beam_node(py_node: Node) -> None:
         first = await sink.receive(timeout=30)
         while True:  # passes that began while the actors were being placed carry fewer
             second = await sink.receive(timeout=30)
-            if len(first[2]) == sats.CHUNK_ACTORS and len(second[2]) == n - sats.CHUNK_ACTORS:
+            if first[2] == sats.CHUNK_ACTORS and second[2] == n - sats.CHUNK_ACTORS:
                 break
             first = second
         for batch in (first, second):
             assert proto_v1.conforms(batch, proto_v1.SHAPES["sat_ticks"]), batch
-            assert all(entry[1] == shadow.pid for entry in batch[2])
-        ids = sorted(entry[0] for batch in (first, second) for entry in batch[2])
+            assert batch[4] == [shadow.pid] * batch[2]
+            samples = proto_v1.telemetry_rows_from_term((proto_v1.TELEMETRY_ROWS, 1, batch[2], batch[3], batch[5]))
+            assert {s.mode for s in samples} == {"nominal"} and all(0.0 <= s.energy_pct <= 100.0 for s in samples)
+        ids = sorted(s for batch in (first, second) for s in batch[3].split(b"\0")[:-1])
         assert ids == sorted(b"sat-%d" % i for i in range(n))
         assert shadow.mailbox_size() == 0  # no tick went to the shadow itself
     assert server.process.alive

@@ -7,7 +7,7 @@ re-places its satellite). One ticker process, linked to the server, advances eve
 ``tick_s`` in a single pass: no timer or wake-up per actor (an actor's own task stays parked, see
 ``satellite.actor``), and no message per actor either: each chunk of the pass goes to each BEAM
 node whose shadows it serves as one ``sat_ticks`` message (to ``stellar_ticks`` there), so the
-per-actor cost of a tick is one model step and one list entry on the wire. The
+per-actor cost of a tick is one model step and one packed row on the wire. The
 positions and sunlight of all actors with a TLE come from one vectorised SGP4 call per pass
 (``satellite.orbit``); the others use the ``sunlight`` placeholder cycle and have no position.
 """
@@ -122,40 +122,40 @@ class SatsServer(GenServer):
         fixes = self.orbit.fixes(now_s) if len(self.orbit) else {}
         actors = list(self.actors.values())  # actors may come and go at each yield
         for start in range(0, len(actors), CHUNK_ACTORS):
-            batches: dict[Atom, list[Any]] = {}  # BEAM node -> this chunk's ticks of its shadows
+            batches: dict[Atom, proto_v1.TickRows] = {}  # BEAM node -> this chunk's ticks of its shadows
             for actor in actors[start : start + CHUNK_ACTORS]:
                 if not actor.proc.alive:
                     continue
+                beam = actor.shadow.node
+                rows = batches.get(beam)
+                if rows is None:
+                    rows = batches[beam] = proto_v1.TickRows()
                 try:
                     fix = fixes.get(actor.state.id)
                     if fix is None:
-                        entry = actor.advance(dt_s, sunlight(actor.state.id, now_s), now_ms)
+                        actor.advance(rows, dt_s, sunlight(actor.state.id, now_s), now_ms)
                     else:
                         position = (fix.lat_deg, fix.lon_deg, fix.alt_km)
-                        entry = actor.advance(dt_s, fix.in_sunlight, now_ms, position)
+                        actor.advance(rows, dt_s, fix.in_sunlight, now_ms, position)
                 except Exception as exc:
                     # One broken actor must not stop the others: it crashes alone, and its
-                    # shadow (linked) re-places it.
+                    # shadow (linked) re-places it (its row is added only once all went well).
                     log.error("%s: tick failed: %r", actor, exc, exc_info=True, extra=actor.log_extra)
                     actor.proc.node.terminate(actor.proc, python_exception_reason(exc))
                     continue
-                beam = actor.shadow.node
-                batch = batches.get(beam)
-                if batch is None:
-                    batches[beam] = [entry]
-                else:
-                    batch.append(entry)
             self._send_ticks(batches)
             await self._breathe()
 
-    def _send_ticks(self, batches: dict[Atom, list[Any]]) -> None:
-        for beam, entries in batches.items():
+    def _send_ticks(self, batches: dict[Atom, proto_v1.TickRows]) -> None:
+        for beam, rows in batches.items():
+            if not rows:
+                continue
             try:
-                self.node.send(self.process.pid, (proto_v1.TICKS_SINK, beam), proto_v1.sat_ticks(entries))
+                self.node.send(self.process.pid, (proto_v1.TICKS_SINK, beam), proto_v1.sat_ticks(rows))
             except BackpressureError as exc:
                 # The BEAM node is 64 MiB behind: this chunk's ticks are lost (the next pass
                 # carries every state again); the shadows' links still report real failures.
-                log.warning("sats: %d tick(s) for %s dropped: %s", len(entries), beam, exc)
+                log.warning("sats: %d tick(s) for %s dropped: %s", len(rows), beam, exc)
 
     async def _breathe(self) -> None:
         await asyncio.sleep(0)  # let messages in, and let this chunk's frames be written

@@ -110,16 +110,16 @@ class Actor:
     # -- the tick (called by the node's ticker, never concurrently with handle) -------------
 
     def advance(
-        self, dt_s: float, in_sunlight: bool, now_ms: int, position: tuple[float, float, float] | None = None
-    ) -> tuple[Any, ...]:
-        """Advance the state by ``dt_s``, send any events to the shadow, and return this tick's
-        entry for ``proto_v1.sat_ticks`` (``proto_v1.tick_entry``; ``position`` is lat_deg,
-        lon_deg, alt_km if known)."""
+        self, rows: proto_v1.TickRows, dt_s: float, in_sunlight: bool, now_ms: int,
+        position: tuple[float, float, float] | None = None,
+    ) -> None:
+        """Advance the state by ``dt_s``, send any events to the shadow, and add this tick to
+        ``rows`` (for ``proto_v1.sat_ticks``; ``position`` is lat_deg, lon_deg, alt_km if known)."""
         state, events = tick(self.state, dt_s, in_sunlight, now_ms)
         self.state = state
         if events:
             self._publish(events)
-        return proto_v1.tick_entry(state, self.shadow, in_sunlight=in_sunlight, position=position)
+        rows.add(state, self.shadow, in_sunlight=in_sunlight, position=position)
 
     def _publish(self, events: tuple[Event, ...]) -> None:
         sat_id = self.state.id

@@ -27,10 +27,9 @@
 -export([sat_tick/2]).
 -export([sat_tick/3]).
 -export([sat_ticks/1]).
--export([tick_entry/3]).
 -export([state_keys/0]).
 -export([is_telemetry/1]).
--export([telemetry_rows/1, telemetry_rows_join/1]).
+-export([telemetry_rows/1, telemetry_rows_join/1, telemetry_rows_split/3]).
 -export([telemetry_rows_list/1]).
 -export([sat_event_state/4]).
 -export([sat_event_alarm/4]).
@@ -67,11 +66,11 @@
                        updated_at := integer(), lat_deg := float() | undefined,
                        lon_deg := float() | undefined, alt_km := float() | undefined,
                        in_sunlight := boolean()}.
-%% {SatId, ShadowPid, Mode, EnergyPct, MemoryUsedMb, UpdatedAt, LatDeg, LonDeg, AltKm, InSunlight}
--type tick_entry() :: {binary(), pid(), mode(), float(), float(), integer(), float() | undefined,
-                       float() | undefined, float() | undefined, boolean()}.
+%% {sat_ticks, 1, Count, Ids, Shadows, Records}: Ids and Records as in telemetry_rows/1, Shadows
+%% the shadow pid of each row.
+-type sat_ticks() :: {sat_ticks, 1, non_neg_integer(), binary(), [pid()], binary()}.
 -export_type([mode/0, command_kind/0, sat_state/0, known_state/0, orbit/0, telemetry/0, outcome/0, shape/0,
-              tick_entry/0]).
+              sat_ticks/0]).
 
 %% The protocol version carried by every tuple message.
 -spec version() -> 1.
@@ -126,9 +125,9 @@ shapes() ->
         %% Python -> BEAM: what an actor reports to its shadow.
         sat_tick => {<<"atom:sat_tick">>, <<"int:1">>, <<"binary">>, <<"map:Telemetry">>},
         %% Python -> BEAM: a sats node's ticks for this node's shadows, one message per pass
-        %% chunk, to the registered stellar_ticks; each entry holds a Telemetry map's values
-        %% (tick_entry/3).
-        sat_ticks => {<<"atom:sat_ticks">>, <<"int:1">>, <<"list:union:tick">>},
+        %% chunk, to the registered stellar_ticks: the rows packed as telemetry_rows packs
+        %% them, and each row's shadow pid (sat_ticks/1).
+        sat_ticks => {<<"atom:sat_ticks">>, <<"int:1">>, <<"int">>, <<"binary">>, <<"list:pid">>, <<"binary">>},
         telemetry_rows => {<<"atom:telemetry_rows">>, <<"int:1">>, <<"int">>, <<"binary">>, <<"binary">>},
         sat_event_state => {<<"atom:sat_event">>, <<"int:1">>, <<"binary">>, <<"atom:state">>,
                             <<"map:StateChange">>},
@@ -178,8 +177,6 @@ unions() ->
     #{
         tle => {<<"atom:undefined">>, {<<"binary">>, <<"binary">>}},
         opt_float => {<<"atom:undefined">>, <<"float">>},
-        tick => {{<<"binary">>, <<"pid">>, <<"enum:mode">>, <<"float">>, <<"float">>, <<"int">>,
-                  <<"union:opt_float">>, <<"union:opt_float">>, <<"union:opt_float">>, <<"enum:bool">>}},
         outcome => {<<"atom:done">>, {<<"atom:failed">>, <<"union:reason">>}},
         reason => {
             {<<"atom:invalid_transition">>, <<"enum:mode">>, <<"enum:mode">>},
@@ -336,16 +333,13 @@ sat_tick(SatId, SatState, Orbit) ->
     Telemetry = maps:with([mode, energy_pct, memory_used_mb, updated_at], SatState),
     {sat_tick, ?V, SatId, maps:merge(Telemetry, maps:with([lat_deg, lon_deg, alt_km, in_sunlight], Orbit))}.
 
-%% Many satellites' ticks in one message to stellar_ticks (entries: tick_entry/3).
--spec sat_ticks([tick_entry()]) -> {sat_ticks, 1, [tick_entry()]}.
+%% Many satellites' ticks in one message to stellar_ticks, [{SatId, ShadowPid, Telemetry}]
+%% packed: the ids and records of telemetry_rows/1 (so that stellar_ticks hands the store
+%% the batch as it came, and neither side makes a term per value), and the shadows' pids.
+-spec sat_ticks([{binary(), pid(), telemetry()}]) -> sat_ticks().
 sat_ticks(Ticks) ->
-    {sat_ticks, ?V, Ticks}.
-
-%% One satellite's entry of sat_ticks: the Telemetry map's values, without its keys.
--spec tick_entry(binary(), pid(), telemetry()) -> tick_entry().
-tick_entry(SatId, Shadow, #{mode := M, energy_pct := E, memory_used_mb := U, updated_at := T,
-                            lat_deg := Lat, lon_deg := Lon, alt_km := Alt, in_sunlight := Sun}) ->
-    {SatId, Shadow, M, E, U, T, Lat, Lon, Alt, Sun}.
+    {telemetry_rows, ?V, Count, Ids, Records} = telemetry_rows([{Id, T} || {Id, _, T} <- Ticks]),
+    {sat_ticks, ?V, Count, Ids, [Shadow || {_, Shadow, _} <- Ticks], Records}.
 
 %% Telemetry rows for the store node, packed: {telemetry_rows, 1, Count, Ids, Records}. Ids
 %% is each satellite id followed by a NUL byte (ids never hold one); Records is Count records of
@@ -378,6 +372,17 @@ telemetry_rows_join(Parts) ->
     {telemetry_rows, ?V, lists:sum([C || {C, _, _} <- Parts]),
      << <<I/binary>> || {_, I, _} <- Parts >>, << <<R/binary>> || {_, _, R} <- Parts >>}.
 
+%% The first N of Count packed rows (0 < N =< Count), and the rest: {HeadIds, HeadRecords,
+%% TailIds, TailRecords}.
+-spec telemetry_rows_split(pos_integer(), binary(), binary()) -> {binary(), binary(), binary(), binary()}.
+telemetry_rows_split(N, Ids, Records) when N * ?ROW_BYTES =:= byte_size(Records) ->
+    {Ids, Records, <<>>, <<>>};
+telemetry_rows_split(N, Ids, Records) ->
+    {IdsEnd, 1} = lists:nth(N, binary:matches(Ids, <<0>>)),
+    <<HeadIds:(IdsEnd + 1)/binary, TailIds/binary>> = Ids,
+    <<HeadRecords:(N * ?ROW_BYTES)/binary, TailRecords/binary>> = Records,
+    {HeadIds, HeadRecords, TailIds, TailRecords}.
+
 %% telemetry_rows/1 the other way round (for tests and tools: the store node is in Python).
 -spec telemetry_rows_list({telemetry_rows, 1, non_neg_integer(), binary(), binary()}) -> [{binary(), telemetry()}].
 telemetry_rows_list({telemetry_rows, ?V, Count, Ids, Records}) when byte_size(Records) =:= Count * ?ROW_BYTES ->
@@ -393,6 +398,27 @@ telemetry_rows_list({telemetry_rows, ?V, Count, Ids, Records}) when byte_size(Re
 
 position(Flags, X) when Flags band 2 =:= 2 -> X;
 position(_, _) -> undefined.
+
+%% The rows of a sat_ticks batch that are on contract, as [{SatId, Shadow, Telemetry}]; a float
+%% that is not a number (NaN, infinity) does not match a float segment, so it is a bad row.
+tick_rows([Id | Ids], [Shadow | Shadows], <<Row:?ROW_BYTES/binary, Rest/binary>>, Modes, Acc) ->
+    Acc1 = case Row of
+        <<T:64/signed-little, E:64/float-little, U:64/float-little, M:8, Flags:8,
+          Lat:64/float-little, Lon:64/float-little, Alt:64/float-little>>
+                when M < tuple_size(Modes), Flags < 4, is_pid(Shadow), Id =/= <<>> ->
+            Tel = #{updated_at => T, energy_pct => E, memory_used_mb => U, mode => element(M + 1, Modes),
+                    in_sunlight => Flags band 1 =:= 1, lat_deg => position(Flags, Lat),
+                    lon_deg => position(Flags, Lon), alt_km => position(Flags, Alt)},
+            case is_telemetry(Tel) of
+                true -> [{Id, Shadow, Tel} | Acc];
+                false -> Acc
+            end;
+        _ ->
+            Acc
+    end,
+    tick_rows(Ids, Shadows, Rest, Modes, Acc1);
+tick_rows(_, [], <<>>, _Modes, Acc) ->
+    lists:reverse(Acc).
 
 %% A tick's telemetry map: exactly its keys, each of its kind and range.
 -spec is_telemetry(term()) -> boolean().
@@ -428,20 +454,19 @@ sat_event_alarm(SatId, Alarm, Severity, Message) ->
     | {sat_event, binary(), state | alarm, map()}
     | {command_result, binary(), binary(), outcome(), sat_state()}
     | {bad_message, term()}.
-classify({sat_ticks, ?V, Ticks}) when is_list(Ticks) ->
-    %% One bad entry does not cost the others: the good ones, and how many were dropped.
-    try length(Ticks) of
-        N ->
-            Good = [{SatId, Shadow, Telemetry}
-                    || {SatId, Shadow, M, E, U, T, Lat, Lon, Alt, Sun} <- Ticks,
-                       is_binary(SatId), is_pid(Shadow),
-                       Telemetry <- [#{mode => M, energy_pct => E, memory_used_mb => U,
-                                       updated_at => T, lat_deg => Lat, lon_deg => Lon,
-                                       alt_km => Alt, in_sunlight => Sun}],
-                       is_telemetry(Telemetry)],
-            {sat_ticks, Good, N - length(Good)}
-    catch
-        error:badarg -> {bad_message, bad_ticks}  % an improper list
+classify({sat_ticks, ?V, Count, Ids, Shadows, Records})
+        when is_integer(Count), is_binary(Ids), is_binary(Records) ->
+    %% The sizes must agree, or the rows cannot be told apart: the whole batch is off-contract.
+    %% One bad row does not cost the others: the good ones, and how many were dropped.
+    IdList = binary:split(Ids, <<0>>, [global]),
+    case Count >= 0 andalso byte_size(Records) =:= Count * ?ROW_BYTES andalso
+             length(IdList) =:= Count + 1 andalso lists:last(IdList) =:= <<>> andalso
+             (catch length(Shadows)) =:= Count of
+        true ->
+            Good = tick_rows(IdList, Shadows, Records, list_to_tuple(modes()), []),
+            {sat_ticks, Good, Count - length(Good)};
+        false ->
+            {bad_message, bad_ticks}
     end;
 classify({sat_tick, ?V, SatId, Telemetry}) when is_binary(SatId) ->
     case is_telemetry(Telemetry) of

@@ -57,7 +57,7 @@
 -export([submit/4, submit/5]).
 -export([sent/1]).
 -export([result/4]).
--export([telemetry/2, telemetry_many/1]).
+-export([telemetry/2, telemetry_many/1, telemetry_packed/3]).
 -export([alarm/2]).
 -export([status/0]).
 
@@ -246,7 +246,26 @@ telemetry_many(Samples) ->
     end.
 
 buffer(Chunk) ->
-    Count = length(Chunk),
+    {telemetry_rows, _, Count, Ids, Records} = stellar_proto_v1:telemetry_rows(Chunk),
+    buffer_packed(Count, Ids, Records).
+
+%% Samples already packed (stellar_proto_v1:telemetry_rows/1's Count, Ids and Records, such as
+%% a sats node's sat_ticks carries them, checked by stellar_proto_v1:classify/1), buffered as
+%% telemetry_many/1 buffers them, without unpacking.
+-spec telemetry_packed(non_neg_integer(), binary(), binary()) -> ok.
+telemetry_packed(0, _Ids, _Records) ->
+    ok;
+telemetry_packed(Count, Ids, Records) ->
+    case enabled() of
+        true -> buffer_packed(Count, Ids, Records);
+        false -> ok
+    end.
+
+buffer_packed(Count, Ids, Records) when Count > ?BATCH ->
+    {HeadIds, HeadRecords, TailIds, TailRecords} = stellar_proto_v1:telemetry_rows_split(?BATCH, Ids, Records),
+    ok = buffer_packed(?BATCH, HeadIds, HeadRecords),
+    buffer_packed(Count - ?BATCH, TailIds, TailRecords);
+buffer_packed(Count, Ids, Records) ->
     Limit = application:get_env(stellar, telemetry_buffer, 200000),
     Before = ets:update_counter(?COUNTERS, buffered, Count) - Count,
     Taken = max(0, min(Count, Limit - Before)),
@@ -255,8 +274,8 @@ buffer(Chunk) ->
         ets:update_counter(?COUNTERS, overflow, Count - Taken)
     end,
     _ = Taken > 0 andalso begin
-        {telemetry_rows, _, Taken, Ids, Records} = stellar_proto_v1:telemetry_rows(lists:sublist(Chunk, Taken)),
-        ets:insert(?TAB, {erlang:unique_integer([monotonic, positive]), Taken, Ids, Records})
+        {TakenIds, TakenRecords, _, _} = stellar_proto_v1:telemetry_rows_split(Taken, Ids, Records),
+        ets:insert(?TAB, {erlang:unique_integer([monotonic, positive]), Taken, TakenIds, TakenRecords})
     end,
     ok.
 

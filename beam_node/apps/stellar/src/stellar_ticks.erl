@@ -1,10 +1,12 @@
 %% Copyright StellarOps contributors. Licensed under the Apache License, Version 2.0.
 %% The sink of batched ticks. A sats node advances all its actors in one pass and sends, per
-%% chunk of that pass, one {sat_ticks, 1, [{SatId, ShadowPid, Telemetry}]} to the process
-%% registered as stellar_ticks on each BEAM node whose shadows it serves (docs/protocol-v1.md).
+%% chunk of that pass, one sat_ticks message (the rows packed as the store takes them, and each
+%% row's shadow pid: stellar_proto_v1:sat_ticks/1) to the process registered as stellar_ticks
+%% on each BEAM node whose shadows it serves (docs/protocol-v1.md).
 %% One message per chunk instead of one per satellite, and the shadows stay asleep (hibernated)
 %% between commands: a tick goes to the event bus (stellar_events:publish_many/2, one cast per
-%% batch) and the telemetry buffer (stellar_store:telemetry_many/1, packed), as the shadow's
+%% batch) and the telemetry buffer (stellar_store:telemetry_packed/3: the rows as they came
+%% when every one of them counts, else telemetry_many/1), as the shadow's
 %% own sat_tick clause does, and into the catalog entry (stellar_catalog:put_ticks/2). The
 %% catalog gets one put_ticks at a time: the ticks that come meanwhile wait here, the newest per
 %% satellite, so a busy catalog (placing thousands) is not flooded and its calls stay quick.
@@ -74,7 +76,7 @@ handle_cast(_Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
-handle_info(Msg = {sat_ticks, _, _}, State) ->
+handle_info(Msg = {sat_ticks, _, _, _, _, _}, State) ->
     case stellar_proto_v1:classify(Msg) of
         {sat_ticks, Ticks, Bad} ->
             _ = Bad > 0 andalso
@@ -82,7 +84,11 @@ handle_info(Msg = {sat_ticks, _, _}, State) ->
             Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks,
                                        stellar_registry:whereis_local(Id) =:= Shadow],
             ok = stellar_events:publish_many(telemetry, Live),
-            ok = stellar_store:telemetry_many(Live),
+            ok = case length(Live) =:= length(Ticks) andalso Bad =:= 0 of
+                true -> {sat_ticks, _, Count, Ids, _, Records} = Msg,
+                        stellar_store:telemetry_packed(Count, Ids, Records);
+                false -> stellar_store:telemetry_many(Live)
+            end,
             Lags = count_lag(Live, State#state.lags),
             State1 = apply_pending(State#state{pending = [Live | State#state.pending]}),
             {noreply, State1#state{batches = State#state.batches + 1, lags = Lags,

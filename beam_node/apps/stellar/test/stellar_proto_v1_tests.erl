@@ -57,8 +57,7 @@ builders_match_shapes_test() ->
         command_result => stellar_proto_v1:command_result(<<"sat-1">>, <<"cmd-1">>, done, S),
         stop => stellar_proto_v1:stop(),
         sat_tick => stellar_proto_v1:sat_tick(<<"sat-1">>, S),
-        sat_ticks => stellar_proto_v1:sat_ticks([stellar_proto_v1:tick_entry(
-                         <<"sat-1">>, Pid, element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S)))]),
+        sat_ticks => stellar_proto_v1:sat_ticks([{<<"sat-1">>, Pid, element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S))}]),
         sat_event_state => stellar_proto_v1:sat_event_state(<<"sat-1">>, nominal, safe, low_energy),
         telemetry_rows => stellar_proto_v1:telemetry_rows(
                               [{<<"sat-1">>, element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S))}]),
@@ -99,8 +98,6 @@ classify_test_() ->
     S = state(),
     Orbit = #{lat_deg => 51.5, lon_deg => -0.1, alt_km => 412.0, in_sunlight => false},
     C = fun stellar_proto_v1:classify/1,
-    Tel = element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, S)),
-    E = fun(Id, Pid, T) -> list_to_tuple([Id, Pid | tl(tl(tuple_to_list(stellar_proto_v1:tick_entry(<<"x">>, self(), T))))]) end,
     [
         ?_assertEqual({sat_tick, <<"sat-1">>,
                        (maps:with([mode, energy_pct, memory_used_mb, updated_at], S))#{
@@ -133,16 +130,52 @@ classify_test_() ->
         ?_assertEqual({bad_message, {bad_outcome, maybe}},
                       C({command_result, 1, <<"s">>, <<"c">>, maybe, S})),
         ?_assertEqual({bad_message, {unknown, sat_tick}}, C({sat_tick, 2, <<"s">>, S})),
-        %% A batch keeps its good entries and counts the others; an improper list is refused.
-        ?_assertEqual({sat_ticks, [{<<"a">>, self(), Tel}], 4},
-                      C(stellar_proto_v1:sat_ticks([E(<<"a">>, self(), Tel), E(<<"b">>, self(), Tel#{energy_pct => 101.0}),
-                                                    E(b, self(), Tel), E(<<"c">>, not_a_pid, Tel),
-                                                    {<<"d">>, self(), Tel}]))),
-        ?_assertEqual({sat_ticks, [], 0}, C(stellar_proto_v1:sat_ticks([]))),
-        ?_assertEqual({bad_message, bad_ticks}, C({sat_ticks, 1, [E(<<"a">>, self(), Tel) | tail]})),
         ?_assertEqual({bad_message, {unknown, sat_ticks}}, C({sat_ticks, 1, not_a_list})),
         ?_assertEqual({bad_message, unknown}, C(hello))
     ].
+
+%% A packed batch keeps its good rows and counts the others; sizes that disagree refuse it whole.
+sat_ticks_classify_test() ->
+    C = fun stellar_proto_v1:classify/1,
+    Me = self(),
+    Tel = element(4, stellar_proto_v1:sat_tick(<<"sat-1">>, state(),
+                                               #{lat_deg => 51.5, lon_deg => -0.1, alt_km => 412.0, in_sunlight => false})),
+    NoFix = Tel#{lat_deg => undefined, lon_deg => undefined, alt_km => undefined, in_sunlight => true},
+    Good = [{<<"a">>, Me, Tel}, {<<"b">>, Me, NoFix}],
+    ?assertEqual({sat_ticks, Good, 0}, C(stellar_proto_v1:sat_ticks(Good))),
+    ?assertEqual({sat_ticks, [], 0}, C(stellar_proto_v1:sat_ticks([]))),
+    %% Bad rows: energy over 100, a shadow that is not a pid, an empty id, NaN energy, a mode
+    %% index beyond the modes, unknown flag bits.
+    {sat_ticks, 1, 7, Ids, Shadows, Records} = stellar_proto_v1:sat_ticks(
+        [{<<"a">>, Me, Tel}, {<<"b">>, Me, Tel#{energy_pct => 101.0}}, {<<"c">>, not_a_pid, Tel},
+         {<<>>, Me, Tel}, {<<"e">>, Me, Tel}, {<<"f">>, Me, Tel}, {<<"g">>, Me, Tel}]),
+    <<First:(4 * 50)/binary, ET:8/binary, _:8/binary, ERest:34/binary, FPre:24/binary, _:1/binary, FRest:25/binary,
+      GPre:25/binary, _:1/binary, GRest:24/binary>> = Records,
+    Nan = <<0, 0, 0, 0, 0, 0, 16#F8, 16#7F>>,
+    Patched = <<First/binary, ET/binary, Nan/binary, ERest/binary, FPre/binary, 9, FRest/binary, GPre/binary, 4,
+                GRest/binary>>,
+    ?assertEqual({sat_ticks, [{<<"a">>, Me, Tel}], 6}, C({sat_ticks, 1, 7, Ids, Shadows, Patched})),
+    %% Off-contract as a whole: a record short, an id missing, a shadow missing, an improper list.
+    {sat_ticks, 1, 2, GoodIds, GoodShadows, GoodRecords} = stellar_proto_v1:sat_ticks(Good),
+    Bad = {bad_message, bad_ticks},
+    ?assertEqual(Bad, C({sat_ticks, 1, 2, GoodIds, GoodShadows, binary:part(GoodRecords, 0, 99)})),
+    ?assertEqual(Bad, C({sat_ticks, 1, 2, GoodIds, GoodShadows, <<GoodRecords/binary, 0>>})),
+    ?assertEqual(Bad, C({sat_ticks, 1, 2, GoodIds, not_a_list, GoodRecords})),
+    ?assertEqual(Bad, C({sat_ticks, 1, 2, <<"a", 0>>, GoodShadows, GoodRecords})),
+    ?assertEqual(Bad, C({sat_ticks, 1, 2, <<"a", 0, "b">>, GoodShadows, GoodRecords})),
+    ?assertEqual(Bad, C({sat_ticks, 1, 2, GoodIds, [Me], GoodRecords})),
+    ?assertEqual(Bad, C({sat_ticks, 1, 2, GoodIds, [Me, Me | Me], GoodRecords})),
+    %% The tuple form of earlier releases is off-contract.
+    ?assertEqual({bad_message, {unknown, sat_ticks}}, C({sat_ticks, 1, [{<<"a">>, Me, nominal}]})).
+
+telemetry_rows_split_test() ->
+    Tel = element(4, stellar_proto_v1:sat_tick(<<"x">>, state())),
+    Rows = [{<<"id-", (integer_to_binary(I))/binary>>, Tel#{updated_at => I}} || I <- lists:seq(1, 5)],
+    {telemetry_rows, 1, 5, Ids, Records} = stellar_proto_v1:telemetry_rows(Rows),
+    {HI, HR, TI, TR} = stellar_proto_v1:telemetry_rows_split(2, Ids, Records),
+    ?assertEqual(lists:sublist(Rows, 2), stellar_proto_v1:telemetry_rows_list({telemetry_rows, 1, 2, HI, HR})),
+    ?assertEqual(lists:nthtail(2, Rows), stellar_proto_v1:telemetry_rows_list({telemetry_rows, 1, 3, TI, TR})),
+    ?assertEqual({Ids, Records, <<>>, <<>>}, stellar_proto_v1:telemetry_rows_split(5, Ids, Records)).
 
 modes_test() ->
     ?assertEqual([safe, standby, nominal, science, downlink, maintenance], stellar_proto_v1:modes()),

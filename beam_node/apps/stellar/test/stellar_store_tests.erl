@@ -20,6 +20,8 @@ store_test_() ->
          {"batches of at most 1000 rows, kept until acknowledged", fun batches_kept_until_ack/0},
          {"a tick pass is buffered packed, 1000 rows an object; beyond the bound it is cut",
           fun tick_pass_packed/0},
+         {"rows that came packed (sat_ticks) are buffered as they are, 1000 an object, cut at the bound",
+          fun rows_kept_packed/0},
          {"at most telemetry_window batches unconfirmed; an ack lets the next go",
           fun window_bounds_unconfirmed/0},
          {"a refused batch (nack) is sent again, after a pause", fun nack_resends/0},
@@ -237,6 +239,25 @@ tick_pass_packed() ->
     [From ! {telemetry_ack, Id, length(R), 0} || {From, Id, R} <- Batches],
     wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
     ?assertEqual(0, ets:info(stellar_store_telemetry, size)),
+    ?assertMatch(#{rows := 2200}, telemetry()).
+
+rows_kept_packed() ->
+    ok = application:set_env(stellar, telemetry_buffer, 2200),
+    store_down(),
+    wait_until(fun() -> maps:get(store, stellar_store:status()) =:= undefined end),
+    Rows = [{<<"sat-", (integer_to_binary(I))/binary>>, sample(I)} || I <- lists:seq(1, 2500)],
+    {telemetry_rows, 1, 2500, Ids, Records} = stellar_proto_v1:telemetry_rows(Rows),
+    ok = stellar_store:telemetry_packed(2500, Ids, Records),
+    ?assertEqual(3, ets:info(stellar_store_telemetry, size)),
+    ?assertMatch(#{buffered := 2200, dropped := #{buffer_full := 300}}, telemetry()),
+    ok = stellar_store:telemetry_packed(0, <<>>, <<>>),
+    ?assertMatch(#{buffered := 2200, dropped := #{buffer_full := 300}}, telemetry()),
+    store_up(),
+    Batches = [next_batch() || _ <- lists:seq(1, 3)],
+    ?assertEqual([1000, 1000, 200], [length(R) || {_, _, R} <- Batches]),
+    ?assertEqual(lists:sublist(Rows, 2200), lists:append([R || {_, _, R} <- Batches])),
+    [From ! {telemetry_ack, Id, length(R), 0} || {From, Id, R} <- Batches],
+    wait_until(fun() -> maps:get(buffered, telemetry()) =:= 0 end),
     ?assertMatch(#{rows := 2200}, telemetry()).
 
 window_bounds_unconfirmed() ->
