@@ -30,6 +30,9 @@
 %% ?LAG_MAX_MS (later ones count in the last bucket).
 -define(LAG_BUCKET_MS, 10).
 -define(LAG_MAX_MS, 60000).
+%% Drops are logged at most this often: a sats node of another release sends every batch off
+%% the contract (200 a second at 100,000 satellites); the drops in between are counted.
+-define(WARN_EVERY_MS, 10000).
 
 -record(state, {
     pending = [] :: [[{binary(), stellar_proto_v1:telemetry()}]],  % batches, newest first
@@ -38,7 +41,9 @@
     ticks = 0 :: non_neg_integer(),
     stale = 0 :: non_neg_integer(),    % ticks of an actor whose shadow is not the catalog's
     dropped = 0 :: non_neg_integer(),  % off-contract entries and messages
-    lags = #{} :: #{non_neg_integer() => pos_integer()}  % ?LAG_BUCKET_MS bucket => ticks
+    lags = #{} :: #{non_neg_integer() => pos_integer()},  % ?LAG_BUCKET_MS bucket => ticks
+    warned_at :: integer() | undefined,  % when the last drop was logged (ms)
+    unwarned = 0 :: non_neg_integer()  % drops not logged since
 }).
 
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
@@ -79,8 +84,10 @@ handle_cast(_Msg, State) ->
 handle_info(Msg = {sat_ticks, _, _, _, _, _}, State) ->
     case stellar_proto_v1:classify(Msg) of
         {sat_ticks, Ticks, Bad} ->
-            _ = Bad > 0 andalso
-                logger:warning("stellar_ticks: dropped ~b off-contract tick(s) of a batch", [Bad]),
+            State0 = case Bad > 0 of
+                true -> warn("dropped ~b off-contract tick(s) of a batch", [Bad], State);
+                false -> State
+            end,
             Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks,
                                        stellar_registry:whereis_local(Id) =:= Shadow],
             ok = stellar_events:publish_many(telemetry, Live),
@@ -89,21 +96,34 @@ handle_info(Msg = {sat_ticks, _, _, _, _, _}, State) ->
                         stellar_store:telemetry_packed(Count, Ids, Records);
                 false -> stellar_store:telemetry_many(Live)
             end,
-            Lags = count_lag(Live, State#state.lags),
-            State1 = apply_pending(State#state{pending = [Live | State#state.pending]}),
-            {noreply, State1#state{batches = State#state.batches + 1, lags = Lags,
-                                  ticks = State#state.ticks + length(Live),
-                                  stale = State#state.stale + length(Ticks) - length(Live),
-                                  dropped = State#state.dropped + Bad}};
+            Lags = count_lag(Live, State0#state.lags),
+            State1 = apply_pending(State0#state{pending = [Live | State0#state.pending]}),
+            {noreply, State1#state{batches = State0#state.batches + 1, lags = Lags,
+                                  ticks = State0#state.ticks + length(Live),
+                                  stale = State0#state.stale + length(Ticks) - length(Live),
+                                  dropped = State0#state.dropped + Bad}};
         {bad_message, Why} ->
-            logger:warning("stellar_ticks: dropped an off-contract batch (~p)", [Why]),
-            {noreply, State#state{dropped = State#state.dropped + 1}}
+            State1 = warn("dropped an off-contract batch (~p)", [Why], State),
+            {noreply, State1#state{dropped = State1#state.dropped + 1}}
     end;
 handle_info(ticks_applied, State) ->
     {noreply, apply_pending(State#state{applying = false})};
 handle_info(Msg, State) ->
-    logger:warning("stellar_ticks: dropped an unexpected message: ~0P", [Msg, 20]),
-    {noreply, State#state{dropped = State#state.dropped + 1}}.
+    State1 = warn("dropped an unexpected message: ~0P", [Msg, 20], State),
+    {noreply, State1#state{dropped = State1#state.dropped + 1}}.
+
+%% Logs a drop unless one was logged less than ?WARN_EVERY_MS ago (then it is only counted, and
+%% the next line says how many went unlogged).
+warn(Format, Args, State = #state{warned_at = At, unwarned = Unwarned}) ->
+    Now = erlang:monotonic_time(millisecond),
+    case At =:= undefined orelse Now - At >= ?WARN_EVERY_MS of
+        true ->
+            logger:warning("stellar_ticks: " ++ Format ++ " (~b more dropped unlogged since the last warning)",
+                           Args ++ [Unwarned]),
+            State#state{warned_at = Now, unwarned = 0};
+        false ->
+            State#state{unwarned = Unwarned + 1}
+    end.
 
 %% Hands the waiting ticks to the catalog unless it still has the previous ones (for less than
 %% ?APPLY_TIMEOUT_MS: a catalog restarted meanwhile never answers).
