@@ -58,7 +58,7 @@ HELPER = r"""
 
 now_us() -> erlang:monotonic_time(microsecond).
 
-running() -> ets:select_count(stellar_catalog, [{{'_', #{status => running}}, [], [true]}]).
+running() -> ets:select_count(stellar_catalog, [{{'_', #{status => running}, '_', '_'}, [], [true]}]).
 
 %% Creates Prefix-From .. Prefix-To, one stellar:create/1 after the other; µs and errors.
 create(Prefix, From, To) ->

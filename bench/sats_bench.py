@@ -70,7 +70,7 @@ HELPER = r"""
 
 now_us() -> erlang:monotonic_time(microsecond).
 
-running() -> ets:select_count(stellar_catalog, [{{'_', #{status => running}}, [], [true]}]).
+running() -> ets:select_count(stellar_catalog, [{{'_', #{status => running}, '_', '_'}, [], [true]}]).
 
 %% Reference: starts N gen_servers (this module) under a simple_one_for_one supervisor (this
 %% module too), each inserting one ETS row as a shadow registers itself; µs.
@@ -200,10 +200,10 @@ wait_running_loop(N, T0, Deadline) ->
         true -> timer:sleep(10), wait_running_loop(N, T0, Deadline)
     end.
 
-%% Running satellites whose catalog entry was updated (by a tick) in the last AgeMs.
+%% Running satellites whose newest tick (their catalog entry's tick slot) is at most AgeMs old.
 fresh(AgeMs) ->
     Min = erlang:system_time(millisecond) - AgeMs,
-    ets:select_count(stellar_catalog, [{{'_', #{status => running, updated_at => '$1'}},
+    ets:select_count(stellar_catalog, [{{'_', #{status => running}, #{updated_at => '$1'}, '_'},
                                         [{'>=', '$1', Min}], [true]}]).
 
 %% The tick sink's counters (stellar_ticks:counts/0), or none on a node without one.

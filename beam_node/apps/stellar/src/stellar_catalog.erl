@@ -5,7 +5,11 @@
 %% replicates each change to the stellar_catalog of every other BEAM node (creations,
 %% deletions and changes of owner at once; placements, command results and mode changes
 %% batched every catalog_flush ms) and merges what they send by updated_at. Ticks (put_ticks/1,
-%% every satellite every second) are not replicated one by one: every catalog_state_sync ms
+%% every satellite every second) are the one write this server does not make: stellar_ticks
+%% puts each tick's telemetry in its entry's tick slot (an object is {Id, Entry, Tick, Stamp}),
+%% one ETS update each, and every read merges the slot into the entry (entry/1); any write of
+%% the entry by this server folds the slot in and empties it. Ticks are not replicated one by
+%% one either: every catalog_state_sync ms
 %% the entries of this node changed since the last round go to the peers in one pass, so a
 %% takeover starts a satellite from a state at most that old (a command's outcome is never
 %% older: it goes with the next flush). Only BEAM peers get these messages, never the Python
@@ -48,7 +52,8 @@
 -export([actor_down/1]).
 -export([put_state/2]).
 -export([put_persisted_state/2]).
--export([put_ticks/2]).
+-export([put_ticks/1]).
+-export([entry/1]).
 -export([delete/1]).
 -export([py_node_changed/0]).
 -export([py_nodes/0]).
@@ -74,6 +79,9 @@
 -define(TAB, stellar_catalog).
 -define(COUNTS, stellar_catalog_counts).
 -define(PY, stellar_catalog_py).
+%% An atomics array: the system ms when the last state sync round started (ticks are stamped
+%% with it).
+-define(SYNC_CLOCK, {?MODULE, sync_clock}).
 -define(TOMBSTONE_MS, 60000).
 -define(SELF_ORPHAN_MS, 10000).
 -define(MOVE_CONCURRENCY, 16).
@@ -103,6 +111,11 @@
                        rounds := non_neg_integer(), moving := non_neg_integer(),
                        stopped := non_neg_integer()}.
 -export_type([entry/0, py_info/0, beam_info/0, rebalance/0]).
+
+%% An object of the table: the entry and its newest tick's telemetry (none since the entry's
+%% last write here), stamped with the start of the sync round before it (Stamp, system ms).
+-type object() :: {binary(), entry(), stellar_proto_v1:telemetry() | none, integer()}.
+-export_type([object/0]).
 
 -record(state, {
     peers = #{} :: #{node() => non_neg_integer() | undefined},
@@ -145,6 +158,10 @@ new_tables() ->
     ?TAB = ets:new(?TAB, [set, public, named_table, {read_concurrency, true}]),
     ?COUNTS = ets:new(?COUNTS, [set, public, named_table, {write_concurrency, true}]),
     ?PY = ets:new(?PY, [set, public, named_table]),
+    %% The sync clock survives a restart of the app (a new one would mean a new persistent
+    %% term: a global garbage collection).
+    _ = persistent_term:get(?SYNC_CLOCK, undefined) =:= undefined andalso
+        persistent_term:put(?SYNC_CLOCK, atomics:new(1, [])),
     stellar_registry:new_table().
 
 %% Adds a satellite from its initial state; its shadow is started by the caller.
@@ -165,7 +182,10 @@ create_many(SatStates) ->
 -spec lookup(binary()) -> {ok, entry()} | error.
 lookup(Id) ->
     case ets:whereis(?TAB) =/= undefined andalso ets:lookup(?TAB, Id) of
-        [{_, Entry = #{status := S}}] when S =/= deleted -> {ok, Entry};
+        [Object] -> case entry(Object) of
+                        Entry = #{status := S} when S =/= deleted -> {ok, Entry};
+                        _ -> error
+                    end;
         _ -> error
     end.
 
@@ -182,7 +202,7 @@ shadow(Id) ->
 entries() ->
     case ets:whereis(?TAB) of
         undefined -> [];
-        _ -> [E || {_, E = #{status := S}} <- lists:keysort(1, ets:tab2list(?TAB)), S =/= deleted]
+        _ -> [E || O <- lists:keysort(1, ets:tab2list(?TAB)), E = #{status := S} <- [entry(O)], S =/= deleted]
     end.
 
 %% Called by the shadow of Id before it starts an actor: makes this node Id's owner and the
@@ -215,12 +235,28 @@ put_state(Id, SatState) ->
 put_persisted_state(Id, SatState) ->
     gen_server:cast(?MODULE, {put_state, Id, SatState, true}).
 
-%% The telemetry of ticks [{Id, Telemetry}] (from stellar_ticks), merged into the entries this
-%% node owns; replicated by the periodic state sync, not one by one. ReplyTo gets
-%% `ticks_applied' when they are in.
--spec put_ticks([{binary(), stellar_proto_v1:telemetry()}], pid()) -> ok.
-put_ticks(Ticks, ReplyTo) ->
-    gen_server:cast(?MODULE, {put_ticks, Ticks, ReplyTo}).
+%% The telemetry of ticks [{Id, Telemetry}], put in their entries' tick slots by the calling
+%% process (stellar_ticks), one ETS update each: no message, no copy of the entry; an id
+%% without an entry is skipped. A read merges a tick into an entry this node owns, not
+%% deleted, whose state is not newer than the tick (a command's outcome that came by the
+%% shadow first), and moves its updated_at up to the last sync round before the tick (see
+%% #state.synced_at); the periodic state sync replicates it. A write of the entry by this
+%% server meanwhile may drop a tick (the next comes a tick period later).
+-spec put_ticks([{binary(), stellar_proto_v1:telemetry()}]) -> ok.
+put_ticks(Ticks) ->
+    Stamp = atomics:get(persistent_term:get(?SYNC_CLOCK), 1),
+    lists:foreach(fun({Id, Telemetry}) -> _ = ets:update_element(?TAB, Id, [{3, Telemetry}, {4, Stamp}]) end,
+                  Ticks).
+
+%% The entry of an object of the table, its tick merged (see put_ticks/1).
+-spec entry(object()) -> entry().
+entry({_, Entry, none, _}) ->
+    Entry;
+entry({_, Entry = #{owner := Owner, status := S, state := Known, updated_at := At}, Tick = #{updated_at := TickAt}, Stamp})
+        when Owner =:= node(), S =/= deleted, TickAt >= map_get(updated_at, Known) ->
+    Entry#{state => maps:merge(Known, Tick), updated_at => max(At, Stamp)};
+entry({_, Entry, _, _}) ->
+    Entry.
 
 %% Removes Id from the catalog of every BEAM node.
 -spec delete(binary()) -> ok | {error, not_found}.
@@ -366,7 +402,7 @@ init([]) ->
     gen_server:abcast(nodes(), ?MODULE, {hello, node(), os_pid()}),
     schedule_reconcile(),
     schedule_state_sync(),
-    {ok, #state{changed_at = mono_ms(), synced_at = now_ms()}}.
+    {ok, set_synced_at(#state{changed_at = mono_ms()}, now_ms())}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({create, SatState}, _From, State) ->
@@ -468,25 +504,6 @@ handle_cast({put_state, Id, SatState, Persisted}, State) ->
         error ->
             {noreply, State}
     end;
-handle_cast({put_ticks, Ticks, ReplyTo}, State = #state{synced_at = SyncedAt}) when is_list(Ticks), is_pid(ReplyTo) ->
-    Self = node(),
-    lists:foreach(
-        fun({Id, Telemetry = #{updated_at := TickAt}}) ->
-                case ets:lookup(?TAB, Id) of
-                    [{_, E = #{owner := Owner, status := S, state := Known, updated_at := At}}]
-                            when Owner =:= Self, S =/= deleted, TickAt >= map_get(updated_at, Known) ->
-                        %% Not older than the state we have (a command's outcome that came by
-                        %% the shadow first). Owner, node and status unchanged: counts stay.
-                        true = ets:insert(?TAB, {Id, E#{state => maps:merge(Known, Telemetry),
-                                                        updated_at => max(At, SyncedAt)}});
-                    _ ->
-                        ok
-                end;
-           (_) ->
-                ok
-        end, Ticks),
-    ReplyTo ! ticks_applied,
-    {noreply, State};
 handle_cast(py_node_changed, State) ->
     gen_server:abcast(nodes(), ?MODULE, {py_nodes, node(), local_py_rows()}),
     {noreply, State};
@@ -554,11 +571,12 @@ handle_info(state_sync, State = #state{synced_at = Since}) ->
             ok;
         Peers ->
             Self = node(),
-            Changed = ets:select(?TAB, [{{'_', #{owner => Self, updated_at => '$1'}}, [{'>=', '$1', Since}],
-                                         [{element, 2, '$_'}]}]),
+            Candidates = ets:select(?TAB, [{{'_', #{owner => Self, updated_at => '$1'}, '_', '$2'},
+                                            [{'orelse', {'>=', '$1', Since}, {'>=', '$2', Since}}], ['$_']}]),
+            Changed = [E || O <- Candidates, E = #{updated_at := At} <- [entry(O)], At >= Since],
             [gen_server:abcast(Peers, ?MODULE, {merge, Self, Chunk}) || Chunk <- chunks(Changed, ?SYNC_CHUNK)]
     end,
-    {noreply, State#state{synced_at = Now}};
+    {noreply, set_synced_at(State, Now)};
 handle_info(reconcile, State) ->
     schedule_reconcile(),
     purge_tombstones(),
@@ -586,6 +604,11 @@ terminate(_Reason, _State) ->
 now_ms() ->
     erlang:system_time(millisecond).
 
+%% A sync round starts at Now: ticks from now on are stamped with it.
+set_synced_at(State, Now) ->
+    ok = atomics:put(persistent_term:get(?SYNC_CLOCK), 1, Now),
+    State#state{synced_at = Now}.
+
 os_pid() ->
     list_to_integer(os:getpid()).
 
@@ -612,7 +635,7 @@ new_entry(SatState = #{id := Id}) ->
 %% other write drops an older persisted_at, so a checkpoint sees it even within the same ms.
 write(Entry = #{id := Id}, Persisted) ->
     case ets:lookup(?TAB, Id) of
-        [{_, Old}] -> count(Old, -1);
+        [{_, Old, _, _}] -> count(Old, -1);
         [] -> ok
     end,
     count(Entry, 1),
@@ -621,7 +644,7 @@ write(Entry = #{id := Id}, Persisted) ->
         true -> Entry#{changed_at => Now, persisted_at => Now};
         false -> maps:remove(persisted_at, Entry#{changed_at => Now})
     end,
-    true = ets:insert(?TAB, {Id, Written}),
+    true = ets:insert(?TAB, {Id, Written, none, 0}),
     Written.
 
 count(#{status := deleted}, _D) ->
@@ -642,8 +665,8 @@ count(#{node := Py, owner := Owner}, D) ->
 %% than anything the loser stamped before sending the claim it answers.
 merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
         when is_binary(Id), is_atom(Owner), is_integer(At) ->
-    case ets:lookup(?TAB, Id) of
-        [{_, Mine = #{updated_at := MyAt, owner := MyOwner}}]
+    case [entry(O) || O <- ets:lookup(?TAB, Id)] of
+        [Mine = #{updated_at := MyAt, owner := MyOwner}]
                 when MyAt >= At, MyOwner =:= node(), node() < Owner ->
             case stellar_registry:whereis_local(Id) of
                 undefined ->
@@ -653,7 +676,7 @@ merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
                     logger:debug("satellite ~s: ~s's claim is older; keeping it here", [Id, Owner]),
                     keep_here(Mine, MyAt, State)
             end;
-        [{_, #{updated_at := MyAt}}] when MyAt >= At ->
+        [#{updated_at := MyAt}] when MyAt >= At ->
             State;
         Ours ->
             Local = case Owner =/= node() of
@@ -664,7 +687,7 @@ merge(Entry = #{id := Id, owner := Owner, updated_at := At}, State)
                 {undefined, _} ->
                     _ = write(Entry),
                     State;
-                {_, [{_, Mine}]} when node() < Owner ->
+                {_, [Mine]} when node() < Owner ->
                     logger:warning("satellite ~s: claimed by ~s too; keeping it here", [Id, Owner]),
                     keep_here(Mine, At, State);
                 {Shadow, _} ->
@@ -683,15 +706,15 @@ keep_here(Mine, After, State) ->
 
 %% A BEAM node went down or left: its shadows are gone.
 forget_shadows(Beam) ->
-    ets:foldl(fun({_, E = #{owner := Owner, shadow := Pid}}, ok) when Owner =:= Beam, is_pid(Pid) ->
-                      _ = write(E#{shadow => undefined}),
+    ets:foldl(fun(O = {_, #{owner := Owner, shadow := Pid}, _, _}, ok) when Owner =:= Beam, is_pid(Pid) ->
+                      _ = write((entry(O))#{shadow => undefined}),
                       ok;
                  (_, ok) ->
                       ok
               end, ok, ?TAB).
 
 all_entries() ->
-    [E || {_, E} <- ets:tab2list(?TAB)].
+    [entry(O) || O <- ets:tab2list(?TAB)].
 
 replicate(Entry, true, State) ->
     replicate_now(Entry, State);
@@ -746,7 +769,7 @@ candidates() ->
 
 purge_tombstones() ->
     Old = now_ms() - ?TOMBSTONE_MS,
-    _ = ets:select_delete(?TAB, [{{'_', #{status => deleted, updated_at => '$1'}},
+    _ = ets:select_delete(?TAB, [{{'_', #{status => deleted, updated_at => '$1'}, '_', '_'},
                                   [{'<', '$1', Old}], [true]}]),
     ok.
 
@@ -813,16 +836,16 @@ takeover(State = #state{restart_own = RestartOwn, left = Left}, IncludeOwn, Aliv
     end.
 
 %% {Id, Owner, UpdatedAt} of the live entries owned by a node not in Alive, and with
-%% IncludeOwn of this node's own not written since Old. Selected in ETS, a tuple each: this
+%% IncludeOwn of this node's own neither written nor ticked since Old. Selected in ETS, a tuple each: this
 %% runs every reconcile, and copying every entry out (a fold) was most of this server's work
 %% at 100,000 satellites, where all but a few are owned by a live node and ticking.
 orphan_candidates(Self, Alive, IncludeOwn, Old) ->
     NotAlive = list_to_tuple(['andalso' | [{'=/=', '$3', N} || N <- Alive]] ++ [true]),
     Which = case IncludeOwn of
-        true -> {'orelse', NotAlive, {'andalso', {'=:=', '$3', Self}, {'<', '$4', Old}}};
+        true -> {'orelse', NotAlive, {'andalso', {'=:=', '$3', Self}, {'<', '$4', Old}, {'<', '$5', Old}}};
         false -> NotAlive
     end,
-    ets:select(?TAB, [{{'$1', #{status => '$2', owner => '$3', updated_at => '$4'}},
+    ets:select(?TAB, [{{'$1', #{status => '$2', owner => '$3', updated_at => '$4'}, '_', '$5'},
                        [{'=/=', '$2', deleted}, Which], [{{'$1', '$3', '$4'}}]}]).
 
 %% One rebalancing round (see the module doc), from a helper process: at most
@@ -840,7 +863,7 @@ rebalance(State = #state{changed_at = Changed}) ->
         false ->
             State;
         true ->
-            Own = ets:foldl(fun({Id, #{owner := O, status := S}}, Acc) when O =:= Self, S =/= deleted ->
+            Own = ets:foldl(fun({Id, #{owner := O, status := S}, _, _}, Acc) when O =:= Self, S =/= deleted ->
                                     case stellar_registry:whereis_local(Id) of
                                         undefined -> Acc;
                                         _ -> [Id | Acc]
@@ -869,8 +892,8 @@ rebalance(State = #state{changed_at = Changed}) ->
 %% that cannot be placed must not stop rebalancing for good).
 settled(Alive) ->
     {Total, Placing, Orphans} = ets:foldl(
-        fun({_, #{status := deleted}}, Acc) -> Acc;
-           ({_, #{status := S, owner := O}}, {T, P, Or}) ->
+        fun({_, #{status := deleted}, _, _}, Acc) -> Acc;
+           ({_, #{status := S, owner := O}, _, _}, {T, P, Or}) ->
                 {T + 1, P + case S of placing -> 1; _ -> 0 end,
                  Or + case lists:member(O, Alive) of true -> 0; false -> 1 end}
         end, {0, 0, 0}, ?TAB),

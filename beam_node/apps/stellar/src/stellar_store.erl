@@ -860,26 +860,27 @@ checkpoint(State = #state{checkpoint_at = Since, checkpoint_left = Left, checkpo
 %% This node's satellites written since Since (unless that write's state went to the store
 %% with a command's outcome), or ticked since TicksSince and in share Share.
 checkpoint_due(Since, TicksSince, Shares, Share) ->
-    [Id || {Id, At, ChangedAt, PersistedAt} <- checkpoint_candidates(Since, TicksSince),
+    [Id || {Id, At, TickStamp, ChangedAt, PersistedAt} <- checkpoint_candidates(Since, TicksSince),
            (ChangedAt >= Since andalso PersistedAt =/= ChangedAt)
-               orelse (At >= TicksSince andalso erlang:phash2(Id, Shares) =:= Share)].
+               orelse (max(At, TickStamp) >= TicksSince andalso erlang:phash2(Id, Shares) =:= Share)].
 
-%% {Id, UpdatedAt, ChangedAt, PersistedAt} of this node's entries written since Since or
-%% TicksSince (changed_at is updated_at, persisted_at undefined, where an entry has none):
-%% selected in ETS, a tuple each, rather than a copy of every entry (~100 MB at 100,000
-%% satellites, every round).
+%% {Id, UpdatedAt, TickStamp, ChangedAt, PersistedAt} of this node's entries written since
+%% Since, or written or ticked since TicksSince (changed_at is updated_at, persisted_at
+%% undefined, where an entry has none; TickStamp: stellar_catalog:object()): selected in ETS,
+%% a tuple each, rather than a copy of every entry (~100 MB at 100,000 satellites, every round).
 checkpoint_candidates(Since, TicksSince) ->
     Self = node(),
     Clause = fun(Pattern, Changed, Result) ->
-                     {{'_', Pattern#{id => '$1', owner => Self, updated_at => '$2'}},
-                      [{'orelse', {'>=', Changed, Since}, {'>=', '$2', TicksSince}}], [Result]}
+                     {{'_', Pattern#{id => '$1', owner => Self, updated_at => '$2'}, '_', '$5'},
+                      [{'orelse', {'>=', Changed, Since}, {'>=', '$2', TicksSince}, {'>=', '$5', TicksSince}}],
+                      [Result]}
              end,
     %% The first clause that matches an entry is the one used: the one with the most keys first.
     ets:select(stellar_catalog,
-               [Clause(#{changed_at => '$3', persisted_at => '$4'}, '$3', {{'$1', '$2', '$3', '$4'}}),
-                Clause(#{changed_at => '$3'}, '$3', {{'$1', '$2', '$3', undefined}}),
-                Clause(#{persisted_at => '$4'}, '$2', {{'$1', '$2', '$2', '$4'}}),
-                Clause(#{}, '$2', {{'$1', '$2', '$2', undefined}})]).
+               [Clause(#{changed_at => '$3', persisted_at => '$4'}, '$3', {{'$1', '$2', '$5', '$3', '$4'}}),
+                Clause(#{changed_at => '$3'}, '$3', {{'$1', '$2', '$5', '$3', undefined}}),
+                Clause(#{persisted_at => '$4'}, '$2', {{'$1', '$2', '$5', '$2', '$4'}}),
+                Clause(#{}, '$2', {{'$1', '$2', '$5', '$2', undefined}})]).
 
 %% The next slice of the round, each as its entry is now (gone from the catalog: skipped).
 write_checkpoints(State = #state{checkpoint_todo = []}) ->
@@ -890,8 +891,8 @@ write_checkpoints(State = #state{checkpoint_todo = Todo, checkpoint_left = Left,
         false -> {Todo, []}
     end,
     Self = node(),
-    Rows = [checkpoint_row(E) || Id <- Slice, {_, E = #{owner := Owner}} <- ets:lookup(stellar_catalog, Id),
-                                 Owner =:= Self],
+    Rows = [checkpoint_row(E) || Id <- Slice, O <- ets:lookup(stellar_catalog, Id),
+                                 E = #{owner := Owner} <- [stellar_catalog:entry(O)], Owner =:= Self],
     State1 = lists:foldl(fun(Chunk, S) -> to_store({checkpoint, Chunk}, S) end, State, chunks(Rows, 1000)),
     State1#state{checkpoint_todo = Rest, checkpoint_left = max(0, Left - Step)}.
 
@@ -899,7 +900,7 @@ checkpoint_row(#{id := Id, state := S, status := Status}) ->
     #{id => Id, state => S, deleted => Status =:= deleted}.
 
 all_entries() ->
-    [E || {_, E} <- ets:tab2list(stellar_catalog)].
+    [stellar_catalog:entry(O) || O <- ets:tab2list(stellar_catalog)].
 
 chunks(L, N) -> chunks(L, N, length(L)).
 

@@ -7,9 +7,9 @@
 %% between commands: a tick goes to the event bus (stellar_events:publish_many/2, one cast per
 %% batch) and the telemetry buffer (stellar_store:telemetry_packed/3: the rows as they came
 %% when every one of them counts, else telemetry_many/1), as the shadow's
-%% own sat_tick clause does, and into the catalog entry (stellar_catalog:put_ticks/2). The
-%% catalog gets one put_ticks at a time: the ticks that come meanwhile wait here, the newest per
-%% satellite, so a busy catalog (placing thousands) is not flooded and its calls stay quick.
+%% own sat_tick clause does, and into the catalog entry's tick slot
+%% (stellar_catalog:put_ticks/1, written from here: no message to the catalog, which may be
+%% busy placing thousands, and no copy of its entries).
 %%
 %% A tick counts only when ShadowPid is the satellite's registered shadow on this node: an actor
 %% whose shadow was replaced (moved or re-placed) is not heard.
@@ -25,7 +25,6 @@
 -export([handle_cast/2]).
 -export([handle_info/2]).
 
--define(APPLY_TIMEOUT_MS, 10000).
 %% Tick lag (arrival here - the actor's updated_at) is counted in buckets this wide, up to
 %% ?LAG_MAX_MS (later ones count in the last bucket).
 -define(LAG_BUCKET_MS, 10).
@@ -35,8 +34,6 @@
 -define(WARN_EVERY_MS, 10000).
 
 -record(state, {
-    pending = [] :: [[{binary(), stellar_proto_v1:telemetry()}]],  % batches, newest first
-    applying = false :: false | integer(),  % when the put_ticks now with the catalog left (ms)
     batches = 0 :: non_neg_integer(),
     ticks = 0 :: non_neg_integer(),
     stale = 0 :: non_neg_integer(),    % ticks of an actor whose shadow is not the catalog's
@@ -90,24 +87,23 @@ handle_info(Msg = {sat_ticks, _, _, _, _, _}, State) ->
             end,
             Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks,
                                        stellar_registry:whereis_local(Id) =:= Shadow],
+            {LiveCount, Stale} = {length(Live), length(Ticks) - length(Live)},
             ok = stellar_events:publish_many(telemetry, Live),
-            ok = case length(Live) =:= length(Ticks) andalso Bad =:= 0 of
+            ok = case Stale =:= 0 andalso Bad =:= 0 of
                 true -> {sat_ticks, _, Count, Ids, _, Records} = Msg,
                         stellar_store:telemetry_packed(Count, Ids, Records);
                 false -> stellar_store:telemetry_many(Live)
             end,
-            Lags = count_lag(Live, State0#state.lags),
-            State1 = apply_pending(State0#state{pending = [Live | State0#state.pending]}),
-            {noreply, State1#state{batches = State0#state.batches + 1, lags = Lags,
-                                  ticks = State0#state.ticks + length(Live),
-                                  stale = State0#state.stale + length(Ticks) - length(Live),
-                                  dropped = State0#state.dropped + Bad}};
+            ok = stellar_catalog:put_ticks(Live),
+            {noreply, State0#state{batches = State0#state.batches + 1,
+                                   lags = count_lag(Live, LiveCount, State0#state.lags),
+                                   ticks = State0#state.ticks + LiveCount,
+                                   stale = State0#state.stale + Stale,
+                                   dropped = State0#state.dropped + Bad}};
         {bad_message, Why} ->
             State1 = warn("dropped an off-contract batch (~p)", [Why], State),
             {noreply, State1#state{dropped = State1#state.dropped + 1}}
     end;
-handle_info(ticks_applied, State) ->
-    {noreply, apply_pending(State#state{applying = false})};
 handle_info(Msg, State) ->
     State1 = warn("dropped an unexpected message: ~0P", [Msg, 20], State),
     {noreply, State1#state{dropped = State1#state.dropped + 1}}.
@@ -125,27 +121,10 @@ warn(Format, Args, State = #state{warned_at = At, unwarned = Unwarned}) ->
             State#state{unwarned = Unwarned + 1}
     end.
 
-%% Hands the waiting ticks to the catalog unless it still has the previous ones (for less than
-%% ?APPLY_TIMEOUT_MS: a catalog restarted meanwhile never answers).
-apply_pending(State = #state{applying = Since}) when is_integer(Since) ->
-    case erlang:monotonic_time(millisecond) - Since > ?APPLY_TIMEOUT_MS of
-        true -> apply_pending(State#state{applying = false});
-        false -> State
-    end;
-apply_pending(State = #state{pending = []}) ->
-    State;
-apply_pending(State = #state{pending = Batches}) ->
-    Ticks = case Batches of
-        [One] -> One;
-        _ -> maps:to_list(maps:from_list(lists:append(lists:reverse(Batches))))  % newest wins
-    end,
-    ok = stellar_catalog:put_ticks(Ticks, self()),
-    State#state{pending = [], applying = erlang:monotonic_time(millisecond)}.
-
 %% A sats node stamps every tick of a pass with one time: the lag of a batch's first tick
 %% stands for all of its ticks.
-count_lag([], Lags) ->
+count_lag([], _Count, Lags) ->
     Lags;
-count_lag(Live = [{_, #{updated_at := At}} | _], Lags) ->
+count_lag([{_, #{updated_at := At}} | _], Count, Lags) ->
     Lag = min(max(erlang:system_time(millisecond) - At, 0), ?LAG_MAX_MS),
-    maps:update_with(Lag div ?LAG_BUCKET_MS, fun(C) -> C + length(Live) end, length(Live), Lags).
+    maps:update_with(Lag div ?LAG_BUCKET_MS, fun(C) -> C + Count end, Count, Lags).

@@ -100,3 +100,48 @@ plan_converges_test() ->
     ?assertEqual(10000, lists:sum(maps:values(Final))),
     [?assert(abs(C - 3333) =< 3333 div 50 + 1) || C <- maps:values(Final)],
     ?assert(Rounds =< 30).
+
+%% A read merges the tick slot into an entry this node owns, not deleted, whose state is not
+%% newer than the tick; the entry's updated_at moves up to the tick's stamp, never down.
+tick_slot_test_() ->
+    Entry = fun(Owner, Status, KnownAt) ->
+                    #{id => <<"s1">>, owner => Owner, status => Status, node => undefined, updated_at => 500,
+                      state => #{id => <<"s1">>, mode => nominal, energy => 90.0, updated_at => KnownAt}}
+            end,
+    Tick = #{energy => 80.0, updated_at => 2000},
+    Merged = fun(E, Stamp) -> stellar_catalog:entry({<<"s1">>, E, Tick, Stamp}) end,
+    Mine = Entry(node(), running, 1000),
+    [
+        ?_assertEqual(Mine, stellar_catalog:entry({<<"s1">>, Mine, none, 0})),
+        ?_assertEqual(Mine#{state => #{id => <<"s1">>, mode => nominal, energy => 80.0, updated_at => 2000},
+                            updated_at => 700},
+                      Merged(Mine, 700)),
+        ?_assertMatch(#{updated_at := 500, state := #{energy := 80.0}}, Merged(Mine, 100)),
+        %% A command's outcome newer than the tick, another node's entry, a tombstone: as written.
+        ?_assertEqual(Entry(node(), running, 3000), Merged(Entry(node(), running, 3000), 700)),
+        ?_assertEqual(Entry('other@h', running, 1000), Merged(Entry('other@h', running, 1000), 700)),
+        ?_assertEqual(Entry(node(), deleted, 1000), Merged(Entry(node(), deleted, 1000), 700))
+    ].
+
+%% put_ticks/1 writes the slots of the ids the table has (no other), stamped with the start of
+%% the last sync round; lookup/1 and entries/0 read the merged entry.
+put_ticks_test() ->
+    Test = self(),
+    Owner = spawn(fun() -> ok = stellar_catalog:new_tables(), Test ! ready, receive stop -> ok end end),
+    receive ready -> ok after 5000 -> error(no_tables) end,
+    try
+        Id = <<"s1">>,
+        E = #{id => Id, owner => node(), status => running, node => undefined, updated_at => 500,
+              state => #{id => Id, energy => 90.0, updated_at => 1000}},
+        true = ets:insert(stellar_catalog, {Id, E, none, 0}),
+        ok = atomics:put(persistent_term:get({stellar_catalog, sync_clock}), 1, 1500),
+        Tick = #{energy => 80.0, updated_at => 2000},
+        ok = stellar_catalog:put_ticks([{Id, Tick}, {<<"unknown">>, Tick}]),
+        ?assertEqual([{Id, E, Tick, 1500}], ets:lookup(stellar_catalog, Id)),
+        ?assertEqual([], ets:lookup(stellar_catalog, <<"unknown">>)),
+        ?assertMatch({ok, #{updated_at := 1500, state := #{energy := 80.0, updated_at := 2000}}},
+                     stellar_catalog:lookup(Id)),
+        ?assertMatch([#{id := Id, state := #{energy := 80.0}}], stellar_catalog:entries())
+    after
+        Owner ! stop
+    end.

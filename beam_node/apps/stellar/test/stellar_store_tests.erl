@@ -333,13 +333,13 @@ checkpoint_shares() ->
     %% over when a probe entry changed now has been written.
     ok = application:set_env(stellar, checkpoint_ms, 300),
     Probe = Entry(<<"probe">>, node()),
-    true = ets:insert(stellar_catalog, {<<"probe">>, Probe#{changed_at => erlang:system_time(millisecond)}}),
+    true = ets:insert(stellar_catalog, {<<"probe">>, Probe#{changed_at => erlang:system_time(millisecond)}, none, 0}),
     receive {checkpoint_rows, [<<"probe">>]} -> ok after ?WAIT_MS -> error(no_first_round) end,
     Now = erlang:system_time(millisecond),  % changed by a command whose outcome carried its state
     Outcome = (Entry(<<"outcome-1">>, node()))#{changed_at => Now, persisted_at => Now},
-    true = ets:insert(stellar_catalog, [{Id, Entry(Id, node())} || Id <- [<<"cmd-1">>, <<"idle-1">> | Ticked]]
-                                       ++ [{<<"other-1">>, Entry(<<"other-1">>, 'other@nowhere')},
-                                           {<<"outcome-1">>, Outcome}]),
+    true = ets:insert(stellar_catalog, [{Id, Entry(Id, node()), none, 0} || Id <- [<<"cmd-1">>, <<"idle-1">> | Ticked]]
+                                       ++ [{<<"other-1">>, Entry(<<"other-1">>, 'other@nowhere'), none, 0},
+                                           {<<"outcome-1">>, Outcome, none, 0}]),
     Ticker = spawn_link(fun() -> tick_entries([<<"other-1">> | Ticked], <<"cmd-1">>) end),
     Counts = count_checkpoints(#{}),
     unlink(Ticker),
@@ -363,13 +363,13 @@ count_checkpoints(Counts) ->
             end
     end.
 
-%% As ticks and a command would: updated_at moves on all, changed_at on Changed only.
+%% As ticks (stellar_catalog:put_ticks/1: the tick slot) and a command (a write: updated_at
+%% and changed_at) would.
 tick_entries(Ids, Changed) ->
     Now = erlang:system_time(millisecond),
-    [true = ets:insert(stellar_catalog, {Id, E#{updated_at => Now}}) || Id <- Ids,
-                                                                       {_, E} <- ets:lookup(stellar_catalog, Id)],
-    [{_, C}] = ets:lookup(stellar_catalog, Changed),
-    true = ets:insert(stellar_catalog, {Changed, C#{updated_at => Now, changed_at => Now}}),
+    [true = ets:update_element(stellar_catalog, Id, [{3, #{updated_at => Now}}, {4, Now}]) || Id <- Ids],
+    [{_, C, _, _}] = ets:lookup(stellar_catalog, Changed),
+    true = ets:insert(stellar_catalog, {Changed, C#{updated_at => Now, changed_at => Now}, none, 0}),
     receive after 50 -> tick_entries(Ids, Changed) end.
 
 receive_log(Needle) ->
