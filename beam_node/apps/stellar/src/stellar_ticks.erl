@@ -12,7 +12,7 @@
 %% busy placing thousands, and no copy of its entries).
 %%
 %% A tick counts only when ShadowPid is the satellite's registered shadow on this node: an actor
-%% whose shadow was replaced (moved or re-placed) is not heard.
+%% whose shadow was replaced (moved or re-placed) is not heard (stellar_registry:holds/2).
 -module(stellar_ticks).
 -behaviour(gen_server).
 
@@ -85,8 +85,7 @@ handle_info(Msg = {sat_ticks, _, _, _, _, _}, State) ->
                 true -> warn("dropped ~b off-contract tick(s) of a batch", [Bad], State);
                 false -> State
             end,
-            Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks,
-                                       stellar_registry:whereis_local(Id) =:= Shadow],
+            Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks, stellar_registry:holds(Id, Shadow)],
             {LiveCount, Stale} = {length(Live), length(Ticks) - length(Live)},
             ok = stellar_events:publish_many(telemetry, Live),
             ok = case Stale =:= 0 andalso Bad =:= 0 of
