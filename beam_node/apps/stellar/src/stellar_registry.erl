@@ -72,7 +72,10 @@ whereis_local(Id) ->
 %% BEAM's time.
 -spec holds(binary(), pid()) -> boolean().
 holds(Id, Pid) ->
-    ets:lookup(?TAB, Id) =:= [{Id, Pid}].
+    case ets:lookup(?TAB, Id) of
+        [{_, Holder}] -> Holder =:= Pid;
+        [] -> false
+    end.
 
 %% The ids of this node's live shadows, sorted.
 -spec ids() -> [binary()].

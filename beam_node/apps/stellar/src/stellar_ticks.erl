@@ -86,7 +86,8 @@ handle_info(Msg = {sat_ticks, _, _, _, _, _}, State) ->
                 false -> State
             end,
             Live = [{Id, Telemetry} || {Id, Shadow, Telemetry} <- Ticks, stellar_registry:holds(Id, Shadow)],
-            {LiveCount, Stale} = {length(Live), length(Ticks) - length(Live)},
+            LiveCount = length(Live),
+            Stale = length(Ticks) - LiveCount,
             ok = stellar_events:publish_many(telemetry, Live),
             ok = case Stale =:= 0 andalso Bad =:= 0 of
                 true -> {sat_ticks, _, Count, Ids, _, Records} = Msg,
