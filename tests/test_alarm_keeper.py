@@ -56,7 +56,7 @@ async def test_the_keeper_judges_stores_and_publishes(db: Database) -> None:
         assert await alarms.find() == []
         # memory_used_pct needs the capacity (200 MB, read from the database on first sight).
         keeper.offer(cols([row(1, memory_used_mb=200.0)]))
-        await until(lambda: asyncio.sleep(0, not keeper._unknown and "k-1" in keeper._capacity_mb), "the capacity read")
+        await until(lambda: asyncio.sleep(0, not keeper.capacities.unknown and "k-1" in keeper.capacities), "the capacity read")
         batch = [row(2, energy_pct=9.0, memory_used_mb=200.0)]
         keeper.offer(cols(batch))
         keeper.offer(cols(batch))  # sent again: judged once

@@ -112,10 +112,14 @@ class Limits:
             await append_audit(conn, actor, "limit.update", "limit", _entity_id(satellite_id, limit.parameter), details)
         return record, old is None
 
-    async def capacities(self, satellite_ids: list[str]) -> dict[str, float]:
-        """Memory capacity (MB) of these satellites, for ``memory_used_pct`` (unknown ids absent)."""
+    async def capacities(self, satellite_ids: list[str] | None = None) -> dict[str, float]:
+        """Memory capacity (MB) of these satellites (None: of every one), for
+        ``memory_used_pct`` (unknown ids absent)."""
         async with self._db.connection() as conn:
-            cur = await conn.execute("SELECT id, memory_capacity_mb FROM satellites WHERE id = ANY(%s)", (satellite_ids,))
+            if satellite_ids is None:
+                cur = await conn.execute("SELECT id, memory_capacity_mb FROM satellites")
+            else:
+                cur = await conn.execute("SELECT id, memory_capacity_mb FROM satellites WHERE id = ANY(%s)", (satellite_ids,))
             return {sat_id: float(capacity) for sat_id, capacity in await cur.fetchall()}
 
     async def delete(self, parameter: str, *, satellite_id: str | None, actor: str) -> LimitRecord:

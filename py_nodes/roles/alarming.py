@@ -13,8 +13,9 @@ were data: one alarm per entry into the condition); a restarted store starts its
 the open alarms in the database. Judging is synchronous and pure (``py_nodes.limits``); the
 transitions go through a queue to the database, retried while it is down, in order. Each stored
 transition is published as an ``alarm`` event on BEAM's bus (``stellar:publish/3``).
-``memory_used_pct`` needs each satellite's capacity: learned from creates and checkpoints, or
-read once from the database for a satellite not seen yet (its samples are judged from then on).
+``memory_used_pct`` needs each satellite's capacity (``py_nodes.capacities``): every one read
+from the database when the keeper starts judging, then learned from creates and checkpoints (a
+satellite looked up and not known is read once from the database; judged from then on).
 Samples that arrive before the first load, or while another store owns the database, are not
 judged; a store that (re)gains ownership starts its watches from the open alarms stored.
 """
@@ -30,6 +31,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from py_nodes.capacities import Capacities
 from py_nodes.db import Database, DatabaseUnavailable, DbError, TelemetryColumns
 from py_nodes.db.alarms import AlarmRecord, Alarms, AlarmTransition
 from py_nodes.db.limits import Limits
@@ -78,8 +80,7 @@ class AlarmKeeper:
         self._publish = publish
         self._owner = owner
         self._ready = False
-        self._capacity_mb: dict[str, float] = {}
-        self._unknown: set[str] = set()
+        self.capacities = Capacities()
         self._changes: asyncio.Queue[Change] = asyncio.Queue()
         self._backlog: deque[TelemetryColumns] = deque()  # offered, not judged yet (in order)
         self._backlog_ready = asyncio.Event()
@@ -98,8 +99,7 @@ class AlarmKeeper:
                 await task
 
     def note_capacity(self, sat_id: str, capacity_mb: Any) -> None:
-        if isinstance(capacity_mb, float) and capacity_mb > 0:
-            self._capacity_mb[sat_id] = capacity_mb
+        self.capacities.note(sat_id, capacity_mb)
 
     def offer(self, batch: TelemetryColumns) -> None:
         """Judge telemetry samples (any order across satellites; time order per satellite): up
@@ -123,13 +123,14 @@ class AlarmKeeper:
             self._backlog_ready.clear()
 
     def _judge(self, batch: TelemetryColumns) -> None:
-        capacity_mb = [self._capacity_mb.get(sat_id) for sat_id in batch.satellite_id]
-        if None in capacity_mb:
-            self._unknown.update(s for s, c in zip(batch.satellite_id, capacity_mb, strict=True) if c is None)
+        engine = self.engine
+        going_on = engine.going_on if engine.anything_going_on() else None
         values = {
             "energy_pct": batch.energy_pct,
             "memory_used_mb": batch.memory_used_mb,
-            "memory_used_pct": 100.0 * batch.memory_used_mb / np.array(capacity_mb, dtype=np.float64),  # None: NaN
+            "memory_used_pct": self.capacities.memory_used_pct(
+                batch.satellite_id, batch.memory_used_mb, engine.fleet_limit("memory_used_pct"), going_on
+            ),
             "alt_km": np.where(batch.position_known, batch.alt_km, np.nan),
         }
         for change in self.engine.sample_many(batch.satellite_id, batch.time_ms.tolist(), values):
@@ -147,12 +148,14 @@ class AlarmKeeper:
                 else:
                     if not seeded:
                         self.engine.seed(await self.alarms.raised_conditions())
+                        self.capacities.replace_all(await self.limits.capacities())
                         seeded = True
                     self.engine.set_limits((r.satellite_id, r.limit) for r in await self.limits.all())
                     self._ready = True
-                    if self._unknown:
-                        unknown, self._unknown = list(self._unknown), set()
-                        self._capacity_mb.update(await self.limits.capacities(unknown))
+                    if self.capacities.unknown:
+                        unknown, self.capacities.unknown = list(self.capacities.unknown), set()
+                        for sat_id, capacity_mb in (await self.limits.capacities(unknown)).items():
+                            self.capacities.note(sat_id, capacity_mb)
                     for alarm, transitions in await self.alarms.expire_shelves():
                         await self._announce(alarm, transitions)
             except DbError as exc:
