@@ -62,12 +62,15 @@ _SCIENCE: Final = Mode.SCIENCE
 _DOWNLINK: Final = Mode.DOWNLINK
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SatState:
     """One satellite's state: the contract's ``SatState`` map, field for field.
 
     Not validated here (that costs on every tick): ``proto_v1.state_from_term`` checks what
-    arrives from the wire, and the functions below keep the invariants.
+    arrives from the wire, and the functions below keep the invariants. A state is a value:
+    nothing changes one, the functions below return a new one. It is not a frozen dataclass
+    only because a frozen one's ``__init__`` (``object.__setattr__`` a field) took 0.96 us
+    against 0.19 us: a new state a tick, ~8 % of a core at 100,000 satellites.
     """
 
     id: bytes
