@@ -1182,9 +1182,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds = Counter(re.sub(r"[0-9]+", "N", line.split("+00:00 ", 1)[-1])[:160] for line in log_warnings)
     fig["log_warnings"] = {"count": len(log_warnings), "first": log_warnings[:10], "kinds": kinds.most_common(20)}
     if log_warnings:
-        print(
-            f"({len(log_warnings)} warning/error lines in the node logs; first: {log_warnings[0][:160]})"
-        )
+        print(f"({len(log_warnings)} warning/error lines in the node logs; by kind, numbers as N:)")
+        for kind, count in kinds.most_common(8):
+            print(f"  {count} x {kind}")
     passed = all(r["ok"] for r in results)
     params = {k: v for k, v in vars(args).items() if k != "strict"}
     params.update(tick_s=TICK_S, sats_nodes=2, store_nodes=1, durable=True,
