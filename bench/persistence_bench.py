@@ -168,20 +168,21 @@ create_batches(N, Workers, Batch) ->
     Batches = chunks(lists:seq(1, N), Batch),
     Slices = [lists:append([B || {J, B} <- lists:zip(lists:seq(1, length(Batches)), Batches),
                                  J rem Workers =:= W rem Workers]) || W <- lists:seq(1, min(Workers, length(Batches)))],
-    Pids = [spawn_link(fun() -> Parent ! {self(), batch_slice(Slice, Batch)} end) || Slice <- Slices],
-    {Errors, Lat} = lists:foldl(fun(P, {E, L}) -> receive {P, {E1, L1}} -> {E1 ++ E, L1 ++ L} end end,
-                                {[], []}, Pids),
-    #{us => now_us() - T0, t0 => T0, errors => length(Errors), latency_us => Lat,
-      first_errors => lists:sublist(Errors, 3)}.
+    Pids = [spawn_link(fun() -> Parent ! {self(), batch_slice(Slice, Batch, T0)} end) || Slice <- Slices],
+    {Errors, Calls} = lists:foldl(fun(P, {E, C}) -> receive {P, {E1, C1}} -> {E1 ++ E, C1 ++ C} end end,
+                                  {[], []}, Pids),
+    #{us => now_us() - T0, t0 => T0, errors => length(Errors), latency_us => [L || {_, L} <- Calls],
+      started_us => [S || {S, _} <- Calls], first_errors => lists:sublist(Errors, 3)}.
 
-batch_slice(Is, Batch) ->
+%% Each call as {started µs after T0, µs it took}.
+batch_slice(Is, Batch, T0) ->
     lists:foldl(
-        fun(Chunk, {Errs, Ls}) ->
+        fun(Chunk, {Errs, Cs}) ->
             Specs = [begin Id = sat_id(I), #{id => Id, name => Id} end || I <- Chunk],
             S = now_us(),
             Answers = stellar:create_many(Specs),
             L = now_us() - S,
-            {[A || A <- Answers, element(1, A) =/= ok] ++ Errs, [L | Ls]}
+            {[A || A <- Answers, element(1, A) =/= ok] ++ Errs, [{S - T0, L} | Cs]}
         end, {[], []}, chunks(Is, Batch)).
 
 chunks([], _N) -> [];
@@ -715,6 +716,11 @@ async def measure(run: Run, server: EmbeddedServer, args: argparse.Namespace) ->
                 "s": created["us"] / 1e6,
                 "per_s": n / (created["us"] / 1e6),
                 "latency_ms": summary([x / 1e3 for x in created["latency_us"]]),
+                # The slowest calls, (started s after the first, took ms): a stall shows as a cluster.
+                "slowest": sorted(
+                    ((s / 1e6, us / 1e3) for s, us in zip(created.get("started_us", []), created["latency_us"], strict=False)),
+                    key=lambda c: -c[1],
+                )[:5],
                 "all_running_s": running["us"] / 1e6,
                 "db_rows": await scalar(db, "SELECT count(*) FROM satellites"),
             }
@@ -963,6 +969,8 @@ def report(
         f"{c['per_s']:,.0f}/s; per call {fmt_ms(c['latency_ms'])}; all running after "
         f"{c['all_running_s']:.2f} s; {c['db_rows']:,} rows in satellites"
     )
+    if c.get("slowest"):
+        print("   slowest calls (started s, took ms): " + ", ".join(f"({s:.1f}, {ms:,.0f})" for s, ms in c["slowest"]))
     print(
         f"   reference: bare psycopg executemany of {bc['n']:,} rows, 1,000 a transaction: {bc['s']:.2f} s = "
         f"{bc['per_s']:,.0f}/s -> ours {c['per_s'] / bc['per_s']:.2f}x"

@@ -168,6 +168,35 @@ sat_ticks_classify_test() ->
     %% The tuple form of earlier releases is off-contract.
     ?assertEqual({bad_message, {unknown, sat_ticks}}, C({sat_ticks, 1, [{<<"a">>, Me, nominal}]})).
 
+%% A packed row's ranges are those of is_telemetry/1: each bound in, just past each bound out;
+%% a position's values count only when its flag says it is known.
+sat_ticks_ranges_test() ->
+    Me = self(),
+    Row = fun(E, U, Flags, Lat, Lon, Alt) ->
+        <<1000:64/signed-little, E:64/float-little, U:64/float-little, 2:8, Flags:8,
+          Lat:64/float-little, Lon:64/float-little, Alt:64/float-little>>
+    end,
+    Kept = fun(Record) ->
+        {sat_ticks, Good, _} = stellar_proto_v1:classify({sat_ticks, 1, 1, <<"r", 0>>, [Me], Record}),
+        case Good of
+            [{<<"r">>, Me, Tel}] -> ?assert(stellar_proto_v1:is_telemetry(Tel)), Tel;
+            [] -> false
+        end
+    end,
+    Known = 2,
+    ?assertMatch(#{energy_pct := 0.0, memory_used_mb := 0.0, lat_deg := -90.0, lon_deg := -180.0, alt_km := -1.0e4},
+                 Kept(Row(0.0, 0.0, Known, -90.0, -180.0, -1.0e4))),
+    ?assertMatch(#{energy_pct := 100.0, lat_deg := 90.0, lon_deg := 180.0, alt_km := 1.0e7},
+                 Kept(Row(100.0, 5.0, Known, 90.0, 180.0, 1.0e7))),
+    [?assertEqual(false, Kept(Bad)) || Bad <- [Row(-0.5, 0.0, Known, 0.0, 0.0, 0.0), Row(100.5, 0.0, Known, 0.0, 0.0, 0.0),
+                                              Row(50.0, -1.0, Known, 0.0, 0.0, 0.0), Row(50.0, 0.0, Known, 90.5, 0.0, 0.0),
+                                              Row(50.0, 0.0, Known, -90.5, 0.0, 0.0), Row(50.0, 0.0, Known, 0.0, 180.5, 0.0),
+                                              Row(50.0, 0.0, Known, 0.0, -180.5, 0.0), Row(50.0, 0.0, Known, 0.0, 0.0, 1.1e7),
+                                              Row(50.0, 0.0, Known, 0.0, 0.0, -1.1e4)]],
+    %% Unknown position (flag 2 clear): whatever the record holds there is not a position.
+    ?assertMatch(#{lat_deg := undefined, lon_deg := undefined, alt_km := undefined, in_sunlight := true},
+                 Kept(Row(50.0, 0.0, 1, 1.0e9, -1.0e9, 1.0e12))).
+
 telemetry_rows_split_test() ->
     Tel = element(4, stellar_proto_v1:sat_tick(<<"x">>, state())),
     Rows = [{<<"id-", (integer_to_binary(I))/binary>>, Tel#{updated_at => I}} || I <- lists:seq(1, 5)],
