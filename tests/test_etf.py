@@ -249,6 +249,18 @@ def test_decode_prefix_frame() -> None:
         decode_prefix(frame, 1 + len(control), end - 1)
 
 
+def test_a_pid_keeps_its_encoding_and_a_bad_one_fails_every_time() -> None:
+    pid = Pid(X, 1, 2, 3)
+    first = encode(pid)
+    assert pid.encoded is not None and encode(pid) == first == encode(Pid(X, 1, 2, 3))
+    assert encode([pid, pid]) == b"\x83l\x00\x00\x00\x02" + 2 * first[1:] + b"j"
+    bad = Pid(X, 2**32, 0, 0)
+    for _ in range(2):
+        with pytest.raises(EncodeError, match="32-bit"):
+            encode(bad)
+    assert bad.encoded is None
+
+
 def test_cached_pids_and_atoms_are_exact() -> None:
     one = encode(Pid(X, 1, 2, 3))
     other = encode(Pid(Atom("y@127.0.0.1"), 1, 2, 3))

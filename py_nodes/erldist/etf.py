@@ -785,14 +785,15 @@ def _enc(x: Any, buf: bytearray) -> None:
         buf += _pack_u32(BINARY_EXT, len(x))
         buf += x
     elif t is Pid:
-        buf.append(NEW_PID_EXT)
-        try:
-            buf += _enc_atom(x.node)
-            buf += _pack_u32x3(x.id, x.serial, x.creation)
-        except (struct.error, _Unsupported):
-            raise _Unsupported(
-                x, "pid needs an atom node and 32-bit id, serial, creation"
-            ) from None
+        encoded = x.encoded
+        if encoded is None:
+            try:
+                encoded = x.encoded = bytes((NEW_PID_EXT,)) + _enc_atom(x.node) + _pack_u32x3(x.id, x.serial, x.creation)
+            except (struct.error, _Unsupported):
+                raise _Unsupported(
+                    x, "pid needs an atom node and 32-bit id, serial, creation"
+                ) from None
+        buf += encoded
     elif t is bool:
         buf += _TRUE if x else _FALSE
     elif t is list:

@@ -71,7 +71,7 @@ class BitString:
 class Pid:
     """An Erlang process identifier: node, id, serial, creation (NEW_PID_EXT)."""
 
-    __slots__ = ("_hash", "creation", "id", "node", "serial")
+    __slots__ = ("_hash", "creation", "encoded", "id", "node", "serial")
 
     def __init__(self, node: Atom, id: int, serial: int, creation: int) -> None:
         self.node = node
@@ -79,6 +79,9 @@ class Pid:
         self.serial = serial
         self.creation = creation
         self._hash = hash((node, id, serial, creation))
+        # Its external term format, kept by the codec at its first encoding (a pid is a value;
+        # a sats node sends each shadow's pid every second: ~2 % of a core at 100,000).
+        self.encoded: bytes | None = None
 
     def __eq__(self, other: object) -> bool:
         return (
